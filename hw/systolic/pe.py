@@ -1,0 +1,140 @@
+"""The sparse processing element of the weight-stationary systolic array."""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import check_bool, check_choice, check_int
+from .beats import weight_entry_layout
+
+__all__ = ["SparsePE"]
+
+
+class SparsePE(wiring.Component):
+    """Weight-stationary PE for ``keep``-of-``block`` structured-sparse weights.
+
+    Stores ``keep`` weights and their positions inside the K-block. Each enabled cycle it selects the
+    ``keep`` activations those positions name from the ``block``-wide activation input, multiplies them by
+    its weights (``keep`` multipliers), adds the products to ``psum_in`` and registers the sum on
+    ``psum_out``. The activation block is registered on ``act_out`` for the PE to the right. A selected
+    activation that is zero gates its multiplier (the product is forced to 0) and is counted on
+    ``zeros_out``. Dense PEs (``keep == block``) have no index logic: slot j multiplies activation j.
+
+    Timing: one cycle, from ``act_in``/``psum_in``/``zeros_in`` to ``act_out``/``psum_out``/``zeros_out``.
+    Every register, including the weight write, only updates in cycles where ``en`` is high.
+
+    Parameters
+    ----------
+    act_bits, act_signed : int, bool
+        Activation width and signedness.
+    weight_bits : int
+        Weight width (two's complement).
+    acc_bits : int
+        Partial-sum width (two's complement).
+    keep, block : int
+        At most ``keep`` non-zeros in each ``block`` weights; ``block`` a power of two.
+    zero_bits : int
+        Width of the zero-skip count chain.
+    overflow : ``"wrap"`` or ``"saturate"``
+        What the partial-sum adder does on overflow (``"check"`` configs never overflow and use ``"wrap"``).
+
+    Members
+    -------
+    en : In(1)
+        Clock enable of the whole PE.
+    act_in, act_out : In/Out(ArrayLayout(act, block))
+    psum_in, psum_out : In/Out(signed(acc_bits))
+    zeros_in, zeros_out : In/Out(zero_bits)
+        Count of gated multipliers accumulated down the column.
+    w_we : In(1)
+        Write ``w_data`` into the weight registers (when ``en``).
+    w_data : In(ArrayLayout(weight entry, keep))
+    """
+
+    def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits,
+                 overflow="wrap"):
+        self.check_parameters(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
+                              acc_bits=acc_bits, keep=keep, block=block, zero_bits=zero_bits, overflow=overflow)
+        self._act_shape = signed(act_bits) if act_signed else unsigned(act_bits)
+        self._acc_bits = acc_bits
+        self._keep = keep
+        self._block = block
+        self._index_bits = (block - 1).bit_length() if keep < block else 0
+        self._overflow = overflow
+        act_block = data.ArrayLayout(self._act_shape, block)
+        entries = data.ArrayLayout(weight_entry_layout(weight_bits=weight_bits, index_bits=self._index_bits), keep)
+        super().__init__({
+            "en": In(1),
+            "act_in": In(act_block),
+            "act_out": Out(act_block),
+            "psum_in": In(signed(acc_bits)),
+            "psum_out": Out(signed(acc_bits)),
+            "zeros_in": In(zero_bits),
+            "zeros_out": Out(zero_bits),
+            "w_we": In(1),
+            "w_data": In(entries),
+        })
+
+    @staticmethod
+    def check_parameters(*, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits, overflow):
+        """Raise ``TypeError``/``ValueError`` for parameters no PE can be built with."""
+        check_int("act_bits", act_bits, 1, 64)
+        check_bool("act_signed", act_signed)
+        check_int("weight_bits", weight_bits, 1, 64)
+        check_int("acc_bits", acc_bits, 2, 128)
+        check_choice("block", block, (1, 2, 4, 8, 16))
+        check_int("keep", keep, 1, block)
+        check_int("zero_bits", zero_bits, 1, 32)
+        check_choice("overflow", overflow, ("wrap", "saturate"))
+
+    @property
+    def keep(self):
+        return self._keep
+
+    @property
+    def block(self):
+        return self._block
+
+    @property
+    def index_bits(self):
+        return self._index_bits
+
+    def elaborate(self, platform):
+        m = Module()
+
+        weights = Signal.like(self.w_data, name="weights")
+        with m.If(self.en & self.w_we):
+            m.d.sync += weights.eq(self.w_data)
+
+        total = self.psum_in
+        zeros = self.zeros_in
+        for j in range(self._keep):
+            act = self.act_in[weights[j].index] if self._index_bits else self.act_in[j]
+            is_zero = Signal(name=f"zero{j}")
+            product = Signal(signed(self._act_shape.width + len(weights[j].value) + 1), name=f"product{j}")
+            m.d.comb += [
+                is_zero.eq(act == 0),
+                product.eq(Mux(is_zero, 0, act * weights[j].value)),
+            ]
+            total = total + product
+            zeros = zeros + is_zero
+
+        psum_next = Signal(signed(self._acc_bits), name="psum_next")
+        if self._overflow == "saturate":
+            top = (1 << (self._acc_bits - 1)) - 1
+            with m.If(total > top):
+                m.d.comb += psum_next.eq(top)
+            with m.Elif(total < -top - 1):
+                m.d.comb += psum_next.eq(-top - 1)
+            with m.Else():
+                m.d.comb += psum_next.eq(total)
+        else:
+            m.d.comb += psum_next.eq(total)   # truncation is two's-complement wrap-around
+
+        with m.If(self.en):
+            m.d.sync += [
+                self.act_out.eq(self.act_in),
+                self.psum_out.eq(psum_next),
+                self.zeros_out.eq(zeros),
+            ]
+        return m

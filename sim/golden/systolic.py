@@ -1,0 +1,301 @@
+"""Golden numpy models of the ``SparseSystolicArray`` (README "Configuration" and "Interfaces").
+
+All arrays are int64. Weights are compressed per K-block of ``block`` rows into ``keep`` (value, index)
+slots; PE row r holds K-block r, PE column n holds output channel n.
+"""
+
+import numpy as np
+
+__all__ = [
+    "compress_nm", "decompress_nm", "gemm_nm", "zero_skips",
+    "random_nm_weights", "random_acts", "required_acc_bits",
+]
+
+_OVERFLOW_MODES = ("check", "wrap", "saturate")
+
+
+def _check_nm(keep, block):
+    if not (isinstance(block, int) and block >= 1):
+        raise ValueError(f"block must be an integer >= 1, got {block!r}")
+    if not (isinstance(keep, int) and 1 <= keep <= block):
+        raise ValueError(f"keep must be an integer in 1..block={block}, got {keep!r}")
+
+
+def _int_array(x, name, ndim):
+    a = np.asarray(x)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name} must be an integer array, got dtype {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    return a.astype(np.int64)
+
+
+def _int_range(bits, signed):
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+def _check_range(a, name, bits, signed):
+    lo, hi = _int_range(bits, signed)
+    bad = (a < lo) | (a > hi)
+    if bad.any():
+        kind = "signed" if signed else "unsigned"
+        raise ValueError(f"{name} value {a[bad][0]} is outside the {kind} {bits}-bit range [{lo}, {hi}]")
+
+
+def _compressed(values, indices, block):
+    values = _int_array(values, "values", 3)
+    indices = _int_array(indices, "indices", 3)
+    if values.shape != indices.shape:
+        raise ValueError(f"values shape {values.shape} != indices shape {indices.shape}")
+    if ((indices < 0) | (indices >= block)).any():
+        raise ValueError(f"indices must lie in 0..{block - 1} (block={block})")
+    return values, indices
+
+
+def _wrap(x, bits):
+    """Re-interpret the low ``bits`` bits of int64 ``x`` as two's complement (bits <= 64)."""
+    s = np.uint64(64 - bits)
+    return (x.view(np.uint64) << s).view(np.int64) >> s.astype(np.int64)
+
+
+def compress_nm(W, *, keep, block):
+    """Compress a ``keep:block`` structured-sparse weight matrix into PE slots.
+
+    Parameters
+    ----------
+    W : (K, N) integer array
+        Weights, K a multiple of ``block``; at most ``keep`` non-zeros in every K-block of every column.
+    keep, block : int
+        N:M sparsity, ``1 <= keep <= block``.
+
+    Returns
+    -------
+    values, indices : (R, N, keep) int64 arrays, R = K // block
+        Slot j of K-block r, column n: weight value and its position (0..block-1) inside the block.
+        The slots hold the non-zero positions, filled up to ``keep`` with the lowest zero positions,
+        sorted by index ascending; padded slots have value 0. Dense (``keep == block``) gives 0..block-1.
+
+    Raises
+    ------
+    ValueError
+        Bad keep/block, K not a multiple of block, or a block with more than ``keep`` non-zeros
+        (the first offending column, lowest K-block, is named).
+    """
+    _check_nm(keep, block)
+    W = _int_array(W, "W", 2)
+    K, N = W.shape
+    if K % block:
+        raise ValueError(f"W has K={K} rows, not a multiple of block={block}")
+    blocks = W.reshape(K // block, block, N).transpose(0, 2, 1)          # (R, N, block)
+    nnz = np.count_nonzero(blocks, axis=2)
+    if (nnz > keep).any():
+        n, r = np.argwhere(nnz.T > keep)[0]
+        raise ValueError(
+            f"W column {n}, K-block {r} (rows {r * block}..{r * block + block - 1}) has {nnz[r, n]} "
+            f"non-zeros; {keep}:{block} sparsity allows at most {keep}")
+    indices = np.sort(np.argsort(blocks == 0, axis=2, kind="stable")[..., :keep], axis=2)
+    return np.take_along_axis(blocks, indices, axis=2), indices.astype(np.int64)
+
+
+def decompress_nm(values, indices, *, block):
+    """Inverse of :func:`compress_nm`.
+
+    Parameters
+    ----------
+    values, indices : (R, N, keep) integer arrays
+        Slots as returned by :func:`compress_nm`; indices distinct within each (r, n).
+    block : int
+        K-block size.
+
+    Returns
+    -------
+    W : (R * block, N) int64 array
+    """
+    values, indices = _compressed(values, indices, block)
+    R, N, _ = values.shape
+    W = np.zeros((R, N, block), np.int64)
+    np.put_along_axis(W, indices, values, axis=2)
+    return W.transpose(0, 2, 1).reshape(R * block, N)
+
+
+def gemm_nm(A, values, indices, *, block, acc_bits, overflow="wrap", act_bits=None, act_signed=True,
+            weight_bits=None):
+    """``C = A @ W`` as the array computes it, from compressed weights.
+
+    ``C[m, n] = sum_r sum_j A[m, r*block + indices[r, n, j]] * values[r, n, j]``, with the hardware's
+    arithmetic: PE row r forms its ``keep`` products and their sum in full precision, then adds it to
+    the ``acc_bits`` two's-complement partial sum from PE row r-1 (row 0 starts from 0).
+
+    - ``"wrap"`` / ``"check"``: every add wraps modulo ``2**acc_bits`` (equivalently, the exact sum is
+      wrapped once). ``"check"`` configs are proven never to wrap; it is computed like ``"wrap"``.
+    - ``"saturate"``: after each PE row's add the partial sum is clamped to
+      ``[-2**(acc_bits-1), 2**(acc_bits-1) - 1]``, so the row order matters.
+
+    Partial sums are int64; int64 adds wrap modulo 2**64, which is exactly the ``acc_bits == 64``
+    behaviour (saturation detects the int64 overflow explicitly). Each PE row's sum is exact for
+    operands of up to 16 bits.
+
+    Parameters
+    ----------
+    A : (M, K) integer array
+        Activations, K = R * block.
+    values, indices : (R, N, keep) integer arrays
+        Compressed weights (see :func:`compress_nm`).
+    block : int
+        K-block size.
+    acc_bits : int
+        Partial-sum / result width, 1..64.
+    overflow : {"wrap", "check", "saturate"}
+    act_bits : int, optional
+        If given, every element of A must fit ``act_bits`` (signed or unsigned per ``act_signed``).
+    act_signed : bool
+    weight_bits : int, optional
+        If given, every value must fit signed ``weight_bits``.
+
+    Returns
+    -------
+    C : (M, N) int64 array
+        Results, in ``[-2**(acc_bits-1), 2**(acc_bits-1) - 1]``.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, indices, acc_bits or overflow mode, or an operand outside its range.
+    """
+    A = _int_array(A, "A", 2)
+    values, indices = _compressed(values, indices, block)
+    R, N, _ = values.shape
+    M, K = A.shape
+    if K != R * block:
+        raise ValueError(f"A has K={K} columns; values/indices cover R*block = {R}*{block} = {R * block}")
+    if overflow not in _OVERFLOW_MODES:
+        raise ValueError(f"overflow must be one of {_OVERFLOW_MODES}, got {overflow!r}")
+    if not (isinstance(acc_bits, int) and 1 <= acc_bits <= 64):
+        raise ValueError(f"acc_bits must be an integer in 1..64, got {acc_bits!r}")
+    if act_bits is not None:
+        _check_range(A, "activation (A)", act_bits, act_signed)
+    if weight_bits is not None:
+        _check_range(values, "weight (values)", weight_bits, True)
+
+    lo, hi = _int_range(acc_bits, True)
+    blocks = A.reshape(M, R, block)
+    psum = np.zeros((M, N), np.int64)
+    for r in range(R):
+        row = (blocks[:, r, indices[r]] * values[r]).sum(axis=2)            # (M, N), exact
+        s = psum + row                                                      # wraps modulo 2**64
+        if overflow == "saturate":
+            s = np.where((row > 0) & (s < psum), hi, np.where((row < 0) & (s > psum), lo, s))
+            psum = np.clip(s, lo, hi)
+        else:
+            psum = _wrap(s, acc_bits)
+    return psum
+
+
+def zero_skips(A, indices, *, block):
+    """Number of multiplications whose selected activation is zero (the ``zero_skips`` counter).
+
+    Parameters
+    ----------
+    A : (M, K) integer array
+        Activations, K = R * block.
+    indices : (R, N, keep) integer array
+        In-block weight positions.
+    block : int
+
+    Returns
+    -------
+    int
+        Count of ``A[m, r*block + indices[r, n, j]] == 0`` over all m, r, n, j.
+    """
+    A = _int_array(A, "A", 2)
+    indices = _int_array(indices, "indices", 3)
+    R = indices.shape[0]
+    if A.shape[1] != R * block:
+        raise ValueError(f"A has K={A.shape[1]} columns; indices cover R*block = {R}*{block} = {R * block}")
+    zeros = np.count_nonzero(A.reshape(A.shape[0], R, block) == 0, axis=0)           # (R, block)
+    return int(np.take_along_axis(zeros, indices.reshape(R, -1), axis=1).sum())
+
+
+def random_nm_weights(rng, *, k, n, keep, block, weight_bits, density=1.0):
+    """Random ``keep:block`` structured-sparse weights.
+
+    Every K-block of every column gets ``keep`` distinct random positions; each is non-zero with
+    probability ``density`` (so a block has 0..keep non-zeros, exactly ``keep`` when ``density == 1``).
+    Non-zero values are uniform over the signed ``weight_bits`` range without 0, with the extremes
+    ``-2**(weight_bits-1)`` and ``2**(weight_bits-1) - 1`` each mixed in with probability 1/8.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    k, n : int
+        Shape of W; k a multiple of block.
+    keep, block : int
+    weight_bits : int
+        >= 2.
+    density : float
+        Probability that a slot is non-zero, 0..1.
+
+    Returns
+    -------
+    W : (k, n) int64 array
+    """
+    _check_nm(keep, block)
+    if k % block:
+        raise ValueError(f"k={k} is not a multiple of block={block}")
+    lo, hi = _int_range(weight_bits, True)
+    shape = (k // block, n, keep)
+    indices = np.argsort(rng.random((k // block, n, block)), axis=2)[..., :keep]
+    v = rng.integers(lo, hi - 1, size=shape, endpoint=True)
+    v = v + (v >= 0)                                                        # skip 0
+    u = rng.random(shape)
+    v = np.where(u < 1 / 8, lo, np.where(u < 1 / 4, hi, v))
+    return decompress_nm(v * (rng.random(shape) < density), indices, block=block)
+
+
+def random_acts(rng, *, m, k, act_bits, act_signed, zero_fraction=0.25):
+    """Random activations: uniform over the ``act_bits`` range, the two extremes each mixed in with
+    probability 1/16, and a ``zero_fraction`` of the elements forced to 0.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    m, k : int
+        Shape of A.
+    act_bits : int
+    act_signed : bool
+    zero_fraction : float
+
+    Returns
+    -------
+    A : (m, k) int64 array
+    """
+    lo, hi = _int_range(act_bits, act_signed)
+    a = rng.integers(lo, hi, size=(m, k), endpoint=True)
+    u = rng.random((m, k))
+    a = np.where(u < 1 / 16, lo, np.where(u < 1 / 8, hi, a))
+    return np.where(rng.random((m, k)) < zero_fraction, 0, a)
+
+
+def required_acc_bits(*, max_k, keep, block, act_bits, act_signed, weight_bits):
+    """Smallest two's-complement width holding every sum of ``ceil(max_k / block) * keep`` products.
+
+    Each product is an activation in its range (signed ``[-2**(a-1), 2**(a-1)-1]`` or unsigned
+    ``[0, 2**a - 1]``) times a weight in ``[-2**(w-1), 2**(w-1)-1]``. Pure Python ints.
+
+    Parameters
+    ----------
+    max_k : int
+        Longest reduction, >= 1.
+    keep, block, act_bits, weight_bits : int
+    act_signed : bool
+
+    Returns
+    -------
+    int
+    """
+    _check_nm(keep, block)
+    if max_k < 1:
+        raise ValueError(f"max_k must be >= 1, got {max_k}")
+    terms = -(-max_k // block) * keep
+    products = [a * w for a in _int_range(act_bits, act_signed) for w in _int_range(weight_bits, True)]
+    return max((v if v >= 0 else ~v).bit_length() + 1 for v in (terms * min(products), terms * max(products)))

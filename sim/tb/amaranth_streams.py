@@ -1,0 +1,65 @@
+"""Stream helpers for async Amaranth testbenches (``amaranth.sim``), in the style of Glasgow's.
+
+``stream_put``/``stream_get`` move one beat; ``put_all``/``get_all`` move many with seeded random input gaps
+and output backpressure, and return the cycle of every transfer: the number of ticks the helper had awaited
+when the transfer happened, counting from the helper's start (testbenches added together share this time base).
+"""
+
+__all__ = ["stream_put", "stream_get", "put_all", "get_all"]
+
+
+async def stream_put(ctx, stream, payload):
+    """Offer ``payload`` (an int) until it transfers."""
+    ctx.set(stream.valid, 1)
+    ctx.set(stream.payload.as_value(), payload)
+    await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
+async def stream_get(ctx, stream):
+    """Accept one beat and return its payload as an unsigned int."""
+    ctx.set(stream.ready, 1)
+    payload, = await ctx.tick().sample(stream.payload.as_value()).until(stream.valid)
+    ctx.set(stream.ready, 0)
+    return payload
+
+
+async def put_all(ctx, stream, payloads, *, rng=None, gap=0.0, start=0):
+    """Send every payload in order, idling before each beat with probability ``gap`` per cycle.
+
+    Returns ``(cycles, now)``: the transfer cycle of each beat, and the helper's cycle count at return.
+    ``start`` is the cycle count at which the helper was called (to chain several calls).
+    """
+    now, cycles = start, []
+    for payload in payloads:
+        while rng is not None and rng.random() < gap:
+            await ctx.tick()
+            now += 1
+        ctx.set(stream.valid, 1)
+        ctx.set(stream.payload.as_value(), payload)
+        while True:
+            _, _, ready = await ctx.tick().sample(stream.ready)
+            now += 1
+            if ready:
+                cycles.append(now - 1)
+                break
+        ctx.set(stream.valid, 0)
+    return cycles, now
+
+
+async def get_all(ctx, stream, count, *, rng=None, stall=0.0):
+    """Receive ``count`` beats, holding ``ready`` low each cycle with probability ``stall``.
+
+    Returns ``(payloads, cycles)`` with the transfer cycle of each beat (counted from the call).
+    """
+    out, cycles, now = [], [], 0
+    while len(out) < count:
+        ready = rng is None or rng.random() >= stall
+        ctx.set(stream.ready, ready)
+        _, _, valid, payload = await ctx.tick().sample(stream.valid, stream.payload.as_value())
+        now += 1
+        if ready and valid:
+            out.append(payload)
+            cycles.append(now - 1)
+    ctx.set(stream.ready, 0)
+    return out, cycles

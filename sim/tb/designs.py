@@ -1,0 +1,52 @@
+"""Generated Verilog for tests and benchmarks, cached per (config, generator source).
+
+The cache key hashes the config and every source file the Verilog depends on (``hw/`` and ``gen/``), so an
+edit to the RTL or generator can never be hidden by a stale file. Concurrent pytest-xdist workers asking
+for the same design wait on a file lock instead of generating it twice.
+"""
+
+import fcntl
+import hashlib
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = REPO_ROOT / "build" / "tests" / "verilog"
+
+__all__ = ["verilog_for", "locked", "source_digest"]
+
+
+def source_digest():
+    """SHA-256 over the generator's sources (``hw/**/*.py``, ``gen/**/*.py``)."""
+    h = hashlib.sha256()
+    for path in sorted(p for d in ("hw", "gen") for p in (REPO_ROOT / d).rglob("*.py")):
+        h.update(str(path.relative_to(REPO_ROOT)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@contextmanager
+def locked(path):
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the duration of the block."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def verilog_for(config):
+    """Path of ``<top>.v`` for ``config`` (a validated ``SystolicConfig``), generating it if needed."""
+    from gen.verilog import write_verilog
+
+    key = hashlib.sha256((json.dumps(config.to_dict(), sort_keys=True) + source_digest()).encode()).hexdigest()
+    out = CACHE_DIR / f"{config.top}-{key[:12]}"
+    v_path = out / f"{config.top}.v"
+    with locked(out.with_suffix(".lock")):
+        if not v_path.exists():
+            write_verilog(config, out)
+    return v_path

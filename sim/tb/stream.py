@@ -1,0 +1,317 @@
+"""cocotb drivers and monitors for ``amaranth.lib.stream`` ports.
+
+An Amaranth stream named ``acts`` becomes the Verilog ports ``acts__valid``, ``acts__ready`` and
+``acts__payload`` (one flat vector, LSB first). A beat transfers on a rising ``clk`` edge where
+``valid && ready``.
+
+Cycle numbers
+-------------
+:class:`CycleCounter` numbers the rising edges of ``clk`` it sees: the first edge after it started is
+cycle 1, the next cycle 2, and so on. The *handshake cycle* of a transfer is the number of the rising
+edge at which it happens, so two transfers at consecutive edges differ by exactly 1, and a beat that
+enters a pipeline at cycle t and leaves it at cycle t + L has latency L. Every driver and monitor of one
+clock shares one counter (:meth:`CycleCounter.shared`), so their cycle numbers are comparable.
+
+Sampling and driving (race-free on Verilator and Icarus)
+--------------------------------------------------------
+Each agent runs one loop per clock cycle:
+
+1. ``await RisingEdge(clk)``: the DUT has just captured the previous cycle's inputs.
+2. Drive this cycle's outputs (``valid``/``payload`` or ``ready``). The driver does this in
+   ``ReadWrite``, after every coroutine woken by the edge has run, so beats queued by test code at
+   this edge are offered in this very cycle whichever coroutine the simulator resumes first.
+3. ``await ReadOnly()``: every value of this cycle has settled, including a DUT ``ready`` that
+   depends combinationally on another port (downstream ``ready``, another stream's ``valid``).
+   ``valid && ready`` seen here is the transfer that happens at the *next* rising edge, so it is
+   recorded with cycle number ``counter.cycle + 1``.
+
+Nothing is read right after the edge, where Icarus may still show pre-edge values of the DUT's
+registers, and nothing is written in ``ReadOnly``. Reset is not looked at: create the agents after
+releasing ``rst``, or keep ``valid`` low while it is high.
+
+Pause generators (in the style of cocotbext-axi)
+------------------------------------------------
+``pause`` is any iterable of bools, consumed one item per clock cycle. ``True`` means "not this cycle":
+no new beat is offered (driver) or ``ready`` is low (monitor). A finite iterable that runs out counts
+as ``False`` from then on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+
+import cocotb
+from cocotb.triggers import Event, ReadOnly, RisingEdge, current_gpi_trigger
+
+__all__ = ["CycleCounter", "StreamDriver", "StreamMonitor", "random_pauses", "no_pauses"]
+
+
+def random_pauses(rng: random.Random, probability: float) -> Iterator[bool]:
+    """Infinite pause generator: ``True`` with ``probability`` each cycle, drawn from ``rng`` (seeded)."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"probability must be in [0, 1], not {probability!r}")
+    while True:
+        yield rng.random() < probability
+
+
+def no_pauses() -> Iterator[bool]:
+    """Infinite pause generator that never pauses (full throughput)."""
+    return itertools.repeat(False)
+
+
+def _bit(handle, what: str) -> bool:
+    """Value of a 1-bit signal; X/Z is an error (``bool()`` of an unresolved bit is too cryptic)."""
+    value = handle.value
+    if not value.is_resolvable:
+        raise AssertionError(f"{what} is {value!s} (not 0/1)")
+    return bool(value)
+
+
+def _in_readonly() -> bool:
+    try:
+        return isinstance(current_gpi_trigger(), ReadOnly)
+    except RuntimeError:              # no GPI trigger has fired yet: start of simulation
+        return False
+
+
+class CycleCounter:
+    """Counts rising edges of ``clk``; ``cycle`` is the number of the latest edge (0 before the first).
+
+    Parameters
+    ----------
+    clk : cocotb handle
+        The clock.
+
+    Notes
+    -----
+    The counter increments right after each edge, before any ``ReadOnly`` of that time step, so an agent
+    reading ``cycle`` in ``ReadOnly`` after edge n always sees n.
+    """
+
+    _shared: dict = {}
+
+    def __init__(self, clk) -> None:
+        self.clk = clk
+        self.cycle = 0
+        self._task = cocotb.start_soon(self._run())
+
+    async def _run(self) -> None:
+        edge = RisingEdge(self.clk)
+        while True:
+            await edge
+            self.cycle += 1
+
+    @classmethod
+    def shared(cls, clk) -> CycleCounter:
+        """The one counter of ``clk`` in the running test (a new one after the previous test ended)."""
+        counter = cls._shared.get(clk)
+        if counter is None or counter._task.done():    # cocotb cancels a test's tasks when it ends
+            counter = cls._shared[clk] = cls(clk)
+        return counter
+
+
+class StreamDriver:
+    """Source of a stream into the DUT: drives ``<name>__valid``/``__payload``, watches ``<name>__ready``.
+
+    Parameters
+    ----------
+    dut : cocotb handle
+        The top level.
+    name : str
+        Stream port prefix (``"acts"`` for ``acts__valid`` …).
+    clk : cocotb handle
+        The clock.
+    pause : iterable of bool, optional
+        Pause generator: ``True`` keeps ``valid`` low for that cycle. It only acts between beats: an
+        offered beat holds ``valid`` and ``payload`` until it transfers (the stream rule).
+    counter : CycleCounter, optional
+        Defaults to :meth:`CycleCounter.shared` of ``clk``.
+
+    Attributes
+    ----------
+    handshake_cycles : list of int
+        Handshake cycle of every beat sent so far, in order.
+
+    Notes
+    -----
+    ``valid`` is low and ``payload`` 0 until the first beat; between beats ``payload`` keeps the last
+    beat. The loop starts at once; beats queued by :meth:`send` are offered from the next cycle's drive
+    point on (the same cycle when called right after a rising edge, e.g. after an earlier ``send``).
+    """
+
+    def __init__(self, dut, name: str, clk, *, pause: Iterable[bool] | None = None,
+                 counter: CycleCounter | None = None) -> None:
+        self.name = name
+        self.clk = clk
+        self._valid = getattr(dut, f"{name}__valid")
+        self._ready = getattr(dut, f"{name}__ready")
+        self._payload = getattr(dut, f"{name}__payload")
+        self._pause = iter(pause) if pause is not None else None
+        self.counter = counter or CycleCounter.shared(clk)
+        self.handshake_cycles: list[int] = []
+        self._queue: deque[int] = deque()
+        self._queued = 0                     # beats ever queued; send() waits for handshakes to reach it
+        self._wake = Event()
+        self._valid.value = 0
+        self._payload.value = 0
+        self._task = cocotb.start_soon(self._run())
+
+    @property
+    def idle(self) -> bool:
+        """No beat waiting or on the bus."""
+        return len(self.handshake_cycles) == self._queued
+
+    async def send(self, beats: Iterable[int]) -> None:
+        """Send ``beats`` in order; returns right after the rising edge at which the last one transfers."""
+        beats = [int(b) for b in beats]
+        self._queue.extend(beats)
+        self._queued += len(beats)
+        self._wake.set()
+        target = self._queued
+        edge = RisingEdge(self.clk)
+        while len(self.handshake_cycles) < target:
+            await edge
+
+    async def _run(self) -> None:
+        edge = RisingEdge(self.clk)
+        offered = False                   # a beat is on the bus, not yet taken
+        valid = False                     # what we last wrote to valid
+        while True:
+            # Here we are just after a rising edge (or at start-up), where writes are allowed.
+            if not offered and not self._queue:
+                if valid:
+                    valid = False
+                    self._valid.value = 0
+                # Idle: sleep until send() instead of waking every cycle. send() called right after
+                # an edge wakes us in that same time step, so its first beat is offered in this cycle
+                # whether the test or this task saw the edge first.
+                self._wake.clear()
+                await self._wake.wait()
+                if _in_readonly():        # send() from a ReadOnly callback: too late for this cycle
+                    await edge
+            paused = next(self._pause, False) if self._pause is not None else False
+            if not offered and self._queue and not paused:
+                self._payload.value = self._queue.popleft()
+                offered = True
+            if offered != valid:
+                valid = offered
+                self._valid.value = int(valid)
+            await ReadOnly()
+            if offered and _bit(self._ready, f"{self.name}__ready"):
+                self.handshake_cycles.append(self.counter.cycle + 1)   # transfers at the next edge
+                offered = False
+            await edge
+
+
+class StreamMonitor:
+    """Sink of a stream out of the DUT: drives ``<name>__ready``, collects the beats that transfer.
+
+    Parameters
+    ----------
+    dut : cocotb handle
+        The top level.
+    name : str
+        Stream port prefix.
+    clk : cocotb handle
+        The clock.
+    pause : iterable of bool, optional
+        Backpressure generator: ``True`` drives ``ready`` low for that cycle. Default: always ready.
+    callback : callable, optional
+        Called with each beat's payload (an ``int``) in ``ReadOnly`` just before the edge at which it
+        transfers, e.g. ``Scoreboard.check``. It must not write signals.
+    check_protocol : bool
+        Fail when the DUT breaks the stream rule: ``valid`` dropped, or ``payload`` changed, while a beat
+        was offered and not taken.
+    counter : CycleCounter, optional
+        Defaults to :meth:`CycleCounter.shared` of ``clk``.
+
+    Attributes
+    ----------
+    values : list of int
+        Payloads of the beats collected so far, in order.
+    handshake_cycles : list of int
+        Their handshake cycles.
+    stall_cycles : int
+        Cycles seen with ``valid && !ready``.
+
+    Notes
+    -----
+    ``ready`` is low until the first edge after construction.
+    """
+
+    def __init__(self, dut, name: str, clk, *, pause: Iterable[bool] | None = None,
+                 callback: Callable[[int], object] | None = None, check_protocol: bool = True,
+                 counter: CycleCounter | None = None) -> None:
+        self.name = name
+        self.clk = clk
+        self._valid = getattr(dut, f"{name}__valid")
+        self._ready = getattr(dut, f"{name}__ready")
+        self._payload = getattr(dut, f"{name}__payload")
+        self._pause = iter(pause) if pause is not None else None
+        self.callback = callback
+        self.check_protocol = check_protocol
+        self.counter = counter or CycleCounter.shared(clk)
+        self.values: list[int] = []
+        self.handshake_cycles: list[int] = []
+        self.stall_cycles = 0
+        self._ready.value = 0
+        self._task = cocotb.start_soon(self._run())
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    async def wait_for(self, n: int, timeout_cycles: int = 10_000) -> list[int]:
+        """Wait until ``n`` beats have transferred; return the first ``n`` payloads.
+
+        Returns right after the rising edge at which beat ``n`` transfers (at once if it already has).
+        Raises ``AssertionError`` after ``timeout_cycles`` cycles without reaching ``n``.
+        """
+        edge = RisingEdge(self.clk)
+        for _ in range(timeout_cycles):
+            if len(self.values) >= n:
+                return self.values[:n]
+            await edge
+        if len(self.values) >= n:
+            return self.values[:n]
+        raise AssertionError(
+            f"{self.name}: timeout after {timeout_cycles} cycles waiting for {n} beats, got "
+            f"{len(self.values)} (cycle {self.counter.cycle}, {self.stall_cycles} stall cycles, "
+            f"{self.name}__valid={self._valid.value!s})")
+
+    async def _run(self) -> None:
+        edge = RisingEdge(self.clk)
+        ready = False                     # what we last wrote to ready
+        held = None                       # payload offered but not taken last cycle
+        while True:
+            await edge
+            want = not (next(self._pause, False) if self._pause is not None else False)
+            if want != ready:
+                ready = want
+                self._ready.value = int(ready)
+            await ReadOnly()
+            if not _bit(self._valid, f"{self.name}__valid"):
+                if self.check_protocol and held is not None:
+                    raise AssertionError(f"{self.name}: valid dropped at cycle {self.counter.cycle} "
+                                         f"before beat {len(self.values)} was taken (stream rule)")
+                held = None
+                continue
+            try:
+                value = int(self._payload.value)   # cheaper than .is_resolvable on wide vectors
+            except ValueError:
+                raise AssertionError(f"{self.name}: payload is {self._payload.value!s} while valid "
+                                     f"(cycle {self.counter.cycle})") from None
+            if self.check_protocol and held is not None and value != held:
+                raise AssertionError(f"{self.name}: payload changed at cycle {self.counter.cycle} "
+                                     f"while beat {len(self.values)} waited (stream rule)")
+            if ready:
+                held = None
+                self.values.append(value)
+                self.handshake_cycles.append(self.counter.cycle + 1)   # transfers at the next edge
+                if self.callback is not None:
+                    self.callback(value)
+            else:
+                self.stall_cycles += 1
+                held = value
