@@ -116,8 +116,8 @@ def unpack(layout, words):
     for leaf in leaves(elem):
         weights = np.left_shift(np.int64(1), np.arange(leaf.width, dtype=np.int64))
         if leaf.signed:
-            weights[-1] = -weights[-1]
-        vals = bits[:, :, leaf.offset:leaf.offset + leaf.width].astype(np.int64) @ weights
+            weights[-1] = -(1 << (leaf.width - 1))       # the sign bit weighs -2**(width-1)
+        vals = bits[:, :, leaf.offset:leaf.offset + leaf.width].astype(np.int64) @ weights   # wraps mod 2**64
         out[leaf.path[0] if leaf.path else None] = vals.reshape((len(words),) + dims)
     return out[None] if None in out else out
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -81,7 +81,7 @@ def test_failing_cocotb_test_fails_pytest(sim, stream_verilog):
     with pytest.raises(pytest.fail.Exception) as failure:
         run(sim, stream_verilog, testcase="deliberately_failing", extra_env={"STREAM_TB_FAILING": "1"})
     message = str(failure.value)
-    assert "1 of 1 cocotb tests failed (deliberately_failing)" in message
+    assert "1 of 1 cocotb tests failed" in message and "--- deliberately_failing (COCOTB_RANDOM_SEED=" in message
     assert "mismatch at index 2" in message and "results.xml" in message
 
 

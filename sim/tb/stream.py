@@ -17,17 +17,19 @@ Sampling and driving (race-free on Verilator and Icarus)
 Each agent runs one loop per clock cycle:
 
 1. ``await RisingEdge(clk)``: the DUT has just captured the previous cycle's inputs.
-2. Drive this cycle's outputs (``valid``/``payload`` or ``ready``). The driver does this in
-   ``ReadWrite``, after every coroutine woken by the edge has run, so beats queued by test code at
-   this edge are offered in this very cycle whichever coroutine the simulator resumes first.
+2. Drive this cycle's outputs (``valid``/``payload`` or ``ready``). cocotb applies the writes after
+   the edge has been evaluated (Verilator: inertial writes; Icarus: in the ReadWrite phase), so the
+   DUT never sees them at this edge.
 3. ``await ReadOnly()``: every value of this cycle has settled, including a DUT ``ready`` that
    depends combinationally on another port (downstream ``ready``, another stream's ``valid``).
    ``valid && ready`` seen here is the transfer that happens at the *next* rising edge, so it is
    recorded with cycle number ``counter.cycle + 1``.
 
 Nothing is read right after the edge, where Icarus may still show pre-edge values of the DUT's
-registers, and nothing is written in ``ReadOnly``. Reset is not looked at: create the agents after
-releasing ``rst``, or keep ``valid`` low while it is high.
+registers, and nothing is written in ``ReadOnly``. An idle driver sleeps on an event instead of the
+clock; :meth:`StreamDriver.send` wakes it in the same time step, so beats queued right after an edge
+are offered in that cycle whichever coroutine the simulator resumed first. Reset is not looked at:
+create the agents after releasing ``rst``, or keep ``valid`` low while it is high.
 
 Pause generators (in the style of cocotbext-axi)
 ------------------------------------------------
@@ -138,8 +140,9 @@ class StreamDriver:
     Notes
     -----
     ``valid`` is low and ``payload`` 0 until the first beat; between beats ``payload`` keeps the last
-    beat. The loop starts at once; beats queued by :meth:`send` are offered from the next cycle's drive
-    point on (the same cycle when called right after a rising edge, e.g. after an earlier ``send``).
+    beat. :meth:`send` called right after a rising edge (e.g. when an earlier ``send`` returned)
+    offers its first beat in that cycle, so consecutive sends run back to back. The pause generator
+    is consumed one item per cycle only while beats are queued or on the bus.
     """
 
     def __init__(self, dut, name: str, clk, *, pause: Iterable[bool] | None = None,

@@ -15,6 +15,10 @@ and ``valid`` combinational through the DUT, so the driver and the monitor see o
 cycle numbers prove that both sample race-free.
 
 Config: JSON in ``STREAM_TB_CONFIG`` (``beats``, ``seed``, ``in_pause``, ``out_pause``).
+
+Modules here are named ``tb_*.py`` so that pytest does not collect them, and this directory has no
+``__init__.py`` on purpose: pytest puts ``tests/`` on ``sys.path`` (and the runner passes that on to the
+simulator), so a regular package ``tests/cocotb`` would shadow the real ``cocotb``.
 """
 
 import json
