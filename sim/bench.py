@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gen.config import load_config
 from gen.verilog import write_verilog
-from sim.tb.runner import build_dir_for, run_cocotb, simulator_available, verilator_env
+from sim.tb.runner import VERILATOR_OPT_FAST, build_dir_for, run_cocotb, simulator_available, verilator_env
 
 PRESETS = ("ssa_8x8_2of4", "ssa_16x16_2of4")
 TB_DIR = Path(__file__).resolve().parents[1] / "tests" / "cocotb"
@@ -64,7 +64,8 @@ def main(argv=None):
         for preset in args.preset or PRESETS:
             rows.append(bench_preset(preset, args.rows, Path(tmp)))
 
-    print(f"\nsparse systolic array benchmark, M = {args.rows} rows per job (one load + M back-to-back rows)\n")
+    print(f"\nsparse systolic array benchmark, M = {args.rows} rows per job (one load + M back-to-back rows), "
+          f"Verilator OPT_FAST={VERILATOR_OPT_FAST}\n")
     print(f"{'preset':<16} {'gen s':>7} {'vl build s':>10} {'vl cyc/s':>10} {'iv cyc/s':>10} {'vl/iv':>7} "
           f"{'RTL cycles':>10} {'closed form':>11} {'match':>6}")
     for r in rows:
