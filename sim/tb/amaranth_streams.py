@@ -1,27 +1,11 @@
 """Stream helpers for async Amaranth testbenches (``amaranth.sim``), in the style of Glasgow's.
 
-``stream_put``/``stream_get`` move one beat; ``put_all``/``get_all`` move many with seeded random input gaps
-and output backpressure, and return the cycle of every transfer: the number of ticks the helper had awaited
-when the transfer happened, counting from the helper's start (testbenches added together share this time base).
+``put_all``/``get_all`` move beats with seeded random input gaps and output backpressure, and return the
+cycle of every transfer: the number of ticks the helper had awaited when the transfer happened, counting from
+the helper's start (testbenches added together share this time base).
 """
 
-__all__ = ["stream_put", "stream_get", "put_all", "get_all"]
-
-
-async def stream_put(ctx, stream, payload):
-    """Offer ``payload`` (an int) until it transfers."""
-    ctx.set(stream.valid, 1)
-    ctx.set(stream.payload.as_value(), payload)
-    await ctx.tick().until(stream.ready)
-    ctx.set(stream.valid, 0)
-
-
-async def stream_get(ctx, stream):
-    """Accept one beat and return its payload as an unsigned int."""
-    ctx.set(stream.ready, 1)
-    payload, = await ctx.tick().sample(stream.payload.as_value()).until(stream.valid)
-    ctx.set(stream.ready, 0)
-    return payload
+__all__ = ["put_all", "get_all"]
 
 
 async def put_all(ctx, stream, payloads, *, rng=None, gap=0.0, start=0):
