@@ -1,6 +1,9 @@
 """Shared pytest options."""
 
 import os
+import random
+
+import pytest
 
 
 def pytest_addoption(parser):
@@ -12,3 +15,11 @@ def pytest_configure(config):
     # Runs in every xdist worker too, so sim.tb.runner sees WAVES=1 wherever the run happens.
     if config.getoption("--waves"):
         os.environ["WAVES"] = "1"
+
+
+@pytest.fixture
+def seed():
+    """Seed of a test's random stimulus: ``SPARSEGEN_SEED`` to replay one, otherwise fresh; always printed."""
+    value = int(os.environ.get("SPARSEGEN_SEED") or random.randrange(1 << 32))
+    print(f"random stimulus seed: {value} (rerun with SPARSEGEN_SEED={value})")
+    return value

@@ -6,7 +6,6 @@
 
 import json
 import os
-import random
 from pathlib import Path
 
 import pytest
@@ -30,11 +29,9 @@ if os.environ.get("SPARSEGEN_FULL"):
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("sim", SIMULATORS)
-def test_systolic_array(sim, name):
+def test_systolic_array(sim, name, seed):
     require_simulator(sim)
     cfg = CONFIGS[name]
-    seed = int(os.environ.get("SPARSEGEN_SEED") or random.randrange(1 << 32))
-    print(f"{name} on {sim}: seed={seed} (replay with SPARSEGEN_SEED={seed})")
     run_cocotb(
         verilog=verilog_for(cfg), top=cfg.top, test_module="tb_systolic_array",
         test_dir=Path(__file__).parent / "cocotb", sim=sim,

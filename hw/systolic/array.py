@@ -61,7 +61,7 @@ class SparseSystolicArray(wiring.Component):
                              acc_bits=acc_bits, keep=keep, block=block,
                              zero_bits=(rows * keep).bit_length(), overflow=overflow)
         SparsePE.check_parameters(**self._pe_args)
-        self._rows, self._cols, self._block = rows, cols, block
+        self._rows, self._cols = rows, cols
         index_bits = (block - 1).bit_length() if keep < block else 0
         super().__init__({
             "acts": In(stream.Signature(act_layout(k=rows * block, act_bits=act_bits, act_signed=act_signed))),
@@ -89,7 +89,7 @@ class SparseSystolicArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rows, cols, block = self._rows, self._cols, self._block
+        rows, cols = self._rows, self._cols
 
         advance = Signal()
         m.d.comb += advance.eq(~self.results.valid | self.results.ready)

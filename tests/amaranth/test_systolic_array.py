@@ -78,10 +78,8 @@ def expected(cfg, jobs):
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("gap,stall", [(0.0, 0.0), (0.3, 0.4)], ids=["streaming", "gaps+backpressure"])
-def test_array_bit_exact(name, gap, stall):
+def test_array_bit_exact(name, gap, stall, seed):
     cfg = CONFIGS[name]
-    seed = random.randrange(1 << 32)
-    print(f"seed={seed}")
     jobs = make_jobs(cfg, np.random.default_rng(seed), n_jobs=3, m_range=(1, 12))
     out, log = simulate(cfg, jobs, seed=seed, gap=gap, stall=stall)
     C, skips = expected(cfg, jobs)
@@ -104,10 +102,8 @@ def test_array_bit_exact(name, gap, stall):
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_array_cycles_match_closed_form(name):
+def test_array_cycles_match_closed_form(name, seed):
     cfg = CONFIGS[name]
-    seed = random.randrange(1 << 32)
-    print(f"seed={seed}")
     jobs = make_jobs(cfg, np.random.default_rng(seed), n_jobs=1, m_range=(20, 21))
     out, log = simulate(cfg, jobs, seed=seed, gap=0.0, stall=0.0)
     m = len(jobs[0][1])
@@ -118,11 +114,9 @@ def test_array_cycles_match_closed_form(name):
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_acts_wait_for_a_started_load(name):
+def test_acts_wait_for_a_started_load(name, seed):
     """Activations offered while a load is part-way (weight beats with gaps) wait and meet the new weights."""
     cfg = CONFIGS[name]
-    seed = random.randrange(1 << 32)
-    print(f"seed={seed}")
     rng = np.random.default_rng(seed)
     (W, A), = make_jobs(cfg, rng, n_jobs=1, m_range=(5, 6))
     values, indices = golden.compress_nm(W, keep=cfg.keep, block=cfg.block)
