@@ -26,7 +26,7 @@ configs = st.builds(
     st.integers(2, 16), st.booleans(), st.integers(2, 16))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(cfg=configs, seed=st.integers(0, 2**32 - 1))
 def test_beats_follow_readme_formulas(cfg, seed):
     rng = np.random.default_rng(seed)

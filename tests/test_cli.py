@@ -109,7 +109,7 @@ def bad_overrides():
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(override=bad_overrides())
 def test_random_bad_overrides_write_nothing(override):
     with tempfile.TemporaryDirectory() as tmp:

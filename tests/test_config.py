@@ -345,7 +345,7 @@ def config_dicts(draw):
     return d
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1500)
 @given(config_dicts())
 def test_random_configs(d):
     try:

@@ -5,7 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import check_int
-from .beats import act_layout, result_layout, weight_layout
+from .beats import act_layout, index_bits, result_layout, weight_layout
 from .pe import SparsePE
 
 __all__ = ["SparseSystolicArray"]
@@ -62,11 +62,10 @@ class SparseSystolicArray(wiring.Component):
                              zero_bits=(rows * keep).bit_length(), overflow=overflow)
         SparsePE.check_parameters(**self._pe_args)
         self._rows, self._cols = rows, cols
-        index_bits = (block - 1).bit_length() if keep < block else 0
         super().__init__({
             "acts": In(stream.Signature(act_layout(k=rows * block, act_bits=act_bits, act_signed=act_signed))),
             "weights": In(stream.Signature(weight_layout(cols=cols, keep=keep, weight_bits=weight_bits,
-                                                         index_bits=index_bits))),
+                                                         index_bits=index_bits(keep=keep, block=block)))),
             "results": Out(stream.Signature(result_layout(cols=cols, acc_bits=acc_bits))),
             "cycles": Out(counter_bits),
             "busy_cycles": Out(counter_bits),

@@ -16,8 +16,13 @@ from amaranth.lib import data
 
 from .. import bits
 
-__all__ = ["act_layout", "weight_entry_layout", "weight_layout", "result_layout",
+__all__ = ["index_bits", "act_layout", "weight_entry_layout", "weight_layout", "result_layout",
            "act_beats", "weight_beats", "result_beats", "results_from_beats"]
+
+
+def index_bits(*, keep, block):
+    """Width of a weight's in-block position: ``log2(block)`` when sparse, 0 when dense (slot j is position j)."""
+    return (block - 1).bit_length() if keep < block else 0
 
 
 def act_layout(*, k, act_bits, act_signed):

@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import check_bool, check_choice, check_int
-from .beats import weight_entry_layout
+from .beats import index_bits, weight_entry_layout
 
 __all__ = ["SparsePE"]
 
@@ -59,7 +59,7 @@ class SparsePE(wiring.Component):
         self._acc_bits = acc_bits
         self._keep = keep
         self._block = block
-        self._index_bits = (block - 1).bit_length() if keep < block else 0
+        self._index_bits = index_bits(keep=keep, block=block)
         self._overflow = overflow
         act_block = data.ArrayLayout(self._act_shape, block)
         entries = data.ArrayLayout(weight_entry_layout(weight_bits=weight_bits, index_bits=self._index_bits), keep)

@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = [
     "compress_nm", "decompress_nm", "gemm_nm", "zero_skips",
-    "random_nm_weights", "random_acts", "required_acc_bits",
+    "random_nm_weights", "random_acts", "required_acc_bits", "array_job",
 ]
 
 _OVERFLOW_MODES = ("check", "wrap", "saturate")
@@ -299,3 +299,16 @@ def required_acc_bits(*, max_k, keep, block, act_bits, act_signed, weight_bits):
     terms = -(-max_k // block) * keep
     products = [a * w for a in _int_range(act_bits, act_signed) for w in _int_range(weight_bits, True)]
     return max((v if v >= 0 else ~v).bit_length() + 1 for v in (terms * min(products), terms * max(products)))
+
+
+def array_job(cfg, W, A):
+    """What the array answers for one weight load of ``W`` followed by the rows of ``A``.
+
+    ``cfg`` is any object with the ``SystolicConfig`` fields (duck-typed). Returns ``(values, indices, C, skips)``:
+    the compressed weights the host loads, the result rows (``gemm_nm`` with the config's widths and overflow)
+    and the ``zero_skips`` count.
+    """
+    values, indices = compress_nm(W, keep=cfg.keep, block=cfg.block)
+    C = gemm_nm(A, values, indices, block=cfg.block, acc_bits=cfg.acc_bits, overflow=cfg.overflow,
+                act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits)
+    return values, indices, C, zero_skips(A, indices, block=cfg.block)

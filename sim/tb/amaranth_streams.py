@@ -34,16 +34,19 @@ async def put_all(ctx, stream, payloads, *, rng=None, gap=0.0, start=0):
 async def get_all(ctx, stream, count, *, rng=None, stall=0.0):
     """Receive ``count`` beats, holding ``ready`` low each cycle with probability ``stall``.
 
-    Returns ``(payloads, cycles)`` with the transfer cycle of each beat (counted from the call).
+    Returns ``(payloads, cycles, stalls)``: the transfer cycle of each beat (counted from the call), and the
+    number of cycles the stream was valid while ``ready`` was low.
     """
-    out, cycles, now = [], [], 0
+    out, cycles, now, stalls = [], [], 0, 0
     while len(out) < count:
         ready = rng is None or rng.random() >= stall
         ctx.set(stream.ready, ready)
         _, _, valid, payload = await ctx.tick().sample(stream.valid, stream.payload.as_value())
         now += 1
-        if ready and valid:
+        if valid and ready:
             out.append(payload)
             cycles.append(now - 1)
+        elif valid:
+            stalls += 1
     ctx.set(stream.ready, 0)
-    return out, cycles
+    return out, cycles, stalls

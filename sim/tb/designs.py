@@ -5,16 +5,14 @@ edit to the RTL or generator can never be hidden by a stale file. Concurrent pyt
 for the same design wait on a file lock instead of generating it twice.
 """
 
-import fcntl
 import hashlib
 import json
-from contextlib import contextmanager
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from .runner import REPO_ROOT, locked
+
 CACHE_DIR = REPO_ROOT / "build" / "tests" / "verilog"
 
-__all__ = ["verilog_for", "locked", "source_digest"]
+__all__ = ["verilog_for", "source_digest"]
 
 
 def source_digest():
@@ -24,19 +22,6 @@ def source_digest():
         h.update(str(path.relative_to(REPO_ROOT)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
-
-
-@contextmanager
-def locked(path):
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the duration of the block."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def verilog_for(config):

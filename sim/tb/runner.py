@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 __all__ = ["REPO_ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "simulator_available", "require_simulator",
-           "verilator_env", "verilator_can_fst", "build_dir_for", "ensure_build", "run_cocotb"]
+           "verilator_env", "verilator_can_fst", "build_dir_for", "ensure_build", "run_cocotb", "locked"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIMULATORS = ("verilator", "icarus")
@@ -138,6 +138,19 @@ def _build_args(sim: str, waves: bool) -> list[str]:
         # cocotb adds --trace itself when waves are on; --trace-fst turns the trace into FST (dump.fst).
         return [*VERILATOR_WAIVERS, *(["--trace-fst"] if waves and verilator_can_fst() else [])]
     return []
+
+
+@contextlib.contextmanager
+def locked(path):
+    """Hold an exclusive ``flock`` on ``path`` (created if missing): serializes pytest-xdist workers."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _verilator_make_env() -> dict[str, str]:
@@ -258,8 +271,7 @@ def ensure_build(verilog: Path, top: str, sim: str, waves: bool | None = None) -
     env = {"WAVES": "1" if waves else "0"}    # the runner lets $WAVES override its waves argument
     if sim == "verilator":
         env.update(_verilator_make_env())
-    with open(build_dir.parent / f"{build_dir.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(build_dir.parent / f"{build_dir.name}.lock"):
         if (build_dir / _STAMP).exists():
             return build_dir, None
         build_log = build_dir.parent / f"{build_dir.name}.build.log"   # outside: clean=True wipes the dir
