@@ -37,7 +37,7 @@ test-full: $(STAMP)
 	$(VERILATOR_ENV) SPARSEGEN_FULL=1 $(VPY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(VERILATOR_ENV) $(VPY) -m sim.bench
+	$(VERILATOR_ENV) $(VPY) -m sim.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VERILATOR_ENV) $(VPY) -m pytest -n $(JOBS) tests/test_lint.py

@@ -1,15 +1,24 @@
-"""Command line (``sparsegen``, or ``python -m gen``): a thin layer over :mod:`gen.config` and :mod:`gen.verilog`."""
+"""Command line (``sparsegen``, or ``python -m gen``): a thin layer over the generators.
+
+``verilog``, ``presets`` and ``show`` live here. Further commands live beside the generator they drive: each
+module named in :data:`EXTENSIONS` has ``register(commands)``, which adds its subparser (``commands`` is the
+argparse subparsers object) and sets ``run=function(args) -> int``. A ``ValueError`` escaping ``run`` is printed
+as ``sparsegen: error: <message>`` with exit status 2; commands validate everything before writing anything.
+"""
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 from .config import PRESETS_DIR, list_presets, load_config
 
-__all__ = ["main"]
+__all__ = ["main", "EXTENSIONS"]
 
-_DERIVED = ("top", "k", "max_reduction", "sparse", "index_bits", "multipliers", "weight_entry_bits")
+# modules that add subcommands (see the module docstring)
+EXTENSIONS = (
+)
 
 
 def _load(args):
@@ -21,9 +30,10 @@ def _load(args):
     return [(None, load_config(args.config, args.set))]
 
 
-def _verilog(args, configs):
+def _verilog(args):
     from .verilog import write_verilog  # imports Amaranth: only when generating
 
+    configs = _load(args)  # everything is validated before anything is written
     for preset, config in configs:
         if preset is None:
             print(*write_verilog(config, args.out), sep="\n")
@@ -31,24 +41,23 @@ def _verilog(args, configs):
             print(f"{preset}:", *write_verilog(config, args.out / preset))
 
 
-def _presets(args, configs):
+def _presets(args):
+    configs = _load(args)
     width = max(len(preset) for preset, _ in configs)
     for preset, config in configs:
         lines = (PRESETS_DIR / f"{preset}.toml").read_text().splitlines()
         purpose = next((line.lstrip("# ") for line in lines if line.startswith("#")), "")
-        print(f"{preset:<{width}}  {config.rows:>2}x{config.cols:<2}  {config.keep}:{config.block}  "
-              f"{'signed' if config.act_signed else 'unsigned':<8}  {purpose}")
+        print(f"{preset:<{width}}  {config.kind:<8}  {config.summary()}  {purpose}")
 
 
-def _show(args, configs):
-    [(_, config)] = configs
-    derived = {name: getattr(config, name) for name in _DERIVED}
-    print(json.dumps({"config": config.to_dict(), "derived": derived}, indent=2))
+def _show(args):
+    [(_, config)] = _load(args)
+    print(json.dumps({"kind": config.kind, "config": config.to_dict(), "derived": config.derived()}, indent=2))
 
 
 def _parser():
     parser = argparse.ArgumentParser(prog="sparsegen",
-                                     description="Generator of N:M structured-sparse systolic arrays.")
+                                     description="Generator of N:M structured-sparse systolic arrays and RRAM tiles.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     config = dict(metavar="PRESET_OR_PATH", help="preset name or path of a .toml file")
@@ -68,6 +77,9 @@ def _parser():
     show.add_argument("--config", required=True, **config)
     show.add_argument("--set", **overrides)
     show.set_defaults(run=_show, all=False)
+
+    for module in EXTENSIONS:
+        importlib.import_module(module).register(commands)
     return parser
 
 
@@ -80,9 +92,7 @@ def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        configs = _load(args)  # everything is validated before anything is written
+        return args.run(args) or 0
     except ValueError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
-    args.run(args, configs)
-    return 0

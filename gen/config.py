@@ -1,14 +1,23 @@
-"""One validated, immutable parameter set for a sparse systolic array, and the TOML presets in ``gen/configs/``."""
+"""Validated, immutable parameter sets (one dataclass per kind of design) and the TOML presets in ``gen/configs/``.
+
+Every config class derives from :class:`ConfigBase`, which gives it the field checks with uniform error messages,
+``to_dict``/``from_dict``, typed ``field=value`` overrides, ``derived()`` and ``summary()``. A preset file may
+name its kind with a top-level ``kind = "..."`` key (default ``"systolic"``); :data:`CONFIG_KINDS` maps each kind
+to its class, imported lazily so that loading a config never imports Amaranth.
+"""
 
 import dataclasses
+import importlib
 import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
-__all__ = ["SystolicConfig", "PRESETS_DIR", "list_presets", "load_config", "parse_override"]
+__all__ = ["ConfigBase", "SystolicConfig", "CONFIG_KINDS", "PRESETS_DIR", "config_class", "list_presets",
+           "load_config", "parse_override", "preset_kind"]
 
 PRESETS_DIR = Path(__file__).parent / "configs"
 
@@ -40,8 +49,98 @@ _VERILOG_KEYWORDS = frozenset("""
 """.split())
 
 
+class ConfigBase:
+    """Shared behaviour of the frozen config dataclasses.
+
+    A subclass is a ``@dataclass(frozen=True)`` that sets :attr:`kind` (its key in :data:`CONFIG_KINDS`) and
+    :attr:`DERIVED` (names of properties reported by :meth:`derived`), validates in ``__post_init__`` with the
+    ``_check_*`` helpers, and defines the ``top`` property (the Verilog module name). Error messages all read
+    ``<Class>.<field> = <value> <problem>: allowed <range>``.
+    """
+
+    kind: ClassVar[str] = ""
+    DERIVED: ClassVar[tuple[str, ...]] = ()
+
+    def _fail(self, field, problem):
+        raise ValueError(f"{type(self).__name__}.{field} = {getattr(self, field)!r} {problem}")
+
+    def _check_int(self, field, lo, hi, *, low=None, high=None):
+        value = getattr(self, field)
+        allowed = f"allowed {low or lo} … {high or hi}"
+        if not isinstance(value, int) or isinstance(value, bool):
+            self._fail(field, f"is a {type(value).__name__}, not an int: {allowed}")
+        if not lo <= value <= hi:
+            self._fail(field, f"is out of range: {allowed}")
+
+    def _check_float(self, field, lo, hi):
+        value = getattr(self, field)
+        allowed = f"allowed {lo} … {hi}"
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            self._fail(field, f"is a {type(value).__name__}, not a number: {allowed}")
+        if not lo <= value <= hi:   # also rejects NaN
+            self._fail(field, f"is out of range: {allowed}")
+
+    def _check_bool(self, field):
+        if not isinstance(getattr(self, field), bool):
+            self._fail(field, "is not a bool: allowed True or False")
+
+    def _check_choice(self, field, choices):
+        value = getattr(self, field)
+        if not isinstance(value, type(choices[0])) or isinstance(value, bool) or value not in choices:
+            allowed = ", ".join(repr(choice) if isinstance(choice, str) else str(choice) for choice in choices)
+            self._fail(field, f"is not allowed: allowed {allowed}")
+
+    def _check_name(self, field="name"):
+        name = getattr(self, field)
+        if not isinstance(name, str):
+            self._fail(field, f"is a {type(name).__name__}, not a str: allowed a Verilog identifier")
+        if not _IDENTIFIER.fullmatch(name):
+            self._fail(field, "is not a Verilog identifier: allowed letters, digits, _ and $, "
+                              "starting with a letter or _")
+        if len(name) > _NAME_MAX_LEN:
+            self._fail(field, f"is too long ({len(name)} characters): allowed at most {_NAME_MAX_LEN}")
+        if name in _VERILOG_KEYWORDS:
+            self._fail(field, "is a Verilog keyword: allowed any other identifier")
+
+    @property
+    def top(self) -> str:
+        raise NotImplementedError
+
+    def derived(self) -> dict:
+        """The derived values named by :attr:`DERIVED`, plus ``top``, as a JSON-ready dict."""
+        return {name: getattr(self, name) for name in self.DERIVED} | {"top": self.top}
+
+    def summary(self) -> str:
+        """A one-line description for ``sparsegen presets``."""
+        return self.top
+
+    def to_dict(self) -> dict:
+        """All fields as a JSON-ready dict; ``type(cfg).from_dict(cfg.to_dict()) == cfg``."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(field.name for field in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, data: Mapping):
+        """Build a config from a mapping of field names to values; missing fields take their defaults.
+
+        Raises
+        ------
+        ValueError
+            If ``data`` has keys that are not fields, or a value is invalid.
+        """
+        names = cls.field_names()
+        unknown = [key for key in data if key not in names]
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} field(s) {', '.join(map(repr, unknown))}: "
+                             f"valid fields are {', '.join(names)}")
+        return cls(**data)
+
+
 @dataclass(frozen=True)
-class SystolicConfig:
+class SystolicConfig(ConfigBase):
     """Parameters of one ``rows × cols`` weight-stationary array for ``keep``-of-``block`` sparse weights.
 
     The array computes ``C[M × cols] = A[M × k] · W[k × cols]`` with ``k = rows · block``. Every field is
@@ -98,12 +197,15 @@ class SystolicConfig:
     counter_bits: int = 32
     name: str | None = None
 
+    kind: ClassVar[str] = "systolic"
+    DERIVED: ClassVar[tuple[str, ...]] = ("k", "max_reduction", "sparse", "index_bits", "multipliers",
+                                          "weight_entry_bits")
+
     def __post_init__(self):
         self._check_int("rows", 1, 64)
         self._check_int("cols", 1, 64)
         self._check_int("act_bits", 2, 16)
-        if not isinstance(self.act_signed, bool):
-            self._fail("act_signed", "is not a bool: allowed True or False")
+        self._check_bool("act_signed")
         self._check_int("weight_bits", 2, 16)
         self._check_int("acc_bits", 4, 64)
         self._check_int("block", 1, 16)
@@ -119,28 +221,6 @@ class SystolicConfig:
             self._check_name()
         if self.overflow == "check":
             self._check_accumulator()
-
-    def _fail(self, field, problem):
-        raise ValueError(f"SystolicConfig.{field} = {getattr(self, field)!r} {problem}")
-
-    def _check_int(self, field, lo, hi, *, low=None, high=None):
-        value = getattr(self, field)
-        allowed = f"allowed {low or lo} … {high or hi}"
-        if not isinstance(value, int) or isinstance(value, bool):
-            self._fail(field, f"is a {type(value).__name__}, not an int: {allowed}")
-        if not lo <= value <= hi:
-            self._fail(field, f"is out of range: {allowed}")
-
-    def _check_name(self):
-        if not isinstance(self.name, str):
-            self._fail("name", f"is a {type(self.name).__name__}, not a str: allowed a Verilog identifier")
-        if not _IDENTIFIER.fullmatch(self.name):
-            self._fail("name", "is not a Verilog identifier: allowed letters, digits, _ and $, "
-                               "starting with a letter or _")
-        if len(self.name) > _NAME_MAX_LEN:
-            self._fail("name", f"is too long ({len(self.name)} characters): allowed at most {_NAME_MAX_LEN}")
-        if self.name in _VERILOG_KEYWORDS:
-            self._fail("name", "is a Verilog keyword: allowed any other identifier")
 
     def _check_accumulator(self):
         # Imported here, not at module level: the golden models may themselves import this module.
@@ -198,27 +278,9 @@ class SystolicConfig:
         """Verilog top-module name: ``name``, or the name derived from the parameters when unset."""
         return self._derived_name() if self.name is None else self.name
 
-    def to_dict(self) -> dict:
-        """All fields as a JSON-ready dict (unset ``max_k``/``name`` stay ``None``); ``from_dict(cfg.to_dict()) == cfg``."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "SystolicConfig":
-        """Build a config from a mapping of field names to values; missing fields take their defaults.
-
-        Raises
-        ------
-        ValueError
-            If ``data`` has keys that are not fields, or a value is invalid.
-        """
-        unknown = [key for key in data if key not in _FIELD_NAMES]
-        if unknown:
-            raise ValueError(f"unknown SystolicConfig field(s) {', '.join(map(repr, unknown))}: "
-                             f"valid fields are {', '.join(_FIELD_NAMES)}")
-        return cls(**data)
-
-
-_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(SystolicConfig))
+    def summary(self) -> str:
+        return (f"{self.rows}x{self.cols}  {self.keep}:{self.block}  "
+                f"{'signed' if self.act_signed else 'unsigned':<8}")
 
 
 def _parse_int(text):
@@ -228,10 +290,6 @@ def _parse_int(text):
         raise ValueError("expected an int such as 8 or 0x10") from None
 
 
-def _parse_optional_int(text):
-    return None if text.lower() == "none" else _parse_int(text)
-
-
 def _parse_bool(text):
     try:
         return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}[text.lower()]
@@ -239,58 +297,104 @@ def _parse_bool(text):
         raise ValueError("expected true/false, yes/no or 1/0") from None
 
 
-_PARSERS = {int: _parse_int, int | None: _parse_optional_int, bool: _parse_bool, str: str, str | None: str}
-_FIELD_PARSERS = {field.name: _PARSERS[field.type] for field in dataclasses.fields(SystolicConfig)}
+def _parse_float(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("expected a number such as 0.05 or 1e-3") from None
 
 
-def parse_override(text: str) -> tuple[str, object]:
-    """Parse ``"field=value"`` into ``(field, value)``, the value converted to the field's type.
+def _parse_optional(parse):
+    return lambda text: None if text.lower() == "none" else parse(text)
+
+
+_PARSERS = {int: _parse_int, int | None: _parse_optional(_parse_int), bool: _parse_bool, str: str,
+            str | None: str, float: _parse_float, float | None: _parse_optional(_parse_float)}
+
+# kind → (module, class). Classes are imported on first use, so gen.config never imports Amaranth.
+CONFIG_KINDS = {
+    "systolic": ("gen.config", "SystolicConfig"),
+}
+
+
+def config_class(kind: str) -> type:
+    """The config class registered for ``kind`` in :data:`CONFIG_KINDS`."""
+    if kind not in CONFIG_KINDS:
+        raise ValueError(f"unknown config kind {kind!r}: allowed {', '.join(map(repr, CONFIG_KINDS))}")
+    module, name = CONFIG_KINDS[kind]
+    return getattr(importlib.import_module(module), name)
+
+
+def parse_override(text: str, cls: type = SystolicConfig) -> tuple[str, object]:
+    """Parse ``"field=value"`` into ``(field, value)``, the value converted to the field's type in ``cls``.
 
     ints accept Python literals (``16``, ``0x10``, ``0b1_0000``); bools ``true``/``false``, ``yes``/``no``,
-    ``1``/``0`` (any case); ``max_k`` also ``none`` (the default); strings are taken as written. Whitespace
-    around the field and the value is ignored. The value is not range-checked here.
+    ``1``/``0`` (any case); floats Python literals; optional fields also ``none``; strings are taken as written.
+    Whitespace around the field and the value is ignored. The value is not range-checked here.
 
     Raises
     ------
     ValueError
         If ``text`` has no ``=``, names no field, or its value does not parse as the field's type.
     """
+    parsers = {field.name: _PARSERS[field.type] for field in dataclasses.fields(cls)}
     field, sep, value = text.partition("=")
     field, value = field.strip(), value.strip()
     if not sep:
         raise ValueError(f"override {text!r} is not of the form field=value")
-    if field not in _FIELD_PARSERS:
-        raise ValueError(f"override {text!r} names no field {field!r}: valid fields are {', '.join(_FIELD_NAMES)}")
+    if field not in parsers:
+        raise ValueError(f"override {text!r} names no field {field!r}: valid fields are {', '.join(parsers)}")
     try:
-        return field, _FIELD_PARSERS[field](value)
+        return field, parsers[field](value)
     except ValueError as error:
-        raise ValueError(f"override {text!r}: cannot parse {value!r} for SystolicConfig.{field}: {error}") from None
+        raise ValueError(f"override {text!r}: cannot parse {value!r} for {cls.__name__}.{field}: {error}") from None
 
 
-def list_presets() -> list[str]:
-    """Names of the presets in :data:`PRESETS_DIR`, sorted."""
-    return sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
+def _read_toml(path, text):
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except OSError as error:
+        raise ValueError(f"cannot read config file {text!r}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"config file {text!r} is not valid TOML: {error}") from None
+
+
+def preset_kind(preset: str) -> str:
+    """The ``kind`` a preset file declares (``"systolic"`` when it declares none)."""
+    return _read_toml(PRESETS_DIR / f"{preset}.toml", preset).get("kind", "systolic")
+
+
+def list_presets(kind: str | None = None) -> list[str]:
+    """Names of the presets in :data:`PRESETS_DIR`, sorted; only those of ``kind`` when given."""
+    names = sorted(path.stem for path in PRESETS_DIR.glob("*.toml"))
+    return names if kind is None else [name for name in names if preset_kind(name) == kind]
 
 
 def load_config(preset_or_path: str | os.PathLike,
-                overrides: Mapping[str, object] | Iterable[str] | None = None) -> SystolicConfig:
+                overrides: Mapping[str, object] | Iterable[str] | None = None):
     """Load a preset or a TOML file, apply overrides, and validate.
 
     Parameters
     ----------
     preset_or_path : str or path-like
         A preset name (see :func:`list_presets`), or the path of a TOML file: a path-like object, or a
-        string that ends in ``.toml`` or contains a ``/``. The file is one flat table of field names.
+        string that ends in ``.toml`` or contains a ``/``. The file is one flat table of field names, plus an
+        optional ``kind`` key selecting the config class (:data:`CONFIG_KINDS`; default ``"systolic"``).
     overrides : mapping or iterable of str, optional
         Field values that replace the file's, as a mapping of typed values or as ``"field=value"`` strings
-        (see :func:`parse_override`); later strings win. Derived fields the file leaves out (``max_k``,
+        (see :func:`parse_override`); later strings win. Derived fields the file leaves out (e.g. ``max_k``,
         ``name``) follow the overridden parameters.
+
+    Returns
+    -------
+    An instance of the kind's config class (:class:`SystolicConfig` for plain array presets).
 
     Raises
     ------
     ValueError
-        If the preset does not exist, the file cannot be read or parsed, an override is malformed, or the
-        resulting config is invalid.
+        If the preset does not exist, the file cannot be read or parsed, the kind is unknown, an override is
+        malformed, or the resulting config is invalid.
     """
     text = os.fspath(preset_or_path)
     if isinstance(preset_or_path, os.PathLike) or text.endswith(".toml") or "/" in text or os.sep in text:
@@ -300,15 +404,10 @@ def load_config(preset_or_path: str | os.PathLike,
     else:
         raise ValueError(f"unknown preset {text!r}: available presets are {', '.join(list_presets())} "
                          f"(or give the path of a .toml file)")
-    try:
-        with open(path, "rb") as file:
-            data = tomllib.load(file)
-    except OSError as error:
-        raise ValueError(f"cannot read config file {text!r}: {error.strerror or error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"config file {text!r} is not valid TOML: {error}") from None
+    data = _read_toml(path, text)
+    cls = config_class(data.pop("kind", "systolic"))
     if isinstance(overrides, Mapping):
         data.update(overrides)
     elif overrides is not None:
-        data.update(parse_override(override) for override in overrides)
-    return SystolicConfig.from_dict(data)
+        data.update(parse_override(override, cls) for override in overrides)
+    return cls.from_dict(data)

@@ -1,5 +1,11 @@
-"""Config → Verilog + JSON manifest: the generator behind ``make verilog`` and ``python -m gen verilog``."""
+"""Config → Verilog + JSON manifest: the generator behind ``make verilog`` and ``python -m gen verilog``.
 
+:func:`generate_verilog` dispatches on the config's ``kind`` through :data:`GENERATORS`: each entry names a
+module with ``build(config) -> wiring.Component`` and ``manifest(config, top) -> dict`` (use
+:func:`manifest_header` for the common part). The plain sparse array (kind ``"systolic"``) is built here.
+"""
+
+import importlib
 import json
 from dataclasses import dataclass
 from importlib import metadata
@@ -14,7 +20,8 @@ from hw.systolic.array import SparseSystolicArray
 
 from .config import SystolicConfig
 
-__all__ = ["Artifacts", "build_array", "generate_verilog", "write_verilog", "GENERATOR_VERSION"]
+__all__ = ["Artifacts", "GENERATORS", "build_array", "generate_verilog", "manifest_header", "port_list",
+           "write_verilog", "GENERATOR_VERSION"]
 
 try:
     GENERATOR_VERSION = metadata.version("sparsegen")
@@ -55,26 +62,45 @@ def build_array(config: SystolicConfig) -> SparseSystolicArray:
         overflow="saturate" if config.overflow == "saturate" else "wrap", counter_bits=config.counter_bits)
 
 
-def _ports(top):
+# config kind → module providing build(config) and manifest(config, top)
+GENERATORS = {
+    "systolic": "gen.verilog",
+}
+
+
+def port_list(top, meanings: dict) -> list[dict]:
+    """Every port of ``top`` (``clk``, ``rst`` and the signature's members) with direction, width and meaning.
+
+    ``meanings`` must describe every port: a missing one raises ``KeyError``, so manifests stay complete.
+    """
     ports = [{"name": "clk", "direction": "in", "width": 1}, {"name": "rst", "direction": "in", "width": 1}]
     for path, member, value in top.signature.flatten(top):
         name = "__".join(map(str, path))
         ports.append({"name": name, "direction": "in" if member.flow == wiring.In else "out",
                       "width": len(amaranth.hdl.Value.cast(value))})
     for port in ports:
-        port["meaning"] = PORT_MEANINGS[port["name"]]
+        port["meaning"] = meanings[port["name"]]
     return ports
 
 
-def manifest(config: SystolicConfig, top: SparseSystolicArray) -> dict:
-    """JSON-ready description of a generated design (README "Interfaces" in machine-readable form)."""
+def manifest_header(config, top, meanings: dict) -> dict:
+    """The part of every manifest that does not depend on the kind: names, versions, config, derived, ports."""
     return {
         "top": config.top,
+        "kind": config.kind,
         "generator": {"name": "sparsegen", "version": GENERATOR_VERSION, "amaranth": amaranth.__version__},
         "config": config.to_dict(),
-        "derived": {"top": config.top, "k": config.k, "max_reduction": config.max_reduction,
-                    "sparse": config.sparse, "index_bits": config.index_bits, "multipliers": config.multipliers},
-        "ports": _ports(top),
+        "derived": config.derived(),
+        "ports": port_list(top, meanings),
+    }
+
+
+build = build_array
+
+
+def manifest(config: SystolicConfig, top: SparseSystolicArray) -> dict:
+    """JSON-ready description of a generated array (README "Interfaces" in machine-readable form)."""
+    return manifest_header(config, top, PORT_MEANINGS) | {
         "streams": {name: {"direction": "in" if name != "results" else "out",
                            "beat": describe(getattr(top, name).payload.shape())}
                     for name in ("acts", "weights", "results")},
@@ -85,14 +111,17 @@ def manifest(config: SystolicConfig, top: SparseSystolicArray) -> dict:
     }
 
 
-def generate_verilog(config: SystolicConfig) -> Artifacts:
-    """Elaborate the array for ``config`` and convert it to Verilog (deterministic: no source paths)."""
-    top = build_array(config)
+def generate_verilog(config) -> Artifacts:
+    """Elaborate the design for ``config`` and convert it to Verilog (deterministic: no source paths)."""
+    if config.kind not in GENERATORS:
+        raise TypeError(f"no generator for config kind {config.kind!r} ({config!r})")
+    generator = importlib.import_module(GENERATORS[config.kind])
+    top = generator.build(config)
     text = verilog.convert(top, name=config.top, emit_src=False)
-    return Artifacts(top=config.top, verilog=text, manifest=manifest(config, top))
+    return Artifacts(top=config.top, verilog=text, manifest=generator.manifest(config, top))
 
 
-def write_verilog(config: SystolicConfig, out_dir) -> list[Path]:
+def write_verilog(config, out_dir) -> list[Path]:
     """Write ``<top>.v`` and ``<top>.json`` into ``out_dir`` (created if missing); returns both paths."""
     art = generate_verilog(config)
     out = Path(out_dir)

@@ -33,8 +33,8 @@ def test_presets(capsys):
     assert main(["presets"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == list_presets()
-    assert any(line.split()[1:4] == ["4x8", "2:4", "unsigned"] for line in lines)
-    assert any(line.split()[1:4] == ["16x16", "2:4", "signed"] for line in lines)
+    assert any(line.split()[1:5] == ["systolic", "4x8", "2:4", "unsigned"] for line in lines)
+    assert any(line.split()[1:5] == ["systolic", "16x16", "2:4", "signed"] for line in lines)
 
 
 def test_show(capsys):
@@ -42,6 +42,7 @@ def test_show(capsys):
     shown = json.loads(capsys.readouterr().out)
     assert shown["config"]["rows"] == 4 and shown["config"]["act_signed"] is False
     assert shown["config"]["max_k"] is None and shown["derived"]["max_reduction"] == 16
+    assert shown["kind"] == "systolic"
     assert shown["derived"] == {"k": 16, "max_reduction": 16, "sparse": True, "index_bits": 2, "multipliers": 64,
                                 "weight_entry_bits": 10, "top": "ssa_4x8_2of4_u8w8acc32"}
 

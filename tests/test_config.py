@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gen.config import PRESETS_DIR, SystolicConfig, list_presets, load_config, parse_override
+from gen.config import CONFIG_KINDS, PRESETS_DIR, SystolicConfig, list_presets, load_config, parse_override, preset_kind
 
 PRESETS = {
     "dense_4x4": dict(rows=4, cols=4, keep=1, block=1, act_signed=True),
@@ -65,7 +65,7 @@ def is_valid(d):
 # ---- presets ---------------------------------------------------------------------------------------------
 
 def test_preset_list():
-    assert list_presets() == sorted(PRESETS)
+    assert list_presets("systolic") == sorted(PRESETS)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -357,3 +357,14 @@ def test_random_configs(d):
     assert SystolicConfig.from_dict(config.to_dict()) == config
     assert config.max_reduction == (config.k if d.get("max_k") is None else d["max_k"])
     assert config.top == (config._derived_name() if d.get("name") is None else d["name"])
+
+
+def test_kind_dispatch(tmp_path):
+    path = tmp_path / "k.toml"
+    path.write_text('kind = "systolic"\nrows = 2\n')
+    assert isinstance(load_config(path), SystolicConfig) and load_config(path).rows == 2
+    path.write_text('kind = "nonesuch"\n')
+    with pytest.raises(ValueError, match="unknown config kind 'nonesuch'"):
+        load_config(path)
+    assert all(preset_kind(name) in CONFIG_KINDS for name in list_presets())
+    assert set(list_presets("systolic")) <= set(list_presets())

@@ -23,7 +23,7 @@ from gen.verilog import write_verilog
 from sim.tb.runner import VERILATOR_OPT_FAST, build_dir_for, ensure_build, run_cocotb, simulator_available, verilator_env
 
 PRESETS = ("ssa_8x8_2of4", "ssa_16x16_2of4")
-TB_DIR = Path(__file__).resolve().parents[1] / "tests" / "cocotb"
+TB_DIR = Path(__file__).resolve().parents[2] / "tests" / "cocotb"
 
 
 def bench_preset(preset, m, out_dir):
@@ -47,7 +47,7 @@ def bench_preset(preset, m, out_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m sim.bench.systolic", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1024, help="activation rows M per job (default 1024)")
     parser.add_argument("--preset", action="append", help="preset(s) to run (default: %s)" % ", ".join(PRESETS))
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
