@@ -1,0 +1,120 @@
+"""SCALE-Sim v3 reference harness (sim.ref.scalesim): its closed form against real SCALE-Sim runs.
+
+The runs need the SCALE-Sim venv (build/scalesim-venv, created on first use); they are skipped only when pip
+cannot reach the package index to create it, and fail on any other installation error.
+"""
+
+import random
+
+import pytest
+
+from sim.ref.scalesim import (ScaleSimUnavailable, conv_to_gemm, ensure_venv, formula_cycles, kept_k,
+                              parse_sparsity, run_scalesim)
+
+
+@pytest.fixture(scope="module")
+def scalesim_venv():
+    try:
+        return ensure_venv()
+    except ScaleSimUnavailable as e:
+        if e.network:
+            pytest.skip(f"SCALE-Sim venv unavailable (pip cannot reach the package index): {e}")
+        raise
+
+
+def random_gemms(seed, count):
+    rng = random.Random(seed)
+    return [(rng.randint(1, 40), rng.randint(1, 40), rng.randint(1, 40)) for _ in range(count)]
+
+
+# Edge shapes: one fold, exact multiples of the array, one past a multiple, K shorter than a sparsity block,
+# and shapes asymmetric in K and N (OS folds depend on N only, its per-fold time on K only).
+EDGE_GEMMS = [(1, 1, 1), (8, 8, 8), (9, 17, 7), (37, 13, 21), (5, 70, 3), (64, 64, 64), (3, 2, 30)]
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("rows, cols", [(8, 8), (4, 6)])
+@pytest.mark.parametrize("sparsity", [None, "2:4", "1:4", "3:8"])
+def test_formula_matches_scalesim(scalesim_venv, seed, dataflow, rows, cols, sparsity):
+    gemms = EDGE_GEMMS + random_gemms(seed, 5)
+    results = run_scalesim(dataflow, rows, cols, gemms, sparsity=sparsity, memory=False)
+    assert len(results) == len(gemms)
+    for (m, k, n), r in zip(gemms, results):
+        assert (r["M"], r["K"], r["N"], r["dataflow"], r["sparsity"]) == (m, k, n, dataflow, sparsity)
+        want = formula_cycles(dataflow, rows, cols, m, k, n, sparsity=sparsity)
+        assert r["compute_cycles"] == want == r["formula"], (m, k, n)
+        # SCALE-Sim's utilization: dense MACs over cycles x PEs (its definition, also under sparsity)
+        assert r["utilization"] == pytest.approx(m * k * n / (want * rows * cols))
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("sparsity", [None, "2:4"])
+def test_full_run_matches_compute_only(scalesim_venv, dataflow, sparsity):
+    """The full simulator (memory model included) reports the same compute cycles, without stalls."""
+    gemms = [(64, 64, 64), (9, 17, 7), (37, 13, 21)]
+    full = run_scalesim(dataflow, 4, 6, gemms, sparsity=sparsity)
+    fast = run_scalesim(dataflow, 4, 6, gemms, sparsity=sparsity, memory=False)
+    assert len(full) == len(fast) == len(gemms)
+    for f, c, (m, k, n) in zip(full, fast, gemms):
+        assert f["compute_cycles"] == c["compute_cycles"] == formula_cycles(dataflow, 4, 6, m, k, n,
+                                                                            sparsity=sparsity)
+        assert f["stall_cycles"] == 0
+        assert f["total_cycles"] > f["compute_cycles"]          # DRAM prefetch and write-back come on top
+        for key in ("utilization", "mapping_efficiency", "compute_utilization"):
+            assert f[key] == pytest.approx(c[key]), key
+        if sparsity:
+            assert any(key.startswith("sparse: ") for key in f["scalesim"])
+        assert c["total_cycles"] is None and c["stall_cycles"] is None
+
+
+def test_formula_known_values():
+    # 64x64x64 on 8x8: 64 folds of 2*8 + 8 + 64 - 2 = 86 (WS) or 64 + 8 + 8 - 2 = 78 (OS) cycles
+    assert formula_cycles("ws", 8, 8, 64, 64, 64) == 64 * 86 - 1
+    assert formula_cycles("os", 8, 8, 64, 64, 64) == 64 * 78 - 1
+    assert formula_cycles("ws", 8, 8, 64, 64, 64, sparsity="2:4") == 32 * 86 - 1
+    assert formula_cycles("os", 8, 8, 64, 64, 64, sparsity=(1, 4)) == 64 * 30 - 1
+    # OS per-fold time follows K, WS fold count follows K and N: swapping K and N changes OS only
+    assert formula_cycles("ws", 8, 8, 10, 30, 9) == formula_cycles("ws", 8, 8, 10, 9, 30)
+    assert formula_cycles("os", 8, 8, 10, 30, 9) != formula_cycles("os", 8, 8, 10, 9, 30)
+
+
+@pytest.mark.parametrize("k", range(1, 20))
+@pytest.mark.parametrize("n, m", [(1, 4), (2, 4), (3, 8), (4, 4)])
+def test_kept_k_counts_the_fixed_pattern(k, n, m):
+    assert kept_k(k, n, m) == sum(1 for row in range(k) if row % m < n)
+
+
+def test_conv_to_gemm():
+    assert conv_to_gemm(224, 224, 3, 64, 7, 7, 2, 3) == (112 * 112, 147, 64)
+    assert conv_to_gemm(14, 14, 256, 256, 3, 3, 1, 1) == (196, 2304, 256)
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    (("is", 8, 8, 4, 4, 4), {}, "dataflow"),
+    (("ws", 0, 8, 4, 4, 4), {}, "rows"),
+    (("os", 8, 8, 4, 0, 4), {}, "K"),
+    (("ws", 8, 8, 4, 4, 4), {"sparsity": "4:2"}, "1 <= n <= m"),
+    (("ws", 8, 8, 4, 4, 4), {"sparsity": "2of4"}, "sparsity must be"),
+])
+def test_formula_bad_arguments(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        formula_cycles(*args, **kwargs)
+
+
+@pytest.mark.parametrize("args, match", [
+    (("ws", 8, 8, []), "at least one"),
+    (("ws", 8, 8, [(4, 4)]), r"\(M, K, N\)"),
+    (("xs", 8, 8, [(4, 4, 4)]), "dataflow"),
+    (("ws", 8, 8, [(4, 4, 4.5)]), "N must be"),
+])
+def test_run_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        run_scalesim(*args)
+
+
+def test_parse_sparsity():
+    assert parse_sparsity(None) is None
+    assert parse_sparsity("2:4") == (2, 4)
+    assert parse_sparsity((1, 8)) == (1, 8)
+    with pytest.raises(ValueError, match="1 <= n <= m"):
+        parse_sparsity("0:4")
