@@ -9,7 +9,7 @@ import random
 import pytest
 
 from sim.ref.scalesim import (ScaleSimUnavailable, conv_to_gemm, ensure_venv, formula_cycles, kept_k,
-                              parse_sparsity, run_scalesim)
+                              parse_sparsity, run_scalesim, run_scalesim_conv, scalesim_conv_output_pixels)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,36 @@ def test_full_run_matches_compute_only(scalesim_venv, dataflow, sparsity):
         if sparsity:
             assert any(key.startswith("sparse: ") for key in f["scalesim"])
         assert c["total_cycles"] is None and c["stall_cycles"] is None
+
+
+# (H, W, C_in, C_out, kh, kw, stride, padding): stride dividing the padded extent or not
+CONVS = [(9, 7, 3, 5, 3, 3, 1, 1), (11, 11, 4, 6, 5, 5, 2, 2), (11, 10, 4, 6, 5, 5, 2, 2), (8, 8, 16, 9, 1, 1, 2, 0),
+         (7, 9, 2, 3, 3, 1, 1, 0), (9, 9, 3, 4, 3, 3, 2, 1)]
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+@pytest.mark.parametrize("sparsity", [None, "2:4"])
+def test_conv_lowering_against_scalesim_conv_mode(scalesim_venv, dataflow, sparsity):
+    """SCALE-Sim's own im2col gives our (M, K, N) whenever the stride divides the padded extent; otherwise
+    it counts one more output row/column (scalesim_conv_output_pixels), and its cycles follow that count."""
+    conv = run_scalesim_conv(dataflow, 4, 6, CONVS, sparsity=sparsity, memory=False)
+    gemm = run_scalesim(dataflow, 4, 6, [conv_to_gemm(*c) for c in CONVS], sparsity=sparsity, memory=False)
+    assert len(conv) == len(gemm) == len(CONVS)
+    for (h, w, ci, co, kh, kw, s, p), c, g in zip(CONVS, conv, gemm):
+        m, k, n = conv_to_gemm(h, w, ci, co, kh, kw, s, p)
+        exact = (h + 2 * p - kh) % s == 0 and (w + 2 * p - kw) % s == 0
+        assert (c["M"], c["K"], c["N"]) == (m, k, n)
+        assert (c["scalesim_M"] == m) == exact
+        assert c["compute_cycles"] == c["formula"] == formula_cycles(dataflow, 4, 6, c["scalesim_M"], k, n,
+                                                                       sparsity=sparsity)
+        if exact:
+            assert c["compute_cycles"] == g["compute_cycles"]
+
+
+def test_scalesim_conv_output_size_rounds_up():
+    assert scalesim_conv_output_pixels(224, 224, 7, 7, 2, 3) == 113 * 113      # a framework gives 112 x 112
+    assert scalesim_conv_output_pixels(56, 56, 1, 1, 2, 0) == 29 * 29         # 28 x 28
+    assert scalesim_conv_output_pixels(56, 56, 3, 3, 1, 1) == 56 * 56
 
 
 def test_formula_known_values():

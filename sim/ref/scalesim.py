@@ -41,7 +41,8 @@ from sim.driver.conv import conv_gemm_shape
 from sim.tb.runner import REPO_ROOT, locked
 
 __all__ = ["SCALESIM_VERSION", "VENV_REQUIREMENTS", "VENV_DIR", "ScaleSimUnavailable", "ensure_venv",
-           "run_scalesim", "formula_cycles", "kept_k", "conv_to_gemm", "parse_sparsity"]
+           "run_scalesim", "run_scalesim_conv", "scalesim_conv_output_pixels", "formula_cycles", "kept_k",
+           "conv_to_gemm", "parse_sparsity"]
 
 SCALESIM_VERSION = "3.0.0"
 # scalesim 3.0.0 and its dependency closure as pip resolves it on Python 3.11 with numpy held below 2.4
@@ -197,12 +198,15 @@ _LAYOUT_HEADER = ("Layer name,IFMAP Height Intraline Factor,IFMAP Width Intralin
 _LAYOUT_ROW = "1,1,1,1,1,1,0,1,2,0,1,2,0,1,2,3,0,1,2,3,"
 
 
-def _write_inputs(d, dataflow, rows, cols, gemms, sp):
+def _topology(gemms, convs, sp):
+    """SCALE-Sim topology CSV: GEMM rows ``name, M, N, K,`` or convolution rows ``name, IFMAP H, IFMAP W,
+    filter H, filter W, channels, filters, stride,`` (no padding in SCALE-Sim: the padded size is given)."""
     ratio = f"{sp[0]}:{sp[1]}," if sp else ""
-    (d / "sparsegen.cfg").write_text(_config_text(dataflow, rows, cols, sp is not None))
-    (d / "topology.csv").write_text("Layer,M,N,K,\n" + "".join(
-        f"L{i},{m},{n},{k},{ratio}\n" for i, (m, k, n) in enumerate(gemms)))
-    (d / "layout.csv").write_text(_LAYOUT_HEADER + "\n" + "".join(f"L{i},{_LAYOUT_ROW}\n" for i in range(len(gemms))))
+    if convs is None:
+        return "Layer,M,N,K,\n" + "".join(f"L{i},{m},{n},{k},{ratio}\n" for i, (m, k, n) in enumerate(gemms))
+    head = "Layer name,IFMAP Height,IFMAP Width,Filter Height,Filter Width,Channels,Num Filter,Strides,\n"
+    return head + "".join(f"L{i},{h + 2 * p},{w + 2 * p},{kh},{kw},{ci},{co},{s},{ratio}\n"
+                          for i, (h, w, ci, co, kh, kw, s, p) in enumerate(convs))
 
 
 def _read_report(path):
@@ -212,7 +216,8 @@ def _read_report(path):
     return [dict(zip(header, (float(v) for v in row[:len(header)]))) for row in rows[1:] if row]
 
 
-def run_scalesim(dataflow, rows, cols, gemms, *, sparsity=None, memory=True, workdir=None) -> list[dict]:
+def run_scalesim(dataflow, rows, cols, gemms, *, sparsity=None, memory=True, workdir=None,
+                 _convs=None) -> list[dict]:
     """Run SCALE-Sim on GEMMs ``(M, K, N)`` (``C[M×N] = A[M×K]·W[K×N]``) on a ``rows × cols`` array.
 
     Parameters
@@ -252,12 +257,15 @@ def run_scalesim(dataflow, rows, cols, gemms, *, sparsity=None, memory=True, wor
     with tempfile.TemporaryDirectory(prefix="sparsegen-scalesim-") as tmp:
         d = Path(workdir) if workdir is not None else Path(tmp)
         d.mkdir(parents=True, exist_ok=True)
-        _write_inputs(d, dataflow, rows, cols, gemms, sp)
+        (d / "sparsegen.cfg").write_text(_config_text(dataflow, rows, cols, sp is not None))
+        (d / "topology.csv").write_text(_topology(gemms, _convs, sp))
+        (d / "layout.csv").write_text(_LAYOUT_HEADER + "\n" + "".join(f"L{i},{_LAYOUT_ROW}\n"
+                                                                      for i in range(len(gemms))))
         out = d / "out"
         out.mkdir(exist_ok=True)
         # -I: isolated, so the runner's directory (holding this module, also named scalesim) is not on sys.path
         cmd = [str(python), "-I", str(_RUNNER), "full" if memory else "compute", str(d / "sparsegen.cfg"),
-               str(d / "topology.csv"), str(d / "layout.csv"), str(out)]
+               str(d / "topology.csv"), str(d / "layout.csv"), str(out), "gemm" if _convs is None else "conv"]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=d)
         if proc.returncode:
             raise RuntimeError(f"SCALE-Sim failed (exit {proc.returncode}) on {gemms} ({dataflow}, {rows}x{cols}, "
@@ -285,6 +293,38 @@ def run_scalesim(dataflow, rows, cols, gemms, *, sparsity=None, memory=True, wor
             "formula": formula_cycles(dataflow, rows, cols, m, k, n, sparsity=sp),
             "scalesim": rep,
         })
+    return results
+
+
+def scalesim_conv_output_pixels(h, w, kh, kw, stride, padding):
+    """Output pixels SCALE-Sim's convolution mode counts: ``ceil((H' - kh + s) / s) · ceil((W' - kw + s) / s)``
+    on the padded input ``H' = H + 2p``. That is one more row (column) than a framework's
+    ``(H' - kh) // s + 1`` whenever ``s`` does not divide ``H' - kh``: it counts a partial window at the edge
+    (ResNet-18's conv1: 113×113 instead of 112×112)."""
+    hp, wp = h + 2 * padding, w + 2 * padding
+    return math.ceil((hp - kh + stride) / stride) * math.ceil((wp - kw + stride) / stride)
+
+
+def run_scalesim_conv(dataflow, rows, cols, convs, *, sparsity=None, memory=True, workdir=None) -> list[dict]:
+    """Run SCALE-Sim on convolutions in its own convolution mode (its own im2col), one layer per
+    ``(H, W, C_in, C_out, kh, kw, stride, padding)`` (square stride and padding; SCALE-Sim has no padding, so
+    it gets the padded input size).
+
+    Results as :func:`run_scalesim`, with ``M, K, N`` from :func:`conv_to_gemm` (our lowering), plus
+    ``scalesim_M`` (:func:`scalesim_conv_output_pixels`, which differs from ``M`` when the stride does not
+    divide the padded extent) and ``formula`` computed with ``scalesim_M``. The benchmark therefore feeds
+    SCALE-Sim GEMM shapes from our lowering rather than convolutions.
+    """
+    convs = [tuple(c) for c in convs]
+    for c in convs:
+        if len(c) != 8 or not all(isinstance(v, int) for v in c):
+            raise ValueError(f"each convolution must be 8 ints (H, W, C_in, C_out, kh, kw, stride, padding), "
+                             f"got {c!r}")
+    results = run_scalesim(dataflow, rows, cols, [conv_to_gemm(*c) for c in convs], sparsity=sparsity,
+                           memory=memory, workdir=workdir, _convs=convs)
+    for (h, w, _, _, kh, kw, stride, pad), r in zip(convs, results):
+        r["scalesim_M"] = scalesim_conv_output_pixels(h, w, kh, kw, stride, pad)
+        r["formula"] = formula_cycles(dataflow, rows, cols, r["scalesim_M"], r["K"], r["N"], sparsity=sparsity)
     return results
 
 

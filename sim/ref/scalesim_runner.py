@@ -1,6 +1,8 @@
 """Runs inside the SCALE-Sim venv (``build/scalesim-venv``), never in the project's: imports only scalesim.
 
-``python scalesim_runner.py full|compute CFG TOPO.csv LAYOUT.csv OUTDIR``
+``python scalesim_runner.py full|compute CFG TOPO.csv LAYOUT.csv OUTDIR [gemm|conv]``
+
+The topology is a GEMM one (``-i gemm``, the default) or a convolution one (``conv``).
 
 - ``full``: ``scalesim(...).run_scale(OUTDIR)``, as ``python -m scalesim.scale -c CFG -t TOPO -l LAYOUT -p OUTDIR
   -i gemm`` does, but without writing the per-cycle SRAM/DRAM traces (``save_disk_space=True``; the CLI
@@ -16,12 +18,12 @@
 import sys
 
 
-def compute_only(cfg, topo, layout, outdir):
+def compute_only(cfg, topo, layout, outdir, gemm):
     from scalesim.scale_sim import scalesim
     from scalesim.single_layer_sim import single_layer_sim
 
     s = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout,
-                 input_type_gemm=True)
+                 input_type_gemm=gemm)
     lines = ["LayerID, Total Cycles, Overall Util %, Mapping Efficiency %, Compute Util %,"]
     for lid in range(s.topo.get_num_layers()):
         layer = single_layer_sim()
@@ -49,13 +51,14 @@ def compute_only(cfg, topo, layout, outdir):
 
 
 def main(argv):
-    mode, cfg, topo, layout, outdir = argv
+    mode, cfg, topo, layout, outdir, *kind = argv
+    gemm = (kind or ["gemm"])[0] == "gemm"
     if mode == "full":
         from scalesim.scale_sim import scalesim
         scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout,
-                 input_type_gemm=True).run_scale(top_path=outdir)
+                 input_type_gemm=gemm).run_scale(top_path=outdir)
     elif mode == "compute":
-        compute_only(cfg, topo, layout, outdir)
+        compute_only(cfg, topo, layout, outdir, gemm)
     else:
         raise SystemExit(f"unknown mode {mode!r}: allowed full, compute")
 
