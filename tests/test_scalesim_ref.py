@@ -142,6 +142,20 @@ def test_run_bad_arguments(args, match):
         run_scalesim(*args)
 
 
+@pytest.mark.slow
+def test_unreachable_index_is_a_network_failure(tmp_path, monkeypatch):
+    """The condition under which the SCALE-Sim tests skip rather than fail."""
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")     # nothing listens on port 9
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "no-wheels"))
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    with pytest.raises(ScaleSimUnavailable, match="SCALE-Sim venv unavailable.*index is unreachable") as info:
+        ensure_venv(tmp_path / "venv")
+    assert info.value.network
+    assert not (tmp_path / "venv" / ".sparsegen-scalesim-ok").exists()
+
+
 def test_parse_sparsity():
     assert parse_sparsity(None) is None
     assert parse_sparsity("2:4") == (2, 4)

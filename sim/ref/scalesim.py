@@ -31,10 +31,13 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import re
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from sim.driver.conv import conv_gemm_shape
@@ -64,6 +67,22 @@ _NETWORK_ERRORS = re.compile(r"NewConnectionError|ConnectTimeout|ConnectionError
                              r"ReadTimeout|Name or service not known")
 
 
+def _index_reachable(python):
+    """Whether the package index pip uses answers at all (any HTTP status counts as reachable)."""
+    url = os.environ.get("PIP_INDEX_URL")
+    if not url:
+        proc = subprocess.run([str(python), "-m", "pip", "config", "get", "global.index-url"],
+                              capture_output=True, text=True)
+        url = proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "https://pypi.org/simple"
+    try:
+        urllib.request.urlopen(f"{url.rstrip('/')}/scalesim/", timeout=15).close()
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
+
+
 class ScaleSimUnavailable(RuntimeError):
     """The SCALE-Sim venv could not be created; ``network`` is true when pip could not reach the index."""
 
@@ -87,15 +106,17 @@ def ensure_venv(venv_dir=VENV_DIR) -> Path:
             return python
         stamp.unlink(missing_ok=True)
         steps = [[sys.executable, "-m", "venv", "--clear", str(venv_dir)],
-                 [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                 [str(python), "-m", "pip", "install", "--disable-pip-version-check",
                   *VENV_REQUIREMENTS]]
         for cmd in steps:
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode:
                 out = proc.stdout + proc.stderr
+                # pip does not always name a connection failure (not with retries off), so ask the index too
+                network = bool(_NETWORK_ERRORS.search(out)) or (python.exists() and not _index_reachable(python))
+                why = " and the package index is unreachable" if network else ""
                 raise ScaleSimUnavailable(f"SCALE-Sim venv unavailable: `{' '.join(cmd[:4])} ...` failed "
-                                          f"(exit {proc.returncode}):\n{out[-3000:]}",
-                                          network=bool(_NETWORK_ERRORS.search(out)))
+                                          f"(exit {proc.returncode}){why}:\n{out[-3000:]}", network=network)
         stamp.write_text(want)
     return python
 
