@@ -4,7 +4,7 @@ For every shape, SCALE-Sim (sim.ref.scalesim) runs weight-stationary (WS) and ou
 with its N:M sparsity (2:4, 1:4); the table prints its compute cycles next to :func:`formula_cycles`. The
 shapes are the 64×64×64 GEMM on an 8×8 array (the full simulator, memory model included) and a few ResNet-18
 convolutions lowered by im2col, on a 32×32 array and with SCALE-Sim's compute stage only (its memory model
-simulates every cycle in Python: ~150 µs per cycle, minutes per layer; and its OS stage grows its demand
+simulates every cycle in Python: ~150-300 µs per cycle, minutes per layer; and its OS stage grows its demand
 matrix fold by fold, quadratic in the fold count, so an 8×8 array is out of reach for these layers).
 
 The "ours" columns come from :func:`ours_cycles` (the GEMM engine's cycle model ``sim.perf.gemm``) when that

@@ -49,7 +49,7 @@ __all__ = ["SCALESIM_VERSION", "VENV_REQUIREMENTS", "VENV_DIR", "ScaleSimUnavail
 
 SCALESIM_VERSION = "3.0.0"
 # scalesim 3.0.0 and its dependency closure as pip resolves it on Python 3.11 with numpy held below 2.4
-# (numpy 2.4 removed an API SCALE-Sim uses).
+# (scalesim 3.0.0 crashes under numpy >= 2.4, hence a venv of its own).
 VENV_REQUIREMENTS = (
     f"scalesim=={SCALESIM_VERSION}", "numpy==2.3.5", "absl-py==2.5.1", "configparser==7.3.0",
     "contourpy==1.3.3", "cycler==0.12.1", "Cython==3.3.1", "fonttools==4.68.0", "kiwisolver==1.5.1",

@@ -8,8 +8,8 @@ The topology is a GEMM one (``-i gemm``, the default) or a convolution one (``co
   -i gemm`` does, but without writing the per-cycle SRAM/DRAM traces (``save_disk_space=True``; the CLI
   always writes them). Reports: ``OUTDIR/<run_name>/COMPUTE_REPORT.csv`` and friends.
 - ``compute``: only SCALE-Sim's operand-matrix and systolic-compute stages of ``single_layer_sim.run()``,
-  skipping the cycle-by-cycle memory simulation (the slow part: ~150 µs per simulated cycle on a 32-column
-  array). Writes ``OUTDIR/COMPUTE_ONLY_REPORT.csv`` with the compute-report columns SCALE-Sim computes
+  skipping the cycle-by-cycle memory simulation (the slow part: ~150-300 µs per simulated cycle on a
+  32-column array). Writes ``OUTDIR/COMPUTE_ONLY_REPORT.csv`` with the compute-report columns SCALE-Sim computes
   without the memory system. Its cycle count is SCALE-Sim's ``len(demand matrix) - 1``, which equals the
   full run's compute cycles whenever the memory system adds no stalls (always, with ``InterfaceBandwidth =
   CALC``); ``tests/test_scalesim_ref.py`` checks that the two modes agree.
