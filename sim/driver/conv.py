@@ -1,0 +1,118 @@
+"""2-D convolution lowered to one GEMM by im2col, for any ``gemm(A, W) -> C`` (numpy or the hardware).
+
+Layout of the lowering (the one definition; :mod:`sim.ref.scalesim` uses :func:`conv_gemm_shape` too):
+
+- ``A = im2col(x, ...)`` is ``[M × K]`` with ``M = B · H_out · W_out`` rows ordered ``(b, y, z)`` (row-major
+  over the output pixels of each image) and ``K = C_in · kh · kw`` columns ordered ``(c_in, i, j)``;
+- ``W = weights_to_gemm(w)`` is ``[K × N]`` with the same ``K`` order and ``N = C_out``;
+- ``C = A @ W`` is ``[M × N]``; ``conv2d`` reshapes it to ``[C_out, H_out, W_out]`` (``[B, C_out, H_out, W_out]``).
+
+Because ``K`` runs over ``(c_in, i, j)``, an N:M-sparse weight matrix for the GEMM engine is blocked along
+``kh · kw`` taps within a channel first, then across channels.
+"""
+
+import numpy as np
+
+__all__ = ["conv_output_size", "conv_gemm_shape", "im2col", "weights_to_gemm", "conv2d"]
+
+
+def _pair(value, name, minimum):
+    pair = (value, value) if isinstance(value, (int, np.integer)) else value
+    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
+            or not all(isinstance(v, (int, np.integer)) for v in pair)):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def conv_output_size(h, w, kh, kw, stride=1, padding=0):
+    """``(H_out, W_out) = ((H + 2·ph - kh) // sh + 1, (W + 2·pw - kw) // sw + 1)``.
+
+    Raises ``ValueError`` for a stride < 1, a negative padding, a kernel smaller than 1×1 or larger than the
+    padded input.
+    """
+    sh, sw = _pair(stride, "stride", 1)
+    ph, pw = _pair(padding, "padding", 0)
+    kh, kw = _pair((kh, kw), "kernel size", 1)
+    h, w = _pair((h, w), "input size", 1)
+    if kh > h + 2 * ph or kw > w + 2 * pw:
+        raise ValueError(f"kernel {kh}x{kw} is larger than the padded input {h + 2 * ph}x{w + 2 * pw} "
+                         f"(input {h}x{w}, padding {(ph, pw)})")
+    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+
+
+def conv_gemm_shape(h, w, c_in, c_out, kh, kw, stride=1, padding=0, batch=1):
+    """GEMM dimensions ``(M, K, N)`` of a convolution lowered by :func:`im2col`:
+    ``M = batch · H_out · W_out``, ``K = c_in · kh · kw``, ``N = c_out``."""
+    _pair((c_in, c_out), "channel counts", 1)
+    _pair((batch, batch), "batch", 1)
+    h_out, w_out = conv_output_size(h, w, kh, kw, stride, padding)
+    return batch * h_out * w_out, c_in * kh * kw, c_out
+
+
+def _int_input(x, name, ndims):
+    a = np.asarray(x)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name} must be an integer array, got dtype {a.dtype}")
+    if a.ndim not in ndims:
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions, got shape {a.shape}")
+    return a
+
+
+def im2col(x, kh, kw, stride=1, padding=0):
+    """Patch matrix ``A [M × K]`` (int64) of ``x`` (``[C_in, H, W]`` or ``[B, C_in, H, W]``, integers).
+
+    Row ``(b·H_out + y)·W_out + z`` holds the zero-padded window under output pixel ``(y, z)`` of image
+    ``b``, flattened in ``(c_in, i, j)`` order: column ``(c·kh + i)·kw + j`` is ``xpad[b, c, y·sh + i, z·sw + j]``.
+    """
+    x = _int_input(x, "x", (3, 4))
+    xb = x if x.ndim == 4 else x[None]
+    b, c, h, w = xb.shape
+    h_out, w_out = conv_output_size(h, w, kh, kw, stride, padding)
+    (sh, sw), (ph, pw) = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    xp = np.pad(xb.astype(np.int64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))   # [B, C, Hp-kh+1, Wp-kw+1, kh, kw]
+    win = win[:, :, ::sh, ::sw][:, :, :h_out, :w_out]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(b * h_out * w_out, c * kh * kw)
+
+
+def weights_to_gemm(w):
+    """Weight matrix ``W [K × N]`` (int64) of OIHW weights ``w [C_out, C_in, kh, kw]``: row ``(c·kh + i)·kw + j``,
+    column ``o`` is ``w[o, c, i, j]`` (the ``K`` order of :func:`im2col`)."""
+    w = _int_input(w, "w", (4,))
+    return w.astype(np.int64).reshape(w.shape[0], -1).T.copy()
+
+
+def _numpy_gemm(a, w):
+    return a @ w
+
+
+def conv2d(x, w, stride=1, padding=0, gemm=None):
+    """Convolution ``x ⋆ w`` computed as one GEMM ``gemm(im2col(x), weights_to_gemm(w))``.
+
+    Parameters
+    ----------
+    x : integer array ``[C_in, H, W]`` or ``[B, C_in, H, W]``
+    w : integer array ``[C_out, C_in, kh, kw]``
+    stride, padding : int or (int, int)
+    gemm : callable ``(A [M × K], W [K × N]) -> C [M × N]``, optional
+        The matrix multiply to use (default: numpy int64 matmul). Its result must have shape ``(M, N)``.
+
+    Returns
+    -------
+    array ``[C_out, H_out, W_out]`` (``[B, C_out, H_out, W_out]`` for a batch) of ``gemm``'s output values.
+    """
+    x = _int_input(x, "x", (3, 4))
+    w = _int_input(w, "w", (4,))
+    xb = x if x.ndim == 4 else x[None]
+    if xb.shape[1] != w.shape[1]:
+        raise ValueError(f"x has {xb.shape[1]} input channels but w expects {w.shape[1]} (w shape {w.shape})")
+    c_out, _, kh, kw = w.shape
+    h_out, w_out = conv_output_size(xb.shape[2], xb.shape[3], kh, kw, stride, padding)
+    a = im2col(xb, kh, kw, stride, padding)
+    c = np.asarray((gemm or _numpy_gemm)(a, weights_to_gemm(w)))
+    if c.shape != (a.shape[0], c_out):
+        raise ValueError(f"gemm returned shape {c.shape}, expected {(a.shape[0], c_out)} (M, N)")
+    out = c.reshape(xb.shape[0], h_out, w_out, c_out).transpose(0, 3, 1, 2)
+    return out if x.ndim == 4 else out[0]

@@ -1,0 +1,1 @@
+"""Reference models from outside the project (SCALE-Sim v3), run in their own environments."""
