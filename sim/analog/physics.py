@@ -195,6 +195,14 @@ class ProgrammedTile:
         band = p.verify_tolerance * (p.g_max_us - p.g_min_us)
         return (self.stuck == 0) & (np.abs(self.g_us - p.target_us(self.mapping.levels, g.cell_bits)) <= band)
 
+    def read_conductance(self) -> np.ndarray:
+        """Conductance every cell presents to a read, in µS: :attr:`g_us` after the IR-drop attenuation
+        ``G / (1 + G · R_wire · n_seg)`` (:func:`ir_segments`); :attr:`g_us` itself when ``wire_r_ohm`` is 0."""
+        p, g = self.params, self.mapping.geometry
+        if not p.wire_r_ohm:
+            return self.g_us
+        return self.g_us / (1.0 + self.g_us * (p.wire_r_ohm * 1e-6) * ir_segments(g.xbar_rows, g.xbar_cols))
+
 
 def program(mapping: TileMapping, params: PhysicsParams, seed=None) -> ProgrammedTile:
     """Program every cell of ``mapping`` once: stuck-at faults, then programming noise with optional write-verify.
@@ -303,9 +311,7 @@ def analog_mvm(tile: ProgrammedTile, x, *, input_bits: int = 8, input_signed: bo
     rows, cols = mapping.ou_rows_of(), mapping.ou_cols_of()
     present = (rows < g.xbar_rows)[:, :, None] & (cols < g.xbar_cols)[:, None, :]
     safe_rows, safe_cols = np.minimum(rows, g.xbar_rows - 1), np.minimum(cols, g.xbar_cols - 1)
-    g_eff = tile.g_us
-    if p.wire_r_ohm:
-        g_eff = g_eff / (1.0 + g_eff * (p.wire_r_ohm * 1e-6) * ir_segments(g.xbar_rows, g.xbar_cols))
+    g_eff = tile.read_conductance()
     # Conductances under every OU (µS); absent rows/columns carry none.
     g_ou = np.where(present, g_eff[mapping.ou_xbar[:, None, None], safe_rows[:, :, None], safe_cols[:, None, :]], 0.0)
     g_ou_sq = g_ou**2 if p.read_sigma else None
@@ -321,7 +327,7 @@ def analog_mvm(tile: ProgrammedTile, x, *, input_bits: int = 8, input_signed: bo
     wordline_raw = np.ascontiguousarray(np.where(idx >= 0, raw[:, np.maximum(idx, 0)], 0).transpose(1, 0, 2))
     # Codes of each converted column, weighted by their plane and summed over planes (exact in int64), then
     # scaled and scattered into the outputs once: the same integer sum as shift-adding plane by plane.
-    acc = np.zeros((x.shape[0], int(converted.sum())), dtype=np.int64)
+    acc = np.zeros((mapping.n_ous, x.shape[0], g.ou_cols), dtype=np.int64)
     for shift, width, negative in planes:
         volts = ((wordline_raw >> shift) & ((1 << width) - 1)) * p.v_step                 # (ous, b, rows)
         current = volts @ g_ou                                                          # µA, (ous, b, cols)
@@ -330,10 +336,10 @@ def analog_mvm(tile: ProgrammedTile, x, *, input_bits: int = 8, input_signed: bo
             current += p.read_sigma * spread * rng.standard_normal(current.shape)
         if p.subtract_gmin:
             current -= p.g_min_us * volts.sum(axis=2)[:, :, None]
-        codes = np.clip(np.rint(current / lsb_ua), 0.0, top).astype(np.int64).transpose(1, 0, 2)
-        acc += codes[:, converted] * ((-1 if negative else 1) << shift)
+        codes = np.clip(np.rint(current / lsb_ua), 0.0, top).astype(np.int64)
+        acc += codes * ((-1 if negative else 1) << shift)
     y = np.zeros((x.shape[0], mapping.n_outputs), dtype=np.int64)
-    np.add.at(y, (slice(None), outputs), acc * scale)
+    np.add.at(y, (slice(None), outputs), acc.transpose(1, 0, 2)[:, converted] * scale)
     return y[0] if single else y
 
 
