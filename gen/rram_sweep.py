@@ -4,6 +4,7 @@ Runs :func:`sim.analog.sweep.run_sweep` (workload and sweeps described there), p
 sweep into ``--out`` (matplotlib, extra ``plot``) and, with ``--json FILE``, every figure as JSON.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,14 +12,14 @@ __all__ = ["register"]
 
 
 def _run(args):
-    from sim.analog.sweep import DEFAULT, QUICK, cross_check, format_tables, run_sweep, write_plots
+    from sim.analog.sweep import DEFAULT, QUICK, format_tables, run_sweep, write_plots
 
     spec = QUICK if args.quick else DEFAULT
     changes = {name: getattr(args, name) for name in ("seed", "vectors", "chips") if getattr(args, name) is not None}
     for name, value in changes.items():
         if value < (0 if name == "seed" else 1):
             raise ValueError(f"--{name} = {value} is out of range: allowed {0 if name == 'seed' else 1} or more")
-    spec = spec.__class__(**{**spec.__dict__, **changes})
+    spec = dataclasses.replace(spec, **changes)
     try:
         import matplotlib  # noqa: F401  (checked before the sweep runs: nothing is computed for nothing)
     except ImportError as error:
