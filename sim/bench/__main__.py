@@ -13,6 +13,7 @@ import time
 SECTIONS = {
     "systolic": "sim.bench.systolic",
     "scalesim": "sim.bench.scalesim",
+    "rram": "sim.bench.rram",
 }
 
 
