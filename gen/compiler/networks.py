@@ -1,4 +1,4 @@
-"""Layer-shape tables of VGG-16, ResNet-18, ResNet-50 and MobileNet-v2 at 224×224 input (shapes only).
+"""Layer-shape tables of VGG-16, ResNet-18, ResNet-50 and MobileNet-v2 at 224×224 input (shapes only), and a tiny CNN.
 
 Only layers with weights are listed (convolutions and fully-connected layers; no BN, bias, pooling). Shapes follow
 the torchvision definitions (ResNet-50 v1.5: the stride sits on the 3×3 conv of a bottleneck). ``kind``:
@@ -102,7 +102,13 @@ def mobilenet_v2():
     return layers
 
 
-NETWORKS = {"vgg16": vgg16, "resnet18": resnet18, "resnet50": resnet50, "mobilenetv2": mobilenet_v2}
+def tiny():
+    """A small CNN for tests and quick runs: 32×32 input, every layer kind."""
+    return [Layer("conv1", "conv", 3, 16, 3, 32), Layer("conv2", "conv", 16, 32, 3, 16),
+            Layer("dw3", "dw", 32, 32, 3, 16), Layer("pw3", "conv", 32, 64, 1, 16), Layer("fc", "fc", 64, 10)]
+
+
+NETWORKS = {"tiny": tiny, "vgg16": vgg16, "resnet18": resnet18, "resnet50": resnet50, "mobilenetv2": mobilenet_v2}
 
 
 def network(name: str) -> list[Layer]:

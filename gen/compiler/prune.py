@@ -22,8 +22,11 @@ def _weights(w):
 
 
 def as_matrix(w) -> np.ndarray:
-    """The ``K × N`` matrix of a conv (OIHW) or linear ([out, in]) weight: ``K = I·kh·kw`` im2col rows, ``N = O``."""
-    w = _weights(w)
+    """The ``K × N`` matrix of a conv (OIHW) or linear ([out, in]) weight (or mask): ``K = I·kh·kw`` im2col rows,
+    ``N = O``."""
+    w = np.asarray(w)
+    if w.ndim not in (2, 4):
+        raise ValueError(f"weights must be conv [O, I, kh, kw] or linear [out, in], not an array of shape {w.shape}")
     return w.reshape(w.shape[0], -1).T
 
 
