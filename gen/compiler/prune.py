@@ -45,13 +45,16 @@ def _check_ratio(name, ratio):
 
 
 def magnitude(w, ratio: float):
-    """Unstructured magnitude pruning: zero the ``round(ratio · size)`` smallest ``|w|`` of the layer (ties by index)."""
+    """Unstructured magnitude pruning: zero the ``round(ratio · size)`` smallest ``|w|`` of the layer (exactly that
+    many; among equal magnitudes at the threshold the choice is deterministic but unspecified)."""
     w = _weights(w)
     _check_ratio("ratio", ratio)
     n_prune = int(round(ratio * w.size))
-    order = np.argsort(np.abs(w), axis=None, kind="stable")
     mask = np.ones(w.size, dtype=bool)
-    mask[order[:n_prune]] = False
+    if 0 < n_prune < w.size:
+        mask[np.argpartition(np.abs(w), n_prune - 1, axis=None)[:n_prune]] = False
+    elif n_prune:
+        mask[:] = False
     mask = mask.reshape(w.shape)
     return mask, _report("magnitude", mask, ratio=ratio)
 
@@ -83,8 +86,9 @@ def _codes_to_patterns(codes, size):
 def pattern(w, k: int = 4, n_patterns: int = 8, connectivity: float = 0.0):
     """Pattern pruning of ``kh × kw`` (normally 3×3) kernels.
 
-    The library is the ``n_patterns`` most frequent top-``k`` shapes of the layer's kernels (ties: lower shape code
-    first; shape code bit ``j`` = kernel position ``j`` in row-major order). Every kernel is projected onto the
+    The library is the ``n_patterns`` most frequent top-``k`` shapes of the layer's kernels (ties between shapes:
+    lower shape code first; shape code bit ``j`` = kernel position ``j`` in row-major order; equal magnitudes inside
+    a kernel are split deterministically but unspecified). Every kernel is projected onto the
     library pattern that keeps the most of its ``|w|`` (ties: the more frequent pattern). Connectivity pruning then
     removes the ``round(connectivity · O·I)`` whole kernels of smallest remaining L2 norm.
 
@@ -103,7 +107,7 @@ def pattern(w, k: int = 4, n_patterns: int = 8, connectivity: float = 0.0):
         raise ValueError(f"pattern P = {n_patterns!r} is out of range: allowed 1 or more")
     _check_ratio("connectivity", connectivity)
     mag = np.abs(w.reshape(-1, size)).astype(np.float64)
-    top = np.argsort(-mag, axis=1, kind="stable")[:, :k]
+    top = np.argpartition(-mag, k - 1, axis=1)[:, :k] if k < size else np.tile(np.arange(size), (len(mag), 1))
     codes = np.bitwise_or.reduce(np.left_shift(1, top), axis=1) if mag.size else np.zeros(0, dtype=np.int64)
     uniq, counts = np.unique(codes, return_counts=True)
     chosen = uniq[np.lexsort((uniq, -counts))][:n_patterns]          # most frequent, then lower code

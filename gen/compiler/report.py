@@ -15,7 +15,7 @@ from .rram_map import columns_per_output
 from .sparse_map import dense_stats, parse_strategy, plan_layer
 from .workloads import QUANTIZERS, layer_matrices, load_npz, prepare_layer, synthetic_weights
 
-__all__ = ["Progress", "prepared_layers", "map_prepared", "map_report", "format_report"]
+__all__ = ["Progress", "prepared_layers", "map_prepared", "map_strategies", "map_report", "format_report"]
 
 _STAT_KEYS = ("crossbars", "ous", "ous_max_per_xbar", "adc_per_plane", "drives_per_plane", "cells_used",
               "nonzero_cells")
@@ -56,35 +56,48 @@ def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=
         yield layer, q, report
 
 
-def map_prepared(layer, q, geometry, *, strategy, weight_bits, round_error=0, input_bits=8, input_signed=True,
-                 dac_bits=1, adc_bits=None, table=None):
+def map_prepared(layer, q, geometry, *, strategy, **kw):
     """One report row: plan every matrix of the layer (several for a chunked depthwise conv) and sum."""
+    return map_strategies(layer, q, geometry, strategies=[strategy], **kw)[strategy]
+
+
+def map_strategies(layer, q, geometry, *, strategies, weight_bits, round_error=0, input_bits=8, input_signed=True,
+                   dac_bits=1, adc_bits=None, table=None):
+    """Report rows of one prepared layer for several strategies (the matrices' layouts are shared between them)."""
     per_output = columns_per_output(weight_bits=weight_bits, cell_bits=geometry.cell_bits, encoding="differential")
-    stats = dict.fromkeys(_STAT_KEYS, 0)
+    matrices = layer_matrices(layer, q, xbar_rows=geometry.xbar_rows, xbar_cols=geometry.xbar_cols,
+                              per_output=per_output)
+    caches = [{} for _ in matrices]
     dense = dict.fromkeys(_STAT_KEYS, 0)
-    rounding = []
-    order = set()
-    for m in layer_matrices(layer, q, xbar_rows=geometry.xbar_rows, xbar_cols=geometry.xbar_cols,
-                            per_output=per_output):
-        plan = plan_layer(m, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error)
-        d = dense_stats(*m.shape, geometry, per_output=per_output)
-        for key in _STAT_KEYS:
-            # the matrices of a layer sit on their own crossbars and run in parallel: cycles follow the busiest
-            combine = max if key == "ous_max_per_xbar" else int.__add__
-            stats[key] = combine(stats[key], int(plan.stats[key]))
-            dense[key] = combine(dense[key], int(d[key]))
-        order.add(plan.stats.get("order", "-"))
-        if "rounding" in plan.info:
-            rounding.append(plan.info["rounding"])
-    row = {"name": layer.name, "kind": layer.kind, "shape": list(layer.shape), "positions": layer.positions,
-           "weights": int(q.size), "nonzero_weights": int(np.count_nonzero(q)), "order": "/".join(sorted(order)),
-           **layer_metrics(stats, dense, geometry=geometry, positions=layer.positions, n_outputs=layer.cout,
-                           input_bits=input_bits, input_signed=input_signed, dac_bits=dac_bits, adc_bits=adc_bits,
-                           table=table)}
-    if rounding:
-        row["rounding"] = {"changed": sum(r["changed"] for r in rounding),
-                           "max_abs_error": max(r["max_abs_error"] for r in rounding)}
-    return row
+    for m in matrices:
+        _combine(dense, dense_stats(*m.shape, geometry, per_output=per_output))
+    rows = {}
+    for strategy in strategies:
+        stats = dict.fromkeys(_STAT_KEYS, 0)
+        rounding, order = [], set()
+        for m, cache in zip(matrices, caches):
+            plan = plan_layer(m, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error,
+                              cache=cache)
+            _combine(stats, plan.stats)
+            order.add(plan.stats.get("order", "-"))
+            if "rounding" in plan.info:
+                rounding.append(plan.info["rounding"])
+        row = {"name": layer.name, "kind": layer.kind, "shape": list(layer.shape), "positions": layer.positions,
+               "weights": int(q.size), "nonzero_weights": int(np.count_nonzero(q)), "order": "/".join(sorted(order)),
+               **layer_metrics(stats, dense, geometry=geometry, positions=layer.positions, n_outputs=layer.cout,
+                               input_bits=input_bits, input_signed=input_signed, dac_bits=dac_bits,
+                               adc_bits=adc_bits, table=table)}
+        if rounding:
+            row["rounding"] = {"changed": sum(r["changed"] for r in rounding),
+                               "max_abs_error": max(r["max_abs_error"] for r in rounding)}
+        rows[strategy] = row
+    return rows
+
+
+def _combine(total, stats):
+    for key in _STAT_KEYS:
+        # the matrices of a layer sit on their own crossbars and run in parallel: cycles follow the busiest
+        total[key] = max(total[key], int(stats[key])) if key == "ous_max_per_xbar" else total[key] + int(stats[key])
 
 
 def map_report(*, net=None, weights=None, prune="none", quant="int8", strategy="dense", xbar=(128, 128),

@@ -76,7 +76,7 @@ def bitline_levels(w, *, weight_bits: int, cell_bits: int):
     w = _check_weights(w, weight_bits)
     n_slices = -(-weight_bits // cell_bits)
     mask = (1 << cell_bits) - 1
-    a = np.abs(w)
+    a = np.abs(w).astype(np.uint32 if weight_bits > 16 else np.uint16)     # narrow: 4× less memory traffic
     pos = w > 0
     levels = np.zeros(w.shape + (2 * n_slices,), dtype=np.uint8)
     for s in range(n_slices):
@@ -148,16 +148,19 @@ def _cumsum0(a):
     return out
 
 
-def _layout(levels_flat, order, geometry, squeeze):
-    """Group → rows → slots → OUs for one bitline order; returns the layout dict and its stats."""
+def _layout(levels_flat, order, geometry):
+    """Group → rows → slots → OUs for one bitline order (the converted columns come from :func:`_with_mask`)."""
     g = geometry
     oc, rows_x, orow = g.ou_cols, g.xbar_rows, g.ou_rows
     k_total = levels_flat.shape[0]
     n_groups = -(-len(order) // oc)
     order_pad = np.full(n_groups * oc, -1, dtype=np.int64)
     order_pad[:len(order)] = order
-    grouped = np.zeros((k_total, n_groups * oc), dtype=np.uint8)
-    grouped[:, :len(order)] = np.take(levels_flat, order, axis=1)      # np.take: far faster than fancy indexing
+    if len(order) == n_groups * oc == levels_flat.shape[1] and (order == np.arange(len(order))).all():
+        grouped = levels_flat                                        # identity order: no copy
+    else:
+        grouped = np.zeros((k_total, n_groups * oc), dtype=np.uint8)
+        grouped[:, :len(order)] = np.take(levels_flat, order, axis=1)  # np.take: far faster than fancy indexing
     if oc % 8 == 0:                                                  # 8 cells at a time
         nz = (grouped.view(np.uint64).reshape(k_total, n_groups, oc // 8) != 0).any(axis=2)
     else:
@@ -180,22 +183,29 @@ def _layout(levels_flat, order, geometry, squeeze):
     pos = np.cumsum(nz, axis=0, dtype=np.int32) - 1
     row_ou = np.where(nz, ou_off[:-1].astype(np.int32)[None, :] + (pos // rows_x) * rg_per_slot + (pos % rows_x) // orow,
                       -1)
-    present = order_pad.reshape(n_groups, oc) >= 0
+    ou_xbar = (slot // per_xbar).astype(np.int32)
+    return dict(order_pad=order_pad, grouped=grouped, nz=nz, pos=pos, row_ou=row_ou, slot_off=slot_off,
+                slots_g=slots_g, n_xbars=n_xbars, ou_xbar=ou_xbar, ou_row_group=rg.astype(np.int32),
+                ou_col_group=(slot % per_xbar).astype(np.int32), ou_group=ou_group, ou_rows_driven=ou_rows_driven)
+
+
+def _with_mask(base, oc, squeeze):
+    """The layout with its OU column mask — every present bitline, or (squeeze) only those with a non-zero cell
+    in the OU's rows — and its statistics."""
+    order_pad, ou_group, row_ou, grouped = base["order_pad"], base["ou_group"], base["row_ou"], base["grouped"]
+    n_groups, n_ous = len(order_pad) // oc, len(ou_group)
     if squeeze:
         mask = np.zeros((n_ous, oc), dtype=bool)
-        cells = grouped.reshape(k_total, n_groups, oc)
+        cells = grouped.reshape(grouped.shape[0], n_groups, oc)
         for t in range(oc):
             mask[row_ou[cells[:, :, t] != 0], t] = True
     else:
-        mask = present[ou_group]
-    ou_xbar = (slot // per_xbar).astype(np.int32)
-    stats = _stats(n_xbars, n_ous, np.bincount(ou_xbar, minlength=1).max() if n_ous else 0,
-                   mask.sum(), ou_rows_driven.sum(), (ou_rows_driven * mask.sum(axis=1)).sum(),
-                   np.count_nonzero(grouped))
-    layout = dict(order_pad=order_pad, grouped=grouped, nz=nz, pos=pos, row_ou=row_ou, slot_off=slot_off,
-                  slots_g=slots_g, n_xbars=n_xbars, ou_xbar=ou_xbar, ou_row_group=rg.astype(np.int32),
-                  ou_col_group=(slot % per_xbar).astype(np.int32), mask=mask)
-    return layout, stats
+        mask = (order_pad.reshape(n_groups, oc) >= 0)[ou_group]
+    driven = base["ou_rows_driven"]
+    stats = _stats(base["n_xbars"], n_ous, np.bincount(base["ou_xbar"], minlength=1).max() if n_ous else 0,
+                   mask.sum(), driven.sum(), (driven * mask.sum(axis=1)).sum(), np.count_nonzero(grouped))
+    layout = {k: v for k, v in base.items() if k not in ("ou_group", "ou_rows_driven")}
+    return {**layout, "mask": mask}, stats
 
 
 def _materialize(plan, *, order_pad, grouped, nz, pos, row_ou, slot_off, slots_g, n_xbars, ou_xbar, ou_row_group,
@@ -297,16 +307,21 @@ def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight
             if ("perm", group_size) not in cache:
                 cache["perm", group_size] = group_outputs(w != 0, group_size)
             perm = cache["perm", group_size]
-        key = (name, permuted, packed, squeeze)
+        if packed:
+            if "alive" not in cache:
+                cache["alive"] = flat.any(axis=0)
+            if name == "output-major" and cache["alive"].all():
+                continue                                             # nothing to pack: the unpacked candidate
+        key = (name, permuted, packed)
         if key not in cache:
             ids = perm[:, None] * p + np.arange(p) if name == "output-major" else perm[None, :] * p + np.arange(p)[:, None]
             order = ids.ravel()
             if packed:
-                if "alive" not in cache:
-                    cache["alive"] = flat.any(axis=0)
                 order = order[cache["alive"][order]]
-            cache[key] = (_layout(flat, order, g, squeeze), perm)
-        (layout, stats), perm = cache[key]
+            cache[key] = _layout(flat, order, g)
+        if key + (squeeze,) not in cache:
+            cache[key + (squeeze,)] = _with_mask(cache[key], g.ou_cols, squeeze)
+        layout, stats = cache[key + (squeeze,)]
         rank = (stats["crossbars"], stats["adc_per_plane"], stats["ous"])
         if best is None or rank < best[0]:
             best = (rank, name + (", packed" if packed else ""), layout, stats, perm, permuted)
