@@ -67,6 +67,14 @@ def test_report_figures_equal_the_built_mappings(mapping):
         assert t["area_efficiency"] == t["energy_efficiency"] == t["speedup"] == 1.0
 
 
+def test_ou_pruning_follows_the_geometry():
+    result = map_report(net="tiny", prune="ou:ratio=0.5", strategy="ou-sparse", ou=(4, 16))
+    for row in result["layers"]:
+        assert row["prune"]["ou_rows"] == 4 and row["prune"]["outputs_per_group"] == 2   # 16 bitlines / 8 per output
+        assert row["prune"]["sparsity"] >= 0.5
+    assert result["totals"]["ous"] < map_report(net="tiny", strategy="ou-sparse", ou=(4, 16))["totals"]["ous"]
+
+
 def test_energy_accounting():
     """Energy of one dense fc layer from the table, counted by hand."""
     table = EnergyTable(adc_8bit_pj=2.0, dac_pj=0.5, cell_read_pj=0.01, shift_add_pj=0.1, buffer_byte_pj=1.0)

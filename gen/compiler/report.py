@@ -40,11 +40,19 @@ class Progress:
             print(file=self.stream, flush=True)
 
 
-def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=0):
-    """Yield ``(layer, q, report)`` for every layer of ``net`` (synthetic weights) or of a ``.npz`` file."""
+def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=0, geometry=None):
+    """Yield ``(layer, q, report)`` for every layer of ``net`` (synthetic weights) or of a ``.npz`` file.
+
+    OU-granular pruning (``ou:ratio=…``) defaults its block to the OU of ``geometry``: ``ou_rows`` rows ×
+    ``max(1, ou_cols // columns_per_output)`` outputs (int8 weights), so the pruned blocks are whole OUs.
+    """
     if (net is None) == (weights is None):
         raise ValueError("give exactly one of --net and --weights")
     name, params = parse_prune(prune)
+    if name == "ou" and geometry is not None:
+        per_output = columns_per_output(weight_bits=QUANTIZERS.get(quant, 8), cell_bits=geometry.cell_bits,
+                                        encoding="differential")
+        params = {"ou_rows": geometry.ou_rows, "outputs_per_group": max(1, geometry.ou_cols // per_output), **params}
     if quant not in QUANTIZERS:
         raise ValueError(f"--quant {quant!r} is not known: allowed {', '.join(QUANTIZERS)}")
     source = (load_npz(weights) if weights is not None else
@@ -112,7 +120,8 @@ def map_report(*, net=None, weights=None, prune="none", quant="int8", strategy="
     layers = list(network(net)) if net is not None else None
     bar = Progress(len(layers) if layers else 0, f"map {net or weights}", enabled=progress and bool(layers))
     rows = []
-    for layer, q, prep in prepared_layers(net=net, weights=weights, prune=prune, quant=quant, seed=seed):
+    for layer, q, prep in prepared_layers(net=net, weights=weights, prune=prune, quant=quant, seed=seed,
+                                          geometry=geometry):
         row = map_prepared(layer, q, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error,
                            input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits, table=table)
         row["prune"] = {k: v for k, v in prep["prune"].items() if k not in ("patterns",)}
