@@ -109,6 +109,16 @@ def test_cli_table_json_and_progress(capsys):
     assert all(r["rounding"]["max_abs_error"] <= 1 for r in report["layers"])
 
 
+@pytest.mark.parametrize("quant, bits", [("int4", 4), ("ternary", 2)])
+def test_cli_narrow_weights(quant, bits, capsys):
+    assert run(["map-report", "--net", "tiny", "--quant", quant, "--mapping", "bit-squeeze", "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["settings"]["weight_bits"] == bits
+    dense = map_report(net="tiny", quant=quant, strategy="dense")["totals"]
+    assert report["totals"]["dense_crossbars"] == dense["crossbars"]
+    assert report["totals"]["adc_conversions"] < dense["adc_conversions"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--net", "tiny", "--prune", "foo"], "--prune method 'foo' is not known"),
     (["--net", "tiny", "--mapping", "dense+ou-sparse"], "dense does not compose"),

@@ -23,7 +23,7 @@ def check_nm(name: str, w, *, keep: int, block: int, matrix: bool = False) -> np
     ------
     ValueError
         Naming the layer, the K row of the first weight over the budget, the column (output) and the K-block, e.g.
-        ``layer 'conv1': K row 6, column 3 (K-block 1, rows 4…7) holds non-zero 3 of 2:4 allowed``.
+        ``layer 'conv1': K row 6, column 3 (K-block 1, rows 4…7) holds non-zero 3 of the block; 2:4 allows 2``.
     """
     if not isinstance(block, int) or block < 1:
         raise ValueError(f"layer {name!r}: N:M block = {block!r} is out of range: allowed 1 or more")
