@@ -18,9 +18,10 @@ Strategies (compose with ``+``, e.g. ``"kernel-reorder+bit-squeeze"``; ``dense``
 ``bit-squeeze`` (SME style)
     ``ou-sparse`` plus: bitlines that are zero over the whole layer are dropped before grouping (slices packed);
     inside each OU only bitlines with a non-zero cell in the OU's rows are converted (``ou_col_mask``); and the
-    bitline order is chosen per layer between *output-major* and *slice-major* (the same slice and polarity of
-    consecutive outputs side by side, which gathers the mostly-zero high-order slices into groups that compact
-    to few rows) — whichever needs fewer crossbars, then fewer ADC conversions. Optional bit-sparsity-aware
+    bitline order is chosen per layer among *output-major* (as ``ou-sparse``), *output-major, packed* (zero
+    bitlines dropped) and *slice-major, packed* (the same slice and polarity of consecutive outputs side by side,
+    which gathers the mostly-zero high-order slices into groups that compact to few rows) — whichever needs fewer
+    crossbars, then fewer ADC conversions, then fewer OUs; so it never does worse than ``ou-sparse``. Optional bit-sparsity-aware
     rounding (``round_error``) first moves weights by at most that many units to values with fewer non-zero
     slices (:func:`gen.compiler.bit_squeeze.bit_sparse_round`); the plan reports the error and holds the rounded
     weights the mapping computes with.
@@ -120,7 +121,8 @@ class MapPlan:
     stats : dict
         ``crossbars``, ``ous``, ``ous_max_per_xbar`` (OUs of the busiest crossbar), ``adc_per_plane`` (converted OU
         columns per input plane), ``drives_per_plane`` (driven OU wordlines per input plane), ``cells_used``,
-        ``nonzero_cells``; for compacted strategies also ``order`` (``output-major`` or ``slice-major``).
+        ``nonzero_cells``; for compacted strategies also ``order`` (``output-major``, ``output-major, packed`` or
+        ``slice-major, packed``).
     info : dict
         Strategy details for ``TileMapping.info`` (rounding report, order, permutation).
     """
