@@ -9,6 +9,7 @@ from gen.cli import main
 from gen.compiler.energy import EnergyTable
 from gen.compiler.metrics import mapping_stats
 from gen.compiler.networks import NETWORKS, network
+from gen.compiler.prune import as_matrix
 from gen.compiler.report import map_report, prepared_layers
 from gen.compiler.rram_map import columns_per_output
 from gen.compiler.sparse_map import plan_layer
@@ -183,3 +184,42 @@ def test_synthetic_weights_are_seeded_laplacian():
     kurtosis = (flat ** 4).mean()                                       # Laplace: 6, Gaussian: 3
     assert 5.0 < kurtosis < 7.0
     assert set(NETWORKS) == {"tiny", "vgg16", "resnet18", "resnet50", "mobilenetv2"}
+
+
+def test_shipped_trained_cnn_maps_exactly(capsys):
+    """The project's own trained int8 CNN: accurate on fresh images, and every layer maps exactly."""
+    from gen.compiler.train_tiny import DATA, evaluate
+
+    assert evaluate(DATA) >= 0.95
+    layers = load_npz(DATA)
+    assert [(layer.name, layer.kind, layer.positions) for layer, _ in layers] == [
+        ("conv1", "conv", 144), ("conv2", "conv", 36), ("fc", "fc", 1)]
+    rng = np.random.default_rng(0)
+    for layer, w in layers:
+        assert w.dtype == np.int8
+        m = as_matrix(w).astype(np.int64)
+        for strategy in ("dense", "kernel-reorder+bit-squeeze"):
+            x = rng.integers(-128, 128, size=(3, m.shape[0]))
+            np.testing.assert_array_equal(mvm(plan_layer(m, CrossbarGeometry(), strategy=strategy).mapping(), x), x @ m)
+    assert run(["map-report", "--weights", str(DATA), "--prune", "magnitude:0.5", "--mapping", "bit-squeeze",
+                "--quiet"]) == 0
+    assert "user .npz" in capsys.readouterr().out
+
+
+def test_tiny_cnn_gradients_match_finite_differences():
+    from gen.compiler.train_tiny import _loss_and_grads, bars
+
+    rng = np.random.default_rng(1)
+    params = {"conv1": rng.normal(0, 0.5, (8, 1, 3, 3)), "conv2": rng.normal(0, 0.2, (16, 8, 3, 3)),
+              "fc": rng.normal(0, 0.3, (4, 16))}
+    x, y = bars(5, 7)
+    _, grads = _loss_and_grads(params, x.astype(np.float64), y)
+    for name in params:
+        for index in [tuple(rng.integers(0, s) for s in params[name].shape) for _ in range(4)]:
+            bumped = {k: v.copy() for k, v in params.items()}
+            bumped[name][index] += 1e-6
+            lo = {k: v.copy() for k, v in params.items()}
+            lo[name][index] -= 1e-6
+            numeric = (_loss_and_grads(bumped, x.astype(np.float64), y)[0]
+                       - _loss_and_grads(lo, x.astype(np.float64), y)[0]) / 2e-6
+            assert grads[name][index] == pytest.approx(numeric, rel=1e-4, abs=1e-7), (name, index)

@@ -10,7 +10,8 @@ accuracy is not measured. Seeded by ``(seed, layer index)``.
 User weights (:func:`load_npz`): one array per layer, named by the key — float (pruned and quantized here) or
 integer (taken as already quantized, pruned only if a method is given). 4-D arrays are convs (OIHW), 2-D arrays
 fully-connected ``[out, in]``. Optional scalar entries ``<name>.positions`` (output positions per inference,
-default 1) and ``<name>.depthwise`` (1 for a depthwise conv ``[c, 1, k, k]``).
+default 1) and ``<name>.depthwise`` (1 for a depthwise conv ``[c, 1, k, k]``); ``<name>.scale`` entries
+(quantization scales, as in the shipped ``gen/compiler/data/bars.npz``) are ignored.
 
 Depthwise convolutions (:func:`layer_matrices`) are mapped as their exact im2col matrix, which is block-diagonal:
 channel ``c`` reads only its own ``k²`` inputs. Channels are cut into chunks that fit one crossbar —
@@ -51,7 +52,7 @@ def load_npz(path) -> list[tuple[Layer, np.ndarray]]:
         raise ValueError(f"--weights {path}: cannot read: {error}") from None
     with data:
         arrays = {key: data[key] for key in data.files}
-    extras = {key for key in arrays if key.endswith(".positions") or key.endswith(".depthwise")}
+    extras = {key for key in arrays if key.endswith((".positions", ".depthwise", ".scale"))}
     layers = []
     for name, w in arrays.items():
         if name in extras:
