@@ -54,7 +54,7 @@ def random_inputs(p, rng, k, batch=3):
     return rng.integers(lo, hi + 1, size=(batch, k))
 
 
-@settings(max_examples=60)
+@settings(max_examples=200)
 @given(p=layers())
 def test_every_strategy_computes_x_times_w_exactly(p):
     """Ideal tile (lossless ADC) == x @ Wq for every strategy and composition; planner statistics == built mapping."""
@@ -95,7 +95,7 @@ def test_every_strategy_computes_x_times_w_exactly(p):
     assert closed == stats["dense"]
 
 
-@settings(max_examples=25)
+@settings(max_examples=60)
 @given(p=layers(), error=st.integers(1, 4))
 def test_bit_sparse_rounding_is_bounded_and_exact(p, error):
     rng = np.random.default_rng(p["seed"])
