@@ -19,6 +19,7 @@ __all__ = ["main", "EXTENSIONS"]
 # modules that add subcommands (see the module docstring)
 EXTENSIONS = (
     "gen.rram_sweep",
+    "gen.compiler.cli",
 )
 
 

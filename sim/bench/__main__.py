@@ -14,6 +14,7 @@ SECTIONS = {
     "systolic": "sim.bench.systolic",
     "scalesim": "sim.bench.scalesim",
     "rram": "sim.bench.rram",
+    "mapping": "sim.bench.mapping",
 }
 
 

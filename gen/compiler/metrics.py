@@ -1,0 +1,79 @@
+"""Per-layer and per-network figures of a mapping: crossbars, cells, OU activations, ADC conversions, cycles, energy.
+
+Definitions (per inference, i.e. per input image; a convolution's mapping runs once per output position):
+
+- ``planes``: DAC steps per input vector, ``len(input_planes(input_bits, input_signed, dac_bits))``.
+- ``ou_activations = ous · planes · positions``; ``adc_conversions = Σ ou_col_mask · planes · positions``.
+- ``cycles = ous_max_per_xbar · planes · positions``: the crossbars of a layer work in parallel, each activating
+  one OU per cycle (its ``ou_cols`` ADCs convert in that cycle); layers run one after another.
+- ``energy_pj``: ADC (``adc_conversions`` at ``adc_bits``, lossless by default) + DAC (driven OU wordlines ×
+  planes × positions) + cell reads (``cells_used`` × planes × positions: the cells under a driven wordline and a
+  converted bitline) + shift-and-add (one per conversion) + buffer (one byte per driven OU wordline per input
+  vector — the indexed input fetch — and four per output written), with :class:`EnergyTable` energies.
+- ``utilization = cells_used / (crossbars · xbar_rows · xbar_cols)``; ``nonzero_fraction = nonzero_cells /
+  cells_used``; ``area_efficiency = dense crossbars / crossbars`` (same layer, :func:`map_dense`).
+"""
+
+import numpy as np
+
+from hw.rram.schedule import TileMapping, input_planes
+from sim.golden.rram import lossless_adc_bits
+
+from .energy import EnergyTable
+
+__all__ = ["mapping_stats", "layer_metrics", "network_totals", "SUMMED"]
+
+SUMMED = ("crossbars", "dense_crossbars", "ous", "cells_used", "nonzero_cells", "capacity_cells", "ou_activations",
+          "adc_conversions", "dense_adc_conversions", "cycles", "dense_cycles", "energy_pj", "dense_energy_pj",
+          "weights", "nonzero_weights")
+
+
+def mapping_stats(mapping: TileMapping) -> dict:
+    """The statistics of :class:`gen.compiler.sparse_map.MapPlan` measured on a built mapping (an independent
+    check of the planner's closed forms)."""
+    return {"crossbars": mapping.n_xbars, "ous": mapping.n_ous,
+            "ous_max_per_xbar": int(np.bincount(mapping.ou_xbar).max()) if mapping.n_ous else 0,
+            "adc_per_plane": int(mapping.ou_col_mask.sum()),
+            "drives_per_plane": int((mapping.ou_inputs >= 0).sum()),
+            "cells_used": mapping.cells_used(),
+            "nonzero_cells": int(np.count_nonzero(mapping.levels))}
+
+
+def _energy(stats, *, planes, positions, n_outputs, adc_bits, table):
+    per_vector = planes * (stats["adc_per_plane"] * (table.adc_pj(adc_bits) + table.shift_add_pj)
+                           + stats["drives_per_plane"] * table.dac_pj + stats["cells_used"] * table.cell_read_pj)
+    buffer = (stats["drives_per_plane"] + 4 * n_outputs) * table.buffer_byte_pj if stats["ous"] else 0.0
+    return positions * (per_vector + buffer)
+
+
+def layer_metrics(stats: dict, dense: dict, *, geometry, positions: int, n_outputs: int, input_bits: int = 8,
+                  input_signed: bool = True, dac_bits: int = 1, adc_bits: int | None = None,
+                  table: EnergyTable | None = None) -> dict:
+    """Per-inference figures of one layer from its plan statistics and its dense statistics."""
+    table = table or EnergyTable()
+    planes = len(input_planes(input_bits, input_signed, dac_bits))
+    adc_bits = adc_bits or lossless_adc_bits(geometry.ou_rows, geometry.cell_bits, dac_bits)
+    capacity = stats["crossbars"] * geometry.xbar_rows * geometry.xbar_cols
+    kw = dict(planes=planes, positions=positions, n_outputs=n_outputs, adc_bits=adc_bits, table=table)
+    return {"crossbars": stats["crossbars"], "dense_crossbars": dense["crossbars"], "ous": stats["ous"],
+            "cells_used": stats["cells_used"], "nonzero_cells": stats["nonzero_cells"], "capacity_cells": capacity,
+            "utilization": stats["cells_used"] / capacity if capacity else 0.0,
+            "ou_activations": stats["ous"] * planes * positions,
+            "adc_conversions": stats["adc_per_plane"] * planes * positions,
+            "dense_adc_conversions": dense["adc_per_plane"] * planes * positions,
+            "cycles": stats["ous_max_per_xbar"] * planes * positions,
+            "dense_cycles": dense["ous_max_per_xbar"] * planes * positions,
+            "energy_pj": _energy(stats, **kw), "dense_energy_pj": _energy(dense, **kw),
+            "adc_bits": adc_bits, "planes": planes}
+
+
+def network_totals(rows: list[dict], geometry) -> dict:
+    """Sums of :data:`SUMMED` over layers, plus the ratios of the totals."""
+    total = {key: sum(row[key] for row in rows) for key in SUMMED}
+    ratio = lambda a, b: a / b if b else float("nan")     # noqa: E731
+    total.update(utilization=ratio(total["cells_used"], total["capacity_cells"]),
+                 area_efficiency=ratio(total["dense_crossbars"], total["crossbars"]),
+                 adc_reduction=ratio(total["dense_adc_conversions"], total["adc_conversions"]),
+                 energy_efficiency=ratio(total["dense_energy_pj"], total["energy_pj"]),
+                 speedup=ratio(total["dense_cycles"], total["cycles"]))
+    return total

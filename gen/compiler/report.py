@@ -1,0 +1,170 @@
+"""Map a whole network and report it: per-layer rows, network totals, and the text table of ``map-report``."""
+
+import sys
+import time
+
+import numpy as np
+
+from hw.rram.schedule import CrossbarGeometry
+
+from .energy import EnergyTable
+from .metrics import layer_metrics, network_totals
+from .networks import network
+from .prune import parse_prune
+from .rram_map import columns_per_output
+from .sparse_map import dense_stats, parse_strategy, plan_layer
+from .workloads import QUANTIZERS, layer_matrices, load_npz, prepare_layer, synthetic_weights
+
+__all__ = ["Progress", "prepared_layers", "map_prepared", "map_strategies", "map_report", "format_report"]
+
+_STAT_KEYS = ("crossbars", "ous", "ous_max_per_xbar", "adc_per_plane", "drives_per_plane", "cells_used",
+              "nonzero_cells")
+
+
+class Progress:
+    """A one-line progress bar on a stream (stderr by default); silent when ``enabled`` is false."""
+
+    def __init__(self, total, label, *, enabled=True, stream=None, width=30):
+        self.total, self.label, self.enabled, self.width = total, label, enabled, width
+        self.stream = stream or sys.stderr
+        self.done, self.t0 = 0, time.perf_counter()
+
+    def step(self, what=""):
+        self.done += 1
+        if not self.enabled:
+            return
+        filled = self.width * self.done // max(self.total, 1)
+        print(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
+              f"{time.perf_counter() - self.t0:5.1f} s {what[:28]:<28}", end="", file=self.stream, flush=True)
+        if self.done == self.total:
+            print(file=self.stream, flush=True)
+
+
+def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=0, geometry=None):
+    """Yield ``(layer, q, report)`` for every layer of ``net`` (synthetic weights) or of a ``.npz`` file.
+
+    OU-granular pruning (``ou:ratio=…``) defaults its block to the OU of ``geometry``: ``ou_rows`` rows ×
+    ``max(1, ou_cols // columns_per_output)`` outputs (int8 weights), so the pruned blocks are whole OUs.
+    """
+    if (net is None) == (weights is None):
+        raise ValueError("give exactly one of --net and --weights")
+    name, params = parse_prune(prune)
+    if name == "ou" and geometry is not None:
+        per_output = columns_per_output(weight_bits=QUANTIZERS.get(quant, 8), cell_bits=geometry.cell_bits,
+                                        encoding="differential")
+        params = {"ou_rows": geometry.ou_rows, "outputs_per_group": max(1, geometry.ou_cols // per_output), **params}
+    if quant not in QUANTIZERS:
+        raise ValueError(f"--quant {quant!r} is not known: allowed {', '.join(QUANTIZERS)}")
+    source = (load_npz(weights) if weights is not None else
+              ((layer, None) for layer in network(net)))
+    for index, (layer, w) in enumerate(source):
+        if w is None:
+            w = synthetic_weights(layer, seed=seed, index=index)
+        q, report = prepare_layer(layer, w, prune_name=name, prune_params=params, quant=quant)
+        yield layer, q, report
+
+
+def map_prepared(layer, q, geometry, *, strategy, **kw):
+    """One report row: plan every matrix of the layer (several for a chunked depthwise conv) and sum."""
+    return map_strategies(layer, q, geometry, strategies=[strategy], **kw)[strategy]
+
+
+def map_strategies(layer, q, geometry, *, strategies, weight_bits, round_error=0, input_bits=8, input_signed=True,
+                   dac_bits=1, adc_bits=None, table=None):
+    """Report rows of one prepared layer for several strategies (the matrices' layouts are shared between them)."""
+    per_output = columns_per_output(weight_bits=weight_bits, cell_bits=geometry.cell_bits, encoding="differential")
+    matrices = layer_matrices(layer, q, xbar_rows=geometry.xbar_rows, xbar_cols=geometry.xbar_cols,
+                              per_output=per_output)
+    caches = [{} for _ in matrices]
+    dense = dict.fromkeys(_STAT_KEYS, 0)
+    for m in matrices:
+        _combine(dense, dense_stats(*m.shape, geometry, per_output=per_output))
+    rows = {}
+    for strategy in strategies:
+        stats = dict.fromkeys(_STAT_KEYS, 0)
+        rounding, order = [], set()
+        for m, cache in zip(matrices, caches):
+            plan = plan_layer(m, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error,
+                              cache=cache)
+            _combine(stats, plan.stats)
+            order.add(plan.stats.get("order", "-"))
+            if "rounding" in plan.info:
+                rounding.append(plan.info["rounding"])
+        row = {"name": layer.name, "kind": layer.kind, "shape": list(layer.shape), "positions": layer.positions,
+               "weights": int(q.size), "nonzero_weights": int(np.count_nonzero(q)), "order": "/".join(sorted(order)),
+               **layer_metrics(stats, dense, geometry=geometry, positions=layer.positions, n_outputs=layer.cout,
+                               input_bits=input_bits, input_signed=input_signed, dac_bits=dac_bits,
+                               adc_bits=adc_bits, table=table)}
+        if rounding:
+            row["rounding"] = {"changed": sum(r["changed"] for r in rounding),
+                               "max_abs_error": max(r["max_abs_error"] for r in rounding)}
+        rows[strategy] = row
+    return rows
+
+
+def _combine(total, stats):
+    for key in _STAT_KEYS:
+        # the matrices of a layer sit on their own crossbars and run in parallel: cycles follow the busiest
+        total[key] = max(total[key], int(stats[key])) if key == "ous_max_per_xbar" else total[key] + int(stats[key])
+
+
+def map_report(*, net=None, weights=None, prune="none", quant="int8", strategy="dense", xbar=(128, 128),
+               ou=(9, 8), cell_bits=2, round_error=0, input_bits=8, dac_bits=1, adc_bits=None, seed=0,
+               table=None, progress=False) -> dict:
+    """Prune, quantize and map a network; returns ``{"settings", "layers", "totals"}`` (JSON-ready)."""
+    geometry = CrossbarGeometry(xbar_rows=xbar[0], xbar_cols=xbar[1], ou_rows=ou[0], ou_cols=ou[1],
+                                cell_bits=cell_bits)
+    parse_strategy(strategy)
+    table = table or EnergyTable()
+    weight_bits = QUANTIZERS.get(quant, 8)
+    layers = list(network(net)) if net is not None else None
+    bar = Progress(len(layers) if layers else 0, f"map {net or weights}", enabled=progress and bool(layers))
+    rows = []
+    for layer, q, prep in prepared_layers(net=net, weights=weights, prune=prune, quant=quant, seed=seed,
+                                          geometry=geometry):
+        row = map_prepared(layer, q, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error,
+                           input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits, table=table)
+        row["prune"] = {k: v for k, v in prep["prune"].items() if k not in ("patterns",)}
+        rows.append(row)
+        bar.step(layer.name)
+    settings = {"net": net, "weights": None if weights is None else str(weights),
+                "weight_source": "user .npz" if weights is not None else
+                f"synthetic: seeded Laplacian per output channel (seed {seed}), not trained",
+                "prune": prune, "quant": quant, "mapping": strategy, "xbar": list(xbar), "ou": list(ou),
+                "cell_bits": cell_bits, "weight_bits": weight_bits, "round_error": round_error,
+                "input_bits": input_bits, "dac_bits": dac_bits, "energy_table": table.to_dict()}
+    return {"settings": settings, "layers": rows, "totals": network_totals(rows, geometry)}
+
+
+def _fmt(x):
+    if isinstance(x, float):
+        return f"{x:.3g}" if abs(x) < 1e4 else f"{x:.3e}"
+    return str(x)
+
+
+def format_report(result: dict) -> str:
+    """The per-layer table and the totals as text."""
+    s = result["settings"]
+    lines = [f"map-report: {s['net'] or s['weights']}  prune {s['prune']}  quant {s['quant']}  mapping {s['mapping']}  "
+             f"xbar {s['xbar'][0]}x{s['xbar'][1]}  OU {s['ou'][0]}x{s['ou'][1]}  cell bits {s['cell_bits']}",
+             f"weights: {s['weight_source']}",
+             ""]
+    header = (f"{'layer':<22} {'kind':<4} {'K×N':>11} {'zeros':>6} {'xbars':>6} {'dense':>6} {'util':>6} "
+              f"{'OU act':>10} {'ADC conv':>10} {'cycles':>10} {'energy µJ':>10}")
+    lines.append(header)
+    for r in result["layers"]:
+        shape = r["shape"]
+        k = int(np.prod(shape[1:]))
+        kn = f"{k}×{shape[0]}"
+        lines.append(f"{r['name'][:22]:<22} {r['kind']:<4} {kn:>11} {1 - r['nonzero_weights'] / max(r['weights'], 1):>6.1%} "
+                     f"{r['crossbars']:>6} {r['dense_crossbars']:>6} {r['utilization']:>6.1%} "
+                     f"{r['ou_activations']:>10.3g} {r['adc_conversions']:>10.3g} {r['cycles']:>10.3g} "
+                     f"{r['energy_pj'] / 1e6:>10.3f}")
+    t = result["totals"]
+    lines += ["", f"total: {t['crossbars']} crossbars (dense {t['dense_crossbars']}: area efficiency "
+                  f"{t['area_efficiency']:.2f}x), utilization {t['utilization']:.1%}, "
+                  f"{t['nonzero_weights']}/{t['weights']} non-zero weights",
+              f"       {t['ou_activations']:.4g} OU activations, {t['adc_conversions']:.4g} ADC conversions "
+              f"({t['adc_reduction']:.2f}x fewer than dense), {t['cycles']:.4g} cycles ({t['speedup']:.2f}x), "
+              f"{t['energy_pj'] / 1e6:.3f} µJ per inference ({t['energy_efficiency']:.2f}x)"]
+    return "\n".join(lines)

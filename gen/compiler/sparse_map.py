@@ -1,0 +1,345 @@
+"""Sparse RRAM mapping strategies: weight matrices → :class:`hw.rram.schedule.TileMapping`, plus their statistics.
+
+Strategies (compose with ``+``, e.g. ``"kernel-reorder+bit-squeeze"``; ``dense`` stands alone):
+
+``dense``
+    :func:`gen.compiler.rram_map.map_dense`, the traditional mapping every other strategy is measured against.
+``ou-sparse`` (AUTO-PRUNE style)
+    The layer's bitlines, output by output (``columns_per_output`` each, as :func:`weight_slices` orders them),
+    are cut into *column groups* of ``ou_cols`` bitlines. Per group, only the im2col rows with a non-zero cell in
+    the group are stored, compacted onto consecutive wordlines; the OU input index (``ou_inputs``) names the input
+    that drives each compacted wordline (the "dislocation" of the compacted rows). All-zero groups take nothing.
+``kernel-reorder``
+    ``ou-sparse`` after permuting the outputs so outputs with the same zero rows (pattern-pruned kernels of the
+    same patterns) share a column group (:func:`gen.compiler.kernel_reorder.group_outputs`); the permutation is
+    kept only if it saves crossbars, then ADC conversions, then OUs, so it never does worse than ``ou-sparse``.
+    ``col_output`` maps every bitline back to its original output. With ``ou_cols <= columns_per_output`` a group holds one output
+    and the permutation changes nothing unless combined with ``bit-squeeze``'s slice-major order.
+``bit-squeeze`` (SME style)
+    ``ou-sparse`` plus: bitlines that are zero over the whole layer are dropped before grouping (slices packed);
+    inside each OU only bitlines with a non-zero cell in the OU's rows are converted (``ou_col_mask``); and the
+    bitline order is chosen per layer among *output-major* (as ``ou-sparse``), *output-major, packed* (zero
+    bitlines dropped) and *slice-major, packed* (the same slice and polarity of consecutive outputs side by side,
+    which gathers the mostly-zero high-order slices into groups that compact to few rows) — whichever needs fewer
+    crossbars, then fewer ADC conversions, then fewer OUs; so it never does worse than ``ou-sparse``. Optional bit-sparsity-aware
+    rounding (``round_error``) first moves weights by at most that many units to values with fewer non-zero
+    slices (:func:`gen.compiler.bit_squeeze.bit_sparse_round`); the plan reports the error and holds the rounded
+    weights the mapping computes with.
+
+Physical layout of the compacted strategies: a column group's compacted rows fill *slots* — ``xbar_rows``
+wordlines × one OU column position of a crossbar (``xbar_cols // ou_cols`` positions per crossbar; when
+``ou_cols`` does not divide ``xbar_cols`` the remainder bitlines stay unused) — one slot per ``xbar_rows``
+compacted rows; slots are numbered group by group and fill crossbars position by position. A slot holds one group
+only: the column table is per bitline, so two groups with different outputs cannot share a bitline even in
+different OUs. The sparse strategies need the ``differential`` encoding (offset encoding stores a zero weight as
+non-zero cells).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hw.rram.schedule import CrossbarGeometry, TileMapping
+
+from .bit_squeeze import bit_sparse_round
+from .kernel_reorder import group_outputs
+from .rram_map import _check_weights, columns_per_output, map_dense, weight_slices
+
+__all__ = ["STRATEGIES", "parse_strategy", "bitline_levels", "MapPlan", "plan_layer", "map_layer", "dense_stats"]
+
+STRATEGIES = ("dense", "ou-sparse", "kernel-reorder", "bit-squeeze")
+
+
+def parse_strategy(spec: str) -> frozenset:
+    """``"kernel-reorder+bit-squeeze"`` → ``frozenset({"kernel-reorder", "bit-squeeze"})``, validated."""
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"mapping strategy {spec!r} is empty: allowed {', '.join(STRATEGIES)} or a '+' composition")
+    parts = spec.split("+")
+    for part in parts:
+        if part not in STRATEGIES:
+            raise ValueError(f"mapping strategy {part!r} (in {spec!r}) is not known: allowed {', '.join(STRATEGIES)}")
+    if "dense" in parts and len(parts) > 1:
+        raise ValueError(f"mapping strategy {spec!r}: dense does not compose with sparse strategies")
+    return frozenset(parts)
+
+
+def bitline_levels(w, *, weight_bits: int, cell_bits: int):
+    """Differential bitline images of every output, vectorized (the same levels as :func:`weight_slices`).
+
+    Returns
+    -------
+    levels : ndarray of uint8, shape (K, N, P)
+        ``P = 2 · ceil(weight_bits / cell_bits)``; bitline ``j = 2s`` is slice ``s`` of the positive weights,
+        ``2s + 1`` slice ``s`` of the negative weights' magnitudes.
+    shift, sign : ndarray, shape (P,)
+        ``cell_bits · s`` and ``+1`` / ``-1``.
+    """
+    w = _check_weights(w, weight_bits)
+    n_slices = -(-weight_bits // cell_bits)
+    mask = (1 << cell_bits) - 1
+    a = np.abs(w).astype(np.uint32 if weight_bits > 16 else np.uint16)     # narrow: 4× less memory traffic
+    pos = w > 0
+    levels = np.zeros(w.shape + (2 * n_slices,), dtype=np.uint8)
+    for s in range(n_slices):
+        sl = ((a >> (s * cell_bits)) & mask).astype(np.uint8)
+        levels[:, :, 2 * s] = np.where(pos, sl, 0)
+        levels[:, :, 2 * s + 1] = np.where(pos, 0, sl)
+    shift = np.repeat(np.arange(n_slices) * cell_bits, 2).astype(np.uint8)
+    sign = np.tile(np.array([1, -1], dtype=np.int8), n_slices)
+    return levels, shift, sign
+
+
+def dense_stats(k_total: int, n_total: int, geometry: CrossbarGeometry, *, per_output: int, nonzero_cells: int = 0):
+    """Statistics of :func:`map_dense` in closed form (equal to :func:`gen.compiler.metrics.mapping_stats` of it)."""
+    g = geometry
+    total_cols = n_total * per_output
+    if not k_total or not n_total:
+        return _stats(0, 0, 0, 0, 0, 0, nonzero_cells)
+    row_tiles, col_tiles = -(-k_total // g.xbar_rows), -(-total_cols // g.xbar_cols)
+    rows = np.minimum(g.xbar_rows, k_total - np.arange(row_tiles) * g.xbar_rows)
+    cols = np.minimum(g.xbar_cols, total_cols - np.arange(col_tiles) * g.xbar_cols)
+    ou_r, ou_c = -(-rows // g.ou_rows), -(-cols // g.ou_cols)
+    return _stats(row_tiles * col_tiles, int(ou_r.sum() * ou_c.sum()), int(ou_r.max() * ou_c.max()),
+                  int(ou_r.sum()) * total_cols, k_total * int(ou_c.sum()), k_total * total_cols, nonzero_cells)
+
+
+def _stats(crossbars, ous, ous_max_xbar, adc, drives, cells, nonzero_cells):
+    return {"crossbars": int(crossbars), "ous": int(ous), "ous_max_per_xbar": int(ous_max_xbar),
+            "adc_per_plane": int(adc), "drives_per_plane": int(drives), "cells_used": int(cells),
+            "nonzero_cells": int(nonzero_cells)}
+
+
+@dataclass
+class MapPlan:
+    """Everything a compacted mapping needs, before the cell image is built; ``stats`` without building it.
+
+    Attributes
+    ----------
+    strategy : str
+    weights : ndarray of int64, shape (K, N)
+        The weights the mapping computes with (after bit-sparsity-aware rounding, if any).
+    stats : dict
+        ``crossbars``, ``ous``, ``ous_max_per_xbar`` (OUs of the busiest crossbar), ``adc_per_plane`` (converted OU
+        columns per input plane), ``drives_per_plane`` (driven OU wordlines per input plane), ``cells_used``,
+        ``nonzero_cells``; for compacted strategies also ``order`` (``output-major``, ``output-major, packed`` or
+        ``slice-major, packed``).
+    info : dict
+        Strategy details for ``TileMapping.info`` (rounding report, order, permutation).
+    """
+
+    strategy: str
+    geometry: CrossbarGeometry
+    weights: np.ndarray
+    weight_bits: int
+    encoding: str
+    stats: dict
+    info: dict = field(default_factory=dict)
+    _layout: dict | None = None
+
+    def mapping(self) -> TileMapping:
+        """Build and validate the :class:`TileMapping` (the cell image is only materialized here)."""
+        if self._layout is None:
+            mapping = map_dense(self.weights, self.geometry, weight_bits=self.weight_bits, encoding=self.encoding)
+            return mapping.replace(info={**mapping.info, **self.info})
+        return _materialize(self, **self._layout)
+
+
+def _cumsum0(a):
+    out = np.zeros(len(a) + 1, dtype=np.int64)
+    np.cumsum(a, out=out[1:])
+    return out
+
+
+def _layout(levels_flat, order, geometry):
+    """Group → rows → slots → OUs for one bitline order (the converted columns come from :func:`_with_mask`)."""
+    g = geometry
+    oc, rows_x, orow = g.ou_cols, g.xbar_rows, g.ou_rows
+    k_total = levels_flat.shape[0]
+    n_groups = -(-len(order) // oc)
+    order_pad = np.full(n_groups * oc, -1, dtype=np.int64)
+    order_pad[:len(order)] = order
+    if len(order) == n_groups * oc == levels_flat.shape[1] and (order == np.arange(len(order))).all():
+        grouped = levels_flat                                        # identity order: no copy
+    else:
+        grouped = np.zeros((k_total, n_groups * oc), dtype=np.uint8)
+        grouped[:, :len(order)] = np.take(levels_flat, order, axis=1)  # np.take: far faster than fancy indexing
+    if oc % 8 == 0:                                                  # 8 cells at a time
+        nz = (grouped.view(np.uint64).reshape(k_total, n_groups, oc // 8) != 0).any(axis=2)
+    else:
+        nz = (grouped.reshape(k_total, n_groups, oc) != 0).any(axis=2)   # (K, G): row k stored in group g
+    lg = nz.sum(axis=0)
+    rg_per_slot = -(-rows_x // orow)
+    n_ou_g = (lg // rows_x) * rg_per_slot + -(-(lg % rows_x) // orow)
+    slots_g = -(-lg // rows_x)
+    ou_off, slot_off = _cumsum0(n_ou_g), _cumsum0(slots_g)
+    n_ous, n_slots = int(ou_off[-1]), int(slot_off[-1])
+    per_xbar = g.xbar_cols // oc
+    n_xbars = -(-n_slots // per_xbar)
+    ou_group = np.repeat(np.arange(n_groups), n_ou_g)
+    local = np.arange(n_ous) - ou_off[ou_group]
+    seg, rg = local // rg_per_slot, local % rg_per_slot
+    slot = slot_off[ou_group] + seg
+    seg_rows = np.minimum(rows_x, lg[ou_group] - seg * rows_x)
+    ou_rows_driven = np.clip(seg_rows - rg * orow, 0, orow)
+    # compacted position of every stored row, and its OU
+    pos = np.cumsum(nz, axis=0, dtype=np.int32) - 1
+    row_ou = np.where(nz, ou_off[:-1].astype(np.int32)[None, :] + (pos // rows_x) * rg_per_slot + (pos % rows_x) // orow,
+                      -1)
+    ou_xbar = (slot // per_xbar).astype(np.int32)
+    return dict(order_pad=order_pad, grouped=grouped, nz=nz, pos=pos, row_ou=row_ou, slot_off=slot_off,
+                slots_g=slots_g, n_xbars=n_xbars, ou_xbar=ou_xbar, ou_row_group=rg.astype(np.int32),
+                ou_col_group=(slot % per_xbar).astype(np.int32), ou_group=ou_group, ou_rows_driven=ou_rows_driven)
+
+
+def _with_mask(base, oc, squeeze):
+    """The layout with its OU column mask — every present bitline, or (squeeze) only those with a non-zero cell
+    in the OU's rows — and its statistics."""
+    order_pad, ou_group, row_ou, grouped = base["order_pad"], base["ou_group"], base["row_ou"], base["grouped"]
+    n_groups, n_ous = len(order_pad) // oc, len(ou_group)
+    if squeeze:
+        mask = np.zeros((n_ous, oc), dtype=bool)
+        cells = grouped.reshape(grouped.shape[0], n_groups, oc)
+        for t in range(oc):
+            mask[row_ou[cells[:, :, t] != 0], t] = True
+    else:
+        mask = (order_pad.reshape(n_groups, oc) >= 0)[ou_group]
+    driven = base["ou_rows_driven"]
+    stats = _stats(base["n_xbars"], n_ous, np.bincount(base["ou_xbar"], minlength=1).max() if n_ous else 0,
+                   mask.sum(), driven.sum(), (driven * mask.sum(axis=1)).sum(), np.count_nonzero(grouped))
+    layout = {k: v for k, v in base.items() if k not in ("ou_group", "ou_rows_driven")}
+    return {**layout, "mask": mask}, stats
+
+
+def _materialize(plan, *, order_pad, grouped, nz, pos, row_ou, slot_off, slots_g, n_xbars, ou_xbar, ou_row_group,
+                 ou_col_group, mask, shift, sign, per_output):
+    g = plan.geometry
+    oc, rows_x = g.ou_cols, g.xbar_rows
+    k_total, n_total = plan.weights.shape
+    per_xbar = g.xbar_cols // oc
+    n_groups = nz.shape[1]
+    levels = np.zeros((n_xbars, rows_x, g.xbar_cols), dtype=np.uint8)
+    kk, gg = np.nonzero(nz)
+    pp = pos[kk, gg]
+    slot = slot_off[gg] + pp // rows_x
+    cols = (slot % per_xbar)[:, None] * oc + np.arange(oc)
+    levels[(slot // per_xbar)[:, None], (pp % rows_x)[:, None], cols] = grouped.reshape(k_total, n_groups, oc)[kk, gg]
+    ou_inputs = np.full((len(ou_xbar), g.ou_rows), -1, dtype=np.int32)
+    ou_inputs[row_ou[kk, gg], (pp % rows_x) % g.ou_rows] = kk
+    col_output = np.full((n_xbars, g.xbar_cols), -1, dtype=np.int32)
+    col_shift = np.zeros((n_xbars, g.xbar_cols), dtype=np.uint8)
+    col_sign = np.ones((n_xbars, g.xbar_cols), dtype=np.int8)
+    slot_group = np.repeat(np.arange(n_groups), slots_g)
+    all_slots = np.arange(len(slot_group))
+    ids = order_pad.reshape(n_groups, oc)[slot_group]                      # (slots, oc) bitline ids
+    xs, cs = (all_slots // per_xbar)[:, None], (all_slots % per_xbar)[:, None] * oc + np.arange(oc)
+    used = ids >= 0
+    col_output[np.broadcast_to(xs, ids.shape)[used], cs[used]] = ids[used] // per_output
+    col_shift[np.broadcast_to(xs, ids.shape)[used], cs[used]] = shift[ids[used] % per_output]
+    col_sign[np.broadcast_to(xs, ids.shape)[used], cs[used]] = sign[ids[used] % per_output]
+    mapping = TileMapping(geometry=g, n_inputs=k_total, n_outputs=n_total, levels=levels, ou_xbar=ou_xbar,
+                          ou_row_group=ou_row_group, ou_col_group=ou_col_group, ou_inputs=ou_inputs,
+                          ou_col_mask=mask, col_output=col_output, col_shift=col_shift, col_sign=col_sign,
+                          info={"strategy": plan.strategy, "encoding": plan.encoding, "weight_bits": plan.weight_bits,
+                                **plan.info})
+    return mapping.validate()
+
+
+def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight_bits: int = 8,
+               encoding: str = "differential", round_error: int = 0, cache: dict | None = None) -> MapPlan:
+    """Plan the mapping of an integer ``K × N`` matrix with a strategy (see the module docstring).
+
+    ``round_error`` (integer weight units) enables bit-sparsity-aware rounding; it needs ``bit-squeeze``.
+    ``cache``: pass the same dict to plan one matrix with several strategies (the bench does); it must not be
+    shared between different matrices or geometries.
+
+    Raises
+    ------
+    ValueError
+        Unknown or invalid strategy composition, a sparse strategy with ``offset`` encoding, ``round_error``
+        without ``bit-squeeze``, weights that are not integers or do not fit ``weight_bits``.
+    """
+    parts = parse_strategy(strategy)
+    if round_error:
+        cache = None                       # rounded weights differ from the matrix the cache describes
+    if not isinstance(geometry, CrossbarGeometry):
+        raise ValueError(f"geometry is a {type(geometry).__name__}, not a CrossbarGeometry")
+    w = _check_weights(w, weight_bits)
+    g = geometry
+    per_output = columns_per_output(weight_bits=weight_bits, cell_bits=g.cell_bits, encoding=encoding)
+    if round_error and "bit-squeeze" not in parts:
+        raise ValueError(f"round_error = {round_error} needs the bit-squeeze strategy, not {strategy!r}")
+    info = {}
+    if round_error:
+        w, info["rounding"] = bit_sparse_round(w, max_error=round_error, cell_bits=g.cell_bits,
+                                               weight_bits=weight_bits)
+    cache = {} if cache is None else cache
+    if encoding == "differential" and "levels" not in cache:
+        cache["levels"] = bitline_levels(w, weight_bits=weight_bits, cell_bits=g.cell_bits)
+    if parts == {"dense"}:
+        if encoding == "differential":
+            nonzero = int(np.count_nonzero(cache["levels"][0]))
+        else:
+            nonzero = sum(int(np.count_nonzero(b.levels)) for col in
+                          weight_slices(w, weight_bits=weight_bits, cell_bits=g.cell_bits, encoding=encoding)
+                          for b in col)
+        stats = dense_stats(*w.shape, g, per_output=per_output, nonzero_cells=nonzero)
+        return MapPlan("dense", g, w, weight_bits, encoding, stats, info)
+    if encoding != "differential":
+        raise ValueError(f"mapping strategy {strategy!r} needs encoding 'differential', not {encoding!r}: the offset "
+                         "encoding stores zero weights as non-zero cells")
+    squeeze = "bit-squeeze" in parts
+    reorder = "kernel-reorder" in parts
+    levels, shift, sign = cache["levels"]
+    k_total, n_total, p = levels.shape
+    flat = levels.reshape(k_total, n_total * p)
+    # candidate layouts (order, permutation, packed): the strategy keeps the best; bit-squeeze's set includes
+    # ou-sparse's layout and kernel-reorder's includes the identity, so composing never does worse
+    candidates = [("output-major", False, False)]
+    if squeeze:
+        candidates += [("output-major", False, True), ("slice-major", False, True)]
+    if reorder:
+        candidates += [(order, True, packed) for order, _, packed in candidates]
+    best = None
+    for name, permuted, packed in candidates:
+        group_size = g.ou_cols // p if name == "output-major" else g.ou_cols   # outputs per column group
+        if permuted and group_size <= 1:
+            continue
+        perm = np.arange(n_total)
+        if permuted:
+            if ("perm", group_size) not in cache:
+                cache["perm", group_size] = group_outputs(w != 0, group_size)
+            perm = cache["perm", group_size]
+        if packed:
+            if "alive" not in cache:
+                cache["alive"] = flat.any(axis=0)
+            if name == "output-major" and cache["alive"].all():
+                continue                                             # nothing to pack: the unpacked candidate
+        key = (name, permuted, packed)
+        if key not in cache:
+            ids = perm[:, None] * p + np.arange(p) if name == "output-major" else perm[None, :] * p + np.arange(p)[:, None]
+            order = ids.ravel()
+            if packed:
+                order = order[cache["alive"][order]]
+            cache[key] = _layout(flat, order, g)
+        if key + (squeeze,) not in cache:
+            cache[key + (squeeze,)] = _with_mask(cache[key], g.ou_cols, squeeze)
+        layout, stats = cache[key + (squeeze,)]
+        rank = (stats["crossbars"], stats["adc_per_plane"], stats["ous"])
+        if best is None or rank < best[0]:
+            best = (rank, name + (", packed" if packed else ""), layout, stats, perm, permuted)
+    _, name, layout, stats, perm, permuted = best
+    stats = {**stats, "order": name}
+    info = {**info, "order": name}
+    if permuted:
+        info["output_order"] = perm.tolist()
+    canonical = "+".join(s for s in STRATEGIES if s in parts)
+    return MapPlan(canonical, g, w, weight_bits, encoding, stats, info,
+                   _layout={**layout, "shift": shift, "sign": sign, "per_output": p})
+
+
+def map_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight_bits: int = 8,
+              encoding: str = "differential", round_error: int = 0) -> TileMapping:
+    """:func:`plan_layer` then build the :class:`TileMapping` (``sim.golden.rram.mvm`` of it equals
+    ``x @ plan.weights`` with a lossless ADC; ``plan.weights`` is ``w`` unless ``round_error`` moved some)."""
+    return plan_layer(w, geometry, strategy=strategy, weight_bits=weight_bits, encoding=encoding,
+                      round_error=round_error).mapping()
