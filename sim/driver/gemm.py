@@ -22,7 +22,7 @@ from hw.gemm import beats as gemm_beats
 from hw.systolic import beats as array_beats
 from sim.golden.gemm import padded_weights, tiles
 
-__all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result"]
+__all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +115,14 @@ def gemm_result(cfg, job: GemmJob, words) -> np.ndarray:
         raise ValueError(f"expected {job.result_beats} result beats for M = {job.m}, N = {job.n}, got {len(words)}")
     rows = gemm_beats.results_from_beats(cfg, words).reshape(job.n_tiles, job.m, cfg.cols)
     return rows.transpose(1, 0, 2).reshape(job.m, job.n_tiles * cfg.cols)[:, :job.n]
+
+
+def result_words(cfg, job: GemmJob, C) -> list:
+    """Inverse of :func:`gemm_result`: ``C[M × N]`` → the job's result beats (padded columns 0), for scoreboards."""
+    from hw import bits
+
+    C = np.asarray(C, dtype=np.int64)
+    padded = np.zeros((job.m, job.n_tiles * cfg.cols), np.int64)
+    padded[:, :job.n] = C
+    rows = padded.reshape(job.m, job.n_tiles, cfg.cols).transpose(1, 0, 2).reshape(-1, cfg.cols)
+    return bits.pack(gemm_beats.result_layout(cfg), rows)
