@@ -1,6 +1,5 @@
 """GemmConfig validation and presets, the generator's manifest for the engine, and `python -m gen perf`."""
 
-import dataclasses
 import re
 
 import pytest
