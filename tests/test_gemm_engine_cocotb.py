@@ -17,11 +17,13 @@ from sim.tb.runner import SIMULATORS, require_simulator, run_cocotb
 CONFIGS = {
     # the small preset (2:4, ReLU, requantization to int8) with smaller maxima to keep `make test` short
     "gemm_4x4_2of4_small": load_config("gemm_4x4_2of4", {"max_m": 16, "max_k": 40, "max_n": 10}),
-    "dense_3x2_2of2": GemmConfig(rows=3, cols=2, keep=2, block=2, acc_bits=24, max_m=12, max_k=24, max_n=7),
-    "sparse_2x2_1of4_u8_sat14": GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=14,
-                                           overflow="saturate", max_m=10, max_k=40, max_n=6, relu=True),
+    # dense 2:2, unsigned activations, saturating 14-bit accumulator (saturation in the array and across K-tiles)
+    "dense_3x2_2of2_u8_sat14": GemmConfig(rows=3, cols=2, keep=2, block=2, act_signed=False, acc_bits=14,
+                                          overflow="saturate", max_m=12, max_k=30, max_n=7),
 }
 if os.environ.get("SPARSEGEN_FULL"):
+    CONFIGS["sparse_2x2_1of4_u8_sat14_relu"] = GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=14,
+                                                          overflow="saturate", max_m=10, max_k=40, max_n=6, relu=True)
     CONFIGS.update({f"preset_{name}": load_config(name, {"max_m": 48, "max_k": 96, "max_n": 24})
                     for name in list_presets("gemm")})
 
