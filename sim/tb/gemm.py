@@ -47,6 +47,8 @@ class GemmEngineTB:
         self.scoreboard = Scoreboard("results", dut._log,
                                      formatter=lambda w: "C row " + str(results_from_beats(cfg, [w])[0].tolist()))
         self._input_stalls = []        # cycles with acts__ready && !acts__valid
+        self._no_rows = []             # cycles not frozen by backpressure with acts__ready low
+        self._desc_ok = []             # per descriptor sent: True for a job, False for one to be rejected
 
     async def start(self, clock_ns=10):
         dut = self.dut
@@ -73,8 +75,12 @@ class GemmEngineTB:
         dut = self.dut
         while True:
             await ReadOnly()
-            if int(dut.acts__ready.value) and not int(dut.acts__valid.value):
+            ready = int(dut.acts__ready.value)
+            if ready and not int(dut.acts__valid.value):
                 self._input_stalls.append(self.counter.cycle + 1)
+            frozen = int(dut.results__valid.value) and not int(dut.results__ready.value)
+            if not ready and not frozen:
+                self._no_rows.append(self.counter.cycle + 1)
             await RisingEdge(dut.clk)
 
     def random_job(self, m, k, n, *, density=0.8, shift=None):
@@ -97,6 +103,7 @@ class GemmEngineTB:
         cfg = self.cfg
         descs, weights, acts = list(bad_descs), [], []
         self.bad += len(bad_descs)
+        self._desc_ok += [False] * len(bad_descs) + [True] * len(jobs)
         for A, W, shift in jobs:
             plan = plan_gemm(cfg, A, W, shift)
             self.scoreboard.expect(result_words(cfg, plan, golden.gemm_engine(cfg, A, W, shift)))
@@ -138,11 +145,22 @@ class GemmEngineTB:
             macs, skips = macs + a, skips + b
         expect = {"macs": macs, "zero_skips": skips, "busy_cycles": rows,
                   "stall_output": self.results.stall_cycles, "jobs_done": len(self.jobs), "jobs_rejected": self.bad,
-                  "stall_input": sum(start["at"] < c <= end["at"] for c in self._input_stalls)}
+                  "stall_input": sum(start["at"] < c <= end["at"] for c in self._input_stalls),
+                  "stall_weight": self._weight_stalls(start["at"], end["at"])}
         for name, value in expect.items():
             assert got[name] == value, f"counter {name} = {got[name]}, expected {value}"
         assert len(self.drivers["acts"].handshake_cycles) == rows
         return got
+
+    def _weight_stalls(self, t0, t1):
+        """``stall_weight`` from the ports: cycles in (t0, t1] not frozen by backpressure with ``acts__ready`` low
+        while a job is loading, i.e. from the cycle after its descriptor transfers to its last weight beat."""
+        descs = [c for c, ok in zip(self.drivers["desc"].handshake_cycles, self._desc_ok) if ok]
+        beats, at, loading = self.drivers["weights"].handshake_cycles, 0, set()
+        for d, (*_, plan) in zip(descs, self.jobs):
+            at += len(plan.weights)
+            loading.update(range(d + 1, beats[at - 1] + 1))
+        return sum(t0 < c <= t1 and c in loading for c in self._no_rows)
 
     def check_model(self, got):
         """For an ideal host: every result cycle and every data-independent counter equal the cycle model."""
