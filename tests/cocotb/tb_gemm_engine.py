@@ -61,9 +61,14 @@ async def random_gaps_and_backpressure(dut):
     cfg, seed, jobs = _setup()
     tb = GemmEngineTB(dut, cfg, seed=seed, gap=0.3, stall=0.4)
     await tb.start()
-    tb.submit([tb.random_job(*tb.random_shape(), density=d) for d in [1.0, 0.5, 0.0, 0.8][:max(jobs, 1)]])
+    densities = [1.0, 0.5, 0.0, 0.8] * jobs
+    tb.submit([tb.random_job(*tb.random_shape(), density=d) for d in densities[:max(jobs, 1)]])
+    # a rejected descriptor between jobs takes no beats and writes nothing
+    tb.submit([tb.random_job(*tb.random_shape(), density=0.7)],
+              bad_descs=[plan_descriptor(cfg, cfg.max_m, cfg.max_k + 1, cfg.max_n, check=False)])
     got = await tb.finish()
     assert got["stall_output"] > 0 and got["stall_input"] > 0, "gaps or backpressure were never exercised"
+    assert got["jobs_rejected"] == 1 and got["error"] == 0b0010
 
 
 @cocotb.test()
