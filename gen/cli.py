@@ -20,6 +20,7 @@ __all__ = ["main", "EXTENSIONS"]
 EXTENSIONS = (
     "gen.rram_sweep",
     "gen.compiler.cli",
+    "gen.gemm_cli",
 )
 
 

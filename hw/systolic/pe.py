@@ -23,6 +23,13 @@ class SparsePE(wiring.Component):
     Timing: one cycle, from ``act_in``/``psum_in``/``zeros_in`` to ``act_out``/``psum_out``/``zeros_out``.
     Every register, including the weight write, only updates in cycles where ``en`` is high.
 
+    ``tiled=True`` (used by the GEMM engine's array core, off by default) adds a shadow weight bank and
+    tile tags that travel with the activation block: ``w_we`` then writes the shadow bank; a row whose
+    ``swap_in`` is high computes with the shadow weights and makes them the active ones (double-buffered
+    weights, loaded while the previous tile computes). ``lanes_in`` (0 … ``block``) says how many of the
+    block's positions are real (the rest is ragged-K padding): only slots whose position is below it are
+    counted, zero activations on ``zeros_out``, the others on ``macs_out``.
+
     Parameters
     ----------
     act_bits, act_signed : int, bool
@@ -49,12 +56,20 @@ class SparsePE(wiring.Component):
     w_we : In(1)
         Write ``w_data`` into the weight registers (when ``en``).
     w_data : In(ArrayLayout(weight entry, keep))
+    swap_in, swap_out : In/Out(1)
+        Only when ``tiled``: this row starts a new tile (use and activate the shadow weights).
+    lanes_in, lanes_out : In/Out(range(block + 1))
+        Only when ``tiled``: real positions of this activation block.
+    macs_in, macs_out : In/Out(zero_bits)
+        Only when ``tiled``: count of performed (real, non-zero) multiplications accumulated down the column.
     """
 
     def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits,
-                 overflow="wrap"):
+                 overflow="wrap", tiled=False):
         self.check_parameters(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
                               acc_bits=acc_bits, keep=keep, block=block, zero_bits=zero_bits, overflow=overflow)
+        check_bool("tiled", tiled)
+        self._tiled = tiled
         self._act_shape = signed(act_bits) if act_signed else unsigned(act_bits)
         self._acc_bits = acc_bits
         self._keep = keep
@@ -63,6 +78,11 @@ class SparsePE(wiring.Component):
         self._overflow = overflow
         act_block = data.ArrayLayout(self._act_shape, block)
         entries = data.ArrayLayout(weight_entry_layout(weight_bits=weight_bits, index_bits=self._index_bits), keep)
+        tiled_ports = {
+            "swap_in": In(1), "swap_out": Out(1),
+            "lanes_in": In(range(block + 1)), "lanes_out": Out(range(block + 1)),
+            "macs_in": In(zero_bits), "macs_out": Out(zero_bits),
+        } if tiled else {}
         super().__init__({
             "en": In(1),
             "act_in": In(act_block),
@@ -73,7 +93,7 @@ class SparsePE(wiring.Component):
             "zeros_out": Out(zero_bits),
             "w_we": In(1),
             "w_data": In(entries),
-        })
+        } | tiled_ports)
 
     @staticmethod
     def check_parameters(*, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits, overflow):
@@ -102,12 +122,23 @@ class SparsePE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
-        weights = Signal.like(self.w_data, name="weights")
-        with m.If(self.en & self.w_we):
-            m.d.sync += weights.eq(self.w_data)
+        active = Signal.like(self.w_data, name="weights")
+        if self._tiled:
+            shadow = Signal.like(self.w_data, name="shadow")
+            weights = Signal.like(self.w_data, name="weights_used")
+            m.d.comb += weights.eq(Mux(self.swap_in, shadow, active))
+            with m.If(self.en & self.w_we):
+                m.d.sync += shadow.eq(self.w_data)
+            with m.If(self.en & self.swap_in):
+                m.d.sync += active.eq(shadow)
+        else:
+            weights = active
+            with m.If(self.en & self.w_we):
+                m.d.sync += active.eq(self.w_data)
 
         total = self.psum_in
         zeros = self.zeros_in
+        macs = self.macs_in if self._tiled else None
         for j in range(self._keep):
             act = self.act_in[weights[j].index] if self._index_bits else self.act_in[j]
             is_zero = Signal(name=f"zero{j}")
@@ -117,7 +148,13 @@ class SparsePE(wiring.Component):
                 product.eq(Mux(is_zero, 0, act * weights[j].value)),
             ]
             total = total + product
-            zeros = zeros + is_zero
+            if self._tiled:
+                real = Signal(name=f"real{j}")
+                m.d.comb += real.eq((weights[j].index if self._index_bits else j) < self.lanes_in)
+                zeros = zeros + (is_zero & real)
+                macs = macs + (~is_zero & real)
+            else:
+                zeros = zeros + is_zero
 
         psum_next = Signal(signed(self._acc_bits), name="psum_next")
         if self._overflow == "saturate":
@@ -137,4 +174,10 @@ class SparsePE(wiring.Component):
                 self.psum_out.eq(psum_next),
                 self.zeros_out.eq(zeros),
             ]
+            if self._tiled:
+                m.d.sync += [
+                    self.swap_out.eq(self.swap_in),
+                    self.lanes_out.eq(self.lanes_in),
+                    self.macs_out.eq(macs),
+                ]
         return m

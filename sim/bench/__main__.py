@@ -15,6 +15,7 @@ SECTIONS = {
     "scalesim": "sim.bench.scalesim",
     "rram": "sim.bench.rram",
     "mapping": "sim.bench.mapping",
+    "gemm": "sim.bench.gemm",
 }
 
 

@@ -1,0 +1,177 @@
+"""``GemmConfig``: parameters of the sparse GEMM engine (kind ``"gemm"``), see README "GEMM engine"."""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .config import _BLOCKS, _MAX_K_LIMIT, _OVERFLOW_MODES, ConfigBase, SystolicConfig
+
+__all__ = ["GemmConfig", "DATAFLOWS"]
+
+DATAFLOWS = ("ws", "os")
+_MAX_DIM = 1 << 16
+
+
+@dataclass(frozen=True)
+class GemmConfig(ConfigBase):
+    """The GEMM engine: a ``rows × cols`` keep:block array core plus job control, accumulator buffer and
+    output stage, computing ``C[M × N] = A[M × K] · W[K × N]`` for any ``1 ≤ M ≤ max_m``, ``1 ≤ K ≤ max_k``,
+    ``1 ≤ N ≤ max_n``.
+
+    Parameters
+    ----------
+    rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, overflow, counter_bits
+        As in :class:`gen.config.SystolicConfig` (same ranges). ``acc_bits`` is also the width of the
+        accumulator buffer; with ``overflow = "check"`` it must hold the worst-case sum of ``max_k`` products.
+        ``"saturate"`` clamps after each PE row's add and after each K-tile's add into the buffer.
+    max_m : int
+        Largest M of a job, 1 … 65536; also the accumulator buffer depth (one row of ``cols`` sums per m).
+    max_k, max_n : int
+        Largest K and N of a job, 1 … 2**20 and 1 … 65536.
+    dataflow : str
+        ``"ws"`` (weight-stationary array core). ``"os"`` is reserved for the output-stationary core, which is
+        not integrated yet and is rejected.
+    relu : bool
+        Fused ReLU on the final sums (before requantization).
+    out_bits : int or None
+        ``None``: results are the ``acc_bits`` sums. Otherwise 2 … ``acc_bits``: each job's descriptor carries a
+        right shift ``s`` (0 … ``acc_bits − 1``) and results are ``clamp((x + 2**(s−1)) >> s)`` (round half up,
+        no rounding term for ``s = 0``) saturated to signed ``out_bits``.
+    name : str or None
+        Verilog top-module name; ``None`` derives one from the parameters (see :attr:`top`).
+
+    Raises
+    ------
+    ValueError
+        If a field is invalid; the message names ``GemmConfig.<field>``, the value and what is allowed.
+    """
+
+    rows: int = 4
+    cols: int = 4
+    act_bits: int = 8
+    act_signed: bool = True
+    weight_bits: int = 8
+    acc_bits: int = 32
+    keep: int = 2
+    block: int = 4
+    overflow: str = "check"
+    counter_bits: int = 32
+    max_m: int = 64
+    max_k: int = 64
+    max_n: int = 64
+    dataflow: str = "ws"
+    relu: bool = False
+    out_bits: int | None = None
+    name: str | None = None
+
+    kind: ClassVar[str] = "gemm"
+    DERIVED: ClassVar[tuple[str, ...]] = ("k", "sparse", "index_bits", "multipliers", "weight_entry_bits",
+                                          "acc_depth", "result_bits", "latency", "load_beats")
+
+    def __post_init__(self):
+        self._check_int("rows", 1, 64)
+        self._check_int("cols", 1, 64)
+        self._check_int("act_bits", 2, 16)
+        self._check_bool("act_signed")
+        self._check_int("weight_bits", 2, 16)
+        self._check_int("acc_bits", 4, 64)
+        self._check_int("block", 1, 16)
+        if self.block not in _BLOCKS:
+            self._fail("block", "is not allowed: allowed 1, 2, 4, 8 or 16")
+        self._check_int("keep", 1, self.block, high=f"{self.block} (block)")
+        if not isinstance(self.overflow, str) or self.overflow not in _OVERFLOW_MODES:
+            self._fail("overflow", 'is not allowed: allowed "check", "wrap" or "saturate"')
+        self._check_int("counter_bits", 16, 64)
+        self._check_int("max_m", 1, _MAX_DIM)
+        self._check_int("max_k", 1, _MAX_K_LIMIT)
+        self._check_int("max_n", 1, _MAX_DIM)
+        self._check_choice("dataflow", DATAFLOWS)
+        if self.dataflow == "os":
+            self._fail("dataflow", 'is not supported yet: the output-stationary core is not integrated into the '
+                                   'GEMM engine; allowed "ws"')
+        self._check_bool("relu")
+        if self.out_bits is not None:
+            self._check_int("out_bits", 2, self.acc_bits, high=f"{self.acc_bits} (acc_bits)")
+        if self.name is not None:
+            self._check_name()
+        if self.overflow == "check":
+            self._check_accumulator()
+
+    def _check_accumulator(self):
+        from sim.golden.systolic import required_acc_bits
+
+        needed = required_acc_bits(max_k=self.max_k, keep=self.keep, block=self.block, act_bits=self.act_bits,
+                                   act_signed=self.act_signed, weight_bits=self.weight_bits)
+        if self.acc_bits < needed:
+            self._fail("acc_bits", f"cannot hold the worst-case sum for max_k = {self.max_k} (needs >= {needed} "
+                                   f"bits): raise acc_bits, lower max_k, or set overflow = \"wrap\" or \"saturate\"")
+
+    @property
+    def systolic(self) -> SystolicConfig:
+        """The equivalent :class:`SystolicConfig` of the array core (beat formats of activations and weights)."""
+        return SystolicConfig(rows=self.rows, cols=self.cols, act_bits=self.act_bits, act_signed=self.act_signed,
+                              weight_bits=self.weight_bits, acc_bits=self.acc_bits, keep=self.keep, block=self.block,
+                              max_k=max(self.max_k, self.k),
+                              overflow="wrap" if self.overflow == "check" else self.overflow,
+                              counter_bits=self.counter_bits)
+
+    @property
+    def k(self) -> int:
+        """K covered by one tile (one weight load): ``rows · block``."""
+        return self.rows * self.block
+
+    @property
+    def sparse(self) -> bool:
+        return self.keep < self.block
+
+    @property
+    def index_bits(self) -> int:
+        return self.block.bit_length() - 1 if self.sparse else 0
+
+    @property
+    def multipliers(self) -> int:
+        """``rows · cols · keep``."""
+        return self.rows * self.cols * self.keep
+
+    @property
+    def weight_entry_bits(self) -> int:
+        return self.weight_bits + self.index_bits
+
+    @property
+    def acc_depth(self) -> int:
+        """Accumulator buffer rows: ``max_m`` (one N-tile of ``cols`` sums per row of A is live at a time)."""
+        return self.max_m
+
+    @property
+    def result_bits(self) -> int:
+        """Width of one result element: ``out_bits``, or ``acc_bits`` without requantization."""
+        return self.acc_bits if self.out_bits is None else self.out_bits
+
+    @property
+    def shift_bits(self) -> int:
+        """Width of the descriptor's shift field (0 without requantization)."""
+        return 0 if self.out_bits is None else (self.acc_bits - 1).bit_length()
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an activation row's transfer to its result's first possible transfer: ``rows + cols``."""
+        return self.rows + self.cols
+
+    @property
+    def load_beats(self) -> int:
+        """Weight beats per tile: ``rows``."""
+        return self.rows
+
+    @property
+    def top(self) -> str:
+        if self.name is not None:
+            return self.name
+        suffix = {"check": "", "wrap": "_wrap", "saturate": "_sat"}[self.overflow]
+        post = ("_relu" if self.relu else "") + (f"_o{self.out_bits}" if self.out_bits is not None else "")
+        return (f"gemm_{self.dataflow}_{self.rows}x{self.cols}_{self.keep}of{self.block}_"
+                f"{'s' if self.act_signed else 'u'}{self.act_bits}w{self.weight_bits}acc{self.acc_bits}"
+                f"_m{self.max_m}k{self.max_k}n{self.max_n}{post}{suffix}")
+
+    def summary(self) -> str:
+        return (f"{self.rows}x{self.cols}  {self.keep}:{self.block}  "
+                f"{'signed' if self.act_signed else 'unsigned':<8}  {self.dataflow}  M,K,N <= "
+                f"{self.max_m},{self.max_k},{self.max_n}")

@@ -1,0 +1,262 @@
+"""The sparse GEMM engine: job descriptors, double-buffered weight tiles, accumulator buffer, ReLU/requant."""
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..systolic.beats import act_layout, weight_layout
+from .beats import ERROR_FIELDS, desc_layout, result_layout
+from .ws_core import WSArrayCore
+
+__all__ = ["GemmEngine", "COUNTERS"]
+
+# performance counters, in port order (README "GEMM engine")
+COUNTERS = ("cycles", "busy_cycles", "stall_input", "stall_output", "stall_weight", "macs", "zero_skips",
+            "jobs_done", "jobs_rejected")
+
+
+def _clamp(m, target, value, bits):
+    """``target = value`` clamped to the signed ``bits`` range (combinational)."""
+    hi, lo = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
+    with m.If(value > hi):
+        m.d.comb += target.eq(hi)
+    with m.Elif(value < lo):
+        m.d.comb += target.eq(lo)
+    with m.Else():
+        m.d.comb += target.eq(value)
+
+
+class GemmEngine(wiring.Component):
+    """``C[M × N] = A[M × K] · W[K × N]`` on a weight-stationary keep:block array, tile by tile.
+
+    A job is one descriptor (M, K, N[, shift]); its work is the tiles (n-tile ``nn``, k-tile ``kk``) in the order
+    ``for nn: for kk:``, each ``rows·block`` deep and ``cols`` wide, ragged at the end of K and N. Per tile the
+    host sends ``rows`` weight beats (into the array's shadow registers, while the previous tile computes) and
+    the M activation rows of that K-slice; the last K-tile of each N-tile emits M result beats. README
+    "GEMM engine" specifies the ports, beat formats, timing and counters; :mod:`sim.perf.gemm` is the exact
+    cycle model.
+
+    Pipeline stages: loader (descriptor, weight beats → shadow tile token), issuer (activation rows, tagged with
+    their tile), array core (:class:`WSArrayCore`, latency ``rows + cols``), accumulator stage (synchronous
+    ``Memory`` of ``max_m × cols`` sums, read one cycle ahead through the core's ``peek``; K-tiles add in place;
+    the last K-tile's rows go through ReLU/requantization to ``results``). Backpressure on ``results`` freezes
+    the core and the accumulator stage.
+
+    Parameters
+    ----------
+    config : gen.gemm_config.GemmConfig
+        The validated configuration (this is the generator's top component).
+
+    Members
+    -------
+    desc : In(stream.Signature(desc_layout))
+    weights : In(stream.Signature(weight beat))
+    acts : In(stream.Signature(activation beat))
+    results : Out(stream.Signature(ArrayLayout(signed(result_bits), cols)))
+    cycles, busy_cycles, stall_input, stall_output, stall_weight, macs, zero_skips, jobs_done, jobs_rejected
+        Out(counter_bits): wrapping counters since reset.
+    error : Out(4)
+        Cause bits (m, k, n, shift) of the most recently rejected descriptor; 0 until one is rejected.
+    """
+
+    def __init__(self, config):
+        if getattr(config, "kind", None) != "gemm":
+            raise TypeError(f"expected a GemmConfig, not {config!r}")
+        self._cfg = cfg = config
+        self._desc_layout = desc_layout(cfg)
+        self._tag_layout = data.StructLayout({
+            "m": range(max(cfg.max_m, 2)), "first": 1, "last": 1, "job_end": 1, "n_valid": range(cfg.cols + 1),
+            **({"shift": cfg.shift_bits} if cfg.shift_bits else {})})
+        super().__init__({
+            "desc": In(stream.Signature(self._desc_layout)),
+            "weights": In(stream.Signature(weight_layout(cols=cfg.cols, keep=cfg.keep, weight_bits=cfg.weight_bits,
+                                                         index_bits=cfg.index_bits))),
+            "acts": In(stream.Signature(act_layout(k=cfg.k, act_bits=cfg.act_bits, act_signed=cfg.act_signed))),
+            "results": Out(stream.Signature(result_layout(cfg))),
+            **{name: Out(cfg.counter_bits) for name in COUNTERS},
+            "error": Out(len(ERROR_FIELDS)),
+        })
+
+    @property
+    def latency(self):
+        """Cycles from an activation row's transfer to its result's first possible transfer: ``rows + cols``."""
+        return self._cfg.rows + self._cfg.cols
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        rows, cols, kdim = cfg.rows, cfg.cols, cfg.k
+
+        m.submodules.core = core = WSArrayCore(
+            rows=rows, cols=cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits,
+            acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
+            overflow="saturate" if cfg.overflow == "saturate" else "wrap", tag_bits=self._tag_layout.size)
+        advance = core.advance
+
+        # ---- loader: descriptor, then the weight beats of each tile into the shadow registers ----
+        l_busy = Signal(name="l_busy")
+        l_k = Signal(range(cfg.max_k + 1), name="l_k")
+        l_m = Signal(range(cfg.max_m + 1), name="l_m")
+        l_shift = Signal(max(cfg.shift_bits, 1), name="l_shift")
+        l_krem = Signal(range(cfg.max_k + 1), name="l_krem")     # K not yet covered by this N-tile's loads
+        l_nrem = Signal(range(cfg.max_n + 1), name="l_nrem")     # N not yet covered by finished N-tiles
+        l_beat = Signal(range(rows), name="l_beat")
+
+        # the shadow tile ("token"): loaded, waiting for its first activation row
+        t_valid = Signal(name="t_valid")
+        t_m = Signal.like(l_m, name="t_m")
+        t_kvalid = Signal(range(kdim + 1), name="t_kvalid")
+        t_nvalid = Signal(range(cols + 1), name="t_nvalid")
+        t_first, t_last, t_job_last = Signal(name="t_first"), Signal(name="t_last"), Signal(name="t_job_last")
+        t_shift = Signal.like(l_shift, name="t_shift")
+
+        # ---- issuer: the rows of the active tile ----
+        i_left = Signal(range(cfg.max_m + 1), name="i_left")       # rows of the active tile still to send
+        i_row = Signal(range(max(cfg.max_m, 2)), name="i_row")
+        i_kvalid, i_nvalid = Signal.like(t_kvalid, name="i_kvalid"), Signal.like(t_nvalid, name="i_nvalid")
+        i_first, i_last, i_job_last = Signal(name="i_first"), Signal(name="i_last"), Signal(name="i_job_last")
+        i_shift = Signal.like(l_shift, name="i_shift")
+        i_idle = Signal(name="i_idle")
+        m.d.comb += i_idle.eq(i_left == 0)
+
+        # Taking the token needs only the first row's valid; it fires together with that row (on `advance`).
+        take_ok = Signal(name="take_ok")
+        m.d.comb += take_ok.eq(i_idle & t_valid & self.acts.valid)
+        shadow_free = ~t_valid | take_ok
+
+        tile_last_beat = l_beat == rows - 1
+        k_last = l_krem <= kdim
+        n_last = l_nrem <= cols
+        m.d.comb += [
+            core.weights.valid.eq(self.weights.valid & l_busy & shadow_free),
+            core.weights.payload.eq(self.weights.payload),
+            self.weights.ready.eq(core.weights.ready & l_busy & shadow_free),
+        ]
+        w_fire = core.weights.valid & core.weights.ready
+        job_loaded = w_fire & tile_last_beat & k_last & n_last
+        m.d.comb += self.desc.ready.eq(~l_busy | job_loaded)
+        d_fire = self.desc.valid & self.desc.ready
+
+        with m.If(w_fire):
+            m.d.sync += l_beat.eq(0 if rows == 1 else Mux(tile_last_beat, 0, l_beat + 1))
+            with m.If(tile_last_beat):
+                m.d.sync += [
+                    t_m.eq(l_m), t_kvalid.eq(Mux(k_last, l_krem, kdim)), t_nvalid.eq(Mux(n_last, l_nrem, cols)),
+                    t_first.eq(l_krem == l_k), t_last.eq(k_last), t_job_last.eq(k_last & n_last),
+                    t_shift.eq(l_shift),
+                ]
+                with m.If(k_last):
+                    m.d.sync += [l_krem.eq(l_k), l_nrem.eq(l_nrem - cols)]
+                    with m.If(n_last):
+                        m.d.sync += l_busy.eq(0)
+                with m.Else():
+                    m.d.sync += l_krem.eq(l_krem - kdim)
+
+        desc = self.desc.payload
+        bad = Signal(len(ERROR_FIELDS), name="bad")
+        m.d.comb += [
+            bad[0].eq((desc.m == 0) | (desc.m > cfg.max_m)),
+            bad[1].eq((desc.k == 0) | (desc.k > cfg.max_k)),
+            bad[2].eq((desc.n == 0) | (desc.n > cfg.max_n)),
+            bad[3].eq((desc.shift >= cfg.acc_bits) if cfg.shift_bits else 0),
+        ]
+        with m.If(d_fire):
+            with m.If(bad.any()):
+                m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
+            with m.Else():
+                m.d.sync += [l_busy.eq(1), l_m.eq(desc.m), l_k.eq(desc.k), l_krem.eq(desc.k), l_nrem.eq(desc.n)]
+                if cfg.shift_bits:
+                    m.d.sync += l_shift.eq(desc.shift)
+
+        # ---- issuer ----
+        tag = data.View(self._tag_layout, core.acts.payload.tag)
+        take = i_idle
+        m.d.comb += [
+            core.acts.valid.eq(self.acts.valid & (~i_idle | t_valid)),
+            self.acts.ready.eq(core.acts.ready & (~i_idle | t_valid)),
+            core.acts.payload.data.eq(self.acts.payload),
+            core.acts.payload.swap.eq(take),
+            core.acts.payload.k_valid.eq(Mux(take, t_kvalid, i_kvalid)),
+            core.acts.payload.n_valid.eq(Mux(take, t_nvalid, i_nvalid)),
+            tag.m.eq(Mux(take, 0, i_row)),
+            tag.first.eq(Mux(take, t_first, i_first)),
+            tag.last.eq(Mux(take, t_last, i_last)),
+            tag.job_end.eq(Mux(take, t_job_last & (t_m == 1), i_job_last & (i_left == 1))),
+            tag.n_valid.eq(Mux(take, t_nvalid, i_nvalid)),
+        ]
+        if cfg.shift_bits:
+            m.d.comb += tag.shift.eq(Mux(take, t_shift, i_shift))
+        a_fire = core.acts.valid & core.acts.ready
+        with m.If(a_fire):
+            with m.If(take):
+                m.d.sync += [
+                    i_left.eq(t_m - 1), i_row.eq(1), i_kvalid.eq(t_kvalid), i_nvalid.eq(t_nvalid),
+                    i_first.eq(t_first), i_last.eq(t_last), i_job_last.eq(t_job_last), i_shift.eq(t_shift),
+                    t_valid.eq(0),
+                ]
+            with m.Else():
+                m.d.sync += [i_left.eq(i_left - 1), i_row.eq(i_row + 1)]
+        with m.If(w_fire & tile_last_beat):      # after the take above: a load finishing now refills the token
+            m.d.sync += t_valid.eq(1)
+
+        # ---- accumulator stage ----
+        acc_shape = data.ArrayLayout(signed(cfg.acc_bits), cols)
+        m.submodules.acc = acc = Memory(shape=acc_shape, depth=cfg.acc_depth, init=[])
+        wp = acc.write_port()
+        rp = acc.read_port(transparent_for=(wp,))
+        peek = data.View(self._tag_layout, core.peek.tag)
+        out_tag = data.View(self._tag_layout, core.results.payload.tag)
+        psums = core.results.payload.psums
+        m.d.comb += [rp.addr.eq(peek.m), rp.en.eq(advance)]
+
+        sums = Signal(acc_shape, name="sums")
+        for c in range(cols):
+            total = Mux(out_tag.first, psums[c], psums[c] + rp.data[c])
+            if cfg.overflow == "saturate":
+                _clamp(m, sums[c], total, cfg.acc_bits)
+            else:
+                m.d.comb += sums[c].eq(total)      # truncation: two's-complement wrap-around
+        m.d.comb += [
+            wp.addr.eq(out_tag.m),
+            wp.data.eq(sums),
+            wp.en.eq(core.results.valid & ~out_tag.last),
+            self.results.valid.eq(core.results.valid & out_tag.last),
+            core.results.ready.eq(~out_tag.last | self.results.ready),
+        ]
+
+        # ReLU, then requantization: (x + 2**(s-1)) >> s, saturated to out_bits; padded columns are 0.
+        for c in range(cols):
+            x = sums[c]
+            if cfg.relu:
+                x = Mux(x < 0, 0, x)
+            if cfg.out_bits is not None:
+                wide = Signal(signed(cfg.acc_bits + 1), name=f"round_c{c}")
+                half = (Const(1, cfg.acc_bits + 1) << out_tag.shift) >> 1
+                m.d.comb += wide.eq(x + half)
+                shifted = Signal(signed(cfg.acc_bits + 1), name=f"shifted_c{c}")
+                m.d.comb += shifted.eq(wide >> out_tag.shift)
+                y = Signal(signed(cfg.out_bits), name=f"requant_c{c}")
+                _clamp(m, y, shifted, cfg.out_bits)
+                x = y
+            m.d.comb += self.results.payload[c].eq(Mux(c < out_tag.n_valid, x, 0))
+
+        # ---- counters ----
+        r_fire = self.results.valid & self.results.ready
+        c_fire = core.results.valid & core.results.ready
+        acts_wanted = ~i_idle | t_valid
+        m.d.sync += self.cycles.eq(self.cycles + 1)
+        with m.If(a_fire):
+            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
+        with m.If(self.results.valid & ~self.results.ready):
+            m.d.sync += self.stall_output.eq(self.stall_output + 1)
+        with m.If(advance & ~a_fire & acts_wanted):
+            m.d.sync += self.stall_input.eq(self.stall_input + 1)
+        with m.If(advance & ~acts_wanted & l_busy):
+            m.d.sync += self.stall_weight.eq(self.stall_weight + 1)
+        with m.If(c_fire):
+            m.d.sync += [self.macs.eq(self.macs + core.results.payload.macs),
+                         self.zero_skips.eq(self.zero_skips + core.results.payload.zeros)]
+        with m.If(r_fire & out_tag.job_end):
+            m.d.sync += self.jobs_done.eq(self.jobs_done + 1)
+        return m

@@ -1,0 +1,191 @@
+"""The GEMM engine's weight-stationary array core: the sparse array with double-buffered weights and tile tags."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..checks import check_int
+from ..systolic.beats import act_layout, index_bits, result_layout, weight_layout
+from ..systolic.pe import SparsePE
+
+__all__ = ["WSArrayCore"]
+
+
+def _min(a, b):
+    return Mux(a < b, a, b)
+
+
+class WSArrayCore(wiring.Component):
+    """``rows × cols`` array of tiled :class:`SparsePE` (shadow weights, tile tags) for one tile of a GEMM.
+
+    This is the engine's array seam: the engine's control and accumulator talk to it only through the
+    members below, so another core with the same members (e.g. an output-stationary one) can replace it.
+
+    - ``weights``: beats of the *next* tile, PE row 0 first, ``rows`` per tile, written into the PEs' shadow
+      registers (a beat reaches PE column c ``c + 1`` cycles after its transfer). The controller must finish a
+      load before the row tagged ``swap`` that uses it, and start the next load no earlier than the cycle that
+      row transfers (the shadow is then free); the core does not check this.
+    - ``acts``: one row of A per beat; ``swap`` marks the first row of a tile (it activates the shadow weights
+      as it passes each PE); lanes at or above ``k_valid`` are forced to zero (ragged-K padding) and not
+      counted; ``n_valid`` columns are real; ``tag`` is carried to the result unchanged.
+    - ``results``: one row of partial sums per activation row, in order, with the row's counts of performed
+      (``macs``) and zero-skipped (``zeros``) multiplications over real lanes and columns.
+
+    The core is one pipeline with one enable, ``advance = ~results.valid | results.ready``. Latency:
+    ``rows + cols`` cycles from an ``acts`` transfer to the result's first possible transfer. ``peek`` shows
+    the valid bit and tag of the row that reaches ``results`` at the next advance (for a synchronous
+    accumulator read one cycle ahead).
+
+    Parameters
+    ----------
+    rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, overflow
+        As in :class:`hw.systolic.array.SparseSystolicArray`.
+    tag_bits : int
+        Width of the opaque per-row tag, 1 … 256.
+
+    Members
+    -------
+    acts : In(stream.Signature(StructLayout({"data", "swap", "k_valid", "n_valid", "tag"})))
+    weights : In(stream.Signature(ArrayLayout(ArrayLayout(entry, keep), cols)))
+    results : Out(stream.Signature(StructLayout({"psums", "macs", "zeros", "tag"})))
+    advance : Out(1)
+    peek : Out(StructLayout({"valid", "tag"}))
+    """
+
+    def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
+                 overflow="wrap", tag_bits=1):
+        check_int("rows", rows, 1, 256)
+        check_int("cols", cols, 1, 256)
+        check_int("tag_bits", tag_bits, 1, 256)
+        self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
+                             acc_bits=acc_bits, keep=keep, block=block,
+                             zero_bits=(rows * keep).bit_length(), overflow=overflow, tiled=True)
+        SparsePE.check_parameters(**{k: v for k, v in self._pe_args.items() if k != "tiled"})
+        self._rows, self._cols, self._block, self._keep = rows, cols, block, keep
+        k = rows * block
+        count = range(rows * cols * keep + 1)
+        super().__init__({
+            "acts": In(stream.Signature(data.StructLayout({
+                "data": act_layout(k=k, act_bits=act_bits, act_signed=act_signed),
+                "swap": 1, "k_valid": range(k + 1), "n_valid": range(cols + 1), "tag": tag_bits}))),
+            "weights": In(stream.Signature(weight_layout(cols=cols, keep=keep, weight_bits=weight_bits,
+                                                         index_bits=index_bits(keep=keep, block=block)))),
+            "results": Out(stream.Signature(data.StructLayout({
+                "psums": result_layout(cols=cols, acc_bits=acc_bits), "macs": count, "zeros": count,
+                "tag": tag_bits}))),
+            "advance": Out(1),
+            "peek": Out(data.StructLayout({"valid": 1, "tag": tag_bits})),
+        })
+
+    @property
+    def latency(self):
+        """Cycles from an ``acts`` transfer to its result's first possible transfer: ``rows + cols``."""
+        return self._rows + self._cols
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols, block = self._rows, self._cols, self._block
+        lat = self.latency
+
+        advance = self.advance
+        m.d.comb += [
+            advance.eq(~self.results.valid | self.results.ready),
+            self.weights.ready.eq(advance),
+            self.acts.ready.eq(advance),
+        ]
+        w_fire = self.weights.valid & self.weights.ready
+        a_fire = self.acts.valid & self.acts.ready
+
+        load_row = Signal(range(rows), name="load_row")
+        with m.If(w_fire):
+            m.d.sync += load_row.eq(0 if rows == 1 else Mux(load_row == rows - 1, 0, load_row + 1))
+
+        # Input stage. Padded lanes and idle cycles carry zero activations (gated multipliers, nothing counted).
+        row = self.acts.payload
+        lane_width = self._pe_args["act_bits"]
+        flat = row.data.as_value()
+        masked = Cat(Mux(a_fire & (i < row.k_valid), flat[i * lane_width:(i + 1) * lane_width], Const(0, lane_width))
+                     for i in range(rows * block))
+        acts_in = Signal(len(masked), name="acts_in")
+        swap_in = Signal(name="swap_in")
+        lanes_in = [Signal(range(block + 1), name=f"lanes_in_r{r}") for r in range(rows)]
+        w_valid = Signal(name="w_valid")
+        w_row = Signal.like(load_row, name="w_row")
+        w_data = Signal(self.weights.payload.shape(), name="w_data")
+        # stage i: the row i + 1 cycles past its transfer
+        in_flight = [Signal(name=f"in_flight{i}") for i in range(lat)]
+        tags = [Signal(data.StructLayout({"n_valid": range(cols + 1), "tag": len(row.tag)}), name=f"tag{i}")
+                for i in range(lat)]
+        with m.If(advance):
+            m.d.sync += [
+                acts_in.eq(masked),
+                swap_in.eq(a_fire & row.swap),
+                w_valid.eq(w_fire),
+                w_row.eq(load_row),
+                w_data.eq(self.weights.payload),
+                in_flight[0].eq(a_fire),
+                tags[0].n_valid.eq(row.n_valid),
+                tags[0].tag.eq(row.tag),
+            ]
+            for r in range(rows):
+                left = row.k_valid - r * block
+                m.d.sync += lanes_in[r].eq(Mux(row.k_valid <= r * block, 0, _min(left, block)))
+            for i in range(1, lat):
+                m.d.sync += [in_flight[i].eq(in_flight[i - 1]), tags[i].eq(tags[i - 1])]
+
+        def delayed(value, n, name):
+            """``value`` through ``n`` registers enabled by ``advance``."""
+            for i in range(n):
+                reg = Signal(value.shape(), name=f"{name}_d{i + 1}")
+                with m.If(advance):
+                    m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        pes = [[SparsePE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
+        for c in range(cols):
+            wv_c = delayed(w_valid, c, f"w_valid_c{c}")
+            wr_c = delayed(w_row, c, f"w_row_c{c}")
+            wd_c = delayed(w_data[c], c, f"w_data_c{c}")
+            for r in range(rows):
+                pe = pes[r][c]
+                m.submodules[f"pe_{r}_{c}"] = pe
+                m.d.comb += [
+                    pe.en.eq(advance),
+                    pe.w_we.eq(wv_c & (wr_c == r)),
+                    pe.w_data.eq(wd_c),
+                ]
+                if c == 0:
+                    width = len(pe.act_in.as_value())
+                    m.d.comb += [
+                        pe.act_in.eq(delayed(acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}")),
+                        pe.swap_in.eq(delayed(swap_in, r, f"swap_skew_r{r}")),
+                        pe.lanes_in.eq(delayed(lanes_in[r], r, f"lanes_skew_r{r}")),
+                    ]
+                else:
+                    left = pes[r][c - 1]
+                    m.d.comb += [pe.act_in.eq(left.act_out), pe.swap_in.eq(left.swap_out),
+                                 pe.lanes_in.eq(left.lanes_out)]
+                if r > 0:
+                    up = pes[r - 1][c]
+                    m.d.comb += [pe.psum_in.eq(up.psum_out), pe.zeros_in.eq(up.zeros_out),
+                                 pe.macs_in.eq(up.macs_out)]
+
+        # De-skew: column c leaves the bottom row c cycles before the last column.
+        last = tags[-1]
+        zeros, macs = 0, 0
+        for c in range(cols):
+            bottom = pes[rows - 1][c]
+            m.d.comb += self.results.payload.psums[c].eq(delayed(bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
+            real = c < last.n_valid
+            zeros = zeros + Mux(real, delayed(bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"), 0)
+            macs = macs + Mux(real, delayed(bottom.macs_out, cols - 1 - c, f"macs_deskew_c{c}"), 0)
+        m.d.comb += [
+            self.results.valid.eq(in_flight[-1]),
+            self.results.payload.tag.eq(last.tag),
+            self.results.payload.zeros.eq(zeros),
+            self.results.payload.macs.eq(macs),
+            self.peek.valid.eq(in_flight[-2]),    # latency >= 2: rows, cols >= 1
+            self.peek.tag.eq(tags[-2].tag),
+        ]
+        return m

@@ -1,0 +1,117 @@
+"""Exact cycle model of the GEMM engine (README "GEMM engine", "Timing"), from its specification.
+
+The model assumes an ideal host: every stream offers its next beat in every cycle (descriptors, weight beats
+and activation rows queued from the start) and ``results__ready`` is always high. Cycle 0 is the cycle in
+which the first descriptor transfers. With ``R = rows``, ``L = rows + cols`` and the tiles of all jobs
+numbered ``t = 0, 1, …`` in order (each job's tiles are its N-tiles × K-tiles, ``M_t`` rows each):
+
+- ``s_t``: first weight beat of tile t; its ``R`` beats transfer in cycles ``s_t … s_t + R − 1``.
+  ``s_0 = 1``; ``s_t = max(s_{t−1} + R, a_{t−1})``: the loader is free after the previous load (the next job's
+  descriptor transfers together with its last beat) and the shadow registers are free from the cycle the
+  previous tile's first row transfers.
+- ``a_t``: first activation row of tile t: ``a_0 = s_0 + R``; ``a_t = max(s_t + R, a_{t−1} + M_{t−1})``.
+  Rows transfer back to back, ``a_t … a_t + M_t − 1``; a row's result (last K-tile only) transfers ``L``
+  cycles after it.
+
+Counters over the window from cycle 0 to the last result transfer ``E`` (inclusive): ``cycles = E + 1``,
+``busy_cycles = Σ M_t``, ``stall_weight`` = the cycles from 1 on in which the array waited for a load
+(``R`` before the first tile, ``max(0, s_t + R − a_{t−1} − M_{t−1})`` before tile t), ``stall_input = stall_output
+= 0``, ``jobs_done`` = the number of jobs. ``macs`` and ``zero_skips`` depend on the data
+(:func:`sim.golden.gemm.mac_counts`); their sum does not depend on the activations.
+
+For one job of ``T = kt·nt`` tiles the recurrence has the closed form (:func:`job_cycles`):
+``P = max(M, R)``, ``cycles = R + 1 + (T − 1)·P + M + L``, ``stall_weight = R + (T − 1)·(P − M)``.
+"""
+
+from dataclasses import dataclass
+
+__all__ = ["Prediction", "tiles", "predict", "job_cycles", "ideal_cycles", "utilization", "speedup"]
+
+
+def tiles(cfg, k, n):
+    """``(kt, nt)``: the ceil-divided K-tiles (``rows·block`` deep) and N-tiles (``cols`` wide) of a job."""
+    return -(-k // (cfg.rows * cfg.block)), -(-n // cfg.cols)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted timing of a sequence of jobs (cycle numbers relative to the first descriptor transfer)."""
+    cycles: int               # cycle 0 … last result transfer, inclusive
+    busy_cycles: int
+    stall_input: int
+    stall_output: int
+    stall_weight: int
+    jobs_done: int
+    loads: list               # s_t: first weight beat cycle of each tile
+    row_starts: list          # a_t: first activation row cycle of each tile
+    result_cycles: list       # transfer cycle of every result beat, in order
+
+    def counters(self):
+        """The data-independent counters, as the engine names them."""
+        return {"cycles": self.cycles, "busy_cycles": self.busy_cycles, "stall_input": self.stall_input,
+                "stall_output": self.stall_output, "stall_weight": self.stall_weight, "jobs_done": self.jobs_done}
+
+
+def _check(cfg, m, k, n):
+    for name, value, top in (("M", m, cfg.max_m), ("K", k, cfg.max_k), ("N", n, cfg.max_n)):
+        if not 1 <= value <= top:
+            raise ValueError(f"{name} = {value} is out of range: allowed 1 … {top}")
+
+
+def predict(cfg, jobs) -> Prediction:
+    """Run the recurrence over ``jobs``, a list of ``(M, K, N)`` sent back to back by an ideal host."""
+    rows, lat = cfg.rows, cfg.rows + cfg.cols
+    tile_rows, tile_last_k = [], []
+    for m, k, n in jobs:
+        _check(cfg, m, k, n)
+        kt, nt = tiles(cfg, k, n)
+        for _ in range(nt):
+            for kk in range(kt):
+                tile_rows.append(m)
+                tile_last_k.append(kk == kt - 1)
+    if not tile_rows:
+        raise ValueError("no jobs")
+    loads, starts, results = [], [], []
+    stall_weight = 0
+    for t, m in enumerate(tile_rows):
+        if t == 0:
+            s = 1
+            a = s + rows
+            stall_weight += rows
+        else:
+            s = max(loads[-1] + rows, starts[-1])
+            free = starts[-1] + tile_rows[t - 1]          # first cycle the issuer has no rows left
+            a = max(s + rows, free)
+            stall_weight += a - free
+        loads.append(s)
+        starts.append(a)
+        if tile_last_k[t]:
+            results += [a + i + lat for i in range(m)]
+    end = starts[-1] + tile_rows[-1] - 1 + lat
+    return Prediction(cycles=end + 1, busy_cycles=sum(tile_rows), stall_input=0, stall_output=0,
+                      stall_weight=stall_weight, jobs_done=len(jobs), loads=loads, row_starts=starts,
+                      result_cycles=results)
+
+
+def job_cycles(cfg, m, k, n):
+    """Closed form of :func:`predict` for one job: cycles from its descriptor to its last result, inclusive."""
+    _check(cfg, m, k, n)
+    kt, nt = tiles(cfg, k, n)
+    period = max(m, cfg.rows)
+    return cfg.rows + 1 + (kt * nt - 1) * period + m + cfg.rows + cfg.cols
+
+
+def ideal_cycles(cfg, m, k, n):
+    """The ideal bound: ceil-tiled MACs / multipliers = ``M · kt · nt`` (one activation row per cycle)."""
+    kt, nt = tiles(cfg, k, n)
+    return m * kt * nt
+
+
+def utilization(cfg, m, k, n):
+    """``ideal_cycles / job_cycles`` of one job (multiplier-busy share of the job's cycles)."""
+    return ideal_cycles(cfg, m, k, n) / job_cycles(cfg, m, k, n)
+
+
+def speedup(sparse_cfg, dense_cfg, m, k, n):
+    """``job_cycles(dense) / job_cycles(sparse)`` for the same GEMM."""
+    return job_cycles(dense_cfg, m, k, n) / job_cycles(sparse_cfg, m, k, n)

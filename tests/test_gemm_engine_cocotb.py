@@ -1,0 +1,40 @@
+"""cocotb testbenches of the emitted GEMM engine Verilog, on Verilator and Icarus.
+
+`make test` runs the small configs below; `make test-full` (SPARSEGEN_FULL=1) adds more jobs and the gemm presets.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gen.config import list_presets, load_config
+from gen.gemm_config import GemmConfig
+from sim.tb.designs import verilog_for
+from sim.tb.runner import SIMULATORS, require_simulator, run_cocotb
+
+CONFIGS = {
+    # the small preset (2:4, ReLU, requantization to int8) with smaller maxima to keep `make test` short
+    "gemm_4x4_2of4_small": load_config("gemm_4x4_2of4", {"max_m": 16, "max_k": 40, "max_n": 10}),
+    # dense 2:2, unsigned activations, saturating 14-bit accumulator (saturation in the array and across K-tiles)
+    "dense_3x2_2of2_u8_sat14": GemmConfig(rows=3, cols=2, keep=2, block=2, act_signed=False, acc_bits=14,
+                                          overflow="saturate", max_m=12, max_k=30, max_n=7),
+}
+if os.environ.get("SPARSEGEN_FULL"):
+    CONFIGS["sparse_2x2_1of4_u8_sat14_relu"] = GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=14,
+                                                          overflow="saturate", max_m=10, max_k=40, max_n=6, relu=True)
+    CONFIGS.update({f"preset_{name}": load_config(name, {"max_m": 48, "max_k": 96, "max_n": 24})
+                    for name in list_presets("gemm")})
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_gemm_engine(sim, name, seed):
+    require_simulator(sim)
+    cfg = CONFIGS[name]
+    run_cocotb(
+        verilog=verilog_for(cfg), top=cfg.top, test_module="tb_gemm_engine",
+        test_dir=Path(__file__).parent / "cocotb", sim=sim,
+        extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed),
+                   "SPARSEGEN_JOBS": os.environ.get("SPARSEGEN_JOBS", "8" if os.environ.get("SPARSEGEN_FULL") else "3")})
