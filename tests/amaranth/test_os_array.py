@@ -1,9 +1,12 @@
 """SparseOSArray in the Amaranth simulator: bit-exact tiles, back-to-back tiles, backpressure, cycle model."""
 
+import gc
 import random
+import warnings
 
 import numpy as np
 import pytest
+from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator
 
 from hw.systolic import os_beats
@@ -53,10 +56,18 @@ def simulate(p, tiles, *, seed, gap, stall):
             assert not ctx.get(dut.results.valid), "a result beat beyond the expected count"
         out["counters"] = {name: ctx.get(getattr(dut, name)) for name in COUNTERS}
 
+    async def watchdog(ctx):
+        # A lost beat would leave the sink waiting forever: fail instead.
+        await ctx.tick().repeat(limit)
+        raise AssertionError(f"the sink still lacks some of its {p.rows * len(tiles)} result beats "
+                             f"after {limit} cycles")
+
+    limit = 40 * (len(acts) + p.rows * len(tiles) + p.rows + p.cols) + 200
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     for bench in (act_source, weight_source, sink):
         sim.add_testbench(bench)
+    sim.add_testbench(watchdog, background=True)
     sim.run()
     return out
 
@@ -140,5 +151,8 @@ def test_os_array_extremes_and_zeros(name, seed):
 ])
 def test_os_array_rejects_bad_parameters(kwargs, message):
     args = dict(rows=2, cols=2, act_bits=8, act_signed=True, weight_bits=8, acc_bits=32, keep=2, block=4)
-    with pytest.raises(ValueError, match=message):
-        SparseOSArray(**(args | kwargs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)    # the half-built component is never elaborated
+        with pytest.raises(ValueError, match=message):
+            SparseOSArray(**(args | kwargs))
+        gc.collect()
