@@ -58,7 +58,8 @@ def simulate(p, tiles, *, seed, gap, stall):
 
     async def watchdog(ctx):
         # A lost beat would leave the sink waiting forever: fail instead.
-        await ctx.tick().repeat(limit)
+        for _ in range(limit):
+            await ctx.tick()
         raise AssertionError(f"the sink still lacks some of its {p.rows * len(tiles)} result beats "
                              f"after {limit} cycles")
 

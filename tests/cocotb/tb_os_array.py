@@ -6,6 +6,7 @@ The pytest side passes the core's parameters as JSON in ``SPARSEGEN_OS_PARAMS`` 
 import json
 import os
 import random
+import time
 
 import cocotb
 
@@ -64,3 +65,22 @@ async def extremes_and_zeros(dut):
     await tb.run_tiles([(W, A), (W, A * 0)])
     got = await tb.finish()
     assert got["zero_skips"] >= perf.macs(p, t)
+
+
+@cocotb.test(skip="SPARSEGEN_BENCH" not in os.environ)
+async def throughput(dut):
+    """Benchmark: SPARSEGEN_OS_TILES = "n,T": n back-to-back tiles of T K-blocks; writes cycles and wall time as JSON."""
+    p, seed = _setup()
+    n, t = (int(x) for x in os.environ.get("SPARSEGEN_OS_TILES", "16,8").split(","))
+    tb = OSArrayTB(dut, p, seed=seed)
+    await tb.start()
+    tiles = [tb.random_tile(t) for _ in range(n)]
+    t0, c0 = time.perf_counter(), tb.counter.cycle
+    await tb.run_tiles(tiles)
+    got = await tb.finish()
+    wall, cycles = time.perf_counter() - t0, tb.counter.cycle - c0
+    acts, res = tb.acts.handshake_cycles, tb.results.handshake_cycles
+    with open(os.environ["SPARSEGEN_BENCH"], "w") as f:
+        json.dump({"tiles": n, "k_blocks": t, "stream_cycles": res[-1] - acts[0] + 1,
+                   "closed_form": perf.stream_cycles(p, [t] * n), "busy_cycles": got["busy_cycles"],
+                   "macs": n * perf.macs(p, t), "sim_cycles": cycles, "wall_s": wall}, f)
