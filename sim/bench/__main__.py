@@ -16,6 +16,7 @@ SECTIONS = {
     "rram": "sim.bench.rram",
     "mapping": "sim.bench.mapping",
     "gemm": "sim.bench.gemm",
+    "os_systolic": "sim.bench.os_systolic",
 }
 
 

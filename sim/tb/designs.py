@@ -12,7 +12,7 @@ from .runner import REPO_ROOT, locked
 
 CACHE_DIR = REPO_ROOT / "build" / "tests" / "verilog"
 
-__all__ = ["verilog_for", "source_digest"]
+__all__ = ["verilog_for", "verilog_for_component", "source_digest"]
 
 
 def source_digest():
@@ -34,4 +34,24 @@ def verilog_for(config):
     with locked(out.with_suffix(".lock")):
         if not v_path.exists():
             write_verilog(config, out)
+    return v_path
+
+
+def verilog_for_component(top, params, build):
+    """Path of ``<top>.v`` for a leaf component built directly (no config kind), generating it if needed.
+
+    ``params`` is a JSON-ready dict of the component's keyword arguments, ``build(**params)`` makes it; the cache
+    key hashes ``top``, ``params`` and the generator sources, like :func:`verilog_for`.
+    """
+    from amaranth.back import verilog
+
+    key = hashlib.sha256((json.dumps([top, params], sort_keys=True) + source_digest()).encode()).hexdigest()
+    out = CACHE_DIR / f"{top}-{key[:12]}"
+    v_path = out / f"{top}.v"
+    with locked(out.with_suffix(".lock")):
+        if not v_path.exists():
+            out.mkdir(parents=True, exist_ok=True)
+            tmp = v_path.with_suffix(".v.tmp")
+            tmp.write_text(verilog.convert(build(**params), name=top, emit_src=False))
+            tmp.replace(v_path)
     return v_path

@@ -1,0 +1,87 @@
+"""Closed-form cycle model of the output-stationary core ``SparseOSArray`` (README "Output-stationary core").
+
+Every function takes a parameter object (duck-typed: ``.rows``, ``.cols`` and, for :func:`macs`, ``.keep``).
+Cycle numbers count clock cycles and assume no input gaps (both input streams valid whenever the core can take a
+step) and no backpressure (``results__ready`` always high); with stalls, the same formulas hold in cycles where
+the core advances. A tile has ``T`` K-blocks (``K = T · block``) and enters as ``T`` steps.
+
+How it relates to SCALE-Sim's output-stationary fold, ``K + R + C − 2`` cycles for a dense ``R × C`` array over a
+reduction of length K (:func:`scalesim_os_fold`): one step here covers a whole K-block (``block`` positions of K
+with ``keep`` multipliers per PE), so the reduction takes ``T = K / block`` steps, and a tile takes
+``T + rows + cols`` cycles from its first step to its last result beat, both included (:func:`tile_cycles`): the
+``T + rows + cols − 2`` of the skewed wavefront, plus one input register stage and one for the result leaving the
+accumulator. Unlike a fold in SCALE-Sim, the drain of one tile overlaps the next tile's steps.
+"""
+
+__all__ = ["latency", "tile_cycles", "tile_interval", "last_step_cycles", "result_cycles", "stream_cycles",
+           "macs", "scalesim_os_fold"]
+
+
+def _check_t(k_blocks):
+    if isinstance(k_blocks, bool) or not isinstance(k_blocks, int) or k_blocks < 1:
+        raise ValueError(f"a tile needs k_blocks >= 1 K-blocks, got {k_blocks!r}")
+
+
+def latency(p):
+    """Cycles from a tile's last step transfer to its first result beat (row 0): ``cols + 1``.
+
+    Result row i follows ``i`` cycles later, so the last row leaves ``rows + cols`` cycles after the last step.
+    """
+    return p.cols + 1
+
+
+def tile_cycles(p, k_blocks):
+    """Cycles from the first step transfer to the last result transfer, inclusive, for one tile of ``T``
+    back-to-back steps: ``T + rows + cols``. Also the ``busy_cycles`` increase for such a tile alone."""
+    _check_t(k_blocks)
+    return k_blocks + p.rows + p.cols
+
+
+def tile_interval(p, k_blocks):
+    """Cycles a tile of ``T`` K-blocks occupies in a back-to-back stream: ``max(T, rows)``.
+
+    Tiles of ``T ≥ rows`` follow each other with no bubble; a shorter tile's last step waits until ``rows``
+    cycles after the previous tile's last step (one result beat per row is the output's bandwidth).
+    """
+    _check_t(k_blocks)
+    return max(k_blocks, p.rows)
+
+
+def last_step_cycles(p, tiles):
+    """Transfer cycle of each tile's last step, counting the first step's transfer as cycle 0.
+
+    ``L_0 = T_0 − 1``, ``L_k = L_{k−1} + max(T_k, rows)``.
+    """
+    out, last = [], -1
+    for k, t in enumerate(tiles):
+        _check_t(t)
+        last = t - 1 if k == 0 else last + tile_interval(p, t)
+        out.append(last)
+    return out
+
+
+def result_cycles(p, tiles):
+    """Transfer cycle of every result beat of back-to-back tiles (first step = cycle 0), in output order:
+    row i of tile k at ``L_k + cols + 1 + i``."""
+    return [last + latency(p) + i for last in last_step_cycles(p, tiles) for i in range(p.rows)]
+
+
+def stream_cycles(p, tiles):
+    """Cycles from the first step transfer to the last result transfer, inclusive, for back-to-back tiles of
+    ``tiles = [T_0, T_1, …]`` K-blocks: ``T_0 + Σ_{k≥1} max(T_k, rows) + rows + cols``. Also the ``busy_cycles``
+    increase for such a stream (every cycle of it is busy)."""
+    if not tiles:
+        return 0
+    return result_cycles(p, tiles)[-1] + 1
+
+
+def macs(p, k_blocks):
+    """Multiplier operations of one tile: ``rows · cols · keep · T`` (zero-gated ones included)."""
+    _check_t(k_blocks)
+    return p.rows * p.cols * p.keep * k_blocks
+
+
+def scalesim_os_fold(k, rows, cols):
+    """SCALE-Sim's output-stationary compute cycles for one fold of a dense ``rows × cols`` array over a
+    reduction of length ``k``: ``k + rows + cols − 2`` (for reference; see the module docstring)."""
+    return k + rows + cols - 2
