@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 from ..checks import check_int
 from .lfsr import LFSR, MAX_SEED
 
-__all__ = ["CrossbarModel", "Op", "command_layout", "response_bits", "encode_command", "PULSE_ONE",
+__all__ = ["CrossbarModel", "Op", "command_layout", "response_bits", "encode_command", "encode_codes", "PULSE_ONE",
            "WRITE_DRAW_BITS", "NOISE_DRAW_BITS", "CELL_BITS"]
 
 CELL_BITS = (1, 2, 4)
@@ -75,6 +75,17 @@ def encode_command(layout: data.StructLayout, op, *, xbar=0, row=0, col=0, level
         if not 0 <= d < 1 << elem:
             raise ValueError(f"drive[{r}] = {d} does not fit dac_bits = {elem}")
         word |= d << (layout["drive"].offset + r * elem)
+    return word
+
+
+def encode_codes(codes, *, adc_bits: int) -> int:
+    """A READ_OU response as an integer: ``codes[j]`` at bits ``[j·adc_bits, (j+1)·adc_bits)``."""
+    word = 0
+    for j, code in enumerate(codes):
+        code = int(code)
+        if not 0 <= code < 1 << adc_bits:
+            raise ValueError(f"code {j} = {code} does not fit adc_bits = {adc_bits}")
+        word |= code << (j * adc_bits)
     return word
 
 
