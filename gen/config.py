@@ -314,6 +314,7 @@ _PARSERS = {int: _parse_int, int | None: _parse_optional(_parse_int), bool: _par
 # kind → (module, class). Classes are imported on first use, so gen.config never imports Amaranth.
 CONFIG_KINDS = {
     "systolic": ("gen.config", "SystolicConfig"),
+    "rram": ("gen.rram_config", "RramTileConfig"),
 }
 
 

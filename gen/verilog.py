@@ -65,6 +65,7 @@ def build_array(config: SystolicConfig) -> SparseSystolicArray:
 # config kind → module providing build(config) and manifest(config, top)
 GENERATORS = {
     "systolic": "gen.verilog",
+    "rram": "gen.rram_verilog",
 }
 
 

@@ -1,0 +1,1 @@
+"""Host drivers: numpy data → the beats a generated design consumes, and its output beats → numpy."""
