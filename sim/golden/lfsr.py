@@ -55,10 +55,13 @@ class LfsrMirror:
         return e[WIDTH:]
 
     def draws(self, count: int, width: int) -> np.ndarray:
-        """``count`` consecutive draws of ``width`` bits each (int64), first stream bit of a draw as its LSB."""
+        """``count`` consecutive draws of ``width`` (1 … 62) bits each (int64), first stream bit of a draw as its LSB."""
+        if not 1 <= width <= 62:
+            raise ValueError(f"width = {width} is out of range for int64 draws: allowed 1 … 62 (use draw())")
         b = self.bits(count * width).reshape(count, width).astype(np.int64)
         return b @ (np.int64(1) << np.arange(width, dtype=np.int64))
 
     def draw(self, width: int) -> int:
-        """One draw of ``width`` bits."""
-        return int(self.draws(1, width)[0])
+        """One draw of ``width`` bits, any width (a Python int)."""
+        b = self.bits(width)
+        return int.from_bytes(np.packbits(b, bitorder="little").tobytes(), "little")
