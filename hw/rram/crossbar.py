@@ -312,6 +312,8 @@ class CrossbarModel(wiring.Component):
                     for w in words]
         sum_bits = self.lossless_adc_bits
         top = (1 << self.adc_bits) - 1
+        # Emit a clamp only where it can act: Verilator rejects comparisons that are constant (CMPCONST).
+        loudest = self.ou_rows * self.max_level * ((1 << self.dac_bits) - 1) + self.read_noise
         if self.read_noise:
             m.submodules.noise_lfsr = nl = LFSR(bits=NOISE_DRAW_BITS * OC, seed=self.seed, stream=1)
             m.d.comb += nl.en.eq(ex_valid & ex_go & (ex.op == Op.READ_OU))
@@ -325,9 +327,9 @@ class CrossbarModel(wiring.Component):
                 m.d.comb += noise.eq(((d * (2 * self.read_noise + 1)) >> NOISE_DRAW_BITS) - self.read_noise)
                 t = Signal(signed(sum_bits + 2), name=f"noisy{j}")
                 m.d.comb += t.eq(s + noise)
-                clipped = Mux(t < 0, 0, Mux(t > top, top, t))
+                clipped = Mux(t < 0, 0, Mux(t > top, top, t) if top < loudest else t)
             else:
-                clipped = Mux(s > top, top, s)
+                clipped = Mux(s > top, top, s) if top < loudest else s
             present = ou_ok & (ex.col * OC + j < C)
             code = Signal(self.adc_bits, name=f"code{j}")
             m.d.comb += code.eq(Mux(present, clipped, 0))

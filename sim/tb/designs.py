@@ -12,7 +12,7 @@ from .runner import REPO_ROOT, locked
 
 CACHE_DIR = REPO_ROOT / "build" / "tests" / "verilog"
 
-__all__ = ["verilog_for", "source_digest"]
+__all__ = ["verilog_for", "verilog_for_component", "source_digest"]
 
 
 def source_digest():
@@ -34,4 +34,24 @@ def verilog_for(config):
     with locked(out.with_suffix(".lock")):
         if not v_path.exists():
             write_verilog(config, out)
+    return v_path
+
+
+def verilog_for_component(top, build, params):
+    """Path of ``<top>.v`` for the component ``build(**params)`` (a leaf component, no config), generating it if
+    needed. The cache key hashes ``top``, ``build``'s qualified name, ``params`` (JSON; tuples become lists) and
+    the sources, like :func:`verilog_for`."""
+    from amaranth.back import verilog
+
+    what = json.dumps([top, f"{build.__module__}.{build.__qualname__}", params], sort_keys=True)
+    key = hashlib.sha256((what + source_digest()).encode()).hexdigest()
+    out = CACHE_DIR / f"{top}-{key[:12]}"
+    v_path = out / f"{top}.v"
+    with locked(out.with_suffix(".lock")):
+        if not v_path.exists():
+            out.mkdir(parents=True, exist_ok=True)
+            text = verilog.convert(build(**params), name=top, emit_src=False)
+            tmp = v_path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(v_path)
     return v_path
