@@ -145,10 +145,14 @@ class RramController(wiring.Component):
         plane_shift = Signal(range(p.input_bits))
         plane_mask = Signal(dac_bits)
         plane_neg = Signal()
-        with m.Switch(plane):
-            for i, (shift, width, negative) in enumerate(self.planes):
-                with m.Case(i):
-                    m.d.comb += [plane_shift.eq(shift), plane_mask.eq((1 << width) - 1), plane_neg.eq(negative)]
+        # A chain of Muxes, not a Switch: continuous assignments are evaluated at time 0 by Icarus, a process
+        # reading only `plane` (a register that keeps its initial value) would stay X until `plane` changes.
+        shift_v, mask_v, neg_v = self.planes[0][0], (1 << self.planes[0][1]) - 1, int(self.planes[0][2])
+        for i, (shift, width, negative) in enumerate(self.planes[1:], start=1):
+            shift_v = Mux(plane == i, shift, shift_v)
+            mask_v = Mux(plane == i, (1 << width) - 1, mask_v)
+            neg_v = Mux(plane == i, int(negative), neg_v)
+        m.d.comb += [plane_shift.eq(shift_v), plane_mask.eq(mask_v), plane_neg.eq(neg_v)]
         last_plane = len(self.planes) - 1
         dense_ous = p.n_xbars * p.row_groups * p.col_groups
 
@@ -190,6 +194,7 @@ class RramController(wiring.Component):
         m.d.comb += ou_col_addr.eq(entry.xbar * p.xbar_cols + entry.col_group * ou_cols + c)
 
         cmd, rsp = self.xbar_cmd, self.xbar_rsp
+        ou_write, col_write = Signal(), Signal()
         cell_ok = (self.program.payload.xbar < p.n_xbars) & (self.program.payload.row < p.xbar_rows) \
             & (self.program.payload.col < p.xbar_cols)
 
@@ -211,18 +216,15 @@ class RramController(wiring.Component):
                 m.next = "COL"
 
         with m.FSM(name="ctl") as fsm:
-            m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
 
             with m.State("IDLE"):
                 with m.If(self.program.valid):
-                    m.d.comb += self.program.ready.eq(1)
                     m.d.sync += [cell.eq(self.program.payload), iters.eq(0)]
                     with m.If(cell_ok):
                         m.next = "P_WRITE"
                     with m.Else():
                         m.d.sync += reject("BAD_CELL")
                 with m.Elif(self.tables.valid):
-                    m.d.comb += self.tables.ready.eq(1)
                     with m.Switch(tb.kind):
                         with m.Case(beats.TABLE_HEADER):
                             m.d.sync += [tables_valid.eq(0), loading.eq(1), load_err.eq(~hdr_ok), ou_count.eq(0),
@@ -235,7 +237,7 @@ class RramController(wiring.Component):
                                 m.d.sync += reject("BAD_SEQUENCE")
                             with m.Elif(~load_err):
                                 with m.If(ou_ok):
-                                    m.d.comb += [ou_w.addr.eq(ou_count), ou_w.data.eq(ou), ou_w.en.eq(1)]
+                                    m.d.comb += ou_write.eq(1)
                                     m.d.sync += ou_count.eq(ou_count + 1)
                                 with m.Else():
                                     m.d.sync += [load_err.eq(1), *reject("BAD_OU")]
@@ -244,9 +246,7 @@ class RramController(wiring.Component):
                                 m.d.sync += reject("BAD_SEQUENCE")
                             with m.Elif(~load_err):
                                 with m.If(col_ok):
-                                    m.d.comb += [col_w.addr.eq(col_addr), col_w.en.eq(1),
-                                                 col_w.data.output.eq(col.output), col_w.data.shift.eq(col.shift),
-                                                 col_w.data.negative.eq(col.negative)]
+                                    m.d.comb += col_write.eq(1)
                                 with m.Else():
                                     m.d.sync += [load_err.eq(1), *reject("BAD_COL")]
                         with m.Case(beats.TABLE_END):
@@ -261,19 +261,18 @@ class RramController(wiring.Component):
 
             # ---- programming: write → read back → compare → rewrite, up to max_iters writes -------------------
             with m.State("P_WRITE"):
-                m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.WRITE), cmd.payload.xbar.eq(cell.xbar),
+                m.d.comb += [cmd.payload.op.eq(Op.WRITE), cmd.payload.xbar.eq(cell.xbar),
                              cmd.payload.row.eq(cell.row), cmd.payload.col.eq(cell.col),
                              cmd.payload.level.eq(cell.level)]
                 with m.If(cmd.ready):
                     m.d.sync += [iters.eq(iters + 1), count("verify_iters")]
                     m.next = "P_READ"
             with m.State("P_READ"):
-                m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.READ_CELL), cmd.payload.xbar.eq(cell.xbar),
+                m.d.comb += [cmd.payload.op.eq(Op.READ_CELL), cmd.payload.xbar.eq(cell.xbar),
                              cmd.payload.row.eq(cell.row), cmd.payload.col.eq(cell.col)]
                 with m.If(cmd.ready):
                     m.next = "P_CHECK"
             with m.State("P_CHECK"):
-                m.d.comb += rsp.ready.eq(1)
                 with m.If(rsp.valid):
                     with m.If(rsp.payload[:p.cell_bits] == cell.level):
                         m.d.sync += count("cells_programmed")
@@ -283,7 +282,7 @@ class RramController(wiring.Component):
                     with m.Else():
                         m.next = "P_FAULT"
             with m.State("P_FAULT"):
-                m.d.comb += [self.fault.valid.eq(1), self.fault.payload.xbar.eq(cell.xbar),
+                m.d.comb += [self.fault.payload.xbar.eq(cell.xbar),
                              self.fault.payload.row.eq(cell.row), self.fault.payload.col.eq(cell.col)]
                 with m.If(self.fault.ready):
                     m.d.sync += count("cells_programmed")
@@ -291,10 +290,7 @@ class RramController(wiring.Component):
 
             # ---- MVM: input vector → clear → planes × OUs → outputs --------------------------------------------
             with m.State("IN"):
-                m.d.comb += self.inputs.ready.eq(1)
                 with m.If(self.inputs.valid):
-                    m.d.comb += [x_w.addr.eq(count_in), x_w.data.eq(self.inputs.payload.value),
-                                 x_w.en.eq(count_in < p.input_capacity)]
                     with m.If(count_in <= p.input_capacity):
                         m.d.sync += count_in.eq(count_in + 1)
                     with m.If(self.inputs.payload.last):
@@ -308,7 +304,7 @@ class RramController(wiring.Component):
                             m.d.sync += [j.eq(0), plane.eq(0)]
                             m.next = "CLEAR"
             with m.State("CLEAR"):
-                m.d.comb += [acc_w.addr.eq(j), acc_w.data.eq(0), acc_w.en.eq(1)]
+                m.d.comb += [acc_w.addr.eq(j), acc_w.data.eq(0)]
                 m.d.sync += j.eq(j + 1)
                 with m.If(j + 1 == n_outputs):
                     m.next = "PLANE"
@@ -340,7 +336,7 @@ class RramController(wiring.Component):
                 with m.If(row == ou_rows):
                     m.next = "ISSUE"
             with m.State("ISSUE"):
-                m.d.comb += [cmd.valid.eq(1), cmd.payload.op.eq(Op.READ_OU), cmd.payload.xbar.eq(entry.xbar),
+                m.d.comb += [cmd.payload.op.eq(Op.READ_OU), cmd.payload.xbar.eq(entry.xbar),
                              cmd.payload.row.eq(entry.row_group), cmd.payload.col.eq(entry.col_group),
                              cmd.payload.drive.as_value().eq(drive)]
                 with m.If(cmd.ready):
@@ -348,7 +344,6 @@ class RramController(wiring.Component):
                     m.d.sync += [count("ou_activations"), count("adc_conversions", conversions), c.eq(0)]
                     m.next = "RSP"
             with m.State("RSP"):
-                m.d.comb += rsp.ready.eq(1)
                 with m.If(rsp.valid):
                     m.d.sync += codes.eq(rsp.payload[:ou_cols * adc_bits])
                     m.next = "COL"
@@ -370,7 +365,7 @@ class RramController(wiring.Component):
                 code = codes.word_select(c, adc_bits)
                 term = Signal(signed(adc_bits + p.input_bits + p.weight_bits + 1))
                 m.d.comb += term.eq(code << (plane_shift + colw.shift))
-                m.d.comb += [acc_w.addr.eq(colw.output.as_unsigned()), acc_w.en.eq(1),
+                m.d.comb += [acc_w.addr.eq(colw.output.as_unsigned()),
                              acc_w.data.eq(Mux(colw.negative ^ plane_neg, acc_r.data - term, acc_r.data + term))]
                 next_column()
 
@@ -378,7 +373,7 @@ class RramController(wiring.Component):
                 m.d.comb += acc_r.addr.eq(j)
                 m.next = "OUT_SEND"
             with m.State("OUT_SEND"):
-                m.d.comb += [acc_r.addr.eq(j), self.outputs.valid.eq(1), self.outputs.payload.value.eq(acc_r.data),
+                m.d.comb += [acc_r.addr.eq(j), self.outputs.payload.value.eq(acc_r.data),
                              self.outputs.payload.last.eq(j + 1 == n_outputs)]
                 with m.If(self.outputs.ready):
                     with m.If(j + 1 == n_outputs):
@@ -387,4 +382,26 @@ class RramController(wiring.Component):
                     with m.Else():
                         m.d.sync += j.eq(j + 1)
                         m.next = "OUT_READ"
+
+        # Handshakes and write enables are plain functions of the state, assigned outside the FSM's processes:
+        # they become continuous assignments, which Icarus evaluates at time 0 (a process that reads only
+        # registers would leave them X until the first state change, and the crossbar would latch that X).
+        def ongoing(*names):
+            return Cat(*(fsm.ongoing(name) for name in names)).any()
+        m.d.comb += [
+            self.busy.eq(~ongoing("IDLE")),
+            self.program.ready.eq(ongoing("IDLE") & self.program.valid),
+            self.tables.ready.eq(ongoing("IDLE") & ~self.program.valid & self.tables.valid),
+            cmd.valid.eq(ongoing("P_WRITE", "P_READ", "ISSUE")),
+            rsp.ready.eq(ongoing("P_CHECK", "RSP")),
+            self.fault.valid.eq(ongoing("P_FAULT")),
+            self.inputs.ready.eq(ongoing("IN")),
+            self.outputs.valid.eq(ongoing("OUT_SEND")),
+            x_w.addr.eq(count_in), x_w.data.eq(self.inputs.payload.value),
+            x_w.en.eq(ongoing("IN") & self.inputs.valid & (count_in < p.input_capacity)),
+            acc_w.en.eq(ongoing("CLEAR", "ADD")),
+            ou_w.addr.eq(ou_count), ou_w.data.eq(ou), ou_w.en.eq(ou_write),
+            col_w.addr.eq(col_addr), col_w.data.output.eq(col.output), col_w.data.shift.eq(col.shift),
+            col_w.data.negative.eq(col.negative), col_w.en.eq(col_write),
+        ]
         return m
