@@ -118,13 +118,15 @@ class CrossbarModel(wiring.Component):
       first (also for absent columns and out-of-range OUs): ``noise_j = ((d_j · (2R + 1)) >> 16) - R``, an
       integer in ``-R … R``.
 
-    Timing: a two-stage pipeline. The command is accepted (and the cell memories read) in cycle t, executed
-    in cycle t+1 (memory write, LFSR draw, column sums), and a response is registered on ``rsp`` from cycle
-    t+1 (earliest handshake at the edge ending cycle t+1 when counted like the stream helpers: latency 2
-    from ``cmd`` handshake to ``rsp`` handshake). Throughput: one command per cycle while ``rsp`` is not
-    backpressured. ``cmd.ready`` depends combinationally on ``rsp.ready``. A read right after a write of the
-    same cell sees the new level (transparent read ports). ``rst`` clears the pipeline and re-seeds the LFSRs
-    but keeps the cell levels (non-volatile cells); after configuration every cell is 0 except the stuck ones.
+    Timing: a two-stage pipeline. At the rising edge where a command transfers (cycle t, numbered like the
+    stream helpers: a transfer's cycle is its rising edge) it enters the execute stage and its wordlines are
+    read; during the next cycle the execute stage writes the cell, draws from the LFSRs and forms the column
+    sums, and at edge t+1 the response enters the ``rsp`` register: ``rsp.valid`` from right after t+1, earliest
+    transfer at edge t+2 (latency 2). Throughput: one command per cycle, any mix, while ``rsp`` is not
+    backpressured. ``cmd.ready`` depends combinationally on ``rsp.ready`` (never the reverse). A read right after
+    a write of the same cell sees the new level (transparent read ports). ``rst`` clears the pipeline and
+    re-seeds the LFSRs but keeps the cell levels (non-volatile cells); after configuration every cell is 0
+    except the stuck ones.
 
     Organisation: the wordlines are split into ``ou_rows`` banks (wordline ``w`` in bank ``w mod ou_rows``),
     each an :class:`amaranth.lib.memory.Memory` holding one word of ``xbar_cols · cell_bits`` bits per
