@@ -148,10 +148,6 @@ class RramTileConfig(ConfigBase):
         self._check_int("counter_bits", 16, 64)
         if self.name is not None:
             self._check_name()
-        if self.acc_bits > 64:
-            self._fail("max_inputs", f"needs a {self.acc_bits}-bit accumulator (input_capacity = "
-                                     f"{self.input_capacity}, input_bits = {self.input_bits}, weight_bits = "
-                                     f"{self.weight_bits}): allowed at most 64 bits; lower max_inputs")
 
     # ---- derived values -------------------------------------------------------------------------------------
 

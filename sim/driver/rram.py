@@ -12,7 +12,7 @@ import numpy as np
 from hw.rram import beats
 from hw.rram.schedule import TileMapping
 
-__all__ = ["Tables", "tables_of", "check_mapping", "program_beats", "table_beats", "input_beats",
+__all__ = ["Tables", "tables_of", "check_mapping", "program_cells", "footprint", "program_beats", "table_beats", "input_beats",
            "outputs_from_beats", "faults_from_beats"]
 
 
@@ -82,16 +82,42 @@ def tables_of(cfg, mapping: TileMapping) -> Tables:
                   col_negative=(mapping.col_sign.ravel() < 0).astype(np.int64))
 
 
-def program_beats(cfg, levels) -> list[int]:
-    """Program beats for a weight image ``levels[n, xbar_rows, xbar_cols]`` (``n <= n_xbars``): every cell, in C
-    order (crossbar, row, column)."""
+def program_cells(cfg, levels, mask=None) -> np.ndarray:
+    """The cells a programming pass writes, in order: ``(n, 4)`` rows of ``(xbar, row, col, level)``.
+
+    ``levels[n, xbar_rows, xbar_cols]`` (``n <= n_xbars``) is the weight image; ``mask`` (same shape, optional)
+    selects the cells to program (default: all), visited in C order (crossbar, row, column).
+    """
     levels = np.asarray(levels)
     if levels.ndim != 3 or levels.shape[1:] != (cfg.xbar_rows, cfg.xbar_cols) or levels.shape[0] > cfg.n_xbars:
         raise ValueError(f"levels has shape {levels.shape}: expected (n <= {cfg.n_xbars}, {cfg.xbar_rows}, "
                          f"{cfg.xbar_cols})")
-    x, r, c = np.indices(levels.shape).reshape(3, -1)
+    mask = np.ones(levels.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if mask.shape != levels.shape:
+        raise ValueError(f"mask has shape {mask.shape}: expected the image's {levels.shape}")
+    x, r, c = np.nonzero(mask)
+    return np.stack([x, r, c, levels[x, r, c].astype(np.int64)], axis=1)
+
+
+def footprint(mapping: TileMapping) -> np.ndarray:
+    """Cells that affect an MVM (driven wordline × converted bitline of some scheduled OU), shape of ``levels``:
+    programming only these gives the same results as programming the whole image."""
+    g = mapping.geometry
+    used = np.zeros(mapping.levels.shape, dtype=bool)
+    rows, cols = mapping.ou_rows_of(), mapping.ou_cols_of()
+    for o in range(mapping.n_ous):
+        r = rows[o][(rows[o] < g.xbar_rows) & (mapping.ou_inputs[o] >= 0)]
+        c = cols[o][(cols[o] < g.xbar_cols) & mapping.ou_col_mask[o]]
+        used[mapping.ou_xbar[o], r[:, None], c[None, :]] = True
+    return used
+
+
+def program_beats(cfg, levels, mask=None) -> list[int]:
+    """Program beats for the cells of :func:`program_cells`, in that order."""
+    cells = program_cells(cfg, levels, mask)
     return beats.pack_beats(beats.program_layout(beats.params_of(cfg)),
-                            {"xbar": x, "row": r, "col": c, "level": levels.ravel()})
+                            {"xbar": cells[:, 0], "row": cells[:, 1], "col": cells[:, 2], "level": cells[:, 3]},
+                            beats=len(cells))
 
 
 def table_beats(cfg, tables: Tables) -> list[int]:

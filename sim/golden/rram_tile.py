@@ -19,7 +19,7 @@ import numpy as np
 
 from hw.rram import beats
 from hw.rram.schedule import input_planes
-from sim.driver.rram import Tables
+from sim.driver.rram import Tables, program_cells
 
 from .rram_xbar import CrossbarMirror
 
@@ -67,11 +67,10 @@ class TileGolden:
 
     # ---- programming ------------------------------------------------------------------------------------------
 
-    def program(self, levels) -> None:
-        """Program beats for every cell of ``levels[n, rows, cols]`` in C order (what ``program_beats`` sends)."""
-        levels = np.asarray(levels)
-        for (x, r, c), level in np.ndenumerate(levels):
-            self.program_cell(x, r, c, int(level))
+    def program(self, levels, mask=None) -> None:
+        """The program beats ``sim.driver.rram.program_beats(cfg, levels, mask)`` sends, in the same order."""
+        for x, r, c, level in program_cells(self.cfg, levels, mask).tolist():
+            self.program_cell(x, r, c, level)
 
     def program_cell(self, x, r, c, level) -> bool:
         """One program beat: write-verify; returns whether the cell verified."""

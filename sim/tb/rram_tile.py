@@ -73,10 +73,10 @@ class RramTileTB:
 
     # ---- operations -----------------------------------------------------------------------------------------
 
-    async def program(self, levels):
-        """Program every cell of ``levels`` (write-verify); the golden model does the same."""
-        self.golden.program(levels)
-        await self.program_drv.send(driver.program_beats(self.cfg, levels))
+    async def program(self, levels, mask=None):
+        """Program the cells of ``levels`` that ``mask`` selects (all by default); the golden model does the same."""
+        self.golden.program(levels, mask)
+        await self.program_drv.send(driver.program_beats(self.cfg, levels, mask))
 
     async def load_tables(self, tables):
         """Send the table beats; returns the error code the golden model expects (0: tables valid)."""
