@@ -225,6 +225,7 @@ class CrossbarModel(wiring.Component):
         """ADC bits that never clip: ``ceil(log2(ou_rows · (2**cell_bits - 1) · (2**dac_bits - 1) + 1))``."""
         return (self.ou_rows * self.max_level * ((1 << self.dac_bits) - 1)).bit_length()
 
+    # Memories get at least 2 words: a 1-word memory has a 0-bit address, which Amaranth emits as `[-1:0]`.
     def _bank_init(self, bank: int) -> list[int]:
         """Stuck levels of bank ``bank``: word ``x·row_groups + g`` is wordline ``g·ou_rows + bank`` of xbar x."""
         init = [0] * (self.n_xbars * self.row_groups)
@@ -268,7 +269,7 @@ class CrossbarModel(wiring.Component):
             masks = [0] * (self.n_xbars * self.xbar_rows)
             for x, r, c, _ in self.stuck:
                 masks[x * self.xbar_rows + r] |= 1 << c
-            m.submodules.stuck_mask = stuck_mem = Memory(shape=unsigned(C), depth=len(masks), init=masks)
+            m.submodules.stuck_mask = stuck_mem = Memory(shape=unsigned(C), depth=max(2, len(masks)), init=masks)
             stuck_rd = stuck_mem.read_port()
             cell_ok_p = (p.xbar < self.n_xbars) & (p.row < self.xbar_rows)
             m.d.comb += [stuck_rd.addr.eq(Mux(cell_ok_p, p.xbar * self.xbar_rows + p.row, 0)),
@@ -282,7 +283,8 @@ class CrossbarModel(wiring.Component):
         level = Signal(L)
         if self.pulse_error:
             m.submodules.write_lfsr = wl = LFSR(bits=WRITE_DRAW_BITS, seed=self.seed, stream=0)
-            miss = wl.draw[:16] < self.pulse_error
+            # pulse_error = 2**16 always misses; the compare would be constant (Verilator CMPCONST).
+            miss = wl.draw[:16] < self.pulse_error if self.pulse_error < PULSE_ONE else Const(1, 1)
             up = wl.draw[16]
             stepped = Mux(up, Mux(ex.level == self.max_level, ex.level, ex.level + 1),
                           Mux(ex.level == 0, ex.level, ex.level - 1))
@@ -292,7 +294,7 @@ class CrossbarModel(wiring.Component):
 
         words = []
         for b in range(R):
-            mem = Memory(shape=unsigned(C * L), depth=self.n_xbars * G, init=self._bank_init(b))
+            mem = Memory(shape=unsigned(C * L), depth=max(2, self.n_xbars * G), init=self._bank_init(b))
             m.submodules[f"bank{b}"] = mem
             wp = mem.write_port(granularity=L)
             rp = mem.read_port(transparent_for=(wp,))

@@ -32,6 +32,9 @@ def params_for(name, seed):
         # One OU covers the whole crossbar; noise far above the signal: clamps at both ends.
         "5x7_c2_whole_ou_loud": dict(n_xbars=1, xbar_rows=5, xbar_cols=7, cell_bits=2, ou_rows=5, ou_cols=7,
                                      dac_bits=3, adc_bits=5, read_noise=40),
+        # Smallest model: 1-bit fields, so out-of-range xbar indices are the only bad addresses.
+        "1x1_c1_tiny": dict(n_xbars=1, xbar_rows=1, xbar_cols=1, cell_bits=1, ou_rows=1, ou_cols=1, dac_bits=1,
+                              adc_bits=1, pulse_error=30000, read_noise=1),
     }[name]
     p = dict(base, seed=s)
     if name.endswith(("faults", "always_miss")):
@@ -40,7 +43,8 @@ def params_for(name, seed):
     return p
 
 
-NAMES = ["16x16_c2_ou9x8_clip", "12x10_c4_ou4x4_faults", "16x16_c1_ou4x4_always_miss", "5x7_c2_whole_ou_loud"]
+NAMES = ["16x16_c2_ou9x8_clip", "12x10_c4_ou4x4_faults", "16x16_c1_ou4x4_always_miss", "5x7_c2_whole_ou_loud",
+         "1x1_c1_tiny"]
 
 
 def simulate(params, commands, *, seed, gap, stall):
