@@ -26,8 +26,8 @@ def _config(cell_bits, ou, lossless, encoding, signed, **extra):
                            dac_bits=extra.get("dac_bits", 1))
     adc = probe.lossless_adc_bits if lossless else max(1, probe.lossless_adc_bits - 2)
     fields = dict(xbar_rows=32, xbar_cols=32, n_xbars=2, cell_bits=cell_bits, ou_rows=rows, ou_cols=cols,
-                  adc_bits=adc, encoding=encoding, input_signed=signed, input_bits=6 if signed else 5,
-                  weight_bits=6, max_inputs=48, max_outputs=8, fault_depth=4, seed=11)
+                  adc_bits=adc, encoding=encoding, input_signed=signed, input_bits=4,
+                  weight_bits=6, max_inputs=40, max_outputs=8, fault_depth=4, seed=11)
     fields.update(extra)
     name = (f"rram_t_c{cell_bits}_ou{rows}x{cols}_{'ll' if lossless else 'lossy'}_{encoding[:4]}_"
             f"{'s' if signed else 'u'}" + "".join(f"_{_ABBREV[k]}{v}".replace(".", "p") for k, v in extra.items()))

@@ -70,7 +70,7 @@ async def program_verify_and_mvm(dut):
         assert tb.golden.counters["fault_count"] == len(failing)
         assert faults == failing[:cfg.fault_depth], f"fault log {faults}, stuck cells off target {failing}"
     assert await tb.load_tables(driver.tables_of(cfg, mapping)) == 0
-    x = _inputs(cfg, rng, 4, mapping.n_inputs)
+    x = _inputs(cfg, rng, 3, mapping.n_inputs)
     ys = [await tb.mvm(v) for v in x]
     regs = await tb.check_registers()
     assert regs["MVMS"] == len(x)
@@ -103,7 +103,7 @@ async def sparse_schedule_skips_empty_ous(dut):
                              ou_col_mask=mapping.ou_col_mask[keep]).validate()
     await tb.program(sparse.levels, driver.footprint(sparse))     # only the cells the schedule reads
     assert await tb.load_tables(driver.tables_of(cfg, sparse)) == 0
-    x = _inputs(cfg, rng, 3, sparse.n_inputs)
+    x = _inputs(cfg, rng, 2, sparse.n_inputs)
     ys = [await tb.mvm(v) for v in x]
     before = await tb.check_registers()
     planes = cfg.n_planes
