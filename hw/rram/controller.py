@@ -57,10 +57,11 @@ class RramController(wiring.Component):
     errors, ou_activations, adc_conversions, skipped_ous, verify_iters, cells_programmed, mvms : Out(counter_bits)
         Counters, see ``beats.REGISTERS``.
 
-    Timing (cycles, crossbar latency 2 and no backpressure): a program beat takes ``1 + 4·writes`` cycles
-    (write, read, response, compare); a table beat 1 cycle; an MVM takes ``K`` input cycles, ``N`` clear cycles,
-    then per plane and scheduled OU ``2 + ou_rows + 1`` gather cycles, the READ_OU round trip (3), 1 cycle per
-    OU column plus 2 more per converted column, and finally ``2·N`` output cycles.
+    Timing (cycles, crossbar latency 2, no gaps or backpressure; ``sim/perf/rram_tile.py``): a program beat takes
+    ``1 + 4·writes`` cycles (accept, then per write: WRITE, READ_CELL, 2-cycle response); a table beat 1 cycle;
+    an MVM takes ``K`` input cycles, ``N`` clear cycles, per plane 1 cycle plus, per scheduled OU, fetch and latch
+    (2), gather (``ou_rows + 1``), READ_OU and its response (3), 1 cycle per OU column and 2 more per converted
+    column; and finally ``2·N`` output cycles.
     """
 
     def __init__(self, *, n_xbars, xbar_rows, xbar_cols, cell_bits, ou_rows, ou_cols, dac_bits, adc_bits,
