@@ -40,7 +40,8 @@ ERRORS = {
     5: ("BAD_SEQUENCE", "table beat without a HEADER first, or END before the HEADER's OU count"),
     6: ("NO_TABLES", "input vector while no valid tables are loaded: the vector is dropped, no output"),
     7: ("BAD_VECTOR", "input vector whose length (beats up to `last`) differs from the HEADER's K: dropped, no output"),
-    8: ("UNUSED_COLUMN", "the schedule converts a bitline whose column-table output is -1: MVM aborted, no output"),
+    8: ("UNUSED_COLUMN", "the schedule converts a bitline whose column-table output is -1 (or >= N, left from an "
+                         "earlier load): MVM aborted, no output"),
 }
 ERROR_CODES = {name: code for code, (name, _) in ERRORS.items()}
 

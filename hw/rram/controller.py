@@ -357,7 +357,7 @@ class RramController(wiring.Component):
             with m.State("COL_DATA"):
                 m.d.sync += colw.eq(col_r.data)
                 m.d.comb += acc_r.addr.eq(col_r.data.output.as_unsigned())
-                with m.If(col_r.data.output < 0):
+                with m.If((col_r.data.output < 0) | (col_r.data.output >= n_outputs)):
                     m.d.sync += reject("UNUSED_COLUMN")
                     m.next = "IDLE"
                 with m.Else():

@@ -162,7 +162,7 @@ class TileGolden:
                 for c in np.flatnonzero(mask):
                     output, col_shift, col_negative = self.cols.get((xbar, cg * cfg.ou_cols + int(c)),
                                                                               (0, 0, 0))
-                    if output < 0:
+                    if not 0 <= output < self.n_outputs:     # unused, or left from a load with a larger N
                         self._reject("UNUSED_COLUMN")
                         return None
                     term = int(codes[c]) << (shift + col_shift)

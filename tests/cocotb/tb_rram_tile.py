@@ -176,5 +176,15 @@ async def bad_tables_and_vectors_rejected(dut):
             assert await tb.load_tables(t) == 0
             assert await tb.mvm(x) is None
             assert tb.golden.error == E["UNUSED_COLUMN"]
+    # A smaller N whose load leaves out the columns of the dropped outputs: their stale entries (output >= N) abort.
+    if mapping.n_outputs > 1:
+        t = driver.tables_of(cfg, mapping)
+        keep = t.col_output < 1
+        for name in ("col_xbar", "col_col", "col_output", "col_shift", "col_negative"):
+            setattr(t, name, getattr(t, name)[keep])
+        t.n_outputs = 1
+        assert await tb.load_tables(t) == 0
+        assert await tb.mvm(x) is None
+        assert tb.golden.error == E["UNUSED_COLUMN"]
     regs = await tb.check_registers()
     assert regs["ERRORS"] == tb.golden.counters["errors"] >= len(cases) + 2

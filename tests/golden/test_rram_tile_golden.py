@@ -160,3 +160,18 @@ def test_driver_rejects_mappings_that_do_not_fit():
     other = RramTileConfig(xbar_rows=16, xbar_cols=16, n_xbars=2, ou_rows=4, ou_cols=8, adc_bits=4)
     with pytest.raises(ValueError, match="geometry"):
         driver.tables_of(other, mapping)
+
+
+def test_stale_columns_abort_the_mvm():
+    """Column entries persist across loads: a load with a smaller N that leaves some out must not write y[>= N]."""
+    cfg = RramTileConfig(xbar_rows=16, xbar_cols=16, n_xbars=2, ou_rows=4, ou_cols=4, adc_bits=4)
+    mapping, tables = _tables(cfg)
+    tile = TileGolden(cfg)
+    assert tile.load_tables(tables) == 0
+    keep = tables.col_output < 1
+    for name in ("col_xbar", "col_col", "col_output", "col_shift", "col_negative"):
+        setattr(tables, name, getattr(tables, name)[keep])
+    tables.n_outputs = 1
+    assert tile.load_tables(tables) == 0
+    assert tile.mvm(np.ones(mapping.n_inputs, dtype=int)) is None
+    assert tile.error == beats.ERROR_CODES["UNUSED_COLUMN"]
