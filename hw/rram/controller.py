@@ -6,8 +6,8 @@ the output accumulators. Every beat and table layout comes from :mod:`hw.rram.be
 the one :mod:`hw.rram.schedule` specifies and :mod:`sim.golden.rram_tile` mirrors.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 

@@ -1,6 +1,6 @@
 """The fault log: a FIFO of the cells that failed write-verify, with a count that never loses one."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
