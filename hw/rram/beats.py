@@ -23,9 +23,10 @@ from amaranth.lib import data
 
 from ..bits import leaves
 
-__all__ = ["TABLE_HEADER", "TABLE_OU", "TABLE_COL", "TABLE_END", "ERRORS", "REGISTERS", "STATUS_BITS", "widths",
-           "program_layout", "cell_addr_layout", "header_layout", "ou_entry_layout", "col_entry_layout",
-           "table_layout", "input_layout", "output_layout", "layouts", "pack_beats", "unpack_beats", "table_beats"]
+__all__ = ["TABLE_HEADER", "TABLE_OU", "TABLE_COL", "TABLE_END", "ERRORS", "ERROR_CODES", "REGISTERS", "REGISTER_ADDR",
+           "REG_ADDR_BITS", "STATUS_BITS", "params", "params_of", "widths", "program_layout", "cell_addr_layout",
+           "header_layout", "ou_entry_layout", "col_entry_layout", "col_word_layout", "table_layout", "input_layout",
+           "output_layout", "layouts", "pack_beats", "unpack_beats", "table_beats"]
 
 TABLE_HEADER, TABLE_OU, TABLE_COL, TABLE_END = 0, 1, 2, 3
 

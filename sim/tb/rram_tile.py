@@ -41,7 +41,8 @@ class RramTileTB:
         self.dut, self.cfg = dut, cfg
         self.golden = TileGolden(cfg)
         self._seed, self._gap, self._stall = seed, gap, stall
-        self.popping = False
+        self.popping = False            # fault FIFO popped only while True (so it can fill up and overflow)
+        self.faults_popped = 0
         self.expected_outputs = 0
         self.scoreboard = Scoreboard("outputs", dut._log)
 
@@ -140,8 +141,6 @@ class RramTileTB:
         assert got == expected, f"fault log {got}, golden {expected}"
         self.faults_popped = len(self.faults.values)
         return got
-
-    faults_popped = 0
 
     async def check_registers(self):
         """Wait for idle, then compare every register but CYCLES with the golden model, and CYCLES with the clock."""
