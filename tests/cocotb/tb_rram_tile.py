@@ -138,12 +138,18 @@ async def bad_tables_and_vectors_rejected(dut):
 
     assert await tb.mvm(x) is None                                 # no tables yet
     assert tb.golden.error == E["NO_TABLES"]
+    wid = beats.widths(cfg)
+
+    def beyond(limit, bits):
+        """``limit`` (one past the largest valid index) when the signed field can carry it, else -2."""
+        return limit if limit < 1 << (bits - 1) else -2
+
     cases = [
-        ("BAD_OU", bad(ou_inputs=((0, 0), mapping.n_inputs))),     # input index = K
+        ("BAD_OU", bad(ou_inputs=((0, 0), beyond(mapping.n_inputs, wid.input_index)))),     # input index = K
         ("BAD_OU", bad(ou_row_group=(-1, cfg.row_groups))) if (1 << beats.widths(cfg).row_group) > cfg.row_groups
         else ("BAD_OU", bad(ou_xbar=(0, cfg.n_xbars))) if (1 << beats.widths(cfg).xbar) > cfg.n_xbars
         else ("BAD_OU", bad(ou_inputs=((-1, 0), -2))),
-        ("BAD_COL", bad(col_output=(0, mapping.n_outputs))),      # output index = N
+        ("BAD_COL", bad(col_output=(0, beyond(mapping.n_outputs, wid.output_index)))),      # output index = N
         ("BAD_COL", bad(col_shift=(1, cfg.weight_bits))) if (1 << beats.widths(cfg).shift) > cfg.weight_bits
         else ("BAD_COL", bad(col_output=(1, -2))),
     ]
