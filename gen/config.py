@@ -315,6 +315,7 @@ _PARSERS = {int: _parse_int, int | None: _parse_optional(_parse_int), bool: _par
 CONFIG_KINDS = {
     "systolic": ("gen.config", "SystolicConfig"),
     "gemm": ("gen.gemm_config", "GemmConfig"),
+    "rram": ("gen.rram_config", "RramTileConfig"),
 }
 
 

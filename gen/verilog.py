@@ -66,6 +66,7 @@ def build_array(config: SystolicConfig) -> SparseSystolicArray:
 GENERATORS = {
     "systolic": "gen.verilog",
     "gemm": "gen.gemm_verilog",
+    "rram": "gen.rram_verilog",
 }
 
 

@@ -37,21 +37,21 @@ def verilog_for(config):
     return v_path
 
 
-def verilog_for_component(top, params, build):
-    """Path of ``<top>.v`` for a leaf component built directly (no config kind), generating it if needed.
-
-    ``params`` is a JSON-ready dict of the component's keyword arguments, ``build(**params)`` makes it; the cache
-    key hashes ``top``, ``params`` and the generator sources, like :func:`verilog_for`.
-    """
+def verilog_for_component(top, build, params):
+    """Path of ``<top>.v`` for the component ``build(**params)`` (a leaf component, no config), generating it if
+    needed. The cache key hashes ``top``, ``build``'s qualified name, ``params`` (JSON; tuples become lists) and
+    the sources, like :func:`verilog_for`."""
     from amaranth.back import verilog
 
-    key = hashlib.sha256((json.dumps([top, params], sort_keys=True) + source_digest()).encode()).hexdigest()
+    what = json.dumps([top, f"{build.__module__}.{build.__qualname__}", params], sort_keys=True)
+    key = hashlib.sha256((what + source_digest()).encode()).hexdigest()
     out = CACHE_DIR / f"{top}-{key[:12]}"
     v_path = out / f"{top}.v"
     with locked(out.with_suffix(".lock")):
         if not v_path.exists():
             out.mkdir(parents=True, exist_ok=True)
-            tmp = v_path.with_suffix(".v.tmp")
-            tmp.write_text(verilog.convert(build(**params), name=top, emit_src=False))
+            text = verilog.convert(build(**params), name=top, emit_src=False)
+            tmp = v_path.with_suffix(".tmp")
+            tmp.write_text(text)
             tmp.replace(v_path)
     return v_path

@@ -51,4 +51,4 @@ def build_os_array(p):
 
 def os_verilog_for(p):
     """Path of the cached Verilog of the core for ``p`` (module name ``p.top``)."""
-    return verilog_for_component(p.top, p.to_dict(), SparseOSArray)
+    return verilog_for_component(p.top, SparseOSArray, p.to_dict())
