@@ -25,8 +25,9 @@ For one job of ``T = kt·nt`` tiles the recurrence has the closed form (:func:`j
 Output-stationary engine (``cfg.dataflow == "os"``; every function dispatches on it). A job's tiles are its
 N-tiles × M-tiles (``rows × cols`` of C), each ``S = ⌈K/block⌉`` steps (one activation and one weight beat each),
 ``m_t = min(rows, M − mm·rows)`` real rows. The steps of tile t run from ``f_t`` to its last step ``l_t``:
-``f_0 = 1``, ``l_0 = f_0 + S_0 − 1``; ``f_t = l_{t−1} + 1``, ``l_t = max(f_t + S_t − 1, l_{t−1} + R)`` (a last step
-waits ``R`` cycles after the previous one: one result row per cycle leaves the core). Result row i < m_t leaves in
+``f_0 = 1``, ``l_0 = f_0 + S_0 − 1``; ``l_t = max(l_{t−1} + S_t, l_{t−1} + R)`` (a last step waits ``R`` cycles
+after the previous one: one result row per cycle leaves the core) and ``f_t = l_{t−1} + 1``, except ``f_t = l_t``
+when ``S_t = 1`` (the only step is the last one). Result row i < m_t leaves in
 cycle ``l_t + cols + 1 + i``. Counters: ``busy_cycles = Σ S_t`` (steps), ``stall_weight = Σ_{t≥1} max(0, R − S_t)``
 (the held last steps), ``stall_input = stall_output = 0``. ``row_starts`` are the ``f_t``, ``loads`` is empty.
 One job of ``mt·nt`` tiles (:func:`job_cycles`): ``P = max(S, R)``, ``cycles = S + (mt·nt − 1)·P + cols + m_last +
@@ -92,7 +93,8 @@ def _predict_os(cfg, jobs) -> Prediction:
     starts, results, last = [], [], None
     stall_weight = 0
     for t, (steps, m_valid) in enumerate(zip(tile_steps, tile_rows)):
-        first = 1 if last is None else last + 1
+        # a one-step tile's first step is its last, held like any last step
+        first = 1 if last is None else (last + 1 if steps > 1 else last + rows)
         end = first + steps - 1 if last is None else max(first + steps - 1, last + rows)
         if last is not None:
             stall_weight += max(0, rows - steps)
