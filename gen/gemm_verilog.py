@@ -33,6 +33,20 @@ PORT_MEANINGS = {
 }
 
 
+# what differs for dataflow = "os" (README "GEMM engine", "Output-stationary dataflow")
+OS_PORT_MEANINGS = PORT_MEANINGS | {
+    "weights__valid": "weight beat offered (joined with acts: a step takes one beat of each)",
+    "weights__payload": "compressed weights of one K-block of one N-tile's columns; ceil(K/block) beats per tile, "
+                        "tiles n-major then m",
+    "acts__valid": "activation beat offered (joined with weights: a step takes one beat of each)",
+    "acts__payload": "one K-block of one M-tile's rows of A: element (i, b) at bits [(i*block+b)*act_bits, ...); "
+                     "rows >= M and lanes >= K are ignored",
+    "busy_cycles": "steps (cycles a K-block entered the array) (wraps)",
+    "stall_input": "cycles the engine could take a step and acts or weights offered no beat (wraps)",
+    "stall_weight": "cycles a job's step was held for the output spacing (tiles with ceil(K/block) < rows) (wraps)",
+}
+
+
 def build(config: GemmConfig) -> GemmEngine | GemmOSEngine:
     """The engine component for a validated :class:`GemmConfig`: ``dataflow`` picks WS or OS."""
     if not isinstance(config, GemmConfig):
@@ -42,7 +56,8 @@ def build(config: GemmConfig) -> GemmEngine | GemmOSEngine:
 
 def manifest(config: GemmConfig, top: GemmEngine) -> dict:
     """JSON-ready description of a generated engine (README "GEMM engine" in machine-readable form)."""
-    return manifest_header(config, top, PORT_MEANINGS) | {
+    meanings = OS_PORT_MEANINGS if config.dataflow == "os" else PORT_MEANINGS
+    return manifest_header(config, top, meanings) | {
         "streams": {name: {"direction": "out" if name == "results" else "in",
                            "beat": describe(getattr(top, name).payload.shape())}
                     for name in ("desc", "weights", "acts", "results")},
