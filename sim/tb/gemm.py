@@ -3,7 +3,9 @@
 The host driver (:mod:`sim.driver.gemm`) turns each job into descriptor, weight and activation beats; the three
 streams are driven independently (the engine overlaps weight loads with computation), the results are compared
 beat by beat with :func:`sim.golden.gemm.gemm_engine`, and the counters with the golden MAC counts, with what
-the ports showed (transfers, stalls) and, for an ideal host, with the cycle model :mod:`sim.perf.gemm`.
+the ports showed (transfers, stalls) and, for an ideal host, with the cycle model :mod:`sim.perf.gemm`. Both
+dataflows: for ``dataflow = "os"`` the driver produces the joined K-block steps and the port-side stall checks use
+both input readies (README "GEMM engine", "Output-stationary dataflow").
 """
 
 import random
@@ -26,7 +28,7 @@ __all__ = ["GemmEngineTB"]
 
 
 class GemmEngineTB:
-    """Drives one ``GemmEngine`` DUT and checks it.
+    """Drives one ``GemmEngine`` or ``GemmOSEngine`` DUT (``cfg.dataflow``) and checks it.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""cocotb tests of a generated GemmEngine (run by tests/test_gemm_engine_cocotb.py).
+"""cocotb tests of a generated GEMM engine, either dataflow (run by tests/test_gemm_engine_cocotb.py).
 
 The pytest side passes the config as JSON in ``SPARSEGEN_CONFIG`` and the seed in ``SPARSEGEN_SEED``;
 ``SPARSEGEN_JOBS`` scales the number of random jobs.
