@@ -57,7 +57,8 @@ def perf_table(cfg, dense, shapes):
                 if value > getattr(c, field) or value < 1:
                     raise ValueError(f"GEMM {name} = {m},{k},{n}: {field[-1].upper()} = {value} is out of range for "
                                      f"{c.top}: allowed 1 … {getattr(c, field)} ({field})")
-        kt, nt = perf.tiles(cfg, k, n)
+        # tiles: K-tiles × N-tiles (WS) or M-tiles × N-tiles (OS, each ⌈K/block⌉ steps)
+        kt, nt = perf.os_tiles(cfg, m, k, n)[1:] if cfg.dataflow == "os" else perf.tiles(cfg, k, n)
         cycles, dense_cycles = perf.job_cycles(cfg, m, k, n), perf.job_cycles(dense, m, k, n)
         rows.append({"name": name, "m": m, "k": k, "n": n, "k_tiles": kt, "n_tiles": nt, "cycles": cycles,
                      "ideal": perf.ideal_cycles(cfg, m, k, n), "utilization": perf.utilization(cfg, m, k, n),
@@ -96,8 +97,10 @@ def _run(args):
         ideal = sum(r["ideal"] for r in table)
         print(f"{'back2back':<12} {'':>6} {'':>6} {'':>6} {'':>9} {total:>10} {ideal:>10} {ideal / total:>6.1%} "
               f"{dense_total:>10} {dense_total / total:>7.3f}x")
-    print(f"\ncycles: descriptor to last result (sim/perf/gemm.py, ideal host); ideal = M·k_tiles·n_tiles "
-          f"(ceil-tiled MACs / multipliers); back2back: all GEMMs as one job sequence; "
+    ideal_text = ("M·k_tiles·n_tiles" if cfg.dataflow == "ws" else
+                  "m_tiles·n_tiles·ceil(K/block) steps (tiles column: m_tiles x n_tiles)")
+    print(f"\ncycles: descriptor to last result (sim/perf/gemm.py, {cfg.dataflow} dataflow, ideal host); ideal = "
+          f"{ideal_text} (ceil-tiled MACs / multipliers); back2back: all GEMMs as one job sequence; "
           f"block/keep = {cfg.block / cfg.keep:g}")
     return 0
 

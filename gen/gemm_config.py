@@ -28,8 +28,12 @@ class GemmConfig(ConfigBase):
     max_k, max_n : int
         Largest K and N of a job, 1 … 2**20 and 1 … 65536.
     dataflow : str
-        ``"ws"`` (weight-stationary array core). ``"os"`` is reserved for the output-stationary core, which is
-        not integrated yet and is rejected.
+        ``"ws"``: weight-stationary array core (:class:`hw.gemm.engine.GemmEngine`: weight tiles preloaded into
+        shadow registers, K-tiles summed in an accumulator buffer). ``"os"``: output-stationary core
+        (:class:`hw.gemm.os_engine.GemmOSEngine`: each ``rows × cols`` tile of C accumulates over the whole K inside
+        the PEs while activations and weights stream in together, one K-block per step; no accumulator buffer).
+        With ``overflow = "saturate"`` the OS core clamps after every K-block of the whole K (one chain), the WS
+        engine also at each K-tile boundary; :func:`sim.golden.gemm.gemm_engine` follows ``dataflow``.
     relu : bool
         Fused ReLU on the final sums (before requantization).
     out_bits : int or None
@@ -85,9 +89,6 @@ class GemmConfig(ConfigBase):
         self._check_int("max_k", 1, _MAX_K_LIMIT)
         self._check_int("max_n", 1, _MAX_DIM)
         self._check_choice("dataflow", DATAFLOWS)
-        if self.dataflow == "os":
-            self._fail("dataflow", 'is not supported yet: the output-stationary core is not integrated into the '
-                                   'GEMM engine; allowed "ws"')
         self._check_bool("relu")
         if self.out_bits is not None:
             self._check_int("out_bits", 2, self.acc_bits, high=f"{self.acc_bits} (acc_bits)")
@@ -138,8 +139,9 @@ class GemmConfig(ConfigBase):
 
     @property
     def acc_depth(self) -> int:
-        """Accumulator buffer rows: ``max_m`` (one N-tile of ``cols`` sums per row of A is live at a time)."""
-        return self.max_m
+        """Accumulator buffer rows: ``max_m`` for WS (one N-tile of ``cols`` sums per row of A is live at a time);
+        0 for OS (the sums stay in the PEs)."""
+        return self.max_m if self.dataflow == "ws" else 0
 
     @property
     def result_bits(self) -> int:
@@ -153,13 +155,14 @@ class GemmConfig(ConfigBase):
 
     @property
     def latency(self) -> int:
-        """Cycles from an activation row's transfer to its result's first possible transfer: ``rows + cols``."""
+        """WS: cycles from an activation row's transfer to its result's first possible transfer, ``rows + cols``.
+        OS: cycles from a tile's last step to its last result row's first possible transfer, ``rows + cols``."""
         return self.rows + self.cols
 
     @property
     def load_beats(self) -> int:
-        """Weight beats per tile: ``rows``."""
-        return self.rows
+        """WS: weight beats per tile, ``rows``. OS: 0 (weights stream with the activations, nothing is preloaded)."""
+        return self.rows if self.dataflow == "ws" else 0
 
     @property
     def top(self) -> str:

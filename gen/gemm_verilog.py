@@ -2,6 +2,7 @@
 
 from hw.bits import describe
 from hw.gemm.engine import COUNTERS, GemmEngine
+from hw.gemm.os_engine import GemmOSEngine
 
 from .gemm_config import GemmConfig
 from .verilog import manifest_header
@@ -32,22 +33,44 @@ PORT_MEANINGS = {
 }
 
 
-def build(config: GemmConfig) -> GemmEngine:
-    """The engine component for a validated :class:`GemmConfig`."""
+# what differs for dataflow = "os" (README "GEMM engine", "Output-stationary dataflow")
+OS_PORT_MEANINGS = PORT_MEANINGS | {
+    "weights__valid": "weight beat offered (joined with acts: a step takes one beat of each)",
+    "weights__payload": "compressed weights of one K-block of one N-tile's columns; ceil(K/block) beats per tile, "
+                        "tiles n-major then m",
+    "acts__valid": "activation beat offered (joined with weights: a step takes one beat of each)",
+    "acts__payload": "one K-block of one M-tile's rows of A: element (i, b) at bits [(i*block+b)*act_bits, ...); "
+                     "rows >= M and lanes >= K are ignored",
+    "busy_cycles": "steps (cycles a K-block entered the array) (wraps)",
+    "stall_input": "cycles the engine could take a step and acts or weights offered no beat (wraps)",
+    "stall_weight": "cycles a job's step was held for the output spacing (tiles with ceil(K/block) < rows) (wraps)",
+}
+
+
+def build(config: GemmConfig) -> GemmEngine | GemmOSEngine:
+    """The engine component for a validated :class:`GemmConfig`: ``dataflow`` picks WS or OS."""
     if not isinstance(config, GemmConfig):
         raise TypeError(f"expected a GemmConfig, not {config!r}")
-    return GemmEngine(config)
+    return GemmOSEngine(config) if config.dataflow == "os" else GemmEngine(config)
 
 
 def manifest(config: GemmConfig, top: GemmEngine) -> dict:
     """JSON-ready description of a generated engine (README "GEMM engine" in machine-readable form)."""
-    return manifest_header(config, top, PORT_MEANINGS) | {
+    meanings = OS_PORT_MEANINGS if config.dataflow == "os" else PORT_MEANINGS
+    return manifest_header(config, top, meanings) | {
         "streams": {name: {"direction": "out" if name == "results" else "in",
                            "beat": describe(getattr(top, name).payload.shape())}
                     for name in ("desc", "weights", "acts", "results")},
-        "tile": {"k": config.k, "n": config.cols, "weight_beats": config.rows,
-                 "order": "for each N-tile, for each K-tile: rows weight beats (PE row 0 first), M activation rows"},
+        "dataflow": config.dataflow,
+        "tile": ({"k": config.k, "n": config.cols, "weight_beats": config.rows,
+                  "order": "for each N-tile, for each K-tile: rows weight beats (PE row 0 first), M activation rows"}
+                 if config.dataflow == "ws" else
+                 {"m": config.rows, "n": config.cols, "k_block": config.block,
+                  "order": "for each N-tile, for each M-tile: ceil(K/block) steps, each one activation beat (K-block "
+                           "t of the tile's rows of A) joined with one weight beat (K-block t of its columns of W)"}),
         "counters": list(COUNTERS),
         "latency": {"result_cycles": top.latency,
-                    "meaning": "cycles from an activation transfer to its result's first possible transfer"},
+                    "meaning": ("cycles from an activation transfer to its result's first possible transfer"
+                                if config.dataflow == "ws" else
+                                "cycles from a tile's last step to its last result row's first possible transfer")},
     }

@@ -12,7 +12,6 @@ from sim.perf import gemm as perf
 
 
 @pytest.mark.parametrize("field,value,match", [
-    ("dataflow", "os", r"GemmConfig.dataflow = 'os' is not supported yet: the output-stationary core is not integrated"),
     ("dataflow", "xy", r"GemmConfig.dataflow = 'xy' is not allowed: allowed 'ws', 'os'"),
     ("max_m", 0, r"GemmConfig.max_m = 0 is out of range: allowed 1 … 65536"),
     ("max_k", 2**20 + 1, r"GemmConfig.max_k = 1048577 is out of range"),
@@ -33,6 +32,9 @@ def test_presets_are_gemm_kind_and_the_dense_one_has_the_same_multipliers():
     assert dense_twin(sparse).multipliers == 128 and dense_twin(sparse).k == dense.k
     assert sparse.systolic.k == sparse.k and sparse.acc_depth == sparse.max_m
     assert load_config("gemm_4x4_2of4", ["max_m=7"]).max_m == 7
+    os_ = load_config("gemm_8x8_2of4_os")
+    assert os_.dataflow == "os" and os_.multipliers == 128 and os_.acc_depth == 0 and os_.load_beats == 0
+    assert load_config("gemm_4x4_2of4_os").dataflow == "os"
 
 
 def test_generated_engine_ports_match_manifest():
@@ -47,6 +49,24 @@ def test_generated_engine_ports_match_manifest():
     assert art.manifest["kind"] == "gemm" and art.manifest["config"] == cfg.to_dict()
     assert declared["results__payload"] == ("output", 2 * 6)
     assert art.manifest["streams"]["desc"]["beat"]["width"] == 4 + 5 + 4 + 5   # one spare bit per dimension; shift 0 … 19
+
+
+def test_generated_os_engine_has_the_ws_ports():
+    """dataflow = "os" builds the OS engine with the WS engine's port names and widths."""
+    from gen.verilog import generate_verilog
+
+    ws = GemmConfig(rows=2, cols=3, keep=2, block=4, max_m=5, max_k=9, max_n=4, out_bits=6, acc_bits=20)
+    os_ = GemmConfig(**{**ws.to_dict(), "dataflow": "os"})
+    ports = [{p["name"]: (p["direction"], p["width"]) for p in generate_verilog(c).manifest["ports"]} for c in (ws, os_)]
+    assert ports[0] == ports[1]
+    assert generate_verilog(os_).manifest["dataflow"] == "os"
+
+
+def test_perf_cli_os(capsys):
+    assert main(["perf", "--config", "gemm_8x8_2of4_os", "--gemm", "64,64,64"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("gemm0"))
+    cfg = load_config("gemm_8x8_2of4_os")
+    assert line.split()[4:7] == ["8x8", str(perf.job_cycles(cfg, 64, 64, 64)), str(8 * 8 * 16)]
 
 
 def test_perf_cli(capsys):

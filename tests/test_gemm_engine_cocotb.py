@@ -20,6 +20,10 @@ CONFIGS = {
     # dense 2:2, unsigned activations, saturating 14-bit accumulator (saturation in the array and across K-tiles)
     "dense_3x2_2of2_u8_sat14": GemmConfig(rows=3, cols=2, keep=2, block=2, act_signed=False, acc_bits=14,
                                           overflow="saturate", max_m=12, max_k=30, max_n=7),
+    # the same two on the output-stationary core (dataflow = "os"); OS saturation clamps per K-block in one chain
+    "gemm_4x4_2of4_os_small": load_config("gemm_4x4_2of4_os", {"max_m": 10, "max_k": 40, "max_n": 10}),
+    "os_dense_3x2_2of2_u8_sat14": GemmConfig(rows=3, cols=2, keep=2, block=2, act_signed=False, acc_bits=14,
+                                             overflow="saturate", max_m=8, max_k=20, max_n=5, dataflow="os"),
 }
 if os.environ.get("SPARSEGEN_FULL"):
     CONFIGS["sparse_2x2_1of4_u8_sat14_relu"] = GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=14,

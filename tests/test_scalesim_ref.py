@@ -166,60 +166,48 @@ def test_parse_sparsity():
 
 # --- bench section: the "ours" hook and its table --------------------------------------------------------
 
-def _fake_perf_gemm(monkeypatch, calls):
-    import importlib.machinery
-    import sys
-    import types
+def test_ours_config_has_scalesims_multipliers_and_density():
+    from sim.bench.scalesim import ours_config, ours_cycles
+    from sim.perf import gemm as perf
 
-    mod = types.ModuleType("sim.perf.gemm")
-    mod.__spec__ = importlib.machinery.ModuleSpec("sim.perf.gemm", loader=None)
-
-    def gemm_cycles(cfg, m, k, n):
-        calls.append((cfg.rows, cfg.cols, cfg.keep, cfg.block, m, k, n))
-        return (k * cfg.keep // cfg.block) * n // (cfg.rows * cfg.cols) * m // 8 + 1
-
-    mod.gemm_cycles = gemm_cycles
-    monkeypatch.setitem(sys.modules, "sim.perf.gemm", mod)
+    for sp, block in ((None, 1), ("2:4", 2), ("1:4", 4), ("1:8", 8)):
+        for df in ("ws", "os"):
+            cfg = ours_config(df, 8, 8, sp, 64, 96, 40)
+            assert (cfg.multipliers, cfg.keep, cfg.block, cfg.dataflow) == (64, 1, block, df)
+            assert ours_cycles(df, 8, 8, sp, 64, 96, 40) == perf.job_cycles(cfg, 64, 96, 40)
+    with pytest.raises(ValueError, match="m/n must be an integer"):
+        ours_config("ws", 8, 8, "3:8", 4, 4, 4)
 
 
-def test_ours_hook_calls_the_cycle_model(monkeypatch):
-    from sim.bench.scalesim import ours_cycles
-    calls = []
-    _fake_perf_gemm(monkeypatch, calls)
-    assert ours_cycles("ws", 8, 4, 2, 4, 64, 32, 16) == (32 * 2 // 4) * 16 // 32 * 64 // 8 + 1
-    assert calls == [(8, 4, 2, 4, 64, 32, 16)]
-
-
-def test_ours_hook_without_model(monkeypatch):
-    import sim.bench.scalesim as bench
-    monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name: None)
-    assert bench.ours_cycles("ws", 8, 8, 2, 4, 64, 64, 64) is None
-
-
-def _bench_rows(ours):
+def _bench_rows(ours, rtl=None):
+    """ours: {(dataflow, tag): cycles}; missing entries use the formula (ratio 1)."""
     runs = {}
     for df in ("ws", "os"):
         for sp in (None, "2:4", "1:4"):
             f = formula_cycles(df, 8, 8, 64, 64, 64, sparsity=sp)
             runs[f"{df} {sp or 'dense'}"] = {"compute_cycles": f, "total_cycles": None, "utilization": 1.0,
                                              "formula": f}
-    for sp, v in zip(("dense", "2:4", "1:4"), ours):
-        runs[f"ours {sp}"] = v
-    return [{"shape": "gemm 64x64x64", "M": 64, "K": 64, "N": 64, "array": "8x8", "runs": runs}]
+            runs[f"ours {df} {sp or 'dense'}"] = ours.get((df, sp or "dense"), f)
+    row = {"shape": "gemm 64x64x64", "M": 64, "K": 64, "N": 64, "array": "8x8", "runs": runs}
+    if rtl is not None:
+        row["rtl"] = {"dense": rtl}
+    return [row]
 
 
 def test_bench_report(capsys):
-    from sim.bench.scalesim import NO_MODEL, TARGET, report
+    from sim.bench.scalesim import TARGET, report
     dense_ws = formula_cycles("ws", 8, 8, 64, 64, 64)
-    assert report(_bench_rows([None, None, None])) is True
-    assert NO_MODEL in capsys.readouterr().out
     fast = int(dense_ws * TARGET)
-    assert report(_bench_rows([dense_ws, fast, fast // 2])) is True
-    out = capsys.readouterr().out
-    assert f"= {fast / dense_ws:.3f} <= {TARGET}: met" in out
-    assert report(_bench_rows([dense_ws, fast + 1, fast // 2])) is False
+    assert report(_bench_rows({("ws", "dense"): fast})) is True
+    assert f"= {fast / dense_ws:.3f} <= {TARGET}: met" in capsys.readouterr().out
+    assert report(_bench_rows({("ws", "dense"): fast + 1})) is False
     assert "MISSED" in capsys.readouterr().out
-    rows = _bench_rows([None] * 3)
+    # RTL cycles must equal the model's
+    assert report(_bench_rows({("ws", "dense"): fast, ("os", "dense"): 7}, rtl={"ws": fast, "os": 7})) is True
+    assert "RTL=model" in capsys.readouterr().out
+    assert report(_bench_rows({("ws", "dense"): fast, ("os", "dense"): 7}, rtl={"ws": fast, "os": 8})) is False
+    assert "RTL!=MODEL" in capsys.readouterr().out
+    rows = _bench_rows({("ws", "dense"): fast})
     rows[0]["runs"]["os 2:4"]["compute_cycles"] += 1
     assert report(rows) is False
     assert "MISMATCH" in capsys.readouterr().out

@@ -9,7 +9,7 @@ from ..systolic.beats import act_layout, weight_layout
 from .beats import ERROR_FIELDS, desc_layout, result_layout
 from .ws_core import WSArrayCore
 
-__all__ = ["GemmEngine", "COUNTERS"]
+__all__ = ["GemmEngine", "COUNTERS", "descriptor_errors", "output_stage"]
 
 # performance counters, in port order (README "GEMM engine")
 COUNTERS = ("cycles", "busy_cycles", "stall_input", "stall_output", "stall_weight", "macs", "zero_skips",
@@ -25,6 +25,41 @@ def _clamp(m, target, value, bits):
         m.d.comb += target.eq(lo)
     with m.Else():
         m.d.comb += target.eq(value)
+
+
+def descriptor_errors(m, cfg, desc):
+    """Cause bits (:data:`ERROR_FIELDS` order) of descriptor ``desc``: a dimension outside 1 … max, a shift ≥
+    ``acc_bits``. Combinational; shared by both dataflows."""
+    bad = Signal(len(ERROR_FIELDS), name="bad")
+    m.d.comb += [
+        bad[0].eq((desc.m == 0) | (desc.m > cfg.max_m)),
+        bad[1].eq((desc.k == 0) | (desc.k > cfg.max_k)),
+        bad[2].eq((desc.n == 0) | (desc.n > cfg.max_n)),
+        bad[3].eq((desc.shift >= cfg.acc_bits) if cfg.shift_bits else 0),
+    ]
+    return bad
+
+
+def output_stage(m, cfg, sums, *, shift, n_valid, out):
+    """``out[c] = post(sums[c])`` for ``c < n_valid``, else 0 (combinational; shared by both dataflows).
+
+    ``post`` is ReLU (if ``cfg.relu``), then requantization ``(x + 2**(s-1)) >> s`` saturated to signed
+    ``out_bits`` (if ``cfg.out_bits`` is set).
+    """
+    for c in range(cfg.cols):
+        x = sums[c]
+        if cfg.relu:
+            x = Mux(x < 0, 0, x)
+        if cfg.out_bits is not None:
+            wide = Signal(signed(cfg.acc_bits + 1), name=f"round_c{c}")
+            half = (Const(1, cfg.acc_bits + 1) << shift) >> 1
+            m.d.comb += wide.eq(x + half)
+            shifted = Signal(signed(cfg.acc_bits + 1), name=f"shifted_c{c}")
+            m.d.comb += shifted.eq(wide >> shift)
+            y = Signal(signed(cfg.out_bits), name=f"requant_c{c}")
+            _clamp(m, y, shifted, cfg.out_bits)
+            x = y
+        m.d.comb += out[c].eq(Mux(c < n_valid, x, 0))
 
 
 class GemmEngine(wiring.Component):
@@ -154,13 +189,7 @@ class GemmEngine(wiring.Component):
                     m.d.sync += l_krem.eq(l_krem - kdim)
 
         desc = self.desc.payload
-        bad = Signal(len(ERROR_FIELDS), name="bad")
-        m.d.comb += [
-            bad[0].eq((desc.m == 0) | (desc.m > cfg.max_m)),
-            bad[1].eq((desc.k == 0) | (desc.k > cfg.max_k)),
-            bad[2].eq((desc.n == 0) | (desc.n > cfg.max_n)),
-            bad[3].eq((desc.shift >= cfg.acc_bits) if cfg.shift_bits else 0),
-        ]
+        bad = descriptor_errors(m, cfg, desc)
         with m.If(d_fire):
             with m.If(bad.any()):
                 m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
@@ -225,21 +254,8 @@ class GemmEngine(wiring.Component):
             core.results.ready.eq(~out_tag.last | self.results.ready),
         ]
 
-        # ReLU, then requantization: (x + 2**(s-1)) >> s, saturated to out_bits; padded columns are 0.
-        for c in range(cols):
-            x = sums[c]
-            if cfg.relu:
-                x = Mux(x < 0, 0, x)
-            if cfg.out_bits is not None:
-                wide = Signal(signed(cfg.acc_bits + 1), name=f"round_c{c}")
-                half = (Const(1, cfg.acc_bits + 1) << out_tag.shift) >> 1
-                m.d.comb += wide.eq(x + half)
-                shifted = Signal(signed(cfg.acc_bits + 1), name=f"shifted_c{c}")
-                m.d.comb += shifted.eq(wide >> out_tag.shift)
-                y = Signal(signed(cfg.out_bits), name=f"requant_c{c}")
-                _clamp(m, y, shifted, cfg.out_bits)
-                x = y
-            m.d.comb += self.results.payload[c].eq(Mux(c < out_tag.n_valid, x, 0))
+        output_stage(m, cfg, sums, shift=out_tag.shift if cfg.shift_bits else 0, n_valid=out_tag.n_valid,
+                     out=self.results.payload)
 
         # ---- counters ----
         r_fire = self.results.valid & self.results.ready

@@ -7,19 +7,24 @@ convolutions lowered by im2col, on a 32×32 array and with SCALE-Sim's compute s
 simulates every cycle in Python: ~150-300 µs per cycle, minutes per layer; and its OS stage grows its demand
 matrix fold by fold, quadratic in the fold count, so an 8×8 array is out of reach for these layers).
 
-The "ours" columns come from :func:`ours_cycles` (the GEMM engine's cycle model ``sim.perf.gemm``) when that
-module exists, and read "n/a" otherwise. Ratios are ours / SCALE-Sim at the same N:M, and ours / SCALE-Sim
-dense WS (a dense systolic array of the same size: the speed-up the sparse engine is built for; target
-<= 0.85 at 2:4 on 64×64×64).
+"Ours" is the GEMM engine with SCALE-Sim's multiplier count and weight density (:func:`ours_config`): SCALE-Sim's
+R×C array has one MAC per PE, so ours is R×C with ``keep = 1``: dense ``block = 1``, n:m ``block = m/n`` (a
+1:(m/n) pattern: same density, one multiplier per PE). Its cycles come from the engine's exact cycle model
+(:func:`ours_cycles`, ``sim.perf.gemm.job_cycles``, descriptor to last result, ideal host) for the same dataflow:
+ours WS vs SCALE-Sim WS, ours OS vs SCALE-Sim OS. The 64×64×64 rows of ours dense are also simulated (Verilator,
+the GEMM bench's cocotb ``throughput`` run: every result checked, RTL cycles must equal the model); the ResNet-18
+rows are the model (RTL = model is verified in tests). Target: ours dense WS / SCALE-Sim dense WS <= 0.85 on
+64×64×64 (SCALE-Sim charges a weight load in every fold; ours hides it behind the previous tile).
 """
 
 import argparse
-import importlib
-import importlib.util
+import dataclasses
 import json
+import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
+from gen.gemm_config import GemmConfig
+from sim.perf import gemm as perf_gemm
 from sim.ref.scalesim import ScaleSimUnavailable, conv_to_gemm, formula_cycles, parse_sparsity, run_scalesim
 
 # (H, W, C_in, C_out, kh, kw, stride, padding) of representative ResNet-18 convolutions, 224×224 input, batch 1
@@ -33,22 +38,25 @@ RESNET18_LAYERS = {
 GEMM_ARRAY = (8, 8)
 RESNET_ARRAY = (32, 32)
 SPARSITIES = (None, "2:4", "1:4")
-TARGET = 0.85            # ours at 2:4 / SCALE-Sim dense WS, 64×64×64 on 8×8
-NO_MODEL = "n/a — GEMM engine cycle model not merged yet"
+DATAFLOWS = ("ws", "os")
+TARGET = 0.85            # ours dense WS / SCALE-Sim dense WS, 64×64×64 on 8×8
 
 
-def ours_cycles(dataflow, rows, cols, keep, block, m, k, n):
-    """Cycles of our GEMM engine for ``C[M×N] = A[M×K]·W[K×N]`` on a ``rows × cols`` array at ``keep:block``,
-    from ``sim.perf.gemm``; ``None`` while that module does not exist.
+def ours_config(dataflow, rows, cols, sparsity, m, k, n):
+    """Our engine with SCALE-Sim's ``rows × cols`` multipliers and weight density: ``keep = 1``, ``block = 1``
+    (dense) or ``m/n`` (n:m), maxima = the shape (``overflow = "wrap"``: only timing matters here)."""
+    sp = parse_sparsity(sparsity)
+    block = 1 if sp is None else sp[1] // sp[0]
+    if sp is not None and sp[1] % sp[0]:
+        raise ValueError(f"sparsity {sparsity}: m/n must be an integer (one multiplier per PE at the same density)")
+    return GemmConfig(rows=rows, cols=cols, keep=1, block=block, acc_bits=32, overflow="wrap", max_m=m, max_k=k,
+                      max_n=n, dataflow=dataflow)
 
-    The only place that calls the engine's cycle model: wire the final model in here. ``dataflow`` is the
-    SCALE-Sim dataflow the number is compared with; our engine has one (weight-stationary) schedule.
-    """
-    if importlib.util.find_spec("sim.perf.gemm") is None:
-        return None
-    perf_gemm = importlib.import_module("sim.perf.gemm")
-    cfg = SimpleNamespace(rows=rows, cols=cols, keep=keep, block=block, dataflow=dataflow)
-    return int(perf_gemm.gemm_cycles(cfg, m, k, n))
+
+def ours_cycles(dataflow, rows, cols, sparsity, m, k, n):
+    """Cycles of our engine (:func:`ours_config`) for ``C[M×N] = A[M×K]·W[K×N]``, descriptor to last result:
+    ``sim.perf.gemm.job_cycles``."""
+    return perf_gemm.job_cycles(ours_config(dataflow, rows, cols, sparsity, m, k, n), m, k, n)
 
 
 def shapes():
@@ -66,9 +74,8 @@ def measure():
                 res = run_scalesim(dataflow, r, c, [(m, k, n)], sparsity=sp, memory=memory)[0]
                 row["runs"][f"{dataflow} {sp or 'dense'}"] = {
                     key: res[key] for key in ("compute_cycles", "total_cycles", "utilization", "formula")}
-        for sp in SPARSITIES:
-            keep, block = parse_sparsity(sp) or (4, 4)
-            row["runs"][f"ours {sp or 'dense'}"] = ours_cycles("ws", r, c, keep, block, m, k, n)
+            for sp in SPARSITIES:
+                row["runs"][f"ours {dataflow} {sp or 'dense'}"] = ours_cycles(dataflow, r, c, sp, m, k, n)
         rows.append(row)
     return rows
 
@@ -94,40 +101,77 @@ def report(rows):
     print("\ntotal: SCALE-Sim's cycles incl. DRAM prefetch/write-back (n/a: compute stage only); util: dense MACs"
           "\n/ (compute cycles · PEs), SCALE-Sim's definition, so > 1 under N:M.")
 
-    have_ours = any(v is not None for row in rows for k, v in row["runs"].items() if k.startswith("ours"))
-    print("\nours (sim.perf.gemm) vs SCALE-Sim compute cycles\n")
-    if not have_ours:
-        print(f"ours: {NO_MODEL}")
-        return ok
-    print(f"{'shape':<28} {'N:M':>5} {'ours':>10} {'SS WS':>10} {'SS OS':>10} {'ours/WS':>8} {'ours/OS':>8} "
-          f"{'ours/WS dense':>13}")
+    print("\nours (GemmConfig rows×cols, keep 1, block m/n: SCALE-Sim's multipliers and density; sim.perf.gemm, "
+          "descriptor to last result) / SCALE-Sim compute cycles, same dataflow and density\n")
+    print(f"{'shape':<28} {'N:M':>5} {'SS WS':>10} {'ours WS':>10} {'ratio':>6} {'SS OS':>10} {'ours OS':>10} "
+          f"{'ratio':>6} {'source':>10}")
     for row in rows:
-        ws_dense = row["runs"]["ws dense"]["compute_cycles"]
         for sp in SPARSITIES:
             tag = sp or "dense"
-            ours = row["runs"][f"ours {tag}"]
-            ws, os_ = row["runs"][f"ws {tag}"]["compute_cycles"], row["runs"][f"os {tag}"]["compute_cycles"]
-            print(f"{row['shape']:<28} {tag:>5} {ours:>10} {ws:>10} {os_:>10} {ours / ws:>8.3f} {ours / os_:>8.3f} "
-                  f"{ours / ws_dense:>13.3f}")
+            cells = []
+            for df in DATAFLOWS:
+                ss, ours = row["runs"][f"{df} {tag}"]["compute_cycles"], row["runs"][f"ours {df} {tag}"]
+                cells.append(f"{ss:>10} {ours:>10} {ours / ss:>6.3f}")
+            rtl = row.get("rtl", {}).get(tag)
+            source = "model"
+            if rtl is not None:
+                same = all(rtl[df] == row["runs"][f"ours {df} {tag}"] for df in DATAFLOWS)
+                ok &= same
+                source = "RTL=model" if same else "RTL!=MODEL"
+            print(f"{row['shape']:<28} {tag:>5} {cells[0]} {cells[1]} {source:>10}")
+    for row in rows:
+        for tag, rtl in row.get("rtl", {}).items():
+            print(f"\nRTL (Verilator, every result checked) {row['shape']} {tag} on {row['array']}: "
+                  + ", ".join(f"{df.upper()} {rtl[df]} cycles (model {row['runs'][f'ours {df} {tag}']})"
+                              for df in DATAFLOWS))
     head = rows[0]
-    ratio = head["runs"]["ours 2:4"] / head["runs"]["ws dense"]["compute_cycles"]
+    ours = head.get("rtl", {}).get("dense", {}).get("ws", head["runs"]["ours ws dense"])
+    ratio = ours / head["runs"]["ws dense"]["compute_cycles"]
     hit = ratio <= TARGET
     ok &= hit
-    print(f"\ntarget: ours at 2:4 / SCALE-Sim dense WS on {head['shape']} ({head['array']}) = {ratio:.3f} "
+    print(f"\ntarget: ours dense WS / SCALE-Sim dense WS on {head['shape']} ({head['array']}) = {ratio:.3f} "
           f"{'<=' if hit else '>'} {TARGET}: {'met' if hit else 'MISSED'}")
+    print("ResNet-18 rows: cycle model (RTL = model is verified by the GEMM engine tests).")
     return ok
+
+
+def rtl_cycles(shape, array, out_dir):
+    """Ours dense (keep = block = 1) WS and OS for one shape, simulated under Verilator by the GEMM bench's cocotb
+    ``throughput`` run (every result checked against the golden model): ``{"ws": cycles, "os": cycles}``."""
+    from sim.bench.gemm import rtl_cycles as run
+
+    out = {}
+    for df in DATAFLOWS:
+        cfg = dataclasses.replace(ours_config(df, *array, None, *shape), overflow="check")
+        out[df] = run(cfg, shape, out_dir)["rtl_cycles"]
+    return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sim.bench.scalesim", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--no-rtl", action="store_true", help="cycle model only (skip the Verilator runs)")
     args = parser.parse_args(argv)
     try:
         rows = measure()
     except ScaleSimUnavailable as e:
         print(f"bench: {e}")
         return 1
+    if not args.no_rtl:
+        from sim.tb.runner import simulator_available, verilator_env
+
+        ok, reason = simulator_available("verilator")
+        if not ok:
+            raise SystemExit(f"bench: verilator unavailable: {reason}")
+        verilator_env()
+        with tempfile.TemporaryDirectory(prefix="sparsegen-bench-scalesim-") as tmp:
+            head = rows[0]
+            head["rtl"] = {"dense": rtl_cycles((head["M"], head["K"], head["N"]), GEMM_ARRAY, Path(tmp))}
     ok = report(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,6 +12,14 @@ One job (README "GEMM engine", "Job protocol"):
 The weights and activations of a job may be sent as two independent streams (the engine takes each tile's
 weights while the previous tile computes). Packing comes from :mod:`hw.systolic.beats` and :mod:`hw.gemm.beats`,
 the one definition of the formats; the same driver feeds the cocotb testbench and the Amaranth tests.
+
+With ``dataflow = "os"`` (README "GEMM engine", "Output-stationary dataflow") step 2 is instead: for each N-tile
+``nn`` and, inside it, each M-tile ``mm`` (rows ``mm·rows …`` of A), ``T = ⌈K/block⌉`` steps, each one
+activation beat on ``acts`` (K-block t of those rows of A, :func:`hw.systolic.os_beats.os_act_beats`, zero-padded
+past M and K) and one weight beat on ``weights`` (K-block t of the N-tile's compressed columns: the core's
+:func:`hw.systolic.os_beats.os_weight_beats` without its ``last`` bit, which the engine generates). The two
+streams are joined in the engine (a step takes one beat of each); the results are the same ``nt·M`` beats in the
+same order.
 """
 
 from dataclasses import dataclass
@@ -20,6 +28,7 @@ import numpy as np
 
 from hw.gemm import beats as gemm_beats
 from hw.systolic import beats as array_beats
+from hw.systolic import os_beats
 from sim.golden.gemm import padded_weights, tiles
 
 __all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words"]
@@ -34,9 +43,10 @@ class GemmJob:
     shift: int
     desc: int                 # the descriptor beat
     weights: list             # kt·nt·rows weight beats
-    acts: list                # kt·nt·M activation beats
-    k_tiles: int
+    acts: list                # WS: kt·nt·M activation beats; OS: mt·nt·T
+    k_tiles: int              # WS: K-tiles of rows·block; OS: 1 (a tile covers the whole K)
     n_tiles: int
+    tile_beats: tuple = ()    # activation beats of each tile, in order (WS: M per tile; OS: T steps per tile)
 
     @property
     def result_beats(self) -> int:
@@ -93,6 +103,8 @@ def plan_gemm(cfg, A, W, shift=0) -> GemmJob:
         raise ValueError(f"A is {M}×{K} but W is {K2}×{N}: A's columns must equal W's rows")
     _check_dims(cfg, M, K, N, shift)
     values, indices = padded_weights(cfg, W)
+    if getattr(cfg, "dataflow", "ws") == "os":
+        return _plan_os(cfg, A, N, values, indices, shift)
     kt, nt = tiles(cfg, K, N)
     arr = cfg.systolic
     Ap = np.zeros((M, kt * cfg.k), np.int64)
@@ -106,7 +118,27 @@ def plan_gemm(cfg, A, W, shift=0) -> GemmJob:
             weights += array_beats.weight_beats(arr, values[rs, cs], indices[rs, cs])
             acts += act_tiles[kk]
     return GemmJob(m=M, k=K, n=N, shift=shift, desc=gemm_beats.desc_beat(cfg, M, K, N, shift), weights=weights,
-                   acts=acts, k_tiles=kt, n_tiles=nt)
+                   acts=acts, k_tiles=kt, n_tiles=nt, tile_beats=(M,) * (kt * nt))
+
+
+def _plan_os(cfg, A, N, values, indices, shift):
+    """The output-stationary beat sequence (module docstring); ``values``/``indices`` from :func:`padded_weights`."""
+    M, K = A.shape
+    steps = -(-K // cfg.block)
+    mt, nt = -(-M // cfg.rows), -(-N // cfg.cols)
+    Ap = np.zeros((mt * cfg.rows, steps * cfg.block), np.int64)
+    Ap[:M, :K] = A
+    act_tiles = [os_beats.os_act_beats(cfg, Ap[mm * cfg.rows:(mm + 1) * cfg.rows]) for mm in range(mt)]
+    no_last = (1 << os_beats.os_layouts(cfg)["weights"]["last"].offset) - 1
+    weights, acts = [], []
+    for nn in range(nt):
+        cs = slice(nn * cfg.cols, (nn + 1) * cfg.cols)
+        w_tile = [w & no_last for w in os_beats.os_weight_beats(cfg, values[:steps, cs], indices[:steps, cs])]
+        for mm in range(mt):
+            weights += w_tile
+            acts += act_tiles[mm]
+    return GemmJob(m=M, k=K, n=N, shift=shift, desc=gemm_beats.desc_beat(cfg, M, K, N, shift), weights=weights,
+                   acts=acts, k_tiles=1, n_tiles=nt, tile_beats=(steps,) * (mt * nt))
 
 
 def gemm_result(cfg, job: GemmJob, words) -> np.ndarray:

@@ -7,6 +7,11 @@ when ``overflow = "saturate"``), and the accumulator adds the K-tiles in order w
 after each add). ``post`` is the optional ReLU, then the optional requantization
 ``clamp((x + 2**(s-1)) >> s)`` (round half up, arithmetic shift, no rounding term for ``s = 0``) to signed
 ``out_bits``. Everything is int64; ``cfg`` is a :class:`gen.gemm_config.GemmConfig` (duck-typed).
+
+``cfg.dataflow = "os"`` (absent: ``"ws"``) changes only ``overflow = "saturate"``: the output-stationary engine
+keeps each C element in one PE over the whole K, so the clamp follows every K-block's add in one chain from 0
+(:func:`sim.golden.systolic.gemm_nm` over the whole padded K) and K-tiles play no role. With ``"wrap"``/``"check"``
+both dataflows give the same exact-sum-wrapped result.
 """
 
 import numpy as np
@@ -74,6 +79,9 @@ def gemm_engine(cfg, A, W, shift=0):
     Ap[:, :K] = A
     mode = "saturate" if cfg.overflow == "saturate" else "wrap"
     C = np.zeros((M, nt * cfg.cols), np.int64)
+    if getattr(cfg, "dataflow", "ws") == "os":
+        C[:] = gemm_nm(Ap, values, indices, block=cfg.block, acc_bits=cfg.acc_bits, overflow=mode)
+        return requantize(C[:, :N], relu=cfg.relu, out_bits=cfg.out_bits, shift=shift)
     for nn in range(nt):
         cs = slice(nn * cfg.cols, (nn + 1) * cfg.cols)
         acc = None

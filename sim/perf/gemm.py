@@ -21,16 +21,36 @@ Counters over the window from cycle 0 to the last result transfer ``E`` (inclusi
 
 For one job of ``T = kt·nt`` tiles the recurrence has the closed form (:func:`job_cycles`):
 ``P = max(M, R)``, ``cycles = R + 1 + (T − 1)·P + M + L``, ``stall_weight = R + (T − 1)·(P − M)``.
+
+Output-stationary engine (``cfg.dataflow == "os"``; every function dispatches on it). A job's tiles are its
+N-tiles × M-tiles (``rows × cols`` of C), each ``S = ⌈K/block⌉`` steps (one activation and one weight beat each),
+``m_t = min(rows, M − mm·rows)`` real rows. The steps of tile t run from ``f_t`` to its last step ``l_t``:
+``f_0 = 1``, ``l_0 = f_0 + S_0 − 1``; ``l_t = max(l_{t−1} + S_t, l_{t−1} + R)`` (a last step waits ``R`` cycles
+after the previous one: one result row per cycle leaves the core) and ``f_t = l_{t−1} + 1``, except ``f_t = l_t``
+when ``S_t = 1`` (the only step is the last one). Result row i < m_t leaves in
+cycle ``l_t + cols + 1 + i``. Counters: ``busy_cycles = Σ S_t`` (steps), ``stall_weight = Σ_{t≥1} max(0, R − S_t)``
+(the held last steps), ``stall_input = stall_output = 0``. ``row_starts`` are the ``f_t``, ``loads`` is empty.
+One job of ``mt·nt`` tiles (:func:`job_cycles`): ``P = max(S, R)``, ``cycles = S + (mt·nt − 1)·P + cols + m_last +
+1`` with ``m_last = M − (mt − 1)·R``.
 """
 
 from dataclasses import dataclass
 
-__all__ = ["Prediction", "tiles", "predict", "job_cycles", "ideal_cycles", "utilization", "speedup"]
+__all__ = ["Prediction", "tiles", "os_tiles", "predict", "job_cycles", "ideal_cycles", "utilization", "speedup"]
+
+
+def _os(cfg):
+    return getattr(cfg, "dataflow", "ws") == "os"
 
 
 def tiles(cfg, k, n):
     """``(kt, nt)``: the ceil-divided K-tiles (``rows·block`` deep) and N-tiles (``cols`` wide) of a job."""
     return -(-k // (cfg.rows * cfg.block)), -(-n // cfg.cols)
+
+
+def os_tiles(cfg, m, k, n):
+    """Output-stationary job: ``(steps, mt, nt)``: K-blocks per tile ``⌈K/block⌉``, M-tiles, N-tiles."""
+    return -(-k // cfg.block), -(-m // cfg.rows), -(-n // cfg.cols)
 
 
 @dataclass(frozen=True)
@@ -58,8 +78,38 @@ def _check(cfg, m, k, n):
             raise ValueError(f"{name} = {value} is out of range: allowed 1 … {top}")
 
 
+def _predict_os(cfg, jobs) -> Prediction:
+    rows = cfg.rows
+    tile_steps, tile_rows = [], []
+    for m, k, n in jobs:
+        _check(cfg, m, k, n)
+        steps, mt, nt = os_tiles(cfg, m, k, n)
+        for _ in range(nt):
+            for mm in range(mt):
+                tile_steps.append(steps)
+                tile_rows.append(min(rows, m - mm * rows))
+    if not tile_steps:
+        raise ValueError("no jobs")
+    starts, results, last = [], [], None
+    stall_weight = 0
+    for t, (steps, m_valid) in enumerate(zip(tile_steps, tile_rows)):
+        # a one-step tile's first step is its last, held like any last step
+        first = 1 if last is None else (last + 1 if steps > 1 else last + rows)
+        end = first + steps - 1 if last is None else max(first + steps - 1, last + rows)
+        if last is not None:
+            stall_weight += max(0, rows - steps)
+        starts.append(first)
+        last = end
+        results += [end + cfg.cols + 1 + i for i in range(m_valid)]
+    return Prediction(cycles=results[-1] + 1, busy_cycles=sum(tile_steps), stall_input=0, stall_output=0,
+                      stall_weight=stall_weight, jobs_done=len(jobs), loads=[], row_starts=starts,
+                      result_cycles=results)
+
+
 def predict(cfg, jobs) -> Prediction:
     """Run the recurrence over ``jobs``, a list of ``(M, K, N)`` sent back to back by an ideal host."""
+    if _os(cfg):
+        return _predict_os(cfg, jobs)
     rows, lat = cfg.rows, cfg.rows + cfg.cols
     tile_rows, tile_last_k = [], []
     for m, k, n in jobs:
@@ -96,13 +146,20 @@ def predict(cfg, jobs) -> Prediction:
 def job_cycles(cfg, m, k, n):
     """Closed form of :func:`predict` for one job: cycles from its descriptor to its last result, inclusive."""
     _check(cfg, m, k, n)
+    if _os(cfg):
+        steps, mt, nt = os_tiles(cfg, m, k, n)
+        return steps + (mt * nt - 1) * max(steps, cfg.rows) + cfg.cols + m - (mt - 1) * cfg.rows + 1
     kt, nt = tiles(cfg, k, n)
     period = max(m, cfg.rows)
     return cfg.rows + 1 + (kt * nt - 1) * period + m + cfg.rows + cfg.cols
 
 
 def ideal_cycles(cfg, m, k, n):
-    """The ideal bound: ceil-tiled MACs / multipliers = ``M · kt · nt`` (one activation row per cycle)."""
+    """The ideal bound: ceil-tiled MACs / multipliers = ``M · kt · nt`` (one activation row per cycle); for OS
+    ``mt · nt · ⌈K/block⌉`` (one K-block of a whole tile per cycle)."""
+    if _os(cfg):
+        steps, mt, nt = os_tiles(cfg, m, k, n)
+        return steps * mt * nt
     kt, nt = tiles(cfg, k, n)
     return m * kt * nt
 

@@ -3,7 +3,9 @@
 The host driver (:mod:`sim.driver.gemm`) turns each job into descriptor, weight and activation beats; the three
 streams are driven independently (the engine overlaps weight loads with computation), the results are compared
 beat by beat with :func:`sim.golden.gemm.gemm_engine`, and the counters with the golden MAC counts, with what
-the ports showed (transfers, stalls) and, for an ideal host, with the cycle model :mod:`sim.perf.gemm`.
+the ports showed (transfers, stalls) and, for an ideal host, with the cycle model :mod:`sim.perf.gemm`. Both
+dataflows: for ``dataflow = "os"`` the driver produces the joined K-block steps and the port-side stall checks use
+both input readies (README "GEMM engine", "Output-stationary dataflow").
 """
 
 import random
@@ -26,7 +28,7 @@ __all__ = ["GemmEngineTB"]
 
 
 class GemmEngineTB:
-    """Drives one ``GemmEngine`` DUT and checks it.
+    """Drives one ``GemmEngine`` or ``GemmOSEngine`` DUT (``cfg.dataflow``) and checks it.
 
     Parameters
     ----------
@@ -76,7 +78,14 @@ class GemmEngineTB:
         while True:
             await ReadOnly()
             ready = int(dut.acts__ready.value)
-            if ready and not int(dut.acts__valid.value):
+            stalled = ready and not int(dut.acts__valid.value)
+            if self.cfg.dataflow == "os":
+                # joined streams: a ready stream without a beat is waiting (for itself or with the other);
+                # both readies low means the engine could take no step
+                w_ready = int(dut.weights__ready.value)
+                stalled = stalled or (w_ready and not int(dut.weights__valid.value))
+                ready = ready or w_ready
+            if stalled:
                 self._input_stalls.append(self.counter.cycle + 1)
             frozen = int(dut.results__valid.value) and not int(dut.results__ready.value)
             if not ready and not frozen:
@@ -154,7 +163,8 @@ class GemmEngineTB:
 
     def _weight_stalls(self, t0, t1):
         """``stall_weight`` from the ports: cycles in (t0, t1] not frozen by backpressure with ``acts__ready`` low
-        while a job is loading, i.e. from the cycle after its descriptor transfers to its last weight beat."""
+        while a job is loading, i.e. from the cycle after its descriptor transfers to its last weight beat.
+        OS: the same window (the job's steps) with ``acts__ready`` and ``weights__ready`` both low (a held step)."""
         descs = [c for c, ok in zip(self.drivers["desc"].handshake_cycles, self._desc_ok) if ok]
         beats, at, loading = self.drivers["weights"].handshake_cycles, 0, set()
         for d, (*_, plan) in zip(descs, self.jobs):
@@ -170,9 +180,9 @@ class GemmEngineTB:
         acts = self.drivers["acts"].handshake_cycles
         starts, at = [], 0
         for *_, p in self.jobs:
-            for _ in range(p.k_tiles * p.n_tiles):
+            for beats in p.tile_beats:
                 starts.append(acts[at] - d0)
-                at += p.m
+                at += beats
         assert starts == pred.row_starts, f"tile starts {starts}, model {pred.row_starts}"
         for name, value in pred.counters().items():
             if name != "cycles":

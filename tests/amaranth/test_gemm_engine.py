@@ -1,5 +1,6 @@
 """GemmEngine in the Amaranth simulator: bit-exact ragged GEMMs, back-to-back jobs, cycle model, bad descriptors."""
 
+import dataclasses
 import random
 
 import numpy as np
@@ -21,6 +22,13 @@ CONFIGS = {
     "3x2_1of1_dense": GemmConfig(rows=3, cols=2, keep=1, block=1, acc_bits=24, max_m=9, max_k=12, max_n=7),
     "2x2_1of2_sat12_u8": GemmConfig(rows=2, cols=2, keep=1, block=2, act_signed=False, acc_bits=12,
                                     overflow="saturate", max_m=6, max_k=20, max_n=5),
+    # output-stationary core: ragged M-tiles (rows 3), short tiles (K < rows·block: held last steps), saturation
+    "os_3x2_2of4_relu_o8": GemmConfig(rows=3, cols=2, keep=2, block=4, acc_bits=24, max_m=8, max_k=30, max_n=5,
+                                      relu=True, out_bits=8, dataflow="os"),
+    "os_2x3_1of1_dense": GemmConfig(rows=2, cols=3, keep=1, block=1, acc_bits=24, max_m=7, max_k=9, max_n=7,
+                                    dataflow="os"),
+    "os_2x2_1of2_sat12_u8": GemmConfig(rows=2, cols=2, keep=1, block=2, act_signed=False, acc_bits=12,
+                                       overflow="saturate", max_m=5, max_k=20, max_n=5, dataflow="os"),
 }
 
 
@@ -101,7 +109,8 @@ def test_engine_back_to_back_matches_model(name, seed):
     pred = perf.predict(cfg, [shape for shape in shapes])
     d0 = log["d"][0]
     assert [r - d0 for r in log["r"]] == pred.result_cycles
-    assert [a - d0 for a in log["a"][::1]][:1] == pred.row_starts[:1]
+    starts = np.cumsum([0] + [b for p in plans for b in p.tile_beats])[:-1]
+    assert [log["a"][i] - d0 for i in starts] == pred.row_starts
     counters = log["counters"]
     for key, value in pred.counters().items():
         if key != "cycles":
@@ -119,8 +128,9 @@ def test_engine_gaps_and_backpressure(name, seed):
     check_results(cfg, jobs, plans, log)
 
 
-def test_engine_rejects_bad_descriptors(seed):
-    cfg = CONFIGS["2x3_2of4_relu_o8"]
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_engine_rejects_bad_descriptors(dataflow, seed):
+    cfg = dataclasses.replace(CONFIGS["2x3_2of4_relu_o8"], dataflow=dataflow)
     rng = np.random.default_rng(seed)
     bad = [plan_descriptor(cfg, 0, 1, 1, check=False), plan_descriptor(cfg, 1, cfg.max_k + 1, 1, check=False),
            plan_descriptor(cfg, 1, 1, cfg.max_n + 1, check=False), plan_descriptor(cfg, 1, 1, 1, 24, check=False)]

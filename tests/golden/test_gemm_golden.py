@@ -167,3 +167,87 @@ def test_cycle_model_back_to_back_jobs_have_no_bubbles():
 def test_cycle_model_rejects_out_of_range():
     with pytest.raises(ValueError, match="K = 51 is out of range"):
         perf.predict(CFG, [(1, 51, 1)])
+
+
+OS_CFG = dataclasses.replace(CFG, dataflow="os")
+
+
+def test_os_gemm_saturate_clamps_per_k_block_in_one_chain(seed):
+    """Loop reference for the output-stationary engine: one clamp after every K-block over the whole K (no
+    K-tile boundary), and a case where that differs from the weight-stationary K-tile order."""
+    rng = np.random.default_rng(seed)
+    cfg = dataclasses.replace(OS_CFG, acc_bits=10, overflow="saturate")
+    lo, hi = -512, 511
+    A, W = rand(cfg, rng, 4, 37, 5, density=1.0)
+    want = np.zeros((4, 5), np.int64)
+    for m in range(4):
+        for n in range(5):
+            acc = 0
+            for r0 in range(0, 37, cfg.block):
+                acc = min(max(acc + sum(int(A[m, i]) * int(W[i, n]) for i in range(r0, min(r0 + cfg.block, 37))),
+                              lo), hi)
+            want[m, n] = acc
+    assert np.array_equal(golden.gemm_engine(cfg, A, W), want)
+    # K-tile 0 saturates high; K-tile 1 (k = 8) adds +1·100 then −1·100: WS sums the tile first (0), OS clamps
+    A1 = np.full((1, 16), 100)
+    W1 = np.zeros((16, 1), np.int64)
+    W1[[0, 4], 0] = 100, 100          # 2 × 10 000 saturates at 511 in both
+    W1[8, 0], W1[12, 0] = 1, -1
+    assert golden.gemm_engine(cfg, A1, W1)[0, 0] == 511 - 100
+    assert golden.gemm_engine(dataclasses.replace(cfg, dataflow="ws"), A1, W1)[0, 0] == 511
+
+
+def test_os_gemm_wrap_equals_ws(seed):
+    rng = np.random.default_rng(seed)
+    cfg = dataclasses.replace(OS_CFG, acc_bits=12, overflow="wrap", relu=True, out_bits=6)
+    A, W = rand(cfg, rng, 9, 41, 11)
+    assert np.array_equal(golden.gemm_engine(cfg, A, W, 3),
+                          golden.gemm_engine(dataclasses.replace(cfg, dataflow="ws"), A, W, 3))
+
+
+def test_os_driver_beats(seed):
+    """OS beats: per N-tile, per M-tile, ⌈K/block⌉ joined steps; the beats are the OS core's formats (weights
+    without the core's `last` bit); results in the WS order."""
+    from hw.systolic import os_beats
+
+    rng = np.random.default_rng(seed)
+    cfg = dataclasses.replace(OS_CFG, out_bits=8, relu=True)
+    A, W = rand(cfg, rng, 5, 19, 8)
+    job = plan_gemm(cfg, A, W, shift=3)
+    steps, mt, nt = perf.os_tiles(cfg, 5, 19, 8)
+    assert (steps, mt, nt) == (5, 3, 3) and job.tile_beats == (steps,) * (mt * nt)
+    assert len(job.acts) == len(job.weights) == steps * mt * nt
+    values, indices, last = os_beats.os_weights_from_beats(cfg, job.weights[:steps])
+    want_v, want_i = golden.padded_weights(cfg, W)
+    assert np.array_equal(values, want_v[:steps, :cfg.cols]) and np.array_equal(indices, want_i[:steps, :cfg.cols])
+    assert not last.any()
+    # activation beat (nn, mm = 2, t = 4): rows 4 (real) and 5 (padding), K positions 16..19 (19 past K)
+    Ap = np.zeros((6, 20), np.int64)
+    Ap[:5, :19] = A
+    assert job.acts[2 * steps + 4] == os_beats.os_act_beats(cfg, Ap[4:6, 16:20])[0]
+    assert job.acts[mt * steps:2 * mt * steps] == job.acts[:mt * steps]        # A repeats per N-tile
+    C = golden.gemm_engine(cfg, A, W, 3)
+    assert job.result_beats == nt * 5
+    assert np.array_equal(gemm_result(cfg, job, result_words(cfg, job, C)), C)
+
+
+def test_os_cycle_model_closed_form_equals_recurrence(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        m, k, n = (int(rng.integers(1, t + 1)) for t in (OS_CFG.max_m, OS_CFG.max_k, OS_CFG.max_n))
+        p = perf.predict(OS_CFG, [(m, k, n)])
+        steps, mt, nt = perf.os_tiles(OS_CFG, m, k, n)
+        assert perf.job_cycles(OS_CFG, m, k, n) == p.cycles
+        assert p.busy_cycles == perf.ideal_cycles(OS_CFG, m, k, n) == steps * mt * nt
+        assert p.stall_weight == (mt * nt - 1) * max(0, OS_CFG.rows - steps)
+        assert len(p.result_cycles) == m * nt
+
+
+def test_os_cycle_model_spot_values():
+    """Hand-derived from the spec: 2×3 OS, 2:4 (block 4)."""
+    # M = 3, K = 9, N = 3: 3 steps, 2 M-tiles, 1 N-tile; l_0 = 3, l_1 = 6; rows at l + cols + 1 + i
+    p = perf.predict(OS_CFG, [(3, 9, 3)])
+    assert p.row_starts == [1, 4] and p.result_cycles == [7, 8, 10] and p.cycles == 11
+    # K = 1: 1 step per tile, the last steps wait for the output: l_0 = 1, l_1 = 3; stall 1
+    p = perf.predict(OS_CFG, [(4, 1, 1)])
+    assert p.result_cycles == [5, 6, 7, 8] and p.stall_weight == 1
