@@ -4,8 +4,8 @@ The trained toy CNN's conv2 (``gen/compiler/data/bars.npz``, K = 72, N = 16; :mo
 
 - pattern-pruned (k = 4) and mapped by the compiler with ``ou-sparse``, ``kernel-reorder`` and
   ``kernel-reorder+bit-squeeze`` onto an RRAM tile derived from the mappings (two 64×64 crossbars, 2-bit cells,
-  9×16 OUs, lossless ADC); real im2col vectors of conv2's input are compared with the tile golden, ``x @ Wq`` and
-  the direct convolution, and OU_ACTIVATIONS / ADC_CONVERSIONS / SKIPPED_OUS with the compiler's predictions;
+  9×16 OUs, 2-bit DAC, lossless ADC); real im2col vectors of conv2's input are compared with the tile golden,
+  ``x @ Wq`` and the direct convolution, and OU_ACTIVATIONS / ADC_CONVERSIONS / SKIPPED_OUS with the compiler's predictions;
 - pruned 2:4 by the compiler and run as a whole convolution (im2col, one 36×72×16 job) on ``gemm_4x4_2of4``
   (ReLU, int8 requantization), compared with the direct convolution after the same output stage, cycles equal to
   the cycle model.
@@ -18,14 +18,14 @@ import pytest
 
 from hw.rram.schedule import CrossbarGeometry
 from sim.driver.conv import conv_gemm_shape
-from sim.tb.compiled_layer import GEMM_PRUNE, PADDING, RRAM_GEOMETRY, STRIDE, compiled_layer, gemm_config, \
-    rram_config, rram_plans
+from sim.tb.compiled_layer import (GEMM_PRUNE, PADDING, RRAM_DAC_BITS, RRAM_GEOMETRY, STRIDE, compiled_layer,
+                                   gemm_config, rram_config, rram_plans)
 from sim.tb.designs import verilog_for
 from sim.tb.runner import SIMULATORS, require_simulator, run_cocotb
 
 
 def _rram_config():
-    plans = rram_plans(CrossbarGeometry(**RRAM_GEOMETRY))
+    plans = rram_plans(CrossbarGeometry(**RRAM_GEOMETRY), dac_bits=RRAM_DAC_BITS)
     return rram_config([plan.mapping() for plan, _ in plans.values()])
 
 

@@ -24,7 +24,8 @@ from sim.driver.conv import conv2d
 from sim.golden.gemm import requantize
 from sim.golden.rram import lossless_adc_bits
 
-__all__ = ["BARS", "LAYER", "STRIDE", "PADDING", "RRAM_PRUNE", "RRAM_STRATEGIES", "RRAM_GEOMETRY", "GEMM_PRUNE",
+__all__ = ["BARS", "LAYER", "STRIDE", "PADDING", "RRAM_PRUNE", "RRAM_STRATEGIES", "RRAM_GEOMETRY", "RRAM_DAC_BITS",
+           "GEMM_PRUNE",
            "compiled_layer", "layer_input", "requant_shift", "rram_plans", "rram_config", "gemm_config"]
 
 LAYER = "conv2"
@@ -36,6 +37,8 @@ RRAM_STRATEGIES = ("ou-sparse", "kernel-reorder", "kernel-reorder+bit-squeeze")
 # reordering has outputs to group (with 9×8 OUs a group is one output and it changes nothing), and every
 # strategy's mapping of conv2 fits two crossbars.
 RRAM_GEOMETRY = {"xbar_rows": 64, "xbar_cols": 64, "ou_rows": 9, "ou_cols": 16, "cell_bits": 2}
+# 2-bit DAC: 4 input planes instead of 8 halves the simulated cycles (the tile is sequential: ~14 000 per MVM here)
+RRAM_DAC_BITS = 2
 GEMM_PRUNE = "nm:2:4"
 _INPUT_BITS = 8
 
@@ -83,12 +86,13 @@ def rram_plans(geometry, *, input_bits=8, input_signed=True, dac_bits=1):
 
 
 def rram_config(mappings, *, name="rram_bars_conv2"):
-    """The smallest tile of :data:`RRAM_GEOMETRY` (a ``replace`` of the ``rram_64x64_c1`` preset, lossless ADC)
-    that holds every mapping in ``mappings``: their crossbars, OUs, K and N."""
-    base = load_config("rram_64x64_c1")
+    """The smallest tile of :data:`RRAM_GEOMETRY` (a ``replace`` of the ``rram_64x64_c1`` preset, 8-bit signed
+    inputs, :data:`RRAM_DAC_BITS` DAC, lossless ADC) that holds every mapping in ``mappings``: their crossbars,
+    OUs, K and N."""
     g = RRAM_GEOMETRY
     return dataclasses.replace(
-        base, **g, adc_bits=lossless_adc_bits(g["ou_rows"], g["cell_bits"], base.dac_bits),
+        load_config("rram_64x64_c1"), **g, dac_bits=RRAM_DAC_BITS,
+        adc_bits=lossless_adc_bits(g["ou_rows"], g["cell_bits"], RRAM_DAC_BITS),
         n_xbars=max(m.n_xbars for m in mappings), max_ous=max(m.n_ous for m in mappings),
         max_inputs=max(m.n_inputs for m in mappings), max_outputs=max(m.n_outputs for m in mappings), name=name)
 

@@ -30,7 +30,7 @@ from sim.tb.compiled_layer import (GEMM_PRUNE, LAYER, PADDING, RRAM_PRUNE, RRAM_
 from sim.tb.gemm import GemmEngineTB
 from sim.tb.rram_tile import RramTileTB
 
-VECTORS = 3          # conv2 output positions run on the tile per strategy (each MVM is ~20 000 cycles)
+VECTORS = 2          # conv2 output positions per strategy (different ones each time); an MVM is ~14 000 cycles
 
 
 def _setup(config_class):
