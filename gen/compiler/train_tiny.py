@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.driver.conv import conv_output_size, im2col
+
 from .quantize import dequantize, quantize_symmetric
 
 __all__ = ["DATA", "bars", "forward", "train", "evaluate", "main"]
@@ -47,15 +49,10 @@ def bars(n: int, seed: int):
 
 
 def _im2col_index(c, h, w, stride):
-    """Indices into the zero-padded flattened image for each (output position, c·9 tap): im2col order (c, kh, kw)."""
-    ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
-    oy, ox = np.meshgrid(np.arange(ho) * stride, np.arange(wo) * stride, indexing="ij")
-    ky, kx = np.meshgrid(np.arange(3), np.arange(3), indexing="ij")
-    ch = np.arange(c)[:, None, None]
-    rows = oy.reshape(-1, 1, 1, 1) + ky[None, None]
-    cols = ox.reshape(-1, 1, 1, 1) + kx[None, None]
-    idx = (ch[None] * (h + 2) + rows) * (w + 2) + cols                   # (ho·wo, c, 3, 3)
-    return idx.reshape(ho * wo, c * 9), ho, wo
+    """Indices into the zero-padded flattened image for each (output position, c·9 tap): the conv lowering's
+    :func:`sim.driver.conv.im2col` (K order (c, kh, kw)) of the padded image's own flat indices."""
+    ho, wo = conv_output_size(h, w, 3, 3, stride, 1)
+    return im2col(np.arange(c * (h + 2) * (w + 2)).reshape(c, h + 2, w + 2), 3, 3, stride), ho, wo
 
 
 def _conv(x, w, stride):

@@ -13,7 +13,7 @@ Because ``K`` runs over ``(c_in, i, j)``, an N:M-sparse weight matrix for the GE
 
 import numpy as np
 
-__all__ = ["conv_output_size", "conv_gemm_shape", "im2col", "weights_to_gemm", "conv2d"]
+__all__ = ["conv_output_size", "conv_gemm_shape", "im2col", "gemm_matrix", "weights_to_gemm", "conv2d"]
 
 
 def _pair(value, name, minimum):
@@ -77,11 +77,20 @@ def im2col(x, kh, kw, stride=1, padding=0):
     return win.transpose(0, 2, 3, 1, 4, 5).reshape(b * h_out * w_out, c * kh * kw)
 
 
+def gemm_matrix(w):
+    """The ``K × N`` view of OIHW ``w [C_out, C_in, kh, kw]`` of any dtype (weights, masks, floats): row
+    ``(c·kh + i)·kw + j``, column ``o`` is ``w[o, c, i, j]``, the ``K`` order of :func:`im2col`. The one
+    definition of that order: :func:`weights_to_gemm` and the compiler's ``gen.compiler.prune.as_matrix`` use it."""
+    w = np.asarray(w)
+    if w.ndim != 4:
+        raise ValueError(f"w must have 4 dimensions [C_out, C_in, kh, kw], got shape {w.shape}")
+    return w.reshape(w.shape[0], -1).T
+
+
 def weights_to_gemm(w):
-    """Weight matrix ``W [K × N]`` (int64) of OIHW weights ``w [C_out, C_in, kh, kw]``: row ``(c·kh + i)·kw + j``,
-    column ``o`` is ``w[o, c, i, j]`` (the ``K`` order of :func:`im2col`)."""
+    """Weight matrix ``W [K × N]`` (int64, a copy) of integer OIHW weights: :func:`gemm_matrix`."""
     w = _int_input(w, "w", (4,))
-    return w.astype(np.int64).reshape(w.shape[0], -1).T.copy()
+    return gemm_matrix(w).astype(np.int64)
 
 
 def _numpy_gemm(a, w):
