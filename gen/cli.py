@@ -18,6 +18,7 @@ __all__ = ["main", "EXTENSIONS"]
 
 # modules that add subcommands (see the module docstring)
 EXTENSIONS = (
+    "gen.synth",
 )
 
 

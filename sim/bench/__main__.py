@@ -12,6 +12,7 @@ import time
 # name → module; each section prints its own tables
 SECTIONS = {
     "systolic": "sim.bench.systolic",
+    "synth": "sim.bench.synth",
 }
 
 

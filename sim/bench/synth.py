@@ -1,0 +1,116 @@
+"""`make synth` / `make bench`: does the sparse PE pay for itself? Dense vs 2:4 vs 1:4 at equal effective throughput.
+
+The three arrays cover the same reduction per pass: 8 × 8 PEs, block 4, so ``k = rows · block = 32`` and every
+activation row makes one pass through the same ``rows · cols · block`` weight positions. The dense array
+multiplies all 4 positions of a block (256 multipliers); the 2:4 and 1:4 arrays only the kept ones (128 and 64),
+selecting their activations with the index muxes. Throughput is one activation row per cycle in each, so at
+equal clock the sparse arrays do the same work with fewer multipliers; this section measures what that saves.
+
+For each design (ECP5 LFE5U-85F, out of context, via :mod:`gen.synth`; results cached): LUT4, CCU2C carry
+cells, flip-flops, DSPs, fmax. Area is reported twice:
+
+- fabric: ``LUT4 + 2·CCU2C + FF`` (a CCU2C holds two LUT4s), with DSPs listed separately;
+- total: fabric ``+ E · MULT18X18D``, where ``E`` is the LUT-equivalent of one DSP multiplier, *measured* in
+  the same run as the fabric cost (``LUT4 + 2·CCU2C``) of a lone act_bits × weight_bits signed multiplier
+  synthesized with ``-nodsp`` (:func:`gen.synth.multiplier_lut_equivalent`).
+
+The LFE5U-85F has 156 MULT18X18D, so with ``--dsp auto`` a design with more multipliers (the dense 256) is built
+entirely from LUTs; ``--dsp off`` compares all three in fabric only. Targets (issue 6): the 2:4 array uses at
+most 0.6 × the dense array's total area, its fmax is within 10 % of dense, and the dense array reaches 100 MHz.
+They are reported, not enforced: the section fails only if the flow fails.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from gen.config import load_config
+from gen.synth import SynthError, multiplier_lut_equivalent, synthesize, tools_available
+
+DESIGNS = (("dense", "dense_8x8_4of4"), ("2:4", "ssa_8x8_2of4"), ("1:4", "ssa_8x8_1of4"))
+OUT = Path(__file__).resolve().parents[2] / "build" / "synth"
+AREA_TARGET = 0.6
+FMAX_TOLERANCE = 0.10
+DENSE_FMAX_TARGET = 100.0
+
+
+def measure(dsp="auto", freq=100.0):
+    """Reports of the three designs and the DSP LUT-equivalent; runs (or reads from the cache) the flow."""
+    rows = []
+    for label, preset in DESIGNS:
+        cfg = load_config(preset)
+        report = synthesize(cfg, target="ecp5", out_dir=OUT / preset, dsp=dsp, freq_mhz=freq)
+        rows.append((label, preset, cfg, report))
+    dense_cfg = rows[0][2]
+    mul = multiplier_lut_equivalent(dense_cfg.act_bits, dense_cfg.weight_bits, signed=dense_cfg.act_signed,
+                                    workdir=OUT / "dsp_lut_equivalent")
+    return rows, mul
+
+
+def figures(rows, mul):
+    """Per-design area and fmax, and the ratios to the dense design (the first row)."""
+    out = []
+    for label, preset, cfg, r in rows:
+        res = r["resources"]
+        fabric = res["lut4"] + 2 * res["carry"] + res["ff"]
+        out.append({"design": label, "preset": preset, "multipliers": cfg.multipliers, "k": cfg.k,
+                    "lut4": res["lut4"], "carry": res["carry"], "ff": res["ff"], "dsp": res["dsp"],
+                    "bram": res["bram"], "fabric": fabric, "total": fabric + mul["lut_equivalent"] * res["dsp"],
+                    "fmax_mhz": r["pnr"].get("fmax_mhz"), "dsp_policy": r["dsp_policy"],
+                    "runtime_s": r["runtime_s"]["total"], "cached": r.get("cached", False)})
+    dense = out[0]
+    for row in out:
+        row["fabric_ratio"] = row["fabric"] / dense["fabric"]
+        row["total_ratio"] = row["total"] / dense["total"]
+        row["fmax_ratio"] = (row["fmax_mhz"] / dense["fmax_mhz"]) if row["fmax_mhz"] and dense["fmax_mhz"] else None
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m sim.bench.synth", description=__doc__.splitlines()[0])
+    parser.add_argument("--dsp", choices=("auto", "off"), default="auto",
+                        help="auto: DSPs where they fit (default); off: all multipliers in LUTs")
+    parser.add_argument("--freq", type=float, default=100.0, help="clock constraint in MHz (default 100)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    ok, reason = tools_available()
+    if not ok:
+        raise SystemExit(f"bench: synth: {reason}")
+    try:
+        rows, mul = measure(args.dsp, args.freq)
+    except SynthError as error:
+        print(f"bench: synth: {error}")
+        return 1
+    table = figures(rows, mul)
+    print(f"Equal effective throughput: 8x8 PEs, block 4, k = 32 each; ECP5 {rows[0][3]['device']['device']}, "
+          f"out of context, clock constrained to {args.freq:g} MHz, dsp = {args.dsp}.")
+    print(f"DSP LUT-equivalent E = {mul['lut_equivalent']} (a lone {mul['top']} in fabric: {mul['lut4']} LUT4 + "
+          f"2 x {mul['carry']} CCU2C)\n")
+    head = (f"{'design':<6} {'preset':<15} {'mults':>5} {'LUT4':>6} {'CCU2C':>6} {'FF':>6} {'DSP':>4} {'BRAM':>4} "
+            f"{'fabric':>7} {'total':>7} {'fabric/d':>8} {'total/d':>8} {'fmax':>6} {'fmax/d':>6}  runtime")
+    print(head)
+    print("-" * len(head))
+    for row in table:
+        fmax = f"{row['fmax_mhz']:.1f}" if row["fmax_mhz"] else "-"
+        fr = f"{row['fmax_ratio']:.2f}" if row["fmax_ratio"] else "-"
+        print(f"{row['design']:<6} {row['preset']:<15} {row['multipliers']:>5} {row['lut4']:>6} {row['carry']:>6} "
+              f"{row['ff']:>6} {row['dsp']:>4} {row['bram']:>4} {row['fabric']:>7} {row['total']:>7} "
+              f"{row['fabric_ratio']:>8.2f} {row['total_ratio']:>8.2f} {fmax:>6} {fr:>6}  "
+              f"{row['runtime_s']:.0f} s{' (cached)' if row['cached'] else ''}")
+    print("\nfabric = LUT4 + 2*CCU2C + FF; total = fabric + E*DSP; /d = ratio to dense. DSP policy: "
+          + "; ".join(f"{row['design']}: {row['dsp_policy']}" for row in table))
+    dense, half = table[0], table[1]
+    holds = {
+        f"2:4 total area <= {AREA_TARGET} x dense": half["total_ratio"] <= AREA_TARGET,
+        f"2:4 fmax within {FMAX_TOLERANCE:.0%} of dense": (half["fmax_ratio"] is not None
+                                                           and half["fmax_ratio"] >= 1 - FMAX_TOLERANCE),
+        f"dense 8x8 fmax >= {DENSE_FMAX_TARGET:g} MHz": (dense["fmax_mhz"] or 0) >= DENSE_FMAX_TARGET,
+    }
+    print("targets: " + "; ".join(f"{name}: {'holds' if ok else 'MISSED'}" for name, ok in holds.items()))
+    if args.json:
+        args.json.write_text(json.dumps({"dsp_lut_equivalent": mul, "designs": table, "targets": holds}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
