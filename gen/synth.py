@@ -51,7 +51,7 @@ __all__ = ["TARGETS", "DEVICES", "FLOW_VERSION", "SynthError", "CACHE_DIR", "too
            "structural_check", "synthesize", "synthesize_verilog", "multiplier_lut_equivalent", "format_table",
            "register", "INSTALL_HINT"]
 
-FLOW_VERSION = 1
+FLOW_VERSION = 2
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / "build" / "synth" / "cache"
 TARGETS = ("generic", "ecp5", "ice40")
@@ -146,7 +146,8 @@ def _run(tool, args, cwd, log, timeout=None):
 def yosys_script(target: str, top: str, sources: list[str], *, dsp: bool = True) -> str:
     """The Yosys script of one step of the flow, run in the working directory.
 
-    ``"generic"``: structural check, ``rtl.stat.json`` (after ``proc; flatten``) and ``generic.stat.json``
+    ``"generic"``: structural check, ``rtl.stat.json`` (after ``proc; flatten; opt -fast; wreduce``) and
+    ``generic.stat.json``
     (``synth -flatten -noabc``). ``"ecp5"``/``"ice40"``: technology mapping only (``dsp`` selects DSP
     inference), writing ``<target>.stat.json`` and the netlist ``<target>.netlist.json`` for nextpnr.
     """
@@ -157,6 +158,9 @@ def yosys_script(target: str, top: str, sources: list[str], *, dsp: bool = True)
         return "\n".join(lines + [
             "design -save input", "proc", "flatten", "opt_clean",
             "check -assert", f"select -assert-none {_LATCHES}",
+            # constant folding first: Amaranth's variable part-selects (the index muxes) carry index·width
+            # multiplications by constants, which must not count as multipliers
+            "opt -fast", "wreduce", "opt_clean",
             "tee -q -o rtl.stat.json stat -json",
             "design -load input", f"synth -flatten -top {top} -noabc",
             "tee -q -o generic.stat.json stat -json"]) + "\n"

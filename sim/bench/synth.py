@@ -34,12 +34,13 @@ FMAX_TOLERANCE = 0.10
 DENSE_FMAX_TARGET = 100.0
 
 
-def measure(dsp="auto", freq=100.0):
+def measure(dsp="auto", freq=100.0, pe_pipeline=0):
     """Reports of the three designs and the DSP LUT-equivalent; runs (or reads from the cache) the flow."""
     rows = []
     for label, preset in DESIGNS:
-        cfg = load_config(preset)
-        report = synthesize(cfg, target="ecp5", out_dir=OUT / preset, dsp=dsp, freq_mhz=freq)
+        cfg = load_config(preset, {"pe_pipeline": pe_pipeline})
+        out = OUT / (preset if pe_pipeline == 0 else f"{preset}_p{pe_pipeline}")
+        report = synthesize(cfg, target="ecp5", out_dir=out, dsp=dsp, freq_mhz=freq)
         rows.append((label, preset, cfg, report))
     dense_cfg = rows[0][2]
     mul = multiplier_lut_equivalent(dense_cfg.act_bits, dense_cfg.weight_bits, signed=dense_cfg.act_signed,
@@ -71,19 +72,22 @@ def main(argv=None):
     parser.add_argument("--dsp", choices=("auto", "off"), default="auto",
                         help="auto: DSPs where they fit (default); off: all multipliers in LUTs")
     parser.add_argument("--freq", type=float, default=100.0, help="clock constraint in MHz (default 100)")
+    parser.add_argument("--pe-pipeline", type=int, default=0, choices=(0, 1, 2),
+                        help="pe_pipeline of all three designs (default 0)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     ok, reason = tools_available()
     if not ok:
         raise SystemExit(f"bench: synth: {reason}")
     try:
-        rows, mul = measure(args.dsp, args.freq)
+        rows, mul = measure(args.dsp, args.freq, args.pe_pipeline)
     except SynthError as error:
         print(f"bench: synth: {error}")
         return 1
     table = figures(rows, mul)
     print(f"Equal effective throughput: 8x8 PEs, block 4, k = 32 each; ECP5 {rows[0][3]['device']['device']}, "
-          f"out of context, clock constrained to {args.freq:g} MHz, dsp = {args.dsp}.")
+          f"out of context, clock constrained to {args.freq:g} MHz, dsp = {args.dsp}, "
+          f"pe_pipeline = {args.pe_pipeline}.")
     print(f"DSP LUT-equivalent E = {mul['lut_equivalent']} (a lone {mul['top']} in fabric: {mul['lut4']} LUT4 + "
           f"2 x {mul['carry']} CCU2C)\n")
     head = (f"{'design':<6} {'preset':<15} {'mults':>5} {'LUT4':>6} {'CCU2C':>6} {'FF':>6} {'DSP':>4} {'BRAM':>4} "
