@@ -110,6 +110,24 @@ def test_structural_check_small_preset(tmp_path):
     assert sum(n for kind, n in result["generic_cells"].items() if "DFF" in kind) > 0
 
 
+def test_cli_generic_report(tmp_path, capsys):
+    """`python -m gen synth --target generic` writes <top>.synth.json next to the Verilog and its manifest."""
+    require_tools()
+    cfg = load_config("ssa_4x8_2of4")
+    assert main(["synth", "--config", "ssa_4x8_2of4", "--target", "generic", "--out", str(tmp_path),
+                 "--no-cache"]) == 0
+    assert "ssa_4x8_2of4" in capsys.readouterr().out
+    out = tmp_path / "ssa_4x8_2of4"
+    assert (out / f"{cfg.top}.v").exists() and (out / f"{cfg.top}.json").exists()
+    report = json.loads((out / f"{cfg.top}.synth.json").read_text())
+    assert report["top"] == cfg.top and list(report["targets"]) == ["generic"]
+    generic = report["targets"]["generic"]
+    assert generic["check"]["ok"] and generic["config"] == cfg.to_dict()
+    # the index muxes' constant index·width products are folded away: one $mul per multiplier remains
+    assert generic["rtl_cells"]["$mul"] == cfg.multipliers
+    assert generic["generic"]["ff_cells"] > 0 and generic["generic"]["gates"] > 0
+
+
 BAD_DESIGNS = {
     "latch": "module bad(input wire clk, input wire en, input wire d, output reg q);\n"
              "  always @* if (en) q = d;\nendmodule\n",
