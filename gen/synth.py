@@ -475,7 +475,7 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
         if "fmax_mhz" in pnr:
             fmax = f"{pnr['fmax_mhz']:.1f}"
             cp = pnr.get("critical_path", {})
-            path = f"{cp.get('from_net') or cp.get('from')} → {cp.get('to')}" if cp else ""
+            path = f"{cp.get('from')} → {cp.get('to')}" if cp else ""
         else:
             fmax, path = "-", pnr.get("skipped", "")
         if r["target"] == "generic":
