@@ -390,9 +390,13 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
     report["resources"] = summarize_cells(target, cells)
 
     # 3. place and route, clock constrained to freq_mhz
-    if report["resources"]["lut4"] + report["resources"]["carry"] > device["luts"]:
-        report["pnr"] = {"skipped": f"does not fit: {report['resources']['lut4']} LUT4 + "
-                                    f"{report['resources']['carry']} carry > {device['luts']} on {device['device']}"}
+    res = report["resources"]
+    if res["lut4"] + 2 * res["carry"] > device["luts"]:
+        report["pnr"] = {"skipped": f"does not fit: {res['lut4']} LUT4 + 2 x {res['carry']} carry > "
+                                    f"{device['luts']} LUT4 on {device['device']}"}
+    elif res["dsp"] > device["dsp_capacity"]:
+        report["pnr"] = {"skipped": f"does not fit: {res['dsp']} {device['dsp_cell']} > {device['dsp_capacity']} "
+                                    f"on {device['device']}"}
     else:
         args = [*device["nextpnr_args"], "--json", f"{target}.netlist.json", "--freq", str(freq_mhz),
                 "--report", f"{target}.pnr.json", "--timing-allow-fail", "--seed", str(seed),
