@@ -305,7 +305,7 @@ def _cache_key(verilog_text, top, target, options):
 
 def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: str = "ecp5", freq_mhz: float = 100,
                        dsp: str = "auto", seed: int = 1, workdir: Path, use_cache: bool = True,
-                       cache_dir: Path = CACHE_DIR, timeout: float | None = None) -> dict:
+                       cache_dir: Path = CACHE_DIR, timeout: float | None = None, pnr: bool = True) -> dict:
     """Run the flow for ``target`` on a Verilog file; returns the report dict (also cached).
 
     Parameters
@@ -321,6 +321,8 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
         Map multipliers to DSP blocks: when they fit (auto), always, or never.
     seed : int
         nextpnr placement seed (results depend on it by a few percent).
+    pnr : bool
+        Place and route (default); ``False`` stops after technology mapping (area only, much faster).
     workdir : Path
         Where the tools run and leave their logs and netlists.
     """
@@ -335,7 +337,7 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
         raise SynthError(reason)
     verilog = Path(verilog).resolve()
     text = verilog.read_text()
-    options = {"freq_mhz": freq_mhz, "dsp": dsp, "seed": seed}
+    options = {"freq_mhz": freq_mhz, "dsp": dsp, "seed": seed} | ({} if pnr else {"pnr": False})
     key = _cache_key(text, top, target, options)
     cache_file = Path(cache_dir) / f"{top}-{target}-{key[:16]}.json"
     if use_cache and cache_file.exists():
@@ -391,7 +393,9 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
 
     # 3. place and route, clock constrained to freq_mhz
     res = report["resources"]
-    if res["lut4"] + 2 * res["carry"] > device["luts"]:
+    if not pnr:
+        report["pnr"] = {"skipped": "not requested (--no-pnr)"}
+    elif res["lut4"] + 2 * res["carry"] > device["luts"]:
         report["pnr"] = {"skipped": f"does not fit: {res['lut4']} LUT4 + 2 x {res['carry']} carry > "
                                     f"{device['luts']} LUT4 on {device['device']}"}
     elif res["dsp"] > device["dsp_capacity"]:
@@ -417,7 +421,7 @@ def _store(cache_file, report):
 
 
 def synthesize(config, *, target: str = "ecp5", out_dir, freq_mhz: float = 100, dsp: str = "auto", seed: int = 1,
-               use_cache: bool = True, timeout: float | None = None) -> dict:
+               use_cache: bool = True, timeout: float | None = None, pnr: bool = True) -> dict:
     """Generate ``config``'s Verilog into ``out_dir``, run the flow, and write ``<top>.synth.json`` beside it.
 
     ``<top>.synth.json`` holds one entry per target under ``"targets"``: running another target adds its entry.
@@ -429,7 +433,8 @@ def synthesize(config, *, target: str = "ecp5", out_dir, freq_mhz: float = 100, 
     v_path, manifest_path = write_verilog(config, out)
     manifest = json.loads(manifest_path.read_text())
     report = synthesize_verilog(v_path, config.top, manifest["ports"], target=target, freq_mhz=freq_mhz, dsp=dsp,
-                                seed=seed, workdir=out / f"work-{target}", use_cache=use_cache, timeout=timeout)
+                                seed=seed, workdir=out / f"work-{target}", use_cache=use_cache, timeout=timeout,
+                                pnr=pnr)
     report = {"kind": config.kind, "config": config.to_dict(), **report}
     path = out / f"{config.top}.synth.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
@@ -511,7 +516,8 @@ def _synth_command(args):
         print(f"synth: {label} ({config.top}) → {args.target} …", flush=True)
         try:
             report = synthesize(config, target=args.target, out_dir=args.out / label, freq_mhz=args.freq,
-                                dsp=args.dsp, seed=args.seed, use_cache=not args.no_cache, timeout=args.timeout)
+                                dsp=args.dsp, seed=args.seed, use_cache=not args.no_cache, timeout=args.timeout,
+                                pnr=not args.no_pnr)
         except SynthError as error:
             print(f"synth: {label}: FAILED: {error}", file=sys.stderr, flush=True)
             failed.append(label)
@@ -546,4 +552,5 @@ def register(commands):
     synth.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     synth.add_argument("--timeout", type=float, default=None, metavar="S", help="per tool call, in seconds")
     synth.add_argument("--no-cache", action="store_true", help="ignore cached results")
+    synth.add_argument("--no-pnr", action="store_true", help="stop after technology mapping (area only)")
     synth.set_defaults(run=_synth_command)
