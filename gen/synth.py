@@ -23,9 +23,11 @@ Targets
 Structural check (every target): ``proc; flatten; check -assert`` (no combinational loops, no undriven nets,
 no multiple drivers) and no latch cells (``$dlatch``, ``$adlatch``, ``$dlatchsr``, ``$sr``).
 
-DSPs: with ``dsp="auto"`` multipliers go to DSP blocks only when the design's ``$mul`` count fits the device
-(156 MULT18X18D on the LFE5U-85F, 8 SB_MAC16 on the UP5K); otherwise every multiplier is built from LUTs and
-the report says so (``dsp_policy``). Yosys cannot cap the number of inferred DSPs.
+DSPs: with ``dsp="auto"`` multipliers go to DSP blocks when the design's ``$mul`` count fits the device
+(156 MULT18X18D on the LFE5U-85F, 8 SB_MAC16 on the UP5K); otherwise every multiplier is built from LUTs,
+unless that could not fit the device either (about 306 LUT4 per int8 multiplier), in which case they stay
+DSPs and place and route is skipped: the report gives the area and says why (``dsp_policy``, ``pnr``). Yosys
+cannot cap the number of inferred DSPs.
 
 Tool workaround: Yosys (0.50 … 0.70) aborts in ABC re-integration on Amaranth's netlists
 (``Assert count_id(wire->name) == 0``); an ``opt_clean -purge`` just before LUT mapping avoids it. YoWASP's
@@ -80,6 +82,9 @@ _COLUMNS = {
               "bram": ("SB_RAM40_4K",), "widemux": (), "lutram": ()},
 }
 _LATCHES = "t:$dlatch t:$adlatch t:$dlatchsr t:$sr"
+# LUT4-equivalent of one int8 x int8 multiplier in ECP5 fabric, measured by multiplier_lut_equivalent(8, 8)
+# (290 LUT4 + 8 CCU2C); used only to predict whether LUT multipliers can fit the device
+_LUTS_PER_MULTIPLIER = 306
 
 
 class SynthError(RuntimeError):
@@ -378,12 +383,17 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
     # 2. technology mapping
     device = DEVICES[target]
     multipliers = rtl.get("$mul", 0)
-    use_dsp = {"on": True, "off": False}.get(dsp, multipliers <= device["dsp_capacity"])
+    # auto: DSPs when they fit; else LUTs when LUT multipliers could fit, else DSPs for the area figures only
+    too_big_for_luts = multipliers * _LUTS_PER_MULTIPLIER > device["luts"]
+    use_dsp = {"on": True, "off": False}.get(dsp, multipliers <= device["dsp_capacity"] or too_big_for_luts)
     report["device"] = {k: device[k] for k in ("device", "package", "speed", "io")}
     report["dsp_policy"] = (f"{multipliers} multipliers → {device['dsp_cell']}" if use_dsp else
                             f"{multipliers} multipliers → LUTs" +
                             (f" ({multipliers} > {device['dsp_capacity']} {device['dsp_cell']})"
                              if dsp == "auto" else " (dsp=off)"))
+    if dsp == "auto" and use_dsp and multipliers > device["dsp_capacity"]:
+        report["dsp_policy"] += (f" (more than the {device['dsp_capacity']} on the device, and about "
+                                 f"{multipliers * _LUTS_PER_MULTIPLIER} LUT4 in fabric: area only)")
     (work / f"{target}.ys").write_text(yosys_script(target, synth_top, sources, dsp=use_dsp))
     report["runtime_s"]["yosys_map"] = _run("yosys", ["-q", "-l", f"{target}.log", "-s", f"{target}.ys"], work,
                                             work / f"{target}.log", timeout=timeout)
