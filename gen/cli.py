@@ -21,6 +21,7 @@ EXTENSIONS = (
     "gen.rram_sweep",
     "gen.compiler.cli",
     "gen.gemm_cli",
+    "gen.synth",
 )
 
 

@@ -170,6 +170,10 @@ class SystolicConfig(ConfigBase):
         ``"wrap"``: two's-complement wrap-around; ``"saturate"``: every PE clamps its partial sum.
     counter_bits : int
         Width of the (wrapping) performance counters; 16 … 64.
+    pe_pipeline : int
+        Pipeline registers in every PE, 0 … 2 (see :class:`hw.systolic.pe.SparsePE`): 1 registers the products,
+        2 also the selected activations. Each stage adds one cycle of latency and raises fmax. Derived names
+        get a ``_p<n>`` suffix when it is not 0.
     name : str or None
         Verilog top-module name: an identifier of at most 64 characters that is not a keyword. ``None``
         means a name derived from the parameters, e.g. ``ssa_8x8_2of4_s8w8acc32`` (see :attr:`top`).
@@ -195,6 +199,7 @@ class SystolicConfig(ConfigBase):
     max_k: int | None = None
     overflow: str = "check"
     counter_bits: int = 32
+    pe_pipeline: int = 0
     name: str | None = None
 
     kind: ClassVar[str] = "systolic"
@@ -217,6 +222,7 @@ class SystolicConfig(ConfigBase):
         if not isinstance(self.overflow, str) or self.overflow not in _OVERFLOW_MODES:
             self._fail("overflow", 'is not allowed: allowed "check", "wrap" or "saturate"')
         self._check_int("counter_bits", 16, 64)
+        self._check_int("pe_pipeline", 0, 2)
         if self.name is not None:
             self._check_name()
         if self.overflow == "check":
@@ -240,6 +246,7 @@ class SystolicConfig(ConfigBase):
 
     def _derived_name(self):
         suffix = {"check": "", "wrap": "_wrap", "saturate": "_sat"}[self.overflow]
+        suffix += f"_p{self.pe_pipeline}" if self.pe_pipeline else ""
         return (f"ssa_{self.rows}x{self.cols}_{self.keep}of{self.block}_{'s' if self.act_signed else 'u'}"
                 f"{self.act_bits}w{self.weight_bits}acc{self.acc_bits}{suffix}")
 

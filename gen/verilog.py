@@ -59,7 +59,8 @@ def build_array(config: SystolicConfig) -> SparseSystolicArray:
     return SparseSystolicArray(
         rows=config.rows, cols=config.cols, act_bits=config.act_bits, act_signed=config.act_signed,
         weight_bits=config.weight_bits, acc_bits=config.acc_bits, keep=config.keep, block=config.block,
-        overflow="saturate" if config.overflow == "saturate" else "wrap", counter_bits=config.counter_bits)
+        overflow="saturate" if config.overflow == "saturate" else "wrap", counter_bits=config.counter_bits,
+        pe_pipeline=config.pe_pipeline)
 
 
 # config kind → module providing build(config) and manifest(config, top)

@@ -42,7 +42,7 @@ def is_valid(d):
     """Independent validity predicate for SystolicConfig(**d), straight from the README table."""
     c = {field.name: field.default for field in dataclasses.fields(SystolicConfig)} | d
     ranges = dict(rows=(1, 64), cols=(1, 64), act_bits=(2, 16), weight_bits=(2, 16), acc_bits=(4, 64),
-                  counter_bits=(16, 64))
+                  counter_bits=(16, 64), pe_pipeline=(0, 2))
     if not all(is_int(c[f]) and lo <= c[f] <= hi for f, (lo, hi) in ranges.items()):
         return False
     if type(c["act_signed"]) is not bool or c["overflow"] not in ("check", "wrap", "saturate"):
@@ -325,7 +325,7 @@ VALID = {
     "act_signed": st.booleans(), "weight_bits": st.integers(2, 16), "acc_bits": st.integers(4, 64),
     "keep": st.integers(1, 16), "block": st.sampled_from([1, 2, 4, 8, 16]),
     "max_k": st.none() | st.integers(1, 2**20), "overflow": st.sampled_from(["check", "wrap", "saturate"]),
-    "counter_bits": st.integers(16, 64), "name": st.none() | st.from_regex(r"x[0-9]{0,70}", fullmatch=True),
+    "counter_bits": st.integers(16, 64), "pe_pipeline": st.integers(0, 2), "name": st.none() | st.from_regex(r"x[0-9]{0,70}", fullmatch=True),
 }
 NEAR = {  # values at and just outside the limits, and near-misses of the string fields
     "act_signed": st.sampled_from([0, 1, "true", None]),

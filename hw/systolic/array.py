@@ -26,7 +26,8 @@ class SparseSystolicArray(wiring.Component):
     - The whole array advances only when ``results`` can move (``advance = ~valid | ready``): backpressure
       freezes every register, so no beat is lost or duplicated.
 
-    Latency: ``rows + cols`` cycles from an activation transfer to its result's first possible transfer.
+    Latency: ``rows + cols + pe_pipeline`` cycles from an activation transfer to its result's first possible
+    transfer.
 
     Parameters
     ----------
@@ -42,6 +43,8 @@ class SparseSystolicArray(wiring.Component):
         Partial-sum adder behavior (see :class:`SparsePE`).
     counter_bits : int
         Width of the wrapping performance counters.
+    pe_pipeline : int
+        Pipeline registers inside each PE (0, 1 or 2, see :class:`SparsePE`); each adds one cycle of latency.
 
     Members
     -------
@@ -53,13 +56,13 @@ class SparseSystolicArray(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
-                 overflow="wrap", counter_bits=32):
+                 overflow="wrap", counter_bits=32, pe_pipeline=0):
         check_int("rows", rows, 1, 256)
         check_int("cols", cols, 1, 256)
         check_int("counter_bits", counter_bits, 1, 64)
         self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
                              acc_bits=acc_bits, keep=keep, block=block,
-                             zero_bits=(rows * keep).bit_length(), overflow=overflow)
+                             zero_bits=(rows * keep).bit_length(), overflow=overflow, pipeline=pe_pipeline)
         SparsePE.check_parameters(**self._pe_args)
         self._rows, self._cols = rows, cols
         super().__init__({
@@ -84,7 +87,7 @@ class SparseSystolicArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from an activation transfer to its result beat's first possible transfer."""
-        return self._rows + self._cols
+        return self._rows + self._cols + self._pe_args["pipeline"]
 
     def elaborate(self, platform):
         m = Module()

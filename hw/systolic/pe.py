@@ -20,8 +20,13 @@ class SparsePE(wiring.Component):
     activation that is zero gates its multiplier (the product is forced to 0) and is counted on
     ``zeros_out``. Dense PEs (``keep == block``) have no index logic: slot j multiplies activation j.
 
-    Timing: one cycle, from ``act_in``/``psum_in``/``zeros_in`` to ``act_out``/``psum_out``/``zeros_out``.
-    Every register, including the weight write, only updates in cycles where ``en`` is high.
+    Timing: one cycle from ``act_in`` to ``act_out`` and from ``psum_in``/``zeros_in`` to
+    ``psum_out``/``zeros_out``; ``1 + pipeline`` cycles from ``act_in`` to the ``psum_out``/``zeros_out`` that
+    include its products. ``pipeline`` = 1 registers the gated products (cutting multiplier → adder), 2 also
+    registers the selected activations with their weights (cutting index mux → multiplier). In a column of
+    PEs whose activations arrive one cycle apart, the partial sum from above arrives exactly when the delayed
+    products do, so the column needs no other change. Every register, including the weight write, only
+    updates in cycles where ``en`` is high.
 
     ``tiled=True`` (used by the GEMM engine's array core, off by default) adds a shadow weight bank and
     tile tags that travel with the activation block: ``w_we`` then writes the shadow bank; a row whose
@@ -44,6 +49,8 @@ class SparsePE(wiring.Component):
         Width of the zero-skip count chain.
     overflow : ``"wrap"`` or ``"saturate"``
         What the partial-sum adder does on overflow (``"check"`` configs never overflow and use ``"wrap"``).
+    pipeline : int
+        Pipeline registers between the activation input and the partial-sum adder: 0 (default), 1 or 2.
 
     Members
     -------
@@ -65,11 +72,16 @@ class SparsePE(wiring.Component):
     """
 
     def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits,
-                 overflow="wrap", tiled=False):
+                 overflow="wrap", tiled=False, pipeline=0):
         self.check_parameters(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
-                              acc_bits=acc_bits, keep=keep, block=block, zero_bits=zero_bits, overflow=overflow)
+                              acc_bits=acc_bits, keep=keep, block=block, zero_bits=zero_bits, overflow=overflow,
+                              pipeline=pipeline)
         check_bool("tiled", tiled)
+        if tiled and pipeline:
+            # the lane mask and tile tags would have to travel through the pipeline stages too
+            raise ValueError(f"pipeline = {pipeline} is not supported with tiled=True: allowed 0")
         self._tiled = tiled
+        self._pipeline = pipeline
         self._act_shape = signed(act_bits) if act_signed else unsigned(act_bits)
         self._acc_bits = acc_bits
         self._keep = keep
@@ -96,7 +108,8 @@ class SparsePE(wiring.Component):
         } | tiled_ports)
 
     @staticmethod
-    def check_parameters(*, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits, overflow):
+    def check_parameters(*, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits, overflow,
+                         pipeline=0):
         """Raise ``TypeError``/``ValueError`` for parameters no PE can be built with."""
         check_int("act_bits", act_bits, 1, 64)
         check_bool("act_signed", act_signed)
@@ -106,6 +119,7 @@ class SparsePE(wiring.Component):
         check_int("keep", keep, 1, block)
         check_int("zero_bits", zero_bits, 1, 32)
         check_choice("overflow", overflow, ("wrap", "saturate"))
+        check_int("pipeline", pipeline, 0, 2)
 
     @property
     def keep(self):
@@ -118,6 +132,10 @@ class SparsePE(wiring.Component):
     @property
     def index_bits(self):
         return self._index_bits
+
+    @property
+    def pipeline(self):
+        return self._pipeline
 
     def elaborate(self, platform):
         m = Module()
@@ -136,17 +154,29 @@ class SparsePE(wiring.Component):
             with m.If(self.en & self.w_we):
                 m.d.sync += active.eq(self.w_data)
 
+        def stage(value, name):
+            reg = Signal.like(value, name=name)
+            with m.If(self.en):
+                m.d.sync += reg.eq(value)
+            return reg
+
         total = self.psum_in
         zeros = self.zeros_in
         macs = self.macs_in if self._tiled else None
         for j in range(self._keep):
             act = self.act_in[weights[j].index] if self._index_bits else self.act_in[j]
+            weight = weights[j].value
+            if self._pipeline >= 2:
+                # the weight travels with its activation: a weight write may land between the two stages
+                act, weight = stage(act, f"act_sel{j}"), stage(weight, f"weight_sel{j}")
             is_zero = Signal(name=f"zero{j}")
-            product = Signal(signed(self._act_shape.width + len(weights[j].value) + 1), name=f"product{j}")
+            product = Signal(signed(self._act_shape.width + len(weight) + 1), name=f"product{j}")
             m.d.comb += [
                 is_zero.eq(act == 0),
-                product.eq(Mux(is_zero, 0, act * weights[j].value)),
+                product.eq(Mux(is_zero, 0, act * weight)),
             ]
+            if self._pipeline >= 1:
+                product, is_zero = stage(product, f"product{j}_q"), stage(is_zero, f"zero{j}_q")
             total = total + product
             if self._tiled:
                 real = Signal(name=f"real{j}")

@@ -14,8 +14,9 @@ def _check_m(m):
 
 
 def latency(cfg):
-    """Cycles from an activation row's handshake to its result row's handshake: ``rows + cols``."""
-    return cfg.rows + cfg.cols
+    """Cycles from an activation row's handshake to its result row's handshake: ``rows + cols + pe_pipeline``
+    (``pe_pipeline`` read with default 0, so config-like objects without it still work)."""
+    return cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
 
 
 def load_cycles(cfg):
@@ -25,7 +26,7 @@ def load_cycles(cfg):
 
 def stream_cycles(cfg, m):
     """Cycles from the first activation handshake to the last result handshake, inclusive, for ``m``
-    back-to-back activation rows: ``m + rows + cols`` (0 when ``m == 0``). Also the ``busy_cycles``
+    back-to-back activation rows: ``m + latency`` (0 when ``m == 0``). Also the ``busy_cycles``
     counter value after such a run."""
     _check_m(m)
     return m + latency(cfg) if m else 0
@@ -33,7 +34,7 @@ def stream_cycles(cfg, m):
 
 def job_cycles(cfg, m):
     """Cycles from the first weight-beat handshake to the last result handshake, inclusive, for one
-    weight load immediately followed by ``m`` back-to-back activation rows: ``rows + m + rows + cols``
+    weight load immediately followed by ``m`` back-to-back activation rows: ``rows + m + latency``
     (just the load, ``rows``, when ``m == 0``)."""
     return load_cycles(cfg) + stream_cycles(cfg, m)
 

@@ -80,3 +80,70 @@ def test_pe_matches_spec(case, seed):
     sim.add_testbench(bench)
     sim.run()
     assert len(checked) > steps  # about 3/4 of 3·steps cycles are enabled and checked
+
+
+@pytest.mark.parametrize("pipeline", [1, 2])
+@pytest.mark.parametrize("case", CASES[:3], ids=lambda c: "a{}{}w{}acc{}_{}of{}_{}".format(c[0], "s" if c[1] else "u", *c[2:]))
+def test_pipelined_pe_matches_spec(case, pipeline, seed):
+    """With ``pipeline`` stages, psum_out after an enabled cycle is psum_in of that cycle plus the products of
+    the activations (and the weights they met) ``pipeline`` enabled cycles earlier; act_out still takes one."""
+    act_bits, act_signed, weight_bits, acc_bits, keep, block, overflow = case
+    rng = np.random.default_rng(seed)
+    pe = SparsePE(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits, acc_bits=acc_bits,
+                  keep=keep, block=block, zero_bits=4, overflow=overflow, pipeline=pipeline)
+    a_lo, a_hi = _range(act_bits, act_signed)
+    w_lo, w_hi = _range(weight_bits, True)
+    p_lo, p_hi = _range(acc_bits, True)
+    cycles = 600
+    checked = []
+
+    async def bench(ctx):
+        history = []          # (products, zeros) of each enabled cycle, oldest first
+        values = indices = None
+        for cycle in range(cycles):
+            en = bool(rng.integers(0, 4))
+            write = values is None or bool(rng.integers(0, 5) == 0)     # weight writes mid-stream too
+            if write:
+                new_values = _extremes_or_random(rng, w_lo, w_hi, keep)
+                new_indices = (np.sort(rng.choice(block, keep, replace=False)) if pe.index_bits
+                               else np.arange(keep))
+                fields = {"value": new_values[None, :]}
+                if pe.index_bits:
+                    fields["index"] = new_indices[None, :]
+                ctx.set(pe.w_data.as_value(), bits.pack(pe.w_data.shape(), fields)[0])
+            ctx.set(pe.w_we, write)
+            act = _extremes_or_random(rng, a_lo, a_hi, block)
+            psum = int(_extremes_or_random(rng, p_lo, p_hi, 1)[0])
+            zeros_in = int(rng.integers(0, 8))
+            ctx.set(pe.act_in.as_value(), bits.pack(pe.act_in.shape(), act[None, :])[0])
+            ctx.set(pe.psum_in, psum)
+            ctx.set(pe.zeros_in, zeros_in)
+            ctx.set(pe.en, en)
+            before = (ctx.get(pe.psum_out), ctx.get(pe.zeros_out))
+            await ctx.tick()
+            after = (ctx.get(pe.psum_out), ctx.get(pe.zeros_out))
+            if not en:
+                assert after == before, f"cycle {cycle}: outputs changed while en=0"
+                continue
+            # this cycle's activations meet the weights registered before it (a write lands at the clock edge)
+            if values is not None:
+                selected = act[indices]
+                history.append((int(np.dot(selected, values)), int(np.sum(selected == 0))))
+            else:
+                history.append(None)
+            if write:
+                values, indices = new_values, new_indices
+            if len(history) > pipeline and history[-1 - pipeline] is not None:
+                product, zeros = history[-1 - pipeline]
+                exact = psum + product
+                expect = (min(max(exact, p_lo), p_hi) if overflow == "saturate"
+                          else (exact - p_lo) % (1 << acc_bits) + p_lo)
+                assert after[0] == expect, f"cycle {cycle}: psum_out {after[0]} != {expect}"
+                assert after[1] == (zeros_in + zeros) % 16, f"cycle {cycle}: zeros_out"
+                checked.append(cycle)
+
+    sim = Simulator(pe)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(checked) > cycles // 2

@@ -18,6 +18,9 @@ CONFIGS = {
     "2x2_dense1_u8": SystolicConfig(rows=2, cols=2, keep=1, block=1, act_signed=False),
     "3x2_1of4_sat12": SystolicConfig(rows=3, cols=2, keep=1, block=4, acc_bits=12, overflow="saturate"),
     "1x1_4of4_wrap10": SystolicConfig(rows=1, cols=1, keep=4, block=4, acc_bits=10, overflow="wrap"),
+    "2x3_2of4_s8_p1": SystolicConfig(rows=2, cols=3, keep=2, block=4, pe_pipeline=1),
+    "3x2_1of4_sat12_p2": SystolicConfig(rows=3, cols=2, keep=1, block=4, acc_bits=12, overflow="saturate",
+                                        pe_pipeline=2),
 }
 
 
