@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-__all__ = ["ConfigBase", "SystolicConfig", "CONFIG_KINDS", "PRESETS_DIR", "config_class", "list_presets",
+__all__ = ["ConfigBase", "ArrayConfig", "SystolicConfig", "CONFIG_KINDS", "PRESETS_DIR", "config_class", "list_presets",
            "load_config", "parse_override", "preset_kind"]
 
 PRESETS_DIR = Path(__file__).parent / "configs"
@@ -139,8 +139,53 @@ class ConfigBase:
         return cls(**data)
 
 
+class ArrayConfig(ConfigBase):
+    """Base of the configs that contain one ``rows × cols`` N:M array: its field checks and derived values.
+
+    Subclasses declare the fields ``rows``, ``cols``, ``act_bits``, ``act_signed``, ``weight_bits``, ``acc_bits``,
+    ``keep`` and ``block`` and call :meth:`_check_array` first in ``__post_init__``.
+    """
+
+    def _check_array(self):
+        self._check_int("rows", 1, 64)
+        self._check_int("cols", 1, 64)
+        self._check_int("act_bits", 2, 16)
+        self._check_bool("act_signed")
+        self._check_int("weight_bits", 2, 16)
+        self._check_int("acc_bits", 4, 64)
+        self._check_int("block", 1, 16)
+        if self.block not in _BLOCKS:
+            self._fail("block", "is not allowed: allowed 1, 2, 4, 8 or 16")
+        self._check_int("keep", 1, self.block, high=f"{self.block} (block)")
+
+    @property
+    def k(self) -> int:
+        """Reduction length the array covers: ``rows · block``."""
+        return self.rows * self.block
+
+    @property
+    def sparse(self) -> bool:
+        """``keep < block``: weights carry in-block indices."""
+        return self.keep < self.block
+
+    @property
+    def index_bits(self) -> int:
+        """Width of a weight's in-block index: ``log2(block)`` when sparse, 0 when dense."""
+        return self.block.bit_length() - 1 if self.sparse else 0
+
+    @property
+    def multipliers(self) -> int:
+        """Number of multipliers: ``rows · cols · keep``."""
+        return self.rows * self.cols * self.keep
+
+    @property
+    def weight_entry_bits(self) -> int:
+        """Width of one compressed weight entry: ``weight_bits + index_bits``."""
+        return self.weight_bits + self.index_bits
+
+
 @dataclass(frozen=True)
-class SystolicConfig(ConfigBase):
+class SystolicConfig(ArrayConfig):
     """Parameters of one ``rows × cols`` weight-stationary array for ``keep``-of-``block`` sparse weights.
 
     The array computes ``C[M × cols] = A[M × k] · W[k × cols]`` with ``k = rows · block``. Every field is
@@ -207,16 +252,7 @@ class SystolicConfig(ConfigBase):
                                           "weight_entry_bits")
 
     def __post_init__(self):
-        self._check_int("rows", 1, 64)
-        self._check_int("cols", 1, 64)
-        self._check_int("act_bits", 2, 16)
-        self._check_bool("act_signed")
-        self._check_int("weight_bits", 2, 16)
-        self._check_int("acc_bits", 4, 64)
-        self._check_int("block", 1, 16)
-        if self.block not in _BLOCKS:
-            self._fail("block", "is not allowed: allowed 1, 2, 4, 8 or 16")
-        self._check_int("keep", 1, self.block, high=f"{self.block} (block)")
+        self._check_array()
         if self.max_k is not None:
             self._check_int("max_k", self.k, _MAX_K_LIMIT, low=f"{self.k} (rows·block)")
         if not isinstance(self.overflow, str) or self.overflow not in _OVERFLOW_MODES:
@@ -249,31 +285,6 @@ class SystolicConfig(ConfigBase):
         suffix += f"_p{self.pe_pipeline}" if self.pe_pipeline else ""
         return (f"ssa_{self.rows}x{self.cols}_{self.keep}of{self.block}_{'s' if self.act_signed else 'u'}"
                 f"{self.act_bits}w{self.weight_bits}acc{self.acc_bits}{suffix}")
-
-    @property
-    def k(self) -> int:
-        """Reduction length the array covers: ``rows · block``."""
-        return self.rows * self.block
-
-    @property
-    def sparse(self) -> bool:
-        """``keep < block``: weights carry in-block indices."""
-        return self.keep < self.block
-
-    @property
-    def index_bits(self) -> int:
-        """Width of a weight's in-block index: ``log2(block)`` when sparse, 0 when dense."""
-        return self.block.bit_length() - 1 if self.sparse else 0
-
-    @property
-    def multipliers(self) -> int:
-        """Number of multipliers: ``rows · cols · keep``."""
-        return self.rows * self.cols * self.keep
-
-    @property
-    def weight_entry_bits(self) -> int:
-        """Width of one compressed weight entry: ``weight_bits + index_bits``."""
-        return self.weight_bits + self.index_bits
 
     @property
     def max_reduction(self) -> int:

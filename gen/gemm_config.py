@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .config import _BLOCKS, _MAX_K_LIMIT, _OVERFLOW_MODES, ConfigBase, SystolicConfig
+from .config import _MAX_K_LIMIT, _OVERFLOW_MODES, ArrayConfig, SystolicConfig
 
 __all__ = ["GemmConfig", "DATAFLOWS"]
 
@@ -12,7 +12,7 @@ _MAX_DIM = 1 << 16
 
 
 @dataclass(frozen=True)
-class GemmConfig(ConfigBase):
+class GemmConfig(ArrayConfig):
     """The GEMM engine: a ``rows × cols`` keep:block array core plus job control, accumulator buffer and
     output stage, computing ``C[M × N] = A[M × K] · W[K × N]`` for any ``1 ≤ M ≤ max_m``, ``1 ≤ K ≤ max_k``,
     ``1 ≤ N ≤ max_n``.
@@ -72,16 +72,7 @@ class GemmConfig(ConfigBase):
                                           "acc_depth", "result_bits", "latency", "load_beats")
 
     def __post_init__(self):
-        self._check_int("rows", 1, 64)
-        self._check_int("cols", 1, 64)
-        self._check_int("act_bits", 2, 16)
-        self._check_bool("act_signed")
-        self._check_int("weight_bits", 2, 16)
-        self._check_int("acc_bits", 4, 64)
-        self._check_int("block", 1, 16)
-        if self.block not in _BLOCKS:
-            self._fail("block", "is not allowed: allowed 1, 2, 4, 8 or 16")
-        self._check_int("keep", 1, self.block, high=f"{self.block} (block)")
+        self._check_array()
         if not isinstance(self.overflow, str) or self.overflow not in _OVERFLOW_MODES:
             self._fail("overflow", 'is not allowed: allowed "check", "wrap" or "saturate"')
         self._check_int("counter_bits", 16, 64)
@@ -114,28 +105,6 @@ class GemmConfig(ConfigBase):
                               max_k=max(self.max_k, self.k),
                               overflow="wrap" if self.overflow == "check" else self.overflow,
                               counter_bits=self.counter_bits)
-
-    @property
-    def k(self) -> int:
-        """K covered by one tile (one weight load): ``rows · block``."""
-        return self.rows * self.block
-
-    @property
-    def sparse(self) -> bool:
-        return self.keep < self.block
-
-    @property
-    def index_bits(self) -> int:
-        return self.block.bit_length() - 1 if self.sparse else 0
-
-    @property
-    def multipliers(self) -> int:
-        """``rows · cols · keep``."""
-        return self.rows * self.cols * self.keep
-
-    @property
-    def weight_entry_bits(self) -> int:
-        return self.weight_bits + self.index_bits
 
     @property
     def acc_depth(self) -> int:

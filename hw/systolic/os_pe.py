@@ -1,11 +1,12 @@
 """The sparse processing element of the output-stationary core."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..checks import check_bool, check_choice, check_int
 from .beats import index_bits, weight_entry_layout
+from .mac import gated_product, wrap_or_saturate
 
 __all__ = ["SparseOSPE"]
 
@@ -118,26 +119,11 @@ class SparseOSPE(wiring.Component):
         for s in range(self._keep):
             w = self.w_in[s]
             act = self.act_in[w.index] if self._index_bits else self.act_in[s]
-            is_zero = Signal(name=f"zero{s}")
-            product = Signal(signed(self._act_shape.width + len(w.value) + 1), name=f"product{s}")
-            m.d.comb += [
-                is_zero.eq(act == 0),
-                product.eq(Mux(is_zero, 0, act * w.value)),
-            ]
+            product, is_zero = gated_product(m, act, w.value, s)
             total = total + product
             zeros = zeros + is_zero
 
-        acc_next = Signal(signed(self._acc_bits), name="acc_next")
-        if self._overflow == "saturate":
-            top = (1 << (self._acc_bits - 1)) - 1
-            with m.If(total > top):
-                m.d.comb += acc_next.eq(top)
-            with m.Elif(total < -top - 1):
-                m.d.comb += acc_next.eq(-top - 1)
-            with m.Else():
-                m.d.comb += acc_next.eq(total)
-        else:
-            m.d.comb += acc_next.eq(total)   # truncation is two's-complement wrap-around
+        acc_next = wrap_or_saturate(m, total, self._acc_bits, self._overflow, "acc_next")
 
         with m.If(self.en):
             m.d.sync += [

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..checks import check_bool, check_choice, check_int
 from .beats import index_bits, weight_entry_layout
+from .mac import gated_product, wrap_or_saturate
 
 __all__ = ["SparsePE"]
 
@@ -169,12 +170,7 @@ class SparsePE(wiring.Component):
             if self._pipeline >= 2:
                 # the weight travels with its activation: a weight write may land between the two stages
                 act, weight = stage(act, f"act_sel{j}"), stage(weight, f"weight_sel{j}")
-            is_zero = Signal(name=f"zero{j}")
-            product = Signal(signed(self._act_shape.width + len(weight) + 1), name=f"product{j}")
-            m.d.comb += [
-                is_zero.eq(act == 0),
-                product.eq(Mux(is_zero, 0, act * weight)),
-            ]
+            product, is_zero = gated_product(m, act, weight, j)
             if self._pipeline >= 1:
                 product, is_zero = stage(product, f"product{j}_q"), stage(is_zero, f"zero{j}_q")
             total = total + product
@@ -186,17 +182,7 @@ class SparsePE(wiring.Component):
             else:
                 zeros = zeros + is_zero
 
-        psum_next = Signal(signed(self._acc_bits), name="psum_next")
-        if self._overflow == "saturate":
-            top = (1 << (self._acc_bits - 1)) - 1
-            with m.If(total > top):
-                m.d.comb += psum_next.eq(top)
-            with m.Elif(total < -top - 1):
-                m.d.comb += psum_next.eq(-top - 1)
-            with m.Else():
-                m.d.comb += psum_next.eq(total)
-        else:
-            m.d.comb += psum_next.eq(total)   # truncation is two's-complement wrap-around
+        psum_next = wrap_or_saturate(m, total, self._acc_bits, self._overflow, "psum_next")
 
         with m.If(self.en):
             m.d.sync += [
