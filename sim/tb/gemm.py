@@ -12,7 +12,6 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.gemm.beats import results_from_beats
@@ -22,7 +21,7 @@ from sim.golden import gemm as golden
 from sim.golden.systolic import random_acts, random_nm_weights
 from sim.perf import gemm as perf
 from sim.tb.scoreboard import Scoreboard
-from sim.tb.stream import CycleCounter, StreamDriver, StreamMonitor, random_pauses
+from sim.tb.stream import StreamDriver, StreamMonitor, clock_and_reset, random_pauses
 
 __all__ = ["GemmEngineTB"]
 
@@ -54,15 +53,8 @@ class GemmEngineTB:
 
     async def start(self, clock_ns=10):
         dut = self.dut
-        Clock(dut.clk, clock_ns, unit="ns").start()
-        dut.rst.value = 1
-        for name in ("desc", "weights", "acts"):
-            getattr(dut, f"{name}__valid").value = 0
-        dut.results__ready.value = 0
-        for _ in range(2):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        self.counter = CycleCounter(dut.clk)
+        self.counter = await clock_and_reset(dut, sources=("desc", "weights", "acts"), sinks=("results",),
+                                             clock_ns=clock_ns)
         seeds = random.Random(self._seed)
         self.drivers = {name: StreamDriver(dut, name, dut.clk, counter=self.counter,
                                            pause=random_pauses(random.Random(seeds.random()), self._gap))

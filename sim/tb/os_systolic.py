@@ -10,14 +10,13 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.systolic import os_beats
 from sim.golden import os_systolic as golden
 from sim.perf import os_systolic as perf
 from sim.tb.scoreboard import Scoreboard
-from sim.tb.stream import CycleCounter, StreamDriver, StreamMonitor, random_pauses
+from sim.tb.stream import StreamDriver, StreamMonitor, clock_and_reset, random_pauses
 
 __all__ = ["OSArrayTB"]
 
@@ -53,15 +52,7 @@ class OSArrayTB:
     async def start(self, clock_ns=10):
         """Start the clock, reset for 2 cycles, then create the agents."""
         dut = self.dut
-        Clock(dut.clk, clock_ns, unit="ns").start()
-        dut.rst.value = 1
-        dut.acts__valid.value = 0
-        dut.weights__valid.value = 0
-        dut.results__ready.value = 0
-        for _ in range(2):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        self.counter = CycleCounter(dut.clk)
+        self.counter = await clock_and_reset(dut, sources=("acts", "weights"), sinks=("results",), clock_ns=clock_ns)
         seeds = random.Random(self._seed)
         self.acts = StreamDriver(dut, "acts", dut.clk, counter=self.counter,
                                  pause=random_pauses(random.Random(seeds.random()), self._gap))

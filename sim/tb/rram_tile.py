@@ -9,14 +9,13 @@ from :mod:`sim.driver.rram`, which uses :mod:`hw.rram.beats`, the one definition
 import random
 
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.rram import beats
 from sim.driver import rram as driver
 from sim.golden.rram_tile import TileGolden
 from sim.tb.scoreboard import Scoreboard
-from sim.tb.stream import CycleCounter, StreamDriver, StreamMonitor, random_pauses
+from sim.tb.stream import StreamDriver, StreamMonitor, clock_and_reset, random_pauses
 
 __all__ = ["RramTileTB"]
 
@@ -49,17 +48,8 @@ class RramTileTB:
     async def start(self, clock_ns=10):
         """Start the clock, reset for 2 cycles, then create the agents (fault FIFO not popped until asked)."""
         dut = self.dut
-        Clock(dut.clk, clock_ns, unit="ns").start()
-        dut.rst.value = 1
-        for name in ("program", "tables", "inputs"):
-            getattr(dut, f"{name}__valid").value = 0
-        dut.outputs__ready.value = 0
-        dut.faults__ready.value = 0
-        dut.reg_addr.value = 0
-        for _ in range(2):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        self.counter = CycleCounter(dut.clk)
+        self.counter = await clock_and_reset(dut, sources=("program", "tables", "inputs"), sinks=("outputs", "faults"),
+                                             zero=("reg_addr",), clock_ns=clock_ns)
         seeds = random.Random(self._seed)
 
         def pauses():

@@ -46,9 +46,31 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 import cocotb
+from cocotb.clock import Clock
 from cocotb.triggers import Event, ReadOnly, RisingEdge, current_gpi_trigger
 
-__all__ = ["CycleCounter", "StreamDriver", "StreamMonitor", "random_pauses", "no_pauses"]
+__all__ = ["CycleCounter", "StreamDriver", "StreamMonitor", "clock_and_reset", "random_pauses", "no_pauses"]
+
+
+async def clock_and_reset(dut, *, sources=(), sinks=(), zero=(), clock_ns=10, cycles=2) -> "CycleCounter":
+    """Start ``dut.clk``, hold ``dut.rst`` high for ``cycles`` rising edges with every input stream idle, release it.
+
+    ``sources`` / ``sinks`` name the DUT's input / output streams: their ``<name>__valid`` / ``<name>__ready`` are
+    driven low during reset; ``zero`` names other inputs driven to 0. Returns a :class:`CycleCounter` that starts
+    counting at the first cycle out of reset.
+    """
+    Clock(dut.clk, clock_ns, unit="ns").start()
+    dut.rst.value = 1
+    for name in sources:
+        getattr(dut, f"{name}__valid").value = 0
+    for name in sinks:
+        getattr(dut, f"{name}__ready").value = 0
+    for name in zero:
+        getattr(dut, name).value = 0
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    return CycleCounter(dut.clk)
 
 
 def random_pauses(rng: random.Random, probability: float) -> Iterator[bool]:

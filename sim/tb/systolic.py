@@ -9,14 +9,13 @@ monitor the ports, :mod:`sim.golden.systolic` predicts every result beat and the
 import random
 
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.systolic import beats
 from sim.golden import systolic as golden
 from sim.perf import systolic as perf
 from sim.tb.scoreboard import Scoreboard
-from sim.tb.stream import CycleCounter, StreamDriver, StreamMonitor, random_pauses
+from sim.tb.stream import StreamDriver, StreamMonitor, clock_and_reset, random_pauses
 
 __all__ = ["SystolicArrayTB"]
 
@@ -52,15 +51,7 @@ class SystolicArrayTB:
     async def start(self, clock_ns=10):
         """Start the clock, reset for 2 cycles, then create the agents."""
         dut = self.dut
-        Clock(dut.clk, clock_ns, unit="ns").start()
-        dut.rst.value = 1
-        dut.acts__valid.value = 0
-        dut.weights__valid.value = 0
-        dut.results__ready.value = 0
-        for _ in range(2):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        self.counter = CycleCounter(dut.clk)
+        self.counter = await clock_and_reset(dut, sources=("acts", "weights"), sinks=("results",), clock_ns=clock_ns)
         seeds = random.Random(self._seed)
         self.weights = StreamDriver(dut, "weights", dut.clk, counter=self.counter,
                                     pause=random_pauses(random.Random(seeds.random()), self._gap))
