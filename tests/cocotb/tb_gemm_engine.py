@@ -45,7 +45,8 @@ async def back_to_back_cycle_model(dut):
 @cocotb.test()
 async def back_to_back_no_idle_cycles(dut):
     """WS: jobs with M > rows back to back: activation rows transfer in every cycle from the first to the last one,
-    across tile and job boundaries (weight loads fully hidden), and the only weight stall is the first load.
+    across tile and job boundaries (weight loads fully hidden), the only weight stall is the first load, and the
+    weight buffer takes beats ahead of the loader.
     OS: jobs with K ≥ rows·block (tiles of at least rows steps): a step in every cycle, no stall at all."""
     cfg, seed, jobs = _setup()
     tb = GemmEngineTB(dut, cfg, seed=seed)
@@ -57,7 +58,15 @@ async def back_to_back_no_idle_cycles(dut):
                int(rng.integers(1, cfg.max_n + 1))) for _ in range(jobs)]
     tb.submit([tb.random_job(*shape) for shape in shapes])
     got = await tb.finish()
-    tb.check_model(got)
+    pred = tb.check_model(got)
+    if not os_:
+        # the weight buffer takes every beat no later than the loader (the cycle model's loads) and some earlier
+        d0 = tb.drivers["desc"].handshake_cycles[0]
+        port = [c - d0 for c in tb.drivers["weights"].handshake_cycles]
+        loads = [s + i for s in pred.loads for i in range(cfg.rows)]
+        assert len(port) == len(loads) and all(p <= q for p, q in zip(port, loads)), "a weight beat after its load"
+        if len(pred.loads) > 2:
+            assert any(p < q for p, q in zip(port, loads)), "no weight beat buffered ahead of its load"
     acts = tb.drivers["acts"].handshake_cycles
     assert acts == list(range(acts[0], acts[0] + len(acts))), "an idle cycle between activation rows"
     assert got["stall_weight"] == (0 if os_ else cfg.rows)
