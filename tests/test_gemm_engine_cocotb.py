@@ -1,4 +1,4 @@
-"""cocotb testbenches of the emitted GEMM engine Verilog, on Verilator and Icarus.
+"""cocotb testbenches of the emitted GEMM engine Verilog, on Verilator and Icarus (GEMM jobs and conv layers).
 
 `make test` runs the small configs below; `make test-full` (SPARSEGEN_FULL=1) adds more jobs and the gemm presets.
 """
@@ -42,3 +42,19 @@ def test_gemm_engine(sim, name, seed):
         test_dir=Path(__file__).parent / "cocotb", sim=sim,
         extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed),
                    "SPARSEGEN_JOBS": os.environ.get("SPARSEGEN_JOBS", "8" if os.environ.get("SPARSEGEN_FULL") else "3")})
+
+
+CONV_CONFIGS = ["gemm_4x4_2of4_small", "gemm_4x4_2of4_os_small"]     # same Verilog as above: cached builds
+
+
+@pytest.mark.parametrize("name", CONV_CONFIGS)
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_gemm_engine_conv(sim, name, seed):
+    """3x3 conv layers (stride 1/2, padding 1/0) via im2col on the engine against the direct convolution."""
+    require_simulator(sim)
+    cfg = CONFIGS[name]
+    run_cocotb(
+        verilog=verilog_for(cfg), top=cfg.top, test_module="tb_gemm_engine",
+        test_dir=Path(__file__).parent / "cocotb", sim=sim, testcase="conv_layers",
+        extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed),
+                   "SPARSEGEN_CONV": "1"})

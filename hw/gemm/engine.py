@@ -2,6 +2,7 @@
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -67,12 +68,14 @@ class GemmEngine(wiring.Component):
 
     A job is one descriptor (M, K, N[, shift]); its work is the tiles (n-tile ``nn``, k-tile ``kk``) in the order
     ``for nn: for kk:``, each ``rows·block`` deep and ``cols`` wide, ragged at the end of K and N. Per tile the
-    host sends ``rows`` weight beats (into the array's shadow registers, while the previous tile computes) and
+    host sends ``rows`` weight beats (through a two-tile weight buffer ``Memory`` into the array's shadow registers,
+    ahead of time and while the previous tile computes) and
     the M activation rows of that K-slice; the last K-tile of each N-tile emits M result beats. README
     "GEMM engine" specifies the ports, beat formats, timing and counters; :mod:`sim.perf.gemm` is the exact
     cycle model.
 
-    Pipeline stages: loader (descriptor, weight beats → shadow tile token), issuer (activation rows, tagged with
+    Pipeline stages: weight buffer (``SyncFIFO`` of ``2·rows`` beats, bypassed when empty: no added latency),
+    loader (descriptor, weight beats → shadow tile token), issuer (activation rows, tagged with
     their tile), array core (:class:`WSArrayCore`, latency ``rows + cols``), accumulator stage (synchronous
     ``Memory`` of ``max_m × cols`` sums, read one cycle ahead through the core's ``peek``; K-tiles add in place;
     the last K-tile's rows go through ReLU/requantization to ``results``). Backpressure on ``results`` freezes
@@ -163,10 +166,21 @@ class GemmEngine(wiring.Component):
         tile_last_beat = l_beat == rows - 1
         k_last = l_krem <= kdim
         n_last = l_nrem <= cols
+        # Weight buffer: a Memory-backed FIFO of two tiles (2·rows beats) in front of the loader takes the host's
+        # beats ahead of time (the next tiles' weights while a tile computes and the shadow holds the one after).
+        # An empty buffer is bypassed and a buffered beat is readable the cycle after it is written, so the
+        # loader takes a beat in exactly the cycles it would take it from the port: the ideal-host timing is
+        # that of a direct connection (sim.perf.gemm).
+        m.submodules.wbuf = wbuf = SyncFIFO(width=self.weights.payload.shape().size, depth=2 * rows)
+        load_ok = core.weights.ready & l_busy & shadow_free
+        bypass = ~wbuf.r_rdy
         m.d.comb += [
-            core.weights.valid.eq(self.weights.valid & l_busy & shadow_free),
-            core.weights.payload.eq(self.weights.payload),
-            self.weights.ready.eq(core.weights.ready & l_busy & shadow_free),
+            core.weights.valid.eq(Mux(bypass, self.weights.valid, wbuf.r_rdy) & l_busy & shadow_free),
+            core.weights.payload.eq(Mux(bypass, self.weights.payload.as_value(), wbuf.r_data)),
+            wbuf.r_en.eq(load_ok),
+            wbuf.w_data.eq(self.weights.payload),
+            wbuf.w_en.eq(self.weights.valid & ~(bypass & load_ok)),
+            self.weights.ready.eq(wbuf.w_rdy | (bypass & load_ok)),
         ]
         w_fire = core.weights.valid & core.weights.ready
         job_loaded = w_fire & tile_last_beat & k_last & n_last

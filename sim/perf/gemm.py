@@ -5,7 +5,9 @@ and activation rows queued from the start) and ``results__ready`` is always high
 which the first descriptor transfers. With ``R = rows``, ``L = rows + cols`` and the tiles of all jobs
 numbered ``t = 0, 1, …`` in order (each job's tiles are its N-tiles × K-tiles, ``M_t`` rows each):
 
-- ``s_t``: first weight beat of tile t; its ``R`` beats transfer in cycles ``s_t … s_t + R − 1``.
+- ``s_t``: first weight beat of tile t; the loader takes its ``R`` beats into the shadow registers in cycles
+  ``s_t … s_t + R − 1`` (from the weight buffer, which the host fills ahead of time up to ``2·R`` beats, or
+  straight from the port when the buffer is empty: the same cycles as without a buffer).
   ``s_0 = 1``; ``s_t = max(s_{t−1} + R, a_{t−1})``: the loader is free after the previous load (the next job's
   descriptor transfers together with its last beat) and the shadow registers are free from the cycle the
   previous tile's first row transfers.
@@ -62,7 +64,7 @@ class Prediction:
     stall_output: int
     stall_weight: int
     jobs_done: int
-    loads: list               # s_t: first weight beat cycle of each tile
+    loads: list               # s_t: cycle the loader takes the first weight beat of each tile
     row_starts: list          # a_t: first activation row cycle of each tile
     result_cycles: list       # transfer cycle of every result beat, in order
 

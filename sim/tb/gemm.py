@@ -155,13 +155,23 @@ class GemmEngineTB:
 
     def _weight_stalls(self, t0, t1):
         """``stall_weight`` from the ports: cycles in (t0, t1] not frozen by backpressure with ``acts__ready`` low
-        while a job is loading, i.e. from the cycle after its descriptor transfers to its last weight beat.
-        OS: the same window (the job's steps) with ``acts__ready`` and ``weights__ready`` both low (a held step)."""
+        while a job is loading. WS: the weight buffer hides when the loader takes a beat, so the window runs from
+        the cycle after the descriptor transfers to the first row of the job's last tile (the engine wants rows
+        from the cycle after the last load, so the extra cycles hold no stall).
+        OS: from the cycle after the descriptor to its last weight beat, with ``acts__ready`` and
+        ``weights__ready`` both low (a held step)."""
         descs = [c for c, ok in zip(self.drivers["desc"].handshake_cycles, self._desc_ok) if ok]
-        beats, at, loading = self.drivers["weights"].handshake_cycles, 0, set()
+        os_ = self.cfg.dataflow == "os"
+        beats = self.drivers["weights" if os_ else "acts"].handshake_cycles
+        at, loading = 0, set()
         for d, (*_, plan) in zip(descs, self.jobs):
-            at += len(plan.weights)
-            loading.update(range(d + 1, beats[at - 1] + 1))
+            if os_:
+                at += len(plan.weights)
+                end = beats[at - 1]
+            else:
+                end = beats[at + len(plan.acts) - plan.tile_beats[-1]]
+                at += len(plan.acts)
+            loading.update(range(d + 1, end + 1))
         return sum(t0 < c <= t1 and c in loading for c in self._no_rows)
 
     def check_model(self, got):
