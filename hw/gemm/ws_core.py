@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..checks import check_int
 from ..systolic.beats import act_layout, index_bits, result_layout, weight_layout
+from ..systolic.delay import delayed
 from ..systolic.pe import SparsePE
 
 __all__ = ["WSArrayCore"]
@@ -133,20 +134,14 @@ class WSArrayCore(wiring.Component):
             for i in range(1, lat):
                 m.d.sync += [in_flight[i].eq(in_flight[i - 1]), tags[i].eq(tags[i - 1])]
 
-        def delayed(value, n, name):
-            """``value`` through ``n`` registers enabled by ``advance``."""
-            for i in range(n):
-                reg = Signal(value.shape(), name=f"{name}_d{i + 1}")
-                with m.If(advance):
-                    m.d.sync += reg.eq(value)
-                value = reg
-            return value
+        def delay(value, n, name):
+            return delayed(m, value, n, en=advance, name=name)
 
         pes = [[SparsePE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
         for c in range(cols):
-            wv_c = delayed(w_valid, c, f"w_valid_c{c}")
-            wr_c = delayed(w_row, c, f"w_row_c{c}")
-            wd_c = delayed(w_data[c], c, f"w_data_c{c}")
+            wv_c = delay(w_valid, c, f"w_valid_c{c}")
+            wr_c = delay(w_row, c, f"w_row_c{c}")
+            wd_c = delay(w_data[c], c, f"w_data_c{c}")
             for r in range(rows):
                 pe = pes[r][c]
                 m.submodules[f"pe_{r}_{c}"] = pe
@@ -158,9 +153,9 @@ class WSArrayCore(wiring.Component):
                 if c == 0:
                     width = len(pe.act_in.as_value())
                     m.d.comb += [
-                        pe.act_in.eq(delayed(acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}")),
-                        pe.swap_in.eq(delayed(swap_in, r, f"swap_skew_r{r}")),
-                        pe.lanes_in.eq(delayed(lanes_in[r], r, f"lanes_skew_r{r}")),
+                        pe.act_in.eq(delay(acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}")),
+                        pe.swap_in.eq(delay(swap_in, r, f"swap_skew_r{r}")),
+                        pe.lanes_in.eq(delay(lanes_in[r], r, f"lanes_skew_r{r}")),
                     ]
                 else:
                     left = pes[r][c - 1]
@@ -176,10 +171,10 @@ class WSArrayCore(wiring.Component):
         zeros, macs = 0, 0
         for c in range(cols):
             bottom = pes[rows - 1][c]
-            m.d.comb += self.results.payload.psums[c].eq(delayed(bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
+            m.d.comb += self.results.payload.psums[c].eq(delay(bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
             real = c < last.n_valid
-            zeros = zeros + Mux(real, delayed(bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"), 0)
-            macs = macs + Mux(real, delayed(bottom.macs_out, cols - 1 - c, f"macs_deskew_c{c}"), 0)
+            zeros = zeros + Mux(real, delay(bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"), 0)
+            macs = macs + Mux(real, delay(bottom.macs_out, cols - 1 - c, f"macs_deskew_c{c}"), 0)
         m.d.comb += [
             self.results.valid.eq(in_flight[-1]),
             self.results.payload.tag.eq(last.tag),

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..checks import check_int
 from .beats import act_layout, index_bits, result_layout, weight_layout
+from .delay import delayed
 from .pe import SparsePE
 
 __all__ = ["SparseSystolicArray"]
@@ -122,21 +123,15 @@ class SparseSystolicArray(wiring.Component):
                 in_flight.eq(Cat(a_fire, in_flight[:-1])),
             ]
 
-        def delayed(value, n, name):
-            """``value`` through ``n`` registers enabled by ``advance``."""
-            for i in range(n):
-                reg = Signal(value.shape(), name=f"{name}_d{i + 1}")
-                with m.If(advance):
-                    m.d.sync += reg.eq(value)
-                value = reg
-            return value
+        def delay(value, n, name):
+            return delayed(m, value, n, en=advance, name=name)
 
         pes = [[SparsePE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
         for c in range(cols):
             # Weight beat column c reaches its PEs c cycles after the input stage (the write trails activations).
-            wv_c = delayed(w_valid, c, f"w_valid_c{c}")
-            wr_c = delayed(w_row, c, f"w_row_c{c}")
-            wd_c = delayed(w_data[c], c, f"w_data_c{c}")
+            wv_c = delay(w_valid, c, f"w_valid_c{c}")
+            wr_c = delay(w_row, c, f"w_row_c{c}")
+            wd_c = delay(w_data[c], c, f"w_data_c{c}")
             for r in range(rows):
                 pe = pes[r][c]
                 m.submodules[f"pe_{r}_{c}"] = pe
@@ -147,7 +142,7 @@ class SparseSystolicArray(wiring.Component):
                 ]
                 if c == 0:
                     width = len(pe.act_in.as_value())
-                    m.d.comb += pe.act_in.eq(delayed(acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}"))
+                    m.d.comb += pe.act_in.eq(delay(acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}"))
                 else:
                     m.d.comb += pe.act_in.eq(pes[r][c - 1].act_out)
                 if r > 0:
@@ -157,8 +152,8 @@ class SparseSystolicArray(wiring.Component):
         zeros = []
         for c in range(cols):
             bottom = pes[rows - 1][c]
-            m.d.comb += self.results.payload[c].eq(delayed(bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
-            zeros.append(delayed(bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"))
+            m.d.comb += self.results.payload[c].eq(delay(bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
+            zeros.append(delay(bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"))
         m.d.comb += self.results.valid.eq(in_flight[-1])
 
         r_fire = self.results.valid & self.results.ready

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..checks import check_int
 from .beats import index_bits, result_layout
+from .delay import delayed
 from .os_beats import os_act_layout, os_weight_layout
 from .os_pe import SparseOSPE
 
@@ -138,14 +139,8 @@ class SparseOSArray(wiring.Component):
                 step_in.last.eq(last),
             ]
 
-        def delayed(value, n, name):
-            """``value`` through ``n`` registers enabled by ``advance``."""
-            for i in range(n):
-                reg = Signal(value.shape(), name=f"{name}_d{i + 1}")
-                with m.If(advance):
-                    m.d.sync += reg.eq(value)
-                value = reg
-            return value
+        def delay(value, n, name):
+            return delayed(m, value, n, en=advance, name=name)
 
         pes = [[SparseOSPE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
         for i in range(rows):
@@ -155,13 +150,13 @@ class SparseOSArray(wiring.Component):
                 m.d.comb += pe.en.eq(advance)
                 if j == 0:
                     width = len(pe.act_in.as_value())
-                    m.d.comb += pe.act_in.eq(delayed(acts_in[i * width:(i + 1) * width], i, f"act_skew_r{i}"))
+                    m.d.comb += pe.act_in.eq(delay(acts_in[i * width:(i + 1) * width], i, f"act_skew_r{i}"))
                 else:
                     m.d.comb += pe.act_in.eq(pes[i][j - 1].act_out)
                 if i == 0:
                     m.d.comb += [
-                        pe.w_in.eq(delayed(w_in[j], j, f"w_skew_c{j}")),
-                        pe.step_in.eq(delayed(step_in, j, f"step_skew_c{j}")),
+                        pe.w_in.eq(delay(w_in[j], j, f"w_skew_c{j}")),
+                        pe.step_in.eq(delay(step_in, j, f"step_skew_c{j}")),
                     ]
                 else:
                     above = pes[i - 1][j]
@@ -174,7 +169,7 @@ class SparseOSArray(wiring.Component):
         # De-skew each PE row and put the one finished row (at most one, by the output spacing) on the output.
         valid, payload = 0, 0
         for i in range(rows):
-            row = Cat(delayed(pes[i][j].acc, cols - 1 - j, f"acc_deskew_r{i}_c{j}") for j in range(cols))
+            row = Cat(delay(pes[i][j].acc, cols - 1 - j, f"acc_deskew_r{i}_c{j}") for j in range(cols))
             done = pes[i][cols - 1].done
             valid = valid | done
             payload = payload | Mux(done, row, 0)
