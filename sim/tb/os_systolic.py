@@ -6,62 +6,31 @@ predicts every result beat and the zero-skip count, and a :class:`~sim.tb.scoreb
 beat as it leaves. Beats come from :mod:`hw.systolic.os_beats`, the one definition of the formats.
 """
 
-import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import RisingEdge
 
 from hw.systolic import os_beats
 from sim.golden import os_systolic as golden
 from sim.perf import os_systolic as perf
-from sim.tb.scoreboard import Scoreboard
-from sim.tb.stream import StreamDriver, StreamMonitor, clock_and_reset, random_pauses
+from sim.tb.systolic import COUNTERS, ArrayTB
 
 __all__ = ["OSArrayTB"]
 
-COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "zero_skips")
-
-
-class OSArrayTB:
+class OSArrayTB(ArrayTB):
     """Drives one ``SparseOSArray`` DUT and checks it against the golden model.
 
-    Parameters
-    ----------
-    dut : cocotb handle
-    p : sim.tb.os_core.OSCoreParams
-        The parameters the DUT was generated from.
-    seed : int
-        Seeds the stimulus and the gap/backpressure patterns.
-    gap : float
-        Probability per cycle that each input driver idles before its next beat.
-    stall : float
-        Probability per cycle that ``results__ready`` is low.
+    ``p`` (:class:`sim.tb.os_core.OSCoreParams`) holds the parameters the DUT was generated from; the other
+    parameters are :class:`~sim.tb.systolic.ArrayTB`'s (``gap`` applies to each input driver independently: the
+    core joins the two streams).
     """
 
     def __init__(self, dut, p, *, seed, gap=0.0, stall=0.0):
-        self.dut, self.p = dut, p
-        self.rng = np.random.default_rng(seed)
-        self._seed, self._gap, self._stall = seed, gap, stall
+        self.p = p
         self.k_blocks = []           # T of every tile sent, in order
-        self.expected_skips = 0
-        self.scoreboard = Scoreboard(
-            "results", dut._log,
-            formatter=lambda word: "C row " + str(os_beats.os_results_from_beats(p, [word])[0].tolist()))
-
-    async def start(self, clock_ns=10):
-        """Start the clock, reset for 2 cycles, then create the agents."""
-        dut = self.dut
-        self.counter = await clock_and_reset(dut, sources=("acts", "weights"), sinks=("results",), clock_ns=clock_ns)
-        seeds = random.Random(self._seed)
-        self.acts = StreamDriver(dut, "acts", dut.clk, counter=self.counter,
-                                 pause=random_pauses(random.Random(seeds.random()), self._gap))
-        self.weights = StreamDriver(dut, "weights", dut.clk, counter=self.counter,
-                                    pause=random_pauses(random.Random(seeds.random()), self._gap))
-        self.results = StreamMonitor(dut, "results", dut.clk, counter=self.counter,
-                                     pause=random_pauses(random.Random(seeds.random()), self._stall),
-                                     callback=self.scoreboard.check)
-        self.counters_at_start = await self.read_counters()
+        super().__init__(dut, seed=seed, gap=gap, stall=stall,
+                         formatter=lambda word: "C row " + str(os_beats.os_results_from_beats(p, [word])[0].tolist()))
 
     def random_tile(self, k_blocks, density=0.75):
         """A random ``(W, A)`` tile of ``k_blocks`` K-blocks."""
@@ -86,14 +55,6 @@ class OSArrayTB:
         send_weights = cocotb.start_soon(self.weights.send(weights))    # both drivers run at once
         await self.acts.send(acts)
         await send_weights
-
-    async def read_counters(self):
-        """The DUT's counters and the testbench's cycle number (``"at"``), read at one instant."""
-        await ReadOnly()
-        values = {name: int(getattr(self.dut, name).value) for name in COUNTERS}
-        values["at"] = self.counter.cycle
-        await RisingEdge(self.dut.clk)
-        return values
 
     async def finish(self, timeout_cycles=None):
         """Wait for every expected result, then check the count, the counters and the stream timing."""

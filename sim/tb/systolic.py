@@ -17,36 +17,34 @@ from sim.perf import systolic as perf
 from sim.tb.scoreboard import Scoreboard
 from sim.tb.stream import StreamDriver, StreamMonitor, clock_and_reset, random_pauses
 
-__all__ = ["SystolicArrayTB"]
+__all__ = ["ArrayTB", "SystolicArrayTB"]
 
 COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "zero_skips")
 
 
-class SystolicArrayTB:
-    """Drives one ``SparseSystolicArray`` DUT and checks it against the golden model.
+class ArrayTB:
+    """What every array testbench shares: stimulus RNG, the ``acts``/``weights``/``results`` agents, the scoreboard
+    and the counter read-out (``cycles``, ``busy_cycles``, ``stall_cycles``, ``zero_skips``).
 
     Parameters
     ----------
     dut : cocotb handle
-    cfg : gen.config.SystolicConfig
-        The config the DUT was generated from.
     seed : int
         Seeds the stimulus and the gap/backpressure patterns.
     gap : float
         Probability per cycle that a driver idles before its next beat (input gaps).
     stall : float
         Probability per cycle that ``results__ready`` is low (output backpressure).
+    formatter : callable
+        Renders a result beat for the scoreboard's messages.
     """
 
-    def __init__(self, dut, cfg, *, seed, gap=0.0, stall=0.0):
-        self.dut, self.cfg = dut, cfg
+    def __init__(self, dut, *, seed, gap, stall, formatter):
+        self.dut = dut
         self.rng = np.random.default_rng(seed)
         self._seed, self._gap, self._stall = seed, gap, stall
-        self.jobs = []          # (W, A) in the order sent
         self.expected_skips = 0
-        self.scoreboard = Scoreboard(
-            "results", dut._log,
-            formatter=lambda word: "C row " + str(beats.results_from_beats(cfg, [word])[0].tolist()))
+        self.scoreboard = Scoreboard("results", dut._log, formatter=formatter)
 
     async def start(self, clock_ns=10):
         """Start the clock, reset for 2 cycles, then create the agents."""
@@ -61,6 +59,28 @@ class SystolicArrayTB:
                                      pause=random_pauses(random.Random(seeds.random()), self._stall),
                                      callback=self.scoreboard.check)
         self.counters_at_start = await self.read_counters()
+
+    async def read_counters(self):
+        """The DUT's counters and the testbench's cycle number (``"at"``), read at one instant."""
+        await ReadOnly()
+        values = {name: int(getattr(self.dut, name).value) for name in COUNTERS}
+        values["at"] = self.counter.cycle
+        await RisingEdge(self.dut.clk)
+        return values
+
+
+class SystolicArrayTB(ArrayTB):
+    """Drives one ``SparseSystolicArray`` DUT and checks it against the golden model.
+
+    ``cfg`` (:class:`gen.config.SystolicConfig`) is the config the DUT was generated from; the other parameters
+    are :class:`ArrayTB`'s.
+    """
+
+    def __init__(self, dut, cfg, *, seed, gap=0.0, stall=0.0):
+        self.cfg = cfg
+        self.jobs = []          # (W, A) in the order sent
+        super().__init__(dut, seed=seed, gap=gap, stall=stall,
+                         formatter=lambda word: "C row " + str(beats.results_from_beats(cfg, [word])[0].tolist()))
 
     def random_job(self, m, density=0.75):
         """A random (W, A) for this config: extremes, zeros and partly filled blocks included."""
@@ -79,14 +99,6 @@ class SystolicArrayTB:
         self.jobs.append((W, A))
         await self.weights.send(beats.weight_beats(cfg, values, indices))
         await self.acts.send(beats.act_beats(cfg, A))
-
-    async def read_counters(self):
-        """The DUT's counters and the testbench's cycle number (``"at"``), read at one instant."""
-        await ReadOnly()
-        values = {name: int(getattr(self.dut, name).value) for name in COUNTERS}
-        values["at"] = self.counter.cycle
-        await RisingEdge(self.dut.clk)
-        return values
 
     async def finish(self, timeout_cycles=None):
         """Wait for every expected result, then check the count, the counters and the stream timing."""
