@@ -183,6 +183,23 @@ class ArrayConfig(ConfigBase):
         """Width of one compressed weight entry: ``weight_bits + index_bits``."""
         return self.weight_bits + self.index_bits
 
+    def _check_accumulator(self, max_k):
+        """With ``overflow = "check"``: ``acc_bits`` must hold the worst-case sum of a ``max_k``-long reduction."""
+        # Imported here, not at module level: the golden models may themselves import this module.
+        from sim.golden.systolic import required_acc_bits
+
+        needed = required_acc_bits(max_k=max_k, keep=self.keep, block=self.block, act_bits=self.act_bits,
+                                   act_signed=self.act_signed, weight_bits=self.weight_bits)
+        if self.acc_bits < needed:
+            products = -(-max_k // self.block) * self.keep
+            signedness = "signed" if self.act_signed else "unsigned"
+            lower_max_k = ", lower max_k" if max_k > self.k else ""
+            self._fail("acc_bits",
+                       f"cannot hold the worst-case sum of {products} products of {self.act_bits}-bit {signedness} "
+                       f"activations and {self.weight_bits}-bit weights (needs >= {needed} bits for "
+                       f"max_k = {max_k}); raise acc_bits{lower_max_k}, or set overflow = \"wrap\" or "
+                       f"\"saturate\"")
+
 
 @dataclass(frozen=True)
 class SystolicConfig(ArrayConfig):
@@ -262,23 +279,7 @@ class SystolicConfig(ArrayConfig):
         if self.name is not None:
             self._check_name()
         if self.overflow == "check":
-            self._check_accumulator()
-
-    def _check_accumulator(self):
-        # Imported here, not at module level: the golden models may themselves import this module.
-        from sim.golden.systolic import required_acc_bits
-
-        needed = required_acc_bits(max_k=self.max_reduction, keep=self.keep, block=self.block, act_bits=self.act_bits,
-                                   act_signed=self.act_signed, weight_bits=self.weight_bits)
-        if self.acc_bits < needed:
-            products = -(-self.max_reduction // self.block) * self.keep
-            signedness = "signed" if self.act_signed else "unsigned"
-            lower_max_k = ", lower max_k" if self.max_reduction > self.k else ""
-            self._fail("acc_bits",
-                       f"cannot hold the worst-case sum of {products} products of {self.act_bits}-bit {signedness} "
-                       f"activations and {self.weight_bits}-bit weights (needs >= {needed} bits for "
-                       f"max_k = {self.max_reduction}); raise acc_bits{lower_max_k}, or set overflow = \"wrap\" or "
-                       f"\"saturate\"")
+            self._check_accumulator(self.max_reduction)
 
     def _derived_name(self):
         suffix = {"check": "", "wrap": "_wrap", "saturate": "_sat"}[self.overflow]

@@ -86,16 +86,7 @@ class GemmConfig(ArrayConfig):
         if self.name is not None:
             self._check_name()
         if self.overflow == "check":
-            self._check_accumulator()
-
-    def _check_accumulator(self):
-        from sim.golden.systolic import required_acc_bits
-
-        needed = required_acc_bits(max_k=self.max_k, keep=self.keep, block=self.block, act_bits=self.act_bits,
-                                   act_signed=self.act_signed, weight_bits=self.weight_bits)
-        if self.acc_bits < needed:
-            self._fail("acc_bits", f"cannot hold the worst-case sum for max_k = {self.max_k} (needs >= {needed} "
-                                   f"bits): raise acc_bits, lower max_k, or set overflow = \"wrap\" or \"saturate\"")
+            self._check_accumulator(self.max_k)
 
     @property
     def systolic(self) -> SystolicConfig:

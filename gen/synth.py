@@ -255,7 +255,7 @@ def serial_wrapper(top: str, ports: list[dict], *, name: str | None = None) -> t
     lines = [f"module {name}(input wire clk, input wire sin, input wire load, output wire sout);"]
     if in_bits:
         lines.append(f"  reg [{in_bits - 1}:0] in_sh = 0;")
-        lines.append(f"  always @(posedge clk) in_sh <= {{in_sh, sin}};" if in_bits > 1 else
+        lines.append("  always @(posedge clk) in_sh <= {in_sh, sin};" if in_bits > 1 else
                      "  always @(posedge clk) in_sh <= sin;")
     for p in ins:
         conns.append(f".{p['name']}(in_sh[{lo + p['width'] - 1}:{lo}])")

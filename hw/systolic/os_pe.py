@@ -4,9 +4,9 @@ from amaranth.hdl import Module, Mux, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import check_bool, check_choice, check_int
 from .beats import index_bits, weight_entry_layout
 from .mac import gated_product, wrap_or_saturate
+from .pe import SparsePE
 
 __all__ = ["SparseOSPE"]
 
@@ -86,17 +86,8 @@ class SparseOSPE(wiring.Component):
             "done": Out(1),
         })
 
-    @staticmethod
-    def check_parameters(*, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits, overflow):
-        """Raise ``TypeError``/``ValueError`` for parameters no PE can be built with."""
-        check_int("act_bits", act_bits, 1, 64)
-        check_bool("act_signed", act_signed)
-        check_int("weight_bits", weight_bits, 1, 64)
-        check_int("acc_bits", acc_bits, 2, 128)
-        check_choice("block", block, (1, 2, 4, 8, 16))
-        check_int("keep", keep, 1, block)
-        check_int("zero_bits", zero_bits, 1, 32)
-        check_choice("overflow", overflow, ("wrap", "saturate"))
+    # Same parameter rules as the weight-stationary PE (which also takes ``pipeline``, left at 0 here).
+    check_parameters = staticmethod(SparsePE.check_parameters)
 
     @property
     def keep(self):

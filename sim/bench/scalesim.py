@@ -25,7 +25,7 @@ from pathlib import Path
 
 from gen.gemm_config import GemmConfig
 from sim.perf import gemm as perf_gemm
-from sim.ref.scalesim import ScaleSimUnavailable, conv_to_gemm, formula_cycles, parse_sparsity, run_scalesim
+from sim.ref.scalesim import ScaleSimUnavailable, conv_to_gemm, parse_sparsity, run_scalesim
 
 # (H, W, C_in, C_out, kh, kw, stride, padding) of representative ResNet-18 convolutions, 224×224 input, batch 1
 RESNET18_LAYERS = {
