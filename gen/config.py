@@ -233,8 +233,8 @@ class SystolicConfig(ArrayConfig):
     counter_bits : int
         Width of the (wrapping) performance counters; 16 … 64.
     pe_pipeline : int
-        Pipeline registers in every PE, 0 … 2 (see :class:`hw.systolic.pe.SparsePE`): 1 registers the products,
-        2 also the selected activations. Each stage adds one cycle of latency and raises fmax. Derived names
+        Pipeline registers in every PE, 0 … 4 (see :class:`hw.systolic.pe.SparsePE`): 1 registers the products,
+        2 also the selected activations, 3 the products a second time, 4 also the sum of the ``keep`` products. Each stage adds one cycle of latency and raises fmax. Derived names
         get a ``_p<n>`` suffix when it is not 0.
     name : str or None
         Verilog top-module name: an identifier of at most 64 characters that is not a keyword. ``None``
@@ -275,7 +275,7 @@ class SystolicConfig(ArrayConfig):
         if not isinstance(self.overflow, str) or self.overflow not in _OVERFLOW_MODES:
             self._fail("overflow", 'is not allowed: allowed "check", "wrap" or "saturate"')
         self._check_int("counter_bits", 16, 64)
-        self._check_int("pe_pipeline", 0, 2)
+        self._check_int("pe_pipeline", 0, 4)
         if self.name is not None:
             self._check_name()
         if self.overflow == "check":

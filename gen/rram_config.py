@@ -76,8 +76,15 @@ class RramTileConfig(ConfigBase):
         Seed of the crossbar model's LFSRs (pulse errors and read noise); 0 … 2**31 - 2.
     counter_bits : int
         Width of the (wrapping) performance counters; 16 … 64.
+    crossbar : str
+        ``"model"`` (default): the tile contains the behavioral crossbar model (simulation). ``"external"``: the
+        tile is the digital part only (controller, tables, fault log, registers) and the crossbar's command
+        and response streams are ports (``xbar_cmd``, ``xbar_rsp``), where an analog macro would connect; the
+        synthesis reports (``make synth``) use this, since a behavioral model of analog cells is no hardware
+        to cost.
     name : str or None
-        Verilog top-module name; ``None`` derives one from the parameters, e.g. ``rram_128x128x2_c2_ou9x8_adc5``.
+        Verilog top-module name; ``None`` derives one from the parameters, e.g. ``rram_128x128x2_c2_ou9x8_adc5``;
+        ``"external"`` appends ``_ctl``.
 
     Raises
     ------
@@ -110,6 +117,7 @@ class RramTileConfig(ConfigBase):
     fault_seed: int = 1
     seed: int = 1
     counter_bits: int = 32
+    crossbar: str = "model"
     name: str | None = None
 
     kind: ClassVar[str] = "rram"
@@ -146,6 +154,7 @@ class RramTileConfig(ConfigBase):
         self._check_int("fault_seed", 0, 2**32 - 1)
         self._check_int("seed", 0, 2**31 - 2)
         self._check_int("counter_bits", 16, 64)
+        self._check_choice("crossbar", ("model", "external"))
         if self.name is not None:
             self._check_name()
 
@@ -223,11 +232,12 @@ class RramTileConfig(ConfigBase):
 
     @property
     def top(self) -> str:
+        suffix = "_ctl" if self.crossbar == "external" else ""
         if self.name is not None:
-            return self.name
+            return self.name + suffix
         return (f"rram_{self.xbar_rows}x{self.xbar_cols}x{self.n_xbars}_c{self.cell_bits}_ou{self.ou_rows}x"
                 f"{self.ou_cols}_adc{self.adc_bits}_{'s' if self.input_signed else 'u'}{self.input_bits}"
-                f"d{self.dac_bits}")
+                f"d{self.dac_bits}{suffix}")
 
     def stuck_cells(self) -> tuple[tuple[int, int, int, int], ...]:
         """The stuck-at cells, ``(xbar, row, col, level)`` sorted, as ``CrossbarModel(stuck=...)`` takes them: drawn

@@ -25,6 +25,13 @@ PORT_MEANINGS = {
     "faults__payload": "address of a cell that failed write-verify: col, row, xbar",
     "reg_addr": "register address (see registers)",
     "reg_data": "the addressed register, combinational",
+    # crossbar = "external" only
+    "xbar_cmd__valid": "crossbar command offered (external crossbar)",
+    "xbar_cmd__ready": "crossbar accepts the command this cycle",
+    "xbar_cmd__payload": "crossbar command: op, xbar, row, col, level, OU wordline drive (hw/rram/crossbar.py)",
+    "xbar_rsp__valid": "crossbar response offered: a cell level or an OU's ADC codes",
+    "xbar_rsp__ready": "controller takes the response this cycle",
+    "xbar_rsp__payload": "cell level, or ou_cols ADC codes of adc_bits each (column 0 in the low bits)",
 }
 
 
@@ -39,7 +46,7 @@ def build(config: RramTileConfig) -> RramTile:
                     ou_table_depth=c.ou_table_depth, input_capacity=c.input_capacity,
                     output_capacity=c.output_capacity, acc_bits=c.acc_bits, max_iters=c.max_iters,
                     fault_depth=c.fault_depth, counter_bits=c.counter_bits, pulse_error=c.pulse_error,
-                    read_noise=c.read_noise, stuck=c.stuck_cells(), seed=c.seed)
+                    read_noise=c.read_noise, stuck=c.stuck_cells(), seed=c.seed, crossbar=c.crossbar)
 
 
 def manifest(config: RramTileConfig, top: RramTile) -> dict:

@@ -23,11 +23,16 @@ Targets
 Structural check (every target): ``proc; flatten; check -assert`` (no combinational loops, no undriven nets,
 no multiple drivers) and no latch cells (``$dlatch``, ``$adlatch``, ``$dlatchsr``, ``$sr``).
 
-DSPs: with ``dsp="auto"`` multipliers go to DSP blocks when the design's ``$mul`` count fits the device
-(156 MULT18X18D on the LFE5U-85F, 8 SB_MAC16 on the UP5K); otherwise every multiplier is built from LUTs,
-unless that could not fit the device either (about 306 LUT4 per int8 multiplier), in which case they stay
-DSPs and place and route is skipped: the report gives the area and says why (``dsp_policy``, ``pnr``). Yosys
-cannot cap the number of inferred DSPs.
+DSPs: with ``dsp="auto"`` multipliers go to DSP blocks (156 MULT18X18D on the LFE5U-85F). On ECP5 the flow
+then moves the flip-flops at each DSP's inputs and output into the DSP's own registers (:mod:`gen.ecp5_dsp`;
+Yosys leaves them in the fabric), so a PE built with ``pe_pipeline`` >= 2 times as a registered multiplier.
+A design with more multipliers or LUTs than the device holds gets its area from synthesis and its fmax and
+critical path from the largest row slice of the same config that fits (:func:`synthesize`, ``pnr.from_slice``).
+On the iCE40UP5K (8 SB_MAC16) multipliers beyond the DSPs are built from LUTs when those could fit.
+
+RRAM tiles: ``python -m gen synth`` costs the digital part (``crossbar = "external"``: controller, tables,
+fault log, registers, with the crossbar's command and response streams as ports); the behavioral crossbar
+model stands for an analog macro. ``--set crossbar=model`` synthesizes the model too.
 
 Tool workaround: Yosys (0.50 … 0.70) aborts in ABC re-integration on Amaranth's netlists
 (``Assert count_id(wire->name) == 0``); an ``opt_clean -purge`` just before LUT mapping avoids it. YoWASP's
@@ -37,6 +42,8 @@ Results are cached under ``build/synth/cache`` by a hash of the Verilog text, th
 version and the tool package versions.
 """
 
+import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import os
@@ -48,12 +55,14 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from .ecp5_dsp import pack_dsp_registers
+
 __all__ = ["TARGETS", "DEVICES", "FLOW_VERSION", "SynthError", "CACHE_DIR", "tools_available", "tool_versions",
            "yosys_script", "parse_stat", "summarize_cells", "parse_nextpnr_report", "serial_wrapper",
-           "structural_check", "synthesize", "synthesize_verilog", "multiplier_lut_equivalent", "format_table",
+           "structural_check", "synthesize", "synthesize_verilog", "netlist_cell_counts", "multiplier_lut_equivalent", "format_table",
            "register", "INSTALL_HINT"]
 
-FLOW_VERSION = 2
+FLOW_VERSION = 3
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / "build" / "synth" / "cache"
 TARGETS = ("generic", "ecp5", "ice40")
@@ -193,6 +202,14 @@ def parse_stat(text: str) -> dict:
     return {kind: int(n) for kind, n in sorted(cells.items()) if kind != "$scopeinfo" and kind not in modules}
 
 
+def netlist_cell_counts(netlist: dict, top: str) -> dict:
+    """Cell counts by type of ``top`` in a Yosys JSON netlist (the same numbers as ``stat`` after flattening)."""
+    counts = {}
+    for cell in netlist["modules"][top]["cells"].values():
+        counts[cell["type"]] = counts.get(cell["type"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def _count(cells, patterns):
     return sum(n for kind, n in cells.items()
                for pattern in patterns if (kind.startswith(pattern[:-1]) if pattern.endswith("*") else kind == pattern))
@@ -310,7 +327,8 @@ def _cache_key(verilog_text, top, target, options):
 
 def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: str = "ecp5", freq_mhz: float = 100,
                        dsp: str = "auto", seed: int = 1, workdir: Path, use_cache: bool = True,
-                       cache_dir: Path = CACHE_DIR, timeout: float | None = None, pnr: bool = True) -> dict:
+                       cache_dir: Path = CACHE_DIR, timeout: float | None = None, pnr: bool = True,
+                       dsp_regs: bool = True) -> dict:
     """Run the flow for ``target`` on a Verilog file; returns the report dict (also cached).
 
     Parameters
@@ -328,6 +346,9 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
         nextpnr placement seed (results depend on it by a few percent).
     pnr : bool
         Place and route (default); ``False`` stops after technology mapping (area only, much faster).
+    dsp_regs : bool
+        ECP5 only: move flip-flops at DSP inputs and outputs into the MULT18X18D's own registers
+        (:mod:`gen.ecp5_dsp`; default on).
     workdir : Path
         Where the tools run and leave their logs and netlists.
     """
@@ -342,7 +363,8 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
         raise SynthError(reason)
     verilog = Path(verilog).resolve()
     text = verilog.read_text()
-    options = {"freq_mhz": freq_mhz, "dsp": dsp, "seed": seed} | ({} if pnr else {"pnr": False})
+    options = ({"freq_mhz": freq_mhz, "dsp": dsp, "seed": seed} | ({} if pnr else {"pnr": False})
+               | ({"dsp_regs": False} if target == "ecp5" and not dsp_regs else {}))
     key = _cache_key(text, top, target, options)
     cache_file = Path(cache_dir) / f"{top}-{target}-{key[:16]}.json"
     if use_cache and cache_file.exists():
@@ -384,20 +406,30 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
     device = DEVICES[target]
     multipliers = rtl.get("$mul", 0)
     # auto: DSPs when they fit; else LUTs when LUT multipliers could fit, else DSPs for the area figures only
+    # auto: DSPs when they fit. Beyond that, ECP5 keeps DSPs (area here, fmax from a slice: synthesize());
+    # iCE40 builds the multipliers from LUTs if those could fit, else keeps DSPs for the area figures only.
     too_big_for_luts = multipliers * _LUTS_PER_MULTIPLIER > device["luts"]
-    use_dsp = {"on": True, "off": False}.get(dsp, multipliers <= device["dsp_capacity"] or too_big_for_luts)
+    use_dsp = {"on": True, "off": False}.get(dsp, multipliers <= device["dsp_capacity"] or target == "ecp5"
+                                             or too_big_for_luts)
     report["device"] = {k: device[k] for k in ("device", "package", "speed", "io")}
     report["dsp_policy"] = (f"{multipliers} multipliers → {device['dsp_cell']}" if use_dsp else
                             f"{multipliers} multipliers → LUTs" +
                             (f" ({multipliers} > {device['dsp_capacity']} {device['dsp_cell']})"
                              if dsp == "auto" else " (dsp=off)"))
-    if dsp == "auto" and use_dsp and multipliers > device["dsp_capacity"]:
-        report["dsp_policy"] += (f" (more than the {device['dsp_capacity']} on the device, and about "
-                                 f"{multipliers * _LUTS_PER_MULTIPLIER} LUT4 in fabric: area only)")
+    if use_dsp and multipliers > device["dsp_capacity"]:
+        report["dsp_policy"] += f" (more than the {device['dsp_capacity']} on the device: area only)"
     (work / f"{target}.ys").write_text(yosys_script(target, synth_top, sources, dsp=use_dsp))
     report["runtime_s"]["yosys_map"] = _run("yosys", ["-q", "-l", f"{target}.log", "-s", f"{target}.ys"], work,
                                             work / f"{target}.log", timeout=timeout)
     cells = parse_stat((work / f"{target}.stat.json").read_text())
+    netlist_file = f"{target}.netlist.json"
+    if target == "ecp5" and dsp_regs and cells.get("MULT18X18D"):
+        # Yosys leaves the DSPs' own registers unused: move the neighbouring flip-flops into them
+        netlist = json.loads((work / netlist_file).read_text())
+        report["dsp_packing"] = pack_dsp_registers(netlist, synth_top)
+        netlist_file = f"{target}.packed.json"
+        (work / netlist_file).write_text(json.dumps(netlist))
+        cells = netlist_cell_counts(netlist, synth_top)
     report["cells"] = cells
     report["resources"] = summarize_cells(target, cells)
 
@@ -412,7 +444,7 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
         report["pnr"] = {"skipped": f"does not fit: {res['dsp']} {device['dsp_cell']} > {device['dsp_capacity']} "
                                     f"on {device['device']}"}
     else:
-        args = [*device["nextpnr_args"], "--json", f"{target}.netlist.json", "--freq", str(freq_mhz),
+        args = [*device["nextpnr_args"], "--json", netlist_file, "--freq", str(freq_mhz),
                 "--report", f"{target}.pnr.json", "--timing-allow-fail", "--seed", str(seed),
                 "-l", f"{target}.pnr.log", "-q"]
         report["runtime_s"]["nextpnr"] = _run(device["nextpnr"], args, work, work / f"{target}.pnr.log",
@@ -431,11 +463,17 @@ def _store(cache_file, report):
 
 
 def synthesize(config, *, target: str = "ecp5", out_dir, freq_mhz: float = 100, dsp: str = "auto", seed: int = 1,
-               use_cache: bool = True, timeout: float | None = None, pnr: bool = True) -> dict:
+               use_cache: bool = True, timeout: float | None = None, pnr: bool = True, dsp_regs: bool = True) -> dict:
     """Generate ``config``'s Verilog into ``out_dir``, run the flow, and write ``<top>.synth.json`` beside it.
 
     ``<top>.synth.json`` holds one entry per target under ``"targets"``: running another target adds its entry.
     Returns this target's report.
+
+    A design too large to place on the ECP5 device (more MULT18X18D or LUTs than the LFE5U-85F has) still gets
+    an fmax if its config has ``rows``: the largest row slice that fits (same PE, same columns, fewer rows; a
+    copy of the config with ``rows`` reduced) is placed and routed, and ``pnr`` reports its fmax and critical
+    path with ``from_slice`` saying so. Every critical path of these arrays lies inside one PE or one column's
+    chain, so the slice shows the same paths; the area figures stay those of the whole design.
     """
     from .verilog import write_verilog  # imports Amaranth: only when generating
 
@@ -444,8 +482,18 @@ def synthesize(config, *, target: str = "ecp5", out_dir, freq_mhz: float = 100, 
     manifest = json.loads(manifest_path.read_text())
     report = synthesize_verilog(v_path, config.top, manifest["ports"], target=target, freq_mhz=freq_mhz, dsp=dsp,
                                 seed=seed, workdir=out / f"work-{target}", use_cache=use_cache, timeout=timeout,
-                                pnr=pnr)
+                                pnr=pnr, dsp_regs=dsp_regs)
     report = {"kind": config.kind, "config": config.to_dict(), **report}
+    rows = _slice_rows(config, report, target)
+    if rows:
+        part = dataclasses.replace(config, rows=rows, **({"name": f"{config.name}_rows{rows}"} if config.name else {}))
+        sub = synthesize(part, target=target, out_dir=out / f"slice-rows{rows}", freq_mhz=freq_mhz, dsp=dsp,
+                         seed=seed, use_cache=use_cache, timeout=timeout, pnr=pnr, dsp_regs=dsp_regs)
+        if "fmax_mhz" in sub["pnr"]:
+            report["pnr"] = {**sub["pnr"], "from_slice": {
+                "rows": rows, "of_rows": config.rows, "top": part.top, "why": report["pnr"]["skipped"],
+                "resources": sub["resources"], "runtime_s": sub["runtime_s"]["total"]}}
+            report["runtime_s"]["slice"] = sub["runtime_s"]["total"]
     path = out / f"{config.top}.synth.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
     if merged.get("top") != config.top:
@@ -453,6 +501,19 @@ def synthesize(config, *, target: str = "ecp5", out_dir, freq_mhz: float = 100, 
     merged["targets"][target] = report
     path.write_text(json.dumps(merged, indent=2) + "\n")
     return report
+
+
+def _slice_rows(config, report, target) -> int | None:
+    """Rows of the largest slice of ``config`` that fits the ECP5 device, when the whole design did not."""
+    skipped = report.get("pnr", {}).get("skipped", "")
+    if target != "ecp5" or not skipped.startswith("does not fit") or not hasattr(config, "rows"):
+        return None
+    device, res = DEVICES[target], report["resources"]
+    # resources scale with rows (PEs, skew registers); 80 % of the LUTs leaves the placer room
+    share = min(device["dsp_capacity"] / res["dsp"] if res["dsp"] else 1.0,
+                0.8 * device["luts"] / (res["lut4"] + 2 * res["carry"]) if res["lut4"] else 1.0)
+    rows = int(config.rows * share)
+    return rows if 1 <= rows < config.rows else None
 
 
 def multiplier_lut_equivalent(a_bits: int = 8, b_bits: int = 8, *, signed: bool = True, workdir: Path,
@@ -492,7 +553,7 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
         res = r.get("resources", {})
         pnr = r.get("pnr", {})
         if "fmax_mhz" in pnr:
-            fmax = f"{pnr['fmax_mhz']:.1f}"
+            fmax = f"{pnr['fmax_mhz']:.1f}" + ("^" if "from_slice" in pnr else "")
             cp = pnr.get("critical_path", {})
             path = f"{cp.get('from')} → {cp.get('to')}" if cp else ""
         else:
@@ -505,11 +566,41 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
         lines.append(f"{preset:<18} {r['target']:<7} {res.get('lut4', 0):>6} {res.get('carry', 0):>6} "
                      f"{res.get('ff', 0):>6} {res.get('dsp', 0):>4} {res.get('bram', 0):>4} {fmax:>8}  {runtime:>7}  "
                      f"{path}")
-    lines.append("(* = from the cache; runtime of the run that produced it)")
+    lines.append("(* = from the cache; runtime of the run that produced it. ^ = fmax and critical path of the largest "
+                 "row slice that fits the device: pnr.from_slice in the report)")
     return "\n".join(lines)
 
 
 # --- command line ----------------------------------------------------------------------------------------------
+
+def _synth_one(label, config, out, options):
+    """One preset of ``python -m gen synth`` (a worker process when ``--jobs`` > 1)."""
+    print(f"synth: {label} ({config.top}) → {options['target']} …", flush=True)
+    try:
+        report = synthesize(config, out_dir=out / label, **options)
+    except SynthError as error:
+        return label, None, str(error)
+    pnr = report.get("pnr", {})
+    print(f"synth: {label}: {report['runtime_s']['total']:.0f} s{' (cached)' if report['cached'] else ''}"
+          + (f", fmax {pnr['fmax_mhz']:.1f} MHz" if "fmax_mhz" in pnr else "")
+          + (f" (rows={pnr['from_slice']['rows']} slice)" if "from_slice" in pnr else ""), flush=True)
+    return label, report, None
+
+
+class _InProcess:
+    """The executor interface, running each job at once in this process (``--jobs 1``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        future = concurrent.futures.Future()
+        future.set_result(fn(*args))
+        return future
+
 
 def _synth_command(args):
     from .config import list_presets, load_config
@@ -520,22 +611,23 @@ def _synth_command(args):
         items = [(preset, load_config(preset)) for preset in list_presets()]
     else:
         items = [(name, load_config(name, args.set)) for name in args.config]   # validate all first
+    if not any(text.split("=")[0].strip() == "crossbar" for text in args.set):
+        # an RRAM tile's crossbar model stands for an analog macro: cost the digital part (the controller)
+        items = [(name, dataclasses.replace(cfg, crossbar="external") if cfg.kind == "rram" else cfg)
+                 for name, cfg in items]
     rows, failed = [], []
-    for name, config in items:
-        label = Path(name).stem
-        print(f"synth: {label} ({config.top}) → {args.target} …", flush=True)
-        try:
-            report = synthesize(config, target=args.target, out_dir=args.out / label, freq_mhz=args.freq,
-                                dsp=args.dsp, seed=args.seed, use_cache=not args.no_cache, timeout=args.timeout,
-                                pnr=not args.no_pnr)
-        except SynthError as error:
-            print(f"synth: {label}: FAILED: {error}", file=sys.stderr, flush=True)
-            failed.append(label)
-            continue
-        rows.append((label, report))
-        pnr = report.get("pnr", {})
-        print(f"synth: {label}: {report['runtime_s']['total']:.0f} s{' (cached)' if report['cached'] else ''}"
-              + (f", fmax {pnr['fmax_mhz']:.1f} MHz" if "fmax_mhz" in pnr else ""), flush=True)
+    jobs = max(1, min(args.jobs, len(items)))
+    options = dict(target=args.target, freq_mhz=args.freq, dsp=args.dsp, seed=args.seed, use_cache=not args.no_cache,
+                   timeout=args.timeout, pnr=not args.no_pnr, dsp_regs=not args.no_dsp_regs)
+    with concurrent.futures.ProcessPoolExecutor(jobs) if jobs > 1 else _InProcess() as pool:
+        futures = [pool.submit(_synth_one, Path(name).stem, config, args.out, options) for name, config in items]
+        for future in futures:      # in preset order; the tools run concurrently
+            label, report, error = future.result()
+            if error:
+                print(f"synth: {label}: FAILED: {error}", file=sys.stderr, flush=True)
+                failed.append(label)
+            else:
+                rows.append((label, report))
     if rows:
         print(format_table(rows))
     if failed:
@@ -546,7 +638,9 @@ def _synth_command(args):
 
 def register(commands):
     """Add ``synth`` to the command line (see :mod:`gen.cli`)."""
-    synth = commands.add_parser("synth", help="synthesize, place and route: area, fmax, critical path")
+    synth = commands.add_parser("synth", help="synthesize, place and route: area, fmax, critical path",
+                                description="Synthesize, place and route presets (RRAM tiles without their "
+                                            "crossbar model unless --set crossbar=model); see gen/synth.py.")
     source = synth.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", action="append", metavar="PRESET_OR_PATH",
                         help="preset name or .toml path (repeatable)")
@@ -558,9 +652,14 @@ def register(commands):
                        help="output directory, one subdirectory per preset (default: build/synth)")
     synth.add_argument("--freq", type=float, default=100.0, metavar="MHZ", help="clock constraint (default 100)")
     synth.add_argument("--dsp", choices=("auto", "on", "off"), default="auto",
-                       help="multipliers in DSP blocks: when they fit (default), always, never")
+                       help="multipliers in DSP blocks: auto (default; ECP5 always, with a row slice for fmax "
+                            "when they exceed the device; iCE40 LUTs beyond its DSPs if they fit), always, never")
     synth.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     synth.add_argument("--timeout", type=float, default=None, metavar="S", help="per tool call, in seconds")
     synth.add_argument("--no-cache", action="store_true", help="ignore cached results")
     synth.add_argument("--no-pnr", action="store_true", help="stop after technology mapping (area only)")
+    synth.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                       help="presets synthesized at once (default: the number of CPUs)")
+    synth.add_argument("--no-dsp-regs", action="store_true",
+                       help="ECP5: leave the flip-flops around DSPs in the fabric (as Yosys maps them)")
     synth.set_defaults(run=_synth_command)

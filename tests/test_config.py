@@ -11,6 +11,7 @@ from gen.config import CONFIG_KINDS, PRESETS_DIR, SystolicConfig, list_presets, 
 
 PRESETS = {
     "dense_4x4": dict(rows=4, cols=4, keep=1, block=1, act_signed=True),
+    "dense_8x8": dict(rows=8, cols=8, keep=1, block=1, act_signed=True, pe_pipeline=3),
     "dense_8x8_4of4": dict(rows=8, cols=8, keep=4, block=4, act_signed=True),
     "ssa_8x8_2of4": dict(rows=8, cols=8, keep=2, block=4, act_signed=True),
     "ssa_8x8_1of4": dict(rows=8, cols=8, keep=1, block=4, act_signed=True),
@@ -42,7 +43,7 @@ def is_valid(d):
     """Independent validity predicate for SystolicConfig(**d), straight from the README table."""
     c = {field.name: field.default for field in dataclasses.fields(SystolicConfig)} | d
     ranges = dict(rows=(1, 64), cols=(1, 64), act_bits=(2, 16), weight_bits=(2, 16), acc_bits=(4, 64),
-                  counter_bits=(16, 64), pe_pipeline=(0, 2))
+                  counter_bits=(16, 64), pe_pipeline=(0, 4))
     if not all(is_int(c[f]) and lo <= c[f] <= hi for f, (lo, hi) in ranges.items()):
         return False
     if type(c["act_signed"]) is not bool or c["overflow"] not in ("check", "wrap", "saturate"):
@@ -325,7 +326,7 @@ VALID = {
     "act_signed": st.booleans(), "weight_bits": st.integers(2, 16), "acc_bits": st.integers(4, 64),
     "keep": st.integers(1, 16), "block": st.sampled_from([1, 2, 4, 8, 16]),
     "max_k": st.none() | st.integers(1, 2**20), "overflow": st.sampled_from(["check", "wrap", "saturate"]),
-    "counter_bits": st.integers(16, 64), "pe_pipeline": st.integers(0, 2), "name": st.none() | st.from_regex(r"x[0-9]{0,70}", fullmatch=True),
+    "counter_bits": st.integers(16, 64), "pe_pipeline": st.integers(0, 4), "name": st.none() | st.from_regex(r"x[0-9]{0,70}", fullmatch=True),
 }
 NEAR = {  # values at and just outside the limits, and near-misses of the string fields
     "act_signed": st.sampled_from([0, 1, "true", None]),

@@ -20,11 +20,13 @@ LINT_WAIVERS = VERILATOR_WAIVERS + (
 )
 
 
-@pytest.mark.parametrize("preset", list_presets())
-def test_lint_preset(preset):
+# every preset, and the RRAM tile's digital part alone (the variant `make synth` reports)
+@pytest.mark.parametrize("preset, overrides", [(preset, {}) for preset in list_presets()]
+                         + [("rram_32x32_c2_small", {"crossbar": "external"})])
+def test_lint_preset(preset, overrides):
     require_simulator("verilator")
     verilator_env()
-    cfg = load_config(preset)
+    cfg = load_config(preset, overrides)
     path = verilog_for(cfg)
     proc = subprocess.run(["verilator", "--lint-only", "-Wall", *LINT_WAIVERS, "--top-module", cfg.top, str(path)],
                           capture_output=True, text=True)

@@ -1,5 +1,6 @@
 """RramTileConfig: validation messages, derived values, presets, and the generator's manifest."""
 
+import dataclasses
 import re
 
 import pytest
@@ -20,6 +21,23 @@ def test_presets():
     assert load_config("rram_64x64_c1").cell_bits == 1
     for name in names:
         assert load_config(name).top == name
+        assert load_config(name, {"crossbar": "external"}).top == name + "_ctl"
+
+
+def test_external_crossbar_tile_exposes_the_crossbar_streams():
+    """The digital part alone: no model inside, its cmd/rsp streams are ports of the same widths."""
+    from hw.rram.crossbar import CrossbarModel
+    from gen.rram_verilog import build
+
+    cfg = load_config("rram_32x32_c2_small")
+    inside, outside = build(cfg), build(dataclasses.replace(cfg, crossbar="external"))
+    assert inside.xbar is not None and outside.xbar is None
+    assert "xbar_cmd" not in inside.signature.members
+    model = CrossbarModel(n_xbars=cfg.n_xbars, xbar_rows=cfg.xbar_rows, xbar_cols=cfg.xbar_cols,
+                          cell_bits=cfg.cell_bits, ou_rows=cfg.ou_rows, ou_cols=cfg.ou_cols, dac_bits=cfg.dac_bits,
+                          adc_bits=cfg.adc_bits)
+    assert outside.signature.members["xbar_cmd"].signature == model.signature.members["cmd"].signature.flip()
+    assert outside.signature.members["xbar_rsp"].signature == model.signature.members["rsp"].signature.flip()
 
 
 @pytest.mark.parametrize("fields,pattern", [
@@ -36,6 +54,7 @@ def test_presets():
     ({"max_iters": 0}, r"RramTileConfig.max_iters = 0 is out of range: allowed 1 … 255"),
     ({"max_inputs": 70000}, r"RramTileConfig.max_inputs = 70000 is out of range: allowed 1 … 65536"),
     ({"name": "module"}, r"RramTileConfig.name = 'module' is a Verilog keyword"),
+    ({"crossbar": "analog"}, r"RramTileConfig.crossbar = 'analog' is not allowed: allowed 'model', 'external'"),
 ])
 def test_bad_values_name_field_value_and_range(fields, pattern):
     with pytest.raises(ValueError, match=pattern):

@@ -22,7 +22,7 @@ CONFIGS = {
     "ssa_2x3_3of8_sat16": SystolicConfig(rows=2, cols=3, keep=3, block=8, acc_bits=16, overflow="saturate"),
     "dense_2x2_4of4_a6w5_wrap12": SystolicConfig(rows=2, cols=2, keep=4, block=4, act_bits=6, weight_bits=5,
                                                   acc_bits=12, overflow="wrap"),
-    "ssa_3x4_2of4_s8_p2": SystolicConfig(rows=3, cols=4, keep=2, block=4, pe_pipeline=2),
+    "ssa_3x4_2of4_s8_p4": SystolicConfig(rows=3, cols=4, keep=2, block=4, pe_pipeline=4),
 }
 if os.environ.get("SPARSEGEN_FULL"):
     CONFIGS.update({f"preset_{name}": load_config(name) for name in list_presets("systolic")})

@@ -1,12 +1,12 @@
-"""The RRAM tile top: controller + crossbar model + fault log + register block."""
+"""The RRAM tile top: controller + crossbar model (or ports for an external crossbar) + fault log + register block."""
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import beats
 from .controller import COUNTERS, RramController
-from .crossbar import CrossbarModel
+from .crossbar import CrossbarModel, command_layout, response_bits
 from .fault_log import FaultLog
 from .regs import RegisterFile
 
@@ -27,6 +27,9 @@ class RramTile(wiring.Component):
         Fault-log FIFO entries.
     counter_bits : int
         Width of every counter and of ``reg_data``.
+    crossbar : ``"model"`` or ``"external"``
+        Instantiate the crossbar model (default), or leave it out and expose its streams as ``xbar_cmd`` /
+        ``xbar_rsp`` (for synthesis of the digital part: the model stands for an analog macro).
 
     Members
     -------
@@ -34,14 +37,21 @@ class RramTile(wiring.Component):
         Beat layouts in :mod:`hw.rram.beats`.
     reg_addr : In(4); reg_data : Out(counter_bits)
         The register block (``beats.REGISTERS``), read combinationally.
+    xbar_cmd : Out(stream); xbar_rsp : In(stream)
+        Only with ``crossbar="external"``: the crossbar model's ``cmd`` and ``rsp`` streams
+        (:class:`hw.rram.crossbar.CrossbarModel` documents beats and timing).
     """
 
     def __init__(self, *, n_xbars, xbar_rows, xbar_cols, cell_bits, ou_rows, ou_cols, dac_bits, adc_bits,
                  weight_bits, input_bits, input_signed, ou_table_depth, input_capacity, output_capacity, acc_bits,
-                 max_iters, fault_depth, counter_bits, pulse_error=0, read_noise=0, stuck=(), seed=1):
+                 max_iters, fault_depth, counter_bits, pulse_error=0, read_noise=0, stuck=(), seed=1,
+                 crossbar="model"):
+        if crossbar not in ("model", "external"):
+            raise ValueError(f"crossbar = {crossbar!r} is not allowed: allowed 'model', 'external'")
         self.xbar = CrossbarModel(n_xbars=n_xbars, xbar_rows=xbar_rows, xbar_cols=xbar_cols, cell_bits=cell_bits,
                                   ou_rows=ou_rows, ou_cols=ou_cols, dac_bits=dac_bits, adc_bits=adc_bits,
-                                  pulse_error=pulse_error, read_noise=read_noise, stuck=stuck, seed=seed)
+                                  pulse_error=pulse_error, read_noise=read_noise, stuck=stuck,
+                                  seed=seed) if crossbar == "model" else None
         self.ctl = RramController(n_xbars=n_xbars, xbar_rows=xbar_rows, xbar_cols=xbar_cols, cell_bits=cell_bits,
                                   ou_rows=ou_rows, ou_cols=ou_cols, dac_bits=dac_bits, adc_bits=adc_bits,
                                   weight_bits=weight_bits, input_bits=input_bits, input_signed=input_signed,
@@ -59,14 +69,24 @@ class RramTile(wiring.Component):
             "faults": Out(stream.Signature(beats.cell_addr_layout(p))),
             "reg_addr": In(beats.REG_ADDR_BITS),
             "reg_data": Out(counter_bits),
-        })
+        } | ({} if self.xbar else {
+            "xbar_cmd": Out(stream.Signature(command_layout(n_xbars=n_xbars, xbar_rows=xbar_rows, xbar_cols=xbar_cols,
+                                                            cell_bits=cell_bits, ou_rows=ou_rows, dac_bits=dac_bits))),
+            "xbar_rsp": In(stream.Signature(unsigned(response_bits(cell_bits=cell_bits, ou_cols=ou_cols,
+                                                                   adc_bits=adc_bits)))),
+        }))
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.xbar, m.submodules.ctl = xbar, ctl = self.xbar, self.ctl
+        m.submodules.ctl = ctl = self.ctl
         m.submodules.log, m.submodules.regs = log, regs = self.log, self.regs
-        wiring.connect(m, ctl.xbar_cmd, xbar.cmd)
-        wiring.connect(m, xbar.rsp, ctl.xbar_rsp)
+        if self.xbar is not None:
+            m.submodules.xbar = xbar = self.xbar
+            wiring.connect(m, ctl.xbar_cmd, xbar.cmd)
+            wiring.connect(m, xbar.rsp, ctl.xbar_rsp)
+        else:
+            wiring.connect(m, ctl.xbar_cmd, wiring.flipped(self.xbar_cmd))
+            wiring.connect(m, wiring.flipped(self.xbar_rsp), ctl.xbar_rsp)
         wiring.connect(m, ctl.fault, log.push)
         wiring.connect(m, wiring.flipped(self.faults), log.pop)
         for name in ("program", "tables", "inputs"):

@@ -1,25 +1,28 @@
-"""The multiply-accumulate arithmetic every sparse PE shares: zero-gated products and the wrap/saturate adder.
+"""The multiply-accumulate arithmetic every sparse PE shares: products with their zero flag and the wrap/saturate adder.
 
 Plain functions that add logic to a module (not components): the PEs differ in what flows through them,
 not in how they multiply and accumulate, and the golden models rely on these two rules being the same everywhere.
 """
 
-from amaranth.hdl import Mux, Signal, Value, signed
+from amaranth.hdl import Signal, Value, signed
 
 __all__ = ["gated_product", "wrap_or_saturate"]
 
 
 def gated_product(m, act, weight, name):
-    """``act · weight`` as a full-width signed product, forced to 0 when ``act == 0``; returns ``(product, is_zero)``.
+    """``act · weight`` as a full-width signed product, and whether ``act == 0``; returns ``(product, is_zero)``.
 
-    Combinational (no latency). ``is_zero`` is what the zero-skip counters count.
+    Combinational (no latency). ``is_zero`` marks a multiplication that could be skipped: it is what the
+    zero-skip counters count, and what an ASIC would gate the multiplier's operands with. The product of a
+    zero activation is 0 by arithmetic, so no mux forces it: a mux behind the multiplier would change no value
+    and would keep an FPGA DSP's output register from absorbing the product register (``gen/ecp5_dsp.py``).
     """
     is_zero = Signal(name=f"zero{name}")
     act, weight = Value.cast(act), Value.cast(weight)
     product = Signal(signed(len(act) + len(weight) + 1), name=f"product{name}")
     m.d.comb += [
         is_zero.eq(act == 0),
-        product.eq(Mux(is_zero, 0, act * weight)),
+        product.eq(act * weight),
     ]
     return product, is_zero
 

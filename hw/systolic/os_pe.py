@@ -21,7 +21,7 @@ class SparseOSPE(wiring.Component):
     multipliers), adds the exact sum of the products to its accumulator and clamps it when ``overflow`` is
     ``"saturate"``. The step's ``first`` input says whether the accumulator restarts from 0: the first step of a
     tile does, so the previous tile's result only needs to stay in ``acc`` for the one cycle after its last step.
-    A selected activation that is zero gates its multiplier (the product is forced to 0) and is counted on
+    A selected activation that is zero marks its multiplication as skippable (its product is 0) and is counted on
     ``zeros_out``. Dense PEs (``keep == block``) have no index logic: slot s multiplies activation s.
 
     Timing: one cycle from ``act_in``/``w_in``/``step_in``/``zeros_in`` to ``act_out``/``w_out``/``step_out``/

@@ -18,13 +18,17 @@ class SparsePE(wiring.Component):
     ``keep`` activations those positions name from the ``block``-wide activation input, multiplies them by
     its weights (``keep`` multipliers), adds the products to ``psum_in`` and registers the sum on
     ``psum_out``. The activation block is registered on ``act_out`` for the PE to the right. A selected
-    activation that is zero gates its multiplier (the product is forced to 0) and is counted on
+    activation that is zero marks its multiplication as skippable (its product is 0) and is counted on
     ``zeros_out``. Dense PEs (``keep == block``) have no index logic: slot j multiplies activation j.
 
     Timing: one cycle from ``act_in`` to ``act_out`` and from ``psum_in``/``zeros_in`` to
     ``psum_out``/``zeros_out``; ``1 + pipeline`` cycles from ``act_in`` to the ``psum_out``/``zeros_out`` that
-    include its products. ``pipeline`` = 1 registers the gated products (cutting multiplier → adder), 2 also
-    registers the selected activations with their weights (cutting index mux → multiplier). In a column of
+    include its products. ``pipeline`` = 1 registers the products (cutting multiplier → adder), 2 also
+    registers the selected activations with their weights (cutting index mux → multiplier), 3 registers the
+    products a second time (with 2 and 3 every multiplier sits between registers an FPGA DSP block can absorb,
+    and the second product register carries the product from the DSP column to the adder), 4 also registers
+    the sum of the ``keep`` products (cutting the multi-operand adder, so the partial-sum adder has one operand
+    to add). In a column of
     PEs whose activations arrive one cycle apart, the partial sum from above arrives exactly when the delayed
     products do, so the column needs no other change. Every register, including the weight write, only
     updates in cycles where ``en`` is high.
@@ -51,7 +55,7 @@ class SparsePE(wiring.Component):
     overflow : ``"wrap"`` or ``"saturate"``
         What the partial-sum adder does on overflow (``"check"`` configs never overflow and use ``"wrap"``).
     pipeline : int
-        Pipeline registers between the activation input and the partial-sum adder: 0 (default), 1 or 2.
+        Pipeline registers between the activation input and the partial-sum adder: 0 (default) … 4.
 
     Members
     -------
@@ -120,7 +124,7 @@ class SparsePE(wiring.Component):
         check_int("keep", keep, 1, block)
         check_int("zero_bits", zero_bits, 1, 32)
         check_choice("overflow", overflow, ("wrap", "saturate"))
-        check_int("pipeline", pipeline, 0, 2)
+        check_int("pipeline", pipeline, 0, 4)
 
     @property
     def keep(self):
@@ -164,6 +168,7 @@ class SparsePE(wiring.Component):
         total = self.psum_in
         zeros = self.zeros_in
         macs = self.macs_in if self._tiled else None
+        products, zero_flags = [], []
         for j in range(self._keep):
             act = self.act_in[weights[j].index] if self._index_bits else self.act_in[j]
             weight = weights[j].value
@@ -173,6 +178,13 @@ class SparsePE(wiring.Component):
             product, is_zero = gated_product(m, act, weight, j)
             if self._pipeline >= 1:
                 product, is_zero = stage(product, f"product{j}_q"), stage(is_zero, f"zero{j}_q")
+            if self._pipeline >= 3:
+                # a DSP block absorbs the first product register; this one lands next to the adder
+                product, is_zero = stage(product, f"product{j}_q2"), stage(is_zero, f"zero{j}_q2")
+            products.append(product)
+            zero_flags.append(is_zero)
+            if self._pipeline >= 4:
+                continue            # summed below, in a stage of their own
             total = total + product
             if self._tiled:
                 real = Signal(name=f"real{j}")
@@ -181,6 +193,17 @@ class SparsePE(wiring.Component):
                 macs = macs + (~is_zero & real)
             else:
                 zeros = zeros + is_zero
+
+        if self._pipeline >= 4:
+            # the keep-operand adder gets its own cycle; the partial-sum adder then adds one operand
+            local = products[0]
+            for product in products[1:]:
+                local = local + product
+            count = zero_flags[0]
+            for flag in zero_flags[1:]:
+                count = count + flag
+            total = total + stage(local, "product_sum")
+            zeros = zeros + stage(count, "zero_count")
 
         psum_next = wrap_or_saturate(m, total, self._acc_bits, self._overflow, "psum_next")
 

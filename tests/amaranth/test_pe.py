@@ -82,7 +82,7 @@ def test_pe_matches_spec(case, seed):
     assert len(checked) > steps  # about 3/4 of 3·steps cycles are enabled and checked
 
 
-@pytest.mark.parametrize("pipeline", [1, 2])
+@pytest.mark.parametrize("pipeline", [1, 2, 3, 4])
 @pytest.mark.parametrize("case", CASES[:3], ids=lambda c: "a{}{}w{}acc{}_{}of{}_{}".format(c[0], "s" if c[1] else "u", *c[2:]))
 def test_pipelined_pe_matches_spec(case, pipeline, seed):
     """With ``pipeline`` stages, psum_out after an enabled cycle is psum_in of that cycle plus the products of

@@ -21,6 +21,8 @@ CONFIGS = {
     "2x3_2of4_s8_p1": SystolicConfig(rows=2, cols=3, keep=2, block=4, pe_pipeline=1),
     "3x2_1of4_sat12_p2": SystolicConfig(rows=3, cols=2, keep=1, block=4, acc_bits=12, overflow="saturate",
                                         pe_pipeline=2),
+    "2x2_4of4_wrap12_p4": SystolicConfig(rows=2, cols=2, keep=4, block=4, acc_bits=12, overflow="wrap",
+                                         pe_pipeline=4),
 }
 
 
