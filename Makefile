@@ -4,8 +4,9 @@
 #   make test-full  the same with the larger config matrix and long sweeps
 #   make bench      generation/build/simulation throughput and cycle-model figures
 #   make scalesim-venv  SCALE-Sim v3's own venv (build/scalesim-venv; also created on first use)
-#   make synth      Yosys + nextpnr (ECP5, out of context) on every preset: area, fmax, critical path
-#                   (PRESETS="a b" for some; SYNTH_ARGS="--target ice40" etc.; cached in build/synth/cache)
+#   make synth      Yosys + nextpnr (ECP5, out of context) on every preset: area, fmax, critical path, then
+#                   the sparse-vs-dense bench (PRESETS="a b" for some; SYNTH_ARGS="--target ice40" etc.;
+#                   cached in build/synth/cache; about 45 min on 2 cores when the cache is cold)
 # WAVES=1 make test dumps waveforms of every cocotb run (see README).
 
 PYTHON  ?= python3

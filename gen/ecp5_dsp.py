@@ -94,44 +94,33 @@ def pack_dsp_registers(netlist: dict, top: str) -> dict:
     # anything's input register as well, or that copy would read a net the move leaves undriven
     in_claimed, out_claimed, removed, copied = set(), set(), set(), set()
 
-    def input_group(bus):
-        """(rewired bits, flip-flops, control) for one input bus, or None."""
+    def group(bus, *, output):
+        """(rewired bits, flip-flops, control) for one bus, or None. Each connected bit needs its own flip-flop:
+        an input's driver (the bit becomes the flip-flop's DI) or the output's only load (the bit becomes its Q)."""
         new, ffs, controls = [], set(), set()
         for port, bit in bus:
             if isinstance(bit, str):
-                new.append((port, bit))
+                if not output:
+                    new.append((port, bit))
                 continue
-            name, out = drivers.get(bit, (None, None))
-            if name is None or cells[name]["type"] != _FF or out != "Q" or name in out_claimed:
-                return None
-            control = _control(cells[name])
+            if output:
+                sinks = loads.get(bit, [])
+                if not sinks:
+                    continue
+                if len(sinks) != 1 or sinks[0][0] is None:
+                    return None
+                name, via = sinks[0]
+                ok = via == "DI" and name not in in_claimed | out_claimed
+            else:
+                name, via = drivers.get(bit, (None, None))
+                ok = name is not None and via == "Q" and name not in out_claimed
+            control = _control(cells[name]) if ok and cells[name]["type"] == _FF else None
             if control is None:
                 return None
             ffs.add(name)
             controls.add(control)
-            new.append((port, cells[name]["connections"]["DI"][0]))
+            new.append((port, cells[name]["connections"]["Q" if output else "DI"][0]))
         return (new, ffs, controls.pop()) if len(controls) == 1 else None
-
-    def output_group(bus):
-        ffs, controls, new = set(), set(), []
-        for port, bit in bus:
-            if isinstance(bit, str):
-                continue
-            sinks = loads.get(bit, [])
-            if not sinks:
-                continue
-            if len(sinks) != 1 or sinks[0][0] is None:
-                return None
-            name, port_in = sinks[0]
-            if cells[name]["type"] != _FF or port_in != "DI" or name in in_claimed | out_claimed:
-                return None
-            control = _control(cells[name])
-            if control is None:
-                return None
-            ffs.add(name)
-            controls.add(control)
-            new.append((port, cells[name]["connections"]["Q"][0]))
-        return (new, ffs, controls.pop()) if len(controls) == 1 and ffs else None
 
     for name in sorted(cells):
         dsp = cells[name]
@@ -140,9 +129,9 @@ def pack_dsp_registers(netlist: dict, top: str) -> dict:
         stats["dsp"] += 1
         if _param(dsp, "REG_INPUTA_CLK", "NONE") != "NONE" or _param(dsp, "REG_OUTPUT_CLK", "NONE") != "NONE":
             continue                                  # already registered: leave as is
-        a = input_group(_bus(dsp, "A", 18))
-        b = input_group(_bus(dsp, "B", 18))
-        out = output_group(_bus(dsp, "P", 36))
+        a = group(_bus(dsp, "A", 18), output=False)
+        b = group(_bus(dsp, "B", 18), output=False)
+        out = group(_bus(dsp, "P", 36), output=True)
         groups = {}
         if a and b and a[2][0] == b[2][0]:
             groups["INPUTA"], groups["INPUTB"] = a, b

@@ -36,6 +36,9 @@ class GemmConfig(ArrayConfig):
         engine also at each K-tile boundary; :func:`sim.golden.gemm.gemm_engine` follows ``dataflow``.
     relu : bool
         Fused ReLU on the final sums (before requantization).
+    pe_pipeline : int
+        WS only: pipeline registers in every PE, 0 … 4, as in :class:`gen.config.SystolicConfig` (each adds a
+        cycle to :attr:`latency`); must be 0 with ``dataflow = "os"``.
     out_bits : int or None
         ``None``: results are the ``acc_bits`` sums. Otherwise 2 … ``acc_bits``: each job's descriptor carries a
         right shift ``s`` (0 … ``acc_bits − 1``) and results are ``clamp((x + 2**(s−1)) >> s)`` (round half up,
@@ -65,6 +68,7 @@ class GemmConfig(ArrayConfig):
     dataflow: str = "ws"
     relu: bool = False
     out_bits: int | None = None
+    pe_pipeline: int = 0
     name: str | None = None
 
     kind: ClassVar[str] = "gemm"
@@ -83,6 +87,9 @@ class GemmConfig(ArrayConfig):
         self._check_bool("relu")
         if self.out_bits is not None:
             self._check_int("out_bits", 2, self.acc_bits, high=f"{self.acc_bits} (acc_bits)")
+        self._check_int("pe_pipeline", 0, 4)
+        if self.dataflow == "os" and self.pe_pipeline:
+            self._fail("pe_pipeline", 'is not allowed with dataflow = "os": allowed 0 (the OS core has no PE pipeline)')
         if self.name is not None:
             self._check_name()
         if self.overflow == "check":
@@ -115,9 +122,10 @@ class GemmConfig(ArrayConfig):
 
     @property
     def latency(self) -> int:
-        """WS: cycles from an activation row's transfer to its result's first possible transfer, ``rows + cols``.
-        OS: cycles from a tile's last step to its last result row's first possible transfer, ``rows + cols``."""
-        return self.rows + self.cols
+        """WS: cycles from an activation row's transfer to its result's first possible transfer,
+        ``rows + cols + pe_pipeline``. OS: cycles from a tile's last step to its last result row's first possible
+        transfer, ``rows + cols``."""
+        return self.rows + self.cols + self.pe_pipeline
 
     @property
     def load_beats(self) -> int:
@@ -132,7 +140,8 @@ class GemmConfig(ArrayConfig):
         post = ("_relu" if self.relu else "") + (f"_o{self.out_bits}" if self.out_bits is not None else "")
         return (f"gemm_{self.dataflow}_{self.rows}x{self.cols}_{self.keep}of{self.block}_"
                 f"{'s' if self.act_signed else 'u'}{self.act_bits}w{self.weight_bits}acc{self.acc_bits}"
-                f"_m{self.max_m}k{self.max_k}n{self.max_n}{post}{suffix}")
+                f"_m{self.max_m}k{self.max_k}n{self.max_n}{post}{suffix}"
+                + (f"_p{self.pe_pipeline}" if self.pe_pipeline else ""))
 
     def summary(self) -> str:
         return (f"{self.rows}x{self.cols}  {self.keep}:{self.block}  "

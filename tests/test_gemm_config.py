@@ -25,6 +25,15 @@ def test_invalid_fields(field, value, match):
         GemmConfig(**{field: value})
 
 
+def test_pe_pipeline_is_weight_stationary_only():
+    assert GemmConfig(pe_pipeline=4).latency == 4 + 4 + 4
+    assert GemmConfig(pe_pipeline=2).top.endswith("_p2")
+    with pytest.raises(ValueError, match=r"GemmConfig.pe_pipeline = 5 is out of range: allowed 0 … 4"):
+        GemmConfig(pe_pipeline=5)
+    with pytest.raises(ValueError, match=r'GemmConfig.pe_pipeline = 1 is not allowed with dataflow = "os": allowed 0'):
+        GemmConfig(pe_pipeline=1, dataflow="os")
+
+
 def test_presets_are_gemm_kind_and_the_dense_one_has_the_same_multipliers():
     assert set(list_presets("gemm")) >= {"gemm_4x4_2of4", "gemm_8x8_2of4", "gemm_8x8_dense"}
     sparse, dense = load_config("gemm_8x8_2of4"), load_config("gemm_8x8_dense")

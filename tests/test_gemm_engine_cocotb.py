@@ -15,8 +15,10 @@ from sim.tb.designs import verilog_for
 from sim.tb.runner import SIMULATORS, require_simulator, run_cocotb
 
 CONFIGS = {
-    # the small preset (2:4, ReLU, requantization to int8) with smaller maxima to keep `make test` short
-    "gemm_4x4_2of4_small": load_config("gemm_4x4_2of4", {"max_m": 16, "max_k": 40, "max_n": 10}),
+    # the small preset (2:4, ReLU, requantization to int8) with smaller maxima to keep `make test` short, and
+    # every PE pipeline stage (pe_pipeline = 4)
+    "gemm_4x4_2of4_small_p4": load_config("gemm_4x4_2of4", {"max_m": 16, "max_k": 40, "max_n": 10,
+                                                             "pe_pipeline": 4}),
     # dense 2:2, unsigned activations, saturating 14-bit accumulator (saturation in the array and across K-tiles)
     "dense_3x2_2of2_u8_sat14": GemmConfig(rows=3, cols=2, keep=2, block=2, act_signed=False, acc_bits=14,
                                           overflow="saturate", max_m=12, max_k=30, max_n=7),

@@ -76,7 +76,7 @@ class GemmEngine(wiring.Component):
 
     Pipeline stages: weight buffer (``SyncFIFO`` of ``2·rows`` beats, bypassed when empty: no added latency),
     loader (descriptor, weight beats → shadow tile token), issuer (activation rows, tagged with
-    their tile), array core (:class:`WSArrayCore`, latency ``rows + cols``), accumulator stage (synchronous
+    their tile), array core (:class:`WSArrayCore`, latency ``rows + cols + pe_pipeline``), accumulator stage (synchronous
     ``Memory`` of ``max_m × cols`` sums, read one cycle ahead through the core's ``peek``; K-tiles add in place;
     the last K-tile's rows go through ReLU/requantization to ``results``). Backpressure on ``results`` freezes
     the core and the accumulator stage.
@@ -118,8 +118,9 @@ class GemmEngine(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from an activation row's transfer to its result's first possible transfer: ``rows + cols``."""
-        return self._cfg.rows + self._cfg.cols
+        """Cycles from an activation row's transfer to its result's first possible transfer:
+        ``rows + cols + pe_pipeline`` (``GemmConfig.latency``)."""
+        return self._cfg.latency
 
     def elaborate(self, platform):
         m = Module()
@@ -129,7 +130,8 @@ class GemmEngine(wiring.Component):
         m.submodules.core = core = WSArrayCore(
             rows=rows, cols=cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits,
             acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-            overflow="saturate" if cfg.overflow == "saturate" else "wrap", tag_bits=self._tag_layout.size)
+            overflow="saturate" if cfg.overflow == "saturate" else "wrap", tag_bits=self._tag_layout.size,
+            pe_pipeline=cfg.pe_pipeline)
         advance = core.advance
 
         # ---- loader: descriptor, then the weight beats of each tile into the shadow registers ----

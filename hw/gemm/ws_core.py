@@ -33,7 +33,7 @@ class WSArrayCore(wiring.Component):
       (``macs``) and zero-skipped (``zeros``) multiplications over real lanes and columns.
 
     The core is one pipeline with one enable, ``advance = ~results.valid | results.ready``. Latency:
-    ``rows + cols`` cycles from an ``acts`` transfer to the result's first possible transfer. ``peek`` shows
+    ``rows + cols + pe_pipeline`` cycles from an ``acts`` transfer to the result's first possible transfer. ``peek`` shows
     the valid bit and tag of the row that reaches ``results`` at the next advance (for a synchronous
     accumulator read one cycle ahead).
 
@@ -43,6 +43,8 @@ class WSArrayCore(wiring.Component):
         As in :class:`hw.systolic.array.SparseSystolicArray`.
     tag_bits : int
         Width of the opaque per-row tag, 1 … 256.
+    pe_pipeline : int
+        Pipeline registers in every PE, 0 … 4 (:class:`hw.systolic.pe.SparsePE` ``pipeline``).
 
     Members
     -------
@@ -54,13 +56,14 @@ class WSArrayCore(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
-                 overflow="wrap", tag_bits=1):
+                 overflow="wrap", tag_bits=1, pe_pipeline=0):
         check_int("rows", rows, 1, 256)
         check_int("cols", cols, 1, 256)
         check_int("tag_bits", tag_bits, 1, 256)
         self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
                              acc_bits=acc_bits, keep=keep, block=block,
-                             zero_bits=(rows * keep).bit_length(), overflow=overflow, tiled=True)
+                             zero_bits=(rows * keep).bit_length(), overflow=overflow, tiled=True,
+                             pipeline=pe_pipeline)
         SparsePE.check_parameters(**{k: v for k, v in self._pe_args.items() if k != "tiled"})
         self._rows, self._cols, self._block, self._keep = rows, cols, block, keep
         k = rows * block
@@ -80,8 +83,8 @@ class WSArrayCore(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from an ``acts`` transfer to its result's first possible transfer: ``rows + cols``."""
-        return self._rows + self._cols
+        """Cycles from an ``acts`` transfer to its result's first possible transfer: ``rows + cols + pe_pipeline``."""
+        return self._rows + self._cols + self._pe_args["pipeline"]
 
     def elaborate(self, platform):
         m = Module()

@@ -82,9 +82,6 @@ class SparsePE(wiring.Component):
                               acc_bits=acc_bits, keep=keep, block=block, zero_bits=zero_bits, overflow=overflow,
                               pipeline=pipeline)
         check_bool("tiled", tiled)
-        if tiled and pipeline:
-            # the lane mask and tile tags would have to travel through the pipeline stages too
-            raise ValueError(f"pipeline = {pipeline} is not supported with tiled=True: allowed 0")
         self._tiled = tiled
         self._pipeline = pipeline
         self._act_shape = signed(act_bits) if act_signed else unsigned(act_bits)
@@ -168,42 +165,46 @@ class SparsePE(wiring.Component):
         total = self.psum_in
         zeros = self.zeros_in
         macs = self.macs_in if self._tiled else None
-        products, zero_flags = [], []
+        products, zero_flags, mac_flags = [], [], []
         for j in range(self._keep):
             act = self.act_in[weights[j].index] if self._index_bits else self.act_in[j]
             weight = weights[j].value
+            real = None
+            if self._tiled:
+                # only positions below lanes_in are real (the rest is ragged-K padding) and counted
+                real = Signal(name=f"real{j}")
+                m.d.comb += real.eq((weights[j].index if self._index_bits else j) < self.lanes_in)
             if self._pipeline >= 2:
                 # the weight travels with its activation: a weight write may land between the two stages
                 act, weight = stage(act, f"act_sel{j}"), stage(weight, f"weight_sel{j}")
+                real = stage(real, f"real_sel{j}") if self._tiled else None
             product, is_zero = gated_product(m, act, weight, j)
-            if self._pipeline >= 1:
-                product, is_zero = stage(product, f"product{j}_q"), stage(is_zero, f"zero{j}_q")
-            if self._pipeline >= 3:
-                # a DSP block absorbs the first product register; this one lands next to the adder
-                product, is_zero = stage(product, f"product{j}_q2"), stage(is_zero, f"zero{j}_q2")
+            flags = [is_zero & real, ~is_zero & real] if self._tiled else [is_zero]
+            for level, suffix in ((1, "_q"), (3, "_q2")):
+                # a DSP block absorbs the first product register; the second lands next to the adder
+                if self._pipeline >= level:
+                    product = stage(product, f"product{j}{suffix}")
+                    flags = [stage(flag, f"{kind}{j}{suffix}") for flag, kind in zip(flags, ("zero", "mac"))]
             products.append(product)
-            zero_flags.append(is_zero)
-            if self._pipeline >= 4:
-                continue            # summed below, in a stage of their own
-            total = total + product
-            if self._tiled:
-                real = Signal(name=f"real{j}")
-                m.d.comb += real.eq((weights[j].index if self._index_bits else j) < self.lanes_in)
-                zeros = zeros + (is_zero & real)
-                macs = macs + (~is_zero & real)
-            else:
-                zeros = zeros + is_zero
+            zero_flags.append(flags[0])
+            mac_flags.append(flags[-1])
+            if self._pipeline < 4:
+                total = total + product
+                zeros = zeros + flags[0]
+                if self._tiled:
+                    macs = macs + flags[1]
 
         if self._pipeline >= 4:
-            # the keep-operand adder gets its own cycle; the partial-sum adder then adds one operand
-            local = products[0]
-            for product in products[1:]:
-                local = local + product
-            count = zero_flags[0]
-            for flag in zero_flags[1:]:
-                count = count + flag
-            total = total + stage(local, "product_sum")
-            zeros = zeros + stage(count, "zero_count")
+            # the keep-operand adders get their own cycle; the partial-sum adder then adds one operand
+            def summed(values, name):
+                result = values[0]
+                for value in values[1:]:
+                    result = result + value
+                return stage(result, name)
+            total = total + summed(products, "product_sum")
+            zeros = zeros + summed(zero_flags, "zero_count")
+            if self._tiled:
+                macs = macs + summed(mac_flags, "mac_count")
 
         psum_next = wrap_or_saturate(m, total, self._acc_bits, self._overflow, "psum_next")
 

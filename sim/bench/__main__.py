@@ -19,8 +19,8 @@ SECTIONS = {
     "os_systolic": "sim.bench.os_systolic",
     "synth": "sim.bench.synth",
 }
-# sections that run only when named with --only: synth places and routes for about an hour on 2 cores when its
-# cache is cold (`make synth` runs it after synthesizing every preset)
+# sections that run only when named with --only: synth places and routes for tens of minutes on 2 cores when
+# its cache is cold (`make synth` runs it after synthesizing every preset)
 OPT_IN = {"synth"}
 
 

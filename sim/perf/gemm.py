@@ -2,7 +2,7 @@
 
 The model assumes an ideal host: every stream offers its next beat in every cycle (descriptors, weight beats
 and activation rows queued from the start) and ``results__ready`` is always high. Cycle 0 is the cycle in
-which the first descriptor transfers. With ``R = rows``, ``L = rows + cols`` and the tiles of all jobs
+which the first descriptor transfers. With ``R = rows``, ``L = rows + cols + pe_pipeline`` and the tiles of all jobs
 numbered ``t = 0, 1, …`` in order (each job's tiles are its N-tiles × K-tiles, ``M_t`` rows each):
 
 - ``s_t``: first weight beat of tile t; the loader takes its ``R`` beats into the shadow registers in cycles
@@ -112,7 +112,7 @@ def predict(cfg, jobs) -> Prediction:
     """Run the recurrence over ``jobs``, a list of ``(M, K, N)`` sent back to back by an ideal host."""
     if _os(cfg):
         return _predict_os(cfg, jobs)
-    rows, lat = cfg.rows, cfg.rows + cfg.cols
+    rows, lat = cfg.rows, cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
     tile_rows, tile_last_k = [], []
     for m, k, n in jobs:
         _check(cfg, m, k, n)
@@ -153,7 +153,7 @@ def job_cycles(cfg, m, k, n):
         return steps + (mt * nt - 1) * max(steps, cfg.rows) + cfg.cols + m - (mt - 1) * cfg.rows + 1
     kt, nt = tiles(cfg, k, n)
     period = max(m, cfg.rows)
-    return cfg.rows + 1 + (kt * nt - 1) * period + m + cfg.rows + cfg.cols
+    return cfg.rows + 1 + (kt * nt - 1) * period + m + cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
 
 
 def ideal_cycles(cfg, m, k, n):

@@ -20,6 +20,8 @@ CONFIGS = {
     "2x3_2of4_relu_o8": GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=8, max_k=40, max_n=10,
                                    relu=True, out_bits=8),
     "3x2_1of1_dense": GemmConfig(rows=3, cols=2, keep=1, block=1, acc_bits=24, max_m=9, max_k=12, max_n=7),
+    "2x3_2of4_p4": GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=8, max_k=40, max_n=10,
+                              pe_pipeline=4),
     "2x2_1of2_sat12_u8": GemmConfig(rows=2, cols=2, keep=1, block=2, act_signed=False, acc_bits=12,
                                     overflow="saturate", max_m=6, max_k=20, max_n=5),
     # output-stationary core: ragged M-tiles (rows 3), short tiles (K < rows·block: held last steps), saturation

@@ -1,17 +1,21 @@
 """SparsePE with ``tiled=True`` (the GEMM engine's PE): shadow weight bank, swap tag, counts over real lanes only."""
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from hw import bits
 from hw.systolic.pe import SparsePE
 
 
-def test_tiled_pe_shadow_swap_and_lane_counts(seed):
+@pytest.mark.parametrize("pipeline", [0, 1, 2, 4])
+def test_tiled_pe_shadow_swap_and_lane_counts(seed, pipeline):
+    """psum/zeros/macs out = this cycle's inputs plus the products and counts of the row ``pipeline`` cycles ago,
+    computed with the weights that row met (shadow or active) and its lane count."""
     rng = np.random.default_rng(seed)
     keep, block = 2, 4
     pe = SparsePE(act_bits=8, act_signed=True, weight_bits=8, acc_bits=24, keep=keep, block=block, zero_bits=4,
-                  tiled=True)
+                  tiled=True, pipeline=pipeline)
 
     def weights():
         idx = np.sort(rng.choice(block, keep, replace=False))
@@ -22,6 +26,7 @@ def test_tiled_pe_shadow_swap_and_lane_counts(seed):
         ctx.set(pe.en, 1)
         active = (np.zeros(keep, int), np.zeros(keep, int))     # reset: every entry (value and index) is 0
         shadow = None
+        history = [(0, 0, 0)] * pipeline                          # the pipeline registers reset to 0
         for step in range(300):
             write = rng.random() < 0.4
             swap = shadow is not None and rng.random() < 0.5
@@ -47,9 +52,11 @@ def test_tiled_pe_shadow_swap_and_lane_counts(seed):
             val, idx = used
             sel = act[idx]
             real = idx < lanes
-            assert ctx.get(pe.psum_out) == psum + int((sel * val).sum()), f"step {step}"
-            assert ctx.get(pe.zeros_out) == 1 + int(((sel == 0) & real).sum())
-            assert ctx.get(pe.macs_out) == 2 + int(((sel != 0) & real).sum())
+            history.append((int((sel * val).sum()), int(((sel == 0) & real).sum()), int(((sel != 0) & real).sum())))
+            products, zeros, macs = history.pop(0)
+            assert ctx.get(pe.psum_out) == psum + products, f"step {step}"
+            assert ctx.get(pe.zeros_out) == 1 + zeros
+            assert ctx.get(pe.macs_out) == 2 + macs
             assert ctx.get(pe.swap_out) == swap and ctx.get(pe.lanes_out) == lanes
 
     sim = Simulator(pe)

@@ -13,7 +13,8 @@ from gen.config import SystolicConfig
 from sim.golden.systolic import compress_nm, gemm_nm, random_acts, random_nm_weights
 
 CASES = {"2x3_2of4": SystolicConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24),
-         "3x2_1of1": SystolicConfig(rows=3, cols=2, keep=1, block=1, acc_bits=24)}
+         "3x2_1of1": SystolicConfig(rows=3, cols=2, keep=1, block=1, acc_bits=24),
+         "2x3_2of4_p4": SystolicConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, pe_pipeline=4)}
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -23,7 +24,8 @@ def test_core_tiles(name, gap, seed):
     rng = np.random.default_rng(seed)
     prng = random.Random(seed)
     core = WSArrayCore(rows=cfg.rows, cols=cfg.cols, act_bits=8, act_signed=True, weight_bits=8, acc_bits=24,
-                       keep=cfg.keep, block=cfg.block, tag_bits=8)
+                       keep=cfg.keep, block=cfg.block, tag_bits=8, pe_pipeline=cfg.pe_pipeline)
+    assert core.latency == cfg.rows + cfg.cols + cfg.pe_pipeline
     tiles = []
     for t in range(5):
         m = int(rng.integers(1, 2 * cfg.rows + 2))
