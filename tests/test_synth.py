@@ -199,10 +199,19 @@ def test_ice40_flow_tiny(tmp_path):
     assert r["pnr"]["fmax_mhz"] > 0
 
 
-@pytest.mark.parametrize("preset, overrides, timing", [
-    ("dense_4x4", {"pe_pipeline": 2}, "MULT18X18D_REGS_ALL"),
-    ("ssa_4x8_2of4", {"rows": 2, "pe_pipeline": 1}, "MULT18X18D_REGS_OUTPUT"),
-])
+# (preset, overrides, expected DSP timing modes as a function of the config)
+PACKING_CASES = [
+    # every multiplier between registers: all three register groups move
+    ("dense_4x4", {"pe_pipeline": 2}, lambda c: {"MULT18X18D_REGS_ALL": c.multipliers}),
+    # index muxes before the multipliers: only the product register moves
+    ("ssa_4x8_2of4", {"rows": 2, "pe_pipeline": 1}, lambda c: {"MULT18X18D_REGS_OUTPUT": c.multipliers}),
+    # unpipelined dense PE: activation and weight registers feed the DSPs (copies: the activations also go
+    # right); the top row's partial sum is the bare product (psum_in = 0), so its register moves too
+    ("dense_4x4", {}, lambda c: {"MULT18X18D_REGS_ALL": c.cols, "MULT18X18D_REGS_INPUT": (c.rows - 1) * c.cols}),
+]
+
+
+@pytest.mark.parametrize("preset, overrides, timing", PACKING_CASES)
 def test_dsp_register_packing_keeps_the_circuit(tmp_path, seed, preset, overrides, timing):
     """ECP5 mapping + DSP register packing, then the packed netlist against the RTL: every output, every cycle,
     under random inputs and random resets (sim/netlist_cosim.py)."""
@@ -218,7 +227,7 @@ def test_dsp_register_packing_keeps_the_circuit(tmp_path, seed, preset, override
     ports = json.loads(manifest.read_text())["ports"]
     r = synthesize_verilog(v_path, cfg.top, ports, target="ecp5", workdir=tmp_path / "w", use_cache=False, pnr=False)
     packing = r["dsp_packing"]
-    assert packing["timing"] == {timing: cfg.multipliers}
+    assert packing["timing"] == timing(cfg)
     assert r["resources"]["dsp"] == cfg.multipliers
     netlist = netlist_verilog(tmp_path / "w" / "ecp5.packed.json", cfg.top, tmp_path / "w" / "netlist_sim.v")
     result = cosimulate(v_path, netlist, cfg.top, ports, cycles=3000, seed=seed % (1 << 31), workdir=tmp_path / "w")
