@@ -46,7 +46,7 @@ def test_gemm_engine(sim, name, seed):
                    "SPARSEGEN_JOBS": os.environ.get("SPARSEGEN_JOBS", "8" if os.environ.get("SPARSEGEN_FULL") else "3")})
 
 
-CONV_CONFIGS = ["gemm_4x4_2of4_small", "gemm_4x4_2of4_os_small"]     # same Verilog as above: cached builds
+CONV_CONFIGS = ["gemm_4x4_2of4_small_p4", "gemm_4x4_2of4_os_small"]  # same Verilog as above: cached builds
 
 
 @pytest.mark.parametrize("name", CONV_CONFIGS)
