@@ -135,7 +135,7 @@ BASE = dict(n_xbars=1, xbar_rows=8, xbar_cols=8, cell_bits=2, ou_rows=4, ou_cols
     (dict(pulse_error=65537), ValueError, "pulse_error = 65537"),
     (dict(read_noise=-1), ValueError, "read_noise = -1"),
     (dict(seed=2**31 - 1), ValueError, "seed = 2147483647"),
-    (dict(adc_bits=1.5), TypeError, "adc_bits must be an integer"),
+    (dict(adc_bits=1.5), TypeError, "adc_bits = 1.5 is a float, not an integer"),
     (dict(stuck=[(0, 8, 0, 1)]), ValueError, r"stuck\[0\].row = 8 is out of range"),
     (dict(stuck=[(0, 1, 1, 4)]), ValueError, r"stuck\[0\].level = 4"),
     (dict(stuck=[(0, 1, 1, 3), (0, 1, 1, 0)]), ValueError, r"stuck\[1\] repeats cell"),

@@ -61,7 +61,7 @@ def test_seed_state():
     assert len(states) == 200 and 0 not in states
     with pytest.raises(ValueError, match="seed = 2147483647 is out of range"):
         seed_state(PERIOD)
-    with pytest.raises(TypeError, match="seed must be an integer"):
+    with pytest.raises(TypeError, match="seed = 1.0 is a float, not an integer"):
         seed_state(1.0)
     with pytest.raises(ValueError, match="stream = 256"):
         seed_state(1, 256)
