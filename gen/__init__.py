@@ -4,18 +4,19 @@
 Amaranth on first use, so loading configs stays cheap.
 """
 
-from .config import SystolicConfig, list_presets, load_config
+from gen.config import list_presets, load_config
+from gen.systolic.config import SystolicConfig
 
 __all__ = ["SystolicConfig", "load_config", "list_presets", "generate_verilog", "write_verilog"]
 
 
 def generate_verilog(config):
     """See :func:`gen.verilog.generate_verilog`."""
-    from .verilog import generate_verilog as _generate
+    from gen.verilog import generate_verilog as _generate
     return _generate(config)
 
 
 def write_verilog(config, out_dir):
     """See :func:`gen.verilog.write_verilog`."""
-    from .verilog import write_verilog as _write
+    from gen.verilog import write_verilog as _write
     return _write(config, out_dir)

@@ -12,16 +12,16 @@ import json
 import sys
 from pathlib import Path
 
-from .config import PRESETS_DIR, list_presets, load_config
+from gen.config import PRESETS_DIR, list_presets, load_config
 
 __all__ = ["main", "EXTENSIONS"]
 
 # modules that add subcommands (see the module docstring)
 EXTENSIONS = (
-    "gen.rram_sweep",
+    "gen.rram.cli",
     "gen.compiler.cli",
-    "gen.gemm_cli",
-    "gen.synth",
+    "gen.gemm.cli",
+    "gen.synth.flow",
 )
 
 
@@ -35,7 +35,7 @@ def _load(args):
 
 
 def _verilog(args):
-    from .verilog import write_verilog  # imports Amaranth: only when generating
+    from gen.verilog import write_verilog  # imports Amaranth: only when generating
 
     configs = _load(args)  # everything is validated before anything is written
     for preset, config in configs:

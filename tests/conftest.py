@@ -17,7 +17,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    # Runs in every xdist worker too, so sim.tb.runner sees WAVES=1 wherever the run happens.
+    # Runs in every xdist worker too, so sim.common.runner sees WAVES=1 wherever the run happens.
     if config.getoption("--waves"):
         os.environ["WAVES"] = "1"
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from gen import SystolicConfig
 from hw import bits
 from hw.systolic import beats
-from sim.golden import systolic as golden
+from sim.systolic import golden
 
 
 def field(word, offset, width, signed):

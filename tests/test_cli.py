@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gen.cli import main
-from gen.config import SystolicConfig, list_presets
+from gen.config import list_presets
+from gen.systolic.config import SystolicConfig
 
 REPO = Path(__file__).resolve().parent.parent
 FIELDS = [field.name for field in dataclasses.fields(SystolicConfig)]

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gen.config import CONFIG_KINDS, PRESETS_DIR, SystolicConfig, list_presets, load_config, parse_override, preset_kind
+from gen.config import CONFIG_KINDS, PRESETS_DIR, list_presets, load_config, parse_override, preset_kind
+from gen.systolic.config import SystolicConfig
 
 PRESETS = {
     "dense_4x4": dict(rows=4, cols=4, keep=1, block=1, act_signed=True),

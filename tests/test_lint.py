@@ -5,10 +5,10 @@ import subprocess
 import pytest
 
 from gen.config import list_presets, load_config
-from sim.tb.designs import verilog_for
-from sim.tb.runner import VERILATOR_WAIVERS, require_simulator, verilator_env
+from sim.common.designs import verilog_for
+from sim.common.runner import VERILATOR_WAIVERS, require_simulator, verilator_env
 
-# On top of the build waivers (sim/tb/runner.py), the style lints that -Wall adds and Amaranth's output trips:
+# On top of the build waivers (sim/common/runner.py), the style lints that -Wall adds and Amaranth's output trips:
 LINT_WAIVERS = VERILATOR_WAIVERS + (
     # Amaranth keeps full-width intermediates whose top bits (carries) are unused, and the last PE column's
     # forwarded activations have no consumer.
@@ -43,7 +43,7 @@ OS_LINT_PARAMS = {
 
 @pytest.mark.parametrize("name", OS_LINT_PARAMS)
 def test_lint_os_core(name):
-    from sim.tb.os_core import OSCoreParams, os_verilog_for
+    from sim.gemm.os_core import OSCoreParams, os_verilog_for
 
     require_simulator("verilator")
     verilator_env()

@@ -4,7 +4,6 @@ import hashlib
 import json
 import os
 import random
-from pathlib import Path
 
 import pytest
 from amaranth.back import verilog
@@ -12,15 +11,14 @@ from amaranth.hdl import Module
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.tb.runner import REPO_ROOT, SIMULATORS, require_simulator, run_cocotb
-from sim.tb.scoreboard import Scoreboard
-from sim.tb.stream import random_pauses
+from sim.common.runner import REPO_ROOT, SIMULATORS, require_simulator, run_cocotb
+from sim.common.scoreboard import Scoreboard
+from sim.common.stream import random_pauses
 
-TB_DIR = Path(__file__).parent / "cocotb"
 
 
 class StreamSelfTest(wiring.Component):
-    """Three independent channels (see ``tests/cocotb/tb_stream_fifo.py``): FIFO, wires, register pipe."""
+    """Three independent channels (see ``sim/common/cocotb_stream_fifo.py``): FIFO, wires, register pipe."""
 
     i: In(stream.Signature(16))
     o: Out(stream.Signature(16))
@@ -65,8 +63,7 @@ def stream_verilog():
 
 def run(sim, verilog_path, **kwargs):
     require_simulator(sim)
-    return run_cocotb(verilog=verilog_path, top="stream_fifo", test_module="tb_stream_fifo",
-                      test_dir=TB_DIR, sim=sim, **kwargs)
+    return run_cocotb(verilog=verilog_path, top="stream_fifo", test_module="sim.common.cocotb_stream_fifo", sim=sim, **kwargs)
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)

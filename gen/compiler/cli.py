@@ -4,10 +4,10 @@ import json
 import sys
 from pathlib import Path
 
-from .energy import EnergyTable
-from .networks import NETWORKS
-from .sparse_map import STRATEGIES
-from .workloads import QUANTIZERS
+from gen.compiler.energy import EnergyTable
+from gen.compiler.networks import NETWORKS
+from gen.compiler.sparse_map import STRATEGIES
+from gen.compiler.workloads import QUANTIZERS
 
 __all__ = ["register"]
 
@@ -20,7 +20,7 @@ def _pair(text, option):
 
 
 def _run(args):
-    from .report import format_report, map_report
+    from gen.compiler.report import format_report, map_report
 
     table = EnergyTable.from_json(args.energy) if args.energy else EnergyTable()
     if args.round < 0:

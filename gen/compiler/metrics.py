@@ -16,10 +16,10 @@ Definitions (per inference, i.e. per input image; a convolution's mapping runs o
 
 import numpy as np
 
-from hw.rram.schedule import TileMapping, input_planes
-from sim.golden.rram import lossless_adc_bits
+from hw.formats.mapping import TileMapping, input_planes
+from hw.formats.mvm import lossless_adc_bits
 
-from .energy import EnergyTable
+from gen.compiler.energy import EnergyTable
 
 __all__ = ["mapping_stats", "layer_metrics", "network_totals", "SUMMED"]
 

@@ -1,14 +1,14 @@
 """N:M packing for the GEMM engine: check a pruned integer layer against ``keep:block`` along K and compress it.
 
-Thin by design: the compressed ``(values, indices)`` slots are exactly :func:`sim.golden.systolic.compress_nm`'s,
+Thin by design: the compressed ``(values, indices)`` slots are exactly :func:`hw.formats.nm.compress_nm`'s,
 which the engine's beat packing (``hw/systolic/beats.py`` and its driver) consumes.
 """
 
 import numpy as np
 
-from sim.golden.systolic import compress_nm
+from hw.formats.nm import compress_nm
 
-from .prune import as_matrix
+from gen.compiler.prune import as_matrix
 
 __all__ = ["check_nm", "pack_nm"]
 
@@ -58,6 +58,6 @@ def pack_nm(name: str, w, *, keep: int, block: int, matrix: bool = False):
     Returns
     -------
     values, indices : ndarray of int64, shape (ceil(K / block), N, keep)
-        As :func:`sim.golden.systolic.compress_nm` of the zero-padded ``K × N`` matrix (im2col rows for convs).
+        As :func:`hw.formats.nm.compress_nm` of the zero-padded ``K × N`` matrix (im2col rows for convs).
     """
     return compress_nm(check_nm(name, w, keep=keep, block=block, matrix=matrix), keep=keep, block=block)

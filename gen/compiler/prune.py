@@ -8,7 +8,7 @@ achieved ``sparsity`` (fraction of zeros in the mask).
 
 import numpy as np
 
-from sim.driver.conv import gemm_matrix
+from hw.formats.conv import gemm_matrix
 
 __all__ = ["as_matrix", "from_matrix", "magnitude", "nm", "pattern", "ou_structured", "sense", "PRUNERS",
            "parse_prune", "prune"]
@@ -29,7 +29,7 @@ def as_matrix(w) -> np.ndarray:
     w = np.asarray(w)
     if w.ndim not in (2, 4):
         raise ValueError(f"weights must be conv [O, I, kh, kw] or linear [out, in], not an array of shape {w.shape}")
-    return gemm_matrix(w) if w.ndim == 4 else w.T     # the conv lowering's K order (sim/driver/conv.py)
+    return gemm_matrix(w) if w.ndim == 4 else w.T     # the conv lowering's K order (hw/formats/conv.py)
 
 
 def from_matrix(m, shape) -> np.ndarray:

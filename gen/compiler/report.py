@@ -5,15 +5,15 @@ import time
 
 import numpy as np
 
-from hw.rram.schedule import CrossbarGeometry
+from hw.formats.mapping import CrossbarGeometry
 
-from .energy import EnergyTable
-from .metrics import layer_metrics, network_totals
-from .networks import network
-from .prune import parse_prune
-from .rram_map import columns_per_output
-from .sparse_map import dense_stats, parse_strategy, plan_layer
-from .workloads import QUANTIZERS, layer_matrices, load_npz, prepare_layer, synthetic_weights
+from gen.compiler.energy import EnergyTable
+from gen.compiler.metrics import layer_metrics, network_totals
+from gen.compiler.networks import network
+from gen.compiler.prune import parse_prune
+from gen.compiler.rram_map import columns_per_output
+from gen.compiler.sparse_map import dense_stats, parse_strategy, plan_layer
+from gen.compiler.workloads import QUANTIZERS, layer_matrices, load_npz, prepare_layer, synthetic_weights
 
 __all__ = ["Progress", "prepared_layers", "map_prepared", "map_strategies", "map_report", "format_report"]
 

@@ -1,4 +1,4 @@
-"""Weight matrices → :class:`hw.rram.schedule.TileMapping`: weight slicing and the traditional dense mapping.
+"""Weight matrices → :class:`hw.formats.mapping.TileMapping`: weight slicing and the traditional dense mapping.
 
 The dense mapping is the baseline every sparse strategy is measured against: ``W[K × N]`` laid out as im2col
 rows × (output, slice, polarity) columns, tiled over as many crossbars as needed, every OU scheduled.
@@ -6,9 +6,9 @@ rows × (output, slice, polarity) columns, tiled over as many crossbars as neede
 
 import numpy as np
 
-from hw.rram.schedule import ENCODINGS, CrossbarGeometry, TileMapping
+from hw.formats.mapping import ENCODINGS, CrossbarGeometry, TileMapping
 
-__all__ = ["Slice", "weight_slices", "columns_per_output", "map_dense"]
+__all__ = ["Slice", "weight_slices", "columns_per_output", "map_dense", "check_weights"]
 
 
 class Slice:
@@ -18,7 +18,7 @@ class Slice:
         self.levels, self.shift, self.sign, self.role = levels, shift, sign, role
 
 
-def _check_weights(w, weight_bits):
+def check_weights(w, weight_bits):
     w = np.asarray(w)
     if w.ndim != 2:
         raise ValueError(f"weights must be a K × N matrix, not an array of shape {w.shape}")
@@ -49,7 +49,7 @@ def weight_slices(w, *, weight_bits: int, cell_bits: int, encoding: str) -> list
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding = {encoding!r} is not allowed: allowed {', '.join(map(repr, ENCODINGS))}")
-    w = _check_weights(w, weight_bits)
+    w = check_weights(w, weight_bits)
     n_slices = -(-weight_bits // cell_bits)
     mask = (1 << cell_bits) - 1
     out = []
@@ -82,7 +82,7 @@ def map_dense(w, geometry: CrossbarGeometry, *, weight_bits: int = 8, encoding: 
     space (a column tile is one crossbar wide, so an output's bitlines may span two crossbars). Crossbars are
     numbered row tile major. OUs run crossbar by crossbar, wordline group, then bitline group.
     """
-    w = _check_weights(w, weight_bits)
+    w = check_weights(w, weight_bits)
     g = geometry
     k_total, n_total = w.shape
     per_output = columns_per_output(weight_bits=weight_bits, cell_bits=g.cell_bits, encoding=encoding)

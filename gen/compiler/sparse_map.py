@@ -1,4 +1,4 @@
-"""Sparse RRAM mapping strategies: weight matrices → :class:`hw.rram.schedule.TileMapping`, plus their statistics.
+"""Sparse RRAM mapping strategies: weight matrices → :class:`hw.formats.mapping.TileMapping`, plus their statistics.
 
 Strategies (compose with ``+``, e.g. ``"kernel-reorder+bit-squeeze"``; ``dense`` stands alone):
 
@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hw.rram.schedule import CrossbarGeometry, TileMapping
+from hw.formats.mapping import CrossbarGeometry, TileMapping
 
-from .bit_squeeze import bit_sparse_round
-from .kernel_reorder import group_outputs
-from .rram_map import _check_weights, columns_per_output, map_dense, weight_slices
+from gen.compiler.bit_squeeze import bit_sparse_round
+from gen.compiler.kernel_reorder import group_outputs
+from gen.compiler.rram_map import check_weights, columns_per_output, map_dense, weight_slices
 
 __all__ = ["STRATEGIES", "parse_strategy", "bitline_levels", "MapPlan", "plan_layer", "map_layer", "dense_stats"]
 
@@ -74,7 +74,7 @@ def bitline_levels(w, *, weight_bits: int, cell_bits: int):
     shift, sign : ndarray, shape (P,)
         ``cell_bits · s`` and ``+1`` / ``-1``.
     """
-    w = _check_weights(w, weight_bits)
+    w = check_weights(w, weight_bits)
     n_slices = -(-weight_bits // cell_bits)
     mask = (1 << cell_bits) - 1
     a = np.abs(w).astype(np.uint32 if weight_bits > 16 else np.uint16)     # narrow: 4× less memory traffic
@@ -263,7 +263,7 @@ def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight
         cache = None                       # rounded weights differ from the matrix the cache describes
     if not isinstance(geometry, CrossbarGeometry):
         raise ValueError(f"geometry is a {type(geometry).__name__}, not a CrossbarGeometry")
-    w = _check_weights(w, weight_bits)
+    w = check_weights(w, weight_bits)
     g = geometry
     per_output = columns_per_output(weight_bits=weight_bits, cell_bits=g.cell_bits, encoding=encoding)
     if round_error and "bit-squeeze" not in parts:
@@ -339,7 +339,7 @@ def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight
 
 def map_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight_bits: int = 8,
               encoding: str = "differential", round_error: int = 0) -> TileMapping:
-    """:func:`plan_layer` then build the :class:`TileMapping` (``sim.golden.rram.mvm`` of it equals
+    """:func:`plan_layer` then build the :class:`TileMapping` (``hw.formats.mvm.mvm`` of it equals
     ``x @ plan.weights`` with a lossless ADC; ``plan.weights`` is ``w`` unless ``round_error`` moved some)."""
     return plan_layer(w, geometry, strategy=strategy, weight_bits=weight_bits, encoding=encoding,
                       round_error=round_error).mapping()

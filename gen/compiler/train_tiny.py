@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.driver.conv import conv_output_size, im2col
+from hw.formats.conv import conv_output_size, im2col
 
-from .quantize import dequantize, quantize_symmetric
+from gen.compiler.quantize import dequantize, quantize_symmetric
 
-__all__ = ["DATA", "bars", "forward", "train", "evaluate", "main"]
+__all__ = ["DATA", "bars", "conv", "forward", "loss_and_grads", "train", "evaluate", "main"]
 
 DATA = Path(__file__).with_name("data") / "bars.npz"
 SIZE, CLASSES = 12, 4
@@ -50,12 +50,12 @@ def bars(n: int, seed: int):
 
 def _im2col_index(c, h, w, stride):
     """Indices into the zero-padded flattened image for each (output position, c·9 tap): the conv lowering's
-    :func:`sim.driver.conv.im2col` (K order (c, kh, kw)) of the padded image's own flat indices."""
+    :func:`hw.formats.conv.im2col` (K order (c, kh, kw)) of the padded image's own flat indices."""
     ho, wo = conv_output_size(h, w, 3, 3, stride, 1)
     return im2col(np.arange(c * (h + 2) * (w + 2)).reshape(c, h + 2, w + 2), 3, 3, stride), ho, wo
 
 
-def _conv(x, w, stride):
+def conv(x, w, stride):
     b, c, h, wd = x.shape
     idx, ho, wo = _im2col_index(c, h, wd, stride)
     cols = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))).reshape(b, -1)[:, idx]     # (b, P, c·9)
@@ -77,15 +77,15 @@ def _conv_backward(grad, w, cache):
 
 def forward(params, x):
     """Logits ``(n, 4)`` of float weights ``params`` (dict conv1, conv2, fc)."""
-    h1 = np.maximum(_conv(x, params["conv1"], 1)[0], 0)
-    h2 = np.maximum(_conv(h1, params["conv2"], 2)[0], 0)
+    h1 = np.maximum(conv(x, params["conv1"], 1)[0], 0)
+    h2 = np.maximum(conv(h1, params["conv2"], 2)[0], 0)
     return h2.mean(axis=(2, 3)) @ params["fc"].T
 
 
-def _loss_and_grads(params, x, y):
-    a1, c1 = _conv(x, params["conv1"], 1)
+def loss_and_grads(params, x, y):
+    a1, c1 = conv(x, params["conv1"], 1)
     h1 = np.maximum(a1, 0)
-    a2, c2 = _conv(h1, params["conv2"], 2)
+    a2, c2 = conv(h1, params["conv2"], 2)
     h2 = np.maximum(a2, 0)
     pooled = h2.mean(axis=(2, 3))
     logits = pooled @ params["fc"].T
@@ -120,7 +120,7 @@ def train(*, seed: int = 0, samples: int = 2000, epochs: int = 25, batch: int = 
         order = rng.permutation(samples)
         for start in range(0, samples, batch):
             sel = order[start:start + batch]
-            _, grads = _loss_and_grads(params, x[sel], y[sel])
+            _, grads = loss_and_grads(params, x[sel], y[sel])
             step += 1
             for k in params:
                 m[k] = 0.9 * m[k] + 0.1 * grads[k]

@@ -24,9 +24,9 @@ import dataclasses
 
 import numpy as np
 
-from .networks import Layer
-from .prune import as_matrix, prune
-from .quantize import quantize_symmetric, ternarize
+from gen.compiler.networks import Layer
+from gen.compiler.prune import as_matrix, prune
+from gen.compiler.quantize import quantize_symmetric, ternarize
 
 __all__ = ["synthetic_weights", "load_npz", "QUANTIZERS", "prepare_layer", "layer_matrices"]
 

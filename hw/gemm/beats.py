@@ -11,8 +11,8 @@ module adds the job descriptor and the result beat (README "GEMM engine"), packe
 
 from amaranth.lib import data
 
-from .. import bits
-from ..systolic.beats import result_layout as _array_result_layout
+from hw import bits
+from hw.systolic.beats import result_layout as _array_result_layout
 
 __all__ = ["dim_bits", "desc_layout", "result_layout", "desc_beat", "results_from_beats", "ERROR_FIELDS"]
 
@@ -26,7 +26,7 @@ def dim_bits(maximum):
 
 
 def desc_layout(cfg):
-    """The job descriptor of a :class:`gen.gemm_config.GemmConfig` (or anything with its attributes)."""
+    """The job descriptor of a :class:`gen.gemm.config.GemmConfig` (or anything with its attributes)."""
     fields = {"m": dim_bits(cfg.max_m), "k": dim_bits(cfg.max_k), "n": dim_bits(cfg.max_n)}
     if cfg.shift_bits:
         fields["shift"] = cfg.shift_bits

@@ -6,9 +6,9 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..systolic.beats import act_layout, weight_layout
-from .beats import ERROR_FIELDS, desc_layout, result_layout
-from .ws_core import WSArrayCore
+from hw.systolic.beats import act_layout, weight_layout
+from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
+from hw.gemm.ws_core import WSArrayCore
 
 __all__ = ["GemmEngine", "COUNTERS", "descriptor_errors", "output_stage"]
 
@@ -71,7 +71,7 @@ class GemmEngine(wiring.Component):
     host sends ``rows`` weight beats (through a two-tile weight buffer ``Memory`` into the array's shadow registers,
     ahead of time and while the previous tile computes) and
     the M activation rows of that K-slice; the last K-tile of each N-tile emits M result beats. README
-    "GEMM engine" specifies the ports, beat formats, timing and counters; :mod:`sim.perf.gemm` is the exact
+    "GEMM engine" specifies the ports, beat formats, timing and counters; :mod:`gen.gemm.perf` is the exact
     cycle model.
 
     Pipeline stages: weight buffer (``SyncFIFO`` of ``2·rows`` beats, bypassed when empty: no added latency),
@@ -83,7 +83,7 @@ class GemmEngine(wiring.Component):
 
     Parameters
     ----------
-    config : gen.gemm_config.GemmConfig
+    config : gen.gemm.config.GemmConfig
         The validated configuration (this is the generator's top component).
 
     Members
@@ -172,7 +172,7 @@ class GemmEngine(wiring.Component):
         # beats ahead of time (the next tiles' weights while a tile computes and the shadow holds the one after).
         # An empty buffer is bypassed and a buffered beat is readable the cycle after it is written, so the
         # loader takes a beat in exactly the cycles it would take it from the port: the ideal-host timing is
-        # that of a direct connection (sim.perf.gemm).
+        # that of a direct connection (gen.gemm.perf).
         m.submodules.wbuf = wbuf = SyncFIFO(width=self.weights.payload.shape().size, depth=2 * rows)
         load_ok = core.weights.ready & l_busy & shadow_free
         bypass = ~wbuf.r_rdy

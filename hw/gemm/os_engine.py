@@ -5,11 +5,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from ..systolic.beats import weight_layout
-from ..systolic.os_array import SparseOSArray
-from ..systolic.os_beats import os_act_layout
-from .beats import ERROR_FIELDS, desc_layout, result_layout
-from .engine import COUNTERS, descriptor_errors, output_stage
+from hw.systolic.beats import weight_layout
+from hw.gemm.os_array import SparseOSArray
+from hw.gemm.os_beats import os_act_layout
+from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
+from hw.gemm.engine import COUNTERS, descriptor_errors, output_stage
 
 __all__ = ["GemmOSEngine"]
 
@@ -24,7 +24,7 @@ class GemmOSEngine(wiring.Component):
     in the PEs over the whole K, so there is no accumulator buffer; the core emits ``rows`` result rows per tile
     and the engine forwards the first ``min(rows, M − mm·rows)`` of them through ReLU/requantization (padded
     columns 0), dropping padded rows. Result beats therefore come out in the WS engine's order: for each N-tile,
-    rows ``m = 0 … M−1``. README "GEMM engine" specifies ports, timing and counters; :mod:`sim.perf.gemm` is the
+    rows ``m = 0 … M−1``. README "GEMM engine" specifies ports, timing and counters; :mod:`gen.gemm.perf` is the
     exact cycle model.
 
     The ports are those of :class:`hw.gemm.engine.GemmEngine` with the same widths (an OS activation beat,
@@ -38,7 +38,7 @@ class GemmOSEngine(wiring.Component):
 
     Parameters
     ----------
-    config : gen.gemm_config.GemmConfig
+    config : gen.gemm.config.GemmConfig
         The validated configuration with ``dataflow = "os"`` (this is the generator's top component).
 
     Members

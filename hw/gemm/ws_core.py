@@ -4,10 +4,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import check_int
-from ..systolic.beats import act_layout, index_bits, result_layout, weight_layout
-from ..systolic.delay import delayed
-from ..systolic.pe import SparsePE
+from hw.checks import check_int
+from hw.systolic.beats import act_layout, index_bits, result_layout, weight_layout
+from hw.systolic.delay import delayed
+from hw.systolic.pe import SparsePE
 
 __all__ = ["WSArrayCore"]
 

@@ -1,10 +1,10 @@
 """Beat formats, table-entry layouts, op codes and the register map of the RRAM tile: the one definition.
 
 Used by the RTL (``hw/rram/controller.py`` …) as ``amaranth.lib.data`` layouts, by the host driver
-(``sim/driver/rram.py``) through :func:`pack_beats`/:func:`unpack_beats`, by the manifest and by the README.
+(``sim/rram/driver.py``) through :func:`pack_beats`/:func:`unpack_beats`, by the manifest and by the README.
 Every layout packs from bit 0 upward in the order its fields are listed.
 
-Streams of :class:`hw.rram.tile.RramTile` (all widths follow from an :class:`gen.rram_config.RramTileConfig`):
+Streams of :class:`hw.rram.tile.RramTile` (all widths follow from an :class:`gen.rram.config.RramTileConfig`):
 
 - ``program`` (in), one cell per beat: ``level`` (cell_bits), ``col``, ``row``, ``xbar`` (unsigned);
 - ``tables`` (in), one table beat: ``kind`` (2 bits: :data:`TABLE_HEADER`, :data:`TABLE_OU`, :data:`TABLE_COL`,
@@ -21,7 +21,7 @@ import numpy as np
 from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
-from ..bits import leaves
+from hw.bits import leaves
 
 __all__ = ["TABLE_HEADER", "TABLE_OU", "TABLE_COL", "TABLE_END", "ERRORS", "ERROR_CODES", "REGISTERS", "REGISTER_ADDR",
            "REG_ADDR_BITS", "STATUS_BITS", "params", "params_of", "widths", "program_layout", "cell_addr_layout",
@@ -227,7 +227,7 @@ def params(*, n_xbars, xbar_rows, xbar_cols, cell_bits, weight_bits, input_bits,
 
 
 def params_of(cfg) -> SimpleNamespace:
-    """:func:`params` of an :class:`gen.rram_config.RramTileConfig`."""
+    """:func:`params` of an :class:`gen.rram.config.RramTileConfig`."""
     return params(n_xbars=cfg.n_xbars, xbar_rows=cfg.xbar_rows, xbar_cols=cfg.xbar_cols, cell_bits=cfg.cell_bits,
                   weight_bits=cfg.weight_bits, input_bits=cfg.input_bits, input_signed=cfg.input_signed,
                   ou_rows=cfg.ou_rows, ou_cols=cfg.ou_cols, ou_table_depth=cfg.ou_table_depth,

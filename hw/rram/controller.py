@@ -3,7 +3,7 @@
 It drives one :class:`hw.rram.crossbar.CrossbarModel` through its command/response streams and owns the tile's
 tables and buffers (``amaranth.lib.memory.Memory``): the OU index table, the column table, the input buffer and
 the output accumulators. Every beat and table layout comes from :mod:`hw.rram.beats`; the order of operations is
-the one :mod:`hw.rram.schedule` specifies and :mod:`sim.golden.rram_tile` mirrors.
+the one :mod:`hw.formats.mapping` specifies and :mod:`sim.rram.golden` mirrors.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
@@ -11,10 +11,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..checks import check_bool, check_int
-from . import beats
-from .crossbar import Op, command_layout, response_bits
-from .schedule import input_planes
+from hw.checks import check_bool, check_int
+from hw.rram import beats
+from hw.rram.crossbar import Op, command_layout, response_bits
+from hw.formats.mapping import input_planes
 
 __all__ = ["RramController", "COUNTERS"]
 
@@ -32,7 +32,7 @@ class RramController(wiring.Component):
     weight_bits : int
         Column slice shifts are ``0 … weight_bits - 1``; 2 … 16.
     input_bits : int, input_signed : bool
-        Input element width and signedness; the input planes are ``hw.rram.schedule.input_planes``.
+        Input element width and signedness; the input planes are ``hw.formats.mapping.input_planes``.
     ou_table_depth, input_capacity, output_capacity : int
         Entries of the OU index table, the input buffer and the accumulator memory.
     acc_bits : int
@@ -57,7 +57,7 @@ class RramController(wiring.Component):
     errors, ou_activations, adc_conversions, skipped_ous, verify_iters, cells_programmed, mvms : Out(counter_bits)
         Counters, see ``beats.REGISTERS``.
 
-    Timing (cycles, crossbar latency 2, no gaps or backpressure; ``sim/perf/rram_tile.py``): a program beat takes
+    Timing (cycles, crossbar latency 2, no gaps or backpressure; ``gen/rram/perf.py``): a program beat takes
     ``1 + 4·writes`` cycles (accept, then per write: WRITE, READ_CELL, 2-cycle response); a table beat 1 cycle;
     an MVM takes ``K`` input cycles, ``N`` clear cycles, per plane 1 cycle plus, per scheduled OU, fetch and latch
     (2), gather (``ou_rows + 1``), READ_OU and its response (3), 1 cycle per OU column and 2 more per converted

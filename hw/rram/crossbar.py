@@ -1,7 +1,7 @@
 """Behavioral, integer, cycle-level model of RRAM crossbars: what the tile controller programs and reads.
 
 Not meant for silicon: it stands in for the analog array so the whole tile emits Verilog and runs under
-Verilator and Icarus. Its numpy mirror is :class:`sim.golden.rram_xbar.CrossbarMirror`.
+Verilator and Icarus. Its numpy mirror is :class:`sim.rram.xbar.CrossbarMirror`.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -9,8 +9,8 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..checks import check_int
-from .lfsr import LFSR, MAX_SEED
+from hw.checks import check_int
+from hw.rram.lfsr import LFSR, MAX_SEED
 
 __all__ = ["CrossbarModel", "Op", "command_layout", "response_bits", "encode_command", "encode_codes", "PULSE_ONE",
            "WRITE_DRAW_BITS", "NOISE_DRAW_BITS", "CELL_BITS"]

@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from ..checks import check_int
+from hw.checks import check_int
 
 __all__ = ["FaultLog"]
 

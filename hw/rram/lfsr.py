@@ -1,6 +1,6 @@
 """A Fibonacci LFSR bit stream that yields ``bits`` fresh bits per enabled cycle: the crossbar model's dice.
 
-The one definition of the sequence (the numpy mirror, ``sim/golden/lfsr.py``, reproduces it):
+The one definition of the sequence (the numpy mirror, ``sim/rram/lfsr.py``, reproduces it):
 
 - Width 31, characteristic polynomial ``x^31 + x^3 + 1`` (primitive: period ``2**31 - 1``). The stream bits
   obey ``b[k] = b[k-28] XOR b[k-31]``.
@@ -20,7 +20,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import check_int
+from hw.checks import check_int
 
 __all__ = ["LFSR", "WIDTH", "TAPS", "PERIOD", "MAX_SEED", "seed_state"]
 

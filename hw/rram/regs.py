@@ -4,8 +4,8 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import check_int
-from . import beats
+from hw.checks import check_int
+from hw.rram import beats
 
 __all__ = ["RegisterFile"]
 

@@ -4,11 +4,11 @@ from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from . import beats
-from .controller import COUNTERS, RramController
-from .crossbar import CrossbarModel, command_layout, response_bits
-from .fault_log import FaultLog
-from .regs import RegisterFile
+from hw.rram import beats
+from hw.rram.controller import COUNTERS, RramController
+from hw.rram.crossbar import CrossbarModel, command_layout, response_bits
+from hw.rram.fault_log import FaultLog
+from hw.rram.regs import RegisterFile
 
 __all__ = ["RramTile"]
 

@@ -4,10 +4,10 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import check_int
-from .beats import act_layout, index_bits, result_layout, weight_layout
-from .delay import delayed
-from .pe import SparsePE
+from hw.checks import check_int
+from hw.systolic.beats import act_layout, index_bits, result_layout, weight_layout
+from hw.systolic.delay import delayed
+from hw.systolic.pe import SparsePE
 
 __all__ = ["SparseSystolicArray"]
 

@@ -14,7 +14,7 @@ import numpy as np
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from .. import bits
+from hw import bits
 
 __all__ = ["index_bits", "act_layout", "weight_entry_layout", "weight_layout", "result_layout",
            "act_beats", "weight_beats", "result_beats", "results_from_beats"]
@@ -50,7 +50,7 @@ def result_layout(*, cols, acc_bits):
 
 
 def layouts(cfg):
-    """The three layouts of a :class:`gen.config.SystolicConfig` (or anything with the same attributes)."""
+    """The three layouts of a :class:`gen.systolic.config.SystolicConfig` (or anything with the same attributes)."""
     return {
         "acts": act_layout(k=cfg.rows * cfg.block, act_bits=cfg.act_bits, act_signed=cfg.act_signed),
         "weights": weight_layout(cols=cfg.cols, keep=cfg.keep, weight_bits=cfg.weight_bits,

@@ -15,7 +15,7 @@ def gated_product(m, act, weight, name):
     Combinational (no latency). ``is_zero`` marks a multiplication that could be skipped: it is what the
     zero-skip counters count, and what an ASIC would gate the multiplier's operands with. The product of a
     zero activation is 0 by arithmetic, so no mux forces it: a mux behind the multiplier would change no value
-    and would keep an FPGA DSP's output register from absorbing the product register (``gen/ecp5_dsp.py``).
+    and would keep an FPGA DSP's output register from absorbing the product register (``gen/synth/ecp5_dsp.py``).
     """
     is_zero = Signal(name=f"zero{name}")
     act, weight = Value.cast(act), Value.cast(weight)

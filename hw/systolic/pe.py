@@ -4,9 +4,9 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..checks import check_bool, check_choice, check_int
-from .beats import index_bits, weight_entry_layout
-from .mac import gated_product, wrap_or_saturate
+from hw.checks import check_bool, check_choice, check_int
+from hw.systolic.beats import index_bits, weight_entry_layout
+from hw.systolic.mac import gated_product, wrap_or_saturate
 
 __all__ = ["SparsePE"]
 

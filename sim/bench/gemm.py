@@ -7,7 +7,7 @@
    for M ≥ 256. Target ≥ 95 %.
 
 The first shape of each table (and 256,256,64 in both) is simulated under Verilator (one job from descriptor to last result, every result
-checked against the golden model); the other rows come from the cycle model (``sim/perf/gemm.py``), which the
+checked against the golden model); the other rows come from the cycle model (``gen/gemm/perf.py``), which the
 simulated rows confirm cycle for cycle.
 """
 
@@ -17,21 +17,20 @@ import tempfile
 from pathlib import Path
 
 from gen.config import load_config
-from sim.perf import gemm as perf
-from sim.tb.designs import verilog_for
-from sim.tb.runner import run_cocotb, simulator_available, verilator_env
+from gen.gemm import perf
+from sim.common.designs import verilog_for
+from sim.common.runner import run_cocotb, simulator_available, verilator_env
 
 SPARSE, DENSE = "gemm_8x8_2of4", "gemm_8x8_dense"
 SPEEDUP_SHAPES = [(256, 256, 64), (256, 512, 128), (512, 1024, 256), (1024, 1024, 1024), (300, 270, 70)]
 UTIL_SHAPES = [(256, 270, 70), (256, 256, 64), (256, 1024, 1024), (512, 300, 100), (1024, 1024, 1024), (256, 33, 9)]
-TB_DIR = Path(__file__).resolve().parents[2] / "tests" / "cocotb"
 SPEEDUP_TARGET, UTIL_TARGET = 0.95, 0.95
 
 
 def rtl_cycles(cfg, shape, out_dir):
     """Cycles of one job simulated under Verilator (the cocotb ``throughput`` test also checks every result)."""
     report = out_dir / f"{cfg.top}-{'x'.join(map(str, shape))}.json"
-    run_cocotb(verilog=verilog_for(cfg), top=cfg.top, test_module="tb_gemm_engine", test_dir=TB_DIR, sim="verilator",
+    run_cocotb(verilog=verilog_for(cfg), top=cfg.top, test_module="sim.gemm.cocotb_engine", sim="verilator",
                testcase="throughput", waves=False,
                extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": "1",
                           "SPARSEGEN_BENCH": str(report), "SPARSEGEN_BENCH_SHAPE": ",".join(map(str, shape))})

@@ -22,7 +22,7 @@ from gen.compiler.networks import network
 from gen.compiler.prune import parse_prune
 from gen.compiler.report import Progress, map_strategies
 from gen.compiler.workloads import prepare_layer, synthetic_weights
-from hw.rram.schedule import CrossbarGeometry
+from hw.formats.mapping import CrossbarGeometry
 
 NETS = ("resnet18", "resnet50", "mobilenetv2", "vgg16")
 PRUNINGS = {"none": "none", "unstr-50%": "magnitude:0.5", "unstr-80%": "magnitude:0.8", "pattern-k4": "pattern:k=4,P=8",

@@ -2,7 +2,7 @@
 
 For each (core, tile size) case, in one run: n back-to-back random tiles of T K-blocks through the core's Verilog
 (every result checked against the golden model), the RTL's cycles from the first step to the last result beat
-against ``sim.perf.os_systolic.stream_cycles``, the multiplier utilization that implies
+against ``gen.gemm.os_perf.stream_cycles``, the multiplier utilization that implies
 (``macs / (cycles · rows · cols · keep)``), and simulated cycles per wall-clock second under Verilator and Icarus.
 Tiles shorter than ``rows`` K-blocks show the output-bandwidth bound ``max(T, rows)`` cycles per tile.
 """
@@ -12,17 +12,16 @@ import json
 import tempfile
 from pathlib import Path
 
-from sim.tb.os_core import OSCoreParams, os_verilog_for
-from sim.tb.runner import run_cocotb, simulator_available, verilator_env
+from sim.gemm.os_core import OSCoreParams, os_verilog_for
+from sim.common.runner import run_cocotb, simulator_available, verilator_env
 
 CORES = (OSCoreParams(rows=8, cols=8, keep=2, block=4),)
 CASES = ((32, 32), (32, 8), (32, 2))          # (tiles, K-blocks per tile)
-TB_DIR = Path(__file__).resolve().parents[2] / "tests" / "cocotb"
 
 
 def bench_case(p, n, t, sim, out_dir):
     report = out_dir / f"{p.top}.{n}x{t}.{sim}.json"
-    run_cocotb(verilog=os_verilog_for(p), top=p.top, test_module="tb_os_array", test_dir=TB_DIR, sim=sim,
+    run_cocotb(verilog=os_verilog_for(p), top=p.top, test_module="sim.gemm.cocotb_os_array", sim=sim,
                testcase="throughput", waves=False,
                extra_env={"SPARSEGEN_OS_PARAMS": json.dumps(p.to_dict()), "SPARSEGEN_SEED": "1",
                           "SPARSEGEN_OS_TILES": f"{n},{t}", "SPARSEGEN_BENCH": str(report)})

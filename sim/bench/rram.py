@@ -1,9 +1,9 @@
 """`make bench` section ``rram``: accuracy of the float RRAM physics model, and its speed against the golden model.
 
-Runs the default accuracy sweep of :mod:`sim.analog.sweep` (the same as ``python -m gen rram-sweep``): tables of
+Runs the default accuracy sweep of :mod:`gen.rram.sweep` (the same as ``python -m gen rram-sweep``): tables of
 relative RMS error against ``x @ W`` and PNG plots into ``build/rram-sweep``; then times one 128 × 128 crossbar
-(9 × 8 OUs, int8 × int8, 64 vectors) through :func:`sim.analog.physics.physics_mvm` and
-:func:`sim.golden.rram.mvm`. Exit status 0 when the cross-check holds (noise-free 9-row OUs: a 5-bit ADC is exact,
+(9 × 8 OUs, int8 × int8, 64 vectors) through :func:`gen.rram.analog.physics_mvm` and
+:func:`hw.formats.mvm.mvm`. Exit status 0 when the cross-check holds (noise-free 9-row OUs: a 5-bit ADC is exact,
 a 4-bit one is not, both equal to the integer golden model) and every ideal sweep point equals the golden model.
 """
 
@@ -12,9 +12,9 @@ import json
 import time
 from pathlib import Path
 
-from sim.analog.physics import PhysicsParams, physics_mvm
-from sim.analog.sweep import DEFAULT, mapping_for, format_tables, run_sweep, workload, write_plots
-from sim.golden.rram import mvm
+from gen.rram.analog import PhysicsParams, physics_mvm
+from gen.rram.sweep import DEFAULT, mapping_for, format_tables, run_sweep, workload, write_plots
+from hw.formats.mvm import mvm
 
 
 def _best_of(fn, repeats=5):

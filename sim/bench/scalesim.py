@@ -10,7 +10,7 @@ matrix fold by fold, quadratic in the fold count, so an 8×8 array is out of rea
 "Ours" is the GEMM engine with SCALE-Sim's multiplier count and weight density (:func:`ours_config`): SCALE-Sim's
 R×C array has one MAC per PE, so ours is R×C with ``keep = 1``: dense ``block = 1``, n:m ``block = m/n`` (a
 1:(m/n) pattern: same density, one multiplier per PE). Its cycles come from the engine's exact cycle model
-(:func:`ours_cycles`, ``sim.perf.gemm.job_cycles``, descriptor to last result, ideal host) for the same dataflow:
+(:func:`ours_cycles`, ``gen.gemm.perf.job_cycles``, descriptor to last result, ideal host) for the same dataflow:
 ours WS vs SCALE-Sim WS, ours OS vs SCALE-Sim OS. The 64×64×64 rows of ours dense are also simulated (Verilator,
 the GEMM bench's cocotb ``throughput`` run: every result checked, RTL cycles must equal the model); the ResNet-18
 rows are the model (RTL = model is verified in tests). Target: ours dense WS / SCALE-Sim dense WS <= 0.85 on
@@ -23,8 +23,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from gen.gemm_config import GemmConfig
-from sim.perf import gemm as perf_gemm
+from gen.gemm.config import GemmConfig
+from gen.gemm import perf as perf_gemm
 from sim.ref.scalesim import ScaleSimUnavailable, conv_to_gemm, parse_sparsity, run_scalesim
 
 # (H, W, C_in, C_out, kh, kw, stride, padding) of representative ResNet-18 convolutions, 224×224 input, batch 1
@@ -55,7 +55,7 @@ def ours_config(dataflow, rows, cols, sparsity, m, k, n):
 
 def ours_cycles(dataflow, rows, cols, sparsity, m, k, n):
     """Cycles of our engine (:func:`ours_config`) for ``C[M×N] = A[M×K]·W[K×N]``, descriptor to last result:
-    ``sim.perf.gemm.job_cycles``."""
+    ``gen.gemm.perf.job_cycles``."""
     return perf_gemm.job_cycles(ours_config(dataflow, rows, cols, sparsity, m, k, n), m, k, n)
 
 
@@ -101,7 +101,7 @@ def report(rows):
     print("\ntotal: SCALE-Sim's cycles incl. DRAM prefetch/write-back (n/a: compute stage only); util: dense MACs"
           "\n/ (compute cycles · PEs), SCALE-Sim's definition, so > 1 under N:M.")
 
-    print("\nours (GemmConfig rows×cols, keep 1, block m/n: SCALE-Sim's multipliers and density; sim.perf.gemm, "
+    print("\nours (GemmConfig rows×cols, keep 1, block m/n: SCALE-Sim's multipliers and density; gen.gemm.perf, "
           "descriptor to last result) / SCALE-Sim compute cycles, same dataflow and density\n")
     print(f"{'shape':<28} {'N:M':>5} {'SS WS':>10} {'ours WS':>10} {'ratio':>6} {'SS OS':>10} {'ours OS':>10} "
           f"{'ratio':>6} {'source':>10}")
@@ -158,7 +158,7 @@ def main(argv=None):
         print(f"bench: {e}")
         return 1
     if not args.no_rtl:
-        from sim.tb.runner import simulator_available, verilator_env
+        from sim.common.runner import simulator_available, verilator_env
 
         ok, reason = simulator_available("verilator")
         if not ok:

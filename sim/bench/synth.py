@@ -6,13 +6,13 @@ weight positions. The dense array multiplies all 4 positions of a block (256 mul
 arrays only the kept ones (128 and 64), selecting their activations with the index muxes. Throughput is one
 activation row per cycle in each, so at equal clock the sparse arrays do the same work with fewer multipliers.
 
-Each design is synthesized for the ECP5 LFE5U-85F (:mod:`gen.synth`; results cached), at ``pe_pipeline`` 0
+Each design is synthesized for the ECP5 LFE5U-85F (:mod:`gen.synth.flow`; results cached), at ``pe_pipeline`` 0
 (the presets as they are) and 4 (every register stage of :class:`hw.systolic.pe.SparsePE`). Area:
 
 - fabric: ``LUT4 + 2·CCU2C + FF`` (a CCU2C holds two LUT4s), with DSPs listed separately;
 - total: fabric ``+ E · MULT18X18D``, where ``E`` is the LUT-equivalent of one DSP multiplier, *measured* in
   the same run as the fabric cost (``LUT4 + 2·CCU2C``) of a lone act_bits × weight_bits signed multiplier
-  synthesized with ``-nodsp`` (:func:`gen.synth.multiplier_lut_equivalent`).
+  synthesized with ``-nodsp`` (:func:`gen.synth.flow.multiplier_lut_equivalent`).
 
 The dense array's 256 MULT18X18D exceed the device's 156, so its area comes from synthesis and its fmax from
 the largest row slice that fits (4 × 8, 128 DSPs; ``pnr.from_slice``): every critical path lies inside a PE or a
@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 
 from gen.config import load_config
-from gen.synth import SynthError, multiplier_lut_equivalent, synthesize, tools_available
+from gen.synth.flow import SynthError, multiplier_lut_equivalent, synthesize, tools_available
 
 # (label, preset) of the equal-throughput comparison
 DESIGNS = (("dense", "dense_8x8_4of4"), ("2:4", "ssa_8x8_2of4"), ("1:4", "ssa_8x8_1of4"))
@@ -123,7 +123,7 @@ def main(argv=None):
         return 1
     device = fmax_report["device"]["device"]
     print(f"Equal effective throughput: 8x8 PEs, block 4, k = 32 each; ECP5 {device}, out of context, clock "
-          f"constrained to {args.freq:g} MHz; DSP registers packed (gen/ecp5_dsp.py).")
+          f"constrained to {args.freq:g} MHz; DSP registers packed (gen/synth/ecp5_dsp.py).")
     print(f"DSP LUT-equivalent E = {mul['lut_equivalent']} (a lone {mul['top']} in fabric: {mul['lut4']} LUT4 + "
           f"2 x {mul['carry']} CCU2C)")
     tables = {p: figures(rows, p, mul) for p in pipelines}

@@ -6,7 +6,7 @@ For each benchmarked preset, in one run:
 - Verilator build time (a fresh build: verilate plus C++ compilation);
 - simulated cycles per wall-clock second under Verilator and Icarus (one load plus M back-to-back rows,
   every result still checked against the golden model) and their ratio;
-- the array's cycles for that job against the closed form of ``sim.perf.systolic.job_cycles``.
+- the array's cycles for that job against the closed form of ``gen.systolic.perf.job_cycles``.
 
 Timings are wall-clock on this machine and vary run to run; the ratios are measured in the same run.
 """
@@ -20,10 +20,9 @@ from pathlib import Path
 
 from gen.config import load_config
 from gen.verilog import write_verilog
-from sim.tb.runner import VERILATOR_OPT_FAST, build_dir_for, ensure_build, run_cocotb, simulator_available, verilator_env
+from sim.common.runner import VERILATOR_OPT_FAST, build_dir_for, ensure_build, run_cocotb, simulator_available, verilator_env
 
 PRESETS = ("ssa_8x8_2of4", "ssa_16x16_2of4")
-TB_DIR = Path(__file__).resolve().parents[2] / "tests" / "cocotb"
 
 
 def bench_preset(preset, m, out_dir):
@@ -36,7 +35,7 @@ def bench_preset(preset, m, out_dir):
         shutil.rmtree(build_dir, ignore_errors=True)          # time a fresh build
         _, build_s = ensure_build(v_path, cfg.top, sim, waves=False)
         report = out_dir / f"{preset}.{sim}.json"
-        run_cocotb(verilog=v_path, top=cfg.top, test_module="tb_systolic_array", test_dir=TB_DIR, sim=sim,
+        run_cocotb(verilog=v_path, top=cfg.top, test_module="sim.systolic.cocotb_array", sim=sim,
                    testcase="throughput", waves=False,
                    extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_ROWS": str(m),
                               "SPARSEGEN_SEED": "1", "SPARSEGEN_BENCH": str(report)})

@@ -6,7 +6,7 @@ package ``==`` pinned; ``make scalesim-venv`` creates it ahead of time). Each ca
 topology and layout CSVs SCALE-Sim needs into a fresh directory and runs ``scalesim_runner.py`` there.
 
 Mapping of a GEMM ``C[M×N] = A[M×K] · W[K×N]`` (read from SCALE-Sim's ``topology_utils``/``systolic_compute_*``
-and checked against its runs by ``tests/test_scalesim_ref.py``): a GEMM topology row ``name, M, N, K,`` is the
+and checked against its runs by ``tests/gemm/test_scalesim_ref.py``): a GEMM topology row ``name, M, N, K,`` is the
 1×K-kernel "convolution" of an M×K image with N filters, so ``K`` is the reduction (window) and ``N`` the
 filter count. On an ``R × C`` array:
 
@@ -40,8 +40,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from sim.driver.conv import conv_gemm_shape
-from sim.tb.runner import REPO_ROOT, locked
+from hw.formats.conv import conv_gemm_shape
+from sim.common.runner import REPO_ROOT, locked
 
 __all__ = ["SCALESIM_VERSION", "VENV_REQUIREMENTS", "VENV_DIR", "ScaleSimUnavailable", "ensure_venv",
            "run_scalesim", "run_scalesim_conv", "scalesim_conv_output_pixels", "formula_cycles", "kept_k",
@@ -165,7 +165,7 @@ def formula_cycles(dataflow, rows, cols, m, k, n, *, sparsity=None):
 
 
 def conv_to_gemm(h, w, c_in, c_out, kh, kw, stride=1, padding=0):
-    """``(M, K, N)`` of a convolution lowered by im2col (:func:`sim.driver.conv.conv_gemm_shape`):
+    """``(M, K, N)`` of a convolution lowered by im2col (:func:`hw.formats.conv.conv_gemm_shape`):
     ``M = H_out · W_out``, ``K = c_in · kh · kw``, ``N = c_out``."""
     return conv_gemm_shape(h, w, c_in, c_out, kh, kw, stride, padding)
 

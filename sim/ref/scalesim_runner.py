@@ -12,7 +12,7 @@ The topology is a GEMM one (``-i gemm``, the default) or a convolution one (``co
   32-column array). Writes ``OUTDIR/COMPUTE_ONLY_REPORT.csv`` with the compute-report columns SCALE-Sim computes
   without the memory system. Its cycle count is SCALE-Sim's ``len(demand matrix) - 1``, which equals the
   full run's compute cycles whenever the memory system adds no stalls (always, with ``InterfaceBandwidth =
-  CALC``); ``tests/test_scalesim_ref.py`` checks that the two modes agree.
+  CALC``); ``tests/gemm/test_scalesim_ref.py`` checks that the two modes agree.
 """
 
 import sys

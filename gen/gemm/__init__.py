@@ -1,0 +1,1 @@
+"""The GEMM engines (weight- and output-stationary): config, Verilog generator, ``perf`` CLI and cycle models."""

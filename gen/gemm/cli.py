@@ -1,0 +1,116 @@
+"""``python -m gen perf``: predicted cycles, utilization and sparse speedup of GEMMs on a GEMM engine config.
+
+The figures come from the exact cycle model :mod:`gen.gemm.perf` (ideal host: no input gaps, no backpressure).
+The dense baseline is the dense engine with the same multiplier count (:func:`dense_twin`) unless ``--dense``
+names another config.
+"""
+
+import csv
+import dataclasses
+from pathlib import Path
+
+from gen.config import BLOCKS, load_config
+
+__all__ = ["register", "dense_twin", "parse_gemm", "perf_table"]
+
+
+def dense_twin(cfg):
+    """The dense engine with ``cfg``'s multiplier count: ``keep == block == cfg.keep`` (k = rows·keep), or, when
+    ``keep`` is not an allowed block size, 1:1 with ``cols·keep`` columns. Overflow ``"wrap"``: only timing matters."""
+    if cfg.keep in BLOCKS:
+        return dataclasses.replace(cfg, block=cfg.keep, overflow="wrap", out_bits=None, name=None)
+    return dataclasses.replace(cfg, keep=1, block=1, cols=cfg.cols * cfg.keep, overflow="wrap", out_bits=None,
+                               name=None)
+
+
+def parse_gemm(text):
+    """``"M,K,N"`` → ``(M, K, N)``; ValueError naming the text otherwise."""
+    parts = text.replace("x", ",").split(",")
+    try:
+        m, k, n = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"--gemm {text!r} is not of the form M,K,N (three integers)") from None
+    return m, k, n
+
+
+def _layers(path):
+    """A layer list: CSV lines ``name,M,K,N`` (a header line and ``#`` comments are skipped)."""
+    out = []
+    with open(path, newline="") as f:
+        for row in csv.reader(line for line in f if line.strip() and not line.lstrip().startswith("#")):
+            if row[0].strip().lower() == "name":
+                continue
+            if len(row) != 4:
+                raise ValueError(f"{path}: line {row!r} is not name,M,K,N")
+            out.append((row[0].strip(), parse_gemm(",".join(row[1:]))))
+    return out
+
+
+def perf_table(cfg, dense, shapes):
+    """One dict per ``(name, (M, K, N))``: tiles, cycles, ideal cycles, utilization, dense cycles, speedup."""
+    from gen.gemm import perf
+
+    rows = []
+    for name, (m, k, n) in shapes:
+        for c in (cfg, dense):
+            for field, value in (("max_m", m), ("max_k", k), ("max_n", n)):
+                if value > getattr(c, field) or value < 1:
+                    raise ValueError(f"GEMM {name} = {m},{k},{n}: {field[-1].upper()} = {value} is out of range for "
+                                     f"{c.top}: allowed 1 … {getattr(c, field)} ({field})")
+        # tiles: K-tiles × N-tiles (WS) or M-tiles × N-tiles (OS, each ⌈K/block⌉ steps)
+        kt, nt = perf.os_tiles(cfg, m, k, n)[1:] if cfg.dataflow == "os" else perf.tiles(cfg, k, n)
+        cycles, dense_cycles = perf.job_cycles(cfg, m, k, n), perf.job_cycles(dense, m, k, n)
+        rows.append({"name": name, "m": m, "k": k, "n": n, "k_tiles": kt, "n_tiles": nt, "cycles": cycles,
+                     "ideal": perf.ideal_cycles(cfg, m, k, n), "utilization": perf.utilization(cfg, m, k, n),
+                     "dense_cycles": dense_cycles, "speedup": dense_cycles / cycles})
+    return rows
+
+
+def _run(args):
+    cfg = load_config(args.config, args.set)
+    if cfg.kind != "gemm":
+        raise ValueError(f"--config {args.config!r} is a {cfg.kind!r} config: perf needs a \"gemm\" config")
+    dense = load_config(args.dense) if args.dense else dense_twin(cfg)
+    if dense.kind != "gemm":
+        raise ValueError(f"--dense {args.dense!r} is a {dense.kind!r} config: allowed a \"gemm\" config")
+    shapes = [(f"gemm{i}", parse_gemm(text)) for i, text in enumerate(args.gemm)]
+    if args.layers:
+        shapes += _layers(args.layers)
+    if not shapes:
+        raise ValueError("give at least one --gemm M,K,N or a --layers file")
+    table = perf_table(cfg, dense, shapes)
+    print(f"engine {cfg.top}: {cfg.rows}x{cfg.cols} {cfg.keep}:{cfg.block}, tile k={cfg.k} n={cfg.cols}, "
+          f"{cfg.multipliers} multipliers")
+    print(f"dense baseline {dense.top}: {dense.keep}:{dense.block}, tile k={dense.k} n={dense.cols}, "
+          f"{dense.multipliers} multipliers\n")
+    print(f"{'gemm':<12} {'M':>6} {'K':>6} {'N':>6} {'tiles':>9} {'cycles':>10} {'ideal':>10} {'util':>7} "
+          f"{'dense cyc':>10} {'speedup':>8}")
+    for r in table:
+        print(f"{r['name']:<12} {r['m']:>6} {r['k']:>6} {r['n']:>6} {r['k_tiles']:>4}x{r['n_tiles']:<4} "
+              f"{r['cycles']:>10} {r['ideal']:>10} {r['utilization']:>6.1%} {r['dense_cycles']:>10} "
+              f"{r['speedup']:>7.3f}x")
+    if len(table) > 1:
+        from gen.gemm import perf
+
+        jobs = [(r["m"], r["k"], r["n"]) for r in table]
+        total, dense_total = perf.predict(cfg, jobs).cycles, perf.predict(dense, jobs).cycles
+        ideal = sum(r["ideal"] for r in table)
+        print(f"{'back2back':<12} {'':>6} {'':>6} {'':>6} {'':>9} {total:>10} {ideal:>10} {ideal / total:>6.1%} "
+              f"{dense_total:>10} {dense_total / total:>7.3f}x")
+    ideal_text = ("M·k_tiles·n_tiles" if cfg.dataflow == "ws" else
+                  "m_tiles·n_tiles·ceil(K/block) steps (tiles column: m_tiles x n_tiles)")
+    print(f"\ncycles: descriptor to last result (gen/gemm/perf.py, {cfg.dataflow} dataflow, ideal host); ideal = "
+          f"{ideal_text} (ceil-tiled MACs / multipliers); back2back: all GEMMs as one job sequence; "
+          f"block/keep = {cfg.block / cfg.keep:g}")
+    return 0
+
+
+def register(commands):
+    perf = commands.add_parser("perf", help="predicted cycles, utilization and speedup of GEMMs on a gemm config")
+    perf.add_argument("--config", required=True, metavar="PRESET_OR_PATH", help="a gemm preset or .toml file")
+    perf.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field")
+    perf.add_argument("--gemm", action="append", default=[], metavar="M,K,N", help="one GEMM (repeatable)")
+    perf.add_argument("--layers", type=Path, metavar="CSV", help="layer list: lines name,M,K,N")
+    perf.add_argument("--dense", metavar="PRESET_OR_PATH",
+                      help="dense baseline config (default: the dense engine with the same multiplier count)")
+    perf.set_defaults(run=_run)

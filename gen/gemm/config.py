@@ -1,0 +1,150 @@
+"""``GemmConfig``: parameters of the sparse GEMM engine (kind ``"gemm"``), see README "GEMM engine"."""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from gen.config import MAX_K_LIMIT, OVERFLOW_MODES, ArrayConfig
+from gen.systolic.config import SystolicConfig
+
+__all__ = ["GemmConfig", "DATAFLOWS"]
+
+DATAFLOWS = ("ws", "os")
+_MAX_DIM = 1 << 16
+
+
+@dataclass(frozen=True)
+class GemmConfig(ArrayConfig):
+    """The GEMM engine: a ``rows × cols`` keep:block array core plus job control, accumulator buffer and
+    output stage, computing ``C[M × N] = A[M × K] · W[K × N]`` for any ``1 ≤ M ≤ max_m``, ``1 ≤ K ≤ max_k``,
+    ``1 ≤ N ≤ max_n``.
+
+    Parameters
+    ----------
+    rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, overflow, counter_bits
+        As in :class:`gen.systolic.config.SystolicConfig` (same ranges). ``acc_bits`` is also the width of the
+        accumulator buffer; with ``overflow = "check"`` it must hold the worst-case sum of ``max_k`` products.
+        ``"saturate"`` clamps after each PE row's add and after each K-tile's add into the buffer.
+    max_m : int
+        Largest M of a job, 1 … 65536; also the accumulator buffer depth (one row of ``cols`` sums per m).
+    max_k, max_n : int
+        Largest K and N of a job, 1 … 2**20 and 1 … 65536.
+    dataflow : str
+        ``"ws"``: weight-stationary array core (:class:`hw.gemm.engine.GemmEngine`: weight tiles preloaded into
+        shadow registers, K-tiles summed in an accumulator buffer). ``"os"``: output-stationary core
+        (:class:`hw.gemm.os_engine.GemmOSEngine`: each ``rows × cols`` tile of C accumulates over the whole K inside
+        the PEs while activations and weights stream in together, one K-block per step; no accumulator buffer).
+        With ``overflow = "saturate"`` the OS core clamps after every K-block of the whole K (one chain), the WS
+        engine also at each K-tile boundary; :func:`sim.gemm.golden.gemm_engine` follows ``dataflow``.
+    relu : bool
+        Fused ReLU on the final sums (before requantization).
+    pe_pipeline : int
+        WS only: pipeline registers in every PE, 0 … 4, as in :class:`gen.systolic.config.SystolicConfig` (each adds a
+        cycle to :attr:`latency`); must be 0 with ``dataflow = "os"``.
+    out_bits : int or None
+        ``None``: results are the ``acc_bits`` sums. Otherwise 2 … ``acc_bits``: each job's descriptor carries a
+        right shift ``s`` (0 … ``acc_bits − 1``) and results are ``clamp((x + 2**(s−1)) >> s)`` (round half up,
+        no rounding term for ``s = 0``) saturated to signed ``out_bits``.
+    name : str or None
+        Verilog top-module name; ``None`` derives one from the parameters (see :attr:`top`).
+
+    Raises
+    ------
+    ValueError
+        If a field is invalid; the message names ``GemmConfig.<field>``, the value and what is allowed.
+    """
+
+    rows: int = 4
+    cols: int = 4
+    act_bits: int = 8
+    act_signed: bool = True
+    weight_bits: int = 8
+    acc_bits: int = 32
+    keep: int = 2
+    block: int = 4
+    overflow: str = "check"
+    counter_bits: int = 32
+    max_m: int = 64
+    max_k: int = 64
+    max_n: int = 64
+    dataflow: str = "ws"
+    relu: bool = False
+    out_bits: int | None = None
+    pe_pipeline: int = 0
+    name: str | None = None
+
+    kind: ClassVar[str] = "gemm"
+    DERIVED: ClassVar[tuple[str, ...]] = ("k", "sparse", "index_bits", "multipliers", "weight_entry_bits",
+                                          "acc_depth", "result_bits", "latency", "load_beats")
+
+    def __post_init__(self):
+        self._check_array()
+        if not isinstance(self.overflow, str) or self.overflow not in OVERFLOW_MODES:
+            self._fail("overflow", 'is not allowed: allowed "check", "wrap" or "saturate"')
+        self._check_int("counter_bits", 16, 64)
+        self._check_int("max_m", 1, _MAX_DIM)
+        self._check_int("max_k", 1, MAX_K_LIMIT)
+        self._check_int("max_n", 1, _MAX_DIM)
+        self._check_choice("dataflow", DATAFLOWS)
+        self._check_bool("relu")
+        if self.out_bits is not None:
+            self._check_int("out_bits", 2, self.acc_bits, high=f"{self.acc_bits} (acc_bits)")
+        self._check_int("pe_pipeline", 0, 4)
+        if self.dataflow == "os" and self.pe_pipeline:
+            self._fail("pe_pipeline", 'is not allowed with dataflow = "os": allowed 0 (the OS core has no PE pipeline)')
+        if self.name is not None:
+            self._check_name()
+        if self.overflow == "check":
+            self._check_accumulator(self.max_k)
+
+    @property
+    def systolic(self) -> SystolicConfig:
+        """The equivalent :class:`SystolicConfig` of the array core (beat formats of activations and weights)."""
+        return SystolicConfig(rows=self.rows, cols=self.cols, act_bits=self.act_bits, act_signed=self.act_signed,
+                              weight_bits=self.weight_bits, acc_bits=self.acc_bits, keep=self.keep, block=self.block,
+                              max_k=max(self.max_k, self.k),
+                              overflow="wrap" if self.overflow == "check" else self.overflow,
+                              counter_bits=self.counter_bits)
+
+    @property
+    def acc_depth(self) -> int:
+        """Accumulator buffer rows: ``max_m`` for WS (one N-tile of ``cols`` sums per row of A is live at a time);
+        0 for OS (the sums stay in the PEs)."""
+        return self.max_m if self.dataflow == "ws" else 0
+
+    @property
+    def result_bits(self) -> int:
+        """Width of one result element: ``out_bits``, or ``acc_bits`` without requantization."""
+        return self.acc_bits if self.out_bits is None else self.out_bits
+
+    @property
+    def shift_bits(self) -> int:
+        """Width of the descriptor's shift field (0 without requantization)."""
+        return 0 if self.out_bits is None else (self.acc_bits - 1).bit_length()
+
+    @property
+    def latency(self) -> int:
+        """WS: cycles from an activation row's transfer to its result's first possible transfer,
+        ``rows + cols + pe_pipeline``. OS: cycles from a tile's last step to its last result row's first possible
+        transfer, ``rows + cols``."""
+        return self.rows + self.cols + self.pe_pipeline
+
+    @property
+    def load_beats(self) -> int:
+        """WS: weight beats per tile, ``rows``. OS: 0 (weights stream with the activations, nothing is preloaded)."""
+        return self.rows if self.dataflow == "ws" else 0
+
+    @property
+    def top(self) -> str:
+        if self.name is not None:
+            return self.name
+        suffix = {"check": "", "wrap": "_wrap", "saturate": "_sat"}[self.overflow]
+        post = ("_relu" if self.relu else "") + (f"_o{self.out_bits}" if self.out_bits is not None else "")
+        return (f"gemm_{self.dataflow}_{self.rows}x{self.cols}_{self.keep}of{self.block}_"
+                f"{'s' if self.act_signed else 'u'}{self.act_bits}w{self.weight_bits}acc{self.acc_bits}"
+                f"_m{self.max_m}k{self.max_k}n{self.max_n}{post}{suffix}"
+                + (f"_p{self.pe_pipeline}" if self.pe_pipeline else ""))
+
+    def summary(self) -> str:
+        return (f"{self.rows}x{self.cols}  {self.keep}:{self.block}  "
+                f"{'signed' if self.act_signed else 'unsigned':<8}  {self.dataflow}  M,K,N <= "
+                f"{self.max_m},{self.max_k},{self.max_n}")

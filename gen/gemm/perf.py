@@ -1,0 +1,176 @@
+"""Exact cycle model of the GEMM engine (README "GEMM engine", "Timing"), from its specification.
+
+The model assumes an ideal host: every stream offers its next beat in every cycle (descriptors, weight beats
+and activation rows queued from the start) and ``results__ready`` is always high. Cycle 0 is the cycle in
+which the first descriptor transfers. With ``R = rows``, ``L = rows + cols + pe_pipeline`` and the tiles of all jobs
+numbered ``t = 0, 1, …`` in order (each job's tiles are its N-tiles × K-tiles, ``M_t`` rows each):
+
+- ``s_t``: first weight beat of tile t; the loader takes its ``R`` beats into the shadow registers in cycles
+  ``s_t … s_t + R − 1`` (from the weight buffer, which the host fills ahead of time up to ``2·R`` beats, or
+  straight from the port when the buffer is empty: the same cycles as without a buffer).
+  ``s_0 = 1``; ``s_t = max(s_{t−1} + R, a_{t−1})``: the loader is free after the previous load (the next job's
+  descriptor transfers together with its last beat) and the shadow registers are free from the cycle the
+  previous tile's first row transfers.
+- ``a_t``: first activation row of tile t: ``a_0 = s_0 + R``; ``a_t = max(s_t + R, a_{t−1} + M_{t−1})``.
+  Rows transfer back to back, ``a_t … a_t + M_t − 1``; a row's result (last K-tile only) transfers ``L``
+  cycles after it.
+
+Counters over the window from cycle 0 to the last result transfer ``E`` (inclusive): ``cycles = E + 1``,
+``busy_cycles = Σ M_t``, ``stall_weight`` = the cycles from 1 on in which the array waited for a load
+(``R`` before the first tile, ``max(0, s_t + R − a_{t−1} − M_{t−1})`` before tile t), ``stall_input = stall_output
+= 0``, ``jobs_done`` = the number of jobs. ``macs`` and ``zero_skips`` depend on the data
+(:func:`sim.gemm.golden.mac_counts`); their sum does not depend on the activations.
+
+For one job of ``T = kt·nt`` tiles the recurrence has the closed form (:func:`job_cycles`):
+``P = max(M, R)``, ``cycles = R + 1 + (T − 1)·P + M + L``, ``stall_weight = R + (T − 1)·(P − M)``.
+
+Output-stationary engine (``cfg.dataflow == "os"``; every function dispatches on it). A job's tiles are its
+N-tiles × M-tiles (``rows × cols`` of C), each ``S = ⌈K/block⌉`` steps (one activation and one weight beat each),
+``m_t = min(rows, M − mm·rows)`` real rows. The steps of tile t run from ``f_t`` to its last step ``l_t``:
+``f_0 = 1``, ``l_0 = f_0 + S_0 − 1``; ``l_t = max(l_{t−1} + S_t, l_{t−1} + R)`` (a last step waits ``R`` cycles
+after the previous one: one result row per cycle leaves the core) and ``f_t = l_{t−1} + 1``, except ``f_t = l_t``
+when ``S_t = 1`` (the only step is the last one). Result row i < m_t leaves in
+cycle ``l_t + cols + 1 + i``. Counters: ``busy_cycles = Σ S_t`` (steps), ``stall_weight = Σ_{t≥1} max(0, R − S_t)``
+(the held last steps), ``stall_input = stall_output = 0``. ``row_starts`` are the ``f_t``, ``loads`` is empty.
+One job of ``mt·nt`` tiles (:func:`job_cycles`): ``P = max(S, R)``, ``cycles = S + (mt·nt − 1)·P + cols + m_last +
+1`` with ``m_last = M − (mt − 1)·R``.
+"""
+
+from dataclasses import dataclass
+
+__all__ = ["Prediction", "tiles", "os_tiles", "predict", "job_cycles", "ideal_cycles", "utilization", "speedup"]
+
+
+def _os(cfg):
+    return getattr(cfg, "dataflow", "ws") == "os"
+
+
+def tiles(cfg, k, n):
+    """``(kt, nt)``: the ceil-divided K-tiles (``rows·block`` deep) and N-tiles (``cols`` wide) of a job."""
+    return -(-k // (cfg.rows * cfg.block)), -(-n // cfg.cols)
+
+
+def os_tiles(cfg, m, k, n):
+    """Output-stationary job: ``(steps, mt, nt)``: K-blocks per tile ``⌈K/block⌉``, M-tiles, N-tiles."""
+    return -(-k // cfg.block), -(-m // cfg.rows), -(-n // cfg.cols)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted timing of a sequence of jobs (cycle numbers relative to the first descriptor transfer)."""
+    cycles: int               # cycle 0 … last result transfer, inclusive
+    busy_cycles: int
+    stall_input: int
+    stall_output: int
+    stall_weight: int
+    jobs_done: int
+    loads: list               # s_t: cycle the loader takes the first weight beat of each tile
+    row_starts: list          # a_t: first activation row cycle of each tile
+    result_cycles: list       # transfer cycle of every result beat, in order
+
+    def counters(self):
+        """The data-independent counters, as the engine names them."""
+        return {"cycles": self.cycles, "busy_cycles": self.busy_cycles, "stall_input": self.stall_input,
+                "stall_output": self.stall_output, "stall_weight": self.stall_weight, "jobs_done": self.jobs_done}
+
+
+def _check(cfg, m, k, n):
+    for name, value, top in (("M", m, cfg.max_m), ("K", k, cfg.max_k), ("N", n, cfg.max_n)):
+        if not 1 <= value <= top:
+            raise ValueError(f"{name} = {value} is out of range: allowed 1 … {top}")
+
+
+def _predict_os(cfg, jobs) -> Prediction:
+    rows = cfg.rows
+    tile_steps, tile_rows = [], []
+    for m, k, n in jobs:
+        _check(cfg, m, k, n)
+        steps, mt, nt = os_tiles(cfg, m, k, n)
+        for _ in range(nt):
+            for mm in range(mt):
+                tile_steps.append(steps)
+                tile_rows.append(min(rows, m - mm * rows))
+    if not tile_steps:
+        raise ValueError("no jobs")
+    starts, results, last = [], [], None
+    stall_weight = 0
+    for t, (steps, m_valid) in enumerate(zip(tile_steps, tile_rows)):
+        # a one-step tile's first step is its last, held like any last step
+        first = 1 if last is None else (last + 1 if steps > 1 else last + rows)
+        end = first + steps - 1 if last is None else max(first + steps - 1, last + rows)
+        if last is not None:
+            stall_weight += max(0, rows - steps)
+        starts.append(first)
+        last = end
+        results += [end + cfg.cols + 1 + i for i in range(m_valid)]
+    return Prediction(cycles=results[-1] + 1, busy_cycles=sum(tile_steps), stall_input=0, stall_output=0,
+                      stall_weight=stall_weight, jobs_done=len(jobs), loads=[], row_starts=starts,
+                      result_cycles=results)
+
+
+def predict(cfg, jobs) -> Prediction:
+    """Run the recurrence over ``jobs``, a list of ``(M, K, N)`` sent back to back by an ideal host."""
+    if _os(cfg):
+        return _predict_os(cfg, jobs)
+    rows, lat = cfg.rows, cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
+    tile_rows, tile_last_k = [], []
+    for m, k, n in jobs:
+        _check(cfg, m, k, n)
+        kt, nt = tiles(cfg, k, n)
+        for _ in range(nt):
+            for kk in range(kt):
+                tile_rows.append(m)
+                tile_last_k.append(kk == kt - 1)
+    if not tile_rows:
+        raise ValueError("no jobs")
+    loads, starts, results = [], [], []
+    stall_weight = 0
+    for t, m in enumerate(tile_rows):
+        if t == 0:
+            s = 1
+            a = s + rows
+            stall_weight += rows
+        else:
+            s = max(loads[-1] + rows, starts[-1])
+            free = starts[-1] + tile_rows[t - 1]          # first cycle the issuer has no rows left
+            a = max(s + rows, free)
+            stall_weight += a - free
+        loads.append(s)
+        starts.append(a)
+        if tile_last_k[t]:
+            results += [a + i + lat for i in range(m)]
+    end = starts[-1] + tile_rows[-1] - 1 + lat
+    return Prediction(cycles=end + 1, busy_cycles=sum(tile_rows), stall_input=0, stall_output=0,
+                      stall_weight=stall_weight, jobs_done=len(jobs), loads=loads, row_starts=starts,
+                      result_cycles=results)
+
+
+def job_cycles(cfg, m, k, n):
+    """Closed form of :func:`predict` for one job: cycles from its descriptor to its last result, inclusive."""
+    _check(cfg, m, k, n)
+    if _os(cfg):
+        steps, mt, nt = os_tiles(cfg, m, k, n)
+        return steps + (mt * nt - 1) * max(steps, cfg.rows) + cfg.cols + m - (mt - 1) * cfg.rows + 1
+    kt, nt = tiles(cfg, k, n)
+    period = max(m, cfg.rows)
+    return cfg.rows + 1 + (kt * nt - 1) * period + m + cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
+
+
+def ideal_cycles(cfg, m, k, n):
+    """The ideal bound: ceil-tiled MACs / multipliers = ``M · kt · nt`` (one activation row per cycle); for OS
+    ``mt · nt · ⌈K/block⌉`` (one K-block of a whole tile per cycle)."""
+    if _os(cfg):
+        steps, mt, nt = os_tiles(cfg, m, k, n)
+        return steps * mt * nt
+    kt, nt = tiles(cfg, k, n)
+    return m * kt * nt
+
+
+def utilization(cfg, m, k, n):
+    """``ideal_cycles / job_cycles`` of one job (multiplier-busy share of the job's cycles)."""
+    return ideal_cycles(cfg, m, k, n) / job_cycles(cfg, m, k, n)
+
+
+def speedup(sparse_cfg, dense_cfg, m, k, n):
+    """``job_cycles(dense) / job_cycles(sparse)`` for the same GEMM."""
+    return job_cycles(dense_cfg, m, k, n) / job_cycles(sparse_cfg, m, k, n)

@@ -1,0 +1,189 @@
+"""The output-stationary N:M sparse systolic core: one C tile per PE array, streams in, streams out."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.checks import check_int
+from hw.systolic.beats import index_bits, result_layout
+from hw.systolic.delay import delayed
+from hw.gemm.os_beats import os_act_layout, os_weight_layout
+from hw.gemm.os_pe import SparseOSPE
+
+__all__ = ["SparseOSArray"]
+
+
+class SparseOSArray(wiring.Component):
+    """``rows × cols`` output-stationary array of :class:`SparseOSPE` for ``keep``-of-``block`` sparse weights.
+
+    Computes tiles ``C[rows × cols] = A[rows × K] · W[K × cols]``, ``K = T · block`` for any ``T ≥ 1`` K-blocks;
+    PE (i, j) accumulates ``C[i, j]``. Beat formats are defined in :mod:`hw.gemm.os_beats`; ports, timing and
+    the cycle formula are specified in README "Output-stationary core".
+
+    - A step is one K-block: it transfers when an activation beat and a weight beat transfer together (the two
+      streams are joined: ``acts.ready`` and ``weights.ready`` are equal and need both ``valid``). The weight
+      beat's ``last`` bit ends the tile.
+    - Activations enter skewed (PE row i delayed i cycles) and flow right; compressed weights enter skewed (PE
+      column j delayed j cycles) and flow down, so K-block t meets PE (i, j) ``i + j`` cycles after row/column 0.
+    - A tile's first step restarts every accumulator from 0 as it passes, so the finished C element only has to
+      leave ``acc`` in the one cycle after the last step: back-to-back tiles need no drain and no second
+      accumulator. Column j's finished values are delayed ``cols − 1 − j`` cycles, so PE row i's whole C row is
+      ready ``i`` cycles after row 0's; one result beat per row leaves in row order.
+    - A step marked ``last`` is refused until ``rows`` pipeline cycles after the previous tile's last step, so
+      two tiles' result rows never meet at the output: tiles of ``T ≥ rows`` K-blocks stream with no bubble,
+      shorter ones cost ``rows`` cycles each (one result beat per row is the output's bandwidth).
+    - The whole core advances only when ``results`` can move (``advance = ~valid | ready``): backpressure
+      freezes every register, so no beat is lost or duplicated.
+
+    Latency: a tile whose last step transfers in cycle a offers result row i in cycle ``a + cols + 1 + i``.
+
+    Parameters
+    ----------
+    rows, cols : int
+        PE rows (rows of A and C) and columns (columns of W and C).
+    act_bits, act_signed : int, bool
+        Activation width and signedness.
+    weight_bits, acc_bits : int
+        Weight and accumulator widths (two's complement).
+    keep, block : int
+        N:M sparsity along K; dense when ``keep == block``.
+    overflow : ``"wrap"`` or ``"saturate"``
+        Accumulator behavior (see :class:`SparseOSPE`); saturation clamps after each K-block.
+    counter_bits : int
+        Width of the wrapping performance counters.
+
+    Members
+    -------
+    acts : In(stream.Signature(ArrayLayout(ArrayLayout(act, block), rows)))
+    weights : In(stream.Signature(StructLayout({"entries": …, "last": 1})))
+    results : Out(stream.Signature(ArrayLayout(signed(acc_bits), cols)))
+    cycles, busy_cycles, stall_cycles, zero_skips : Out(counter_bits)
+        Performance counters, see README.
+    """
+
+    def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
+                 overflow="wrap", counter_bits=32):
+        check_int("rows", rows, 1, 256)
+        check_int("cols", cols, 1, 256)
+        check_int("counter_bits", counter_bits, 1, 64)
+        self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
+                             acc_bits=acc_bits, keep=keep, block=block,
+                             zero_bits=(rows * keep).bit_length(), overflow=overflow)
+        SparseOSPE.check_parameters(**self._pe_args)
+        self._rows, self._cols = rows, cols
+        super().__init__({
+            "acts": In(stream.Signature(os_act_layout(rows=rows, block=block, act_bits=act_bits,
+                                                      act_signed=act_signed))),
+            "weights": In(stream.Signature(os_weight_layout(cols=cols, keep=keep, weight_bits=weight_bits,
+                                                            index_bits=index_bits(keep=keep, block=block)))),
+            "results": Out(stream.Signature(result_layout(cols=cols, acc_bits=acc_bits))),
+            "cycles": Out(counter_bits),
+            "busy_cycles": Out(counter_bits),
+            "stall_cycles": Out(counter_bits),
+            "zero_skips": Out(counter_bits),
+        })
+
+    @property
+    def rows(self):
+        return self._rows
+
+    @property
+    def cols(self):
+        return self._cols
+
+    @property
+    def latency(self):
+        """Cycles from a tile's last step transfer to its first result beat's first possible transfer."""
+        return self._cols + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        rows, cols = self._rows, self._cols
+
+        advance = Signal()
+        m.d.comb += advance.eq(~self.results.valid | self.results.ready)
+
+        # Output spacing: a tile's rows leave in `rows` consecutive pipeline cycles starting cols + 1 after its
+        # last step, so the next last step must come at least `rows` pipeline cycles later.
+        hold = Signal(range(rows), name="last_hold")     # pipeline cycles until a last step may enter
+        blocked = self.weights.payload.last & (hold != 0)
+        step_ok = advance & ~blocked
+        m.d.comb += [
+            self.acts.ready.eq(step_ok & self.weights.valid),
+            self.weights.ready.eq(step_ok & self.acts.valid),
+        ]
+        fire = self.acts.valid & self.weights.valid & step_ok
+        last = self.weights.payload.last
+
+        tile_open = Signal(name="tile_open")     # a tile's first step has entered and its last has not
+        in_flight = Signal(rows + cols, name="in_flight")   # bit n: a step entered n + 1 pipeline cycles ago
+        with m.If(advance):
+            with m.If(fire & last):
+                m.d.sync += hold.eq(rows - 1)
+            with m.Elif(hold != 0):
+                m.d.sync += hold.eq(hold - 1)
+            with m.If(fire):
+                m.d.sync += tile_open.eq(~last)
+            m.d.sync += in_flight.eq(Cat(fire, in_flight[:-1]))
+
+        # Input stage. Bubbles carry zero activations so idle multipliers stay gated.
+        acts_in = Signal(len(self.acts.payload.as_value()), name="acts_in")
+        w_in = Signal(self.weights.payload.entries.shape(), name="w_in")
+        step_in = Signal(SparseOSPE.STEP, name="step_in")
+        with m.If(advance):
+            m.d.sync += [
+                acts_in.eq(Mux(fire, self.acts.payload.as_value(), 0)),
+                w_in.eq(self.weights.payload.entries),
+                step_in.valid.eq(fire),
+                step_in.first.eq(~tile_open),
+                step_in.last.eq(last),
+            ]
+
+        def delay(value, n, name):
+            return delayed(m, value, n, en=advance, name=name)
+
+        pes = [[SparseOSPE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
+        for i in range(rows):
+            for j in range(cols):
+                pe = pes[i][j]
+                m.submodules[f"pe_{i}_{j}"] = pe
+                m.d.comb += pe.en.eq(advance)
+                if j == 0:
+                    width = len(pe.act_in.as_value())
+                    m.d.comb += pe.act_in.eq(delay(acts_in[i * width:(i + 1) * width], i, f"act_skew_r{i}"))
+                else:
+                    m.d.comb += pe.act_in.eq(pes[i][j - 1].act_out)
+                if i == 0:
+                    m.d.comb += [
+                        pe.w_in.eq(delay(w_in[j], j, f"w_skew_c{j}")),
+                        pe.step_in.eq(delay(step_in, j, f"step_skew_c{j}")),
+                    ]
+                else:
+                    above = pes[i - 1][j]
+                    m.d.comb += [
+                        pe.w_in.eq(above.w_out),
+                        pe.step_in.eq(above.step_out),
+                        pe.zeros_in.eq(above.zeros_out),
+                    ]
+
+        # De-skew each PE row and put the one finished row (at most one, by the output spacing) on the output.
+        valid, payload = 0, 0
+        for i in range(rows):
+            row = Cat(delay(pes[i][j].acc, cols - 1 - j, f"acc_deskew_r{i}_c{j}") for j in range(cols))
+            done = pes[i][cols - 1].done
+            valid = valid | done
+            payload = payload | Mux(done, row, 0)
+        m.d.comb += [
+            self.results.valid.eq(valid),
+            self.results.payload.eq(payload),
+        ]
+
+        m.d.sync += self.cycles.eq(self.cycles + 1)
+        with m.If(advance & (fire | tile_open | in_flight.any())):
+            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
+        with m.If(self.results.valid & ~self.results.ready):
+            m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
+        with m.If(advance):
+            # A step's zero skips are counted as it leaves the bottom PE row, column by column.
+            m.d.sync += self.zero_skips.eq(self.zero_skips + sum(pes[rows - 1][j].zeros_out for j in range(cols)))
+        return m

@@ -1,0 +1,57 @@
+"""Generated Verilog for tests and benchmarks, cached per (config, generator source).
+
+The cache key hashes the config and every source file the Verilog depends on (``hw/`` and ``gen/``), so an
+edit to the RTL or generator can never be hidden by a stale file. Concurrent pytest-xdist workers asking
+for the same design wait on a file lock instead of generating it twice.
+"""
+
+import hashlib
+import json
+
+from sim.common.runner import REPO_ROOT, locked
+
+CACHE_DIR = REPO_ROOT / "build" / "tests" / "verilog"
+
+__all__ = ["verilog_for", "verilog_for_component", "source_digest"]
+
+
+def source_digest():
+    """SHA-256 over the generator's sources (``hw/**/*.py``, ``gen/**/*.py``)."""
+    h = hashlib.sha256()
+    for path in sorted(p for d in ("hw", "gen") for p in (REPO_ROOT / d).rglob("*.py")):
+        h.update(str(path.relative_to(REPO_ROOT)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def verilog_for(config):
+    """Path of ``<top>.v`` for ``config`` (a validated ``SystolicConfig``), generating it if needed."""
+    from gen.verilog import write_verilog
+
+    key = hashlib.sha256((json.dumps(config.to_dict(), sort_keys=True) + source_digest()).encode()).hexdigest()
+    out = CACHE_DIR / f"{config.top}-{key[:12]}"
+    v_path = out / f"{config.top}.v"
+    with locked(out.with_suffix(".lock")):
+        if not v_path.exists():
+            write_verilog(config, out)
+    return v_path
+
+
+def verilog_for_component(top, build, params):
+    """Path of ``<top>.v`` for the component ``build(**params)`` (a leaf component, no config), generating it if
+    needed. The cache key hashes ``top``, ``build``'s qualified name, ``params`` (JSON; tuples become lists) and
+    the sources, like :func:`verilog_for`."""
+    from amaranth.back import verilog
+
+    what = json.dumps([top, f"{build.__module__}.{build.__qualname__}", params], sort_keys=True)
+    key = hashlib.sha256((what + source_digest()).encode()).hexdigest()
+    out = CACHE_DIR / f"{top}-{key[:12]}"
+    v_path = out / f"{top}.v"
+    with locked(out.with_suffix(".lock")):
+        if not v_path.exists():
+            out.mkdir(parents=True, exist_ok=True)
+            text = verilog.convert(build(**params), name=top, emit_src=False)
+            tmp = v_path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(v_path)
+    return v_path

@@ -1,0 +1,143 @@
+"""cocotb tests: the trained CNN's conv2, compiled, on the RRAM tile and on the GEMM engine
+(run by tests/compiler/test_compiled_layers_cocotb.py).
+
+The pytest side passes the DUT's config as JSON in ``SPARSEGEN_CONFIG`` and the seed in ``SPARSEGEN_SEED``; it runs
+the ``rram_*`` tests on an ``RramTile`` and the ``gemm_*`` tests on a ``GemmEngine``. The layer, its mapping and its
+input come from :mod:`sim.compiler.compiled_layer` (the compiler), the testbenches from :mod:`sim.rram.tb` and
+:mod:`sim.gemm.tb`.
+"""
+
+import json
+import os
+import random
+
+import cocotb
+import numpy as np
+
+from gen.compiler.nm import pack_nm
+from gen.gemm.config import GemmConfig
+from gen.rram.config import RramTileConfig
+from sim.rram.tables import footprint, tables_of
+from hw.formats.conv import conv2d, im2col, weights_to_gemm
+from sim.gemm.driver import gemm_result
+from sim.gemm.conv import conv2d_direct
+from sim.gemm.golden import padded_weights, requantize
+from hw.formats.mvm import mvm as ideal_mvm
+from gen.gemm.perf import job_cycles
+from sim.compiler.compiled_layer import (GEMM_PRUNE, LAYER, PADDING, RRAM_PRUNE, RRAM_STRATEGIES, STRIDE, compiled_layer,
+                                   layer_input, requant_shift, rram_plans)
+from sim.gemm.tb import GemmEngineTB
+from sim.rram.tb import RramTileTB
+
+VECTORS = 2          # conv2 output positions per strategy (different ones each time); an MVM is ~14 000 cycles
+
+
+def _setup(config_class):
+    cfg = config_class.from_dict(json.loads(os.environ["SPARSEGEN_CONFIG"]))
+    seed = int(os.environ.get("SPARSEGEN_SEED") or random.randrange(1 << 32))
+    cocotb.log.info("config %s, seed=%d (replay with SPARSEGEN_SEED=%d)", cfg.top, seed, seed)
+    return cfg, seed, np.random.default_rng(seed)
+
+
+@cocotb.test()
+async def rram_compiled_layer(dut):
+    """Pattern-pruned conv2 mapped by each strategy: programmed, tables loaded, real im2col vectors bit-exact with
+    the tile golden, ``x @ Wq`` and the direct convolution; counters equal to the compiler's predictions."""
+    cfg, seed, rng = _setup(RramTileConfig)
+    assert not cfg.adc_clips, "the tile's ADC must be lossless for the x @ Wq comparison"
+    plans = rram_plans(cfg.geometry, input_bits=cfg.input_bits, input_signed=cfg.input_signed, dac_bits=cfg.dac_bits)
+    _, q = compiled_layer(RRAM_PRUNE)
+    x2 = layer_input(seed)
+    kh, kw = q.shape[2:]
+    A = im2col(x2, kh, kw, STRIDE, PADDING)                         # [positions, K]: every output pixel's window
+    direct = conv2d_direct(x2, q, STRIDE, PADDING).reshape(q.shape[0], -1).T    # [positions, N]
+    tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
+    await tb.start()
+    prev = await tb.read_regs()
+    dense_ous = cfg.n_xbars * cfg.row_groups * cfg.col_groups
+    reordered = 0
+    picks = np.sort(rng.choice(len(A), (len(RRAM_STRATEGIES), VECTORS), replace=False), axis=1)
+    for strategy, pick in zip(RRAM_STRATEGIES, picks):
+        plan, row = plans[strategy]
+        mapping = plan.mapping()
+        W = plan.weights
+        np.testing.assert_array_equal(W, weights_to_gemm(q))        # the compiler's K order is the driver's
+        reordered += "output_order" in mapping.info
+        # Cells are non-volatile: program the cells an MVM reads that do not already hold their level.
+        stale = tb.golden.mirror.levels[:mapping.n_xbars] != mapping.levels
+        await tb.program(mapping.levels, footprint(mapping) & stale)
+        assert await tb.load_tables(tables_of(cfg, mapping)) == 0, strategy
+        X = A[pick]
+        ys = np.array([await tb.mvm(x) for x in X])                 # the RTL's beats are scored against these
+        regs = await tb.check_registers()                           # every register equals the golden's
+        got = {name: regs[name] - prev[name] for name in ("OU_ACTIVATIONS", "ADC_CONVERSIONS", "SKIPPED_OUS", "MVMS")}
+        prev = regs
+        cocotb.log.info("%s: %d OUs, %s per %d vectors", strategy, mapping.n_ous, got, VECTORS)
+        np.testing.assert_array_equal(ys, ideal_mvm(mapping, X, input_bits=cfg.input_bits,
+                                                    input_signed=cfg.input_signed, dac_bits=cfg.dac_bits,
+                                                    adc_bits=cfg.adc_bits))
+        np.testing.assert_array_equal(ys, X @ W)
+        np.testing.assert_array_equal(ys, direct[pick])
+        # the compiler's report row counts one inference = row["positions"] vectors
+        positions = row["positions"]
+        assert got["MVMS"] == VECTORS
+        assert got["OU_ACTIVATIONS"] * positions == row["ou_activations"] * VECTORS, (strategy, got, row)
+        assert got["ADC_CONVERSIONS"] * positions == row["adc_conversions"] * VECTORS, (strategy, got, row)
+        assert got["OU_ACTIVATIONS"] == plan.stats["ous"] * cfg.n_planes * VECTORS
+        assert got["ADC_CONVERSIONS"] == plan.stats["adc_per_plane"] * cfg.n_planes * VECTORS
+        assert got["SKIPPED_OUS"] == (dense_ous - mapping.n_ous) * cfg.n_planes * VECTORS
+    assert reordered, "kernel-reorder kept the identity order: the layer did not exercise output permutation"
+    tb.scoreboard.assert_done(VECTORS * len(RRAM_STRATEGIES) * q.shape[0])
+
+
+async def _gemm_conv(dut, *, gap, stall):
+    """conv2 pruned 2:4 by the compiler, lowered by im2col, one job on the engine; returns the testbench, the
+    counters and the output compared with the direct convolution (ReLU and requantization applied)."""
+    cfg, seed, _ = _setup(GemmConfig)
+    _, q = compiled_layer(GEMM_PRUNE)
+    x2 = layer_input(seed)
+    kh, kw = q.shape[2:]
+    A, W = im2col(x2, kh, kw, STRIDE, PADDING), weights_to_gemm(q)
+    # The compiler's packed slots are the ones the driver sends: same compress_nm, same zero padding.
+    values, indices = pack_nm(LAYER, q, keep=cfg.keep, block=cfg.block)
+    dv, di = padded_weights(cfg, W)
+    np.testing.assert_array_equal(values, dv[:len(values), :W.shape[1]])
+    np.testing.assert_array_equal(indices, di[:len(indices), :W.shape[1]])
+    direct = conv2d_direct(x2, q, STRIDE, PADDING)
+    shift = requant_shift(direct)
+    expected = requantize(direct, relu=cfg.relu, out_bits=cfg.out_bits, shift=shift)
+    tb = GemmEngineTB(dut, cfg, seed=seed, gap=gap, stall=stall)
+    await tb.start()
+    tb.submit([(A, W, shift)])
+    got = await tb.finish()                # every result beat against the GEMM golden, count, counters
+    (*_, plan), = tb.jobs
+    C = gemm_result(cfg, plan, tb.results.values)
+
+    def engine(a, w):
+        np.testing.assert_array_equal(a, A)
+        np.testing.assert_array_equal(w, W)
+        return C
+    out = conv2d(x2, q, STRIDE, PADDING, gemm=engine)
+    assert out.shape == expected.shape == (q.shape[0], *direct.shape[1:])
+    assert len(tb.results.values) == plan.result_beats and out.size == A.shape[0] * W.shape[1]
+    np.testing.assert_array_equal(out, expected)
+    assert (expected > 0).mean() > 0.1, "ReLU/requantization left (almost) nothing: the comparison is too weak"
+    cocotb.log.info("conv2 2:4 as a %d×%d×%d GEMM, shift %d: %d outputs, %d cycles", *A.shape, W.shape[1], shift,
+                    out.size, got["cycles"])
+    return tb, got
+
+
+@cocotb.test()
+async def gemm_nm_conv_cycle_model(dut):
+    """2:4 conv2 from an ideal host: bit-exact with the direct convolution, cycles equal to ``gen.gemm.perf``."""
+    tb, got = await _gemm_conv(dut, gap=0.0, stall=0.0)
+    pred = tb.check_model(got)
+    (*_, plan), = tb.jobs
+    assert pred.cycles == job_cycles(tb.cfg, plan.m, plan.k, plan.n)
+
+
+@cocotb.test()
+async def gemm_nm_conv_gaps_backpressure(dut):
+    """2:4 conv2 with random input gaps and output backpressure: still bit-exact, nothing lost or duplicated."""
+    _, got = await _gemm_conv(dut, gap=0.3, stall=0.4)
+    assert got["stall_output"] > 0 and got["stall_input"] > 0, "gaps or backpressure were never exercised"

@@ -1,1 +1,0 @@
-"""Host-side drivers: turn workloads into the jobs the generated hardware runs, and back."""

@@ -1,0 +1,1 @@
+"""The GEMM engines and the output-stationary core: golden models, host driver, testbenches, cocotb tests."""

@@ -1,0 +1,213 @@
+"""cocotb tests of a generated GEMM engine, either dataflow (run by tests/gemm/test_gemm_engine_cocotb.py).
+
+The pytest side passes the config as JSON in ``SPARSEGEN_CONFIG`` and the seed in ``SPARSEGEN_SEED``;
+``SPARSEGEN_JOBS`` scales the number of random jobs.
+"""
+
+import json
+import os
+import random
+import time
+
+import cocotb
+import numpy as np
+
+from gen.gemm.config import GemmConfig
+from hw.formats.conv import conv2d, conv_gemm_shape, im2col, weights_to_gemm
+from sim.gemm.driver import gemm_result, plan_descriptor
+from sim.gemm.conv import conv2d_direct
+from sim.gemm.golden import requantize
+from sim.systolic.golden import random_acts, random_nm_weights
+from sim.gemm.tb import GemmEngineTB
+
+
+def _setup():
+    cfg = GemmConfig.from_dict(json.loads(os.environ["SPARSEGEN_CONFIG"]))
+    seed = int(os.environ.get("SPARSEGEN_SEED") or random.randrange(1 << 32))
+    jobs = int(os.environ.get("SPARSEGEN_JOBS", "4"))
+    cocotb.log.info("config %s, seed=%d (replay with SPARSEGEN_SEED=%d)", cfg.top, seed, seed)
+    return cfg, seed, jobs
+
+
+@cocotb.test()
+async def back_to_back_cycle_model(dut):
+    """Ragged jobs from an ideal host: bit-exact, every result cycle and counter equal to the cycle model."""
+    cfg, seed, _ = _setup()
+    tb = GemmEngineTB(dut, cfg, seed=seed)
+    await tb.start()
+    shapes = [(cfg.max_m, cfg.max_k, cfg.max_n), (1, 1, 1), (2, cfg.k + 1, cfg.cols + 1),
+              (cfg.rows + 2, 2 * cfg.k - 1, 2 * cfg.cols - 1), tb.random_shape()]
+    tb.submit([tb.random_job(*shape) for shape in shapes])
+    got = await tb.finish()
+    tb.check_model(got)
+
+
+@cocotb.test()
+async def back_to_back_no_idle_cycles(dut):
+    """WS: jobs with M > rows back to back: activation rows transfer in every cycle from the first to the last one,
+    across tile and job boundaries (weight loads fully hidden), the only weight stall is the first load, and the
+    weight buffer takes beats ahead of the loader.
+    OS: jobs with K ≥ rows·block (tiles of at least rows steps): a step in every cycle, no stall at all."""
+    cfg, seed, jobs = _setup()
+    tb = GemmEngineTB(dut, cfg, seed=seed)
+    await tb.start()
+    rng = tb.rng
+    os_ = cfg.dataflow == "os"
+    m_lo, k_lo = (1, min(cfg.rows * cfg.block, cfg.max_k)) if os_ else (cfg.rows + 1, 1)
+    shapes = [(int(rng.integers(m_lo, cfg.max_m + 1)), int(rng.integers(k_lo, cfg.max_k + 1)),
+               int(rng.integers(1, cfg.max_n + 1))) for _ in range(jobs)]
+    tb.submit([tb.random_job(*shape) for shape in shapes])
+    got = await tb.finish()
+    pred = tb.check_model(got)
+    if not os_:
+        # the weight buffer takes every beat no later than the loader (the cycle model's loads) and some earlier
+        d0 = tb.drivers["desc"].handshake_cycles[0]
+        port = [c - d0 for c in tb.drivers["weights"].handshake_cycles]
+        loads = [s + i for s in pred.loads for i in range(cfg.rows)]
+        assert len(port) == len(loads) and all(p <= q for p, q in zip(port, loads)), "a weight beat after its load"
+        if len(pred.loads) > 2:
+            assert any(p < q for p, q in zip(port, loads)), "no weight beat buffered ahead of its load"
+    acts = tb.drivers["acts"].handshake_cycles
+    assert acts == list(range(acts[0], acts[0] + len(acts))), "an idle cycle between activation rows"
+    assert got["stall_weight"] == (0 if os_ else cfg.rows)
+
+
+@cocotb.test()
+async def random_gaps_and_backpressure(dut):
+    """Random ragged jobs, dense and sparse weights, random input gaps and output backpressure."""
+    cfg, seed, jobs = _setup()
+    tb = GemmEngineTB(dut, cfg, seed=seed, gap=0.3, stall=0.4)
+    await tb.start()
+    densities = [1.0, 0.5, 0.0, 0.8] * jobs
+    tb.submit([tb.random_job(*tb.random_shape(), density=d) for d in densities[:max(jobs, 1)]])
+    # a rejected descriptor between jobs takes no beats and writes nothing
+    tb.submit([tb.random_job(*tb.random_shape(), density=0.7)],
+              bad_descs=[plan_descriptor(cfg, cfg.max_m, cfg.max_k + 1, cfg.max_n, check=False)])
+    got = await tb.finish()
+    assert got["stall_output"] > 0 and got["stall_input"] > 0, "gaps or backpressure were never exercised"
+    assert got["jobs_rejected"] == 1 and got["error"] == 0b0010
+
+
+@cocotb.test()
+async def relu_requant_extremes(dut):
+    """Extreme operands (accumulator and output saturation), every shift, ReLU, all-zero activations."""
+    cfg, seed, _ = _setup()
+    tb = GemmEngineTB(dut, cfg, seed=seed, stall=0.2)
+    await tb.start()
+    a_lo, a_hi = ((-(1 << (cfg.act_bits - 1)), (1 << (cfg.act_bits - 1)) - 1) if cfg.act_signed
+                  else (0, (1 << cfg.act_bits) - 1))
+    w_lo = -(1 << (cfg.weight_bits - 1))
+    jobs = []
+    shifts = range(cfg.acc_bits) if cfg.out_bits is not None else [0]
+    for i, shift in enumerate(list(shifts)[::max(1, cfg.acc_bits // 6)] + [cfg.acc_bits - 1 if cfg.out_bits else 0]):
+        A, W, _ = tb.random_job(3, cfg.max_k, cfg.cols + 1, density=1.0)
+        W[W != 0] = w_lo if i % 2 else -w_lo - 1
+        A[:] = a_lo if cfg.act_signed else a_hi
+        A[1] = a_hi
+        jobs.append((A, W, shift))
+    A, W, shift = tb.random_job(2, cfg.k + 3, 2)
+    jobs.append((A * 0, W, shift))
+    tb.submit(jobs)
+    await tb.finish()
+
+
+@cocotb.test()
+async def bad_descriptors(dut):
+    """Out-of-range M, K, N (and shift) are rejected: error bits, counted, nothing written; the next job is exact."""
+    cfg, seed, _ = _setup()
+    tb = GemmEngineTB(dut, cfg, seed=seed)
+    await tb.start()
+    bad = [plan_descriptor(cfg, 0, 1, 1, check=False), plan_descriptor(cfg, cfg.max_m + 1, 1, 1, check=False),
+           plan_descriptor(cfg, 1, cfg.max_k + 1, 1, check=False), plan_descriptor(cfg, 1, 1, 0, check=False)]
+    last = 0b0100
+    if cfg.out_bits is not None and (1 << cfg.shift_bits) > cfg.acc_bits:
+        bad.append(plan_descriptor(cfg, 1, 1, 1, cfg.acc_bits, check=False))
+        last = 0b1000
+    bad.append(plan_descriptor(cfg, cfg.max_m + 1, 0, cfg.max_n + 1, check=False))
+    last = 0b0111
+    tb.submit([tb.random_job(2, cfg.k + 1, cfg.cols + 1)], bad_descs=bad)
+    got = await tb.finish()
+    assert got["jobs_rejected"] == len(bad) and got["error"] == last
+    tb.check_model(got)
+
+
+# (C_in, H, W, C_out, stride, padding) of the 3x3 conv layers of `conv_layers`
+CONV_LAYERS = [(3, 6, 6, 5, 1, 1), (4, 7, 7, 8, 2, 1), (2, 5, 5, 6, 1, 0), (4, 5, 7, 3, 2, 0)]
+
+
+@cocotb.test(skip="SPARSEGEN_CONV" not in os.environ)
+async def conv_layers(dut):
+    """3x3 conv layers (stride 1 and 2, padding 1 and 0) lowered by im2col (:mod:`hw.formats.conv`) and run on the
+    engine, with random input gaps and output backpressure; every output element equals ReLU/requant of the direct
+    convolution (:func:`sim.gemm.conv.conv2d_direct`). The host splits the patch matrix into jobs of at most
+    ``max_m`` rows. Needs ``acc_bits`` wide enough for the exact sums (no wrap or clamp) and ``max_k >= 9·C_in``."""
+    cfg, seed, _ = _setup()
+    tb = GemmEngineTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
+    await tb.start()
+    rng = tb.rng
+    layers = []
+    for c_in, h, w_, c_out, stride, padding in CONV_LAYERS:
+        m, k, n = conv_gemm_shape(h, w_, c_in, c_out, 3, 3, stride, padding)
+        assert k <= cfg.max_k and n <= cfg.max_n, f"layer {(c_in, h, w_, c_out)} does not fit {cfg.top}"
+        x = random_acts(rng, m=c_in, k=h * w_, act_bits=cfg.act_bits, act_signed=cfg.act_signed).reshape(c_in, h, w_)
+        # N:M along the im2col K order (c_in, i, j): sparse K×N matrix, back to OIHW
+        kp = -(-k // cfg.block) * cfg.block
+        wg = random_nm_weights(rng, k=kp, n=n, keep=cfg.keep, block=cfg.block, weight_bits=cfg.weight_bits,
+                               density=0.9)[:k]
+        w = wg.T.reshape(c_out, c_in, 3, 3)
+        assert np.array_equal(weights_to_gemm(w), wg)
+        shift = 0
+        if cfg.out_bits is not None:        # scale the layer's range to about out_bits, some outputs saturating
+            top = int(np.abs(conv2d_direct(x, w, stride, padding)).max()).bit_length()
+            shift = max(0, top - cfg.out_bits + int(rng.integers(0, 2)))
+        a = im2col(x, 3, 3, stride, padding)
+        assert a.shape == (m, k)
+        chunks = [(a[r:r + cfg.max_m], wg, shift) for r in range(0, m, cfg.max_m)]
+        first = len(tb.jobs)
+        tb.submit(chunks)                 # the scoreboard also checks each job against the engine's golden model
+        layers.append((x, w, stride, padding, shift, first, len(chunks)))
+    await tb.finish()
+    words, at = tb.results.values, 0
+    plans = [plan for *_, plan in tb.jobs]
+    outputs = 0
+    for x, w, stride, padding, shift, first, count in layers:
+        parts = []
+        for plan in plans[first:first + count]:
+            parts.append(gemm_result(cfg, plan, words[at:at + plan.result_beats]))
+            at += plan.result_beats
+        c_rtl = np.concatenate(parts)
+
+        def engine_gemm(a, wm, c_rtl=c_rtl, x=x, w=w, stride=stride, padding=padding):
+            assert np.array_equal(a, im2col(x, 3, 3, stride, padding)) and np.array_equal(wm, weights_to_gemm(w))
+            return c_rtl
+
+        got = conv2d(x, w, stride, padding, gemm=engine_gemm)
+        want = requantize(conv2d_direct(x, w, stride, padding), relu=cfg.relu, out_bits=cfg.out_bits, shift=shift)
+        assert got.shape == want.shape, f"conv output shape {got.shape}, direct {want.shape}"
+        assert len(np.unique(want)) > 3, f"degenerate layer (shift {shift}): outputs {np.unique(want)}"
+        bad = np.argwhere(got != want)
+        assert not len(bad), (f"conv (stride {stride}, padding {padding}) differs from the direct convolution at "
+                              f"(c_out, y, x) {bad[:5].tolist()}: got {got[tuple(bad[0])]}, want {want[tuple(bad[0])]}")
+        outputs += got.size
+    assert at == len(words)
+    assert outputs == sum(c_out * ((h + 2 * p - 3) // s + 1) * ((w_ + 2 * p - 3) // s + 1)
+                          for _, h, w_, c_out, s, p in CONV_LAYERS)
+    cocotb.log.info("%d conv layers, %d output elements equal to the direct convolution", len(layers), outputs)
+
+
+@cocotb.test(skip="SPARSEGEN_BENCH" not in os.environ)
+async def throughput(dut):
+    """Benchmark: one job of SPARSEGEN_BENCH_SHAPE = "M,K,N"; writes its cycles and counters as JSON."""
+    cfg, seed, _ = _setup()
+    m, k, n = (int(v) for v in os.environ["SPARSEGEN_BENCH_SHAPE"].split(","))
+    tb = GemmEngineTB(dut, cfg, seed=seed)
+    await tb.start()
+    t0 = time.perf_counter()
+    tb.submit([tb.random_job(m, k, n)])
+    got = await tb.finish(timeout_cycles=10 * m * k * n + 10_000)
+    pred = tb.check_model(got)
+    d0 = tb.drivers["desc"].handshake_cycles[0]
+    with open(os.environ["SPARSEGEN_BENCH"], "w") as f:
+        json.dump({"shape": [m, k, n], "rtl_cycles": tb.results.handshake_cycles[-1] - d0 + 1,
+                   "model_cycles": pred.cycles, "busy_cycles": got["busy_cycles"],
+                   "wall_s": time.perf_counter() - t0}, f)

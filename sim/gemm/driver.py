@@ -1,0 +1,160 @@
+"""Host driver of the GEMM engine: integer A, W → the exact beats to send; result beats → C.
+
+One job (README "GEMM engine", "Job protocol"):
+
+1. one descriptor beat ``{m: M, k: K, n: N[, shift]}`` on ``desc``;
+2. for each N-tile ``nn`` (columns ``nn·cols …``) and, inside it, each K-tile ``kk`` (rows ``kk·k …`` of W,
+   ``k = rows·block``): ``rows`` weight beats on ``weights`` (the tile's compressed weights, PE row 0 first) and
+   ``M`` activation beats on ``acts`` (``A[m, kk·k : kk·k + k]``, zero-padded past K);
+3. the engine answers ``nt·M`` result beats on ``results``: for each N-tile, rows ``m = 0 … M−1`` of
+   ``C[:, nn·cols : nn·cols + cols]`` (padded columns are 0).
+
+The weights and activations of a job may be sent as two independent streams (the engine takes each tile's
+weights while the previous tile computes). Packing comes from :mod:`hw.systolic.beats` and :mod:`hw.gemm.beats`,
+the one definition of the formats; the same driver feeds the cocotb testbench and the Amaranth tests.
+
+With ``dataflow = "os"`` (README "GEMM engine", "Output-stationary dataflow") step 2 is instead: for each N-tile
+``nn`` and, inside it, each M-tile ``mm`` (rows ``mm·rows …`` of A), ``T = ⌈K/block⌉`` steps, each one
+activation beat on ``acts`` (K-block t of those rows of A, :func:`hw.gemm.os_beats.os_act_beats`, zero-padded
+past M and K) and one weight beat on ``weights`` (K-block t of the N-tile's compressed columns: the core's
+:func:`hw.gemm.os_beats.os_weight_beats` without its ``last`` bit, which the engine generates). The two
+streams are joined in the engine (a step takes one beat of each); the results are the same ``nt·M`` beats in the
+same order.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.gemm import beats as gemm_beats
+from hw.systolic import beats as array_beats
+from hw.gemm import os_beats
+from sim.gemm.golden import padded_weights, tiles
+
+__all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words"]
+
+
+@dataclass(frozen=True)
+class GemmJob:
+    """The beats of one job, in the order they are sent on each stream."""
+    m: int
+    k: int
+    n: int
+    shift: int
+    desc: int                 # the descriptor beat
+    weights: list             # kt·nt·rows weight beats
+    acts: list                # WS: kt·nt·M activation beats; OS: mt·nt·T
+    k_tiles: int              # WS: K-tiles of rows·block; OS: 1 (a tile covers the whole K)
+    n_tiles: int
+    tile_beats: tuple = ()    # activation beats of each tile, in order (WS: M per tile; OS: T steps per tile)
+
+    @property
+    def result_beats(self) -> int:
+        """Result beats the engine returns for this job: ``n_tiles · M``."""
+        return self.n_tiles * self.m
+
+
+def _matrix(x, name, bits, signed, dims):
+    a = np.asarray(x)
+    if a.ndim != 2 or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name} must be a 2-D integer array {dims}, got shape {a.shape} dtype {a.dtype}")
+    a = a.astype(np.int64)
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    bad = np.argwhere((a < lo) | (a > hi))
+    if len(bad):
+        i, j = (int(v) for v in bad[0])
+        raise ValueError(f"{name}[{i}, {j}] = {a[i, j]} is outside the {'signed' if signed else 'unsigned'} "
+                         f"{bits}-bit range: allowed {lo} … {hi}")
+    return a
+
+
+def _check_dims(cfg, m, k, n, shift):
+    for name, value, top in (("M", m, cfg.max_m), ("K", k, cfg.max_k), ("N", n, cfg.max_n)):
+        if not 1 <= value <= top:
+            raise ValueError(f"{name} = {value} is out of range for {cfg.top}: allowed 1 … {top} (max_{name.lower()})")
+    if cfg.out_bits is None and shift != 0:
+        raise ValueError(f"shift = {shift}: {cfg.top} has no requantization (out_bits = None): allowed 0")
+    if cfg.out_bits is not None and not 0 <= shift < cfg.acc_bits:
+        raise ValueError(f"shift = {shift} is out of range: allowed 0 … {cfg.acc_bits - 1} (acc_bits − 1)")
+
+
+def plan_descriptor(cfg, m, k, n, shift=0, *, check=True):
+    """The descriptor beat of a job; ``check=False`` packs out-of-range values too (to test the engine's
+    rejection), as long as they fit the fields."""
+    if check:
+        _check_dims(cfg, m, k, n, shift)
+    return gemm_beats.desc_beat(cfg, m, k, n, shift)
+
+
+def plan_gemm(cfg, A, W, shift=0) -> GemmJob:
+    """Every beat of the job ``C = post(A · W)`` for the engine of ``cfg`` (a :class:`GemmConfig`).
+
+    Raises
+    ------
+    ValueError
+        M, K or N outside 1 … max_m/max_k/max_n, mismatched shapes, an element of A or W outside its range
+        (naming its position), W violating keep:block sparsity (naming the column and K-block rows), or a bad
+        shift.
+    """
+    A = _matrix(A, "A", cfg.act_bits, cfg.act_signed, "[M × K]")
+    W = _matrix(W, "W", cfg.weight_bits, True, "[K × N]")
+    (M, K), (K2, N) = A.shape, W.shape
+    if K != K2:
+        raise ValueError(f"A is {M}×{K} but W is {K2}×{N}: A's columns must equal W's rows")
+    _check_dims(cfg, M, K, N, shift)
+    values, indices = padded_weights(cfg, W)
+    if getattr(cfg, "dataflow", "ws") == "os":
+        return _plan_os(cfg, A, N, values, indices, shift)
+    kt, nt = tiles(cfg, K, N)
+    arr = cfg.systolic
+    Ap = np.zeros((M, kt * cfg.k), np.int64)
+    Ap[:, :K] = A
+    act_tiles = [array_beats.act_beats(arr, Ap[:, kk * cfg.k:(kk + 1) * cfg.k]) for kk in range(kt)]
+    weights, acts = [], []
+    for nn in range(nt):
+        cs = slice(nn * cfg.cols, (nn + 1) * cfg.cols)
+        for kk in range(kt):
+            rs = slice(kk * cfg.rows, (kk + 1) * cfg.rows)
+            weights += array_beats.weight_beats(arr, values[rs, cs], indices[rs, cs])
+            acts += act_tiles[kk]
+    return GemmJob(m=M, k=K, n=N, shift=shift, desc=gemm_beats.desc_beat(cfg, M, K, N, shift), weights=weights,
+                   acts=acts, k_tiles=kt, n_tiles=nt, tile_beats=(M,) * (kt * nt))
+
+
+def _plan_os(cfg, A, N, values, indices, shift):
+    """The output-stationary beat sequence (module docstring); ``values``/``indices`` from :func:`padded_weights`."""
+    M, K = A.shape
+    steps = -(-K // cfg.block)
+    mt, nt = -(-M // cfg.rows), -(-N // cfg.cols)
+    Ap = np.zeros((mt * cfg.rows, steps * cfg.block), np.int64)
+    Ap[:M, :K] = A
+    act_tiles = [os_beats.os_act_beats(cfg, Ap[mm * cfg.rows:(mm + 1) * cfg.rows]) for mm in range(mt)]
+    no_last = (1 << os_beats.os_layouts(cfg)["weights"]["last"].offset) - 1
+    weights, acts = [], []
+    for nn in range(nt):
+        cs = slice(nn * cfg.cols, (nn + 1) * cfg.cols)
+        w_tile = [w & no_last for w in os_beats.os_weight_beats(cfg, values[:steps, cs], indices[:steps, cs])]
+        for mm in range(mt):
+            weights += w_tile
+            acts += act_tiles[mm]
+    return GemmJob(m=M, k=K, n=N, shift=shift, desc=gemm_beats.desc_beat(cfg, M, K, N, shift), weights=weights,
+                   acts=acts, k_tiles=1, n_tiles=nt, tile_beats=(steps,) * (mt * nt))
+
+
+def gemm_result(cfg, job: GemmJob, words) -> np.ndarray:
+    """The job's result beats (``job.result_beats`` of them, in order) → ``C[M × N]`` (int64)."""
+    if len(words) != job.result_beats:
+        raise ValueError(f"expected {job.result_beats} result beats for M = {job.m}, N = {job.n}, got {len(words)}")
+    rows = gemm_beats.results_from_beats(cfg, words).reshape(job.n_tiles, job.m, cfg.cols)
+    return rows.transpose(1, 0, 2).reshape(job.m, job.n_tiles * cfg.cols)[:, :job.n]
+
+
+def result_words(cfg, job: GemmJob, C) -> list:
+    """Inverse of :func:`gemm_result`: ``C[M × N]`` → the job's result beats (padded columns 0), for scoreboards."""
+    from hw import bits
+
+    C = np.asarray(C, dtype=np.int64)
+    padded = np.zeros((job.m, job.n_tiles * cfg.cols), np.int64)
+    padded[:, :job.n] = C
+    rows = padded.reshape(job.m, job.n_tiles, cfg.cols).transpose(1, 0, 2).reshape(-1, cfg.cols)
+    return bits.pack(gemm_beats.result_layout(cfg), rows)

@@ -1,0 +1,112 @@
+"""Golden numpy model of the GEMM engine (README "GEMM engine"), written from the spec.
+
+The engine computes ``C = post(A · W)`` tile by tile: W is zero-padded to ``kt·k × nt·cols`` (``k = rows·block``)
+and compressed keep:block; for each N-tile and each K-tile the array forms the tile's partial sums exactly as
+:func:`sim.systolic.golden.gemm_nm` (``acc_bits`` two's complement, wrapping, or clamped after each PE row's add
+when ``overflow = "saturate"``), and the accumulator adds the K-tiles in order with the same rule (wrap, or clamp
+after each add). ``post`` is the optional ReLU, then the optional requantization
+``clamp((x + 2**(s-1)) >> s)`` (round half up, arithmetic shift, no rounding term for ``s = 0``) to signed
+``out_bits``. Everything is int64; ``cfg`` is a :class:`gen.gemm.config.GemmConfig` (duck-typed).
+
+``cfg.dataflow = "os"`` (absent: ``"ws"``) changes only ``overflow = "saturate"``: the output-stationary engine
+keeps each C element in one PE over the whole K, so the clamp follows every K-block's add in one chain from 0
+(:func:`sim.systolic.golden.gemm_nm` over the whole padded K) and K-tiles play no role. With ``"wrap"``/``"check"``
+both dataflows give the same exact-sum-wrapped result.
+"""
+
+import numpy as np
+
+from sim.systolic.golden import gemm_nm
+from hw.formats.ints import wrap
+from hw.formats.nm import compress_nm
+
+__all__ = ["tiles", "padded_weights", "gemm_engine", "requantize", "mac_counts"]
+
+
+def tiles(cfg, k, n):
+    """``(kt, nt)``: K-tiles of ``rows·block`` and N-tiles of ``cols`` a (K, N) job takes (ceil division)."""
+    return -(-k // cfg.k), -(-n // cfg.cols)
+
+
+def padded_weights(cfg, W):
+    """W zero-padded to whole tiles and compressed: ``(values, indices)`` of shape ``(kt·rows, nt·cols, keep)``.
+
+    Raises ``ValueError`` naming the column and K-block (rows of W) of a block with too many non-zeros.
+    """
+    W = np.asarray(W, dtype=np.int64)
+    kt, nt = tiles(cfg, *W.shape)
+    Wp = np.zeros((kt * cfg.k, nt * cfg.cols), np.int64)
+    Wp[:W.shape[0], :W.shape[1]] = W
+    return compress_nm(Wp, keep=cfg.keep, block=cfg.block)
+
+
+def requantize(x, *, relu, out_bits, shift=0):
+    """The output stage: ReLU (if ``relu``), then round-half-up shift and saturation to signed ``out_bits``
+    (if ``out_bits`` is not None)."""
+    x = np.asarray(x, dtype=np.int64)
+    if relu:
+        x = np.maximum(x, 0)
+    if out_bits is None:
+        return x
+    half = (1 << shift) >> 1
+    return np.clip((x + half) >> shift, -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1)
+
+
+def _add(acc, partial, cfg):
+    s = acc + partial
+    if cfg.overflow == "saturate":
+        return np.clip(s, -(1 << (cfg.acc_bits - 1)), (1 << (cfg.acc_bits - 1)) - 1)   # |s| < 2**64: exact
+    return wrap(s, cfg.acc_bits)
+
+
+def gemm_engine(cfg, A, W, shift=0):
+    """``C[M × N]`` as the engine returns it (after ReLU/requantization).
+
+    Parameters
+    ----------
+    cfg : GemmConfig
+    A : (M, K) integer array
+        Activations in the ``act_bits`` range.
+    W : (K, N) integer array
+        keep:block sparse weights (per column, per K-block of ``block`` rows from row 0) in the ``weight_bits`` range.
+    shift : int
+        Requantization shift of the job (ignored when ``out_bits`` is None).
+    """
+    A = np.asarray(A, dtype=np.int64)
+    M, K = A.shape
+    N = np.shape(W)[1]
+    values, indices = padded_weights(cfg, W)
+    kt, nt = tiles(cfg, K, N)
+    Ap = np.zeros((M, kt * cfg.k), np.int64)
+    Ap[:, :K] = A
+    mode = "saturate" if cfg.overflow == "saturate" else "wrap"
+    C = np.zeros((M, nt * cfg.cols), np.int64)
+    if getattr(cfg, "dataflow", "ws") == "os":
+        C[:] = gemm_nm(Ap, values, indices, block=cfg.block, acc_bits=cfg.acc_bits, overflow=mode)
+        return requantize(C[:, :N], relu=cfg.relu, out_bits=cfg.out_bits, shift=shift)
+    for nn in range(nt):
+        cs = slice(nn * cfg.cols, (nn + 1) * cfg.cols)
+        acc = None
+        for kk in range(kt):
+            rs = slice(kk * cfg.rows, (kk + 1) * cfg.rows)
+            partial = gemm_nm(Ap[:, kk * cfg.k:(kk + 1) * cfg.k], values[rs, cs], indices[rs, cs], block=cfg.block,
+                              acc_bits=cfg.acc_bits, overflow=mode)
+            acc = partial if acc is None else _add(acc, partial, cfg)
+        C[:, cs] = acc
+    return requantize(C[:, :N], relu=cfg.relu, out_bits=cfg.out_bits, shift=shift)
+
+
+def mac_counts(cfg, A, W):
+    """``(macs, zero_skips)`` of one job: multiplier slots on real positions (column < N, K position < K) whose
+    activation is non-zero, resp. zero, summed over the M rows. Padding is counted in neither."""
+    A = np.asarray(A, dtype=np.int64)
+    M, K = A.shape
+    N = np.shape(W)[1]
+    values, indices = padded_weights(cfg, W)
+    R, Np, _ = values.shape
+    pos = np.arange(R)[:, None, None] * cfg.block + indices                 # global K position of each slot
+    real = (pos < K) & (np.arange(Np)[None, :, None] < N)
+    zeros_at = np.zeros(R * cfg.block, np.int64)
+    zeros_at[:K] = np.count_nonzero(A == 0, axis=0)
+    skips = int(zeros_at[pos][real].sum())
+    return int(real.sum()) * M - skips, skips

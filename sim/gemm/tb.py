@@ -1,0 +1,193 @@
+"""cocotb testbench for the GEMM engine: host driver, golden model, scoreboard, counter and cycle-model checks.
+
+The host driver (:mod:`sim.gemm.driver`) turns each job into descriptor, weight and activation beats; the three
+streams are driven independently (the engine overlaps weight loads with computation), the results are compared
+beat by beat with :func:`sim.gemm.golden.gemm_engine`, and the counters with the golden MAC counts, with what
+the ports showed (transfers, stalls) and, for an ideal host, with the cycle model :mod:`gen.gemm.perf`. Both
+dataflows: for ``dataflow = "os"`` the driver produces the joined K-block steps and the port-side stall checks use
+both input readies (README "GEMM engine", "Output-stationary dataflow").
+"""
+
+import random
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from hw.gemm.beats import results_from_beats
+from hw.gemm.engine import COUNTERS
+from sim.gemm.driver import plan_gemm, result_words
+from sim.gemm import golden
+from sim.systolic.golden import random_acts, random_nm_weights
+from gen.gemm import perf
+from sim.common.scoreboard import Scoreboard
+from sim.common.stream import StreamDriver, StreamMonitor, clock_and_reset, random_pauses
+
+__all__ = ["GemmEngineTB"]
+
+
+class GemmEngineTB:
+    """Drives one ``GemmEngine`` or ``GemmOSEngine`` DUT (``cfg.dataflow``) and checks it.
+
+    Parameters
+    ----------
+    dut : cocotb handle
+    cfg : gen.gemm.config.GemmConfig
+    seed : int
+        Seeds the stimulus and the gap/backpressure patterns.
+    gap, stall : float
+        Per-cycle probabilities of an input gap (each input stream) and of ``results__ready`` low.
+    """
+
+    def __init__(self, dut, cfg, *, seed, gap=0.0, stall=0.0):
+        self.dut, self.cfg = dut, cfg
+        self.rng = np.random.default_rng(seed)
+        self._seed, self._gap, self._stall = seed, gap, stall
+        self.jobs = []                 # (A, W, shift, plan)
+        self.bad = 0
+        self.scoreboard = Scoreboard("results", dut._log,
+                                     formatter=lambda w: "C row " + str(results_from_beats(cfg, [w])[0].tolist()))
+        self._input_stalls = []        # cycles with acts__ready && !acts__valid
+        self._no_rows = []             # cycles not frozen by backpressure with acts__ready low
+        self._desc_ok = []             # per descriptor sent: True for a job, False for one to be rejected
+
+    async def start(self, clock_ns=10):
+        dut = self.dut
+        self.counter = await clock_and_reset(dut, sources=("desc", "weights", "acts"), sinks=("results",),
+                                             clock_ns=clock_ns)
+        seeds = random.Random(self._seed)
+        self.drivers = {name: StreamDriver(dut, name, dut.clk, counter=self.counter,
+                                           pause=random_pauses(random.Random(seeds.random()), self._gap))
+                        for name in ("desc", "weights", "acts")}
+        self.results = StreamMonitor(dut, "results", dut.clk, counter=self.counter,
+                                     pause=random_pauses(random.Random(seeds.random()), self._stall),
+                                     callback=self.scoreboard.check)
+        cocotb.start_soon(self._watch_inputs())
+        self.counters_at_start = await self.read_counters()
+
+    async def _watch_inputs(self):
+        dut = self.dut
+        while True:
+            await ReadOnly()
+            ready = int(dut.acts__ready.value)
+            stalled = ready and not int(dut.acts__valid.value)
+            if self.cfg.dataflow == "os":
+                # joined streams: a ready stream without a beat is waiting (for itself or with the other);
+                # both readies low means the engine could take no step
+                w_ready = int(dut.weights__ready.value)
+                stalled = stalled or (w_ready and not int(dut.weights__valid.value))
+                ready = ready or w_ready
+            if stalled:
+                self._input_stalls.append(self.counter.cycle + 1)
+            frozen = int(dut.results__valid.value) and not int(dut.results__ready.value)
+            if not ready and not frozen:
+                self._no_rows.append(self.counter.cycle + 1)
+            await RisingEdge(dut.clk)
+
+    def random_job(self, m, k, n, *, density=0.8, shift=None):
+        """Random (A, W, shift) of the given shape: keep:block weights, extremes and zeros included."""
+        cfg = self.cfg
+        kp = -(-k // cfg.block) * cfg.block
+        W = random_nm_weights(self.rng, k=kp, n=n, keep=cfg.keep, block=cfg.block, weight_bits=cfg.weight_bits,
+                              density=density)[:k]
+        A = random_acts(self.rng, m=m, k=k, act_bits=cfg.act_bits, act_signed=cfg.act_signed)
+        if shift is None:
+            shift = int(self.rng.integers(0, min(cfg.acc_bits, 14))) if cfg.out_bits is not None else 0
+        return A, W, shift
+
+    def random_shape(self):
+        cfg = self.cfg
+        return tuple(int(self.rng.integers(1, top + 1)) for top in (cfg.max_m, cfg.max_k, cfg.max_n))
+
+    def submit(self, jobs, bad_descs=()):
+        """Queue ``bad_descs`` (descriptor beats the engine must reject) and then every (A, W, shift) job."""
+        cfg = self.cfg
+        descs, weights, acts = list(bad_descs), [], []
+        self.bad += len(bad_descs)
+        self._desc_ok += [False] * len(bad_descs) + [True] * len(jobs)
+        for A, W, shift in jobs:
+            plan = plan_gemm(cfg, A, W, shift)
+            self.scoreboard.expect(result_words(cfg, plan, golden.gemm_engine(cfg, A, W, shift)))
+            self.jobs.append((A, W, shift, plan))
+            descs.append(plan.desc)
+            weights += plan.weights
+            acts += plan.acts
+        for name, beats in (("desc", descs), ("weights", weights), ("acts", acts)):
+            cocotb.start_soon(self.drivers[name].send(beats))
+
+    async def read_counters(self):
+        await ReadOnly()
+        values = {name: int(getattr(self.dut, name).value) for name in COUNTERS}
+        values["error"] = int(self.dut.error.value)
+        values["at"] = self.counter.cycle
+        await RisingEdge(self.dut.clk)
+        return values
+
+    async def finish(self, timeout_cycles=None):
+        """Wait for every result; check the count, nothing extra, and the counters the ports and golden model
+        determine. Returns the counter increments."""
+        cfg = self.cfg
+        beats = sum(plan.result_beats for *_, plan in self.jobs)
+        rows = sum(len(plan.acts) for *_, plan in self.jobs)
+        if timeout_cycles is None:
+            timeout_cycles = 20 * (rows + cfg.rows * len(self.jobs) + cfg.latency) + 2000
+        await self.results.wait_for(beats, timeout_cycles)
+        for _ in range(cfg.latency + 3):          # anything extra would show up here
+            await RisingEdge(self.dut.clk)
+        self.scoreboard.assert_done(beats)
+        end = await self.read_counters()
+        start = self.counters_at_start
+        got = {name: (end[name] - start[name]) % (1 << cfg.counter_bits) for name in COUNTERS}
+        got["error"] = end["error"]
+        assert got["cycles"] == end["at"] - start["at"], f"cycles {got['cycles']}, clock {end['at'] - start['at']}"
+        macs = skips = 0
+        for A, W, _, _ in self.jobs:
+            a, b = golden.mac_counts(cfg, A, W)
+            macs, skips = macs + a, skips + b
+        expect = {"macs": macs, "zero_skips": skips, "busy_cycles": rows,
+                  "stall_output": self.results.stall_cycles, "jobs_done": len(self.jobs), "jobs_rejected": self.bad,
+                  "stall_input": sum(start["at"] < c <= end["at"] for c in self._input_stalls),
+                  "stall_weight": self._weight_stalls(start["at"], end["at"])}
+        for name, value in expect.items():
+            assert got[name] == value, f"counter {name} = {got[name]}, expected {value}"
+        assert len(self.drivers["acts"].handshake_cycles) == rows
+        return got
+
+    def _weight_stalls(self, t0, t1):
+        """``stall_weight`` from the ports: cycles in (t0, t1] not frozen by backpressure with ``acts__ready`` low
+        while a job is loading. WS: the weight buffer hides when the loader takes a beat, so the window runs from
+        the cycle after the descriptor transfers to the first row of the job's last tile (the engine wants rows
+        from the cycle after the last load, so the extra cycles hold no stall).
+        OS: from the cycle after the descriptor to its last weight beat, with ``acts__ready`` and
+        ``weights__ready`` both low (a held step)."""
+        descs = [c for c, ok in zip(self.drivers["desc"].handshake_cycles, self._desc_ok) if ok]
+        os_ = self.cfg.dataflow == "os"
+        beats = self.drivers["weights" if os_ else "acts"].handshake_cycles
+        at, loading = 0, set()
+        for d, (*_, plan) in zip(descs, self.jobs):
+            if os_:
+                at += len(plan.weights)
+                end = beats[at - 1]
+            else:
+                end = beats[at + len(plan.acts) - plan.tile_beats[-1]]
+                at += len(plan.acts)
+            loading.update(range(d + 1, end + 1))
+        return sum(t0 < c <= t1 and c in loading for c in self._no_rows)
+
+    def check_model(self, got):
+        """For an ideal host: every result cycle and every data-independent counter equal the cycle model."""
+        pred = perf.predict(self.cfg, [(p.m, p.k, p.n) for *_, p in self.jobs])
+        d0 = self.drivers["desc"].handshake_cycles[self.bad]
+        assert [c - d0 for c in self.results.handshake_cycles] == pred.result_cycles, "result cycles differ"
+        acts = self.drivers["acts"].handshake_cycles
+        starts, at = [], 0
+        for *_, p in self.jobs:
+            for beats in p.tile_beats:
+                starts.append(acts[at] - d0)
+                at += beats
+        assert starts == pred.row_starts, f"tile starts {starts}, model {pred.row_starts}"
+        for name, value in pred.counters().items():
+            if name != "cycles":
+                assert got[name] == value, f"counter {name} = {got[name]}, cycle model {value}"
+        assert self.results.handshake_cycles[-1] - d0 + 1 == pred.cycles
+        return pred

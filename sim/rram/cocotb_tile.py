@@ -1,0 +1,196 @@
+"""cocotb tests of a generated RramTile (run by tests/rram/test_rram_tile_cocotb.py).
+
+The pytest side passes the config as JSON in ``SPARSEGEN_CONFIG`` and the seed in ``SPARSEGEN_SEED``.
+"""
+
+import json
+import os
+import random
+
+import cocotb
+import numpy as np
+
+from gen.compiler.rram_map import map_dense
+from gen.rram.config import RramTileConfig
+from hw.rram import beats
+from sim.rram.tables import footprint, tables_of
+from hw.formats.mvm import mvm as ideal_mvm
+from sim.rram.tb import RramTileTB
+
+
+def _setup():
+    cfg = RramTileConfig.from_dict(json.loads(os.environ["SPARSEGEN_CONFIG"]))
+    seed = int(os.environ.get("SPARSEGEN_SEED") or random.randrange(1 << 32))
+    cocotb.log.info("config %s, seed=%d (replay with SPARSEGEN_SEED=%d)", cfg.top, seed, seed)
+    return cfg, seed, np.random.default_rng(seed)
+
+
+def _problem(cfg, rng, *, k=None, n=None, density=0.7):
+    """Random W (zeros included, extremes likely) fitting the tile, its dense mapping, and the image to program."""
+    k = k or int(rng.integers(1, cfg.input_capacity + 1))
+    n = n or int(rng.integers(1, cfg.output_capacity + 1))
+    lo, hi = -(1 << (cfg.weight_bits - 1)), (1 << (cfg.weight_bits - 1)) - 1
+    w = rng.integers(lo, hi + 1, size=(k, n)) * (rng.random((k, n)) < density)
+    w[rng.random((k, n)) < 0.05] = lo
+    mapping = map_dense(w, cfg.geometry, weight_bits=cfg.weight_bits, encoding=cfg.encoding)
+    while mapping.n_xbars > cfg.n_xbars or mapping.n_ous > cfg.ou_table_depth:   # too big: fewer outputs
+        w = w[:, :max(1, w.shape[1] // 2)] if w.shape[1] > 1 else w[:max(1, w.shape[0] // 2)]
+        mapping = map_dense(w, cfg.geometry, weight_bits=cfg.weight_bits, encoding=cfg.encoding)
+    return w, mapping
+
+
+def _inputs(cfg, rng, m, k):
+    lo, hi = ((-(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1) if cfg.input_signed
+              else (0, (1 << cfg.input_bits) - 1))
+    x = rng.integers(lo, hi + 1, size=(m, k))
+    x[0] = hi                                         # every wordline driven at full scale: worst clipping
+    if m > 1:
+        x[1] = lo
+    return x
+
+
+def _ideal(cfg):
+    return cfg.pulse_error == 0 and cfg.read_noise == 0 and not cfg.stuck_cells()
+
+
+@cocotb.test()
+async def program_verify_and_mvm(dut):
+    """Write-verify the whole image (fault log exact), load the dense tables, MVMs bit-exact with the golden model."""
+    cfg, seed, rng = _setup()
+    tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
+    await tb.start()
+    w, mapping = _problem(cfg, rng)
+    await tb.program(mapping.levels)
+    await tb.idle()
+    faults = await tb.pop_faults()
+    if cfg.pulse_error == 0:
+        # Only stuck cells fail, and exactly those whose stuck level differs from their target.
+        stuck = {(x, r, c): lvl for x, r, c, lvl in cfg.stuck_cells() if x < mapping.n_xbars}
+        failing = sorted(cell for cell, lvl in stuck.items() if lvl != mapping.levels[cell])
+        assert tb.golden.counters["fault_count"] == len(failing)
+        assert faults == failing[:cfg.fault_depth], f"fault log {faults}, stuck cells off target {failing}"
+    assert await tb.load_tables(tables_of(cfg, mapping)) == 0
+    x = _inputs(cfg, rng, 3, mapping.n_inputs)
+    ys = [await tb.mvm(v) for v in x]
+    regs = await tb.check_registers()
+    assert regs["MVMS"] == len(x)
+    if _ideal(cfg):
+        y_ref = ideal_mvm(mapping, x, input_bits=cfg.input_bits, input_signed=cfg.input_signed,
+                          dac_bits=cfg.dac_bits, adc_bits=cfg.adc_bits)
+        np.testing.assert_array_equal(np.array(ys), y_ref)
+        if not cfg.adc_clips:
+            np.testing.assert_array_equal(np.array(ys), x @ w)
+
+
+@cocotb.test()
+async def sparse_schedule_skips_empty_ous(dut):
+    """Dense mapping with every all-zero OU dropped: same results, fewer activations, counters exact."""
+    cfg, seed, rng = _setup()
+    tb = RramTileTB(dut, cfg, seed=seed, gap=0.3, stall=0.4)
+    await tb.start()
+    w, mapping = _problem(cfg, rng, density=0.15)
+    rows, cols = mapping.ou_rows_of(), mapping.ou_cols_of()
+    g = cfg.geometry
+    keep = []
+    for o in range(mapping.n_ous):
+        r = rows[o][rows[o] < g.xbar_rows]
+        c = cols[o][(cols[o] < g.xbar_cols) & mapping.ou_col_mask[o]]
+        keep.append(bool(mapping.levels[mapping.ou_xbar[o]][np.ix_(r, c)].any()))
+    keep = np.array(keep, dtype=bool)
+    keep[int(rng.integers(mapping.n_ous))] = True          # at least one OU
+    sparse = mapping.replace(ou_xbar=mapping.ou_xbar[keep], ou_row_group=mapping.ou_row_group[keep],
+                             ou_col_group=mapping.ou_col_group[keep], ou_inputs=mapping.ou_inputs[keep],
+                             ou_col_mask=mapping.ou_col_mask[keep]).validate()
+    await tb.program(sparse.levels, footprint(sparse))     # only the cells the schedule reads
+    assert await tb.load_tables(tables_of(cfg, sparse)) == 0
+    x = _inputs(cfg, rng, 2, sparse.n_inputs)
+    ys = [await tb.mvm(v) for v in x]
+    before = await tb.check_registers()
+    planes = cfg.n_planes
+    dense_ous = cfg.n_xbars * cfg.row_groups * cfg.col_groups
+    assert before["OU_ACTIVATIONS"] == sparse.n_ous * planes * len(x)
+    assert before["SKIPPED_OUS"] == (dense_ous - sparse.n_ous) * planes * len(x)
+    assert before["ADC_CONVERSIONS"] == sparse.adc_conversions(planes) * len(x)
+    if _ideal(cfg):
+        np.testing.assert_array_equal(np.array(ys), ideal_mvm(mapping, x, input_bits=cfg.input_bits,
+                                                              input_signed=cfg.input_signed, dac_bits=cfg.dac_bits,
+                                                              adc_bits=cfg.adc_bits))
+
+
+@cocotb.test()
+async def bad_tables_and_vectors_rejected(dut):
+    """Out-of-range tables and wrong-length vectors: documented error codes, nothing loaded, no partial output."""
+    cfg, seed, rng = _setup()
+    tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.2)
+    await tb.start()
+    w, mapping = _problem(cfg, rng, density=0.5)
+    # The cells are non-volatile: they keep the previous test's levels through reset, so program what is read.
+    await tb.program(mapping.levels, footprint(mapping))
+    good = tables_of(cfg, mapping)
+    x = _inputs(cfg, rng, 1, mapping.n_inputs)[0]
+    E = beats.ERROR_CODES
+
+    def bad(**changes):
+        t = tables_of(cfg, mapping)
+        for name, (index, value) in changes.items():
+            getattr(t, name)[index] = value
+        return t
+
+    assert await tb.mvm(x) is None                                 # no tables yet
+    assert tb.golden.error == E["NO_TABLES"]
+    wid = beats.widths(cfg)
+
+    def beyond(limit, bits):
+        """``limit`` (one past the largest valid index) when the signed field can carry it, else -2."""
+        return limit if limit < 1 << (bits - 1) else -2
+
+    cases = [
+        ("BAD_OU", bad(ou_inputs=((0, 0), beyond(mapping.n_inputs, wid.input_index)))),     # input index = K
+        ("BAD_OU", bad(ou_row_group=(-1, cfg.row_groups))) if (1 << beats.widths(cfg).row_group) > cfg.row_groups
+        else ("BAD_OU", bad(ou_xbar=(0, cfg.n_xbars))) if (1 << beats.widths(cfg).xbar) > cfg.n_xbars
+        else ("BAD_OU", bad(ou_inputs=((-1, 0), -2))),
+        ("BAD_COL", bad(col_output=(0, beyond(mapping.n_outputs, wid.output_index)))),      # output index = N
+        ("BAD_COL", bad(col_shift=(1, cfg.weight_bits))) if (1 << beats.widths(cfg).shift) > cfg.weight_bits
+        else ("BAD_COL", bad(col_output=(1, -2))),
+    ]
+    short = tables_of(cfg, mapping)
+    short.n_ous += 1                                               # END before the HEADER's OU count
+    if short.n_ous <= cfg.ou_table_depth:
+        cases.append(("BAD_SEQUENCE", short))
+    big = tables_of(cfg, mapping)
+    big.n_inputs = cfg.input_capacity + 1
+    if big.n_inputs < 1 << beats.widths(cfg).n_inputs:
+        cases.append(("BAD_HEADER", big))
+    for name, tables in cases:
+        assert await tb.load_tables(tables) == E[name], name
+        assert await tb.mvm(x) is None                             # tables invalid: no output
+        await tb.check_registers()
+    assert await tb.load_tables(good) == 0
+    assert await tb.mvm(x[:-1] if len(x) > 1 else np.concatenate([x, x])) is None    # wrong length
+    assert tb.golden.error == E["BAD_VECTOR"]
+    assert await tb.mvm(x) is not None                             # still valid: a good vector runs
+    # A schedule that converts an unused bitline aborts the MVM before any output.
+    unused = np.argwhere(mapping.col_output < 0)
+    if len(unused):
+        xb, col = (int(v) for v in unused[0])
+        t = tables_of(cfg, mapping)
+        t.ou_xbar[0], t.ou_col_group[0] = xb, col // cfg.ou_cols
+        t.ou_col_mask[0] = False
+        t.ou_col_mask[0, col % cfg.ou_cols] = True
+        dup = (t.ou_xbar == t.ou_xbar[0]) & (t.ou_row_group == t.ou_row_group[0]) & (t.ou_col_group == t.ou_col_group[0])
+        if dup.sum() == 1:
+            assert await tb.load_tables(t) == 0
+            assert await tb.mvm(x) is None
+            assert tb.golden.error == E["UNUSED_COLUMN"]
+    # A smaller N whose load leaves out the columns of the dropped outputs: their stale entries (output >= N) abort.
+    if mapping.n_outputs > 1:
+        t = tables_of(cfg, mapping)
+        keep = t.col_output < 1
+        for name in ("col_xbar", "col_col", "col_output", "col_shift", "col_negative"):
+            setattr(t, name, getattr(t, name)[keep])
+        t.n_outputs = 1
+        assert await tb.load_tables(t) == 0
+        assert await tb.mvm(x) is None
+        assert tb.golden.error == E["UNUSED_COLUMN"]
+    regs = await tb.check_registers()
+    assert regs["ERRORS"] == tb.golden.counters["errors"] >= len(cases) + 2

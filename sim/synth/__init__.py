@@ -1,0 +1,1 @@
+"""Co-simulation of synthesized netlists against their RTL (cell models in ``models/``)."""

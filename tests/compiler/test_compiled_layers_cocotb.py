@@ -1,0 +1,49 @@
+"""A real layer from the compiler on the RTL, on Verilator and Icarus (issue 5's RTL checks).
+
+The trained toy CNN's conv2 (``gen/compiler/data/bars.npz``, K = 72, N = 16; :mod:`sim.compiler.compiled_layer`):
+
+- pattern-pruned (k = 4) and mapped by the compiler with ``ou-sparse``, ``kernel-reorder`` and
+  ``kernel-reorder+bit-squeeze`` onto an RRAM tile derived from the mappings (two 64×64 crossbars, 2-bit cells,
+  9×16 OUs, 2-bit DAC, lossless ADC); real im2col vectors of conv2's input are compared with the tile golden,
+  ``x @ Wq`` and the direct convolution, and OU_ACTIVATIONS / ADC_CONVERSIONS / SKIPPED_OUS with the compiler's predictions;
+- pruned 2:4 by the compiler and run as a whole convolution (im2col, one 36×72×16 job) on ``gemm_4x4_2of4``
+  (ReLU, int8 requantization), compared with the direct convolution after the same output stage, cycles equal to
+  the cycle model.
+"""
+
+import json
+
+import pytest
+
+from hw.formats.mapping import CrossbarGeometry
+from hw.formats.conv import conv_gemm_shape
+from sim.compiler.compiled_layer import (GEMM_PRUNE, PADDING, RRAM_DAC_BITS, RRAM_GEOMETRY, STRIDE, compiled_layer,
+                                   gemm_config, rram_config, rram_plans)
+from sim.common.designs import verilog_for
+from sim.common.runner import SIMULATORS, require_simulator, run_cocotb
+
+
+def _rram_config():
+    plans = rram_plans(CrossbarGeometry(**RRAM_GEOMETRY), dac_bits=RRAM_DAC_BITS)
+    return rram_config([plan.mapping() for plan, _ in plans.values()])
+
+
+def _gemm_config():
+    _, q = compiled_layer(GEMM_PRUNE)
+    h = 12                                             # conv2's input is conv1's 12×12 output
+    m, k, n = conv_gemm_shape(h, h, q.shape[1], q.shape[0], *q.shape[2:], stride=STRIDE, padding=PADDING)
+    return gemm_config(m, k, n)
+
+
+DESIGNS = {"rram": (_rram_config, ["rram_compiled_layer"]),
+           "gemm": (_gemm_config, ["gemm_nm_conv_cycle_model", "gemm_nm_conv_gaps_backpressure"])}
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_compiled_layer(sim, design, seed):
+    require_simulator(sim)
+    make, tests = DESIGNS[design]
+    cfg = make()
+    run_cocotb(verilog=verilog_for(cfg), top=cfg.top, test_module="sim.compiler.cocotb_compiled_layer", sim=sim, testcase=tests,
+               extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed)})

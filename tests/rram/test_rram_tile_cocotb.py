@@ -1,0 +1,58 @@
+"""cocotb tests of the emitted RRAM tile on Verilator and Icarus, over a config matrix.
+
+`make test` runs a covering subset of small tiles (cell_bits 1/2/4, OU 9×8 and 16×16, lossless and clipping ADC,
+differential and offset encoding, signed and unsigned inputs, faults and noise); `make test-full`
+(SPARSEGEN_FULL=1) runs the whole product of those axes.
+"""
+
+import itertools
+import json
+import os
+
+import pytest
+
+from gen.rram.config import RramTileConfig
+from sim.common.designs import verilog_for
+from sim.common.runner import SIMULATORS, require_simulator, run_cocotb
+
+
+_ABBREV = {"dac_bits": "dac", "stuck_sa0": "sa0_", "stuck_sa1": "sa1_", "pulse_error": "pe", "read_noise": "rn"}
+
+
+def _config(cell_bits, ou, lossless, encoding, signed, **extra):
+    rows, cols = ou
+    probe = RramTileConfig(xbar_rows=32, xbar_cols=32, cell_bits=cell_bits, ou_rows=rows, ou_cols=cols, adc_bits=1,
+                           dac_bits=extra.get("dac_bits", 1))
+    adc = probe.lossless_adc_bits if lossless else max(1, probe.lossless_adc_bits - 2)
+    fields = dict(xbar_rows=32, xbar_cols=32, n_xbars=2, cell_bits=cell_bits, ou_rows=rows, ou_cols=cols,
+                  adc_bits=adc, encoding=encoding, input_signed=signed, input_bits=4,
+                  weight_bits=6, max_inputs=40, max_outputs=8, fault_depth=4, seed=11)
+    fields.update(extra)
+    name = (f"rram_t_c{cell_bits}_ou{rows}x{cols}_{'ll' if lossless else 'lossy'}_{encoding[:4]}_"
+            f"{'s' if signed else 'u'}" + "".join(f"_{_ABBREV[k]}{v}".replace(".", "p") for k, v in extra.items()))
+    return RramTileConfig(name=name[:64], **fields)
+
+
+CONFIGS = [
+    # ideal, lossless: results must equal x @ W
+    _config(1, (9, 8), True, "differential", True),
+    # clipping ADC, 2-bit DAC, stuck cells, pulse errors and read noise
+    _config(2, (16, 16), False, "offset", False, dac_bits=2, stuck_sa0=0.02, stuck_sa1=0.02, pulse_error=12000,
+            read_noise=1),
+    # 4-bit cells, stuck cells only (the fault log is exactly the stuck cells off target), small fault FIFO
+    _config(4, (9, 8), True, "differential", False, stuck_sa0=0.03, stuck_sa1=0.03),
+]
+if os.environ.get("SPARSEGEN_FULL"):
+    CONFIGS += [_config(c, ou, ll, enc, s, stuck_sa1=0.02)
+                for c, ou, ll, enc, s in itertools.product((1, 2, 4), ((9, 8), (16, 16)), (True, False),
+                                                           ("differential", "offset"), (True, False))]
+CONFIGS = {cfg.top: cfg for cfg in CONFIGS}
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_rram_tile(sim, name, seed):
+    require_simulator(sim)
+    cfg = CONFIGS[name]
+    run_cocotb(verilog=verilog_for(cfg), top=cfg.top, test_module="sim.rram.cocotb_tile", sim=sim,
+               extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed)})
