@@ -22,7 +22,7 @@ Model (units: conductance µS, voltage V, current µA)::
 The read-noise term is the sum of independent per-cell Gaussian read noises ``σ_read · G · N(0, 1)`` on every
 driven cell, drawn as one Gaussian per column current (the same distribution, far fewer draws).
 
-Sources of the defaults (figures as collected in ``/work/shared/notes/background.md``): 2-bit cells (ISAAC, PUMA);
+Sources of the defaults: 2-bit cells (ISAAC, PUMA);
 on/off ratio 10 (NeuroSim's Python default; NeuroSim C++ uses 100 kΩ / 1.7 MΩ, i.e. 17); Gmax 10 µS (a 100 kΩ
 on-state, NeuroSim); programming noise 1–5 % of the conductance range, 3 % by default; read noise about 1 % of G
 per read (aihwkit's recommendation for ReRAM, ``forward.w_noise ≈ 0.01`` in ``ReRamWan2022NoiseModel`` /

@@ -31,10 +31,10 @@ MAPPINGS = ("dense", "ou-sparse", "kernel-reorder", "bit-squeeze", "kernel-reord
 SHORT = {"dense": "dense", "ou-sparse": "ou-sparse", "kernel-reorder": "k-reorder", "bit-squeeze": "bit-squeeze",
          "kernel-reorder+bit-squeeze": "k-reorder+b-sq"}
 CLAIMS = [
-    ("pattern pruning + kernel reorder (seed 000)", "pattern-k4", "kernel-reorder",
+    ("pattern pruning + kernel reorder", "pattern-k4", "kernel-reorder",
      "4.16–5.20x area, 1.98–2.15x energy, 1.15–1.35x speed"),
-    ("AUTO-PRUNE (seed 003)", "unstr-80%", "ou-sparse", "up to 3.3x compression, 3.1x area, 3.3x energy"),
-    ("SME bit squeeze, unpruned (seed 004)", "none", "bit-squeeze", "8.7x fewer crossbars ResNet-50, 2.1x MobileNet-v2"),
+    ("AUTO-PRUNE", "unstr-80%", "ou-sparse", "up to 3.3x compression, 3.1x area, 3.3x energy"),
+    ("SME bit squeeze, unpruned", "none", "bit-squeeze", "8.7x fewer crossbars ResNet-50, 2.1x MobileNet-v2"),
     ("SME bit squeeze + 80% pruning", "unstr-80%", "bit-squeeze", "(same claim)"),
 ]
 
