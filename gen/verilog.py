@@ -15,7 +15,8 @@ import amaranth
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
-__all__ = ["Artifacts", "GENERATORS", "generate_verilog", "manifest_header", "port_list",
+__all__ = ["Artifacts", "GENERATORS", "CLOCK", "generate_verilog", "manifest_header", "port_list", "stream_ports",
+           "streams",
            "write_verilog", "GENERATOR_VERSION"]
 
 try:
@@ -37,6 +38,24 @@ GENERATORS = {
     "gemm": "gen.gemm.verilog",
     "rram": "gen.rram.verilog",
 }
+
+
+CLOCK = "clock; every register updates on its rising edge"
+
+
+def stream_ports(name: str, what: str, payload: str) -> dict:
+    """Port meanings of a valid/ready stream ``name``: ``<name>__valid``, ``__ready``, ``__payload``.
+
+    ``what`` names one beat ("weight beat"), ``payload`` describes its bits.
+    """
+    return {f"{name}__valid": f"{what} offered", f"{name}__ready": f"{what} accepted this cycle",
+            f"{name}__payload": payload}
+
+
+def streams(top, names, describe_beat) -> dict:
+    """The manifest's ``streams`` section: direction (from the signature) and beat layout of each named stream."""
+    return {name: {"direction": "in" if top.signature.members[name].flow == wiring.In else "out",
+                   "beat": describe_beat(getattr(top, name).payload.shape())} for name in names}
 
 
 def port_list(top, meanings: dict) -> list[dict]:

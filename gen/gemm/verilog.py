@@ -5,21 +5,20 @@ from hw.gemm.engine import COUNTERS, GemmEngine
 from hw.gemm.os_engine import GemmOSEngine
 
 from gen.gemm.config import GemmConfig
-from gen.verilog import manifest_header
+from gen.verilog import CLOCK, manifest_header, stream_ports, streams
 
 __all__ = ["build", "manifest", "PORT_MEANINGS"]
 
 PORT_MEANINGS = {
-    "clk": "clock; every register updates on its rising edge",
+    "clk": CLOCK,
     "rst": "synchronous active-high reset: clears weights, job state, pipeline and counters",
-    "desc__valid": "job descriptor offered", "desc__ready": "job descriptor accepted this cycle",
-    "desc__payload": "job descriptor {m, k, n[, shift]} (hw/gemm/beats.py desc_layout)",
-    "weights__valid": "weight beat offered", "weights__ready": "weight beat accepted this cycle",
-    "weights__payload": "compressed weights of one PE row of one tile; rows beats per tile, tiles n-major then k",
-    "acts__valid": "activation row offered", "acts__ready": "activation row accepted this cycle",
-    "acts__payload": "one K-slice row of A: element i at bits [i*act_bits, (i+1)*act_bits); lanes >= K are ignored",
-    "results__valid": "result row offered", "results__ready": "result row accepted this cycle",
-    "results__payload": "one row of one N-tile of C: column c at bits [c*result_bits, (c+1)*result_bits)",
+    **stream_ports("desc", "job descriptor", "job descriptor {m, k, n[, shift]} (hw/gemm/beats.py desc_layout)"),
+    **stream_ports("weights", "weight beat",
+                   "compressed weights of one PE row of one tile; rows beats per tile, tiles n-major then k"),
+    **stream_ports("acts", "activation row",
+                   "one K-slice row of A: element i at bits [i*act_bits, (i+1)*act_bits); lanes >= K are ignored"),
+    **stream_ports("results", "result row",
+                   "one row of one N-tile of C: column c at bits [c*result_bits, (c+1)*result_bits)"),
     "cycles": "clock cycles since reset (wraps)",
     "busy_cycles": "cycles an activation row entered the array (multipliers busy) (wraps)",
     "stall_input": "cycles the engine wanted an activation row and none was offered (wraps)",
@@ -58,9 +57,7 @@ def manifest(config: GemmConfig, top: GemmEngine) -> dict:
     """JSON-ready description of a generated engine (README "GEMM engine" in machine-readable form)."""
     meanings = OS_PORT_MEANINGS if config.dataflow == "os" else PORT_MEANINGS
     return manifest_header(config, top, meanings) | {
-        "streams": {name: {"direction": "out" if name == "results" else "in",
-                           "beat": describe(getattr(top, name).payload.shape())}
-                    for name in ("desc", "weights", "acts", "results")},
+        "streams": streams(top, ("desc", "weights", "acts", "results"), describe),
         "dataflow": config.dataflow,
         "tile": ({"k": config.k, "n": config.cols, "weight_beats": config.rows,
                   "order": "for each N-tile, for each K-tile: rows weight beats (PE row 0 first), M activation rows"}

@@ -5,22 +5,19 @@ from hw.rram import beats
 from hw.rram.tile import RramTile
 
 from gen.rram.config import RramTileConfig
-from gen.verilog import manifest_header
+from gen.verilog import CLOCK, manifest_header, stream_ports
 
 __all__ = ["build", "manifest", "PORT_MEANINGS"]
 
 PORT_MEANINGS = {
-    "clk": "clock; every register updates on its rising edge",
+    "clk": CLOCK,
     "rst": "synchronous active-high reset: clears the controller, tables' valid flag, counters and fault log "
            "(the crossbar cells are non-volatile and keep their levels)",
-    "program__valid": "program beat offered", "program__ready": "program beat accepted this cycle",
-    "program__payload": "one cell: target level, col, row, xbar (write-verified before the next beat is taken)",
-    "tables__valid": "table beat offered", "tables__ready": "table beat accepted this cycle",
-    "tables__payload": "kind (HEADER/OU/COL/END) in bits 1:0, then the entry",
-    "inputs__valid": "input element offered", "inputs__ready": "input element accepted this cycle",
-    "inputs__payload": "one element of x (input_bits) and last",
-    "outputs__valid": "output element offered", "outputs__ready": "output element accepted this cycle",
-    "outputs__payload": "one element of y (signed acc_bits, wrapping) and last (on y[N-1])",
+    **stream_ports("program", "program beat",
+                   "one cell: target level, col, row, xbar (write-verified before the next beat is taken)"),
+    **stream_ports("tables", "table beat", "kind (HEADER/OU/COL/END) in bits 1:0, then the entry"),
+    **stream_ports("inputs", "input element", "one element of x (input_bits) and last"),
+    **stream_ports("outputs", "output element", "one element of y (signed acc_bits, wrapping) and last (on y[N-1])"),
     "faults__valid": "a logged faulty cell is available", "faults__ready": "host pops it this cycle",
     "faults__payload": "address of a cell that failed write-verify: col, row, xbar",
     "reg_addr": "register address (see registers)",
