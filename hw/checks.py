@@ -211,7 +211,8 @@ def check_attrs(name, value, attrs, allowed):
     """
     missing = [attr for attr in attrs if not hasattr(value, attr)]
     if missing:
-        fail(name, value, f"is a {type(value).__name__} without {', '.join(missing)}", allowed, exc=TypeError)
+        listed = ", ".join(missing[:3]) + (", …" if len(missing) > 3 else "")
+        fail(name, value, f"is a {type(value).__name__} (no {listed})", allowed, exc=TypeError)
     return value
 
 

@@ -16,13 +16,62 @@ both dataflows give the same exact-sum-wrapped result.
 
 import numpy as np
 
+from hw import checks
+
 from .systolic import _wrap, compress_nm, gemm_nm
 
-__all__ = ["tiles", "padded_weights", "gemm_engine", "requantize", "mac_counts"]
+__all__ = ["tiles", "padded_weights", "gemm_engine", "requantize", "mac_counts", "check_config", "check_dims",
+           "check_job"]
+
+_FIELDS = ("rows", "cols", "keep", "block", "act_bits", "act_signed", "weight_bits", "acc_bits", "overflow", "relu",
+           "out_bits", "max_m", "max_k", "max_n")
+
+
+def check_config(cfg):
+    """``cfg`` must be a :class:`gen.gemm_config.GemmConfig` (or an object with its fields); returns it."""
+    return checks.check_attrs("cfg", cfg, _FIELDS, "a GemmConfig (or an object with its fields)")
+
+
+def check_dims(cfg, m, k, n, shift=0):
+    """The checks the engine applies to a descriptor: ``1 ≤ M, K, N ≤ max_m, max_k, max_n`` and a shift the output
+    stage takes. Returns ``(M, K, N, shift)`` as ints; ``TypeError``/``ValueError`` naming the first bad one."""
+    check_config(cfg)
+    top = getattr(cfg, "top", "the engine")
+    dims = []
+    for name, value, limit in (("M", m, cfg.max_m), ("K", k, cfg.max_k), ("N", n, cfg.max_n)):
+        value = checks.check_int(name, value, allowed=f"1 … {limit} (max_{name.lower()})")
+        if not 1 <= value <= limit:
+            checks.fail(name, value, f"is out of range for {top}", f"1 … {limit} (max_{name.lower()})")
+        dims.append(value)
+    shift = checks.check_int("shift", shift)
+    if cfg.out_bits is None and shift != 0:
+        raise ValueError(f"shift = {shift}: {top} has no requantization (out_bits = None): allowed 0")
+    if cfg.out_bits is not None and not 0 <= shift < cfg.acc_bits:
+        checks.fail("shift", shift, "is out of range", f"0 … {cfg.acc_bits - 1} (acc_bits − 1)")
+    return (*dims, shift)
+
+
+def check_job(cfg, A, W, shift=0):
+    """Everything the engine and its host require of one job ``C = post(A · W)``, checked in one place (the golden
+    model, the driver and the cycle model share it): A and W 2-D integer arrays in the ``act_bits``/``weight_bits``
+    ranges (the first bad element named by position), A's columns = W's rows, then :func:`check_dims`.
+
+    Returns ``(A, W, shift)`` (int64 arrays, int). W's keep:block sparsity is checked by :func:`padded_weights`.
+    """
+    check_config(cfg)
+    A = checks.check_int_array("A", A, ndim=2, bits=cfg.act_bits, signed=cfg.act_signed, whole_floats=False)
+    W = checks.check_int_array("W", W, ndim=2, bits=cfg.weight_bits, signed=True, whole_floats=False)
+    (M, K), (K2, N) = A.shape, W.shape
+    if K != K2:
+        raise ValueError(f"W = array of shape {W.shape} has {K2} rows: allowed {K} (A is {M}×{K}: A's columns must "
+                         f"equal W's rows)")
+    shift = check_dims(cfg, M, K, N, shift)[3]
+    return A, W, shift
 
 
 def tiles(cfg, k, n):
     """``(kt, nt)``: K-tiles of ``rows·block`` and N-tiles of ``cols`` a (K, N) job takes (ceil division)."""
+    _, k, n, _ = check_dims(cfg, 1, k, n)
     return -(-k // cfg.k), -(-n // cfg.cols)
 
 
@@ -31,8 +80,9 @@ def padded_weights(cfg, W):
 
     Raises ``ValueError`` naming the column and K-block (rows of W) of a block with too many non-zeros.
     """
-    W = np.asarray(W, dtype=np.int64)
-    kt, nt = tiles(cfg, *W.shape)
+    check_config(cfg)
+    W = checks.check_int_array("W", W, ndim=2, bits=cfg.weight_bits, signed=True, whole_floats=False)
+    kt, nt = -(-W.shape[0] // cfg.k), -(-W.shape[1] // cfg.cols)     # any size: a packing helper
     Wp = np.zeros((kt * cfg.k, nt * cfg.cols), np.int64)
     Wp[:W.shape[0], :W.shape[1]] = W
     return compress_nm(Wp, keep=cfg.keep, block=cfg.block)
@@ -41,7 +91,11 @@ def padded_weights(cfg, W):
 def requantize(x, *, relu, out_bits, shift=0):
     """The output stage: ReLU (if ``relu``), then round-half-up shift and saturation to signed ``out_bits``
     (if ``out_bits`` is not None)."""
-    x = np.asarray(x, dtype=np.int64)
+    x = checks.check_int_array("x", x, whole_floats=False)
+    relu = checks.check_bool("relu", relu)
+    if out_bits is not None:
+        out_bits = checks.check_int("out_bits", out_bits, 2, 64, allowed="2 … 64 or None")
+    shift = checks.check_int("shift", shift, 0, 63)
     if relu:
         x = np.maximum(x, 0)
     if out_bits is None:
@@ -68,11 +122,17 @@ def gemm_engine(cfg, A, W, shift=0):
     W : (K, N) integer array
         keep:block sparse weights (per column, per K-block of ``block`` rows from row 0) in the ``weight_bits`` range.
     shift : int
-        Requantization shift of the job (ignored when ``out_bits`` is None).
+        Requantization shift of the job (0 when ``out_bits`` is None).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Whatever the engine or its host rejects (:func:`check_job`): shapes, element ranges, M/K/N beyond the
+        config's maxima, a bad shift, too many non-zeros in a K-block of W.
     """
-    A = np.asarray(A, dtype=np.int64)
+    A, W, shift = check_job(cfg, A, W, shift)
     M, K = A.shape
-    N = np.shape(W)[1]
+    N = W.shape[1]
     values, indices = padded_weights(cfg, W)
     kt, nt = tiles(cfg, K, N)
     Ap = np.zeros((M, kt * cfg.k), np.int64)
@@ -96,10 +156,11 @@ def gemm_engine(cfg, A, W, shift=0):
 
 def mac_counts(cfg, A, W):
     """``(macs, zero_skips)`` of one job: multiplier slots on real positions (column < N, K position < K) whose
-    activation is non-zero, resp. zero, summed over the M rows. Padding is counted in neither."""
-    A = np.asarray(A, dtype=np.int64)
+    activation is non-zero, resp. zero, summed over the M rows. Padding is counted in neither. The job is checked
+    as :func:`gemm_engine` checks it."""
+    A, W, _ = check_job(cfg, A, W)
     M, K = A.shape
-    N = np.shape(W)[1]
+    N = W.shape[1]
     values, indices = padded_weights(cfg, W)
     R, Np, _ = values.shape
     pos = np.arange(R)[:, None, None] * cfg.block + indices                 # global K position of each slot
