@@ -78,11 +78,11 @@ def check_float(name, value, lo=None, hi=None, *, allowed=None):
                                f"{f' ≤ {hi}' if hi is not None else ''}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         fail(name, value, f"is a {type(value).__name__}, not a number", allowed, exc=TypeError)
-    value = float(value)
+    given, value = value, float(value)     # messages show the value as given (-1, not -1.0)
     if not math.isfinite(value):
-        fail(name, value, "is not finite", allowed)
+        fail(name, given, "is not finite", allowed)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        fail(name, value, "is out of range", allowed)
+        fail(name, given, "is out of range", allowed)
     return value
 
 
