@@ -41,7 +41,7 @@ def _verilog(args):
     from .verilog import write_verilog  # imports Amaranth: only when generating
 
     configs = _load(args)  # everything is validated before anything is written
-    checks.check_writable_dir("--out", args.out)
+    checks.check_writable_dir("--out", args.out, create=True)
     for preset, config in configs:
         if preset is None:
             print(*write_verilog(config, args.out), sep="\n")

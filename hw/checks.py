@@ -247,9 +247,10 @@ def _creatable(name, path, allowed):
         fail(name, str(path), f"cannot be created ({parent} is not writable)", allowed)
 
 
-def check_writable_dir(name, value):
+def check_writable_dir(name, value, *, create=False):
     """``value`` must be a writable directory, or a path whose missing directories can be created; returns it as a
-    :class:`~pathlib.Path`. Nothing is created here."""
+    :class:`~pathlib.Path`. ``create=True`` also creates it (``mkdir -p``), which catches what permission bits
+    cannot tell (a read-only mount, ``/proc``, a superuser); otherwise nothing is created."""
     path = _path(name, value)
     allowed = "a writable directory (created if missing)"
     if path.exists():
@@ -259,6 +260,11 @@ def check_writable_dir(name, value):
             fail(name, str(path), "is not writable", allowed)
     else:
         _creatable(name, path, allowed)
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            fail(name, str(path), f"cannot be created ({error.strerror or error})", allowed)
     return path
 
 
