@@ -7,6 +7,7 @@ module with ``build(config) -> wiring.Component`` and ``manifest(config, top) ->
 
 import importlib
 import json
+import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -15,10 +16,11 @@ import amaranth
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
+from hw import checks
 from hw.bits import describe
 from hw.systolic.array import SparseSystolicArray
 
-from .config import SystolicConfig
+from .config import ConfigBase, SystolicConfig, load_config
 
 __all__ = ["Artifacts", "GENERATORS", "build_array", "generate_verilog", "manifest_header", "port_list",
            "write_verilog", "GENERATOR_VERSION"]
@@ -115,7 +117,15 @@ def manifest(config: SystolicConfig, top: SparseSystolicArray) -> dict:
 
 
 def generate_verilog(config) -> Artifacts:
-    """Elaborate the design for ``config`` and convert it to Verilog (deterministic: no source paths)."""
+    """Elaborate the design for ``config`` and convert it to Verilog (deterministic: no source paths).
+
+    ``config`` is a validated config (:class:`~gen.config.SystolicConfig`, ``GemmConfig``, ``RramTileConfig``),
+    or a preset name or ``.toml`` path, loaded with :func:`~gen.config.load_config`.
+    """
+    if isinstance(config, (str, os.PathLike)):
+        config = load_config(config)
+    checks.check_instance("config", config, ConfigBase,
+                          "a config (SystolicConfig, GemmConfig, RramTileConfig), a preset name or a .toml path")
     if config.kind not in GENERATORS:
         raise TypeError(f"no generator for config kind {config.kind!r} ({config!r})")
     generator = importlib.import_module(GENERATORS[config.kind])
@@ -125,10 +135,14 @@ def generate_verilog(config) -> Artifacts:
 
 
 def write_verilog(config, out_dir) -> list[Path]:
-    """Write ``<top>.v`` and ``<top>.json`` into ``out_dir`` (created if missing); returns both paths."""
+    """Write ``<top>.v`` and ``<top>.json`` into ``out_dir`` (created if missing); returns both paths.
+
+    ``config`` as for :func:`generate_verilog`. ``out_dir`` is checked (an existing file, an uncreatable path)
+    before the design is elaborated.
+    """
+    checks.check_writable_dir("out_dir", out_dir)
     art = generate_verilog(config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = checks.check_writable_dir("out_dir", out_dir, create=True)
     v_path, j_path = out / f"{art.top}.v", out / f"{art.top}.json"
     v_path.write_text(art.verilog)
     j_path.write_text(json.dumps(art.manifest, indent=2) + "\n")

@@ -22,10 +22,10 @@ import numpy as np
 
 __all__ = ["fail", "check_int", "check_float", "check_bool", "check_choice", "check_str", "check_int_array",
            "check_float_array", "check_instance", "check_attrs", "check_readable_file", "check_writable_file",
-           "check_writable_dir", "int_range"]
+           "check_writable_dir", "int_range", "Text"]
 
 
-class _Text(str):
+class Text(str):
     """A description shown as written in a message (``A = array of shape (3,)``), not quoted like a str value."""
 
     def __repr__(self):
@@ -135,22 +135,22 @@ def check_int_array(name, value, *, ndim=None, bits=None, signed=True, lo=None, 
     if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
                                      or arr.dtype == object) or (not whole_floats and
                                                                  not np.issubdtype(arr.dtype, np.integer)):
-        fail(name, _Text(f"array of dtype {arr.dtype}"), "is not integer", "an integer array", exc=TypeError)
+        fail(name, Text(f"array of dtype {arr.dtype}"), "is not integer", "an integer array", exc=TypeError)
     if not np.issubdtype(arr.dtype, np.integer):
         try:
             as_float = arr.astype(np.float64)
         except (TypeError, ValueError):
-            fail(name, _Text(f"array of dtype {arr.dtype}"), "is not numeric", "an integer array", exc=TypeError)
+            fail(name, Text(f"array of dtype {arr.dtype}"), "is not numeric", "an integer array", exc=TypeError)
         if arr.size and not (np.all(np.isfinite(as_float)) and np.all(as_float == np.round(as_float))):
             position = np.argwhere(~np.isfinite(as_float) | (as_float != np.round(as_float)))[0]
             fail(name + _where(position), as_float[tuple(position)].item(), "is not a whole number",
                  "integers (no fractions, NaN or Inf)", exc=TypeError)
         if arr.size and np.max(np.abs(as_float)) >= 2.0**62:
-            fail(name, _Text(f"array of dtype {arr.dtype}"), "holds values beyond 2**62", "64-bit integers")
+            fail(name, Text(f"array of dtype {arr.dtype}"), "holds values beyond 2**62", "64-bit integers")
         arr = as_float.astype(np.int64)
     else:
         if arr.dtype == np.uint64 and arr.size and arr.max() >= 2**63:
-            fail(name, _Text(f"array of dtype {arr.dtype}"), "holds values beyond 2**63 - 1", "64-bit integers")
+            fail(name, Text(f"array of dtype {arr.dtype}"), "holds values beyond 2**63 - 1", "64-bit integers")
         arr = arr.astype(np.int64)
     if bits is not None:
         lo, hi = int_range(bits, signed)
@@ -170,7 +170,7 @@ def check_float_array(name, value, *, ndim=None):
     arr = _as_array(name, value, "a float array")
     _check_ndim(name, arr, ndim)
     if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        fail(name, _Text(f"array of dtype {arr.dtype}"), "is not real numbers", "a float or integer array",
+        fail(name, Text(f"array of dtype {arr.dtype}"), "is not real numbers", "a float or integer array",
              exc=TypeError)
     arr = arr.astype(np.float64)
     if arr.size and not np.all(np.isfinite(arr)):
@@ -183,7 +183,7 @@ def _as_array(name, value, allowed):
     try:
         return np.asarray(value)
     except Exception as exc:   # ragged nested lists and the like
-        fail(name, _Text(type(value).__name__), f"is not an array ({exc})", allowed, exc=TypeError)
+        fail(name, Text(type(value).__name__), f"is not an array ({exc})", allowed, exc=TypeError)
 
 
 def _check_ndim(name, arr, ndim):
@@ -191,7 +191,7 @@ def _check_ndim(name, arr, ndim):
         return
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if arr.ndim not in allowed:
-        fail(name, _Text(f"array of shape {arr.shape}"), f"has {arr.ndim} dimension(s)",
+        fail(name, Text(f"array of shape {arr.shape}"), f"has {arr.ndim} dimension(s)",
              f"{' or '.join(map(str, allowed))} dimension(s)")
 
 

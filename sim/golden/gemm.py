@@ -63,8 +63,8 @@ def check_job(cfg, A, W, shift=0):
     W = checks.check_int_array("W", W, ndim=2, bits=cfg.weight_bits, signed=True, whole_floats=False)
     (M, K), (K2, N) = A.shape, W.shape
     if K != K2:
-        raise ValueError(f"W = array of shape {W.shape} has {K2} rows: allowed {K} (A is {M}×{K}: A's columns must "
-                         f"equal W's rows)")
+        checks.fail("W", checks.Text(f"array of shape {W.shape}"), f"has {K2} rows",
+                    f"{K} (A is {M}×{K}: A's columns must equal W's rows)")
     shift = check_dims(cfg, M, K, N, shift)[3]
     return A, W, shift
 
