@@ -53,6 +53,10 @@ class Artifacts:
     verilog: str
     manifest: dict
 
+    def __repr__(self):
+        return (f"Artifacts(top={self.top!r}, verilog=<{self.verilog.count(chr(10))} lines>, "
+                f"manifest=<{len(self.manifest.get('ports', []))} ports>)")
+
 
 def build_array(config: SystolicConfig) -> SparseSystolicArray:
     """The array component for a validated config (``"check"`` configs cannot overflow and use wrap adders)."""

@@ -140,6 +140,13 @@ class MapPlan:
     info: dict = field(default_factory=dict)
     _layout: dict | None = None
 
+    def __repr__(self):
+        k, n = self.weights.shape
+        stats = ", ".join(f"{key}={self.stats[key]}" for key in ("crossbars", "ous", "adc_per_plane")
+                          if key in self.stats)
+        return (f"MapPlan(strategy={self.strategy!r}, weights={k}×{n}, weight_bits={self.weight_bits}, "
+                f"encoding={self.encoding!r}, {stats})")
+
     def mapping(self) -> TileMapping:
         """Build and validate the :class:`TileMapping` (the cell image is only materialized here)."""
         if self._layout is None:

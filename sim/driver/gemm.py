@@ -48,6 +48,11 @@ class GemmJob:
     n_tiles: int
     tile_beats: tuple = ()    # activation beats of each tile, in order (WS: M per tile; OS: T steps per tile)
 
+    def __repr__(self):
+        return (f"GemmJob(m={self.m}, k={self.k}, n={self.n}, shift={self.shift}, k_tiles={self.k_tiles}, "
+                f"n_tiles={self.n_tiles}, weights=<{len(self.weights)} beats>, acts=<{len(self.acts)} beats>, "
+                f"result_beats={self.result_beats})")
+
     @property
     def result_beats(self) -> int:
         """Result beats the engine returns for this job: ``n_tiles · M``."""

@@ -74,6 +74,12 @@ class Prediction:
     row_starts: list          # a_t: first activation row cycle of each tile
     result_cycles: list       # transfer cycle of every result beat, in order
 
+    def __repr__(self):
+        # a summary: the per-tile and per-beat lists run to tens of thousands of entries
+        return (f"Prediction(cycles={self.cycles}, busy_cycles={self.busy_cycles}, stall_input={self.stall_input}, "
+                f"stall_output={self.stall_output}, stall_weight={self.stall_weight}, jobs_done={self.jobs_done}, "
+                f"tiles={len(self.row_starts)}, loads={len(self.loads)}, result_beats={len(self.result_cycles)})")
+
     def counters(self):
         """The data-independent counters, as the engine names them."""
         return {"cycles": self.cycles, "busy_cycles": self.busy_cycles, "stall_input": self.stall_input,
