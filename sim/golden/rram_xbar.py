@@ -7,8 +7,11 @@ to ``0 … 2**adc_bits - 1``. Randomness comes from :class:`sim.golden.lfsr.Lfsr
 (read noise) of ``seed``, consumed in the same order as the hardware consumes them.
 """
 
+from collections.abc import Iterable
+
 import numpy as np
 
+from hw import checks
 from hw.rram.crossbar import NOISE_DRAW_BITS, PULSE_ONE, WRITE_DRAW_BITS, Op
 
 from .lfsr import LfsrMirror
@@ -17,10 +20,7 @@ __all__ = ["CrossbarMirror", "fault_map"]
 
 
 def _check(name, value, lo, hi):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise ValueError(f"{name} = {value!r} is not an int: allowed {lo} … {hi}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} = {value!r} is out of range: allowed {lo} … {hi}")
+    return checks.check_int(name, value, lo, hi)
 
 
 def fault_map(seed: int, rate_sa0: float, rate_sa1: float, shape, *, cell_bits: int) -> list[tuple]:
@@ -31,9 +31,15 @@ def fault_map(seed: int, rate_sa0: float, rate_sa1: float, shape, *, cell_bits: 
     ``rate_sa0 <= u < rate_sa0 + rate_sa1`` SA1. Returns sorted ``(xbar, row, col, level)`` tuples, the format of
     ``CrossbarModel(stuck=...)``.
     """
+    seed = checks.check_int("seed", seed, 0, 2**32 - 1)
+    rate_sa0 = checks.check_float("rate_sa0", rate_sa0, 0, 1, allowed="0 … 1")
+    rate_sa1 = checks.check_float("rate_sa1", rate_sa1, 0, 1, allowed="0 … 1")
+    cell_bits = checks.check_choice("cell_bits", cell_bits, (1, 2, 4))
     if not (0 <= rate_sa0 <= 1 and 0 <= rate_sa1 <= 1 and rate_sa0 + rate_sa1 <= 1):
         raise ValueError(f"rate_sa0 = {rate_sa0!r}, rate_sa1 = {rate_sa1!r}: each in [0, 1] and their sum at most 1")
-    shape = tuple(int(s) for s in shape)
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
+        checks.fail("shape", shape, f"is a {type(shape).__name__}", "(n_xbars, rows, cols)", exc=TypeError)
+    shape = tuple(checks.check_int(f"shape[{i}]", s) for i, s in enumerate(shape))
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"shape = {shape!r}: expected (n_xbars, rows, cols), each at least 1")
     u = np.random.default_rng(seed).random(shape)
@@ -62,8 +68,7 @@ class CrossbarMirror:
                                     ("adc_bits", adc_bits, 1, 32), ("pulse_error", pulse_error, 0, PULSE_ONE),
                                     ("read_noise", read_noise, 0, 255)):
             _check(f"CrossbarMirror.{name}", value, lo, hi)
-        if cell_bits not in (1, 2, 4) or isinstance(cell_bits, bool):
-            raise ValueError(f"CrossbarMirror.cell_bits = {cell_bits!r} is not allowed: allowed 1, 2 or 4")
+        cell_bits = checks.check_choice("CrossbarMirror.cell_bits", cell_bits, (1, 2, 4))
         self.n_xbars, self.xbar_rows, self.xbar_cols = n_xbars, xbar_rows, xbar_cols
         self.cell_bits, self.ou_rows, self.ou_cols = cell_bits, ou_rows, ou_cols
         self.dac_bits, self.adc_bits = dac_bits, adc_bits

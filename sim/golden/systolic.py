@@ -6,6 +6,8 @@ slots; PE row r holds K-block r, PE column n holds output channel n.
 
 import numpy as np
 
+from hw import checks
+
 __all__ = [
     "compress_nm", "decompress_nm", "gemm_nm", "zero_skips",
     "random_nm_weights", "random_acts", "required_acc_bits", "array_job",
@@ -15,10 +17,9 @@ _OVERFLOW_MODES = ("check", "wrap", "saturate")
 
 
 def _check_nm(keep, block):
-    if not (isinstance(block, int) and block >= 1):
-        raise ValueError(f"block must be an integer >= 1, got {block!r}")
-    if not (isinstance(keep, int) and 1 <= keep <= block):
-        raise ValueError(f"keep must be an integer in 1..block={block}, got {keep!r}")
+    """``(keep, block)`` as ints (numpy integers accepted)."""
+    block = checks.check_int("block", block, 1)
+    return checks.check_int("keep", keep, 1, block, allowed=f"1 … {block} (block)"), block
 
 
 def _int_array(x, name, ndim):
@@ -81,7 +82,7 @@ def compress_nm(W, *, keep, block):
         Bad keep/block, K not a multiple of block, or a block with more than ``keep`` non-zeros
         (the first offending column, lowest K-block, is named).
     """
-    _check_nm(keep, block)
+    keep, block = _check_nm(keep, block)
     W = _int_array(W, "W", 2)
     K, N = W.shape
     if K % block:
@@ -170,8 +171,7 @@ def gemm_nm(A, values, indices, *, block, acc_bits, overflow="wrap", act_bits=No
         raise ValueError(f"A has K={K} columns; values/indices cover R*block = {R}*{block} = {R * block}")
     if overflow not in _OVERFLOW_MODES:
         raise ValueError(f"overflow must be one of {_OVERFLOW_MODES}, got {overflow!r}")
-    if not (isinstance(acc_bits, int) and 1 <= acc_bits <= 64):
-        raise ValueError(f"acc_bits must be an integer in 1..64, got {acc_bits!r}")
+    acc_bits = checks.check_int("acc_bits", acc_bits, 1, 64)
     if act_bits is not None:
         _check_range(A, "activation (A)", act_bits, act_signed)
     if weight_bits is not None:
@@ -239,7 +239,10 @@ def random_nm_weights(rng, *, k, n, keep, block, weight_bits, density=1.0):
     -------
     W : (k, n) int64 array
     """
-    _check_nm(keep, block)
+    keep, block = _check_nm(keep, block)
+    k, n = checks.check_int("k", k, 0), checks.check_int("n", n, 0)
+    weight_bits = checks.check_int("weight_bits", weight_bits, 2, 62)
+    density = checks.check_float("density", density, 0, 1, allowed="0 … 1")
     if k % block:
         raise ValueError(f"k={k} is not a multiple of block={block}")
     lo, hi = _int_range(weight_bits, True)
@@ -269,6 +272,10 @@ def random_acts(rng, *, m, k, act_bits, act_signed, zero_fraction=0.25):
     -------
     A : (m, k) int64 array
     """
+    m, k = checks.check_int("m", m, 0), checks.check_int("k", k, 0)
+    act_signed = checks.check_bool("act_signed", act_signed)
+    act_bits = checks.check_int("act_bits", act_bits, 2 if act_signed else 1, 62)
+    zero_fraction = checks.check_float("zero_fraction", zero_fraction, 0, 1, allowed="0 … 1")
     lo, hi = _int_range(act_bits, act_signed)
     a = rng.integers(lo, hi, size=(m, k), endpoint=True)
     u = rng.random((m, k))
@@ -293,9 +300,11 @@ def required_acc_bits(*, max_k, keep, block, act_bits, act_signed, weight_bits):
     -------
     int
     """
-    _check_nm(keep, block)
-    if max_k < 1:
-        raise ValueError(f"max_k must be >= 1, got {max_k}")
+    keep, block = _check_nm(keep, block)
+    max_k = checks.check_int("max_k", max_k, 1)
+    act_bits = checks.check_int("act_bits", act_bits, 1)
+    weight_bits = checks.check_int("weight_bits", weight_bits, 1)
+    act_signed = checks.check_bool("act_signed", act_signed)
     terms = -(-max_k // block) * keep
     products = [a * w for a in _int_range(act_bits, act_signed) for w in _int_range(weight_bits, True)]
     return max((v if v >= 0 else ~v).bit_length() + 1 for v in (terms * min(products), terms * max(products)))
@@ -308,6 +317,8 @@ def array_job(cfg, W, A):
     the compressed weights the host loads, the result rows (``gemm_nm`` with the config's widths and overflow)
     and the ``zero_skips`` count.
     """
+    checks.check_attrs("cfg", cfg, ("keep", "block", "acc_bits", "overflow", "act_bits", "act_signed",
+                                    "weight_bits"), "a SystolicConfig (or an object with its fields)")
     values, indices = compress_nm(W, keep=cfg.keep, block=cfg.block)
     C = gemm_nm(A, values, indices, block=cfg.block, acc_bits=cfg.acc_bits, overflow=cfg.overflow,
                 act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits)
