@@ -26,13 +26,16 @@ __all__ = ["fail", "check_int", "check_float", "check_bool", "check_choice", "ch
 
 
 class Text(str):
-    """A description shown as written in a message (``A = array of shape (3,)``), not quoted like a str value."""
+    """Shown as written and in full in a message (``A = array of shape (3,)``, a path), not quoted or shortened
+    like a str value."""
 
     def __repr__(self):
         return str(self)
 
 
 def _show(value):
+    if isinstance(value, Text):
+        return str(value)
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -228,11 +231,11 @@ def check_readable_file(name, value):
     """``value`` must name an existing, readable regular file; returns it as a :class:`~pathlib.Path`."""
     path = _path(name, value)
     if not path.exists():
-        fail(name, str(path), "does not exist", "an existing file")
+        fail(name, Text(repr(str(path))), "does not exist", "an existing file")
     if not path.is_file():
-        fail(name, str(path), "is not a regular file", "an existing file")
+        fail(name, Text(repr(str(path))), "is not a regular file", "an existing file")
     if not os.access(path, os.R_OK):
-        fail(name, str(path), "cannot be read", "a readable file")
+        fail(name, Text(repr(str(path))), "cannot be read", "a readable file")
     return path
 
 
@@ -242,9 +245,9 @@ def _creatable(name, path, allowed):
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        fail(name, str(path), f"cannot be created ({parent} is not a directory)", allowed)
+        fail(name, Text(repr(str(path))), f"cannot be created ({parent} is not a directory)", allowed)
     if not os.access(parent, os.W_OK | os.X_OK):
-        fail(name, str(path), f"cannot be created ({parent} is not writable)", allowed)
+        fail(name, Text(repr(str(path))), f"cannot be created ({parent} is not writable)", allowed)
 
 
 def check_writable_dir(name, value, *, create=False):
@@ -255,16 +258,16 @@ def check_writable_dir(name, value, *, create=False):
     allowed = "a writable directory (created if missing)"
     if path.exists():
         if not path.is_dir():
-            fail(name, str(path), "is an existing file, not a directory", allowed)
+            fail(name, Text(repr(str(path))), "is an existing file, not a directory", allowed)
         if not os.access(path, os.W_OK | os.X_OK):
-            fail(name, str(path), "is not writable", allowed)
+            fail(name, Text(repr(str(path))), "is not writable", allowed)
     else:
         _creatable(name, path, allowed)
     if create:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            fail(name, str(path), f"cannot be created ({error.strerror or error})", allowed)
+            fail(name, Text(repr(str(path))), f"cannot be created ({error.strerror or error})", allowed)
     return path
 
 
@@ -275,9 +278,9 @@ def check_writable_file(name, value):
     allowed = "a writable file path"
     if path.exists():
         if path.is_dir():
-            fail(name, str(path), "is a directory", allowed)
+            fail(name, Text(repr(str(path))), "is a directory", allowed)
         if not os.access(path, os.W_OK):
-            fail(name, str(path), "is not writable", allowed)
+            fail(name, Text(repr(str(path))), "is not writable", allowed)
     else:
         _creatable(name, path, allowed)
     return path
