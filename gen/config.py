@@ -435,6 +435,9 @@ def load_config(preset_or_path: str | os.PathLike,
         raise ValueError(f"unknown preset {text!r}: available presets are {', '.join(list_presets())} "
                          f"(or give the path of a .toml file)")
     data = _read_toml(path, text)
+    if not data:    # an empty or truncated file would silently be the default design
+        raise ValueError(f"config file {text!r} is empty: allowed a table of fields (an explicit kind = \"...\" "
+                         "alone selects every default)")
     cls = config_class(data.pop("kind", "systolic"))
     if isinstance(overrides, Mapping):
         data.update(overrides)

@@ -196,7 +196,8 @@ def parse_prune(spec: str) -> tuple[str, dict]:
         try:
             params[key] = allowed[key](value)
         except ValueError:
-            raise ValueError(f"--prune {spec!r}: {key} = {value!r} is not a {allowed[key].__name__}") from None
+            raise ValueError(f"--prune {spec!r}: {key} = {value!r} is not a {allowed[key].__name__}: allowed "
+                             f"{'an integer' if allowed[key] is int else 'a number'}") from None
     required = {"magnitude": ["ratio"], "nm": ["keep", "block"], "ou": ["ratio"]}.get(name, [])
     missing = [key for key in required if key not in params]
     if missing:
