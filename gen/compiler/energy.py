@@ -56,9 +56,9 @@ class EnergyTable:
             object.__setattr__(self, f.name, value)
 
     def adc_pj(self, bits: int) -> float:
-        """Energy of one ``bits``-bit conversion: ``adc_8bit_pj · 2**(bits - 8)``; ``bits`` 1 … 16 (the RRAM tile's
-        ADC resolutions, :class:`gen.rram_config.RramTileConfig`)."""
-        bits = checks.check_int("adc_bits", bits, 1, 16)
+        """Energy of one ``bits``-bit conversion: ``adc_8bit_pj · 2**(bits - 8)``; ``bits`` 1 … 32 (a lossless ADC of a
+        very tall OU may need more than the tile's 16)."""
+        bits = checks.check_int("adc_bits", bits, 1, 32)
         return self.adc_8bit_pj * 2.0 ** (bits - 8)
 
     def to_dict(self) -> dict:
