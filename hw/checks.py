@@ -41,7 +41,8 @@ def _show(value):
 
 
 def _where(position):
-    return "[" + ", ".join(str(int(i)) for i in position) + "]"
+    """``[i, j]`` of an element (nothing for the element of a 0-d array)."""
+    return "[" + ", ".join(str(int(i)) for i in position) + "]" if len(position) else ""
 
 
 def fail(name, value, problem, allowed=None, *, exc=ValueError):
