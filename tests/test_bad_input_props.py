@@ -6,12 +6,14 @@ escapes. Nothing slow runs: the CLI commands that would generate, synthesize or 
 checked first (and the slow functions are replaced by ones that fail the test if called).
 """
 
+import atexit
 import contextlib
 import dataclasses
 import io
 import json
 import math
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from unittest import mock
@@ -33,6 +35,7 @@ def props(examples=60):
 
 PLAIN = (int, float, bool, str, type(None))
 TMP = Path(tempfile.mkdtemp(prefix="sparsegen-bad-input-"))
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 
 
 def _files():
