@@ -11,7 +11,7 @@ __all__ = ["SystolicConfig", "load_config", "list_presets", "generate_verilog", 
 
 
 def generate_verilog(config):
-    """See :func:`gen.verilog.generate_verilog`."""
+    """See :func:`gen.verilog.generate_verilog` (``config``: a config, a preset name or a ``.toml`` path)."""
     from gen.verilog import generate_verilog as _generate
     return _generate(config)
 

@@ -2,8 +2,9 @@
 
 ``verilog``, ``presets`` and ``show`` live here. Further commands live beside the generator they drive: each
 module named in :data:`EXTENSIONS` has ``register(commands)``, which adds its subparser (``commands`` is the
-argparse subparsers object) and sets ``run=function(args) -> int``. A ``ValueError`` escaping ``run`` is printed
-as ``sparsegen: error: <message>`` with exit status 2; commands validate everything before writing anything.
+argparse subparsers object) and sets ``run=function(args) -> int``. A ``ValueError`` or ``TypeError`` (a bad
+argument, :mod:`hw.checks`) or an ``OSError`` escaping ``run`` is printed as one line ``sparsegen: error: <message>``
+with exit status 2; commands validate everything, paths included, before computing or writing anything.
 """
 
 import argparse
@@ -11,6 +12,8 @@ import importlib
 import json
 import sys
 from pathlib import Path
+
+from hw import checks
 
 from gen.config import PRESETS_DIR, list_presets, load_config
 
@@ -38,6 +41,7 @@ def _verilog(args):
     from gen.verilog import write_verilog  # imports Amaranth: only when generating
 
     configs = _load(args)  # everything is validated before anything is written
+    checks.check_writable_dir("--out", args.out, create=True)
     for preset, config in configs:
         if preset is None:
             print(*write_verilog(config, args.out), sep="\n")
@@ -90,13 +94,17 @@ def _parser():
 def main(argv=None) -> int:
     """Run the command line; returns the exit status.
 
-    An invalid config prints ``sparsegen: error: <message>`` and returns 2 before anything is written;
-    usage errors exit through argparse (``SystemExit(2)``).
+    An invalid config or argument prints one line ``sparsegen: error: <message>`` and returns 2 before anything is
+    written; usage errors exit through argparse (``SystemExit(2)``).
     """
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except ValueError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
+    except (TypeError, ValueError) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+    except OSError as error:    # what the path checks cannot foresee (a full disk, a root-only mount, …)
+        where = f" {error.filename!r}" if error.filename else ""
+        message = f"cannot access{where}: {error.strerror or error}"
+    print(f"{parser.prog}: error: {message}", file=sys.stderr)
+    return 2

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
+from hw import checks
+
 __all__ = ["ConfigBase", "ArrayConfig", "BLOCKS", "OVERFLOW_MODES", "MAX_K_LIMIT", "CONFIG_KINDS", "PRESETS_DIR", "config_class", "list_presets",
            "load_config", "parse_override", "preset_kind"]
 
@@ -53,8 +55,9 @@ class ConfigBase:
 
     A subclass is a ``@dataclass(frozen=True)`` that sets :attr:`kind` (its key in :data:`CONFIG_KINDS`) and
     :attr:`DERIVED` (names of properties reported by :meth:`derived`), validates in ``__post_init__`` with the
-    ``_check_*`` helpers, and defines the ``top`` property (the Verilog module name). Error messages all read
-    ``<Class>.<field> = <value> <problem>: allowed <range>``.
+    ``_check_*`` helpers (:mod:`hw.checks`: ``TypeError`` for a wrong type, ``ValueError`` for a bad value; numpy
+    scalars are accepted and stored as plain ``int``/``float``/``bool``), and defines the ``top`` property (the
+    Verilog module name). Error messages all read ``<Class>.<field> = <value> <problem>: allowed <range>``.
     """
 
     kind: ClassVar[str] = ""
@@ -63,36 +66,29 @@ class ConfigBase:
     def _fail(self, field, problem):
         raise ValueError(f"{type(self).__name__}.{field} = {getattr(self, field)!r} {problem}")
 
+    def _qualified(self, field):
+        return f"{type(self).__name__}.{field}"
+
+    def _store(self, field, value):
+        # numpy scalars are accepted and stored as plain Python values (the dataclass is frozen)
+        object.__setattr__(self, field, value)
+
     def _check_int(self, field, lo, hi, *, low=None, high=None):
-        value = getattr(self, field)
-        allowed = f"allowed {low or lo} … {high or hi}"
-        if not isinstance(value, int) or isinstance(value, bool):
-            self._fail(field, f"is a {type(value).__name__}, not an int: {allowed}")
-        if not lo <= value <= hi:
-            self._fail(field, f"is out of range: {allowed}")
+        self._store(field, checks.check_int(self._qualified(field), getattr(self, field), lo, hi,
+                                            allowed=f"{low or lo} … {high or hi}"))
 
     def _check_float(self, field, lo, hi):
-        value = getattr(self, field)
-        allowed = f"allowed {lo} … {hi}"
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            self._fail(field, f"is a {type(value).__name__}, not a number: {allowed}")
-        if not lo <= value <= hi:   # also rejects NaN
-            self._fail(field, f"is out of range: {allowed}")
+        self._store(field, checks.check_float(self._qualified(field), getattr(self, field), lo, hi,
+                                              allowed=f"{lo} … {hi}"))
 
     def _check_bool(self, field):
-        if not isinstance(getattr(self, field), bool):
-            self._fail(field, "is not a bool: allowed True or False")
+        self._store(field, checks.check_bool(self._qualified(field), getattr(self, field)))
 
     def _check_choice(self, field, choices):
-        value = getattr(self, field)
-        if not isinstance(value, type(choices[0])) or isinstance(value, bool) or value not in choices:
-            allowed = ", ".join(repr(choice) if isinstance(choice, str) else str(choice) for choice in choices)
-            self._fail(field, f"is not allowed: allowed {allowed}")
+        self._store(field, checks.check_choice(self._qualified(field), getattr(self, field), choices))
 
     def _check_name(self, field="name"):
-        name = getattr(self, field)
-        if not isinstance(name, str):
-            self._fail(field, f"is a {type(name).__name__}, not a str: allowed a Verilog identifier")
+        name = checks.check_str(self._qualified(field), getattr(self, field), "a Verilog identifier")
         if not _IDENTIFIER.fullmatch(name):
             self._fail(field, "is not a Verilog identifier: allowed letters, digits, _ and $, "
                               "starting with a letter or _")
@@ -238,6 +234,7 @@ CONFIG_KINDS = {
 
 def config_class(kind: str) -> type:
     """The config class registered for ``kind`` in :data:`CONFIG_KINDS`."""
+    checks.check_str("kind", kind, ", ".join(map(repr, CONFIG_KINDS)))
     if kind not in CONFIG_KINDS:
         raise ValueError(f"unknown config kind {kind!r}: allowed {', '.join(map(repr, CONFIG_KINDS))}")
     module, name = CONFIG_KINDS[kind]
@@ -259,6 +256,7 @@ def parse_override(text: str, cls: type | None = None) -> tuple[str, object]:
     """
     cls = config_class("systolic") if cls is None else cls
     parsers = {field.name: _PARSERS[field.type] for field in dataclasses.fields(cls)}
+    checks.check_str("override", text, "a 'field=value' string")
     field, sep, value = text.partition("=")
     field, value = field.strip(), value.strip()
     if not sep:
@@ -279,6 +277,8 @@ def _read_toml(path, text):
         raise ValueError(f"cannot read config file {text!r}: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"config file {text!r} is not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"config file {text!r} is not valid TOML: not UTF-8 text") from None
 
 
 def preset_kind(preset: str) -> str:
@@ -315,8 +315,17 @@ def load_config(preset_or_path: str | os.PathLike,
     ------
     ValueError
         If the preset does not exist, the file cannot be read or parsed, the kind is unknown, an override is
-        malformed, or the resulting config is invalid.
+        malformed, or a field value is invalid.
+    TypeError
+        If an argument or a field value has the wrong type.
     """
+    if not isinstance(preset_or_path, (str, os.PathLike)):
+        checks.fail("preset_or_path", preset_or_path, f"is a {type(preset_or_path).__name__}, not a str",
+                    "a preset name or the path of a .toml file", exc=TypeError)
+    if not (overrides is None or isinstance(overrides, Mapping)
+            or (isinstance(overrides, Iterable) and not isinstance(overrides, (str, bytes)))):
+        checks.fail("overrides", overrides, f"is a {type(overrides).__name__}",
+                    "a mapping of field values or a list of 'field=value' strings", exc=TypeError)
     text = os.fspath(preset_or_path)
     if isinstance(preset_or_path, os.PathLike) or text.endswith(".toml") or "/" in text or os.sep in text:
         path = Path(text)
@@ -326,6 +335,9 @@ def load_config(preset_or_path: str | os.PathLike,
         raise ValueError(f"unknown preset {text!r}: available presets are {', '.join(list_presets())} "
                          f"(or give the path of a .toml file)")
     data = _read_toml(path, text)
+    if not data:    # an empty or truncated file would silently be the default design
+        raise ValueError(f"config file {text!r} is empty: allowed a table of fields (an explicit kind = \"...\" "
+                         "alone selects every default)")
     cls = config_class(data.pop("kind", "systolic"))
     if isinstance(overrides, Mapping):
         data.update(overrides)

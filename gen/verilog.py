@@ -7,6 +7,7 @@ module with ``build(config) -> wiring.Component`` and ``manifest(config, top) ->
 
 import importlib
 import json
+import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -14,6 +15,10 @@ from pathlib import Path
 import amaranth
 from amaranth.back import verilog
 from amaranth.lib import wiring
+
+from hw import checks
+
+from gen.config import ConfigBase, load_config
 
 __all__ = ["Artifacts", "GENERATORS", "CLOCK", "generate_verilog", "manifest_header", "port_list", "stream_ports",
            "streams",
@@ -30,6 +35,10 @@ class Artifacts:
     top: str
     verilog: str
     manifest: dict
+
+    def __repr__(self):
+        return (f"Artifacts(top={self.top!r}, verilog=<{self.verilog.count(chr(10))} lines>, "
+                f"manifest=<{len(self.manifest.get('ports', []))} ports>)")
 
 
 # config kind → module providing build(config) and manifest(config, top)
@@ -86,7 +95,15 @@ def manifest_header(config, top, meanings: dict) -> dict:
 
 
 def generate_verilog(config) -> Artifacts:
-    """Elaborate the design for ``config`` and convert it to Verilog (deterministic: no source paths)."""
+    """Elaborate the design for ``config`` and convert it to Verilog (deterministic: no source paths).
+
+    ``config`` is a validated config (:class:`~gen.systolic.config.SystolicConfig`, ``GemmConfig``, ``RramTileConfig``),
+    or a preset name or ``.toml`` path, loaded with :func:`~gen.config.load_config`.
+    """
+    if isinstance(config, (str, os.PathLike)):
+        config = load_config(config)
+    checks.check_instance("config", config, ConfigBase,
+                          "a config (SystolicConfig, GemmConfig, RramTileConfig), a preset name or a .toml path")
     if config.kind not in GENERATORS:
         raise TypeError(f"no generator for config kind {config.kind!r} ({config!r})")
     generator = importlib.import_module(GENERATORS[config.kind])
@@ -96,10 +113,14 @@ def generate_verilog(config) -> Artifacts:
 
 
 def write_verilog(config, out_dir) -> list[Path]:
-    """Write ``<top>.v`` and ``<top>.json`` into ``out_dir`` (created if missing); returns both paths."""
+    """Write ``<top>.v`` and ``<top>.json`` into ``out_dir`` (created if missing); returns both paths.
+
+    ``config`` as for :func:`generate_verilog`. ``out_dir`` is checked (an existing file, an uncreatable path)
+    before the design is elaborated.
+    """
+    checks.check_writable_dir("out_dir", out_dir)
     art = generate_verilog(config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = checks.check_writable_dir("out_dir", out_dir, create=True)
     v_path, j_path = out / f"{art.top}.v", out / f"{art.top}.json"
     v_path.write_text(art.verilog)
     j_path.write_text(json.dumps(art.manifest, indent=2) + "\n")

@@ -8,12 +8,16 @@ value, then the smaller magnitude — makes more slices zero at a reported cost 
 
 import numpy as np
 
+from hw import checks
+
 __all__ = ["nonzero_slices", "bit_sparse_round"]
 
 
 def nonzero_slices(w, *, cell_bits: int, weight_bits: int = 8) -> np.ndarray:
     """Number of non-zero ``cell_bits`` slices of ``|w|`` per weight (int64 array of ``w``'s shape)."""
-    a = np.abs(np.asarray(w, dtype=np.int64))
+    cell_bits = checks.check_choice("cell_bits", cell_bits, (1, 2, 4))
+    weight_bits = checks.check_int("weight_bits", weight_bits, 2, 16)
+    a = np.abs(checks.check_int_array("w", w, whole_floats=False))
     mask = (1 << cell_bits) - 1
     return sum(((a >> (s * cell_bits)) & mask) != 0 for s in range(-(-weight_bits // cell_bits))).astype(np.int64)
 
@@ -32,16 +36,17 @@ def bit_sparse_round(w, *, max_error: int, cell_bits: int, weight_bits: int = 8)
         ``max_error`` (the bound), ``changed`` (weights moved), ``max_abs_error``, ``mean_abs_error`` (over all
         weights), ``nonzero_slices_before`` / ``_after``.
     """
-    if not isinstance(max_error, int) or max_error < 0:
-        raise ValueError(f"bit-squeeze round = {max_error!r} is out of range: allowed 0 or more (integer weight units)")
-    w = np.asarray(w).astype(np.int64)
+    max_error = checks.check_int("bit-squeeze round", max_error, 0, allowed="0 or more (integer weight units)")
+    weight_bits = checks.check_int("weight_bits", weight_bits, 2, 16)
+    w = checks.check_int_array("w", w, whole_floats=False)
     limit = (1 << (weight_bits - 1)) - 1
     before = nonzero_slices(w, cell_bits=cell_bits, weight_bits=weight_bits)
     # work on magnitudes: candidates nearest first, the smaller magnitude first at equal distance; only a strictly
     # lower slice count replaces the current choice, so the result is the nearest of the sparsest candidates
     a = np.abs(w)
     best_a, best_cost = a.copy(), before.copy()
-    for d in sorted(range(-max_error, max_error + 1), key=lambda d: (abs(d), d)):
+    span = min(max_error, 2 * limit)      # no candidate beyond it stays in range: a huge bound must not hang
+    for d in sorted(range(-span, span + 1), key=lambda d: (abs(d), d)):
         cand = a + d
         ok = (a != 0) & (cand >= 0) & (cand <= limit)
         cost = nonzero_slices(cand, cell_bits=cell_bits, weight_bits=weight_bits)

@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+from hw import checks
+
 from gen.compiler.energy import EnergyTable
 from gen.compiler.networks import NETWORKS
 from gen.compiler.sparse_map import STRATEGIES
@@ -23,8 +25,7 @@ def _run(args):
     from gen.compiler.report import format_report, map_report
 
     table = EnergyTable.from_json(args.energy) if args.energy else EnergyTable()
-    if args.round < 0:
-        raise ValueError(f"--round {args.round} is out of range: allowed 0 or more")
+    checks.check_int("--round", args.round, 0)
     result = map_report(net=args.net, weights=args.weights, prune=args.prune, quant=args.quant,
                         strategy=args.mapping, xbar=_pair(args.xbar, "--xbar"), ou=_pair(args.ou, "--ou"),
                         cell_bits=args.cell_bits, round_error=args.round, input_bits=args.input_bits,

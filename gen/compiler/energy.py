@@ -25,6 +25,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from hw import checks
+
 __all__ = ["EnergyTable", "SOURCES"]
 
 SOURCES = {
@@ -48,12 +50,15 @@ class EnergyTable:
 
     def __post_init__(self):
         for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"EnergyTable.{f.name} = {value!r} is invalid: allowed a number >= 0 (pJ)")
+            # NaN or Inf would print as "nan µJ": every entry is a finite energy
+            value = checks.check_float(f"EnergyTable.{f.name}", getattr(self, f.name), 0.0,
+                                       allowed="a finite number >= 0 (pJ)")
+            object.__setattr__(self, f.name, value)
 
     def adc_pj(self, bits: int) -> float:
-        """Energy of one ``bits``-bit conversion: ``adc_8bit_pj · 2**(bits - 8)``."""
+        """Energy of one ``bits``-bit conversion: ``adc_8bit_pj · 2**(bits - 8)``; ``bits`` 1 … 32 (a lossless ADC of a
+        very tall OU may need more than the tile's 16)."""
+        bits = checks.check_int("adc_bits", bits, 1, 32)
         return self.adc_8bit_pj * 2.0 ** (bits - 8)
 
     def to_dict(self) -> dict:
@@ -66,6 +71,8 @@ class EnergyTable:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"energy table {path}: {error}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"energy table {path}: not UTF-8 text: allowed a JSON object") from None
         if not isinstance(data, dict):
             raise ValueError(f"energy table {path}: expected a JSON object, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}

@@ -16,6 +16,7 @@ Definitions (per inference, i.e. per input image; a convolution's mapping runs o
 
 import numpy as np
 
+from hw import checks
 from hw.formats.mapping import TileMapping, input_planes
 from hw.formats.mvm import lossless_adc_bits
 
@@ -52,7 +53,10 @@ def layer_metrics(stats: dict, dense: dict, *, geometry, positions: int, n_outpu
     """Per-inference figures of one layer from its plan statistics and its dense statistics."""
     table = table or EnergyTable()
     planes = len(input_planes(input_bits, input_signed, dac_bits))
-    adc_bits = adc_bits or lossless_adc_bits(geometry.ou_rows, geometry.cell_bits, dac_bits)
+    if adc_bits is None:
+        adc_bits = lossless_adc_bits(geometry.ou_rows, geometry.cell_bits, dac_bits)
+    else:   # 0 is not "lossless" (that is None), and a negative width would lower the energy
+        adc_bits = checks.check_int("adc_bits", adc_bits, 1, 16, allowed="1 … 16 or None (lossless)")
     capacity = stats["crossbars"] * geometry.xbar_rows * geometry.xbar_cols
     kw = dict(planes=planes, positions=positions, n_outputs=n_outputs, adc_bits=adc_bits, table=table)
     return {"crossbars": stats["crossbars"], "dense_crossbars": dense["crossbars"], "ous": stats["ous"],

@@ -113,6 +113,8 @@ NETWORKS = {"tiny": tiny, "vgg16": vgg16, "resnet18": resnet18, "resnet50": resn
 
 def network(name: str) -> list[Layer]:
     """The layer table of a network; ``ValueError`` naming the allowed names otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"--net {name!r} is a {type(name).__name__}, not a str: allowed {', '.join(NETWORKS)}")
     if name not in NETWORKS:
         raise ValueError(f"--net {name!r} is not known: allowed {', '.join(NETWORKS)}")
     return NETWORKS[name]()

@@ -6,6 +6,7 @@ which the engine's beat packing (``hw/systolic/beats.py`` and its driver) consum
 
 import numpy as np
 
+from hw import checks
 from hw.formats.nm import compress_nm
 
 from gen.compiler.prune import as_matrix
@@ -25,10 +26,8 @@ def check_nm(name: str, w, *, keep: int, block: int, matrix: bool = False) -> np
         Naming the layer, the K row of the first weight over the budget, the column (output) and the K-block, e.g.
         ``layer 'conv1': K row 6, column 3 (K-block 1, rows 4…7) holds non-zero 3 of the block; 2:4 allows 2``.
     """
-    if not isinstance(block, int) or block < 1:
-        raise ValueError(f"layer {name!r}: N:M block = {block!r} is out of range: allowed 1 or more")
-    if not isinstance(keep, int) or not 1 <= keep <= block:
-        raise ValueError(f"layer {name!r}: N:M keep = {keep!r} is out of range: allowed 1 … {block} (block)")
+    block = checks.check_int(f"layer {name!r}: N:M block", block, 1)
+    keep = checks.check_int(f"layer {name!r}: N:M keep", keep, 1, block, allowed=f"1 … {block} (block)")
     w = np.asarray(w)
     if w.dtype.kind not in "iu":
         raise ValueError(f"layer {name!r}: weights must be integers (quantize first), not {w.dtype}")

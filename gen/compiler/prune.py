@@ -8,6 +8,7 @@ achieved ``sparsity`` (fraction of zeros in the mask).
 
 import numpy as np
 
+from hw import checks
 from hw.formats.conv import gemm_matrix
 
 __all__ = ["as_matrix", "from_matrix", "magnitude", "nm", "pattern", "ou_structured", "sense", "PRUNERS",
@@ -20,6 +21,8 @@ def _weights(w):
         raise ValueError(f"weights must be conv [O, I, kh, kw] or linear [out, in], not an array of shape {w.shape}")
     if w.dtype.kind not in "fiu":
         raise ValueError(f"weights must be numeric, not {w.dtype}")
+    if w.dtype.kind == "f":
+        checks.check_float_array("w", w)         # NaN has no magnitude to rank
     return w
 
 
@@ -42,15 +45,14 @@ def _report(method, mask, **settings):
 
 
 def _check_ratio(name, ratio):
-    if not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
-        raise ValueError(f"{name} = {ratio!r} is out of range: allowed 0 … 1")
+    return checks.check_float(name, ratio, 0, 1, allowed="0 … 1")
 
 
 def magnitude(w, ratio: float):
     """Unstructured magnitude pruning: zero the ``round(ratio · size)`` smallest ``|w|`` of the layer (exactly that
     many; among equal magnitudes at the threshold the choice is deterministic but unspecified)."""
     w = _weights(w)
-    _check_ratio("ratio", ratio)
+    ratio = _check_ratio("ratio", ratio)
     n_prune = int(round(ratio * w.size))
     mask = np.ones(w.size, dtype=bool)
     if 0 < n_prune < w.size:
@@ -66,10 +68,8 @@ def nm(w, keep: int, block: int):
     ``keep`` largest ``|w|`` (ties by position). A partial last block (K not a multiple of ``block``) keeps at
     most ``keep`` too; :func:`gen.compiler.nm.pack_nm` pads it with zero rows."""
     w = _weights(w)
-    if not isinstance(block, int) or block < 1:
-        raise ValueError(f"N:M block = {block!r} is out of range: allowed 1 … K")
-    if not isinstance(keep, int) or not 1 <= keep <= block:
-        raise ValueError(f"N:M keep = {keep!r} is out of range: allowed 1 … {block} (block)")
+    block = checks.check_int("N:M block", block, 1)
+    keep = checks.check_int("N:M keep", keep, 1, block, allowed=f"1 … {block} (block)")
     m = np.abs(as_matrix(w)).astype(np.float64)
     k_total, n_total = m.shape
     pad = -k_total % block
@@ -103,11 +103,9 @@ def pattern(w, k: int = 4, n_patterns: int = 8, connectivity: float = 0.0):
     size = w.shape[2] * w.shape[3]
     if size > 16:
         raise ValueError(f"pattern pruning supports kernels of at most 16 positions, not {w.shape[2]}×{w.shape[3]}")
-    if not isinstance(k, int) or not 1 <= k <= size:
-        raise ValueError(f"pattern k = {k!r} is out of range: allowed 1 … {size} (kernel positions)")
-    if not isinstance(n_patterns, int) or n_patterns < 1:
-        raise ValueError(f"pattern P = {n_patterns!r} is out of range: allowed 1 or more")
-    _check_ratio("connectivity", connectivity)
+    k = checks.check_int("pattern k", k, 1, size, allowed=f"1 … {size} (kernel positions)")
+    n_patterns = checks.check_int("pattern P", n_patterns, 1)
+    connectivity = _check_ratio("connectivity", connectivity)
     mag = np.abs(w.reshape(-1, size)).astype(np.float64)
     top = np.argpartition(-mag, k - 1, axis=1)[:, :k] if k < size else np.tile(np.arange(size), (len(mag), 1))
     codes = np.bitwise_or.reduce(np.left_shift(1, top), axis=1) if mag.size else np.zeros(0, dtype=np.int64)
@@ -134,10 +132,9 @@ def ou_structured(w, ratio: float, ou_rows: int = 9, outputs_per_group: int = 1)
     until at least ``ratio`` of the weights are removed. A mapping whose column groups hold those outputs then
     drops the whole OU."""
     w = _weights(w)
-    _check_ratio("ratio", ratio)
-    for name, value in (("ou_rows", ou_rows), ("outputs_per_group", outputs_per_group)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"OU pruning {name} = {value!r} is out of range: allowed 1 or more")
+    ratio = _check_ratio("ratio", ratio)
+    ou_rows = checks.check_int("OU pruning ou_rows", ou_rows, 1)
+    outputs_per_group = checks.check_int("OU pruning outputs_per_group", outputs_per_group, 1)
     m = as_matrix(w).astype(np.float64)
     k_total, n_total = m.shape
     rb, cb = -(-k_total // ou_rows), -(-n_total // outputs_per_group)
@@ -178,6 +175,7 @@ _PARAMS = {"magnitude": {"ratio": float}, "nm": {"keep": int, "block": int},
 def parse_prune(spec: str) -> tuple[str, dict]:
     """``"pattern:k=4,P=8"`` → ``("pattern", {"k": 4, "P": 8})``. Also ``magnitude:ratio=0.5`` (or
     ``magnitude:0.5``), ``nm:2:4``/``nm:keep=2,block=4``, ``ou:ratio=0.5``, ``sense``, ``none``."""
+    checks.check_str("--prune", spec, f"a spec such as 'nm:2:4': methods {', '.join(PRUNERS)}")
     name, _, rest = spec.partition(":")
     if name not in PRUNERS:
         raise ValueError(f"--prune method {name!r} is not known: allowed {', '.join(PRUNERS)}")
@@ -198,7 +196,8 @@ def parse_prune(spec: str) -> tuple[str, dict]:
         try:
             params[key] = allowed[key](value)
         except ValueError:
-            raise ValueError(f"--prune {spec!r}: {key} = {value!r} is not a {allowed[key].__name__}") from None
+            raise ValueError(f"--prune {spec!r}: {key} = {value!r} is not a {allowed[key].__name__}: allowed "
+                             f"{'an integer' if allowed[key] is int else 'a number'}") from None
     required = {"magnitude": ["ratio"], "nm": ["keep", "block"], "ou": ["ratio"]}.get(name, [])
     missing = [key for key in required if key not in params]
     if missing:

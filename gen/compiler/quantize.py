@@ -7,11 +7,13 @@ round to further zeros).
 
 import numpy as np
 
+from hw import checks
+
 __all__ = ["quantize_symmetric", "ternarize", "dequantize"]
 
 
 def _weights(w):
-    w = np.asarray(w, dtype=np.float64)
+    w = checks.check_float_array("w", w)     # a NaN/Inf channel would quantize to nonsense
     if w.ndim < 1:
         raise ValueError("weights must have an output-channel axis")
     return w
@@ -33,8 +35,7 @@ def quantize_symmetric(w, bits: int = 8):
     q : ndarray of int8 (bits <= 8) or int16, same shape as ``w``
     scale : ndarray of float64, shape (O,)
     """
-    if not isinstance(bits, int) or not 2 <= bits <= 16:
-        raise ValueError(f"quantization bits = {bits!r} is out of range: allowed 2 … 16")
+    bits = checks.check_int("quantization bits", bits, 2, 16)
     w = _weights(w)
     qmax = (1 << (bits - 1)) - 1
     peak = np.abs(w).reshape(w.shape[0], -1).max(axis=1) if w.size else np.zeros(w.shape[0])
@@ -57,8 +58,7 @@ def ternarize(w, threshold: float | None = None):
     """
     if threshold is None:
         threshold = 0.7
-    if not isinstance(threshold, (int, float)) or threshold < 0:
-        raise ValueError(f"ternary threshold = {threshold!r} is out of range: allowed 0 or more")
+    threshold = checks.check_float("ternary threshold", threshold, 0.0, allowed="a finite number >= 0")
     w = _weights(w)
     flat = np.abs(w).reshape(w.shape[0], -1)
     mean = flat.mean(axis=1) if flat.shape[1] else np.zeros(w.shape[0])

@@ -1,10 +1,13 @@
 """Map a whole network and report it: per-layer rows, network totals, and the text table of ``map-report``."""
 
+import math
 import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
+from hw import checks
 from hw.formats.mapping import CrossbarGeometry
 
 from gen.compiler.energy import EnergyTable
@@ -111,7 +114,28 @@ def _combine(total, stats):
 def map_report(*, net=None, weights=None, prune="none", quant="int8", strategy="dense", xbar=(128, 128),
                ou=(9, 8), cell_bits=2, round_error=0, input_bits=8, dac_bits=1, adc_bits=None, seed=0,
                table=None, progress=False) -> dict:
-    """Prune, quantize and map a network; returns ``{"settings", "layers", "totals"}`` (JSON-ready)."""
+    """Prune, quantize and map a network; returns ``{"settings", "layers", "totals"}`` (JSON-ready).
+
+    Every argument is checked before any work (``TypeError``/``ValueError`` naming it): ``input_bits`` 2 … 16,
+    ``dac_bits`` 1 or 2 and ``adc_bits`` 1 … 16 or None (lossless) as :class:`gen.rram.config.RramTileConfig`
+    allows, ``round_error`` and ``seed`` 0 or more.
+    """
+    for name, pair in (("xbar", xbar), ("ou", ou)):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            checks.fail(name, pair, "is not a (rows, cols) pair", "two integers, e.g. (128, 128)", exc=TypeError)
+    if net is not None:
+        checks.check_str("net", net, "a network name")
+    checks.check_str("prune", prune, "a prune spec such as 'nm:2:4'")
+    checks.check_str("quant", quant, ", ".join(QUANTIZERS))
+    round_error = checks.check_int("round_error", round_error, 0)
+    input_bits = checks.check_int("input_bits", input_bits, 2, 16, allowed="2 … 16 (signed inputs)")
+    dac_bits = checks.check_choice("dac_bits", dac_bits, (1, 2))
+    if adc_bits is not None:   # 0 is not "lossless": that is None
+        adc_bits = checks.check_int("adc_bits", adc_bits, 1, 16, allowed="1 … 16 or None (lossless)")
+    seed = checks.check_int("seed", seed, 0)
+    if table is not None:
+        checks.check_instance("table", table, EnergyTable)
+    checks.check_bool("progress", progress)
     geometry = CrossbarGeometry(xbar_rows=xbar[0], xbar_cols=xbar[1], ou_rows=ou[0], ou_cols=ou[1],
                                 cell_bits=cell_bits)
     parse_strategy(strategy)
@@ -134,6 +158,11 @@ def map_report(*, net=None, weights=None, prune="none", quant="int8", strategy="
                 "cell_bits": cell_bits, "weight_bits": weight_bits, "round_error": round_error,
                 "input_bits": input_bits, "dac_bits": dac_bits, "energy_table": table.to_dict()}
     return {"settings": settings, "layers": rows, "totals": network_totals(rows, geometry)}
+
+
+def _times(x):
+    """A ratio as ``1.23x``; ``n/a`` when undefined (nothing mapped: a sparse mapping of all-zero weights)."""
+    return f"{x:.2f}x" if math.isfinite(x) else "n/a"
 
 
 def _fmt(x):
@@ -161,10 +190,11 @@ def format_report(result: dict) -> str:
                      f"{r['ou_activations']:>10.3g} {r['adc_conversions']:>10.3g} {r['cycles']:>10.3g} "
                      f"{r['energy_pj'] / 1e6:>10.3f}")
     t = result["totals"]
+    utilization = f"{t['utilization']:.1%}" if math.isfinite(t["utilization"]) else "n/a"
     lines += ["", f"total: {t['crossbars']} crossbars (dense {t['dense_crossbars']}: area efficiency "
-                  f"{t['area_efficiency']:.2f}x), utilization {t['utilization']:.1%}, "
+                  f"{_times(t['area_efficiency'])}), utilization {utilization}, "
                   f"{t['nonzero_weights']}/{t['weights']} non-zero weights",
               f"       {t['ou_activations']:.4g} OU activations, {t['adc_conversions']:.4g} ADC conversions "
-              f"({t['adc_reduction']:.2f}x fewer than dense), {t['cycles']:.4g} cycles ({t['speedup']:.2f}x), "
-              f"{t['energy_pj'] / 1e6:.3f} µJ per inference ({t['energy_efficiency']:.2f}x)"]
+              f"({_times(t['adc_reduction'])} fewer than dense), {t['cycles']:.4g} cycles ({_times(t['speedup'])}), "
+              f"{t['energy_pj'] / 1e6:.3f} µJ per inference ({_times(t['energy_efficiency'])})"]
     return "\n".join(lines)

@@ -6,6 +6,7 @@ rows × (output, slice, polarity) columns, tiled over as many crossbars as neede
 
 import numpy as np
 
+from hw import checks
 from hw.formats.mapping import ENCODINGS, CrossbarGeometry, TileMapping
 
 __all__ = ["Slice", "weight_slices", "columns_per_output", "map_dense", "check_weights"]
@@ -19,6 +20,7 @@ class Slice:
 
 
 def check_weights(w, weight_bits):
+    weight_bits = checks.check_int("weight_bits", weight_bits, 2, 16)
     w = np.asarray(w)
     if w.ndim != 2:
         raise ValueError(f"weights must be a K × N matrix, not an array of shape {w.shape}")
@@ -34,6 +36,9 @@ def check_weights(w, weight_bits):
 
 def columns_per_output(*, weight_bits: int, cell_bits: int, encoding: str) -> int:
     """Bitlines one output needs: ``2 · slices`` (differential) or ``slices + 1`` (offset + reference)."""
+    weight_bits = checks.check_int("weight_bits", weight_bits, 2, 16)
+    cell_bits = checks.check_choice("cell_bits", cell_bits, (1, 2, 4))
+    checks.check_choice("encoding", encoding, ENCODINGS)
     slices = -(-weight_bits // cell_bits)
     return 2 * slices if encoding == "differential" else slices + 1
 
@@ -82,6 +87,7 @@ def map_dense(w, geometry: CrossbarGeometry, *, weight_bits: int = 8, encoding: 
     space (a column tile is one crossbar wide, so an output's bitlines may span two crossbars). Crossbars are
     numbered row tile major. OUs run crossbar by crossbar, wordline group, then bitline group.
     """
+    checks.check_instance("geometry", geometry, CrossbarGeometry)
     w = check_weights(w, weight_bits)
     g = geometry
     k_total, n_total = w.shape

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hw import checks
 from hw.formats.mapping import CrossbarGeometry, TileMapping
 
 from gen.compiler.bit_squeeze import bit_sparse_round
@@ -52,7 +53,10 @@ STRATEGIES = ("dense", "ou-sparse", "kernel-reorder", "bit-squeeze")
 
 def parse_strategy(spec: str) -> frozenset:
     """``"kernel-reorder+bit-squeeze"`` → ``frozenset({"kernel-reorder", "bit-squeeze"})``, validated."""
-    if not isinstance(spec, str) or not spec:
+    if not isinstance(spec, str):
+        raise TypeError(f"mapping strategy {spec!r} is a {type(spec).__name__}, not a str: allowed "
+                        f"{', '.join(STRATEGIES)} or a '+' composition")
+    if not spec:
         raise ValueError(f"mapping strategy {spec!r} is empty: allowed {', '.join(STRATEGIES)} or a '+' composition")
     parts = spec.split("+")
     for part in parts:
@@ -135,6 +139,13 @@ class MapPlan:
     stats: dict
     info: dict = field(default_factory=dict)
     _layout: dict | None = None
+
+    def __repr__(self):
+        k, n = self.weights.shape
+        stats = ", ".join(f"{key}={self.stats[key]}" for key in ("crossbars", "ous", "adc_per_plane")
+                          if key in self.stats)
+        return (f"MapPlan(strategy={self.strategy!r}, weights={k}×{n}, weight_bits={self.weight_bits}, "
+                f"encoding={self.encoding!r}, {stats})")
 
     def mapping(self) -> TileMapping:
         """Build and validate the :class:`TileMapping` (the cell image is only materialized here)."""
@@ -261,8 +272,8 @@ def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight
     parts = parse_strategy(strategy)
     if round_error:
         cache = None                       # rounded weights differ from the matrix the cache describes
-    if not isinstance(geometry, CrossbarGeometry):
-        raise ValueError(f"geometry is a {type(geometry).__name__}, not a CrossbarGeometry")
+    checks.check_instance("geometry", geometry, CrossbarGeometry)
+    round_error = checks.check_int("round_error", round_error, 0)
     w = check_weights(w, weight_bits)
     g = geometry
     per_output = columns_per_output(weight_bits=weight_bits, cell_bits=g.cell_bits, encoding=encoding)

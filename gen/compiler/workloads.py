@@ -21,8 +21,12 @@ off-diagonal zeros of a chunk and the sparse mappings drop them.
 """
 
 import dataclasses
+import os
+import zipfile
 
 import numpy as np
+
+from hw import checks
 
 from gen.compiler.networks import Layer
 from gen.compiler.prune import as_matrix, prune
@@ -35,6 +39,8 @@ QUANTIZERS = {"int8": 8, "int4": 4, "ternary": 2}     # name → weight_bits of 
 
 def synthetic_weights(layer: Layer, *, seed: int = 0, index: int = 0) -> np.ndarray:
     """Seeded Laplacian weights of the layer's shape, float32 (see the module docstring)."""
+    checks.check_instance("layer", layer, Layer)
+    seed, index = checks.check_int("seed", seed, 0), checks.check_int("index", index, 0)
     rng = np.random.default_rng([seed, index])
     shape = layer.shape
     fan_in = int(np.prod(shape[1:]))
@@ -45,13 +51,23 @@ def synthetic_weights(layer: Layer, *, seed: int = 0, index: int = 0) -> np.ndar
 
 
 def load_npz(path) -> list[tuple[Layer, np.ndarray]]:
-    """Layers and weights of a user ``.npz`` (see the module docstring); ``ValueError`` on a bad entry."""
+    """Layers and weights of a user ``.npz`` (see the module docstring); ``ValueError`` on a bad entry: an unreadable
+    or empty file, a ``.npy`` array instead of an archive, an empty array, a NaN or infinite float weight, a bad
+    ``.positions``/``.depthwise`` entry."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        checks.fail("--weights", path, f"is a {type(path).__name__}, not a path", "the path of an .npz file",
+                    exc=TypeError)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"--weights {path}: cannot read: {error}") from None
-    with data:
-        arrays = {key: data[key] for key in data.files}
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:     # EOFError: an empty file
+        raise ValueError(f"--weights {path}: cannot read: {' '.join(str(error).split()) or type(error).__name__}"
+                         ) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"--weights {path} holds a single array (a .npy file?): allowed an .npz archive of one "
+                         "array per layer (numpy.savez)")
     extras = {key for key in arrays if key.endswith((".positions", ".depthwise", ".scale"))}
     layers = []
     for name, w in arrays.items():
@@ -59,10 +75,13 @@ def load_npz(path) -> list[tuple[Layer, np.ndarray]]:
             continue
         if w.dtype.kind not in "fiu":
             raise ValueError(f"--weights {path}: {name!r} has dtype {w.dtype}: allowed float or integer weights")
-        positions = int(arrays.get(f"{name}.positions", 1))
-        depthwise = bool(int(arrays.get(f"{name}.depthwise", 0)))
-        if positions < 1:
-            raise ValueError(f"--weights {path}: {name}.positions = {positions}: allowed 1 or more")
+        if w.size == 0 and w.ndim in (2, 4):
+            raise ValueError(f"--weights {path}: {name!r} has shape {w.shape}: allowed a non-empty layer "
+                             "(at least one weight)")
+        if w.dtype.kind == "f":
+            checks.check_float_array(f"--weights {path}: {name}", w)     # NaN/Inf would quantize to nonsense
+        positions = _scalar(path, f"{name}.positions", arrays.get(f"{name}.positions", 1), 1, None)
+        depthwise = bool(_scalar(path, f"{name}.depthwise", arrays.get(f"{name}.depthwise", 0), 0, 1))
         if w.ndim == 2:
             layer = Layer(name, "fc", w.shape[1], w.shape[0])
         elif w.ndim == 4:
@@ -82,6 +101,15 @@ def load_npz(path) -> list[tuple[Layer, np.ndarray]]:
     return layers
 
 
+def _scalar(path, key, value, lo, hi):
+    """A scalar integer entry of a user ``.npz`` (``<name>.positions``, ``<name>.depthwise``)."""
+    value = np.asarray(value)
+    if value.ndim:
+        checks.fail(f"--weights {path}: {key}", value.tolist(), f"is an array of shape {value.shape}",
+                    "a scalar integer", exc=TypeError)
+    return checks.check_int(f"--weights {path}: {key}", value.item(), lo, hi)
+
+
 def prepare_layer(layer: Layer, w, *, prune_name: str = "none", prune_params: dict | None = None,
                   quant: str = "int8"):
     """Prune (float or integer weights) and quantize (float weights only) one layer.
@@ -92,9 +120,13 @@ def prepare_layer(layer: Layer, w, *, prune_name: str = "none", prune_params: di
     report : dict
         ``prune`` (the pruner's report), ``quant``, ``weight_bits``, ``sparsity`` (zeros after quantization).
     """
+    checks.check_instance("layer", layer, Layer)
+    checks.check_str("quant", quant, ", ".join(QUANTIZERS))
     if quant not in QUANTIZERS:
         raise ValueError(f"--quant {quant!r} is not known: allowed {', '.join(QUANTIZERS)}")
     w = np.asarray(w)
+    if w.dtype.kind == "f":
+        checks.check_float_array(f"layer {layer.name!r}: w", w)
     mask, prune_report = prune(w, prune_name, prune_params or {})
     bits = QUANTIZERS[quant]
     if w.dtype.kind == "f":

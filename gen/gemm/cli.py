@@ -9,6 +9,8 @@ import csv
 import dataclasses
 from pathlib import Path
 
+from hw import checks
+
 from gen.config import BLOCKS, load_config
 
 __all__ = ["register", "dense_twin", "parse_gemm", "perf_table"]
@@ -25,6 +27,7 @@ def dense_twin(cfg):
 
 def parse_gemm(text):
     """``"M,K,N"`` → ``(M, K, N)``; ValueError naming the text otherwise."""
+    checks.check_str("--gemm", text, "M,K,N (three integers)")
     parts = text.replace("x", ",").split(",")
     try:
         m, k, n = (int(p) for p in parts)
@@ -35,21 +38,42 @@ def parse_gemm(text):
 
 def _layers(path):
     """A layer list: CSV lines ``name,M,K,N`` (a header line and ``#`` comments are skipped)."""
+    path = checks.check_readable_file("--layers", path)
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"--layers {path} is not UTF-8 text: allowed CSV lines name,M,K,N") from None
     out = []
-    with open(path, newline="") as f:
-        for row in csv.reader(line for line in f if line.strip() and not line.lstrip().startswith("#")):
-            if row[0].strip().lower() == "name":
-                continue
-            if len(row) != 4:
-                raise ValueError(f"{path}: line {row!r} is not name,M,K,N")
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        row = next(csv.reader([line]))
+        if row[0].strip().lower() == "name":
+            continue
+        if len(row) != 4:
+            raise ValueError(f"{path}: line {number} {row!r} is not name,M,K,N")
+        try:
             out.append((row[0].strip(), parse_gemm(",".join(row[1:]))))
+        except ValueError:
+            raise ValueError(f"{path}: line {number} {row!r}: M, K, N are not three integers") from None
     return out
 
 
 def perf_table(cfg, dense, shapes):
-    """One dict per ``(name, (M, K, N))``: tiles, cycles, ideal cycles, utilization, dense cycles, speedup."""
+    """One dict per ``(name, (M, K, N))``: tiles, cycles, ideal cycles, utilization, dense cycles, speedup.
+
+    ``dense`` must be a dense engine (``keep == block``) with ``cfg``'s multiplier count: otherwise the speedup
+    would compare unequal hardware (:func:`dense_twin` is one).
+    """
     from gen.gemm import perf
 
+    if dense.sparse:
+        raise ValueError(f"dense baseline {dense.top} is sparse ({dense.keep}:{dense.block}): allowed a dense gemm "
+                         f"config (keep == block) with {cfg.multipliers} multipliers")
+    if dense.multipliers != cfg.multipliers:
+        raise ValueError(f"dense baseline {dense.top} has {dense.multipliers} multipliers: allowed "
+                         f"{cfg.multipliers} (the engine's rows·cols·keep), so that the speedup compares equal "
+                         f"hardware")
     rows = []
     for name, (m, k, n) in shapes:
         for c in (cfg, dense):

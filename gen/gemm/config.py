@@ -3,10 +3,12 @@
 from dataclasses import dataclass
 from typing import ClassVar
 
+from hw import checks
+
 from gen.config import MAX_K_LIMIT, OVERFLOW_MODES, ArrayConfig
 from gen.systolic.config import SystolicConfig
 
-__all__ = ["GemmConfig", "DATAFLOWS"]
+__all__ = ["GemmConfig", "DATAFLOWS", "check_config", "check_dims", "check_job"]
 
 DATAFLOWS = ("ws", "os")
 _MAX_DIM = 1 << 16
@@ -148,3 +150,51 @@ class GemmConfig(ArrayConfig):
         return (f"{self.rows}x{self.cols}  {self.keep}:{self.block}  "
                 f"{'signed' if self.act_signed else 'unsigned':<8}  {self.dataflow}  M,K,N <= "
                 f"{self.max_m},{self.max_k},{self.max_n}")
+
+
+# What a job must satisfy on an engine of a config: one check shared by the golden model, the host driver and
+# the cycle model (the engine rejects a descriptor that fails check_dims).
+_JOB_FIELDS = ("rows", "cols", "keep", "block", "act_bits", "act_signed", "weight_bits", "acc_bits", "overflow", "relu",
+           "out_bits", "max_m", "max_k", "max_n")
+
+
+def check_config(cfg):
+    """``cfg`` must be a :class:`gen.gemm.config.GemmConfig` (or an object with its fields); returns it."""
+    return checks.check_attrs("cfg", cfg, _JOB_FIELDS, "a GemmConfig (or an object with its fields)")
+
+
+def check_dims(cfg, m, k, n, shift=0):
+    """The checks the engine applies to a descriptor: ``1 ≤ M, K, N ≤ max_m, max_k, max_n`` and a shift the output
+    stage takes. Returns ``(M, K, N, shift)`` as ints; ``TypeError``/``ValueError`` naming the first bad one."""
+    check_config(cfg)
+    top = getattr(cfg, "top", "the engine")
+    dims = []
+    for name, value, limit in (("M", m, cfg.max_m), ("K", k, cfg.max_k), ("N", n, cfg.max_n)):
+        value = checks.check_int(name, value, allowed=f"1 … {limit} (max_{name.lower()})")
+        if not 1 <= value <= limit:
+            checks.fail(name, value, f"is out of range for {top}", f"1 … {limit} (max_{name.lower()})")
+        dims.append(value)
+    shift = checks.check_int("shift", shift)
+    if cfg.out_bits is None and shift != 0:
+        raise ValueError(f"shift = {shift}: {top} has no requantization (out_bits = None): allowed 0")
+    if cfg.out_bits is not None and not 0 <= shift < cfg.acc_bits:
+        checks.fail("shift", shift, "is out of range", f"0 … {cfg.acc_bits - 1} (acc_bits − 1)")
+    return (*dims, shift)
+
+
+def check_job(cfg, A, W, shift=0):
+    """Everything the engine and its host require of one job ``C = post(A · W)``, checked in one place (the golden
+    model, the driver and the cycle model share it): A and W 2-D integer arrays in the ``act_bits``/``weight_bits``
+    ranges (the first bad element named by position), A's columns = W's rows, then :func:`check_dims`.
+
+    Returns ``(A, W, shift)`` (int64 arrays, int). W's keep:block sparsity is checked by :func:`padded_weights`.
+    """
+    check_config(cfg)
+    A = checks.check_int_array("A", A, ndim=2, bits=cfg.act_bits, signed=cfg.act_signed, whole_floats=False)
+    W = checks.check_int_array("W", W, ndim=2, bits=cfg.weight_bits, signed=True, whole_floats=False)
+    (M, K), (K2, N) = A.shape, W.shape
+    if K != K2:
+        checks.fail("W", checks.Text(f"array of shape {W.shape}"), f"has {K2} rows",
+                    f"{K} (A is {M}×{K}: A's columns must equal W's rows)")
+    shift = check_dims(cfg, M, K, N, shift)[3]
+    return A, W, shift

@@ -13,13 +13,27 @@ with ``keep`` multipliers per PE), so the reduction takes ``T = K / block`` step
 accumulator. Unlike a fold in SCALE-Sim, the drain of one tile overlaps the next tile's steps.
 """
 
+from collections.abc import Iterable
+
+from hw import checks
+
 __all__ = ["latency", "tile_cycles", "tile_interval", "last_step_cycles", "result_cycles", "stream_cycles",
            "macs", "scalesim_os_fold"]
 
 
 def _check_t(k_blocks):
-    if isinstance(k_blocks, bool) or not isinstance(k_blocks, int) or k_blocks < 1:
-        raise ValueError(f"a tile needs k_blocks >= 1 K-blocks, got {k_blocks!r}")
+    return checks.check_int("k_blocks", k_blocks, 1, allowed="1 or more (a tile needs k_blocks >= 1 K-blocks)")
+
+
+def _check_tiles(tiles):
+    if isinstance(tiles, (str, bytes)) or not isinstance(tiles, Iterable):
+        checks.fail("tiles", tiles, f"is a {type(tiles).__name__}, not a list", "a list of K-block counts",
+                    exc=TypeError)
+    return [_check_t(t) for t in tiles]
+
+
+def _check_cfg(p, *fields):
+    checks.check_attrs("p", p, ("rows", "cols", *fields), "the core's parameters (an object with rows, cols)")
 
 
 def latency(p):
@@ -27,13 +41,15 @@ def latency(p):
 
     Result row i follows ``i`` cycles later, so the last row leaves ``rows + cols`` cycles after the last step.
     """
+    _check_cfg(p)
     return p.cols + 1
 
 
 def tile_cycles(p, k_blocks):
     """Cycles from the first step transfer to the last result transfer, inclusive, for one tile of ``T``
     back-to-back steps: ``T + rows + cols``. Also the ``busy_cycles`` increase for such a tile alone."""
-    _check_t(k_blocks)
+    k_blocks = _check_t(k_blocks)
+    _check_cfg(p)
     return k_blocks + p.rows + p.cols
 
 
@@ -43,7 +59,8 @@ def tile_interval(p, k_blocks):
     Tiles of ``T ≥ rows`` follow each other with no bubble; a shorter tile's last step waits until ``rows``
     cycles after the previous tile's last step (one result beat per row is the output's bandwidth).
     """
-    _check_t(k_blocks)
+    k_blocks = _check_t(k_blocks)
+    _check_cfg(p)
     return max(k_blocks, p.rows)
 
 
@@ -53,8 +70,7 @@ def last_step_cycles(p, tiles):
     ``L_0 = T_0 − 1``, ``L_k = L_{k−1} + max(T_k, rows)``.
     """
     out, last = [], -1
-    for k, t in enumerate(tiles):
-        _check_t(t)
+    for k, t in enumerate(_check_tiles(tiles)):
         last = t - 1 if k == 0 else last + tile_interval(p, t)
         out.append(last)
     return out
@@ -70,6 +86,7 @@ def stream_cycles(p, tiles):
     """Cycles from the first step transfer to the last result transfer, inclusive, for back-to-back tiles of
     ``tiles = [T_0, T_1, …]`` K-blocks: ``T_0 + Σ_{k≥1} max(T_k, rows) + rows + cols``. Also the ``busy_cycles``
     increase for such a stream (every cycle of it is busy)."""
+    tiles = _check_tiles(tiles)
     if not tiles:
         return 0
     return result_cycles(p, tiles)[-1] + 1
@@ -77,11 +94,13 @@ def stream_cycles(p, tiles):
 
 def macs(p, k_blocks):
     """Multiplier operations of one tile: ``rows · cols · keep · T`` (zero-gated ones included)."""
-    _check_t(k_blocks)
+    k_blocks = _check_t(k_blocks)
+    _check_cfg(p, "keep")
     return p.rows * p.cols * p.keep * k_blocks
 
 
 def scalesim_os_fold(k, rows, cols):
     """SCALE-Sim's output-stationary compute cycles for one fold of a dense ``rows × cols`` array over a
     reduction of length ``k``: ``k + rows + cols − 2`` (for reference; see the module docstring)."""
+    k, rows, cols = (checks.check_int(name, v, 1) for name, v in (("k", k), ("rows", rows), ("cols", cols)))
     return k + rows + cols - 2

@@ -36,7 +36,11 @@ One job of ``mt·nt`` tiles (:func:`job_cycles`): ``P = max(S, R)``, ``cycles = 
 1`` with ``m_last = M − (mt − 1)·R``.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from hw import checks
+from gen.gemm.config import check_config, check_dims
 
 __all__ = ["Prediction", "tiles", "os_tiles", "predict", "job_cycles", "ideal_cycles", "utilization", "speedup"]
 
@@ -47,11 +51,13 @@ def _os(cfg):
 
 def tiles(cfg, k, n):
     """``(kt, nt)``: the ceil-divided K-tiles (``rows·block`` deep) and N-tiles (``cols`` wide) of a job."""
+    _, k, n, _ = check_dims(cfg, 1, k, n)
     return -(-k // (cfg.rows * cfg.block)), -(-n // cfg.cols)
 
 
 def os_tiles(cfg, m, k, n):
     """Output-stationary job: ``(steps, mt, nt)``: K-blocks per tile ``⌈K/block⌉``, M-tiles, N-tiles."""
+    m, k, n, _ = check_dims(cfg, m, k, n)
     return -(-k // cfg.block), -(-m // cfg.rows), -(-n // cfg.cols)
 
 
@@ -68,6 +74,12 @@ class Prediction:
     row_starts: list          # a_t: first activation row cycle of each tile
     result_cycles: list       # transfer cycle of every result beat, in order
 
+    def __repr__(self):
+        # a summary: the per-tile and per-beat lists run to tens of thousands of entries
+        return (f"Prediction(cycles={self.cycles}, busy_cycles={self.busy_cycles}, stall_input={self.stall_input}, "
+                f"stall_output={self.stall_output}, stall_weight={self.stall_weight}, jobs_done={self.jobs_done}, "
+                f"tiles={len(self.row_starts)}, loads={len(self.loads)}, result_beats={len(self.result_cycles)})")
+
     def counters(self):
         """The data-independent counters, as the engine names them."""
         return {"cycles": self.cycles, "busy_cycles": self.busy_cycles, "stall_input": self.stall_input,
@@ -75,23 +87,33 @@ class Prediction:
 
 
 def _check(cfg, m, k, n):
-    for name, value, top in (("M", m, cfg.max_m), ("K", k, cfg.max_k), ("N", n, cfg.max_n)):
-        if not 1 <= value <= top:
-            raise ValueError(f"{name} = {value} is out of range: allowed 1 … {top}")
+    """M, K, N as the engine checks a descriptor (:func:`gen.gemm.config.check_dims`); returns them as ints."""
+    return check_dims(cfg, m, k, n)[:3]
+
+
+def _jobs(cfg, jobs):
+    """``jobs`` as a non-empty list of checked ``(M, K, N)`` int triples."""
+    check_config(cfg)
+    if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Iterable):
+        checks.fail("jobs", jobs, f"is a {type(jobs).__name__}, not a list", "a list of (M, K, N) jobs", exc=TypeError)
+    jobs = list(jobs)
+    if not jobs:
+        checks.fail("jobs", jobs, "is empty", "at least one (M, K, N) job")
+    for i, job in enumerate(jobs):
+        if isinstance(job, (str, bytes)) or not isinstance(job, Iterable) or len(tuple(job)) != 3:
+            checks.fail(f"jobs[{i}]", job, "is not an (M, K, N) triple", "three integers", exc=TypeError)
+    return [_check(cfg, *job) for job in jobs]
 
 
 def _predict_os(cfg, jobs) -> Prediction:
     rows = cfg.rows
     tile_steps, tile_rows = [], []
     for m, k, n in jobs:
-        _check(cfg, m, k, n)
         steps, mt, nt = os_tiles(cfg, m, k, n)
         for _ in range(nt):
             for mm in range(mt):
                 tile_steps.append(steps)
                 tile_rows.append(min(rows, m - mm * rows))
-    if not tile_steps:
-        raise ValueError("no jobs")
     starts, results, last = [], [], None
     stall_weight = 0
     for t, (steps, m_valid) in enumerate(zip(tile_steps, tile_rows)):
@@ -110,19 +132,17 @@ def _predict_os(cfg, jobs) -> Prediction:
 
 def predict(cfg, jobs) -> Prediction:
     """Run the recurrence over ``jobs``, a list of ``(M, K, N)`` sent back to back by an ideal host."""
+    jobs = _jobs(cfg, jobs)
     if _os(cfg):
         return _predict_os(cfg, jobs)
     rows, lat = cfg.rows, cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
     tile_rows, tile_last_k = [], []
     for m, k, n in jobs:
-        _check(cfg, m, k, n)
         kt, nt = tiles(cfg, k, n)
         for _ in range(nt):
             for kk in range(kt):
                 tile_rows.append(m)
                 tile_last_k.append(kk == kt - 1)
-    if not tile_rows:
-        raise ValueError("no jobs")
     loads, starts, results = [], [], []
     stall_weight = 0
     for t, m in enumerate(tile_rows):
@@ -147,7 +167,7 @@ def predict(cfg, jobs) -> Prediction:
 
 def job_cycles(cfg, m, k, n):
     """Closed form of :func:`predict` for one job: cycles from its descriptor to its last result, inclusive."""
-    _check(cfg, m, k, n)
+    m, k, n = _check(cfg, m, k, n)
     if _os(cfg):
         steps, mt, nt = os_tiles(cfg, m, k, n)
         return steps + (mt * nt - 1) * max(steps, cfg.rows) + cfg.cols + m - (mt - 1) * cfg.rows + 1
@@ -159,6 +179,7 @@ def job_cycles(cfg, m, k, n):
 def ideal_cycles(cfg, m, k, n):
     """The ideal bound: ceil-tiled MACs / multipliers = ``M · kt · nt`` (one activation row per cycle); for OS
     ``mt · nt · ⌈K/block⌉`` (one K-block of a whole tile per cycle)."""
+    m, k, n = _check(cfg, m, k, n)
     if _os(cfg):
         steps, mt, nt = os_tiles(cfg, m, k, n)
         return steps * mt * nt

@@ -189,6 +189,10 @@ class ProgrammedTile:
     stuck: np.ndarray
     draws: np.ndarray
 
+    def __repr__(self):
+        return (f"ProgrammedTile({self.mapping!r}, cells={self.g_us.size}, stuck={int(np.count_nonzero(self.stuck))}, "
+                f"draws={int(self.draws.sum())})")
+
     def within_tolerance(self) -> np.ndarray:
         """Working cells whose programmed conductance is inside the write-verify band around the target."""
         p, g = self.params, self.mapping.geometry

@@ -8,6 +8,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from hw import checks
+
 __all__ = ["register"]
 
 
@@ -20,6 +22,11 @@ def _run(args):
         if value < (0 if name == "seed" else 1):
             raise ValueError(f"--{name} = {value} is out of range: allowed {0 if name == 'seed' else 1} or more")
     spec = dataclasses.replace(spec, **changes)
+    # the outputs are checked before the sweep runs: a bad path must not cost the whole sweep
+    if args.json:
+        checks.check_writable_file("--json", args.json)
+        checks.check_writable_dir("--json", args.json.parent, create=True)
+    checks.check_writable_dir("--out", args.out, create=True)
     try:
         import matplotlib  # noqa: F401  (checked before the sweep runs: nothing is computed for nothing)
     except ImportError as error:

@@ -6,6 +6,9 @@ Counts clock cycles with no input gaps and no output backpressure, with the cros
 
 import numpy as np
 
+from hw import checks
+from hw.formats.mapping import TileMapping
+
 __all__ = ["program_cycles", "ou_cycles", "mvm_cycles"]
 
 
@@ -13,19 +16,24 @@ def program_cycles(writes) -> int:
     """Cycles from a program beat's handshake to the next program beat's handshake, for a cell that took
     ``writes`` write-verify iterations (1 … max_iters): accept (1) + per write WRITE (1), READ_CELL (1), response
     (2), i.e. ``1 + 4·writes``. A cell logged as faulty adds 1 cycle for the push into the fault log."""
-    return 1 + 4 * int(writes)
+    writes = checks.check_int("writes", writes, 1, 255, allowed="1 … 255 (max_iters)")
+    return 1 + 4 * writes
 
 
 def ou_cycles(*, ou_rows, ou_cols, converted) -> int:
     """Cycles one scheduled OU takes per input plane: fetch (1), latch (1), gather ``ou_rows + 1``, READ_OU (1),
     response (2), then 1 cycle per OU column plus 2 more per converted column: ``ou_rows + ou_cols + 6 +
     2·converted``."""
-    return ou_rows + ou_cols + 6 + 2 * int(converted)
+    ou_rows, ou_cols = checks.check_int("ou_rows", ou_rows, 1), checks.check_int("ou_cols", ou_cols, 1)
+    converted = checks.check_int("converted", converted, 0, ou_cols, allowed=f"0 … {ou_cols} (ou_cols)")
+    return ou_rows + ou_cols + 6 + 2 * converted
 
 
 def mvm_cycles(cfg, mapping) -> int:
     """Cycles from an input vector's first beat handshake to its last output beat's handshake, inclusive:
     ``K`` input beats, ``N`` accumulator clears, per plane 1 + the OUs' :func:`ou_cycles`, then 2 per output."""
+    checks.check_attrs("cfg", cfg, ("ou_rows", "ou_cols", "n_planes"), "an RramTileConfig")
+    checks.check_instance("mapping", mapping, TileMapping)
     converted = np.asarray(mapping.ou_col_mask).sum(axis=1)
     per_plane = 1 + sum(ou_cycles(ou_rows=cfg.ou_rows, ou_cols=cfg.ou_cols, converted=c) for c in converted)
     return mapping.n_inputs + mapping.n_outputs + cfg.n_planes * per_plane + 2 * mapping.n_outputs

@@ -55,6 +55,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from hw import checks
+
 from gen.synth.ecp5_dsp import pack_dsp_registers
 
 __all__ = ["TARGETS", "DEVICES", "FLOW_VERSION", "SynthError", "CACHE_DIR", "run_tool", "slice_rows", "tools_available", "tool_versions",
@@ -605,12 +607,19 @@ class _InProcess:
 def _synth_command(args):
     from gen.config import list_presets, load_config
 
+    # every option is checked before anything is generated or any tool runs
+    checks.check_float("--freq", args.freq, 1, 1000, allowed="1 … 1000 (MHz)")
+    checks.check_int("--jobs", args.jobs, 1)
+    if args.timeout is not None:
+        checks.check_float("--timeout", args.timeout, 1e-3, allowed="a finite number of seconds > 0")
+    checks.check_writable_dir("--out", args.out)
     if args.all:
         if args.set:
             raise ValueError("--set applies to --config, not to --all")
         items = [(preset, load_config(preset)) for preset in list_presets()]
     else:
         items = [(name, load_config(name, args.set)) for name in args.config]   # validate all first
+    checks.check_writable_dir("--out", args.out, create=True)
     if not any(text.split("=")[0].strip() == "crossbar" for text in args.set):
         # an RRAM tile's crossbar model stands for an analog macro: cost the digital part (the controller)
         items = [(name, dataclasses.replace(cfg, crossbar="external") if cfg.kind == "rram" else cfg)

@@ -5,22 +5,29 @@ Every function takes a config-like object (duck-typed: ``.rows``, ``.cols`` and,
 a beat) and no backpressure (``results__ready`` always high).
 """
 
+from hw import checks
+
 __all__ = ["latency", "load_cycles", "stream_cycles", "job_cycles", "macs"]
 
 
 def _check_m(m):
-    if m < 0:
-        raise ValueError(f"m must be >= 0, got {m}")
+    return checks.check_int("m", m, 0)
+
+
+def _check_cfg(cfg, *fields):
+    checks.check_attrs("cfg", cfg, ("rows", "cols", *fields), "a SystolicConfig (or an object with rows, cols)")
 
 
 def latency(cfg):
     """Cycles from an activation row's handshake to its result row's handshake: ``rows + cols + pe_pipeline``
     (``pe_pipeline`` read with default 0, so config-like objects without it still work)."""
+    _check_cfg(cfg)
     return cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
 
 
 def load_cycles(cfg):
     """Cycles (= beats) of one weight load: ``rows``."""
+    _check_cfg(cfg)
     return cfg.rows
 
 
@@ -28,7 +35,7 @@ def stream_cycles(cfg, m):
     """Cycles from the first activation handshake to the last result handshake, inclusive, for ``m``
     back-to-back activation rows: ``m + latency`` (0 when ``m == 0``). Also the ``busy_cycles``
     counter value after such a run."""
-    _check_m(m)
+    m = _check_m(m)
     return m + latency(cfg) if m else 0
 
 
@@ -41,5 +48,6 @@ def job_cycles(cfg, m):
 
 def macs(cfg, m):
     """Multiplications performed for ``m`` activation rows: ``m * rows * cols * keep``."""
-    _check_m(m)
+    m = _check_m(m)
+    _check_cfg(cfg, "keep")
     return m * cfg.rows * cfg.cols * cfg.keep

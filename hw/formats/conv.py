@@ -17,9 +17,11 @@ __all__ = ["conv_output_size", "conv_gemm_shape", "im2col", "gemm_matrix", "weig
 
 
 def _pair(value, name, minimum):
-    pair = (value, value) if isinstance(value, (int, np.integer)) else value
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-            or not all(isinstance(v, (int, np.integer)) for v in pair)):
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))   # True is no stride
+
+    pair = (value, value) if is_int(value) else value
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(is_int(v) for v in pair):
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")

@@ -139,6 +139,14 @@ class TileMapping:
     col_sign: np.ndarray
     info: dict = field(default_factory=dict)
 
+    def __repr__(self):
+        # a summary: the cell image alone is n_xbars · xbar_rows · xbar_cols levels
+        g = self.geometry
+        strategy = f", strategy={self.info['strategy']!r}" if isinstance(self.info, dict) and "strategy" in self.info \
+            else ""
+        return (f"TileMapping(K={self.n_inputs}, N={self.n_outputs}, n_xbars={self.n_xbars}, n_ous={self.n_ous}, "
+                f"xbar={g.xbar_rows}x{g.xbar_cols}, ou={g.ou_rows}x{g.ou_cols}, cell_bits={g.cell_bits}{strategy})")
+
     @property
     def n_xbars(self) -> int:
         return self.levels.shape[0]

@@ -7,6 +7,7 @@ non-negative integers in level units; the ADC clips them to ``0 … 2**adc_bits 
 
 import numpy as np
 
+from hw import checks
 from hw.formats.mapping import TileMapping, input_planes
 
 __all__ = ["lossless_adc_bits", "column_sums", "mvm"]
@@ -14,6 +15,9 @@ __all__ = ["lossless_adc_bits", "column_sums", "mvm"]
 
 def lossless_adc_bits(ou_rows: int, cell_bits: int, dac_bits: int = 1) -> int:
     """ADC bits that never clip: ``ceil(log2(ou_rows · (2**cell_bits - 1) · (2**dac_bits - 1) + 1))``."""
+    ou_rows = checks.check_int("ou_rows", ou_rows, 1)
+    cell_bits = checks.check_choice("cell_bits", cell_bits, (1, 2, 4))
+    dac_bits = checks.check_int("dac_bits", dac_bits, 1, 8)
     return (ou_rows * ((1 << cell_bits) - 1) * ((1 << dac_bits) - 1)).bit_length()
 
 
@@ -29,6 +33,11 @@ def _ou_levels(mapping: TileMapping) -> np.ndarray:
 
 def column_sums(mapping: TileMapping, drive: np.ndarray) -> np.ndarray:
     """Column sums of every OU for one input step: ``drive`` is (batch, K) of DAC values → (batch, n_ous, ou_cols)."""
+    checks.check_instance("mapping", mapping, TileMapping)
+    drive = checks.check_int_array("drive", drive, ndim=2, lo=0, whole_floats=False)
+    if drive.shape[1] != mapping.n_inputs:
+        checks.fail("drive", checks.Text(f"array of shape {drive.shape}"), f"has {drive.shape[1]} columns",
+                    f"{mapping.n_inputs} (the mapping's K)")
     idx = mapping.ou_inputs
     wordlines = np.where(idx >= 0, drive[:, np.maximum(idx, 0)], 0)            # (batch, n_ous, ou_rows)
     return np.einsum("bor,orc->boc", wordlines, _ou_levels(mapping))
@@ -52,19 +61,20 @@ def mvm(mapping: TileMapping, x, *, input_bits: int = 8, input_signed: bool = Tr
     ndarray of int64, shape (N,) or (batch, N)
         With a lossless ADC and an exact mapping this equals ``x @ W``.
     """
+    checks.check_instance("mapping", mapping, TileMapping)
+    input_signed = checks.check_bool("input_signed", input_signed)
+    input_bits = checks.check_int("input_bits", input_bits, 2 if input_signed else 1, 32,
+                                  allowed=f"{2 if input_signed else 1} … 32")
+    dac_bits = checks.check_int("dac_bits", dac_bits, 1, 8)
+    if adc_bits is not None:
+        adc_bits = checks.check_int("adc_bits", adc_bits, 1, 32, allowed="1 … 32 or None (lossless)")
     mapping.validate()
-    x = np.asarray(x)
+    # integers only: a float input (0.5) would silently truncate to 0
+    x = checks.check_int_array("x", x, ndim=(1, 2), bits=input_bits, signed=input_signed, whole_floats=False)
     single = x.ndim == 1
-    x = np.atleast_2d(x).astype(np.int64)
+    x = np.atleast_2d(x)
     if x.shape[1] != mapping.n_inputs:
         raise ValueError(f"x has {x.shape[1]} inputs per vector: the mapping expects K = {mapping.n_inputs}")
-    lo, hi = (-(1 << (input_bits - 1)), (1 << (input_bits - 1)) - 1) if input_signed else (0, (1 << input_bits) - 1)
-    if x.size and (x.min() < lo or x.max() > hi):
-        bad = tuple(int(i) for i in np.argwhere((x < lo) | (x > hi))[0])
-        raise ValueError(f"x{list(bad)} = {int(x[bad])} does not fit {input_bits}-bit "
-                         f"{'signed' if input_signed else 'unsigned'} inputs: allowed {lo} … {hi}")
-    if adc_bits is not None and not 1 <= adc_bits <= 32:
-        raise ValueError(f"adc_bits = {adc_bits!r} is out of range: allowed 1 … 32 or None (lossless)")
     g = mapping.geometry
     raw = x & ((1 << input_bits) - 1)
     cols = mapping.ou_cols_of()

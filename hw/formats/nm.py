@@ -9,17 +9,16 @@ definition.
 
 import numpy as np
 
+from hw import checks
 from hw.formats.ints import int_array, int_range
 
 __all__ = ["check_nm", "compress_nm", "decompress_nm", "compressed_slots", "required_acc_bits"]
 
 
 def check_nm(keep, block):
-    """``ValueError`` unless ``block >= 1`` and ``1 <= keep <= block`` (integers)."""
-    if not (isinstance(block, int) and block >= 1):
-        raise ValueError(f"block must be an integer >= 1, got {block!r}")
-    if not (isinstance(keep, int) and 1 <= keep <= block):
-        raise ValueError(f"keep must be an integer in 1..block={block}, got {keep!r}")
+    """``(keep, block)`` as ints (numpy integers accepted): ``block >= 1`` and ``1 <= keep <= block``."""
+    block = checks.check_int("block", block, 1)
+    return checks.check_int("keep", keep, 1, block, allowed=f"1 … {block} (block)"), block
 
 
 def compressed_slots(values, indices, block):
@@ -56,7 +55,7 @@ def compress_nm(W, *, keep, block):
         Bad keep/block, K not a multiple of block, or a block with more than ``keep`` non-zeros
         (the first offending column, lowest K-block, is named).
     """
-    check_nm(keep, block)
+    keep, block = check_nm(keep, block)
     W = int_array(W, "W", 2)
     K, N = W.shape
     if K % block:
@@ -110,9 +109,11 @@ def required_acc_bits(*, max_k, keep, block, act_bits, act_signed, weight_bits):
     -------
     int
     """
-    check_nm(keep, block)
-    if max_k < 1:
-        raise ValueError(f"max_k must be >= 1, got {max_k}")
+    keep, block = check_nm(keep, block)
+    max_k = checks.check_int("max_k", max_k, 1)
+    act_bits = checks.check_int("act_bits", act_bits, 1)
+    weight_bits = checks.check_int("weight_bits", weight_bits, 1)
+    act_signed = checks.check_bool("act_signed", act_signed)
     terms = -(-max_k // block) * keep
     products = [a * w for a in int_range(act_bits, act_signed) for w in int_range(weight_bits, True)]
     return max((v if v >= 0 else ~v).bit_length() + 1 for v in (terms * min(products), terms * max(products)))

@@ -30,6 +30,7 @@ from hw.gemm import beats as gemm_beats
 from hw.systolic import beats as array_beats
 from hw.gemm import os_beats
 from sim.gemm.golden import padded_weights, tiles
+from gen.gemm.config import check_dims, check_job
 
 __all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words"]
 
@@ -48,41 +49,22 @@ class GemmJob:
     n_tiles: int
     tile_beats: tuple = ()    # activation beats of each tile, in order (WS: M per tile; OS: T steps per tile)
 
+    def __repr__(self):
+        return (f"GemmJob(m={self.m}, k={self.k}, n={self.n}, shift={self.shift}, k_tiles={self.k_tiles}, "
+                f"n_tiles={self.n_tiles}, weights=<{len(self.weights)} beats>, acts=<{len(self.acts)} beats>, "
+                f"result_beats={self.result_beats})")
+
     @property
     def result_beats(self) -> int:
         """Result beats the engine returns for this job: ``n_tiles · M``."""
         return self.n_tiles * self.m
 
 
-def _matrix(x, name, bits, signed, dims):
-    a = np.asarray(x)
-    if a.ndim != 2 or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{name} must be a 2-D integer array {dims}, got shape {a.shape} dtype {a.dtype}")
-    a = a.astype(np.int64)
-    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    bad = np.argwhere((a < lo) | (a > hi))
-    if len(bad):
-        i, j = (int(v) for v in bad[0])
-        raise ValueError(f"{name}[{i}, {j}] = {a[i, j]} is outside the {'signed' if signed else 'unsigned'} "
-                         f"{bits}-bit range: allowed {lo} … {hi}")
-    return a
-
-
-def _check_dims(cfg, m, k, n, shift):
-    for name, value, top in (("M", m, cfg.max_m), ("K", k, cfg.max_k), ("N", n, cfg.max_n)):
-        if not 1 <= value <= top:
-            raise ValueError(f"{name} = {value} is out of range for {cfg.top}: allowed 1 … {top} (max_{name.lower()})")
-    if cfg.out_bits is None and shift != 0:
-        raise ValueError(f"shift = {shift}: {cfg.top} has no requantization (out_bits = None): allowed 0")
-    if cfg.out_bits is not None and not 0 <= shift < cfg.acc_bits:
-        raise ValueError(f"shift = {shift} is out of range: allowed 0 … {cfg.acc_bits - 1} (acc_bits − 1)")
-
-
 def plan_descriptor(cfg, m, k, n, shift=0, *, check=True):
     """The descriptor beat of a job; ``check=False`` packs out-of-range values too (to test the engine's
     rejection), as long as they fit the fields."""
     if check:
-        _check_dims(cfg, m, k, n, shift)
+        check_dims(cfg, m, k, n, shift)
     return gemm_beats.desc_beat(cfg, m, k, n, shift)
 
 
@@ -94,14 +76,12 @@ def plan_gemm(cfg, A, W, shift=0) -> GemmJob:
     ValueError
         M, K or N outside 1 … max_m/max_k/max_n, mismatched shapes, an element of A or W outside its range
         (naming its position), W violating keep:block sparsity (naming the column and K-block rows), or a bad
-        shift.
+        shift (:func:`gen.gemm.config.check_job`).
+    TypeError
+        A or W not an integer array, M/K/N or the shift not an integer, ``cfg`` not a GemmConfig.
     """
-    A = _matrix(A, "A", cfg.act_bits, cfg.act_signed, "[M × K]")
-    W = _matrix(W, "W", cfg.weight_bits, True, "[K × N]")
-    (M, K), (K2, N) = A.shape, W.shape
-    if K != K2:
-        raise ValueError(f"A is {M}×{K} but W is {K2}×{N}: A's columns must equal W's rows")
-    _check_dims(cfg, M, K, N, shift)
+    A, W, shift = check_job(cfg, A, W, shift)     # the golden model's checks: one definition
+    (M, K), N = A.shape, W.shape[1]
     values, indices = padded_weights(cfg, W)
     if getattr(cfg, "dataflow", "ws") == "os":
         return _plan_os(cfg, A, N, values, indices, shift)

@@ -16,15 +16,18 @@ both dataflows give the same exact-sum-wrapped result.
 
 import numpy as np
 
-from sim.systolic.golden import gemm_nm
+from hw import checks
 from hw.formats.ints import wrap
 from hw.formats.nm import compress_nm
+from gen.gemm.config import check_config, check_dims, check_job
+from sim.systolic.golden import gemm_nm
 
 __all__ = ["tiles", "padded_weights", "gemm_engine", "requantize", "mac_counts"]
 
 
 def tiles(cfg, k, n):
     """``(kt, nt)``: K-tiles of ``rows·block`` and N-tiles of ``cols`` a (K, N) job takes (ceil division)."""
+    _, k, n, _ = check_dims(cfg, 1, k, n)
     return -(-k // cfg.k), -(-n // cfg.cols)
 
 
@@ -33,8 +36,9 @@ def padded_weights(cfg, W):
 
     Raises ``ValueError`` naming the column and K-block (rows of W) of a block with too many non-zeros.
     """
-    W = np.asarray(W, dtype=np.int64)
-    kt, nt = tiles(cfg, *W.shape)
+    check_config(cfg)
+    W = checks.check_int_array("W", W, ndim=2, bits=cfg.weight_bits, signed=True, whole_floats=False)
+    kt, nt = -(-W.shape[0] // cfg.k), -(-W.shape[1] // cfg.cols)     # any size: a packing helper
     Wp = np.zeros((kt * cfg.k, nt * cfg.cols), np.int64)
     Wp[:W.shape[0], :W.shape[1]] = W
     return compress_nm(Wp, keep=cfg.keep, block=cfg.block)
@@ -43,7 +47,11 @@ def padded_weights(cfg, W):
 def requantize(x, *, relu, out_bits, shift=0):
     """The output stage: ReLU (if ``relu``), then round-half-up shift and saturation to signed ``out_bits``
     (if ``out_bits`` is not None)."""
-    x = np.asarray(x, dtype=np.int64)
+    x = checks.check_int_array("x", x, whole_floats=False)
+    relu = checks.check_bool("relu", relu)
+    if out_bits is not None:
+        out_bits = checks.check_int("out_bits", out_bits, 2, 64, allowed="2 … 64 or None")
+    shift = checks.check_int("shift", shift, 0, 63)
     if relu:
         x = np.maximum(x, 0)
     if out_bits is None:
@@ -70,11 +78,17 @@ def gemm_engine(cfg, A, W, shift=0):
     W : (K, N) integer array
         keep:block sparse weights (per column, per K-block of ``block`` rows from row 0) in the ``weight_bits`` range.
     shift : int
-        Requantization shift of the job (ignored when ``out_bits`` is None).
+        Requantization shift of the job (0 when ``out_bits`` is None).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Whatever the engine or its host rejects (:func:`check_job`): shapes, element ranges, M/K/N beyond the
+        config's maxima, a bad shift, too many non-zeros in a K-block of W.
     """
-    A = np.asarray(A, dtype=np.int64)
+    A, W, shift = check_job(cfg, A, W, shift)
     M, K = A.shape
-    N = np.shape(W)[1]
+    N = W.shape[1]
     values, indices = padded_weights(cfg, W)
     kt, nt = tiles(cfg, K, N)
     Ap = np.zeros((M, kt * cfg.k), np.int64)
@@ -98,10 +112,11 @@ def gemm_engine(cfg, A, W, shift=0):
 
 def mac_counts(cfg, A, W):
     """``(macs, zero_skips)`` of one job: multiplier slots on real positions (column < N, K position < K) whose
-    activation is non-zero, resp. zero, summed over the M rows. Padding is counted in neither."""
-    A = np.asarray(A, dtype=np.int64)
+    activation is non-zero, resp. zero, summed over the M rows. Padding is counted in neither. The job is checked
+    as :func:`gemm_engine` checks it."""
+    A, W, _ = check_job(cfg, A, W)
     M, K = A.shape
-    N = np.shape(W)[1]
+    N = W.shape[1]
     values, indices = padded_weights(cfg, W)
     R, Np, _ = values.shape
     pos = np.arange(R)[:, None, None] * cfg.block + indices                 # global K position of each slot

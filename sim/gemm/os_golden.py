@@ -10,8 +10,9 @@ the OS golden model reuses it rather than restating it; the tests pin this equiv
 
 import numpy as np
 
-from sim.systolic.golden import gemm_nm, random_acts, random_nm_weights, zero_skips
+from hw import checks
 from hw.formats.nm import compress_nm
+from sim.systolic.golden import gemm_nm, random_acts, random_nm_weights, zero_skips
 
 __all__ = ["os_tile", "random_os_tile", "os_reference"]
 
@@ -43,6 +44,8 @@ def os_tile(p, W, A):
     ValueError
         Shapes that do not match the core, too many non-zeros in a block, or an operand outside its range.
     """
+    checks.check_attrs("p", p, ("rows", "cols", "keep", "block", "acc_bits", "overflow", "act_bits", "act_signed",
+                                "weight_bits"), "the core's parameters (an object with its fields)")
     A, W = np.asarray(A), np.asarray(W)
     if A.ndim != 2 or A.shape[0] != p.rows:
         raise ValueError(f"A must have rows = {p.rows} rows, got shape {A.shape}")

@@ -17,6 +17,7 @@ are the same bits:
 
 import numpy as np
 
+from hw import checks
 from hw.rram import beats
 from hw.formats.ints import wrap_int
 from hw.formats.mapping import input_planes
@@ -45,6 +46,9 @@ class TileGolden:
     """
 
     def __init__(self, cfg):
+        checks.check_attrs("cfg", cfg, ("n_xbars", "xbar_rows", "xbar_cols", "cell_bits", "ou_rows", "ou_cols",
+                                        "dac_bits", "adc_bits", "input_bits", "input_signed", "acc_bits",
+                                        "stuck_cells"), "an RramTileConfig")
         self.cfg = cfg
         self.mirror = CrossbarMirror(n_xbars=cfg.n_xbars, xbar_rows=cfg.xbar_rows, xbar_cols=cfg.xbar_cols,
                                      cell_bits=cfg.cell_bits, ou_rows=cfg.ou_rows, ou_cols=cfg.ou_cols,
@@ -98,6 +102,7 @@ class TileGolden:
 
     def load_tables(self, t: Tables) -> int:
         """The table beats of ``t`` (HEADER, OUs, columns, END); returns the error code (0: tables valid)."""
+        checks.check_instance("t", t, Tables)
         cfg = self.cfg
         self.tables_valid, self.error = False, 0
         self.n_ous, self.n_inputs, self.n_outputs = t.n_ous, t.n_inputs, t.n_outputs
@@ -137,7 +142,8 @@ class TileGolden:
     def mvm(self, x) -> np.ndarray | None:
         """One input vector (its beats, ``last`` on the final one); returns y, or None when rejected (no output)."""
         cfg = self.cfg
-        x = np.asarray(x, dtype=np.int64).ravel()
+        # what the input port can carry: input_bits-wide integers (a float would silently truncate)
+        x = checks.check_int_array("x", x, bits=cfg.input_bits, signed=cfg.input_signed, whole_floats=False).ravel()
         if not self.tables_valid:
             self._reject("NO_TABLES")
             return None

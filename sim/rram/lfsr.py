@@ -6,6 +6,7 @@ time can be computed with one vectorized XOR of earlier bits. Draws take the nex
 
 import numpy as np
 
+from hw import checks
 from hw.rram.lfsr import TAPS, WIDTH, seed_state
 
 __all__ = ["LfsrMirror"]
@@ -42,8 +43,7 @@ class LfsrMirror:
 
     def bits(self, n: int) -> np.ndarray:
         """The next ``n`` stream bits (uint8 0/1), advancing the stream by ``n``."""
-        if n < 0:
-            raise ValueError(f"n = {n} is negative: draw 0 or more bits")
+        n = checks.check_int("n", n, 0, allowed="0 or more bits")
         e = np.empty(WIDTH + n, dtype=np.uint8)
         e[:WIDTH] = self._history
         for i in range(0, n, _BLOCK):
@@ -56,12 +56,13 @@ class LfsrMirror:
 
     def draws(self, count: int, width: int) -> np.ndarray:
         """``count`` consecutive draws of ``width`` (1 … 62) bits each (int64), first stream bit of a draw as its LSB."""
-        if not 1 <= width <= 62:
-            raise ValueError(f"width = {width} is out of range for int64 draws: allowed 1 … 62 (use draw())")
+        count = checks.check_int("count", count, 0)
+        width = checks.check_int("width", width, 1, 62, allowed="1 … 62 for int64 draws (use draw())")
         b = self.bits(count * width).reshape(count, width).astype(np.int64)
         return b @ (np.int64(1) << np.arange(width, dtype=np.int64))
 
     def draw(self, width: int) -> int:
         """One draw of ``width`` bits, any width (a Python int)."""
+        width = checks.check_int("width", width, 0)
         b = self.bits(width)
         return int.from_bytes(np.packbits(b, bitorder="little").tobytes(), "little")

@@ -42,6 +42,10 @@ class Tables:
     col_shift: np.ndarray
     col_negative: np.ndarray
 
+    def __repr__(self):
+        return (f"Tables(n_ous={self.n_ous}, n_inputs={self.n_inputs}, n_outputs={self.n_outputs}, "
+                f"ou_entries={len(self.ou_xbar)}, col_entries={len(self.col_xbar)})")
+
 
 def check_mapping(cfg, mapping: TileMapping) -> TileMapping:
     """Validate ``mapping`` and check that it fits the tile of ``cfg``; returns it.

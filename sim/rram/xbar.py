@@ -7,8 +7,10 @@ to ``0 … 2**adc_bits - 1``. Randomness comes from :class:`sim.rram.lfsr.LfsrMi
 (read noise) of ``seed``, consumed in the same order as the hardware consumes them.
 """
 
+
 import numpy as np
 
+from hw import checks
 from hw.rram.crossbar import NOISE_DRAW_BITS, PULSE_ONE, WRITE_DRAW_BITS, Op
 
 from sim.rram.lfsr import LfsrMirror
@@ -17,10 +19,7 @@ __all__ = ["CrossbarMirror"]
 
 
 def _check(name, value, lo, hi):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise ValueError(f"{name} = {value!r} is not an int: allowed {lo} … {hi}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} = {value!r} is out of range: allowed {lo} … {hi}")
+    return checks.check_int(name, value, lo, hi)
 
 
 class CrossbarMirror:
@@ -43,8 +42,7 @@ class CrossbarMirror:
                                     ("adc_bits", adc_bits, 1, 32), ("pulse_error", pulse_error, 0, PULSE_ONE),
                                     ("read_noise", read_noise, 0, 255)):
             _check(f"CrossbarMirror.{name}", value, lo, hi)
-        if cell_bits not in (1, 2, 4) or isinstance(cell_bits, bool):
-            raise ValueError(f"CrossbarMirror.cell_bits = {cell_bits!r} is not allowed: allowed 1, 2 or 4")
+        cell_bits = checks.check_choice("CrossbarMirror.cell_bits", cell_bits, (1, 2, 4))
         self.n_xbars, self.xbar_rows, self.xbar_cols = n_xbars, xbar_rows, xbar_cols
         self.cell_bits, self.ou_rows, self.ou_cols = cell_bits, ou_rows, ou_cols
         self.dac_bits, self.adc_bits = dac_bits, adc_bits

@@ -6,6 +6,7 @@ slots; PE row r holds K-block r, PE column n holds output channel n.
 
 import numpy as np
 
+from hw import checks
 from hw.formats.ints import check_range, int_array, int_range, wrap
 from hw.formats.nm import check_nm, compress_nm, compressed_slots, decompress_nm
 
@@ -66,8 +67,7 @@ def gemm_nm(A, values, indices, *, block, acc_bits, overflow="wrap", act_bits=No
         raise ValueError(f"A has K={K} columns; values/indices cover R*block = {R}*{block} = {R * block}")
     if overflow not in _OVERFLOW_MODES:
         raise ValueError(f"overflow must be one of {_OVERFLOW_MODES}, got {overflow!r}")
-    if not (isinstance(acc_bits, int) and 1 <= acc_bits <= 64):
-        raise ValueError(f"acc_bits must be an integer in 1..64, got {acc_bits!r}")
+    acc_bits = checks.check_int("acc_bits", acc_bits, 1, 64)
     if act_bits is not None:
         check_range(A, "activation (A)", act_bits, act_signed)
     if weight_bits is not None:
@@ -135,7 +135,10 @@ def random_nm_weights(rng, *, k, n, keep, block, weight_bits, density=1.0):
     -------
     W : (k, n) int64 array
     """
-    check_nm(keep, block)
+    keep, block = check_nm(keep, block)
+    k, n = checks.check_int("k", k, 0), checks.check_int("n", n, 0)
+    weight_bits = checks.check_int("weight_bits", weight_bits, 2, 62)
+    density = checks.check_float("density", density, 0, 1, allowed="0 … 1")
     if k % block:
         raise ValueError(f"k={k} is not a multiple of block={block}")
     lo, hi = int_range(weight_bits, True)
@@ -165,6 +168,10 @@ def random_acts(rng, *, m, k, act_bits, act_signed, zero_fraction=0.25):
     -------
     A : (m, k) int64 array
     """
+    m, k = checks.check_int("m", m, 0), checks.check_int("k", k, 0)
+    act_signed = checks.check_bool("act_signed", act_signed)
+    act_bits = checks.check_int("act_bits", act_bits, 2 if act_signed else 1, 62)
+    zero_fraction = checks.check_float("zero_fraction", zero_fraction, 0, 1, allowed="0 … 1")
     lo, hi = int_range(act_bits, act_signed)
     a = rng.integers(lo, hi, size=(m, k), endpoint=True)
     u = rng.random((m, k))
@@ -179,6 +186,8 @@ def array_job(cfg, W, A):
     the compressed weights the host loads, the result rows (``gemm_nm`` with the config's widths and overflow)
     and the ``zero_skips`` count.
     """
+    checks.check_attrs("cfg", cfg, ("keep", "block", "acc_bits", "overflow", "act_bits", "act_signed",
+                                    "weight_bits"), "a SystolicConfig (or an object with its fields)")
     values, indices = compress_nm(W, keep=cfg.keep, block=cfg.block)
     C = gemm_nm(A, values, indices, block=cfg.block, acc_bits=cfg.acc_bits, overflow=cfg.overflow,
                 act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits)

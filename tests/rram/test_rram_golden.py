@@ -92,7 +92,7 @@ def test_validate_names_position():
         map_dense(np.array([[200]]), geometry)
     with pytest.raises(ValueError, match="the mapping expects K = 6"):
         mvm(mapping, np.zeros(5, dtype=int))
-    with pytest.raises(ValueError, match=r"x\[0, 0\] = 128 does not fit 8-bit signed"):
+    with pytest.raises(ValueError, match=r"x\[0, 0\] = 128 is out of range: allowed 8-bit signed"):
         mvm(mapping, np.full((1, 6), 128))
     with pytest.raises(ValueError, match="CrossbarGeometry.cell_bits = 3"):
         CrossbarGeometry(cell_bits=3)
