@@ -119,10 +119,9 @@ async def bad_descriptors(dut):
     await tb.start()
     bad = [plan_descriptor(cfg, 0, 1, 1, check=False), plan_descriptor(cfg, cfg.max_m + 1, 1, 1, check=False),
            plan_descriptor(cfg, 1, cfg.max_k + 1, 1, check=False), plan_descriptor(cfg, 1, 1, 0, check=False)]
-    last = 0b0100
     if cfg.out_bits is not None and (1 << cfg.shift_bits) > cfg.acc_bits:
         bad.append(plan_descriptor(cfg, 1, 1, 1, cfg.acc_bits, check=False))
-        last = 0b1000
+    # the error bits are the last rejected descriptor's: bad M, K and N at once
     bad.append(plan_descriptor(cfg, cfg.max_m + 1, 0, cfg.max_n + 1, check=False))
     last = 0b0111
     tb.submit([tb.random_job(2, cfg.k + 1, cfg.cols + 1)], bad_descs=bad)

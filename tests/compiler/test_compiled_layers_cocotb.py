@@ -1,4 +1,4 @@
-"""A real layer from the compiler on the RTL, on Verilator and Icarus (issue 5's RTL checks).
+"""A real layer from the compiler on the RTL, on Verilator and Icarus.
 
 The trained toy CNN's conv2 (``gen/compiler/data/bars.npz``, K = 72, N = 16; :mod:`sim.compiler.compiled_layer`):
 
