@@ -43,6 +43,10 @@ class OSCoreParams:
     def from_dict(cls, d):
         return cls(**d)
 
+    def verilog(self):
+        """Path of the core's cached Verilog (:func:`os_verilog_for`)."""
+        return os_verilog_for(self)
+
 
 def build_os_array(p):
     """The :class:`SparseOSArray` for ``p``."""
