@@ -1,20 +1,18 @@
-"""Self-test of the cocotb infrastructure in ``sim/tb`` on a small stream DUT, on Verilator and Icarus."""
+"""Self-test of the cocotb infrastructure in ``sim/common`` (stream agents, scoreboard, runner, seeds) on a small
+stream DUT, on Verilator and Icarus."""
 
-import hashlib
-import json
-import os
 import random
 
 import pytest
-from amaranth.back import verilog
 from amaranth.hdl import Module
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.common.runner import REPO_ROOT, SIMULATORS, require_simulator, run_cocotb
+from sim.common.designs import Component
+from sim.common.runner import SIMULATORS, run_design
 from sim.common.scoreboard import Scoreboard
 from sim.common.stream import random_pauses
-
+from sim.common.testbench import cycle_budget
 
 
 class StreamSelfTest(wiring.Component):
@@ -48,37 +46,22 @@ class StreamSelfTest(wiring.Component):
         return m
 
 
-@pytest.fixture(scope="session")
-def stream_verilog():
-    """Verilog of ``stream_fifo`` in ``build/selftest/``, named by content (written atomically for xdist)."""
-    text = verilog.convert(StreamSelfTest(), name="stream_fifo", emit_src=False)
-    path = REPO_ROOT / "build" / "selftest" / f"stream_fifo-{hashlib.sha256(text.encode()).hexdigest()[:12]}.v"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    return path
-
-
-def run(sim, verilog_path, **kwargs):
-    require_simulator(sim)
-    return run_cocotb(verilog=verilog_path, top="stream_fifo", test_module="sim.common.cocotb_stream_fifo", sim=sim, **kwargs)
+DESIGN = Component("stream_fifo", StreamSelfTest)
+MODULE = "sim.common.cocotb_stream_fifo"
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
-def test_stream_agents(sim, stream_verilog):
-    seed = int(os.environ.get("STREAM_TB_SEED", random.randrange(2**32)))
-    print(f"stimulus seed {seed} (rerun: STREAM_TB_SEED={seed})")
-    run(sim, stream_verilog, extra_env={"STREAM_TB_CONFIG": json.dumps({"beats": 500, "seed": seed})})
+def test_stream_agents(sim, seed):
+    run_design(DESIGN, MODULE, sim, seed=seed, knobs={"beats": 500})
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
-def test_failing_cocotb_test_fails_pytest(sim, stream_verilog):
+def test_failing_cocotb_test_fails_pytest(sim, seed):
     with pytest.raises(pytest.fail.Exception) as failure:
-        run(sim, stream_verilog, testcase="deliberately_failing", extra_env={"STREAM_TB_FAILING": "1"})
+        run_design(DESIGN, MODULE, sim, seed=seed, testcase="deliberately_failing", knobs={"failing": 1})
     message = str(failure.value)
-    assert "1 of 1 cocotb tests failed" in message and "--- deliberately_failing (COCOTB_RANDOM_SEED=" in message
+    assert "1 of 1 cocotb tests failed" in message
+    assert f"--- deliberately_failing (rerun with SPARSEGEN_SEED={seed})" in message
     assert "mismatch at index 2" in message and "results.xml" in message
 
 
@@ -102,3 +85,10 @@ def test_random_pauses_are_seeded():
     draw = lambda: [next(g) for g in [random_pauses(random.Random(5), 0.25)] for _ in range(1000)]
     first = draw()
     assert first == draw() and 150 < sum(first) < 350
+
+
+def test_cycle_budget():
+    assert cycle_budget(100) == 300
+    assert cycle_budget(100, gap=0.5, margin=0) == 400
+    assert cycle_budget(30, gap=0.5, stall=0.75, margin=7) == 487      # 60 / (0.5 · 0.25) + 7
+    assert cycle_budget(1, gap=0.5, margin=0) == 4

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from gen.config import load_config
 from gen.gemm import perf
-from sim.common.designs import verilog_for
-from sim.common.runner import run_cocotb, simulator_available, verilator_env
+from sim.common.runner import run_design, simulator_available, verilator_env
 
 SPARSE, DENSE = "gemm_8x8_2of4", "gemm_8x8_dense"
 SPEEDUP_SHAPES = [(256, 256, 64), (256, 512, 128), (512, 1024, 256), (1024, 1024, 1024), (300, 270, 70)]
@@ -30,10 +29,8 @@ SPEEDUP_TARGET, UTIL_TARGET = 0.95, 0.95
 def rtl_cycles(cfg, shape, out_dir):
     """Cycles of one job simulated under Verilator (the cocotb ``throughput`` test also checks every result)."""
     report = out_dir / f"{cfg.top}-{'x'.join(map(str, shape))}.json"
-    run_cocotb(verilog=verilog_for(cfg), top=cfg.top, test_module="sim.gemm.cocotb_engine", sim="verilator",
-               testcase="throughput", waves=False,
-               extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": "1",
-                          "SPARSEGEN_BENCH": str(report), "SPARSEGEN_BENCH_SHAPE": ",".join(map(str, shape))})
+    run_design(cfg, "sim.gemm.cocotb_engine", "verilator", seed=1, testcase="throughput", waves=False,
+               knobs={"bench": report, "bench_shape": ",".join(map(str, shape))})
     return json.loads(report.read_text())
 
 

@@ -12,8 +12,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from sim.gemm.os_core import OSCoreParams, os_verilog_for
-from sim.common.runner import run_cocotb, simulator_available, verilator_env
+from sim.gemm.os_core import OSCoreParams
+from sim.common.runner import run_design, simulator_available, verilator_env
 
 CORES = (OSCoreParams(rows=8, cols=8, keep=2, block=4),)
 CASES = ((32, 32), (32, 8), (32, 2))          # (tiles, K-blocks per tile)
@@ -21,10 +21,8 @@ CASES = ((32, 32), (32, 8), (32, 2))          # (tiles, K-blocks per tile)
 
 def bench_case(p, n, t, sim, out_dir):
     report = out_dir / f"{p.top}.{n}x{t}.{sim}.json"
-    run_cocotb(verilog=os_verilog_for(p), top=p.top, test_module="sim.gemm.cocotb_os_array", sim=sim,
-               testcase="throughput", waves=False,
-               extra_env={"SPARSEGEN_OS_PARAMS": json.dumps(p.to_dict()), "SPARSEGEN_SEED": "1",
-                          "SPARSEGEN_OS_TILES": f"{n},{t}", "SPARSEGEN_BENCH": str(report)})
+    run_design(p, "sim.gemm.cocotb_os_array", sim, seed=1, testcase="throughput", waves=False,
+               knobs={"os_tiles": f"{n},{t}", "bench": report})
     return json.loads(report.read_text())
 
 

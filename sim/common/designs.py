@@ -6,13 +6,16 @@ for the same design wait on a file lock instead of generating it twice.
 """
 
 import hashlib
+import inspect
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sim.common.runner import REPO_ROOT, locked
 
 CACHE_DIR = REPO_ROOT / "build" / "tests" / "verilog"
 
-__all__ = ["verilog_for", "verilog_for_component", "source_digest"]
+__all__ = ["verilog_for", "verilog_for_component", "source_digest", "Component", "design_verilog"]
 
 
 def source_digest():
@@ -39,11 +42,12 @@ def verilog_for(config):
 
 def verilog_for_component(top, build, params):
     """Path of ``<top>.v`` for the component ``build(**params)`` (a leaf component, no config), generating it if
-    needed. The cache key hashes ``top``, ``build``'s qualified name, ``params`` (JSON; tuples become lists) and
-    the sources, like :func:`verilog_for`."""
+    needed. The cache key hashes ``top``, ``build``'s qualified name and source (it may live outside ``hw/``, e.g.
+    a test's own component), ``params`` (JSON; tuples become lists) and the sources, like :func:`verilog_for`."""
     from amaranth.back import verilog
 
-    what = json.dumps([top, f"{build.__module__}.{build.__qualname__}", params], sort_keys=True)
+    what = json.dumps([top, f"{build.__module__}.{build.__qualname__}", inspect.getsource(build), params],
+                      sort_keys=True)
     key = hashlib.sha256((what + source_digest()).encode()).hexdigest()
     out = CACHE_DIR / f"{top}-{key[:12]}"
     v_path = out / f"{top}.v"
@@ -55,3 +59,27 @@ def verilog_for_component(top, build, params):
             tmp.write_text(text)
             tmp.replace(v_path)
     return v_path
+
+
+@dataclass(frozen=True)
+class Component:
+    """A bare component as a design for :func:`sim.common.runner.run_design`: ``build(**params)`` named ``top``.
+
+    ``to_dict()`` (the cocotb side's config) is ``params``.
+    """
+    top: str
+    build: Callable
+    params: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dict(self.params)
+
+    def verilog(self):
+        """Path of its Verilog (:func:`verilog_for_component`)."""
+        return verilog_for_component(self.top, self.build, self.params)
+
+
+def design_verilog(design):
+    """Path of ``design``'s Verilog: its ``verilog()`` when it has one, else :func:`verilog_for` (a config)."""
+    make = getattr(design, "verilog", None)
+    return make() if callable(make) else verilog_for(design)

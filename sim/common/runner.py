@@ -1,5 +1,8 @@
 """Build a Verilog file with Verilator or Icarus and run a cocotb test module on it, from pytest.
 
+:func:`run_design` is what a test calls: the design's Verilog (cached), its config, the seed and the knobs go to
+the cocotb module, which reads them with :func:`sim.common.tbenv.settings`; :func:`run_cocotb` is the layer below.
+
 Builds are cached in ``build/sim/<sim>/<top>-<hash>/`` (hash of the Verilog text, simulator, build flags,
 waves and tool versions), completed builds are marked with a stamp file, and concurrent builds of one
 directory (pytest-xdist workers) are serialized with ``fcntl.flock``. Each run gets its own working
@@ -24,8 +27,11 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from sim.common.tbenv import CONFIG_ENV, SEED_ENV, knob_env, replay_hint
+
 __all__ = ["REPO_ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "simulator_available", "require_simulator",
-           "verilator_env", "verilator_can_fst", "build_dir_for", "ensure_build", "run_cocotb", "locked"]
+           "verilator_env", "verilator_can_fst", "build_dir_for", "ensure_build", "run_cocotb", "run_design",
+           "waveforms", "locked"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _PACKAGE_ROOT = REPO_ROOT   # the directory holding the hw, gen and sim packages
@@ -58,6 +64,7 @@ VERILATOR_WAIVERS = (
 VERILATOR_OPT_FAST = os.environ.get("SPARSEGEN_VERILATOR_OPT", "-O0")
 
 _STAMP = ".sparsegen-build-ok"
+_WAVEFORMS: list[str] = []        # waveform paths of this process's runs, until waveforms() takes them
 _REQUIRE_ENV = "SPARSEGEN_REQUIRE_SIMULATORS"
 
 
@@ -103,15 +110,18 @@ def simulator_available(sim: str) -> tuple[bool, str]:
 def require_simulator(sim: str) -> None:
     """Skip the calling pytest test when ``sim`` is unavailable; fail instead when CI requires it.
 
-    CI lists the simulators that must run in ``SPARSEGEN_REQUIRE_SIMULATORS`` (comma separated).
+    CI lists the simulators that must run in ``SPARSEGEN_REQUIRE_SIMULATORS`` (comma separated). Outside pytest
+    an unavailable simulator raises ``RuntimeError``.
     """
-    import pytest
-
     ok, reason = simulator_available(sim)
     if ok:
         if sim == "verilator":
             verilator_env()
         return
+    if not _in_pytest():
+        raise RuntimeError(f"{sim} unavailable: {reason}")
+    import pytest
+
     required = {s.strip() for s in os.environ.get(_REQUIRE_ENV, "").split(",") if s.strip()}
     if sim in required:
         pytest.fail(f"{sim} is required ({_REQUIRE_ENV}) but unavailable: {reason}", pytrace=False)
@@ -217,9 +227,13 @@ def _patched_environment(env: dict[str, str], path_entry: str | None = None):
                 os.environ[k] = v
 
 
+def _in_pytest() -> bool:
+    return "PYTEST_CURRENT_TEST" in os.environ and "pytest" in sys.modules
+
+
 def _fail(message: str):
     """Fail the running pytest test (no Python traceback), or raise RuntimeError outside pytest."""
-    if "PYTEST_CURRENT_TEST" in os.environ and "pytest" in sys.modules:
+    if _in_pytest():
         import pytest
 
         pytest.fail(message, pytrace=False)
@@ -234,14 +248,18 @@ def _tail(path: Path, lines: int = 60) -> str:
 
 
 def _failures(results: Path) -> list[str]:
-    """``name (seed): traceback`` of every failed test case in a cocotb results XML."""
+    """``name (replay hint): traceback`` of every failed test case in a cocotb results XML.
+
+    The seed is cocotb's ``random_seed``: the stimulus seed, which :func:`run_cocotb` passes as
+    ``COCOTB_RANDOM_SEED`` too (and which the testbench takes as its seed when none was given).
+    """
     out = []
     for case in ET.parse(results).getroot().iter("testcase"):
         bad = case.find("failure") if case.find("failure") is not None else case.find("error")
         if bad is not None:
             seed = next((p.get("value") for p in case.iter("property") if p.get("name") == "random_seed"), "?")
             text = (bad.text or bad.get("message") or "").strip()
-            out.append(f"--- {case.get('name')} (COCOTB_RANDOM_SEED={seed}):\n{text}")
+            out.append(f"--- {case.get('name')} ({replay_hint(seed)}):\n{text}")
     return out
 
 
@@ -309,11 +327,12 @@ def run_cocotb(*, verilog: Path, top: str, test_module: str, sim: str,
     waves : bool, optional
         Dump waveforms; default: environment variable ``WAVES=1``. Icarus writes ``<top>.fst``,
         Verilator ``dump.fst`` (``dump.vcd`` when lz4.h is missing, see :func:`verilator_can_fst`),
-        in the run directory; the path is printed.
+        in the run directory; the path is printed and recorded for the pytest summary (:func:`waveforms`).
     testcase : str or list of str, optional
         Run only these cocotb tests.
     seed : int, optional
-        ``COCOTB_RANDOM_SEED``; default random (cocotb logs the seed it used).
+        The stimulus seed: ``SPARSEGEN_SEED`` and ``COCOTB_RANDOM_SEED``; default: cocotb picks one (and logs it),
+        which the testbench then uses.
 
     Returns
     -------
@@ -329,9 +348,12 @@ def run_cocotb(*, verilog: Path, top: str, test_module: str, sim: str,
     build_dir, _ = ensure_build(verilog, top, sim, waves)
     env = {k: str(v) for k, v in (extra_env or {}).items()}
     env["WAVES"] = "1" if waves else "0"
+    if seed is not None:
+        env[SEED_ENV] = str(seed)
     run_dir = build_dir / "runs" / _run_slug(testcase)     # one per pytest test: parallel runs stay apart
     run_dir.mkdir(parents=True, exist_ok=True)
     results, log = run_dir / "results.xml", run_dir / "sim.log"
+    results.unlink(missing_ok=True)           # a crashed simulator must not leave the last run's results behind
     # Icarus' dump module writes into the build dir unless told otherwise.
     plusargs = [f"+dumpfile_path={_waves_file(sim, top, run_dir)}"] if sim == "icarus" and waves else []
     with _patched_environment(env, str(_PACKAGE_ROOT)):
@@ -344,9 +366,11 @@ def run_cocotb(*, verilog: Path, top: str, test_module: str, sim: str,
         except (RuntimeError, SystemExit):
             pass                      # the runner exits on failures under pytest; judged just below
 
-    where = f"results {results}, log {log}"
+    where = f"results {results}, log {log}" + (f"; {replay_hint(seed)}" if seed is not None else "")
     if waves:
-        print(f"waveform: {_waves_file(sim, top, run_dir)}")
+        path = _waves_file(sim, top, run_dir)
+        _WAVEFORMS.append(str(path))
+        print(f"waveform: {path}")
     try:
         total, failed = get_results(results)
     except (RuntimeError, OSError, ET.ParseError):
@@ -356,3 +380,49 @@ def run_cocotb(*, verilog: Path, top: str, test_module: str, sim: str,
     if total == 0:
         _fail(f"{sim}: no cocotb test ran (testcase={testcase!r}); {where}")
     return results
+
+
+def waveforms() -> list[str]:
+    """The waveform paths the runs of this process wrote since the last call (tests/conftest.py puts them into
+    the pytest report and its terminal summary)."""
+    paths = list(_WAVEFORMS)
+    _WAVEFORMS.clear()
+    return paths
+
+
+def run_design(design, test_module: str, sim: str, *, seed: int, knobs: dict | None = None, testcase=None,
+               waves: bool | None = None) -> Path:
+    """Run the cocotb tests of ``test_module`` on ``design``'s Verilog under ``sim``: what a test calls.
+
+    Skips (or, under ``SPARSEGEN_REQUIRE_SIMULATORS``, fails) when ``sim`` is unavailable; builds the Verilog and
+    the simulator model (both cached); passes the config, the seed and the knobs (:mod:`sim.common.tbenv`).
+
+    Parameters
+    ----------
+    design : config
+        A config (``gen`` config classes: Verilog from :func:`sim.common.designs.verilog_for`), or any object with
+        ``top``, ``to_dict()`` and ``verilog()`` (the path of its Verilog), like
+        :class:`sim.common.designs.Component` and :class:`sim.gemm.os_core.OSCoreParams`.
+    test_module : str
+        Dotted name of the cocotb test module.
+    sim : ``"verilator"`` or ``"icarus"``
+    seed : int
+        The stimulus seed (``SPARSEGEN_SEED``, also ``COCOTB_RANDOM_SEED``).
+    knobs : dict, optional
+        ``{name: value}``, passed as ``SPARSEGEN_<NAME>`` (read with :func:`sim.common.tbenv.knob`).
+    testcase, waves
+        As for :func:`run_cocotb`.
+
+    Returns
+    -------
+    Path
+        The results XML (see :func:`run_cocotb` for how failures are reported).
+    """
+    from sim.common.designs import design_verilog
+
+    require_simulator(sim)
+    env = {CONFIG_ENV: json.dumps(design.to_dict()),
+           **{knob_env(name): str(value) for name, value in (knobs or {}).items()}}
+    print(f"{sim}: {test_module} on {design.top} ({replay_hint(seed)})")
+    return run_cocotb(verilog=design_verilog(design), top=design.top, test_module=test_module, sim=sim,
+                      extra_env=env, waves=waves, testcase=testcase, seed=seed)

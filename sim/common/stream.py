@@ -1,41 +1,54 @@
-"""cocotb drivers and monitors for ``amaranth.lib.stream`` ports.
+"""cocotb agents for ``amaranth.lib.stream`` ports: a source, a sink and a passive monitor.
 
 An Amaranth stream named ``acts`` becomes the Verilog ports ``acts__valid``, ``acts__ready`` and
 ``acts__payload`` (one flat vector, LSB first). A beat transfers on a rising ``clk`` edge where
 ``valid && ready``.
+
+- :class:`StreamSource` (a stream into the DUT) drives ``valid`` and ``payload`` and records the handshake
+  cycle of every beat it sends;
+- :class:`StreamSink` (a stream out of the DUT) drives ``ready`` and records every beat taken, the stall
+  cycles and any break of the stream rule;
+- :class:`StreamMonitor` (any stream) drives nothing and records the same from ``valid && ready`` alone.
 
 Cycle numbers
 -------------
 :class:`CycleCounter` numbers the rising edges of ``clk`` it sees: the first edge after it started is
 cycle 1, the next cycle 2, and so on. The *handshake cycle* of a transfer is the number of the rising
 edge at which it happens, so two transfers at consecutive edges differ by exactly 1, and a beat that
-enters a pipeline at cycle t and leaves it at cycle t + L has latency L. Every driver and monitor of one
-clock shares one counter (:meth:`CycleCounter.shared`), so their cycle numbers are comparable.
+enters a pipeline at cycle t and leaves it at cycle t + L has latency L. Every agent of one clock shares
+one counter (:meth:`CycleCounter.shared`), so their cycle numbers are comparable.
 
 Sampling and driving (race-free on Verilator and Icarus)
 --------------------------------------------------------
 Each agent runs one loop per clock cycle:
 
 1. ``await RisingEdge(clk)``: the DUT has just captured the previous cycle's inputs.
-2. Drive this cycle's outputs (``valid``/``payload`` or ``ready``). cocotb applies the writes after
-   the edge has been evaluated (Verilator: inertial writes; Icarus: in the ReadWrite phase), so the
-   DUT never sees them at this edge.
+2. Drive this cycle's outputs (source: ``valid``/``payload``; sink: ``ready``; monitor: nothing). cocotb
+   applies the writes after the edge has been evaluated (Verilator: inertial writes; Icarus: in the
+   ReadWrite phase), so the DUT never sees them at this edge.
 3. ``await ReadOnly()``: every value of this cycle has settled, including a DUT ``ready`` that
    depends combinationally on another port (downstream ``ready``, another stream's ``valid``).
    ``valid && ready`` seen here is the transfer that happens at the *next* rising edge, so it is
    recorded with cycle number ``counter.cycle + 1``.
 
 Nothing is read right after the edge, where Icarus may still show pre-edge values of the DUT's
-registers, and nothing is written in ``ReadOnly``. An idle driver sleeps on an event instead of the
-clock; :meth:`StreamDriver.send` wakes it in the same time step, so beats queued right after an edge
+registers, and nothing is written in ``ReadOnly``. An idle source sleeps on an event instead of the
+clock; :meth:`StreamSource.send` wakes it in the same time step, so beats queued right after an edge
 are offered in that cycle whichever coroutine the simulator resumed first. Reset is not looked at:
 create the agents after releasing ``rst``, or keep ``valid`` low while it is high.
 
 Pause generators (in the style of cocotbext-axi)
 ------------------------------------------------
-``pause`` is any iterable of bools, consumed one item per clock cycle. ``True`` means "not this cycle":
-no new beat is offered (driver) or ``ready`` is low (monitor). A finite iterable that runs out counts
-as ``False`` from then on.
+The source and the sink take a pause generator (constructor argument ``pause`` or
+:meth:`set_pause_generator`): any iterable of bools, consumed one item per clock cycle. ``True`` means
+"not this cycle": no new beat is offered (source) or ``ready`` is low (sink); ``None`` never pauses. A
+finite iterable that runs out counts as ``False`` from then on. :func:`random_pauses` makes a seeded one.
+
+Bounded waits
+-------------
+:meth:`StreamSource.send` and :meth:`StreamSink.wait_for` / :meth:`StreamMonitor.wait_for` take a
+``timeout_cycles`` bound and raise ``AssertionError`` naming the stream, what was awaited, the bound and
+the seed's replay hint when it passes: a DUT that never answers fails the test instead of hanging it.
 """
 
 from __future__ import annotations
@@ -49,15 +62,18 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import Event, ReadOnly, RisingEdge, current_gpi_trigger
 
-__all__ = ["CycleCounter", "StreamDriver", "StreamMonitor", "clock_and_reset", "random_pauses", "no_pauses"]
+from sim.common.tbenv import replay_hint
+
+__all__ = ["CycleCounter", "StreamSource", "StreamSink", "StreamMonitor", "clock_and_reset", "random_pauses",
+           "no_pauses", "timeout_error"]
 
 
 async def clock_and_reset(dut, *, sources=(), sinks=(), zero=(), clock_ns=10, cycles=2) -> "CycleCounter":
     """Start ``dut.clk``, hold ``dut.rst`` high for ``cycles`` rising edges with every input stream idle, release it.
 
     ``sources`` / ``sinks`` name the DUT's input / output streams: their ``<name>__valid`` / ``<name>__ready`` are
-    driven low during reset; ``zero`` names other inputs driven to 0. Returns a :class:`CycleCounter` that starts
-    counting at the first cycle out of reset.
+    driven low during reset; ``zero`` names other inputs driven to 0. Returns the shared :class:`CycleCounter`,
+    which counts from the first cycle out of reset.
     """
     Clock(dut.clk, clock_ns, unit="ns").start()
     dut.rst.value = 1
@@ -70,7 +86,7 @@ async def clock_and_reset(dut, *, sources=(), sinks=(), zero=(), clock_ns=10, cy
     for _ in range(cycles):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
-    return CycleCounter(dut.clk)
+    return CycleCounter.shared(dut.clk, restart=True)
 
 
 def random_pauses(rng: random.Random, probability: float) -> Iterator[bool]:
@@ -84,6 +100,12 @@ def random_pauses(rng: random.Random, probability: float) -> Iterator[bool]:
 def no_pauses() -> Iterator[bool]:
     """Infinite pause generator that never pauses (full throughput)."""
     return itertools.repeat(False)
+
+
+def timeout_error(what: str, bound: int, detail: str = "") -> AssertionError:
+    """The error of a bounded wait that ran out: what was awaited, the bound, ``detail`` and the replay hint."""
+    return AssertionError(f"timeout: {what} not done within {bound} cycles" + (f" ({detail})" if detail else "")
+                          + f"; {replay_hint()}")
 
 
 def _bit(handle, what: str) -> bool:
@@ -129,15 +151,45 @@ class CycleCounter:
             self.cycle += 1
 
     @classmethod
-    def shared(cls, clk) -> CycleCounter:
-        """The one counter of ``clk`` in the running test (a new one after the previous test ended)."""
+    def shared(cls, clk, *, restart: bool = False) -> CycleCounter:
+        """The one counter of ``clk`` in the running test (a new one after the previous test ended, or when
+        ``restart``: cycle 0 is now)."""
         counter = cls._shared.get(clk)
+        if restart and counter is not None and not counter._task.done():
+            counter._task.cancel()
+            counter = None
         if counter is None or counter._task.done():    # cocotb cancels a test's tasks when it ends
             counter = cls._shared[clk] = cls(clk)
         return counter
 
 
-class StreamDriver:
+class _Agent:
+    """The ports of one stream, its clock and the shared cycle counter."""
+
+    def __init__(self, dut, name: str, clk, counter: CycleCounter | None) -> None:
+        self.name = name
+        self.clk = clk
+        self._valid = getattr(dut, f"{name}__valid")
+        self._ready = getattr(dut, f"{name}__ready")
+        self._payload = getattr(dut, f"{name}__payload")
+        self.counter = counter or CycleCounter.shared(clk)
+
+
+class _Pausing:
+    """The pause generator of an agent that drives a handshake signal (cocotbext-axi's ``set_pause_generator``)."""
+
+    _pause: Iterator[bool] | None = None
+
+    def set_pause_generator(self, generator: Iterable[bool] | None = None) -> None:
+        """Use ``generator`` (an iterable of bools, one per cycle, ``True`` = pause) from the next cycle on;
+        ``None``: never pause."""
+        self._pause = iter(generator) if generator is not None else None
+
+    def _paused(self) -> bool:
+        return next(self._pause, False) if self._pause is not None else False
+
+
+class StreamSource(_Agent, _Pausing):
     """Source of a stream into the DUT: drives ``<name>__valid``/``__payload``, watches ``<name>__ready``.
 
     Parameters
@@ -149,8 +201,8 @@ class StreamDriver:
     clk : cocotb handle
         The clock.
     pause : iterable of bool, optional
-        Pause generator: ``True`` keeps ``valid`` low for that cycle. It only acts between beats: an
-        offered beat holds ``valid`` and ``payload`` until it transfers (the stream rule).
+        Pause generator (:meth:`set_pause_generator`): ``True`` keeps ``valid`` low for that cycle. It only
+        acts between beats: an offered beat holds ``valid`` and ``payload`` until it transfers (the stream rule).
     counter : CycleCounter, optional
         Defaults to :meth:`CycleCounter.shared` of ``clk``.
 
@@ -169,13 +221,8 @@ class StreamDriver:
 
     def __init__(self, dut, name: str, clk, *, pause: Iterable[bool] | None = None,
                  counter: CycleCounter | None = None) -> None:
-        self.name = name
-        self.clk = clk
-        self._valid = getattr(dut, f"{name}__valid")
-        self._ready = getattr(dut, f"{name}__ready")
-        self._payload = getattr(dut, f"{name}__payload")
-        self._pause = iter(pause) if pause is not None else None
-        self.counter = counter or CycleCounter.shared(clk)
+        super().__init__(dut, name, clk, counter)
+        self.set_pause_generator(pause)
         self.handshake_cycles: list[int] = []
         self._queue: deque[int] = deque()
         self._queued = 0                     # beats ever queued; send() waits for handshakes to reach it
@@ -189,16 +236,32 @@ class StreamDriver:
         """No beat waiting or on the bus."""
         return len(self.handshake_cycles) == self._queued
 
-    async def send(self, beats: Iterable[int]) -> None:
-        """Send ``beats`` in order; returns right after the rising edge at which the last one transfers."""
+    def send_nowait(self, beats: Iterable[int]) -> int:
+        """Queue ``beats`` and return at once; returns how many beats have been queued in all (for
+        :meth:`wait_sent`)."""
         beats = [int(b) for b in beats]
         self._queue.extend(beats)
         self._queued += len(beats)
         self._wake.set()
-        target = self._queued
+        return self._queued
+
+    async def send(self, beats: Iterable[int], *, timeout_cycles: int) -> None:
+        """Send ``beats`` in order; returns right after the rising edge at which the last one transfers.
+
+        Raises ``AssertionError`` when they have not all transferred within ``timeout_cycles`` cycles.
+        """
+        await self.wait_sent(self.send_nowait(beats), timeout_cycles=timeout_cycles)
+
+    async def wait_sent(self, count: int, *, timeout_cycles: int) -> None:
+        """Wait until ``count`` beats (counted since construction) have transferred, at most ``timeout_cycles``."""
         edge = RisingEdge(self.clk)
-        while len(self.handshake_cycles) < target:
+        for _ in range(timeout_cycles):
+            if len(self.handshake_cycles) >= count:
+                return
             await edge
+        if len(self.handshake_cycles) < count:
+            raise timeout_error(f"{self.name}: sending beat {len(self.handshake_cycles)} of {count}", timeout_cycles,
+                                f"cycle {self.counter.cycle}, {self.name}__ready={self._ready.value!s}")
 
     async def _run(self) -> None:
         edge = RisingEdge(self.clk)
@@ -217,7 +280,7 @@ class StreamDriver:
                 await self._wake.wait()
                 if _in_readonly():        # send() from a ReadOnly callback: too late for this cycle
                     await edge
-            paused = next(self._pause, False) if self._pause is not None else False
+            paused = self._paused()
             if not offered and self._queue and not paused:
                 self._payload.value = self._queue.popleft()
                 offered = True
@@ -231,8 +294,8 @@ class StreamDriver:
             await edge
 
 
-class StreamMonitor:
-    """Sink of a stream out of the DUT: drives ``<name>__ready``, collects the beats that transfer.
+class StreamMonitor(_Agent):
+    """Passive monitor of any stream: records the beats that transfer (``valid && ready``), drives nothing.
 
     Parameters
     ----------
@@ -242,57 +305,48 @@ class StreamMonitor:
         Stream port prefix.
     clk : cocotb handle
         The clock.
-    pause : iterable of bool, optional
-        Backpressure generator: ``True`` drives ``ready`` low for that cycle. Default: always ready.
     callback : callable, optional
         Called with each beat's payload (an ``int``) in ``ReadOnly`` just before the edge at which it
         transfers, e.g. ``Scoreboard.check``. It must not write signals.
     check_protocol : bool
-        Fail when the DUT breaks the stream rule: ``valid`` dropped, or ``payload`` changed, while a beat
-        was offered and not taken.
+        Fail when the stream rule breaks: ``valid`` dropped, or ``payload`` changed, while a beat was
+        offered and not taken.
     counter : CycleCounter, optional
         Defaults to :meth:`CycleCounter.shared` of ``clk``.
 
     Attributes
     ----------
     values : list of int
-        Payloads of the beats collected so far, in order.
+        Payloads of the beats transferred so far, in order.
     handshake_cycles : list of int
         Their handshake cycles.
     stall_cycles : int
         Cycles seen with ``valid && !ready``.
-
-    Notes
-    -----
-    ``ready`` is low until the first edge after construction.
     """
 
-    def __init__(self, dut, name: str, clk, *, pause: Iterable[bool] | None = None,
-                 callback: Callable[[int], object] | None = None, check_protocol: bool = True,
-                 counter: CycleCounter | None = None) -> None:
-        self.name = name
-        self.clk = clk
-        self._valid = getattr(dut, f"{name}__valid")
-        self._ready = getattr(dut, f"{name}__ready")
-        self._payload = getattr(dut, f"{name}__payload")
-        self._pause = iter(pause) if pause is not None else None
+    def __init__(self, dut, name: str, clk, *, callback: Callable[[int], object] | None = None,
+                 check_protocol: bool = True, counter: CycleCounter | None = None) -> None:
+        super().__init__(dut, name, clk, counter)
         self.callback = callback
         self.check_protocol = check_protocol
-        self.counter = counter or CycleCounter.shared(clk)
         self.values: list[int] = []
         self.handshake_cycles: list[int] = []
         self.stall_cycles = 0
-        self._ready.value = 0
+        self._held = None                 # payload offered but not taken last cycle
+        self._start()
+
+    def _start(self) -> None:
         self._task = cocotb.start_soon(self._run())
 
     def __len__(self) -> int:
         return len(self.values)
 
-    async def wait_for(self, n: int, timeout_cycles: int = 10_000) -> list[int]:
+    async def wait_for(self, n: int, *, timeout_cycles: int, what: str | None = None) -> list[int]:
         """Wait until ``n`` beats have transferred; return the first ``n`` payloads.
 
         Returns right after the rising edge at which beat ``n`` transfers (at once if it already has).
-        Raises ``AssertionError`` after ``timeout_cycles`` cycles without reaching ``n``.
+        Raises ``AssertionError`` naming ``what`` (default: the beat count) after ``timeout_cycles`` cycles
+        without reaching ``n``.
         """
         edge = RisingEdge(self.clk)
         for _ in range(timeout_cycles):
@@ -301,42 +355,88 @@ class StreamMonitor:
             await edge
         if len(self.values) >= n:
             return self.values[:n]
-        raise AssertionError(
-            f"{self.name}: timeout after {timeout_cycles} cycles waiting for {n} beats, got "
-            f"{len(self.values)} (cycle {self.counter.cycle}, {self.stall_cycles} stall cycles, "
-            f"{self.name}__valid={self._valid.value!s})")
+        raise timeout_error(f"{self.name}: waiting for {what or f'{n} beats'}", timeout_cycles,
+                            f"got {len(self.values)} of {n} beats by cycle {self.counter.cycle}, "
+                            f"{self.stall_cycles} stall cycles, {self.name}__valid={self._valid.value!s}")
+
+    def _ready_now(self) -> bool:
+        return _bit(self._ready, f"{self.name}__ready")
+
+    def _observe(self) -> None:
+        """In ``ReadOnly``: record the beat that transfers at the next edge, or the stall, and check the rule."""
+        if not _bit(self._valid, f"{self.name}__valid"):
+            if self.check_protocol and self._held is not None:
+                raise AssertionError(f"{self.name}: valid dropped at cycle {self.counter.cycle} "
+                                     f"before beat {len(self.values)} was taken (stream rule)")
+            self._held = None
+            return
+        try:
+            value = int(self._payload.value)   # cheaper than .is_resolvable on wide vectors
+        except ValueError:
+            raise AssertionError(f"{self.name}: payload is {self._payload.value!s} while valid "
+                                 f"(cycle {self.counter.cycle})") from None
+        if self.check_protocol and self._held is not None and value != self._held:
+            raise AssertionError(f"{self.name}: payload changed at cycle {self.counter.cycle} "
+                                 f"while beat {len(self.values)} waited (stream rule)")
+        if self._ready_now():
+            self._held = None
+            self.values.append(value)
+            self.handshake_cycles.append(self.counter.cycle + 1)   # transfers at the next edge
+            if self.callback is not None:
+                self.callback(value)
+        else:
+            self.stall_cycles += 1
+            self._held = value
+
+    def _drive(self) -> None:
+        """Right after an edge: drive this cycle's outputs (a monitor drives none)."""
 
     async def _run(self) -> None:
         edge = RisingEdge(self.clk)
-        ready = False                     # what we last wrote to ready
-        held = None                       # payload offered but not taken last cycle
-        while True:
+        if _in_readonly():                # created in a ReadOnly callback: this cycle is already being sampled
             await edge
-            want = not (next(self._pause, False) if self._pause is not None else False)
-            if want != ready:
-                ready = want
-                self._ready.value = int(ready)
+            self._drive()
+        while True:
+            # From the cycle of construction on: created right after an edge, the agent sees a transfer at the
+            # next one.
             await ReadOnly()
-            if not _bit(self._valid, f"{self.name}__valid"):
-                if self.check_protocol and held is not None:
-                    raise AssertionError(f"{self.name}: valid dropped at cycle {self.counter.cycle} "
-                                         f"before beat {len(self.values)} was taken (stream rule)")
-                held = None
-                continue
-            try:
-                value = int(self._payload.value)   # cheaper than .is_resolvable on wide vectors
-            except ValueError:
-                raise AssertionError(f"{self.name}: payload is {self._payload.value!s} while valid "
-                                     f"(cycle {self.counter.cycle})") from None
-            if self.check_protocol and held is not None and value != held:
-                raise AssertionError(f"{self.name}: payload changed at cycle {self.counter.cycle} "
-                                     f"while beat {len(self.values)} waited (stream rule)")
-            if ready:
-                held = None
-                self.values.append(value)
-                self.handshake_cycles.append(self.counter.cycle + 1)   # transfers at the next edge
-                if self.callback is not None:
-                    self.callback(value)
-            else:
-                self.stall_cycles += 1
-                held = value
+            self._observe()
+            await edge
+            self._drive()
+
+
+class StreamSink(StreamMonitor, _Pausing):
+    """Sink of a stream out of the DUT: drives ``<name>__ready``, collects the beats that transfer.
+
+    A :class:`StreamMonitor` that also drives ``ready``: same parameters and attributes, plus
+
+    Parameters
+    ----------
+    pause : iterable of bool, optional
+        Backpressure generator (:meth:`set_pause_generator`): ``True`` drives ``ready`` low for that cycle.
+        Default: always ready.
+
+    Notes
+    -----
+    The pause generator decides ``ready`` from the cycle of construction on.
+    """
+
+    def __init__(self, dut, name: str, clk, *, pause: Iterable[bool] | None = None,
+                 callback: Callable[[int], object] | None = None, check_protocol: bool = True,
+                 counter: CycleCounter | None = None) -> None:
+        self._ready_driven = False        # what we last wrote to ready
+        super().__init__(dut, name, clk, callback=callback, check_protocol=check_protocol, counter=counter)
+        self.set_pause_generator(pause)
+        if _in_readonly():                # no writes now: ready is driven from the next edge on
+            return
+        self._ready.value = 0
+        self._drive()
+
+    def _ready_now(self) -> bool:
+        return self._ready_driven
+
+    def _drive(self) -> None:
+        want = not self._paused()
+        if want != self._ready_driven:
+            self._ready_driven = want
+            self._ready.value = int(want)

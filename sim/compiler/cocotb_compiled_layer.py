@@ -1,15 +1,11 @@
 """cocotb tests: the trained CNN's conv2, compiled, on the RRAM tile and on the GEMM engine
 (run by tests/compiler/test_compiled_layers_cocotb.py).
 
-The pytest side passes the DUT's config as JSON in ``SPARSEGEN_CONFIG`` and the seed in ``SPARSEGEN_SEED``; it runs
-the ``rram_*`` tests on an ``RramTile`` and the ``gemm_*`` tests on a ``GemmEngine``. The layer, its mapping and its
+Settings (:func:`sim.common.tbenv.settings`): the DUT's config and the stimulus seed; the pytest side runs the
+``rram_*`` tests on an ``RramTile`` and the ``gemm_*`` tests on a ``GemmEngine``. The layer, its mapping and its
 input come from :mod:`sim.compiler.compiled_layer` (the compiler), the testbenches from :mod:`sim.rram.tb` and
 :mod:`sim.gemm.tb`.
 """
-
-import json
-import os
-import random
 
 import cocotb
 import numpy as np
@@ -28,22 +24,17 @@ from sim.compiler.compiled_layer import (GEMM_PRUNE, LAYER, PADDING, RRAM_PRUNE,
                                    layer_input, requant_shift, rram_plans)
 from sim.gemm.tb import GemmEngineTB
 from sim.rram.tb import RramTileTB
+from sim.common.tbenv import settings
 
 VECTORS = 2          # conv2 output positions per strategy (different ones each time); an MVM is ~14 000 cycles
-
-
-def _setup(config_class):
-    cfg = config_class.from_dict(json.loads(os.environ["SPARSEGEN_CONFIG"]))
-    seed = int(os.environ.get("SPARSEGEN_SEED") or random.randrange(1 << 32))
-    cocotb.log.info("config %s, seed=%d (replay with SPARSEGEN_SEED=%d)", cfg.top, seed, seed)
-    return cfg, seed, np.random.default_rng(seed)
 
 
 @cocotb.test()
 async def rram_compiled_layer(dut):
     """Pattern-pruned conv2 mapped by each strategy: programmed, tables loaded, real im2col vectors bit-exact with
     the tile golden, ``x @ Wq`` and the direct convolution; counters equal to the compiler's predictions."""
-    cfg, seed, rng = _setup(RramTileConfig)
+    s = settings(RramTileConfig)
+    cfg, seed, rng = s.config, s.seed, s.rng
     assert not cfg.adc_clips, "the tile's ADC must be lossless for the x @ Wq comparison"
     plans = rram_plans(cfg.geometry, input_bits=cfg.input_bits, input_signed=cfg.input_signed, dac_bits=cfg.dac_bits)
     _, q = compiled_layer(RRAM_PRUNE)
@@ -93,7 +84,8 @@ async def rram_compiled_layer(dut):
 async def _gemm_conv(dut, *, gap, stall):
     """conv2 pruned 2:4 by the compiler, lowered by im2col, one job on the engine; returns the testbench, the
     counters and the output compared with the direct convolution (ReLU and requantization applied)."""
-    cfg, seed, _ = _setup(GemmConfig)
+    s = settings(GemmConfig)
+    cfg, seed = s.config, s.seed
     _, q = compiled_layer(GEMM_PRUNE)
     x2 = layer_input(seed)
     kh, kw = q.shape[2:]

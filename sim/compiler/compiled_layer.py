@@ -31,7 +31,7 @@ __all__ = ["BARS", "LAYER", "STRIDE", "PADDING", "RRAM_PRUNE", "RRAM_STRATEGIES"
 LAYER = "conv2"
 STRIDE, PADDING = 2, 1                     # conv2 of the bars CNN (train_tiny: stride 2, pad 1)
 RRAM_PRUNE = "pattern:k=4,P=4"
-# ou-sparse and kernel-reorder are the compiler's compacted schedules; kernel-reorder+bit-squeeze adds per-OU column masks.
+# ou-sparse and kernel-reorder schedule whole OUs; kernel-reorder+bit-squeeze adds per-OU column masks.
 RRAM_STRATEGIES = ("ou-sparse", "kernel-reorder", "kernel-reorder+bit-squeeze")
 # 64×64 crossbars of 2-bit cells, 9×16 OUs: an OU column group holds two outputs (8 bitlines each), so the kernel
 # reordering has outputs to group (with 9×8 OUs a group is one output and it changes nothing), and every

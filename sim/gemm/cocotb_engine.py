@@ -1,12 +1,11 @@
 """cocotb tests of a generated GEMM engine, either dataflow (run by tests/gemm/test_gemm_engine_cocotb.py).
 
-The pytest side passes the config as JSON in ``SPARSEGEN_CONFIG`` and the seed in ``SPARSEGEN_SEED``;
-``SPARSEGEN_JOBS`` scales the number of random jobs.
+Settings (:func:`sim.common.tbenv.settings`): the config, the stimulus seed, and the knobs ``jobs`` (number of
+random jobs), ``conv`` (run ``conv_layers``) and ``bench`` / ``bench_shape`` (the JSON report file and the
+``M,K,N`` shape of the ``throughput`` benchmark, which runs only then).
 """
 
 import json
-import os
-import random
 import time
 
 import cocotb
@@ -19,22 +18,20 @@ from sim.gemm.conv import conv2d_direct
 from sim.gemm.golden import requantize
 from sim.systolic.golden import random_acts, random_nm_weights
 from sim.gemm.tb import GemmEngineTB
+from sim.common.tbenv import knob, settings
 
 
-def _setup():
-    cfg = GemmConfig.from_dict(json.loads(os.environ["SPARSEGEN_CONFIG"]))
-    seed = int(os.environ.get("SPARSEGEN_SEED") or random.randrange(1 << 32))
-    jobs = int(os.environ.get("SPARSEGEN_JOBS", "4"))
-    cocotb.log.info("config %s, seed=%d (replay with SPARSEGEN_SEED=%d)", cfg.top, seed, seed)
-    return cfg, seed, jobs
+async def _start(dut, *, gap=0.0, stall=0.0):
+    s = settings(GemmConfig)
+    tb = GemmEngineTB(dut, s.config, seed=s.seed, gap=gap, stall=stall)
+    await tb.start()
+    return tb, s.config, s.knob("jobs", 4)
 
 
 @cocotb.test()
 async def back_to_back_cycle_model(dut):
     """Ragged jobs from an ideal host: bit-exact, every result cycle and counter equal to the cycle model."""
-    cfg, seed, _ = _setup()
-    tb = GemmEngineTB(dut, cfg, seed=seed)
-    await tb.start()
+    tb, cfg, _ = await _start(dut)
     shapes = [(cfg.max_m, cfg.max_k, cfg.max_n), (1, 1, 1), (2, cfg.k + 1, cfg.cols + 1),
               (cfg.rows + 2, 2 * cfg.k - 1, 2 * cfg.cols - 1), tb.random_shape()]
     tb.submit([tb.random_job(*shape) for shape in shapes])
@@ -48,9 +45,7 @@ async def back_to_back_no_idle_cycles(dut):
     across tile and job boundaries (weight loads fully hidden), the only weight stall is the first load, and the
     weight buffer takes beats ahead of the loader.
     OS: jobs with K ≥ rows·block (tiles of at least rows steps): a step in every cycle, no stall at all."""
-    cfg, seed, jobs = _setup()
-    tb = GemmEngineTB(dut, cfg, seed=seed)
-    await tb.start()
+    tb, cfg, jobs = await _start(dut)
     rng = tb.rng
     os_ = cfg.dataflow == "os"
     m_lo, k_lo = (1, min(cfg.rows * cfg.block, cfg.max_k)) if os_ else (cfg.rows + 1, 1)
@@ -61,13 +56,13 @@ async def back_to_back_no_idle_cycles(dut):
     pred = tb.check_model(got)
     if not os_:
         # the weight buffer takes every beat no later than the loader (the cycle model's loads) and some earlier
-        d0 = tb.drivers["desc"].handshake_cycles[0]
-        port = [c - d0 for c in tb.drivers["weights"].handshake_cycles]
+        d0 = tb.sources["desc"].handshake_cycles[0]
+        port = [c - d0 for c in tb.sources["weights"].handshake_cycles]
         loads = [s + i for s in pred.loads for i in range(cfg.rows)]
         assert len(port) == len(loads) and all(p <= q for p, q in zip(port, loads)), "a weight beat after its load"
         if len(pred.loads) > 2:
             assert any(p < q for p, q in zip(port, loads)), "no weight beat buffered ahead of its load"
-    acts = tb.drivers["acts"].handshake_cycles
+    acts = tb.sources["acts"].handshake_cycles
     assert acts == list(range(acts[0], acts[0] + len(acts))), "an idle cycle between activation rows"
     assert got["stall_weight"] == (0 if os_ else cfg.rows)
 
@@ -75,9 +70,7 @@ async def back_to_back_no_idle_cycles(dut):
 @cocotb.test()
 async def random_gaps_and_backpressure(dut):
     """Random ragged jobs, dense and sparse weights, random input gaps and output backpressure."""
-    cfg, seed, jobs = _setup()
-    tb = GemmEngineTB(dut, cfg, seed=seed, gap=0.3, stall=0.4)
-    await tb.start()
+    tb, cfg, jobs = await _start(dut, gap=0.3, stall=0.4)
     densities = [1.0, 0.5, 0.0, 0.8] * jobs
     tb.submit([tb.random_job(*tb.random_shape(), density=d) for d in densities[:max(jobs, 1)]])
     # a rejected descriptor between jobs takes no beats and writes nothing
@@ -91,9 +84,7 @@ async def random_gaps_and_backpressure(dut):
 @cocotb.test()
 async def relu_requant_extremes(dut):
     """Extreme operands (accumulator and output saturation), every shift, ReLU, all-zero activations."""
-    cfg, seed, _ = _setup()
-    tb = GemmEngineTB(dut, cfg, seed=seed, stall=0.2)
-    await tb.start()
+    tb, cfg, _ = await _start(dut, stall=0.2)
     a_lo, a_hi = ((-(1 << (cfg.act_bits - 1)), (1 << (cfg.act_bits - 1)) - 1) if cfg.act_signed
                   else (0, (1 << cfg.act_bits) - 1))
     w_lo = -(1 << (cfg.weight_bits - 1))
@@ -114,15 +105,12 @@ async def relu_requant_extremes(dut):
 @cocotb.test()
 async def bad_descriptors(dut):
     """Out-of-range M, K, N (and shift) are rejected: error bits, counted, nothing written; the next job is exact."""
-    cfg, seed, _ = _setup()
-    tb = GemmEngineTB(dut, cfg, seed=seed)
-    await tb.start()
+    tb, cfg, _ = await _start(dut)
     bad = [plan_descriptor(cfg, 0, 1, 1, check=False), plan_descriptor(cfg, cfg.max_m + 1, 1, 1, check=False),
            plan_descriptor(cfg, 1, cfg.max_k + 1, 1, check=False), plan_descriptor(cfg, 1, 1, 0, check=False)]
-    last = 0b0100
     if cfg.out_bits is not None and (1 << cfg.shift_bits) > cfg.acc_bits:
         bad.append(plan_descriptor(cfg, 1, 1, 1, cfg.acc_bits, check=False))
-        last = 0b1000
+    # the error bits are the last rejected descriptor's: bad M, K and N at once
     bad.append(plan_descriptor(cfg, cfg.max_m + 1, 0, cfg.max_n + 1, check=False))
     last = 0b0111
     tb.submit([tb.random_job(2, cfg.k + 1, cfg.cols + 1)], bad_descs=bad)
@@ -135,15 +123,13 @@ async def bad_descriptors(dut):
 CONV_LAYERS = [(3, 6, 6, 5, 1, 1), (4, 7, 7, 8, 2, 1), (2, 5, 5, 6, 1, 0), (4, 5, 7, 3, 2, 0)]
 
 
-@cocotb.test(skip="SPARSEGEN_CONV" not in os.environ)
+@cocotb.test(skip=not knob("conv", False))
 async def conv_layers(dut):
     """3x3 conv layers (stride 1 and 2, padding 1 and 0) lowered by im2col (:mod:`hw.formats.conv`) and run on the
     engine, with random input gaps and output backpressure; every output element equals ReLU/requant of the direct
     convolution (:func:`sim.gemm.conv.conv2d_direct`). The host splits the patch matrix into jobs of at most
     ``max_m`` rows. Needs ``acc_bits`` wide enough for the exact sums (no wrap or clamp) and ``max_k >= 9·C_in``."""
-    cfg, seed, _ = _setup()
-    tb = GemmEngineTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
-    await tb.start()
+    tb, cfg, _ = await _start(dut, gap=0.2, stall=0.3)
     rng = tb.rng
     layers = []
     for c_in, h, w_, c_out, stride, padding in CONV_LAYERS:
@@ -195,19 +181,17 @@ async def conv_layers(dut):
     cocotb.log.info("%d conv layers, %d output elements equal to the direct convolution", len(layers), outputs)
 
 
-@cocotb.test(skip="SPARSEGEN_BENCH" not in os.environ)
+@cocotb.test(skip=not knob("bench", ""))
 async def throughput(dut):
-    """Benchmark: one job of SPARSEGEN_BENCH_SHAPE = "M,K,N"; writes its cycles and counters as JSON."""
-    cfg, seed, _ = _setup()
-    m, k, n = (int(v) for v in os.environ["SPARSEGEN_BENCH_SHAPE"].split(","))
-    tb = GemmEngineTB(dut, cfg, seed=seed)
-    await tb.start()
+    """Benchmark: one job of ``bench_shape`` = "M,K,N"; writes its cycles and counters as JSON to ``bench``."""
+    tb, cfg, _ = await _start(dut)
+    m, k, n = (int(v) for v in knob("bench_shape", "").split(","))
     t0 = time.perf_counter()
     tb.submit([tb.random_job(m, k, n)])
-    got = await tb.finish(timeout_cycles=10 * m * k * n + 10_000)
+    got = await tb.finish()
     pred = tb.check_model(got)
-    d0 = tb.drivers["desc"].handshake_cycles[0]
-    with open(os.environ["SPARSEGEN_BENCH"], "w") as f:
+    d0 = tb.sources["desc"].handshake_cycles[0]
+    with open(knob("bench", ""), "w") as f:
         json.dump({"shape": [m, k, n], "rtl_cycles": tb.results.handshake_cycles[-1] - d0 + 1,
                    "model_cycles": pred.cycles, "busy_cycles": got["busy_cycles"],
                    "wall_s": time.perf_counter() - t0}, f)

@@ -1,7 +1,7 @@
 """Parameter sets of the output-stationary core for tests and benchmarks: build it, or get its Verilog (cached).
 
-The OS core is a leaf component without a config kind of its own yet (the GEMM engine will wrap it), so tests
-describe it with :class:`OSCoreParams`, which carries exactly the keyword arguments of
+The OS core is a leaf component without a config kind of its own (the GEMM engine with ``dataflow = "os"`` wraps
+it), so tests describe it with :class:`OSCoreParams`, which carries exactly the keyword arguments of
 :class:`hw.gemm.os_array.SparseOSArray`.
 """
 
@@ -42,6 +42,10 @@ class OSCoreParams:
     @classmethod
     def from_dict(cls, d):
         return cls(**d)
+
+    def verilog(self):
+        """Path of the core's cached Verilog (:func:`os_verilog_for`)."""
+        return os_verilog_for(self)
 
 
 def build_os_array(p):

@@ -8,10 +8,7 @@ dataflows: for ``dataflow = "os"`` the driver produces the joined K-block steps 
 both input readies (README "GEMM engine", "Output-stationary dataflow").
 """
 
-import random
-
 import cocotb
-import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.gemm.beats import results_from_beats
@@ -20,50 +17,45 @@ from sim.gemm.driver import plan_gemm, result_words
 from sim.gemm import golden
 from sim.systolic.golden import random_acts, random_nm_weights
 from gen.gemm import perf
-from sim.common.scoreboard import Scoreboard
-from sim.common.stream import StreamDriver, StreamMonitor, clock_and_reset, random_pauses
+from sim.common.testbench import Testbench
 
 __all__ = ["GemmEngineTB"]
 
+# Cycles the cycle model does not cover: a descriptor the engine rejects (decoded, flagged, dropped).
+REJECT_CYCLES = 4
 
-class GemmEngineTB:
+
+class GemmEngineTB(Testbench):
     """Drives one ``GemmEngine`` or ``GemmOSEngine`` DUT (``cfg.dataflow``) and checks it.
 
     Parameters
     ----------
     dut : cocotb handle
     cfg : gen.gemm.config.GemmConfig
-    seed : int
-        Seeds the stimulus and the gap/backpressure patterns.
-    gap, stall : float
-        Per-cycle probabilities of an input gap (each input stream) and of ``results__ready`` low.
+    seed, gap, stall
+        :class:`~sim.common.testbench.Testbench`'s (``gap`` applies to each input stream).
     """
 
+    SOURCES = ("desc", "weights", "acts")
+    SINKS = ("results",)
+    RESULTS = "results"
+    COUNTERS = COUNTERS
+    STATUS = ("error",)
+
     def __init__(self, dut, cfg, *, seed, gap=0.0, stall=0.0):
-        self.dut, self.cfg = dut, cfg
-        self.rng = np.random.default_rng(seed)
-        self._seed, self._gap, self._stall = seed, gap, stall
+        super().__init__(dut, seed=seed, gap=gap, stall=stall,
+                         formatter=lambda w: "C row " + str(results_from_beats(cfg, [w])[0].tolist()))
+        self.cfg = cfg
         self.jobs = []                 # (A, W, shift, plan)
         self.bad = 0
-        self.scoreboard = Scoreboard("results", dut._log,
-                                     formatter=lambda w: "C row " + str(results_from_beats(cfg, [w])[0].tolist()))
         self._input_stalls = []        # cycles with acts__ready && !acts__valid
         self._no_rows = []             # cycles not frozen by backpressure with acts__ready low
         self._desc_ok = []             # per descriptor sent: True for a job, False for one to be rejected
 
     async def start(self, clock_ns=10):
-        dut = self.dut
-        self.counter = await clock_and_reset(dut, sources=("desc", "weights", "acts"), sinks=("results",),
-                                             clock_ns=clock_ns)
-        seeds = random.Random(self._seed)
-        self.drivers = {name: StreamDriver(dut, name, dut.clk, counter=self.counter,
-                                           pause=random_pauses(random.Random(seeds.random()), self._gap))
-                        for name in ("desc", "weights", "acts")}
-        self.results = StreamMonitor(dut, "results", dut.clk, counter=self.counter,
-                                     pause=random_pauses(random.Random(seeds.random()), self._stall),
-                                     callback=self.scoreboard.check)
+        """:meth:`Testbench.start`, then watch the input readies (for the stall counters)."""
+        await super().start(clock_ns)
         cocotb.start_soon(self._watch_inputs())
-        self.counters_at_start = await self.read_counters()
 
     async def _watch_inputs(self):
         dut = self.dut
@@ -102,44 +94,34 @@ class GemmEngineTB:
     def submit(self, jobs, bad_descs=()):
         """Queue ``bad_descs`` (descriptor beats the engine must reject) and then every (A, W, shift) job."""
         cfg = self.cfg
-        descs, weights, acts = list(bad_descs), [], []
+        descs, weights, acts, shapes = list(bad_descs), [], [], []
         self.bad += len(bad_descs)
         self._desc_ok += [False] * len(bad_descs) + [True] * len(jobs)
         for A, W, shift in jobs:
             plan = plan_gemm(cfg, A, W, shift)
             self.scoreboard.expect(result_words(cfg, plan, golden.gemm_engine(cfg, A, W, shift)))
             self.jobs.append((A, W, shift, plan))
+            shapes.append((plan.m, plan.k, plan.n))
             descs.append(plan.desc)
             weights += plan.weights
             acts += plan.acts
+        self.allow((perf.predict(cfg, shapes).cycles if shapes else 0) + REJECT_CYCLES * len(bad_descs))
         for name, beats in (("desc", descs), ("weights", weights), ("acts", acts)):
-            cocotb.start_soon(self.drivers[name].send(beats))
+            self.sources[name].send_nowait(beats)
 
-    async def read_counters(self):
-        await ReadOnly()
-        values = {name: int(getattr(self.dut, name).value) for name in COUNTERS}
-        values["error"] = int(self.dut.error.value)
-        values["at"] = self.counter.cycle
-        await RisingEdge(self.dut.clk)
-        return values
-
-    async def finish(self, timeout_cycles=None):
+    async def finish(self):
         """Wait for every result; check the count, nothing extra, and the counters the ports and golden model
-        determine. Returns the counter increments."""
+        determine. Returns the counter increments (and ``"error"``, the error bits at the end)."""
         cfg = self.cfg
         beats = sum(plan.result_beats for *_, plan in self.jobs)
         rows = sum(len(plan.acts) for *_, plan in self.jobs)
-        if timeout_cycles is None:
-            timeout_cycles = 20 * (rows + cfg.rows * len(self.jobs) + cfg.latency) + 2000
-        await self.results.wait_for(beats, timeout_cycles)
-        for _ in range(cfg.latency + 3):          # anything extra would show up here
-            await RisingEdge(self.dut.clk)
+        await self.wait_results(beats)
+        await self.settle(cfg.latency + 3)
         self.scoreboard.assert_done(beats)
         end = await self.read_counters()
         start = self.counters_at_start
-        got = {name: (end[name] - start[name]) % (1 << cfg.counter_bits) for name in COUNTERS}
+        got = self.counter_deltas(end, cfg.counter_bits)
         got["error"] = end["error"]
-        assert got["cycles"] == end["at"] - start["at"], f"cycles {got['cycles']}, clock {end['at'] - start['at']}"
         macs = skips = 0
         for A, W, _, _ in self.jobs:
             a, b = golden.mac_counts(cfg, A, W)
@@ -150,7 +132,7 @@ class GemmEngineTB:
                   "stall_weight": self._weight_stalls(start["at"], end["at"])}
         for name, value in expect.items():
             assert got[name] == value, f"counter {name} = {got[name]}, expected {value}"
-        assert len(self.drivers["acts"].handshake_cycles) == rows
+        assert len(self.sources["acts"].handshake_cycles) == rows
         return got
 
     def _weight_stalls(self, t0, t1):
@@ -160,9 +142,9 @@ class GemmEngineTB:
         from the cycle after the last load, so the extra cycles hold no stall).
         OS: from the cycle after the descriptor to its last weight beat, with ``acts__ready`` and
         ``weights__ready`` both low (a held step)."""
-        descs = [c for c, ok in zip(self.drivers["desc"].handshake_cycles, self._desc_ok) if ok]
+        descs = [c for c, ok in zip(self.sources["desc"].handshake_cycles, self._desc_ok) if ok]
         os_ = self.cfg.dataflow == "os"
-        beats = self.drivers["weights" if os_ else "acts"].handshake_cycles
+        beats = self.sources["weights" if os_ else "acts"].handshake_cycles
         at, loading = 0, set()
         for d, (*_, plan) in zip(descs, self.jobs):
             if os_:
@@ -177,9 +159,9 @@ class GemmEngineTB:
     def check_model(self, got):
         """For an ideal host: every result cycle and every data-independent counter equal the cycle model."""
         pred = perf.predict(self.cfg, [(p.m, p.k, p.n) for *_, p in self.jobs])
-        d0 = self.drivers["desc"].handshake_cycles[self.bad]
+        d0 = self.sources["desc"].handshake_cycles[self.bad]
         assert [c - d0 for c in self.results.handshake_cycles] == pred.result_cycles, "result cycles differ"
-        acts = self.drivers["acts"].handshake_cycles
+        acts = self.sources["acts"].handshake_cycles
         starts, at = [], 0
         for *_, p in self.jobs:
             for beats in p.tile_beats:

@@ -1,11 +1,10 @@
 """cocotb tests of a generated RramTile (run by tests/rram/test_rram_tile_cocotb.py).
 
-The pytest side passes the config as JSON in ``SPARSEGEN_CONFIG`` and the seed in ``SPARSEGEN_SEED``.
+Settings (:func:`sim.common.tbenv.settings`): the tile's config and the stimulus seed; the knob ``error_codes``
+names a JSON file that :func:`bad_input_rejected` writes the error codes the tile's STATUS showed into.
 """
 
 import json
-import os
-import random
 
 import cocotb
 import numpy as np
@@ -13,16 +12,18 @@ import numpy as np
 from gen.compiler.rram_map import map_dense
 from gen.rram.config import RramTileConfig
 from hw.rram import beats
+from sim.common.tbenv import knob, settings
+from sim.rram.driver import cell_room
 from sim.rram.tables import footprint, tables_of
 from hw.formats.mvm import mvm as ideal_mvm
 from sim.rram.tb import RramTileTB
 
 
-def _setup():
-    cfg = RramTileConfig.from_dict(json.loads(os.environ["SPARSEGEN_CONFIG"]))
-    seed = int(os.environ.get("SPARSEGEN_SEED") or random.randrange(1 << 32))
-    cocotb.log.info("config %s, seed=%d (replay with SPARSEGEN_SEED=%d)", cfg.top, seed, seed)
-    return cfg, seed, np.random.default_rng(seed)
+async def _start(dut, *, gap, stall):
+    s = settings(RramTileConfig)
+    tb = RramTileTB(dut, s.config, seed=s.seed, gap=gap, stall=stall)
+    await tb.start()
+    return tb, s.config, s.rng
 
 
 def _problem(cfg, rng, *, k=None, n=None, density=0.7):
@@ -56,9 +57,7 @@ def _ideal(cfg):
 @cocotb.test()
 async def program_verify_and_mvm(dut):
     """Write-verify the whole image (fault log exact), load the dense tables, MVMs bit-exact with the golden model."""
-    cfg, seed, rng = _setup()
-    tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
-    await tb.start()
+    tb, cfg, rng = await _start(dut, gap=0.2, stall=0.3)
     w, mapping = _problem(cfg, rng)
     await tb.program(mapping.levels)
     await tb.idle()
@@ -85,9 +84,7 @@ async def program_verify_and_mvm(dut):
 @cocotb.test()
 async def sparse_schedule_skips_empty_ous(dut):
     """Dense mapping with every all-zero OU dropped: same results, fewer activations, counters exact."""
-    cfg, seed, rng = _setup()
-    tb = RramTileTB(dut, cfg, seed=seed, gap=0.3, stall=0.4)
-    await tb.start()
+    tb, cfg, rng = await _start(dut, gap=0.3, stall=0.4)
     w, mapping = _problem(cfg, rng, density=0.15)
     rows, cols = mapping.ou_rows_of(), mapping.ou_cols_of()
     g = cfg.geometry
@@ -118,17 +115,34 @@ async def sparse_schedule_skips_empty_ous(dut):
 
 
 @cocotb.test()
-async def bad_tables_and_vectors_rejected(dut):
-    """Out-of-range tables and wrong-length vectors: documented error codes, nothing loaded, no partial output."""
-    cfg, seed, rng = _setup()
-    tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.2)
-    await tb.start()
-    w, mapping = _problem(cfg, rng, density=0.5)
+async def bad_input_rejected(dut):
+    """Bad cells, tables and vectors: each is answered with its documented error code in STATUS (read from the
+    tile after each one), nothing is loaded and no partial output leaves; every error code the config can produce
+    is produced (all of them when a program beat can address a cell outside the tile)."""
+    tb, cfg, rng = await _start(dut, gap=0.2, stall=0.2)
+    E = beats.ERROR_CODES
+    wid = beats.widths(cfg)
+
+    async def answered(name):
+        """The golden model's error is ``name``, and so is the tile's (check_registers compares STATUS)."""
+        assert tb.golden.error == E[name], f"the golden model says error {tb.golden.error}, expected {name}"
+        await tb.check_registers()
+
+    # Two outputs: the mapping leaves unused bitlines, and a smaller N (1) can leave stale columns.
+    w, mapping = _problem(cfg, rng, n=2, density=0.5)
+    assert mapping.n_outputs == 2, f"{cfg.top}: two outputs do not fit (the test needs a smaller K range)"
     # The cells are non-volatile: they keep the previous test's levels through reset, so program what is read.
     await tb.program(mapping.levels, footprint(mapping))
     good = tables_of(cfg, mapping)
     x = _inputs(cfg, rng, 1, mapping.n_inputs)[0]
-    E = beats.ERROR_CODES
+
+    assert await tb.mvm(x) is None                                 # no tables yet
+    await answered("NO_TABLES")
+    if cell_room(cfg):
+        # the first address beyond the tile along every field that has room
+        xbar, row, col = (n if n & (n - 1) else 0 for n in (cfg.n_xbars, cfg.xbar_rows, cfg.xbar_cols))
+        await tb.program_cell(xbar, row, col, 1)
+        await answered("BAD_CELL")
 
     def bad(**changes):
         t = tables_of(cfg, mapping)
@@ -136,61 +150,65 @@ async def bad_tables_and_vectors_rejected(dut):
             getattr(t, name)[index] = value
         return t
 
-    assert await tb.mvm(x) is None                                 # no tables yet
-    assert tb.golden.error == E["NO_TABLES"]
-    wid = beats.widths(cfg)
-
     def beyond(limit, bits):
         """``limit`` (one past the largest valid index) when the signed field can carry it, else -2."""
         return limit if limit < 1 << (bits - 1) else -2
 
-    cases = [
-        ("BAD_OU", bad(ou_inputs=((0, 0), beyond(mapping.n_inputs, wid.input_index)))),     # input index = K
-        ("BAD_OU", bad(ou_row_group=(-1, cfg.row_groups))) if (1 << beats.widths(cfg).row_group) > cfg.row_groups
-        else ("BAD_OU", bad(ou_xbar=(0, cfg.n_xbars))) if (1 << beats.widths(cfg).xbar) > cfg.n_xbars
-        else ("BAD_OU", bad(ou_inputs=((-1, 0), -2))),
-        ("BAD_COL", bad(col_output=(0, beyond(mapping.n_outputs, wid.output_index)))),      # output index = N
-        ("BAD_COL", bad(col_shift=(1, cfg.weight_bits))) if (1 << beats.widths(cfg).shift) > cfg.weight_bits
-        else ("BAD_COL", bad(col_output=(1, -2))),
-    ]
-    short = tables_of(cfg, mapping)
-    short.n_ous += 1                                               # END before the HEADER's OU count
-    if short.n_ous <= cfg.ou_table_depth:
-        cases.append(("BAD_SEQUENCE", short))
+    short = tables_of(cfg, mapping)                                # END before the HEADER's OU count
+    for name in ("ou_xbar", "ou_row_group", "ou_col_group", "ou_inputs", "ou_col_mask"):
+        setattr(short, name, getattr(short, name)[:-1])
     big = tables_of(cfg, mapping)
     big.n_inputs = cfg.input_capacity + 1
-    if big.n_inputs < 1 << beats.widths(cfg).n_inputs:
-        cases.append(("BAD_HEADER", big))
+    assert big.n_inputs < 1 << wid.n_inputs, f"{cfg.top}: the HEADER's K field cannot exceed the capacity"
+    empty = tables_of(cfg, mapping)
+    empty.n_inputs = 0
+    cases = [
+        ("BAD_OU", bad(ou_inputs=((0, 0), beyond(mapping.n_inputs, wid.input_index)))),     # input index = K
+        ("BAD_OU", bad(ou_row_group=(-1, cfg.row_groups))) if (1 << wid.row_group) > cfg.row_groups
+        else ("BAD_OU", bad(ou_xbar=(0, cfg.n_xbars))) if (1 << wid.xbar) > cfg.n_xbars
+        else ("BAD_OU", bad(ou_inputs=((-1, 0), -2))),
+        ("BAD_COL", bad(col_output=(0, beyond(mapping.n_outputs, wid.output_index)))),      # output index = N
+        ("BAD_COL", bad(col_shift=(1, cfg.weight_bits))) if (1 << wid.shift) > cfg.weight_bits
+        else ("BAD_COL", bad(col_output=(1, -2))),
+        ("BAD_SEQUENCE", short),
+        ("BAD_HEADER", big),                                       # K beyond the capacity
+        ("BAD_HEADER", empty),                                     # K = 0
+    ]
     for name, tables in cases:
         assert await tb.load_tables(tables) == E[name], name
+        await answered(name)
         assert await tb.mvm(x) is None                             # tables invalid: no output
-        await tb.check_registers()
+        await answered("NO_TABLES")
     assert await tb.load_tables(good) == 0
+    await answered("OK")
     assert await tb.mvm(x[:-1] if len(x) > 1 else np.concatenate([x, x])) is None    # wrong length
-    assert tb.golden.error == E["BAD_VECTOR"]
+    await answered("BAD_VECTOR")
     assert await tb.mvm(x) is not None                             # still valid: a good vector runs
     # A schedule that converts an unused bitline aborts the MVM before any output.
     unused = np.argwhere(mapping.col_output < 0)
-    if len(unused):
-        xb, col = (int(v) for v in unused[0])
-        t = tables_of(cfg, mapping)
-        t.ou_xbar[0], t.ou_col_group[0] = xb, col // cfg.ou_cols
-        t.ou_col_mask[0] = False
-        t.ou_col_mask[0, col % cfg.ou_cols] = True
-        dup = (t.ou_xbar == t.ou_xbar[0]) & (t.ou_row_group == t.ou_row_group[0]) & (t.ou_col_group == t.ou_col_group[0])
-        if dup.sum() == 1:
-            assert await tb.load_tables(t) == 0
-            assert await tb.mvm(x) is None
-            assert tb.golden.error == E["UNUSED_COLUMN"]
+    assert len(unused), f"{cfg.top}: a two-output mapping used every bitline"
+    xb, col = (int(v) for v in unused[0])
+    t = tables_of(cfg, mapping)
+    t.ou_xbar[0], t.ou_col_group[0] = xb, col // cfg.ou_cols
+    t.ou_col_mask[0] = False
+    t.ou_col_mask[0, col % cfg.ou_cols] = True
+    assert await tb.load_tables(t) == 0
+    assert await tb.mvm(x) is None
+    await answered("UNUSED_COLUMN")
     # A smaller N whose load leaves out the columns of the dropped outputs: their stale entries (output >= N) abort.
-    if mapping.n_outputs > 1:
-        t = tables_of(cfg, mapping)
-        keep = t.col_output < 1
-        for name in ("col_xbar", "col_col", "col_output", "col_shift", "col_negative"):
-            setattr(t, name, getattr(t, name)[keep])
-        t.n_outputs = 1
-        assert await tb.load_tables(t) == 0
-        assert await tb.mvm(x) is None
-        assert tb.golden.error == E["UNUSED_COLUMN"]
+    t = tables_of(cfg, mapping)
+    keep = t.col_output < 1
+    for name in ("col_xbar", "col_col", "col_output", "col_shift", "col_negative"):
+        setattr(t, name, getattr(t, name)[keep])
+    t.n_outputs = 1
+    assert await tb.load_tables(t) == 0
+    assert await tb.mvm(x) is None
+    await answered("UNUSED_COLUMN")
     regs = await tb.check_registers()
-    assert regs["ERRORS"] == tb.golden.counters["errors"] >= len(cases) + 2
+    assert regs["ERRORS"] == tb.golden.counters["errors"] == 2 * len(cases) + 4 + cell_room(cfg)
+    expected = {code for name, code in E.items() if name != "BAD_CELL" or cell_room(cfg)}
+    assert tb.codes_seen == expected, f"error codes seen {sorted(tb.codes_seen)}, expected {sorted(expected)}"
+    path = knob("error_codes", "")
+    if path:
+        with open(path, "w") as f:
+            json.dump(sorted(tb.codes_seen), f)

@@ -1,4 +1,5 @@
-"""Stimulus and expected responses for the crossbar model's testbenches (Amaranth simulator and cocotb).
+"""Stimulus and expected responses for the crossbar model's testbenches (Amaranth simulator and cocotb), and the
+cocotb testbench :class:`XbarTB`.
 
 A command is a tuple ``(op, xbar, row, col, level, drive)`` of ints (``drive`` a tuple of ``ou_rows`` ints);
 :func:`encode` turns it into the ``cmd`` payload with the RTL's own layout, :func:`expected_words` runs the
@@ -7,10 +8,20 @@ numpy mirror and packs its responses the way the RTL does.
 
 import random
 
+from cocotb.triggers import ClockCycles, RisingEdge
+
 from hw.rram.crossbar import Op, command_layout, encode_codes, encode_command
+from sim.common.testbench import Testbench
 from sim.rram.xbar import CrossbarMirror
 
-__all__ = ["random_commands", "encode", "expected_words", "layout_of"]
+__all__ = ["LATENCY", "random_commands", "encode", "expected_words", "layout_of", "xbar_params", "XbarTB"]
+
+LATENCY = 2          # cmd handshake → rsp handshake, no backpressure
+
+
+def xbar_params(d: dict) -> dict:
+    """The model's keyword arguments from their JSON (the stuck cells back to tuples)."""
+    return {**d, "stuck": [tuple(s) for s in d.get("stuck", [])]}
 
 
 def layout_of(params: dict):
@@ -82,3 +93,41 @@ def expected_words(params: dict, commands, mirror: CrossbarMirror | None = None)
                             for op, x, r, c, lvl, drive in commands]):
         out.append(resp if isinstance(resp, int) else encode_codes(resp, adc_bits=params["adc_bits"]))
     return out
+
+
+class XbarTB(Testbench):
+    """One command source, one response sink and the in-order scoreboard, fed by the mirror.
+
+    ``params`` are the model's keyword arguments; the other parameters are
+    :class:`~sim.common.testbench.Testbench`'s.
+    """
+
+    SOURCES = ("cmd",)
+    SINKS = ("rsp",)
+    RESULTS = "rsp"
+
+    def __init__(self, dut, params, *, seed, gap=0.0, stall=0.0):
+        super().__init__(dut, seed=seed, gap=gap, stall=stall)
+        self.params = params
+
+    async def run(self, commands, mirror):
+        """Send ``commands`` and wait for their responses, each checked against ``mirror`` run on them."""
+        self.scoreboard.expect(expected_words(self.params, commands, mirror))
+        self.allow(len(commands) + LATENCY)             # one command per cycle
+        await self.send({"cmd": encode(self.params, commands)})
+        await self.wait_results(len(self.scoreboard.expected))
+
+    async def finish(self):
+        """Nothing extra may follow; every response arrived and matched."""
+        await self.settle(8)
+        self.scoreboard.assert_done()
+        assert len(self.results.values) == len(self.scoreboard.expected), \
+            f"{len(self.results.values)} responses, expected {len(self.scoreboard.expected)}"
+
+    async def reset(self):
+        """Pulse ``rst`` for 2 cycles between commands (nothing in flight): the cells keep their levels."""
+        await RisingEdge(self.dut.clk)
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 2)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)

@@ -9,7 +9,13 @@ import numpy as np
 from hw.rram import beats
 from sim.rram.tables import Tables, program_cells
 
-__all__ = ["program_beats", "table_beats", "input_beats", "outputs_from_beats", "faults_from_beats"]
+__all__ = ["program_beats", "table_beats", "input_beats", "outputs_from_beats", "faults_from_beats", "cell_room"]
+
+
+def cell_room(cfg) -> bool:
+    """Whether a program beat can address a cell outside the tile (error BAD_CELL): some address field has values
+    beyond the tile's crossbars, rows or columns (a dimension that is not a power of two)."""
+    return any(n & (n - 1) for n in (cfg.n_xbars, cfg.xbar_rows, cfg.xbar_cols))
 
 
 def program_beats(cfg, levels, mask=None) -> list[int]:

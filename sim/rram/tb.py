@@ -6,21 +6,21 @@ Stream agents from :mod:`sim.common.stream` drive ``program``/``tables``/``input
 from :mod:`sim.rram.driver`, which uses :mod:`hw.rram.beats`, the one definition of the formats.
 """
 
-import random
+from types import SimpleNamespace
 
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from gen.rram import perf
 from hw.rram import beats
 from sim.rram import driver
 from sim.rram.golden import TileGolden
-from sim.common.scoreboard import Scoreboard
-from sim.common.stream import StreamDriver, StreamMonitor, clock_and_reset, random_pauses
+from sim.common.testbench import Testbench
 
 __all__ = ["RramTileTB"]
 
 
-class RramTileTB:
+class RramTileTB(Testbench):
     """Drives one ``RramTile`` DUT and checks it against :class:`TileGolden`.
 
     Parameters
@@ -28,55 +28,79 @@ class RramTileTB:
     dut : cocotb handle
     cfg : gen.rram.config.RramTileConfig
         The config the DUT was generated from.
-    seed : int
-        Seeds the gap/backpressure patterns.
-    gap : float
-        Probability per cycle that a driver idles before its next beat (input gaps).
-    stall : float
-        Probability per cycle that ``outputs__ready`` is low (output backpressure).
+    seed, gap, stall
+        :class:`~sim.common.testbench.Testbench`'s (``stall`` applies to ``outputs``; the fault FIFO is popped
+        only by :meth:`pop_faults`).
+
+    Attributes
+    ----------
+    codes_seen : set of int
+        Every error code the tile's STATUS showed in :meth:`check_registers` (each equal to the golden model's).
     """
 
+    SOURCES = ("program", "tables", "inputs")
+    SINKS = ("outputs", "faults")
+    RESULTS = "outputs"
+    ZERO = ("reg_addr",)
+
     def __init__(self, dut, cfg, *, seed, gap=0.0, stall=0.0):
-        self.dut, self.cfg = dut, cfg
+        super().__init__(dut, seed=seed, gap=gap, stall=stall)
+        self.cfg = cfg
         self.golden = TileGolden(cfg)
-        self._seed, self._gap, self._stall = seed, gap, stall
         self.popping = False            # fault FIFO popped only while True (so it can fill up and overflow)
         self.faults_popped = 0
         self.expected_outputs = 0
-        self.scoreboard = Scoreboard("outputs", dut._log)
+        self.codes_seen = set()
 
-    async def start(self, clock_ns=10):
-        """Start the clock, reset for 2 cycles, then create the agents (fault FIFO not popped until asked)."""
-        dut = self.dut
-        self.counter = await clock_and_reset(dut, sources=("program", "tables", "inputs"), sinks=("outputs", "faults"),
-                                             zero=("reg_addr",), clock_ns=clock_ns)
-        seeds = random.Random(self._seed)
-
-        def pauses():
-            return random_pauses(random.Random(seeds.random()), self._gap)
-        self.program_drv = StreamDriver(dut, "program", dut.clk, counter=self.counter, pause=pauses())
-        self.tables_drv = StreamDriver(dut, "tables", dut.clk, counter=self.counter, pause=pauses())
-        self.inputs_drv = StreamDriver(dut, "inputs", dut.clk, counter=self.counter, pause=pauses())
-        self.outputs = StreamMonitor(dut, "outputs", dut.clk, counter=self.counter, callback=self.scoreboard.check,
-                                     pause=random_pauses(random.Random(seeds.random()), self._stall))
-        self.faults = StreamMonitor(dut, "faults", dut.clk, counter=self.counter,
-                                    pause=iter(lambda: not self.popping, None))
+    def pause_generator(self, name, rng):
+        if name == "faults":
+            return iter(lambda: not self.popping, None)
+        return super().pause_generator(name, rng)
 
     # ---- operations -----------------------------------------------------------------------------------------
 
     async def program(self, levels, mask=None):
         """Program the cells of ``levels`` that ``mask`` selects (all by default); the golden model does the same."""
+        g = self.golden.counters
+        before = dict(g)
         self.golden.program(levels, mask)
-        await self.program_drv.send(driver.program_beats(self.cfg, levels, mask))
+        words = driver.program_beats(self.cfg, levels, mask)
+        # accept + write-verify iterations, plus the push of each failed cell into the fault log
+        self.allow(len(words) + 4 * (g["verify_iters"] - before["verify_iters"])
+                   + (g["fault_count"] - before["fault_count"]))
+        await self.send({"program": words})
+
+    async def program_cell(self, xbar, row, col, level):
+        """One program beat for any address, inside the tile or not (a bad-input test); the golden model does the
+        same."""
+        g = self.golden.counters
+        iters = g["verify_iters"]
+        self.golden.program_cell(xbar, row, col, level)
+        word, = beats.pack_beats(beats.program_layout(beats.params_of(self.cfg)),
+                                 {"xbar": [xbar], "row": [row], "col": [col], "level": [level]}, beats=1)
+        self.allow(1 + 4 * (g["verify_iters"] - iters) + 1)
+        await self.send({"program": [word]})
 
     async def load_tables(self, tables):
         """Send the table beats; returns the error code the golden model expects (0: tables valid)."""
         code = self.golden.load_tables(tables)
-        await self.tables_drv.send(driver.table_beats(self.cfg, tables))
+        words = driver.table_beats(self.cfg, tables)
+        self.allow(len(words))
+        await self.send({"tables": words})
         return code
+
+    def _mvm_cycles(self):
+        """:func:`gen.rram.perf.mvm_cycles` of the tables the golden model holds (no tables: none)."""
+        g, cfg = self.golden, self.cfg
+        if not g.tables_valid:
+            return 0
+        masks = np.array([mask for *_, mask in g.ous], dtype=bool).reshape(len(g.ous), cfg.ou_cols)
+        schedule = SimpleNamespace(n_inputs=g.n_inputs, n_outputs=g.n_outputs, ou_col_mask=masks)
+        return perf.mvm_cycles(cfg, schedule)
 
     async def mvm(self, x):
         """Send one input vector; its expected output beats go to the scoreboard. Returns the golden y (or None)."""
+        self.allow(len(x) + self._mvm_cycles())
         y = self.golden.mvm(x)
         if y is not None:
             last = np.zeros(len(y), dtype=np.int64)
@@ -84,7 +108,7 @@ class RramTileTB:
             self.scoreboard.expect(beats.pack_beats(beats.output_layout(beats.params_of(self.cfg)),
                                                     {"value": y, "last": last}))
             self.expected_outputs += len(y)
-        await self.inputs_drv.send(driver.input_beats(self.cfg, x))
+        await self.send({"inputs": driver.input_beats(self.cfg, x)})
         return y
 
     # ---- observation ------------------------------------------------------------------------------------------
@@ -102,34 +126,32 @@ class RramTileTB:
         await RisingEdge(self.dut.clk)
         return out
 
-    async def idle(self, timeout_cycles=200_000):
-        """Wait until every beat was sent, every expected output arrived and STATUS.busy is low."""
-        await self.outputs.wait_for(self.expected_outputs, timeout_cycles)
-        for _ in range(timeout_cycles):
-            await RisingEdge(self.dut.clk)
-            if self.program_drv.idle and self.tables_drv.idle and self.inputs_drv.idle:
-                self.dut.reg_addr.value = beats.REGISTER_ADDR["STATUS"]
-                await ReadOnly()
-                if not int(self.dut.reg_data.value) >> beats.STATUS_BITS["busy"] & 1:
-                    break
-        else:
-            raise AssertionError(f"tile still busy after {timeout_cycles} cycles")
-        for _ in range(5):                        # anything extra would show up here
-            await RisingEdge(self.dut.clk)
+    async def idle(self):
+        """Wait, within the deadline, until every beat was sent, every expected output arrived and STATUS.busy is
+        low."""
+        await self.wait_results(self.expected_outputs)
+        await RisingEdge(self.dut.clk)
+        self.dut.reg_addr.value = beats.REGISTER_ADDR["STATUS"]
+        busy = beats.STATUS_BITS["busy"]
+        await self.wait_until(lambda: all(s.idle for s in self.sources.values())
+                              and not int(self.dut.reg_data.value) >> busy & 1, "every beat sent and STATUS.busy low")
+        await self.settle(5)
 
-    async def pop_faults(self, timeout_cycles=1000):
+    async def pop_faults(self):
         """Pop the whole fault FIFO and check it equals the golden log (addresses and order)."""
         expected = self.golden.pop_faults()
+        faults = self.sinks["faults"]
         self.popping = True
-        await self.faults.wait_for(len(self.faults) + len(expected), timeout_cycles)
-        for _ in range(5):
-            await RisingEdge(self.dut.clk)
+        self.allow(len(expected))
+        await faults.wait_for(len(faults) + len(expected), timeout_cycles=self.remaining,
+                              what=f"{len(expected)} fault-log entries")
+        await self.settle(5)
         self.popping = False
-        got = driver.faults_from_beats(self.cfg, self.faults.values[-len(expected):] if expected else [])
-        assert len(self.faults.values) == self.faults_popped + len(expected), \
-            f"fault FIFO gave {len(self.faults.values) - self.faults_popped} entries, golden log {len(expected)}"
+        got = driver.faults_from_beats(self.cfg, faults.values[-len(expected):] if expected else [])
+        assert len(faults.values) == self.faults_popped + len(expected), \
+            f"fault FIFO gave {len(faults.values) - self.faults_popped} entries, golden log {len(expected)}"
         assert got == expected, f"fault log {got}, golden {expected}"
-        self.faults_popped = len(self.faults.values)
+        self.faults_popped = len(faults.values)
         return got
 
     async def check_registers(self):
@@ -143,6 +165,7 @@ class RramTileTB:
         expected = ((g.tables_valid << beats.STATUS_BITS["tables_valid"])
                     | (g.fault_overflow << beats.STATUS_BITS["fault_overflow"]) | (g.error << beats.STATUS_BITS["error"]))
         assert status == expected, f"STATUS = {status:#x}, golden {expected:#x} (error code {g.error})"
+        self.codes_seen.add(status >> beats.STATUS_BITS["error"] & 0xF)
         # Both count rising edges since reset was released.
         assert regs["CYCLES"] == regs["at"] & mask, f"CYCLES = {regs['CYCLES']}, clock at {regs['at']}"
         self.scoreboard.assert_done(self.expected_outputs)

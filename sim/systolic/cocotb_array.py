@@ -1,40 +1,37 @@
 """cocotb tests of a generated SparseSystolicArray (run by tests/systolic/test_systolic_array_cocotb.py).
 
-The pytest side passes the config as JSON in ``SPARSEGEN_CONFIG`` and the seed in ``SPARSEGEN_SEED``;
-``SPARSEGEN_ROWS`` scales the number of activation rows per job.
+Settings (:func:`sim.common.tbenv.settings`): the config, the stimulus seed, and the knobs ``rows`` (activation
+rows per job) and ``bench`` (the JSON report file of the ``throughput`` benchmark, which runs only then).
 """
 
 import json
-import os
-import random
 import time
 
 import cocotb
 
 from gen.systolic.config import SystolicConfig
 from gen.systolic import perf
+from sim.common.tbenv import knob, settings
 from sim.systolic.tb import SystolicArrayTB
 
 
-def _setup():
-    cfg = SystolicConfig.from_dict(json.loads(os.environ["SPARSEGEN_CONFIG"]))
-    seed = int(os.environ.get("SPARSEGEN_SEED") or random.randrange(1 << 32))
-    rows = int(os.environ.get("SPARSEGEN_ROWS", "24"))
-    cocotb.log.info("config %s, seed=%d (replay with SPARSEGEN_SEED=%d)", cfg.top, seed, seed)
-    return cfg, seed, rows
+async def _start(dut, *, gap=0.0, stall=0.0):
+    s = settings(SystolicConfig)
+    tb = SystolicArrayTB(dut, s.config, seed=s.seed, gap=gap, stall=stall)
+    await tb.start()
+    return tb, s.config, s.knob("rows", 24)
 
 
 @cocotb.test()
 async def streaming_back_to_back(dut):
     """Three jobs streamed with no gaps and no backpressure: exact latency, no-drain reloads, job cycles."""
-    cfg, seed, rows = _setup()
-    tb = SystolicArrayTB(dut, cfg, seed=seed)
-    await tb.start()
+    tb, cfg, rows = await _start(dut)
     ms = [rows, 1, rows // 2 + 1]
     for m in ms:
         await tb.run_job(*tb.random_job(m))
     await tb.finish()
-    acts, res, w = tb.acts.handshake_cycles, tb.results.handshake_cycles, tb.weights.handshake_cycles
+    acts, res, w = (tb.sources["acts"].handshake_cycles, tb.results.handshake_cycles,
+                     tb.sources["weights"].handshake_cycles)
     assert [r - a for a, r in zip(acts, res)] == [perf.latency(cfg)] * len(acts), "latency differs from rows + cols"
     # Job 0 from its first weight beat to its last result is the closed form.
     assert res[ms[0] - 1] - w[0] + 1 == perf.job_cycles(cfg, ms[0])
@@ -51,9 +48,7 @@ async def streaming_back_to_back(dut):
 @cocotb.test()
 async def random_gaps_and_backpressure(dut):
     """Four jobs with random input gaps and output backpressure: every beat exact, none lost or duplicated."""
-    cfg, seed, rows = _setup()
-    tb = SystolicArrayTB(dut, cfg, seed=seed, gap=0.3, stall=0.4)
-    await tb.start()
+    tb, cfg, rows = await _start(dut, gap=0.3, stall=0.4)
     for m in (rows, 3, 1, rows):
         await tb.run_job(*tb.random_job(m, density=0.6))
     got = await tb.finish()
@@ -63,9 +58,7 @@ async def random_gaps_and_backpressure(dut):
 @cocotb.test()
 async def extremes_and_zeros(dut):
     """All-extreme activations and weights (wrap/saturate corners), then all-zero activations (every MAC skipped)."""
-    cfg, seed, rows = _setup()
-    tb = SystolicArrayTB(dut, cfg, seed=seed, stall=0.2)
-    await tb.start()
+    tb, cfg, rows = await _start(dut, stall=0.2)
     W, A = tb.random_job(rows, density=1.0)
     a_lo, a_hi = (-(1 << (cfg.act_bits - 1)), (1 << (cfg.act_bits - 1)) - 1) if cfg.act_signed else (0, (1 << cfg.act_bits) - 1)
     w_lo = -(1 << (cfg.weight_bits - 1))
@@ -78,18 +71,16 @@ async def extremes_and_zeros(dut):
     assert got["zero_skips"] >= len(A) * cfg.rows * cfg.cols * cfg.keep
 
 
-@cocotb.test(skip="SPARSEGEN_BENCH" not in os.environ)
+@cocotb.test(skip=not knob("bench", ""))
 async def throughput(dut):
-    """Benchmark: one load plus SPARSEGEN_ROWS back-to-back rows; writes cycles and wall time as JSON."""
-    cfg, seed, rows = _setup()
-    tb = SystolicArrayTB(dut, cfg, seed=seed)
-    await tb.start()
+    """Benchmark: one load plus ``rows`` back-to-back rows; writes cycles and wall time as JSON to ``bench``."""
+    tb, cfg, rows = await _start(dut)
     W, A = tb.random_job(rows)
     t0, c0 = time.perf_counter(), tb.counter.cycle
     await tb.run_job(W, A)
     await tb.finish()
     wall, cycles = time.perf_counter() - t0, tb.counter.cycle - c0
-    w, res = tb.weights.handshake_cycles, tb.results.handshake_cycles
-    with open(os.environ["SPARSEGEN_BENCH"], "w") as f:
+    w, res = tb.sources["weights"].handshake_cycles, tb.results.handshake_cycles
+    with open(knob("bench", ""), "w") as f:
         json.dump({"m": rows, "job_cycles": res[-1] - w[0] + 1, "closed_form": perf.job_cycles(cfg, rows),
                    "sim_cycles": cycles, "wall_s": wall}, f)

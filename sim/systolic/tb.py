@@ -6,67 +6,60 @@ monitor the ports, :mod:`sim.systolic.golden` predicts every result beat and the
 :mod:`hw.systolic.beats`, the one definition of the formats.
 """
 
-import random
-
-import numpy as np
-from cocotb.triggers import ReadOnly, RisingEdge
-
 from hw.systolic import beats
 from sim.systolic import golden
 from gen.systolic import perf
-from sim.common.scoreboard import Scoreboard
-from sim.common.stream import StreamDriver, StreamMonitor, clock_and_reset, random_pauses
+from sim.common.testbench import Testbench
 
 __all__ = ["ArrayTB", "SystolicArrayTB"]
 
 COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "zero_skips")
 
 
-class ArrayTB:
-    """What every array testbench shares: stimulus RNG, the ``acts``/``weights``/``results`` agents, the scoreboard
-    and the counter read-out (``cycles``, ``busy_cycles``, ``stall_cycles``, ``zero_skips``).
+class ArrayTB(Testbench):
+    """What every array testbench shares: the ``weights``/``acts`` sources, the ``results`` sink, the counters
+    (``cycles``, ``busy_cycles``, ``stall_cycles``, ``zero_skips``) and :meth:`finish`; the rest is
+    :class:`~sim.common.testbench.Testbench`'s.
 
-    Parameters
-    ----------
-    dut : cocotb handle
-    seed : int
-        Seeds the stimulus and the gap/backpressure patterns.
-    gap : float
-        Probability per cycle that a driver idles before its next beat (input gaps).
-    stall : float
-        Probability per cycle that ``results__ready`` is low (output backpressure).
-    formatter : callable
-        Renders a result beat for the scoreboard's messages.
+    Subclasses set ``counter_bits`` and implement :meth:`busy_spans` and :meth:`check_timing`.
     """
 
+    SOURCES = ("weights", "acts")
+    SINKS = ("results",)
+    RESULTS = "results"
+    COUNTERS = COUNTERS
+
     def __init__(self, dut, *, seed, gap, stall, formatter):
-        self.dut = dut
-        self.rng = np.random.default_rng(seed)
-        self._seed, self._gap, self._stall = seed, gap, stall
+        super().__init__(dut, seed=seed, gap=gap, stall=stall, formatter=formatter)
         self.expected_skips = 0
-        self.scoreboard = Scoreboard("results", dut._log, formatter=formatter)
 
-    async def start(self, clock_ns=10):
-        """Start the clock, reset for 2 cycles, then create the agents."""
-        dut = self.dut
-        self.counter = await clock_and_reset(dut, sources=("acts", "weights"), sinks=("results",), clock_ns=clock_ns)
-        seeds = random.Random(self._seed)
-        self.weights = StreamDriver(dut, "weights", dut.clk, counter=self.counter,
-                                    pause=random_pauses(random.Random(seeds.random()), self._gap))
-        self.acts = StreamDriver(dut, "acts", dut.clk, counter=self.counter,
-                                 pause=random_pauses(random.Random(seeds.random()), self._gap))
-        self.results = StreamMonitor(dut, "results", dut.clk, counter=self.counter,
-                                     pause=random_pauses(random.Random(seeds.random()), self._stall),
-                                     callback=self.scoreboard.check)
-        self.counters_at_start = await self.read_counters()
+    def busy_spans(self):
+        """``(first, last)`` handshake cycles of each stretch the ``busy_cycles`` counter covers (they may overlap)."""
+        raise NotImplementedError
 
-    async def read_counters(self):
-        """The DUT's counters and the testbench's cycle number (``"at"``), read at one instant."""
-        await ReadOnly()
-        values = {name: int(getattr(self.dut, name).value) for name in COUNTERS}
-        values["at"] = self.counter.cycle
-        await RisingEdge(self.dut.clk)
-        return values
+    def check_timing(self):
+        """Check the handshake cycles against the latency of the cycle model."""
+        raise NotImplementedError
+
+    async def finish(self):
+        """Wait for every expected result, then check the count, the counters and the stream timing; returns the
+        counter increments."""
+        count = len(self.scoreboard.expected)
+        await self.wait_results(count)
+        await self.settle(3)
+        self.scoreboard.assert_done(count)
+        got = self.counter_deltas(await self.read_counters(), self.counter_bits)
+        assert got["zero_skips"] == self.expected_skips, \
+            f"zero_skips counter {got['zero_skips']}, golden {self.expected_skips}"
+        stalls = self.results.stall_cycles
+        assert got["stall_cycles"] == stalls, f"stall_cycles counter {got['stall_cycles']}, the sink saw {stalls}"
+        covered = set()
+        for first, last in self.busy_spans():
+            covered.update(range(first, last + 1))
+        assert got["busy_cycles"] == len(covered) - stalls, \
+            f"busy_cycles counter {got['busy_cycles']}, spec gives {len(covered) - stalls}"
+        self.check_timing()
+        return got
 
 
 class SystolicArrayTB(ArrayTB):
@@ -78,6 +71,7 @@ class SystolicArrayTB(ArrayTB):
 
     def __init__(self, dut, cfg, *, seed, gap=0.0, stall=0.0):
         self.cfg = cfg
+        self.counter_bits = cfg.counter_bits
         self.jobs = []          # (W, A) in the order sent
         super().__init__(dut, seed=seed, gap=gap, stall=stall,
                          formatter=lambda word: "C row " + str(beats.results_from_beats(cfg, [word])[0].tolist()))
@@ -97,35 +91,14 @@ class SystolicArrayTB(ArrayTB):
         self.scoreboard.expect(beats.result_beats(cfg, C))
         self.expected_skips += skips
         self.jobs.append((W, A))
-        await self.weights.send(beats.weight_beats(cfg, values, indices))
-        await self.acts.send(beats.act_beats(cfg, A))
+        self.allow(perf.job_cycles(cfg, len(A)))
+        await self.send({"weights": beats.weight_beats(cfg, values, indices)})
+        await self.send({"acts": beats.act_beats(cfg, A)})
 
-    async def finish(self, timeout_cycles=None):
-        """Wait for every expected result, then check the count, the counters and the stream timing."""
-        cfg = self.cfg
-        rows = sum(len(A) for _, A in self.jobs)
-        if timeout_cycles is None:
-            timeout_cycles = 50 * (rows + cfg.rows * len(self.jobs) + perf.latency(cfg)) + 1000
-        await self.results.wait_for(rows, timeout_cycles)
-        for _ in range(3):                     # anything extra would show up here
-            await RisingEdge(self.dut.clk)
-        self.scoreboard.assert_done(rows)
-        end = await self.read_counters()
-        start = self.counters_at_start
-        got = {name: (end[name] - start[name]) % (1 << cfg.counter_bits) for name in COUNTERS}
-        assert got["cycles"] == end["at"] - start["at"], \
-            f"cycles counter advanced {got['cycles']}, the clock ticked {end['at'] - start['at']} times"
-        assert got["zero_skips"] == self.expected_skips, \
-            f"zero_skips counter {got['zero_skips']}, golden {self.expected_skips}"
-        assert got["stall_cycles"] == self.results.stall_cycles, \
-            f"stall_cycles counter {got['stall_cycles']}, monitor saw {self.results.stall_cycles}"
-        # busy: cycles from an activation transfer to its result's transfer (union over rows), not stalled.
-        acts, res = self.acts.handshake_cycles, self.results.handshake_cycles
-        covered = set()
-        for a, r in zip(acts, res):
-            covered.update(range(a, r + 1))
-        assert got["busy_cycles"] == len(covered) - self.results.stall_cycles, \
-            f"busy_cycles counter {got['busy_cycles']}, spec gives {len(covered) - self.results.stall_cycles}"
-        latencies = [r - a for a, r in zip(acts, res)]
-        assert min(latencies) >= perf.latency(cfg), f"a result left after {min(latencies)} cycles"
-        return got
+    def busy_spans(self):
+        # each activation row keeps the array busy from its transfer to its result's
+        return zip(self.sources["acts"].handshake_cycles, self.results.handshake_cycles)
+
+    def check_timing(self):
+        latencies = [r - a for a, r in zip(self.sources["acts"].handshake_cycles, self.results.handshake_cycles)]
+        assert min(latencies) >= perf.latency(self.cfg), f"a result left after {min(latencies)} cycles"

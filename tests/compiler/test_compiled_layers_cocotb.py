@@ -1,4 +1,4 @@
-"""A real layer from the compiler on the RTL, on Verilator and Icarus (the compiler's mappings executed by the RTL).
+"""A real layer from the compiler on the RTL, on Verilator and Icarus.
 
 The trained toy CNN's conv2 (``gen/compiler/data/bars.npz``, K = 72, N = 16; :mod:`sim.compiler.compiled_layer`):
 
@@ -11,16 +11,13 @@ The trained toy CNN's conv2 (``gen/compiler/data/bars.npz``, K = 72, N = 16; :mo
   the cycle model.
 """
 
-import json
-
 import pytest
 
 from hw.formats.mapping import CrossbarGeometry
 from hw.formats.conv import conv_gemm_shape
 from sim.compiler.compiled_layer import (GEMM_PRUNE, PADDING, RRAM_DAC_BITS, RRAM_GEOMETRY, STRIDE, compiled_layer,
                                    gemm_config, rram_config, rram_plans)
-from sim.common.designs import verilog_for
-from sim.common.runner import SIMULATORS, require_simulator, run_cocotb
+from sim.common.runner import SIMULATORS, run_design
 
 
 def _rram_config():
@@ -42,8 +39,5 @@ DESIGNS = {"rram": (_rram_config, ["rram_compiled_layer"]),
 @pytest.mark.parametrize("design", DESIGNS)
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_compiled_layer(sim, design, seed):
-    require_simulator(sim)
     make, tests = DESIGNS[design]
-    cfg = make()
-    run_cocotb(verilog=verilog_for(cfg), top=cfg.top, test_module="sim.compiler.cocotb_compiled_layer", sim=sim, testcase=tests,
-               extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed)})
+    run_design(make(), "sim.compiler.cocotb_compiled_layer", sim, seed=seed, testcase=tests)

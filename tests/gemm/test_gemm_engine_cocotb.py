@@ -3,15 +3,13 @@
 `make test` runs the small configs below; `make test-full` (SPARSEGEN_FULL=1) adds more jobs and the gemm presets.
 """
 
-import json
 import os
 
 import pytest
 
 from gen.config import list_presets, load_config
 from gen.gemm.config import GemmConfig
-from sim.common.designs import verilog_for
-from sim.common.runner import SIMULATORS, require_simulator, run_cocotb
+from sim.common.runner import SIMULATORS, run_design
 
 CONFIGS = {
     # the small preset (2:4, ReLU, requantization to int8) with smaller maxima to keep `make test` short, and
@@ -36,12 +34,8 @@ if os.environ.get("SPARSEGEN_FULL"):
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_gemm_engine(sim, name, seed):
-    require_simulator(sim)
-    cfg = CONFIGS[name]
-    run_cocotb(
-        verilog=verilog_for(cfg), top=cfg.top, test_module="sim.gemm.cocotb_engine", sim=sim,
-        extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed),
-                   "SPARSEGEN_JOBS": os.environ.get("SPARSEGEN_JOBS", "8" if os.environ.get("SPARSEGEN_FULL") else "3")})
+    jobs = os.environ.get("SPARSEGEN_JOBS", "8" if os.environ.get("SPARSEGEN_FULL") else "3")
+    run_design(CONFIGS[name], "sim.gemm.cocotb_engine", sim, seed=seed, knobs={"jobs": jobs})
 
 
 CONV_CONFIGS = ["gemm_4x4_2of4_small_p4", "gemm_4x4_2of4_os_small"]  # same Verilog as above: cached builds
@@ -51,9 +45,4 @@ CONV_CONFIGS = ["gemm_4x4_2of4_small_p4", "gemm_4x4_2of4_os_small"]  # same Veri
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_gemm_engine_conv(sim, name, seed):
     """3x3 conv layers (stride 1/2, padding 1/0) via im2col on the engine against the direct convolution."""
-    require_simulator(sim)
-    cfg = CONFIGS[name]
-    run_cocotb(
-        verilog=verilog_for(cfg), top=cfg.top, test_module="sim.gemm.cocotb_engine", sim=sim, testcase="conv_layers",
-        extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed),
-                   "SPARSEGEN_CONV": "1"})
+    run_design(CONFIGS[name], "sim.gemm.cocotb_engine", sim, seed=seed, knobs={"conv": 1}, testcase="conv_layers")

@@ -4,13 +4,12 @@
 16-bit-counter core.
 """
 
-import json
 import os
 
 import pytest
 
-from sim.gemm.os_core import OSCoreParams, os_verilog_for
-from sim.common.runner import SIMULATORS, require_simulator, run_cocotb
+from sim.gemm.os_core import OSCoreParams
+from sim.common.runner import SIMULATORS, run_design
 
 CONFIGS = {
     "os_3x4_2of4_s8": OSCoreParams(rows=3, cols=4, keep=2, block=4),
@@ -31,7 +30,4 @@ if os.environ.get("SPARSEGEN_FULL"):
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_os_array(sim, name, seed):
-    require_simulator(sim)
-    p = CONFIGS[name]
-    run_cocotb(verilog=os_verilog_for(p), top=p.top, test_module="sim.gemm.cocotb_os_array", sim=sim,
-               extra_env={"SPARSEGEN_OS_PARAMS": json.dumps(p.to_dict()), "SPARSEGEN_SEED": str(seed)})
+    run_design(CONFIGS[name], "sim.gemm.cocotb_os_array", sim, seed=seed)

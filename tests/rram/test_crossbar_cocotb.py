@@ -4,15 +4,14 @@ The hardware parameters (stuck map and LFSR seed included) are fixed per set, so
 cached; the stimulus follows the ``seed`` fixture. ``SPARSEGEN_FULL=1`` runs more commands.
 """
 
-import json
 import os
 
 import pytest
 
 from hw.rram.crossbar import CrossbarModel
 from hw.formats.faults import fault_map
-from sim.common.designs import verilog_for_component
-from sim.common.runner import SIMULATORS, require_simulator, run_cocotb
+from sim.common.designs import Component
+from sim.common.runner import SIMULATORS, run_design
 
 PARAMS = {
     # Partial wordline group (16 = 9 + 7), clipping ADC, every fault on.
@@ -32,10 +31,5 @@ PARAMS = {
 @pytest.mark.parametrize("name", PARAMS)
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_crossbar(sim, name, seed):
-    require_simulator(sim)
-    params = PARAMS[name]
-    top = "crossbar_" + name
-    run_cocotb(
-        verilog=verilog_for_component(top, CrossbarModel, params), top=top, test_module="sim.rram.cocotb_crossbar", sim=sim,
-        extra_env={"SPARSEGEN_XBAR_PARAMS": json.dumps(params), "SPARSEGEN_SEED": str(seed),
-                   "SPARSEGEN_COMMANDS": "2000" if os.environ.get("SPARSEGEN_FULL") else "400"})
+    run_design(Component("crossbar_" + name, CrossbarModel, PARAMS[name]), "sim.rram.cocotb_crossbar", sim,
+               seed=seed, knobs={"commands": 2000 if os.environ.get("SPARSEGEN_FULL") else 400})

@@ -3,6 +3,11 @@
 `make test` runs a covering subset of small tiles (cell_bits 1/2/4, OU 9×8 and 16×16, lossless and clipping ADC,
 differential and offset encoding, signed and unsigned inputs, faults and noise); `make test-full`
 (SPARSEGEN_FULL=1) runs the whole product of those axes.
+
+Every error code of ``hw.rram.beats.ERROR_CODES`` is produced by the tile in `make test`: each run's bad-input test
+reads back from STATUS every code its config can produce (all but BAD_CELL when every address field is full, i.e.
+the tile's dimensions are powers of two) and reports them, ``test_rram_tile`` asserts that set, and
+``test_every_error_code_is_reached`` that the configs of `make test` can produce every code between them.
 """
 
 import itertools
@@ -12,11 +17,13 @@ import os
 import pytest
 
 from gen.rram.config import RramTileConfig
-from sim.common.designs import verilog_for
-from sim.common.runner import SIMULATORS, require_simulator, run_cocotb
+from hw.rram.beats import ERROR_CODES
+from sim.common.runner import SIMULATORS, run_design
+from sim.rram.driver import cell_room
 
 
-_ABBREV = {"dac_bits": "dac", "stuck_sa0": "sa0_", "stuck_sa1": "sa1_", "pulse_error": "pe", "read_noise": "rn"}
+_ABBREV = {"dac_bits": "dac", "stuck_sa0": "sa0_", "stuck_sa1": "sa1_", "pulse_error": "pe", "read_noise": "rn",
+           "xbar_rows": "rows"}
 
 
 def _config(cell_bits, ou, lossless, encoding, signed, **extra):
@@ -34,8 +41,8 @@ def _config(cell_bits, ou, lossless, encoding, signed, **extra):
 
 
 CONFIGS = [
-    # ideal, lossless: results must equal x @ W
-    _config(1, (9, 8), True, "differential", True),
+    # ideal, lossless: results must equal x @ W; 30 wordlines, so a program beat can address a row beyond them
+    _config(1, (9, 8), True, "differential", True, xbar_rows=30),
     # clipping ADC, 2-bit DAC, stuck cells, pulse errors and read noise
     _config(2, (16, 16), False, "offset", False, dac_bits=2, stuck_sa0=0.02, stuck_sa1=0.02, pulse_error=12000,
             read_noise=1),
@@ -51,8 +58,18 @@ CONFIGS = {cfg.top: cfg for cfg in CONFIGS}
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("sim", SIMULATORS)
-def test_rram_tile(sim, name, seed):
-    require_simulator(sim)
+def test_rram_tile(sim, name, seed, tmp_path):
     cfg = CONFIGS[name]
-    run_cocotb(verilog=verilog_for(cfg), top=cfg.top, test_module="sim.rram.cocotb_tile", sim=sim,
-               extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed)})
+    codes = tmp_path / "error_codes.json"
+    run_design(cfg, "sim.rram.cocotb_tile", sim, seed=seed, knobs={"error_codes": codes})
+    assert set(json.loads(codes.read_text())) == _reachable_codes(cfg)
+
+
+def _reachable_codes(cfg):
+    return {code for name, code in ERROR_CODES.items() if name != "BAD_CELL" or cell_room(cfg)}
+
+
+def test_every_error_code_is_reached():
+    """Between them, the configs of `make test` produce every error code (each run asserts its own set above)."""
+    reached = set().union(*(_reachable_codes(cfg) for cfg in CONFIGS.values()))
+    assert reached == set(ERROR_CODES.values()), f"no config of `make test` reaches {set(ERROR_CODES.values()) - reached}"

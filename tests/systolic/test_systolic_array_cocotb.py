@@ -1,18 +1,16 @@
 """cocotb testbenches of the emitted Verilog, on Verilator and Icarus, over a config matrix.
 
 `make test` runs the small matrix below; `make test-full` (SPARSEGEN_FULL=1) adds every preset.
-`WAVES=1` (or `pytest --waves`) dumps waveforms; the path is printed.
+`WAVES=1` (or `pytest --waves`) dumps waveforms; their paths are listed at the end of the pytest run.
 """
 
-import json
 import os
 
 import pytest
 
 from gen.config import list_presets, load_config
 from gen.systolic.config import SystolicConfig
-from sim.common.designs import verilog_for
-from sim.common.runner import SIMULATORS, require_simulator, run_cocotb
+from sim.common.runner import SIMULATORS, run_design
 
 CONFIGS = {
     "dense_3x3_1of1_s8": SystolicConfig(rows=3, cols=3, keep=1, block=1),
@@ -31,9 +29,5 @@ if os.environ.get("SPARSEGEN_FULL"):
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_systolic_array(sim, name, seed):
-    require_simulator(sim)
-    cfg = CONFIGS[name]
-    run_cocotb(
-        verilog=verilog_for(cfg), top=cfg.top, test_module="sim.systolic.cocotb_array", sim=sim,
-        extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed),
-                   "SPARSEGEN_ROWS": os.environ.get("SPARSEGEN_ROWS", "48" if os.environ.get("SPARSEGEN_FULL") else "24")})
+    rows = os.environ.get("SPARSEGEN_ROWS", "48" if os.environ.get("SPARSEGEN_FULL") else "24")
+    run_design(CONFIGS[name], "sim.systolic.cocotb_array", sim, seed=seed, knobs={"rows": rows})
