@@ -25,6 +25,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from hw.checks import check_float
+
 __all__ = ["EnergyTable", "SOURCES"]
 
 SOURCES = {
@@ -48,9 +50,8 @@ class EnergyTable:
 
     def __post_init__(self):
         for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"EnergyTable.{f.name} = {value!r} is invalid: allowed a number >= 0 (pJ)")
+            value = check_float(f"EnergyTable.{f.name}", getattr(self, f.name), 0, allowed="a finite number ≥ 0 (pJ)")
+            object.__setattr__(self, f.name, value)
 
     def adc_pj(self, bits: int) -> float:
         """Energy of one ``bits``-bit conversion: ``adc_8bit_pj · 2**(bits - 8)``."""
@@ -72,4 +73,7 @@ class EnergyTable:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"energy table {path}: unknown entries {', '.join(unknown)}: allowed {', '.join(sorted(known))}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except TypeError as error:   # a file's bad entry is a bad value, like any other
+            raise ValueError(f"energy table {path}: {error}") from None
