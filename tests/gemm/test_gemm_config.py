@@ -16,12 +16,12 @@ from gen.gemm import perf
     ("max_m", 0, r"GemmConfig.max_m = 0 is out of range: allowed 1 … 65536"),
     ("max_k", 2**20 + 1, r"GemmConfig.max_k = 1048577 is out of range"),
     ("out_bits", 40, r"GemmConfig.out_bits = 40 is out of range: allowed 2 … 32 \(acc_bits\)"),
-    ("relu", 1, r"GemmConfig.relu = 1 is not a bool"),
+    ("relu", 1, r"GemmConfig.relu = 1 is a int, not a bool"),
     ("keep", 5, r"GemmConfig.keep = 5 is out of range: allowed 1 … 4 \(block\)"),
     ("acc_bits", 16, r"GemmConfig.acc_bits = 16 cannot hold the worst-case sum of .* \(needs >= \d+ bits for max_k = 64\)"),
 ])
 def test_invalid_fields(field, value, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(TypeError if field == "relu" else ValueError, match=match):
         GemmConfig(**{field: value})
 
 

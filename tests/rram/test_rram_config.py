@@ -43,8 +43,8 @@ def test_external_crossbar_tile_exposes_the_crossbar_streams():
 @pytest.mark.parametrize("fields,pattern", [
     ({"cell_bits": 3}, r"RramTileConfig.cell_bits = 3 is not allowed: allowed 1, 2, 4"),
     ({"dac_bits": 4}, r"RramTileConfig.dac_bits = 4 is not allowed: allowed 1, 2"),
-    ({"ou_rows": 200}, r"RramTileConfig.ou_rows = 200 is out of range: allowed 1 … min\(64, xbar_rows = 128\)"),
-    ({"xbar_cols": 16, "ou_cols": 17}, r"RramTileConfig.ou_cols = 17 is out of range: allowed 1 … min\(64, xbar_cols = 16\)"),
+    ({"ou_rows": 200}, r"RramTileConfig.ou_rows = 200 is out of range: allowed 1 … 64 \(min\(64, xbar_rows\)\)"),
+    ({"xbar_cols": 16, "ou_cols": 17}, r"RramTileConfig.ou_cols = 17 is out of range: allowed 1 … 16 \(min\(64, xbar_cols\)\)"),
     ({"adc_bits": 0}, r"RramTileConfig.adc_bits = 0 is out of range: allowed 1 … 16"),
     ({"encoding": "twos"}, r"RramTileConfig.encoding = 'twos' is not allowed: allowed 'differential', 'offset'"),
     ({"input_bits": 1}, r"RramTileConfig.input_bits = 1 is out of range: allowed 2 \(signed inputs need a sign bit\) … 16"),
