@@ -2,6 +2,7 @@
 
 import dataclasses
 import re
+import tomllib
 
 import pytest
 from hypothesis import given, settings
@@ -211,6 +212,48 @@ def test_bad_toml_file(tmp_path, content, pattern):
 def test_missing_toml_file(tmp_path):
     with pytest.raises(ValueError, match="cannot read config file .*nothing.toml"):
         load_config(str(tmp_path / "nothing.toml"))
+
+
+# ---- presets that extend presets (base = "...") ------------------------------------------------------------
+
+BASED = [name for name in list_presets() if "base" in tomllib.loads((PRESETS_DIR / f"{name}.toml").read_text())]
+
+
+def test_some_presets_extend_others():
+    assert {"gemm_4x4_2of4_os", "gemm_8x8_2of4_os", "gemm_8x8_dense", "dense_8x8_4of4"} <= set(BASED)
+
+
+@pytest.mark.parametrize("preset", BASED)
+def test_based_preset_is_its_base_plus_its_own_lines(preset):
+    own = tomllib.loads((PRESETS_DIR / f"{preset}.toml").read_text())
+    base = own.pop("base")
+    assert own, f"{preset} repeats {base} without a change"
+    assert load_config(preset) == dataclasses.replace(load_config(base), **own)
+    assert preset_kind(preset) == preset_kind(base)
+
+
+def test_base_chain_by_path_and_name(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mid.toml").write_text('base = "gemm_8x8_2of4"\nrows = 4\nmax_m = 7\n')
+    (tmp_path / "top.toml").write_text('base = "sub/mid.toml"\nmax_m = 9\nrelu = true\n')
+    config = load_config(tmp_path / "top.toml", ["cols=2"])
+    expected = dataclasses.replace(load_config("gemm_8x8_2of4"), rows=4, cols=2, max_m=9, relu=True)
+    assert type(config).__name__ == "GemmConfig" and config == expected
+
+
+@pytest.mark.parametrize("files, pattern", [
+    ({"a.toml": 'base = "nope"\n'}, r"config file '.*a.toml': base = 'nope' is not a preset: allowed dense_4x4"),
+    ({"a.toml": "base = 3\n"}, r"config file '.*a.toml': base = 3 is a int, not a str"),
+    ({"a.toml": 'base = "a.toml"\nrows = 2\n'}, r"config file '.*a.toml': base = 'a.toml' makes a cycle"),
+    ({"a.toml": 'base = "b.toml"\n', "b.toml": 'base = "a.toml"\n'},
+     r"config file 'b.toml': base = 'a.toml' makes a cycle \(.*a.toml → b.toml → a.toml\)"),
+    ({"a.toml": 'base = "gone.toml"\n'}, r"cannot read config file 'gone.toml'"),
+])
+def test_bad_base(tmp_path, files, pattern):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=pattern):
+        load_config(tmp_path / "a.toml")
 
 
 # ---- field validation ------------------------------------------------------------------------------------
