@@ -4,11 +4,13 @@ import dataclasses
 import re
 import tomllib
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gen.config import CONFIG_KINDS, PRESETS_DIR, list_presets, load_config, parse_override, preset_kind
+from gen.gemm.config import GemmConfig
 from gen.systolic.config import SystolicConfig
 
 PRESETS = {
@@ -306,6 +308,22 @@ def test_replace_with_bad_value(field, value):
     with pytest.raises(TypeError if wrong_type(field, value) else ValueError,
                        match=re.escape(f"SystolicConfig.{field} = {shown(value)} ")):
         dataclasses.replace(load_config("ssa_8x8_2of4"), **{"max_k": None, field: value})
+
+
+def test_numpy_scalars_are_stored_as_python_values():
+    """What numpy-driven sweeps need: numpy ints and bools are accepted and stored as int and bool."""
+    config = SystolicConfig(rows=np.int64(4), act_signed=np.bool_(False), max_k=np.int32(64))
+    assert (type(config.rows), type(config.act_signed), type(config.max_k)) == (int, bool, int)
+    plain = SystolicConfig(rows=4, act_signed=False, max_k=64)
+    assert config == plain and hash(config) == hash(plain) and config.to_dict() == plain.to_dict()
+    for rows in np.arange(1, 4):
+        assert type(dataclasses.replace(config, rows=rows).rows) is int
+    gemm = GemmConfig(max_m=np.uint16(7), relu=np.bool_(True), out_bits=np.int8(8), acc_bits=24, max_k=16)
+    assert (type(gemm.max_m), type(gemm.relu), type(gemm.out_bits)) == (int, bool, int)
+    with pytest.raises(TypeError, match=r"SystolicConfig.rows = np.float64\(4.0\) is a float64, not an integer: allowed 1 … 64"):
+        SystolicConfig(rows=np.float64(4.0))
+    with pytest.raises(ValueError, match=r"SystolicConfig.rows = 65 is out of range: allowed 1 … 64"):
+        SystolicConfig(rows=np.int64(65))
 
 
 def test_range_messages_name_limits():

@@ -7,8 +7,8 @@
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hw.formats import mapping, mvm
-from hw.formats.mapping import CELL_BITS, ENCODINGS, CrossbarGeometry, input_planes, ou_groups
+from hw.formats import mvm
+from hw.formats.mapping import CELL_BITS, ENCODINGS, CrossbarGeometry, CrossbarShape, input_planes
 
 from gen.compiler import rram_map
 from gen.config import ConfigBase, param
@@ -25,7 +25,7 @@ def _bits_for(value: int) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RramTileConfig(ConfigBase):
+class RramTileConfig(ConfigBase, CrossbarShape):
     """One RRAM tile: ``n_xbars`` crossbars of ``xbar_rows × xbar_cols`` cells, its controller and its tables.
 
     The tile computes ``y[N] = x[K] · W[K × N]`` for a weight matrix mapped onto its crossbars
@@ -140,16 +140,6 @@ class RramTileConfig(ConfigBase):
     # ---- derived values -------------------------------------------------------------------------------------
 
     @property
-    def row_groups(self) -> int:
-        """OU wordline groups per crossbar: ``ceil(xbar_rows / ou_rows)``."""
-        return ou_groups(self.xbar_rows, self.ou_rows)
-
-    @property
-    def col_groups(self) -> int:
-        """OU bitline groups per crossbar: ``ceil(xbar_cols / ou_cols)``."""
-        return ou_groups(self.xbar_cols, self.ou_cols)
-
-    @property
     def columns_per_output(self) -> int:
         """Bitlines one output needs under :attr:`encoding` (:func:`gen.compiler.rram_map.columns_per_output`)."""
         return rram_map.columns_per_output(weight_bits=self.weight_bits, cell_bits=self.cell_bits, encoding=self.encoding)
@@ -185,11 +175,6 @@ class RramTileConfig(ConfigBase):
     def adc_clips(self) -> bool:
         """``adc_bits < lossless_adc_bits``: column sums above ``2**adc_bits - 1`` clip (part of the design)."""
         return self.adc_bits < self.lossless_adc_bits
-
-    @property
-    def max_level(self) -> int:
-        """Highest cell level: ``2**cell_bits - 1``."""
-        return mapping.max_level(self.cell_bits)
 
     @property
     def acc_bits(self) -> int:

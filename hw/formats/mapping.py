@@ -26,7 +26,8 @@ import numpy as np
 
 from hw.checks import check_choice, check_int, fail
 
-__all__ = ["CrossbarGeometry", "TileMapping", "input_planes", "ou_groups", "max_level", "CELL_BITS", "ENCODINGS"]
+__all__ = ["CrossbarGeometry", "CrossbarShape", "TileMapping", "input_planes", "ou_groups", "max_level", "CELL_BITS",
+           "ENCODINGS"]
 
 CELL_BITS = (1, 2, 4)
 """Bits per cell a crossbar supports."""
@@ -44,8 +45,29 @@ def max_level(cell_bits: int) -> int:
     return (1 << cell_bits) - 1
 
 
+class CrossbarShape:
+    """The values every holder of a crossbar shape derives the same way: a mixin for classes with ``xbar_rows``,
+    ``xbar_cols``, ``ou_rows``, ``ou_cols`` and ``cell_bits`` (the geometry, the crossbar model and its mirror,
+    the tile's config)."""
+
+    @property
+    def max_level(self) -> int:
+        """Highest conductance level: ``2**cell_bits - 1``."""
+        return max_level(self.cell_bits)
+
+    @property
+    def row_groups(self) -> int:
+        """OU wordline groups per crossbar: ``ceil(xbar_rows / ou_rows)`` (the last may be partial)."""
+        return ou_groups(self.xbar_rows, self.ou_rows)
+
+    @property
+    def col_groups(self) -> int:
+        """OU bitline groups per crossbar: ``ceil(xbar_cols / ou_cols)`` (the last may be partial)."""
+        return ou_groups(self.xbar_cols, self.ou_cols)
+
+
 @dataclass(frozen=True)
-class CrossbarGeometry:
+class CrossbarGeometry(CrossbarShape):
     """Crossbar and Operation-Unit shape, and the bits each cell stores.
 
     Parameters
@@ -73,21 +95,6 @@ class CrossbarGeometry:
         checked["cell_bits"] = check_choice("CrossbarGeometry.cell_bits", self.cell_bits, CELL_BITS)
         for name, value in checked.items():
             object.__setattr__(self, name, value)
-
-    @property
-    def max_level(self) -> int:
-        """Highest conductance level: ``2**cell_bits - 1``."""
-        return max_level(self.cell_bits)
-
-    @property
-    def row_groups(self) -> int:
-        """OU wordline groups per crossbar: ``ceil(xbar_rows / ou_rows)`` (the last may be partial)."""
-        return ou_groups(self.xbar_rows, self.ou_rows)
-
-    @property
-    def col_groups(self) -> int:
-        """OU bitline groups per crossbar: ``ceil(xbar_cols / ou_cols)`` (the last may be partial)."""
-        return ou_groups(self.xbar_cols, self.ou_cols)
 
 
 def input_planes(input_bits: int, input_signed: bool, dac_bits: int = 1) -> list[tuple[int, int, bool]]:

@@ -10,8 +10,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_choice, check_int
-from hw.formats.mapping import CELL_BITS, max_level, ou_groups
-from hw.formats.mvm import lossless_adc_bits, max_column_sum
+from hw.formats import mapping, mvm
+from hw.formats.mapping import CELL_BITS, CrossbarShape
 from hw.rram.lfsr import LFSR, MAX_SEED
 
 __all__ = ["CrossbarModel", "Op", "command_layout", "response_bits", "encode_command", "encode_codes", "PULSE_ONE",
@@ -90,7 +90,7 @@ def encode_codes(codes, *, adc_bits: int) -> int:
     return word
 
 
-class CrossbarModel(wiring.Component):
+class CrossbarModel(wiring.Component, CrossbarShape):
     """``n_xbars`` crossbars of ``xbar_rows`` × ``xbar_cols`` cells, each holding a level ``0 … 2**cell_bits - 1``.
 
     Commands (``cmd`` payload :func:`command_layout`, ``op`` one of :class:`Op`):
@@ -200,7 +200,7 @@ class CrossbarModel(wiring.Component):
             except (TypeError, ValueError):
                 raise ValueError(f"stuck[{i}] = {entry!r} is not an (xbar, row, col, level) tuple") from None
             for name, value, hi in (("xbar", x, n_xbars - 1), ("row", r, xbar_rows - 1), ("col", c, xbar_cols - 1),
-                                    ("level", lvl, max_level(cell_bits))):
+                                    ("level", lvl, mapping.max_level(cell_bits))):
                 if not 0 <= value <= hi:
                     raise ValueError(f"stuck[{i}].{name} = {value} is out of range: allowed 0 … {hi}")
             if (x, r, c) in out:
@@ -209,21 +209,9 @@ class CrossbarModel(wiring.Component):
         return tuple(sorted((*k, v) for k, v in out.items()))
 
     @property
-    def max_level(self) -> int:
-        return max_level(self.cell_bits)
-
-    @property
-    def row_groups(self) -> int:
-        return ou_groups(self.xbar_rows, self.ou_rows)
-
-    @property
-    def col_groups(self) -> int:
-        return ou_groups(self.xbar_cols, self.ou_cols)
-
-    @property
     def lossless_adc_bits(self) -> int:
         """ADC bits that never clip (:func:`hw.formats.mvm.lossless_adc_bits`)."""
-        return lossless_adc_bits(self.ou_rows, self.cell_bits, self.dac_bits)
+        return mvm.lossless_adc_bits(self.ou_rows, self.cell_bits, self.dac_bits)
 
     # Memories get at least 2 words: a 1-word memory has a 0-bit address, which Amaranth emits as `[-1:0]`.
     def _bank_init(self, bank: int) -> list[int]:
@@ -317,7 +305,7 @@ class CrossbarModel(wiring.Component):
         sum_bits = self.lossless_adc_bits
         top = (1 << self.adc_bits) - 1
         # Emit a clamp only where it can act: Verilator rejects comparisons that are constant (CMPCONST).
-        loudest = max_column_sum(self.ou_rows, self.cell_bits, self.dac_bits) + self.read_noise
+        loudest = mvm.max_column_sum(self.ou_rows, self.cell_bits, self.dac_bits) + self.read_noise
         if self.read_noise:
             m.submodules.noise_lfsr = nl = LFSR(bits=NOISE_DRAW_BITS * OC, seed=self.seed, stream=1)
             m.d.comb += nl.en.eq(ex_valid & ex_go & (ex.op == Op.READ_OU))

@@ -10,7 +10,7 @@ to ``0 … 2**adc_bits - 1``. Randomness comes from :class:`sim.rram.lfsr.LfsrMi
 import numpy as np
 
 from hw.checks import check_choice, check_int
-from hw.formats.mapping import CELL_BITS, max_level, ou_groups
+from hw.formats.mapping import CELL_BITS, CrossbarShape
 from hw.rram.crossbar import NOISE_DRAW_BITS, PULSE_ONE, WRITE_DRAW_BITS, Op
 
 from sim.rram.lfsr import LfsrMirror
@@ -18,7 +18,7 @@ from sim.rram.lfsr import LfsrMirror
 __all__ = ["CrossbarMirror"]
 
 
-class CrossbarMirror:
+class CrossbarMirror(CrossbarShape):
     """Stateful mirror of ``CrossbarModel(**same keyword arguments)`` right after configuration (or ``rst``).
 
     Attributes
@@ -43,9 +43,6 @@ class CrossbarMirror:
         self.cell_bits, self.ou_rows, self.ou_cols = cell_bits, ou_rows, ou_cols
         self.dac_bits, self.adc_bits = dac_bits, adc_bits
         self.pulse_error, self.read_noise = pulse_error, read_noise
-        self.max_level = max_level(cell_bits)
-        self.row_groups = ou_groups(xbar_rows, ou_rows)
-        self.col_groups = ou_groups(xbar_cols, ou_cols)
         self.levels = np.zeros((n_xbars, xbar_rows, xbar_cols), dtype=np.int64)
         self.stuck_mask = np.zeros(self.levels.shape, dtype=bool)
         for i, (x, r, c, lvl) in enumerate(stuck):

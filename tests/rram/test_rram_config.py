@@ -3,6 +3,7 @@
 import dataclasses
 import re
 
+import numpy as np
 import pytest
 
 from gen import generate_verilog
@@ -105,3 +106,23 @@ def test_manifest_reports_adc_resolution_and_clipping():
     for name, layout in beats.layouts(beats.params_of(small)).items():
         assert art.manifest["streams"][name]["beat"]["width"] == layout.size == declared[f"{name}__payload"]
     assert set(art.manifest["registers"]) == {str(a) for a in beats.REGISTERS}
+
+
+def test_bounds_are_the_crossbar_models():
+    """The config allows exactly the seeds and pulse-error rates the crossbar model takes."""
+    from hw.rram.crossbar import PULSE_ONE
+    from hw.rram.lfsr import MAX_SEED
+
+    cfg = RramTileConfig(seed=MAX_SEED, pulse_error=PULSE_ONE)
+    assert (cfg.seed, cfg.pulse_error) == (MAX_SEED, PULSE_ONE)
+    for field, value in (("seed", MAX_SEED + 1), ("pulse_error", PULSE_ONE + 1)):
+        with pytest.raises(ValueError, match=f"RramTileConfig.{field} = {value} is out of range"):
+            RramTileConfig(**{field: value})
+
+
+def test_numpy_scalars_are_stored_as_python_values():
+    cfg = RramTileConfig(xbar_rows=np.int64(64), input_signed=np.bool_(False), stuck_sa0=np.float32(0.25))
+    assert (type(cfg.xbar_rows), type(cfg.input_signed), type(cfg.stuck_sa0)) == (int, bool, float)
+    assert cfg == RramTileConfig(xbar_rows=64, input_signed=False, stuck_sa0=0.25)
+    with pytest.raises(TypeError, match=r"RramTileConfig.n_xbars = 2.0 is a float, not an integer: allowed 1 … 64"):
+        RramTileConfig(n_xbars=2.0)
