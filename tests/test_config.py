@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gen.config import CONFIG_KINDS, PRESETS_DIR, list_presets, load_config, parse_override, preset_kind
+from gen.config import (CONFIG_KINDS, PRESETS_DIR, ConfigBase, list_presets, load_config, param, parse_override,
+                        preset_kind)
 from gen.gemm.config import GemmConfig
 from gen.systolic.config import SystolicConfig
 
@@ -115,6 +116,15 @@ def test_frozen_and_dict_round_trip():
         config.rows = 2
     assert list(config.to_dict()) == FIELDS
     assert SystolicConfig.from_dict(config.to_dict()) == config
+
+
+def test_a_config_class_must_define_top():
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class NoTop(ConfigBase):
+        size: int = param(1, 1, 4)
+
+    with pytest.raises(TypeError, match="abstract .*top"):
+        NoTop()
 
 
 def test_from_dict_unknown_keys():
