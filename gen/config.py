@@ -1,11 +1,15 @@
 """Validated, immutable parameter sets (one dataclass per kind of design) and the TOML presets in ``gen/configs/``.
 
-Every config class derives from :class:`ConfigBase`, which gives it the field checks with uniform error messages,
-``to_dict``/``from_dict``, typed ``field=value`` overrides, ``derived()`` and ``summary()``. A preset file may
-name its kind with a top-level ``kind = "..."`` key (default ``"systolic"``); :data:`CONFIG_KINDS` maps each kind
+Every config class derives from :class:`ConfigBase`. Each field is declared once, with :func:`param`: its type
+(the annotation), its default and what it allows (a range or choices, :class:`Allowed`). That one declaration is
+what the validator checks, what its messages say and what the ``allowed`` column of the docs' config tables must
+say (``tests/test_config_docs.py``). ``ConfigBase`` also gives ``to_dict``/``from_dict``, typed ``field=value``
+overrides, ``derived()`` and ``summary()``. A preset file may name its kind with a top-level ``kind = "..."`` key
+(default ``"systolic"``) and extend another preset with ``base = "<preset>"``; :data:`CONFIG_KINDS` maps each kind
 to its class, imported lazily so that loading a config never imports Amaranth.
 """
 
+import abc
 import dataclasses
 import importlib
 import os
@@ -13,20 +17,24 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, get_args
 
 from hw import checks
+from hw.checks import check_bool, check_choice, check_float, check_int, check_str, fail
+from hw.formats.ints import OVERFLOW_MODES, hw_overflow
+from hw.formats.nm import BLOCKS, required_acc_bits
 
-__all__ = ["ConfigBase", "ArrayConfig", "BLOCKS", "OVERFLOW_MODES", "MAX_K_LIMIT", "CONFIG_KINDS", "PRESETS_DIR", "config_class", "list_presets",
-           "load_config", "parse_override", "preset_kind"]
+__all__ = ["ConfigBase", "ArrayConfig", "ARRAY_FIELDS", "Allowed", "param", "BLOCKS", "OVERFLOW_MODES",
+           "MAX_K_LIMIT", "CONFIG_KINDS", "PRESETS_DIR", "config_class", "list_presets", "load_config",
+           "parse_override", "preset_kind"]
 
 PRESETS_DIR = Path(__file__).parent / "configs"
 
-BLOCKS = (1, 2, 4, 8, 16)
-OVERFLOW_MODES = ("check", "wrap", "saturate")
 MAX_K_LIMIT = 2**20
 _NAME_MAX_LEN = 64
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_NAMES = re.compile(r"[A-Za-z_]\w*")
+_BOUND_FUNCTIONS = {"min": min, "max": max}
 # IEEE 1800-2017 reserved words (a superset of IEEE 1364-2005): Verilator reads `.v` files as SystemVerilog.
 _VERILOG_KEYWORDS = frozenset("""
     accept_on alias always always_comb always_ff always_latch and assert assign assume automatic before begin bind
@@ -50,56 +58,152 @@ _VERILOG_KEYWORDS = frozenset("""
 """.split())
 
 
-class ConfigBase:
+def _check_identifier(name, value):
+    check_str(name, value, "a Verilog identifier")
+    if not _IDENTIFIER.fullmatch(value):
+        fail(name, value, "is not a Verilog identifier", "letters, digits, _ and $, starting with a letter or _")
+    if len(value) > _NAME_MAX_LEN:
+        fail(name, value, f"is too long ({len(value)} characters)", f"at most {_NAME_MAX_LEN}")
+    if value in _VERILOG_KEYWORDS:
+        fail(name, value, "is a Verilog keyword", "any other identifier")
+    return value
+
+
+def _field_type(annotation) -> tuple[type, bool]:
+    """``(type, optional)`` of a field's annotation: ``int | None`` is ``(int, True)``, ``bool`` ``(bool, False)``."""
+    args = get_args(annotation)
+    if type(None) in args:
+        [inner] = [arg for arg in args if arg is not type(None)]
+        return inner, True
+    return annotation, False
+
+
+def _number_text(value, *, docs=False):
+    """A bound as messages show it; ``docs``: large powers of two as the docs write them (``2**20``, ``2**32 - 1``)."""
+    if isinstance(value, float):
+        return repr(float(f"{value:.12g}"))   # 1.0 - 0.7 shows as 0.3
+    if docs and value >= 2**20:
+        for below in (0, 1, 2):
+            if (value + below) & (value + below - 1) == 0:
+                return f"2**{(value + below).bit_length() - 1}" + (f" - {below}" if below else "")
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Allowed:
+    """What one config field allows: what the validator checks, its messages say and the docs' tables show.
+
+    ``lo``/``hi`` bound a number: each a number, or an expression over the config's fields and properties written
+    as the docs write it (``"block"``, ``"rows·block"``, ``"min(64, xbar_rows)"``, ``"1.0 - stuck_sa0"``; ``·``
+    multiplies). ``choices`` lists the allowed values instead; ``identifier`` asks for a Verilog identifier.
+    Booleans allow ``True`` and ``False``; an optional field (``int | None``) also ``None``.
+    """
+
+    lo: int | float | str | None = None
+    hi: int | float | str | None = None
+    choices: tuple = ()
+    identifier: bool = False
+
+    def names(self) -> set[str]:
+        """The fields and properties the bounds name."""
+        return {name for bound in (self.lo, self.hi) if isinstance(bound, str)
+                for name in _NAMES.findall(bound)} - set(_BOUND_FUNCTIONS)
+
+    def bound(self, config, bound):
+        """The value of ``lo`` or ``hi`` for ``config``."""
+        if not isinstance(bound, str):
+            return bound
+        names = {name: getattr(config, name) for name in _NAMES.findall(bound) if name not in _BOUND_FUNCTIONS}
+        return eval(bound.replace("·", "*"), {"__builtins__": {}, **_BOUND_FUNCTIONS}, names)
+
+    def _message_range(self, config):
+        if self.lo is None or self.hi is None:
+            return None
+        shown = []
+        for bound in (self.lo, self.hi):
+            text = _number_text(self.bound(config, bound))
+            shown.append(f"{text} ({bound})" if isinstance(bound, str) and _NAMES.search(bound) else text)
+        return " … ".join(shown)
+
+    def check(self, name: str, value, annotation, config):
+        """``value`` checked against this and the field's type (``TypeError``/``ValueError`` naming ``name``);
+        returns it as a plain Python value (numpy scalars become ``int``/``float``/``bool``)."""
+        kind, optional = _field_type(annotation)
+        if value is None and optional:
+            return None
+        if kind is bool:
+            return check_bool(name, value)
+        if self.choices:
+            return check_choice(name, value, self.choices)
+        if self.identifier:
+            return _check_identifier(name, value)
+        if kind is str:
+            return check_str(name, value)
+        check = check_float if kind is float else check_int
+        return check(name, value, self.bound(config, self.lo), self.bound(config, self.hi),
+                     allowed=self._message_range(config))
+
+    def docs_text(self, annotation) -> str:
+        """The docs' ``allowed`` text, without the backticks (``1 … 64``, ``None, or 2 … acc_bits``)."""
+        kind, optional = _field_type(annotation)
+        if kind is bool:
+            text = "True, False"
+        elif self.choices:
+            text = ", ".join(f'"{choice}"' if isinstance(choice, str) else str(choice) for choice in self.choices)
+        elif self.identifier:
+            text = f"a Verilog identifier of at most {_NAME_MAX_LEN} characters that is not a keyword"
+        else:
+            text = " … ".join(bound if isinstance(bound, str) else _number_text(bound, docs=True)
+                              for bound in (self.lo, self.hi))
+        return ("None, or " if optional else "") + text
+
+
+def param(default, lo=None, hi=None, *, choices=(), identifier=False):
+    """A config field: its default and what it allows (see :class:`Allowed`); the annotation gives its type."""
+    return dataclasses.field(default=default, metadata={"allowed": Allowed(lo, hi, tuple(choices), identifier)})
+
+
+class ConfigBase(abc.ABC):
     """Shared behaviour of the frozen config dataclasses.
 
-    A subclass is a ``@dataclass(frozen=True)`` that sets :attr:`kind` (its key in :data:`CONFIG_KINDS`) and
-    :attr:`DERIVED` (names of properties reported by :meth:`derived`), validates in ``__post_init__`` with the
-    ``_check_*`` helpers (:mod:`hw.checks`: ``TypeError`` for a wrong type, ``ValueError`` for a bad value; numpy
-    scalars are accepted and stored as plain ``int``/``float``/``bool``), and defines the ``top`` property (the
-    Verilog module name). Error messages all read ``<Class>.<field> = <value> <problem>: allowed <range>``.
+    A subclass is a ``@dataclass(frozen=True, kw_only=True)`` whose fields are declared with :func:`param`; it sets
+    :attr:`kind` (its key in :data:`CONFIG_KINDS`), :attr:`DERIVED` (names of properties reported by
+    :meth:`derived`) and :attr:`FIELD_RULES` (rules between fields, as the docs state them after a field's range;
+    its ``__post_init__`` checks them after ``super().__post_init__()``), and defines the ``top`` property (the
+    Verilog module name). Error messages all read ``<Class>.<field> = <value> <problem>: allowed <range>``:
+    ``TypeError`` for a value of the wrong type, ``ValueError`` for a bad value.
     """
 
     kind: ClassVar[str] = ""
     DERIVED: ClassVar[tuple[str, ...]] = ()
+    FIELD_RULES: ClassVar[dict[str, str]] = {}
 
-    def _fail(self, field, problem):
-        raise ValueError(f"{type(self).__name__}.{field} = {getattr(self, field)!r} {problem}")
+    def __post_init__(self):
+        # Field order, except that a field whose range names other fields is checked after them (keep after
+        # block); values are stored as checked, so numpy scalars become plain Python values.
+        fields = {field.name: field for field in dataclasses.fields(self)}
+        checked = set()
 
-    def _qualified(self, field):
-        return f"{type(self).__name__}.{field}"
+        def check(name):
+            if name in checked:
+                return
+            checked.add(name)
+            allowed = fields[name].metadata["allowed"]
+            for other in sorted(allowed.names() & fields.keys(), key=list(fields).index):
+                check(other)
+            value = allowed.check(f"{type(self).__name__}.{name}", getattr(self, name), fields[name].type, self)
+            object.__setattr__(self, name, value)
 
-    def _store(self, field, value):
-        # numpy scalars are accepted and stored as plain Python values (the dataclass is frozen)
-        object.__setattr__(self, field, value)
+        for name in fields:
+            check(name)
 
-    def _check_int(self, field, lo, hi, *, low=None, high=None):
-        self._store(field, checks.check_int(self._qualified(field), getattr(self, field), lo, hi,
-                                            allowed=f"{low or lo} … {high or hi}"))
-
-    def _check_float(self, field, lo, hi):
-        self._store(field, checks.check_float(self._qualified(field), getattr(self, field), lo, hi,
-                                              allowed=f"{lo} … {hi}"))
-
-    def _check_bool(self, field):
-        self._store(field, checks.check_bool(self._qualified(field), getattr(self, field)))
-
-    def _check_choice(self, field, choices):
-        self._store(field, checks.check_choice(self._qualified(field), getattr(self, field), choices))
-
-    def _check_name(self, field="name"):
-        name = checks.check_str(self._qualified(field), getattr(self, field), "a Verilog identifier")
-        if not _IDENTIFIER.fullmatch(name):
-            self._fail(field, "is not a Verilog identifier: allowed letters, digits, _ and $, "
-                              "starting with a letter or _")
-        if len(name) > _NAME_MAX_LEN:
-            self._fail(field, f"is too long ({len(name)} characters): allowed at most {_NAME_MAX_LEN}")
-        if name in _VERILOG_KEYWORDS:
-            self._fail(field, "is a Verilog keyword: allowed any other identifier")
+    def _fail(self, field, problem, allowed=None):
+        fail(f"{type(self).__name__}.{field}", getattr(self, field), problem, allowed)
 
     @property
+    @abc.abstractmethod
     def top(self) -> str:
-        raise NotImplementedError
+        """Verilog top-module name."""
 
     def derived(self) -> dict:
         """The derived values named by :attr:`DERIVED`, plus ``top``, as a JSON-ready dict."""
@@ -118,6 +222,13 @@ class ConfigBase:
         return tuple(field.name for field in dataclasses.fields(cls))
 
     @classmethod
+    def allowed_text(cls, name: str) -> str:
+        """The docs' ``allowed`` text of field ``name``: its declared range, then its rule from :attr:`FIELD_RULES`."""
+        field = next(field for field in dataclasses.fields(cls) if field.name == name)
+        rule = cls.FIELD_RULES.get(name)
+        return field.metadata["allowed"].docs_text(field.type) + (f"; {rule}" if rule else "")
+
+    @classmethod
     def from_dict(cls, data: Mapping):
         """Build a config from a mapping of field names to values; missing fields take their defaults.
 
@@ -125,6 +236,8 @@ class ConfigBase:
         ------
         ValueError
             If ``data`` has keys that are not fields, or a value is invalid.
+        TypeError
+            If a value has the wrong type.
         """
         names = cls.field_names()
         unknown = [key for key in data if key not in names]
@@ -135,23 +248,45 @@ class ConfigBase:
 
 
 class ArrayConfig(ConfigBase):
-    """Base of the configs that contain one ``rows × cols`` N:M array: its field checks and derived values.
+    """Base of the configs that contain one ``rows × cols`` N:M array: the array's fields, declared once here,
+    its accumulator rule and its derived values.
 
-    Subclasses declare the fields ``rows``, ``cols``, ``act_bits``, ``act_signed``, ``weight_bits``, ``acc_bits``,
-    ``keep`` and ``block`` and call :meth:`_check_array` first in ``__post_init__``.
+    A subclass declares only its own fields. They follow the shared field named by the class keyword
+    ``fields_after`` (default: after all of them), e.g. ``class SystolicConfig(ArrayConfig, fields_after="block")``,
+    so that each class keeps its documented field order, which is also the order of ``to_dict()`` and of the
+    manifests.
     """
 
-    def _check_array(self):
-        self._check_int("rows", 1, 64)
-        self._check_int("cols", 1, 64)
-        self._check_int("act_bits", 2, 16)
-        self._check_bool("act_signed")
-        self._check_int("weight_bits", 2, 16)
-        self._check_int("acc_bits", 4, 64)
-        self._check_int("block", 1, 16)
-        if self.block not in BLOCKS:
-            self._fail("block", "is not allowed: allowed 1, 2, 4, 8 or 16")
-        self._check_int("keep", 1, self.block, high=f"{self.block} (block)")
+    rows: int = param(4, 1, 64)
+    cols: int = param(4, 1, 64)
+    act_bits: int = param(8, 2, 16)
+    act_signed: bool = param(True)
+    weight_bits: int = param(8, 2, 16)
+    acc_bits: int = param(32, 4, 64)
+    keep: int = param(2, 1, "block")
+    block: int = param(4, choices=BLOCKS)
+    overflow: str = param("check", choices=OVERFLOW_MODES)
+    counter_bits: int = param(32, 16, 64)
+    pe_pipeline: int = param(0, 0, 4)
+    name: str | None = param(None, identifier=True)
+
+    def __init_subclass__(cls, fields_after="name", **kwargs):
+        super().__init_subclass__(**kwargs)
+        if ArrayConfig not in cls.__bases__:   # a subclass of a config class inherits its dataclass fields
+            return
+        shared = ArrayConfig.__dict__["__annotations__"]
+        names = list(shared)
+        cut = names.index(fields_after) + 1
+        cls.__annotations__ = ({name: shared[name] for name in names[:cut]} | cls.__dict__.get("__annotations__", {})
+                               | {name: shared[name] for name in names[cut:]})
+        for name in names:   # a Field of its own per class: dataclass() writes the field's name and type into it
+            spec = ArrayConfig.__dict__[name]
+            setattr(cls, name, dataclasses.field(default=spec.default, metadata=spec.metadata))
+
+    def array_params(self) -> dict:
+        """The array component's parameters: the shared fields but ``name``, with ``overflow`` as the adders' mode."""
+        return ({name: getattr(self, name) for name in ARRAY_FIELDS if name != "name"}
+                | {"overflow": hw_overflow(self.overflow)})
 
     @property
     def k(self) -> int:
@@ -180,9 +315,6 @@ class ArrayConfig(ConfigBase):
 
     def _check_accumulator(self, max_k):
         """With ``overflow = "check"``: ``acc_bits`` must hold the worst-case sum of a ``max_k``-long reduction."""
-        # Imported here, not at module level: the golden models may themselves import this module.
-        from hw.formats.nm import required_acc_bits
-
         needed = required_acc_bits(max_k=max_k, keep=self.keep, block=self.block, act_bits=self.act_bits,
                                    act_signed=self.act_signed, weight_bits=self.weight_bits)
         if self.acc_bits < needed:
@@ -194,6 +326,10 @@ class ArrayConfig(ConfigBase):
                        f"activations and {self.weight_bits}-bit weights (needs >= {needed} bits for "
                        f"max_k = {max_k}); raise acc_bits{lower_max_k}, or set overflow = \"wrap\" or "
                        f"\"saturate\"")
+
+
+ARRAY_FIELDS = tuple(ArrayConfig.__dict__["__annotations__"])
+"""The array fields every :class:`ArrayConfig` shares, in their order."""
 
 
 def _parse_int(text):
@@ -281,9 +417,44 @@ def _read_toml(path, text):
         raise ValueError(f"config file {text!r} is not valid TOML: not UTF-8 text") from None
 
 
+def _is_path(text: str) -> bool:
+    return text.endswith(".toml") or "/" in text or os.sep in text
+
+
+def _read_preset(path: Path, text: str, chain: tuple = ()) -> dict:
+    """The flat table of a config file with its ``base`` chain resolved: the base's keys, then the file's own.
+
+    ``base`` is a preset name, or the path of a TOML file relative to the file that names it.
+    """
+    data = _read_toml(path, text)
+    if not data:    # an empty or truncated file would silently be the default design
+        raise ValueError(f"config file {text!r} is empty: allowed a table of fields (an explicit kind = \"...\" "
+                         "alone selects every default)")
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    chain = (*chain, (path.resolve(), text))
+    allowed = "a preset name or the path of a .toml file"
+    if not isinstance(base, str):
+        raise ValueError(f"config file {text!r}: base = {base!r} is a {type(base).__name__}, not a str: "
+                         f"allowed {allowed}")
+    if _is_path(base):
+        base_path = path.parent / base
+    elif base in list_presets():
+        base_path = PRESETS_DIR / f"{base}.toml"
+    else:
+        raise ValueError(f"config file {text!r}: base = {base!r} is not a preset: allowed "
+                         f"{', '.join(list_presets())}, or the path of a .toml file")
+    if base_path.resolve() in [seen for seen, _ in chain]:
+        cycle = " → ".join(name for _, name in chain)
+        raise ValueError(f"config file {text!r}: base = {base!r} makes a cycle ({cycle} → {base}): allowed a chain "
+                         f"of bases that ends in a file without one")
+    return _read_preset(base_path, base, chain) | data
+
+
 def preset_kind(preset: str) -> str:
-    """The ``kind`` a preset file declares (``"systolic"`` when it declares none)."""
-    return _read_toml(PRESETS_DIR / f"{preset}.toml", preset).get("kind", "systolic")
+    """The ``kind`` a preset file declares or inherits from its base (``"systolic"`` when none does)."""
+    return _read_preset(PRESETS_DIR / f"{preset}.toml", preset).get("kind", "systolic")
 
 
 def list_presets(kind: str | None = None) -> list[str]:
@@ -301,7 +472,9 @@ def load_config(preset_or_path: str | os.PathLike,
     preset_or_path : str or path-like
         A preset name (see :func:`list_presets`), or the path of a TOML file: a path-like object, or a
         string that ends in ``.toml`` or contains a ``/``. The file is one flat table of field names, plus an
-        optional ``kind`` key selecting the config class (:data:`CONFIG_KINDS`; default ``"systolic"``).
+        optional ``kind`` key selecting the config class (:data:`CONFIG_KINDS`; default ``"systolic"``) and an
+        optional ``base`` key naming the preset (or the path, relative to this file, of the TOML file) it
+        extends: the base's keys (resolved the same way) apply first, then this file's.
     overrides : mapping or iterable of str, optional
         Field values that replace the file's, as a mapping of typed values or as ``"field=value"`` strings
         (see :func:`parse_override`); later strings win. Derived fields the file leaves out (e.g. ``max_k``,
@@ -314,10 +487,9 @@ def load_config(preset_or_path: str | os.PathLike,
     Raises
     ------
     ValueError
-        If the preset does not exist, the file cannot be read or parsed, the kind is unknown, an override is
-        malformed, or a field value is invalid.
-    TypeError
-        If an argument or a field value has the wrong type.
+        If the preset or a base does not exist, the bases form a cycle, a file cannot be read or parsed, the kind
+        is unknown, an override is malformed, or the resulting config is invalid. A value of the wrong type is a
+        ``ValueError`` here too: it comes from a file or the command line, not from a caller's argument.
     """
     if not isinstance(preset_or_path, (str, os.PathLike)):
         checks.fail("preset_or_path", preset_or_path, f"is a {type(preset_or_path).__name__}, not a str",
@@ -327,20 +499,20 @@ def load_config(preset_or_path: str | os.PathLike,
         checks.fail("overrides", overrides, f"is a {type(overrides).__name__}",
                     "a mapping of field values or a list of 'field=value' strings", exc=TypeError)
     text = os.fspath(preset_or_path)
-    if isinstance(preset_or_path, os.PathLike) or text.endswith(".toml") or "/" in text or os.sep in text:
+    if isinstance(preset_or_path, os.PathLike) or _is_path(text):
         path = Path(text)
     elif text in list_presets():
         path = PRESETS_DIR / f"{text}.toml"
     else:
         raise ValueError(f"unknown preset {text!r}: available presets are {', '.join(list_presets())} "
                          f"(or give the path of a .toml file)")
-    data = _read_toml(path, text)
-    if not data:    # an empty or truncated file would silently be the default design
-        raise ValueError(f"config file {text!r} is empty: allowed a table of fields (an explicit kind = \"...\" "
-                         "alone selects every default)")
+    data = _read_preset(path, text)
     cls = config_class(data.pop("kind", "systolic"))
     if isinstance(overrides, Mapping):
         data.update(overrides)
     elif overrides is not None:
         data.update(parse_override(override, cls) for override in overrides)
-    return cls.from_dict(data)
+    try:
+        return cls.from_dict(data)
+    except TypeError as error:
+        raise ValueError(str(error)) from None

@@ -128,7 +128,7 @@ def test_layer_metrics_adc_bits_zero_is_not_lossless():
 @pytest.mark.parametrize("text, message", [
     ('{"adc_8bit_pj": NaN}', "EnergyTable.adc_8bit_pj = nan is not finite"),
     ('{"dac_pj": Infinity}', "EnergyTable.dac_pj = inf is not finite"),
-    ('{"cell_read_pj": -0.5}', "EnergyTable.cell_read_pj = -0.5 is out of range: allowed a finite number >= 0"),
+    ('{"cell_read_pj": -0.5}', "EnergyTable.cell_read_pj = -0.5 is out of range: allowed a finite number ≥ 0"),
     ('{"shift_add_pj": true}', "EnergyTable.shift_add_pj = True is a bool, not a number"),
 ])
 def test_energy_table_entries(tmp_path, capsys, text, message):

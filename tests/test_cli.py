@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from gen.cli import main
 from gen.config import list_presets
+from gen.gemm.config import GemmConfig
 from gen.systolic.config import SystolicConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,6 +47,14 @@ def test_show(capsys):
     assert shown["kind"] == "systolic"
     assert shown["derived"] == {"k": 16, "max_reduction": 16, "sparse": True, "index_bits": 2, "multipliers": 64,
                                 "weight_entry_bits": 10, "top": "ssa_4x8_2of4_u8w8acc32"}
+
+
+def test_show_prints_the_resolved_config_of_a_based_preset(capsys):
+    assert main(["show", "--config", "gemm_8x8_2of4_os"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["kind"] == "gemm"    # inherited from its base, gemm_8x8_2of4
+    assert (shown["config"]["rows"], shown["config"]["max_m"], shown["config"]["dataflow"]) == (8, 1024, "os")
+    assert list(shown["config"]) == [field.name for field in dataclasses.fields(GemmConfig)]
 
 
 def test_show_toml_path(tmp_path, capsys):

@@ -2,12 +2,16 @@
 
 import dataclasses
 import re
+import tomllib
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gen.config import CONFIG_KINDS, PRESETS_DIR, list_presets, load_config, parse_override, preset_kind
+from gen.config import (CONFIG_KINDS, PRESETS_DIR, ConfigBase, list_presets, load_config, param, parse_override,
+                        preset_kind)
+from gen.gemm.config import GemmConfig
 from gen.systolic.config import SystolicConfig
 
 PRESETS = {
@@ -114,6 +118,15 @@ def test_frozen_and_dict_round_trip():
     assert SystolicConfig.from_dict(config.to_dict()) == config
 
 
+def test_a_config_class_must_define_top():
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class NoTop(ConfigBase):
+        size: int = param(1, 1, 4)
+
+    with pytest.raises(TypeError, match="abstract .*top"):
+        NoTop()
+
+
 def test_from_dict_unknown_keys():
     with pytest.raises(ValueError, match=r"'rowz'.*'colz'.*valid fields are rows, cols, act_bits"):
         SystolicConfig.from_dict({"rows": 4, "rowz": 4, "colz": 1})
@@ -176,7 +189,7 @@ def test_override_errors_through_load_config():
         load_config("dense_4x4", ["rows=0"])
     with pytest.raises(ValueError, match="unknown SystolicConfig field.*'depth'"):
         load_config("dense_4x4", {"depth": 3})
-    with pytest.raises(TypeError, match="SystolicConfig.rows = '4' is a str, not an int"):
+    with pytest.raises(ValueError, match="SystolicConfig.rows = '4' is a str, not an integer"):
         load_config("dense_4x4", {"rows": "4"})  # dict values are typed, not parsed
 
 
@@ -197,20 +210,63 @@ def test_toml_file(tmp_path):
 
 @pytest.mark.parametrize("content, pattern", [
     ("rows = \n", "is not valid TOML"),
-    ("rows = 2.0\n", r"SystolicConfig.rows = 2.0 is a float, not an int"),
+    ("rows = 2.0\n", r"SystolicConfig.rows = 2.0 is a float, not an integer"),
     ("[systolic]\nrows = 2\n", "unknown SystolicConfig field.*'systolic'"),
     ('overflow = "clip"\n', "SystolicConfig.overflow = 'clip' is not allowed"),
 ])
 def test_bad_toml_file(tmp_path, content, pattern):
     path = tmp_path / "bad.toml"
     path.write_text(content)
-    with pytest.raises(TypeError if "2.0" in content else ValueError, match=pattern):
+    # a bad value in a file is a ValueError whatever its type: the file is wrong, not a caller's argument
+    with pytest.raises(ValueError, match=pattern):
         load_config(path)
 
 
 def test_missing_toml_file(tmp_path):
     with pytest.raises(ValueError, match="cannot read config file .*nothing.toml"):
         load_config(str(tmp_path / "nothing.toml"))
+
+
+# ---- presets that extend presets (base = "...") ------------------------------------------------------------
+
+BASED = [name for name in list_presets() if "base" in tomllib.loads((PRESETS_DIR / f"{name}.toml").read_text())]
+
+
+def test_some_presets_extend_others():
+    assert {"gemm_4x4_2of4_os", "gemm_8x8_2of4_os", "gemm_8x8_dense", "dense_8x8_4of4"} <= set(BASED)
+
+
+@pytest.mark.parametrize("preset", BASED)
+def test_based_preset_is_its_base_plus_its_own_lines(preset):
+    own = tomllib.loads((PRESETS_DIR / f"{preset}.toml").read_text())
+    base = own.pop("base")
+    assert own, f"{preset} repeats {base} without a change"
+    assert load_config(preset) == dataclasses.replace(load_config(base), **own)
+    assert preset_kind(preset) == preset_kind(base)
+
+
+def test_base_chain_by_path_and_name(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mid.toml").write_text('base = "gemm_8x8_2of4"\nrows = 4\nmax_m = 7\n')
+    (tmp_path / "top.toml").write_text('base = "sub/mid.toml"\nmax_m = 9\nrelu = true\n')
+    config = load_config(tmp_path / "top.toml", ["cols=2"])
+    expected = dataclasses.replace(load_config("gemm_8x8_2of4"), rows=4, cols=2, max_m=9, relu=True)
+    assert type(config).__name__ == "GemmConfig" and config == expected
+
+
+@pytest.mark.parametrize("files, pattern", [
+    ({"a.toml": 'base = "nope"\n'}, r"config file '.*a.toml': base = 'nope' is not a preset: allowed dense_4x4"),
+    ({"a.toml": "base = 3\n"}, r"config file '.*a.toml': base = 3 is a int, not a str"),
+    ({"a.toml": 'base = "a.toml"\nrows = 2\n'}, r"config file '.*a.toml': base = 'a.toml' makes a cycle"),
+    ({"a.toml": 'base = "b.toml"\n', "b.toml": 'base = "a.toml"\n'},
+     r"config file 'b.toml': base = 'a.toml' makes a cycle \(.*a.toml → b.toml → a.toml\)"),
+    ({"a.toml": 'base = "gone.toml"\n'}, r"cannot read config file 'gone.toml'"),
+])
+def test_bad_base(tmp_path, files, pattern):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=pattern):
+        load_config(tmp_path / "a.toml")
 
 
 # ---- field validation ------------------------------------------------------------------------------------
@@ -233,32 +289,52 @@ BAD_VALUES = [
 ]
 
 
-def raised(field, value):
-    """The exception hw.checks raises: TypeError for a value of the wrong type, ValueError for a bad value."""
-    if field in ("act_signed",):
-        wrong_type = not isinstance(value, bool)
-    elif field == "name":
-        wrong_type = not isinstance(value, str)
-    elif field == "overflow":
-        wrong_type = False          # one membership check for every value
-    else:
-        wrong_type = isinstance(value, bool) or not isinstance(value, int)
-    return TypeError if wrong_type else ValueError
+def wrong_type(field, value):
+    """Independent of the validator: is ``value`` of a type ``field`` never takes (a TypeError, not a ValueError)?"""
+    kind = {"act_signed": bool, "overflow": str, "name": str}.get(field, int)
+    if value is None:
+        return field not in ("max_k", "name")
+    if kind is int:
+        return type(value) is not int
+    return type(value) is not kind
+
+
+def shown(value):
+    """``value`` as messages show it: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @pytest.mark.parametrize("field, value", BAD_VALUES)
 def test_bad_field_value(field, value):
-    with pytest.raises(raised(field, value)) as error:
+    with pytest.raises(TypeError if wrong_type(field, value) else ValueError) as error:
         SystolicConfig(**{field: value})
     message = str(error.value)
-    assert message.startswith(f"SystolicConfig.{field} = {value!r} ")
+    assert message.startswith(f"SystolicConfig.{field} = {shown(value)} ")
     assert "allowed" in message
 
 
 @pytest.mark.parametrize("field, value", BAD_VALUES)
 def test_replace_with_bad_value(field, value):
-    with pytest.raises(raised(field, value), match=re.escape(f"SystolicConfig.{field} = {value!r} ")):
+    with pytest.raises(TypeError if wrong_type(field, value) else ValueError,
+                       match=re.escape(f"SystolicConfig.{field} = {shown(value)} ")):
         dataclasses.replace(load_config("ssa_8x8_2of4"), **{"max_k": None, field: value})
+
+
+def test_numpy_scalars_are_stored_as_python_values():
+    """What numpy-driven sweeps need: numpy ints and bools are accepted and stored as int and bool."""
+    config = SystolicConfig(rows=np.int64(4), act_signed=np.bool_(False), max_k=np.int32(64))
+    assert (type(config.rows), type(config.act_signed), type(config.max_k)) == (int, bool, int)
+    plain = SystolicConfig(rows=4, act_signed=False, max_k=64)
+    assert config == plain and hash(config) == hash(plain) and config.to_dict() == plain.to_dict()
+    for rows in np.arange(1, 4):
+        assert type(dataclasses.replace(config, rows=rows).rows) is int
+    gemm = GemmConfig(max_m=np.uint16(7), relu=np.bool_(True), out_bits=np.int8(8), acc_bits=24, max_k=16)
+    assert (type(gemm.max_m), type(gemm.relu), type(gemm.out_bits)) == (int, bool, int)
+    with pytest.raises(TypeError, match=r"SystolicConfig.rows = np.float64\(4.0\) is a float64, not an integer: allowed 1 … 64"):
+        SystolicConfig(rows=np.float64(4.0))
+    with pytest.raises(ValueError, match=r"SystolicConfig.rows = 65 is out of range: allowed 1 … 64"):
+        SystolicConfig(rows=np.int64(65))
 
 
 def test_range_messages_name_limits():

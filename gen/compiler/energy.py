@@ -25,7 +25,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from hw import checks
+from hw.checks import check_float, check_int
 
 __all__ = ["EnergyTable", "SOURCES"]
 
@@ -50,15 +50,13 @@ class EnergyTable:
 
     def __post_init__(self):
         for f in fields(self):
-            # NaN or Inf would print as "nan µJ": every entry is a finite energy
-            value = checks.check_float(f"EnergyTable.{f.name}", getattr(self, f.name), 0.0,
-                                       allowed="a finite number >= 0 (pJ)")
+            value = check_float(f"EnergyTable.{f.name}", getattr(self, f.name), 0, allowed="a finite number ≥ 0 (pJ)")
             object.__setattr__(self, f.name, value)
 
     def adc_pj(self, bits: int) -> float:
         """Energy of one ``bits``-bit conversion: ``adc_8bit_pj · 2**(bits - 8)``; ``bits`` 1 … 32 (a lossless ADC of a
         very tall OU may need more than the tile's 16)."""
-        bits = checks.check_int("adc_bits", bits, 1, 32)
+        bits = check_int("adc_bits", bits, 1, 32)
         return self.adc_8bit_pj * 2.0 ** (bits - 8)
 
     def to_dict(self) -> dict:
@@ -79,4 +77,7 @@ class EnergyTable:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"energy table {path}: unknown entries {', '.join(unknown)}: allowed {', '.join(sorted(known))}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except TypeError as error:   # a file's bad entry is a bad value, like any other
+            raise ValueError(f"energy table {path}: {error}") from None

@@ -7,6 +7,7 @@ rows × (output, slice, polarity) columns, tiled over as many crossbars as neede
 import numpy as np
 
 from hw import checks
+from hw.checks import check_choice
 from hw.formats.mapping import ENCODINGS, CrossbarGeometry, TileMapping
 
 __all__ = ["Slice", "weight_slices", "columns_per_output", "map_dense", "check_weights"]
@@ -52,8 +53,7 @@ def weight_slices(w, *, weight_bits: int, cell_bits: int, encoding: str) -> list
       whose cells hold ``2**(weight_bits-1)`` as a single level ``2**((weight_bits-1) mod cell_bits)`` at shift
       ``cell_bits · floor((weight_bits-1) / cell_bits)``, on every row that holds a weight.
     """
-    if encoding not in ENCODINGS:
-        raise ValueError(f"encoding = {encoding!r} is not allowed: allowed {', '.join(map(repr, ENCODINGS))}")
+    check_choice("encoding", encoding, ENCODINGS)
     w = check_weights(w, weight_bits)
     n_slices = -(-weight_bits // cell_bits)
     mask = (1 << cell_bits) - 1

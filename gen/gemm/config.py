@@ -5,7 +5,7 @@ from typing import ClassVar
 
 from hw import checks
 
-from gen.config import MAX_K_LIMIT, OVERFLOW_MODES, ArrayConfig
+from gen.config import MAX_K_LIMIT, ArrayConfig, param
 from gen.systolic.config import SystolicConfig
 
 __all__ = ["GemmConfig", "DATAFLOWS", "check_config", "check_dims", "check_job"]
@@ -14,8 +14,8 @@ DATAFLOWS = ("ws", "os")
 _MAX_DIM = 1 << 16
 
 
-@dataclass(frozen=True)
-class GemmConfig(ArrayConfig):
+@dataclass(frozen=True, kw_only=True)
+class GemmConfig(ArrayConfig, fields_after="counter_bits"):
     """The GEMM engine: a ``rows × cols`` keep:block array core plus job control, accumulator buffer and
     output stage, computing ``C[M × N] = A[M × K] · W[K × N]`` for any ``1 ≤ M ≤ max_m``, ``1 ≤ K ≤ max_k``,
     ``1 ≤ N ≤ max_n``.
@@ -51,61 +51,36 @@ class GemmConfig(ArrayConfig):
 
     Raises
     ------
+    TypeError
+        If a field has the wrong type (numpy scalars count as their Python types and are stored as them).
     ValueError
         If a field is invalid; the message names ``GemmConfig.<field>``, the value and what is allowed.
     """
 
-    rows: int = 4
-    cols: int = 4
-    act_bits: int = 8
-    act_signed: bool = True
-    weight_bits: int = 8
-    acc_bits: int = 32
-    keep: int = 2
-    block: int = 4
-    overflow: str = "check"
-    counter_bits: int = 32
-    max_m: int = 64
-    max_k: int = 64
-    max_n: int = 64
-    dataflow: str = "ws"
-    relu: bool = False
-    out_bits: int | None = None
-    pe_pipeline: int = 0
-    name: str | None = None
+    max_m: int = param(64, 1, _MAX_DIM)
+    max_k: int = param(64, 1, MAX_K_LIMIT)
+    max_n: int = param(64, 1, _MAX_DIM)
+    dataflow: str = param("ws", choices=DATAFLOWS)
+    relu: bool = param(False)
+    out_bits: int | None = param(None, 2, "acc_bits")
 
     kind: ClassVar[str] = "gemm"
     DERIVED: ClassVar[tuple[str, ...]] = ("k", "sparse", "index_bits", "multipliers", "weight_entry_bits",
                                           "acc_depth", "result_bits", "latency", "load_beats")
+    FIELD_RULES: ClassVar[dict[str, str]] = {"pe_pipeline": 'must be 0 with dataflow = "os"'}
 
     def __post_init__(self):
-        self._check_array()
-        if not isinstance(self.overflow, str) or self.overflow not in OVERFLOW_MODES:
-            self._fail("overflow", 'is not allowed: allowed "check", "wrap" or "saturate"')
-        self._check_int("counter_bits", 16, 64)
-        self._check_int("max_m", 1, _MAX_DIM)
-        self._check_int("max_k", 1, MAX_K_LIMIT)
-        self._check_int("max_n", 1, _MAX_DIM)
-        self._check_choice("dataflow", DATAFLOWS)
-        self._check_bool("relu")
-        if self.out_bits is not None:
-            self._check_int("out_bits", 2, self.acc_bits, high=f"{self.acc_bits} (acc_bits)")
-        self._check_int("pe_pipeline", 0, 4)
+        super().__post_init__()
         if self.dataflow == "os" and self.pe_pipeline:
-            self._fail("pe_pipeline", 'is not allowed with dataflow = "os": allowed 0 (the OS core has no PE pipeline)')
-        if self.name is not None:
-            self._check_name()
+            self._fail("pe_pipeline", 'is not allowed with dataflow = "os"', "0 (the OS core has no PE pipeline)")
         if self.overflow == "check":
             self._check_accumulator(self.max_k)
 
     @property
     def systolic(self) -> SystolicConfig:
-        """The equivalent :class:`SystolicConfig` of the array core (beat formats of activations and weights)."""
-        return SystolicConfig(rows=self.rows, cols=self.cols, act_bits=self.act_bits, act_signed=self.act_signed,
-                              weight_bits=self.weight_bits, acc_bits=self.acc_bits, keep=self.keep, block=self.block,
-                              max_k=max(self.max_k, self.k),
-                              overflow="wrap" if self.overflow == "check" else self.overflow,
-                              counter_bits=self.counter_bits)
+        """The equivalent :class:`SystolicConfig` of the array core (beat formats of activations and weights):
+        the shared array fields but ``name``, ``overflow`` as the core's adders run it, ``max_k`` at least ``k``."""
+        return SystolicConfig(**self.array_params(), max_k=max(self.max_k, self.k))
 
     @property
     def acc_depth(self) -> int:

@@ -31,25 +31,24 @@ write-verify's acceptance band as a fraction of the range follows aihwkit's CMO 
 σ ≈ 0.1 % of G. ADC resolutions of 5 b (NeuroSim) to 8 b (ISAAC, PUMA) and 128×128 crossbars are typical.
 """
 
-import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from hw.checks import check_bool, check_float, check_int, fail
 from hw.formats.mapping import TileMapping, input_planes
 
 __all__ = ["PhysicsParams", "ProgrammedTile", "program", "analog_mvm", "physics_mvm", "ir_segments"]
 
 
 def _check_number(name, value, lo, hi, *, lo_open=False, integer=False):
-    kind = "an int" if integer else "a number"
-    ok_type = (isinstance(value, (int, np.integer)) if integer
-               else isinstance(value, (int, float, np.integer, np.floating))) and not isinstance(value, bool)
+    """``PhysicsParams.<name>`` checked by :mod:`hw.checks` (``lo_open``: ``lo`` itself is excluded); returns it as
+    a plain ``int``/``float``."""
     bounds = f"{'(' if lo_open else '['}{lo} … {hi}]"
-    if not ok_type or (not integer and not math.isfinite(value)):
-        raise ValueError(f"PhysicsParams.{name} = {value!r} is not {kind}: allowed {bounds}")
-    if value < lo or (lo_open and value == lo) or value > hi:
-        raise ValueError(f"PhysicsParams.{name} = {value!r} is out of range: allowed {bounds}")
+    value = (check_int if integer else check_float)(f"PhysicsParams.{name}", value, lo, hi, allowed=bounds)
+    if lo_open and value == lo:
+        fail(f"PhysicsParams.{name}", value, "is out of range", bounds)
+    return value
 
 
 @dataclass(frozen=True)
@@ -111,30 +110,34 @@ class PhysicsParams:
     subtract_gmin: bool = True
 
     def __post_init__(self):
-        _check_number("g_max_us", self.g_max_us, 0, 1000, lo_open=True)
-        _check_number("on_off", self.on_off, 1, 1e6, lo_open=True)
-        _check_number("v_step", self.v_step, 0, 2, lo_open=True)
-        _check_number("prog_sigma", self.prog_sigma, 0, 1)
-        if not isinstance(self.prog_poly, tuple) or len(self.prog_poly) > 8:
-            raise ValueError(f"PhysicsParams.prog_poly = {self.prog_poly!r} is not allowed: "
-                             f"allowed a tuple of at most 8 coefficients")
-        for i, c in enumerate(self.prog_poly):
-            _check_number(f"prog_poly[{i}]", c, -1e3, 1e3)
+        def number(name, lo, hi, **kind):
+            object.__setattr__(self, name, _check_number(name, getattr(self, name), lo, hi, **kind))
+
+        number("g_max_us", 0, 1000, lo_open=True)
+        number("on_off", 1, 1e6, lo_open=True)
+        number("v_step", 0, 2, lo_open=True)
+        number("prog_sigma", 0, 1)
+        poly = "a tuple of at most 8 coefficients"
+        if not isinstance(self.prog_poly, tuple):
+            fail("PhysicsParams.prog_poly", self.prog_poly, f"is a {type(self.prog_poly).__name__}, not a tuple", poly,
+                 exc=TypeError)
+        if len(self.prog_poly) > 8:
+            fail("PhysicsParams.prog_poly", self.prog_poly, f"has {len(self.prog_poly)} coefficients", poly)
+        object.__setattr__(self, "prog_poly", tuple(_check_number(f"prog_poly[{i}]", c, -1e3, 1e3)
+                                                    for i, c in enumerate(self.prog_poly)))
         if self.prog_poly and self.prog_sigma:
-            raise ValueError(f"PhysicsParams.prog_sigma = {self.prog_sigma!r} with prog_poly = {self.prog_poly!r}: "
-                             f"allowed one of the two (set prog_sigma = 0 to use the polynomial)")
+            fail("PhysicsParams.prog_sigma", self.prog_sigma, f"is set with prog_poly = {self.prog_poly!r}",
+                 "one of the two (set prog_sigma = 0 to use the polynomial)")
         for name in ("write_verify", "subtract_gmin"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"PhysicsParams.{name} = {getattr(self, name)!r} is not allowed: allowed True or False")
-        _check_number("verify_tolerance", self.verify_tolerance, 0, 1, lo_open=True)
-        _check_number("verify_max_iters", self.verify_max_iters, 1, 1000, integer=True)
-        _check_number("read_sigma", self.read_sigma, 0, 1)
-        _check_number("sa0_rate", self.sa0_rate, 0, 1)
-        _check_number("sa1_rate", self.sa1_rate, 0, 1)
+            object.__setattr__(self, name, check_bool(f"PhysicsParams.{name}", getattr(self, name)))
+        number("verify_tolerance", 0, 1, lo_open=True)
+        number("verify_max_iters", 1, 1000, integer=True)
+        number("read_sigma", 0, 1)
+        number("sa0_rate", 0, 1)
+        number("sa1_rate", 0, 1)
         if self.sa0_rate + self.sa1_rate > 1:
-            raise ValueError(f"PhysicsParams.sa0_rate + sa1_rate = {self.sa0_rate + self.sa1_rate!r} is out of range: "
-                             f"allowed [0 … 1]")
-        _check_number("wire_r_ohm", self.wire_r_ohm, 0, 1e4)
+            fail("PhysicsParams.sa0_rate + sa1_rate", self.sa0_rate + self.sa1_rate, "is out of range", "[0 … 1]")
+        number("wire_r_ohm", 0, 1e4)
 
     @classmethod
     def ideal(cls, **changes) -> "PhysicsParams":

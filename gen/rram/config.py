@@ -7,13 +7,16 @@
 from dataclasses import dataclass
 from typing import ClassVar
 
-from gen.config import ConfigBase
+from hw.formats import mvm
+from hw.formats.mapping import CELL_BITS, ENCODINGS, CrossbarGeometry, CrossbarShape, input_planes
+
+from gen.compiler import rram_map
+from gen.config import ConfigBase, param
 
 __all__ = ["RramTileConfig"]
 
-_CELL_BITS = (1, 2, 4)
 _DAC_BITS = (1, 2)
-_ENCODINGS = ("differential", "offset")
+_CROSSBARS = ("model", "external")
 
 
 def _bits_for(value: int) -> int:
@@ -21,13 +24,14 @@ def _bits_for(value: int) -> int:
     return max(1, int(value).bit_length())
 
 
-@dataclass(frozen=True)
-class RramTileConfig(ConfigBase):
+@dataclass(frozen=True, kw_only=True)
+class RramTileConfig(ConfigBase, CrossbarShape):
     """One RRAM tile: ``n_xbars`` crossbars of ``xbar_rows × xbar_cols`` cells, its controller and its tables.
 
     The tile computes ``y[N] = x[K] · W[K × N]`` for a weight matrix mapped onto its crossbars
     (:class:`hw.formats.mapping.TileMapping`): bit-serial (or 2-bit DAC) input planes × scheduled OUs × ADC ×
-    shift-and-add. Every field is validated on construction, in field order; the first violation is reported.
+    shift-and-add. Every field is validated on construction, in field order (``max_ous`` after the fields its
+    range names), then the rules between fields; the first violation is reported.
 
     Parameters
     ----------
@@ -88,93 +92,57 @@ class RramTileConfig(ConfigBase):
 
     Raises
     ------
+    TypeError
+        If a field has the wrong type (numpy scalars count as their Python types and are stored as them).
     ValueError
-        If a field has the wrong type, is out of range, or contradicts another (the message names the field, its
-        value and what is allowed).
+        If a field is out of range or contradicts another (the message names the field, its value and what is
+        allowed).
     """
 
-    xbar_rows: int = 128
-    xbar_cols: int = 128
-    n_xbars: int = 1
-    cell_bits: int = 2
-    weight_bits: int = 8
-    input_bits: int = 8
-    input_signed: bool = True
-    dac_bits: int = 1
-    adc_bits: int = 5
-    ou_rows: int = 9
-    ou_cols: int = 8
-    encoding: str = "differential"
-    max_ous: int | None = None
-    max_inputs: int | None = None
-    max_outputs: int | None = None
-    max_iters: int = 4
-    fault_depth: int = 16
-    pulse_error: int = 0
-    read_noise: int = 0
-    stuck_sa0: float = 0.0
-    stuck_sa1: float = 0.0
-    fault_seed: int = 1
-    seed: int = 1
-    counter_bits: int = 32
-    crossbar: str = "model"
-    name: str | None = None
+    xbar_rows: int = param(128, 2, 1024)
+    xbar_cols: int = param(128, 2, 1024)
+    n_xbars: int = param(1, 1, 64)
+    cell_bits: int = param(2, choices=CELL_BITS)
+    weight_bits: int = param(8, 2, 16)
+    input_bits: int = param(8, 1, 16)
+    input_signed: bool = param(True)
+    dac_bits: int = param(1, choices=_DAC_BITS)
+    adc_bits: int = param(5, 1, 16)
+    ou_rows: int = param(9, 1, "min(64, xbar_rows)")
+    ou_cols: int = param(8, 1, "min(64, xbar_cols)")
+    encoding: str = param("differential", choices=ENCODINGS)
+    max_ous: int | None = param(None, 1, "n_xbars·row_groups·col_groups")
+    max_inputs: int | None = param(None, 1, 65536)
+    max_outputs: int | None = param(None, 1, 65536)
+    max_iters: int = param(4, 1, 255)
+    fault_depth: int = param(16, 1, 4096)
+    pulse_error: int = param(0, 0, 65536)
+    read_noise: int = param(0, 0, 255)
+    stuck_sa0: float = param(0.0, 0.0, 1.0)
+    stuck_sa1: float = param(0.0, 0.0, "1.0 - stuck_sa0")
+    fault_seed: int = param(1, 0, 2**32 - 1)
+    seed: int = param(1, 0, 2**31 - 2)
+    counter_bits: int = param(32, 16, 64)
+    crossbar: str = param("model", choices=_CROSSBARS)
+    name: str | None = param(None, identifier=True)
 
     kind: ClassVar[str] = "rram"
     DERIVED: ClassVar[tuple[str, ...]] = (
         "row_groups", "col_groups", "columns_per_output", "ou_table_depth", "input_capacity", "output_capacity",
         "n_planes", "lossless_adc_bits", "adc_clips", "acc_bits", "max_level")
+    FIELD_RULES: ClassVar[dict[str, str]] = {"input_bits": "2 … 16 when input_signed"}
 
     def __post_init__(self):
-        self._check_int("xbar_rows", 2, 1024)
-        self._check_int("xbar_cols", 2, 1024)
-        self._check_int("n_xbars", 1, 64)
-        self._check_choice("cell_bits", _CELL_BITS)
-        self._check_int("weight_bits", 2, 16)
-        self._check_bool("input_signed")
-        self._check_int("input_bits", 2 if self.input_signed else 1, 16,
-                        low="2 (signed inputs need a sign bit)" if self.input_signed else None)
-        self._check_choice("dac_bits", _DAC_BITS)
-        self._check_int("adc_bits", 1, 16)
-        self._check_int("ou_rows", 1, min(64, self.xbar_rows), high=f"min(64, xbar_rows = {self.xbar_rows})")
-        self._check_int("ou_cols", 1, min(64, self.xbar_cols), high=f"min(64, xbar_cols = {self.xbar_cols})")
-        self._check_choice("encoding", _ENCODINGS)
-        dense = self.n_xbars * self.row_groups * self.col_groups
-        if self.max_ous is not None:
-            self._check_int("max_ous", 1, dense, high=f"{dense} (n_xbars·row_groups·col_groups, a dense schedule)")
-        for field in ("max_inputs", "max_outputs"):
-            if getattr(self, field) is not None:
-                self._check_int(field, 1, 65536)
-        self._check_int("max_iters", 1, 255)
-        self._check_int("fault_depth", 1, 4096)
-        self._check_int("pulse_error", 0, 65536)
-        self._check_int("read_noise", 0, 255)
-        self._check_float("stuck_sa0", 0.0, 1.0)
-        self._check_float("stuck_sa1", 0.0, 1.0 - self.stuck_sa0)
-        self._check_int("fault_seed", 0, 2**32 - 1)
-        self._check_int("seed", 0, 2**31 - 2)
-        self._check_int("counter_bits", 16, 64)
-        self._check_choice("crossbar", ("model", "external"))
-        if self.name is not None:
-            self._check_name()
+        super().__post_init__()
+        if self.input_signed and self.input_bits < 2:
+            self._fail("input_bits", "is out of range", "2 (signed inputs need a sign bit) … 16")
 
     # ---- derived values -------------------------------------------------------------------------------------
 
     @property
-    def row_groups(self) -> int:
-        """OU wordline groups per crossbar: ``ceil(xbar_rows / ou_rows)``."""
-        return -(-self.xbar_rows // self.ou_rows)
-
-    @property
-    def col_groups(self) -> int:
-        """OU bitline groups per crossbar: ``ceil(xbar_cols / ou_cols)``."""
-        return -(-self.xbar_cols // self.ou_cols)
-
-    @property
     def columns_per_output(self) -> int:
-        """Bitlines one output needs under :attr:`encoding` (``gen.compiler.rram_map.columns_per_output``)."""
-        slices = -(-self.weight_bits // self.cell_bits)
-        return 2 * slices if self.encoding == "differential" else slices + 1
+        """Bitlines one output needs under :attr:`encoding` (:func:`gen.compiler.rram_map.columns_per_output`)."""
+        return rram_map.columns_per_output(weight_bits=self.weight_bits, cell_bits=self.cell_bits, encoding=self.encoding)
 
     @property
     def ou_table_depth(self) -> int:
@@ -196,24 +164,17 @@ class RramTileConfig(ConfigBase):
     @property
     def n_planes(self) -> int:
         """Input planes (DAC steps) per MVM (``hw.formats.mapping.input_planes``)."""
-        from hw.formats.mapping import input_planes
-
         return len(input_planes(self.input_bits, self.input_signed, self.dac_bits))
 
     @property
     def lossless_adc_bits(self) -> int:
-        """ADC bits that never clip: ``ceil(log2(ou_rows · (2**cell_bits - 1) · (2**dac_bits - 1) + 1))``."""
-        return (self.ou_rows * ((1 << self.cell_bits) - 1) * ((1 << self.dac_bits) - 1)).bit_length()
+        """ADC bits that never clip (:func:`hw.formats.mvm.lossless_adc_bits`)."""
+        return mvm.lossless_adc_bits(self.ou_rows, self.cell_bits, self.dac_bits)
 
     @property
     def adc_clips(self) -> bool:
         """``adc_bits < lossless_adc_bits``: column sums above ``2**adc_bits - 1`` clip (part of the design)."""
         return self.adc_bits < self.lossless_adc_bits
-
-    @property
-    def max_level(self) -> int:
-        """Highest cell level: ``2**cell_bits - 1``."""
-        return (1 << self.cell_bits) - 1
 
     @property
     def acc_bits(self) -> int:
@@ -223,10 +184,8 @@ class RramTileConfig(ConfigBase):
         return _bits_for(self.input_capacity << (self.input_bits + self.weight_bits)) + 1
 
     @property
-    def geometry(self):
+    def geometry(self) -> CrossbarGeometry:
         """The crossbar and OU shape as a :class:`hw.formats.mapping.CrossbarGeometry`."""
-        from hw.formats.mapping import CrossbarGeometry
-
         return CrossbarGeometry(xbar_rows=self.xbar_rows, xbar_cols=self.xbar_cols, ou_rows=self.ou_rows,
                                 ou_cols=self.ou_cols, cell_bits=self.cell_bits)
 

@@ -3,18 +3,19 @@
 from dataclasses import dataclass
 from typing import ClassVar
 
-from gen.config import MAX_K_LIMIT, OVERFLOW_MODES, ArrayConfig
+from gen.config import MAX_K_LIMIT, ArrayConfig, param
 
 __all__ = ["SystolicConfig"]
 
 
-@dataclass(frozen=True)
-class SystolicConfig(ArrayConfig):
+@dataclass(frozen=True, kw_only=True)
+class SystolicConfig(ArrayConfig, fields_after="block"):
     """Parameters of one ``rows × cols`` weight-stationary array for ``keep``-of-``block`` sparse weights.
 
     The array computes ``C[M × cols] = A[M × k] · W[k × cols]`` with ``k = rows · block``. Every field is
     validated on construction (also by :func:`dataclasses.replace`), in field order except that ``block`` is
-    checked before ``keep``, then the accumulator rule; the first violation is reported.
+    checked before ``keep``, then the accumulator rule; the first violation is reported. The array fields are
+    declared once, in :class:`gen.config.ArrayConfig`; this class adds ``max_k``.
 
     Parameters
     ----------
@@ -52,39 +53,22 @@ class SystolicConfig(ArrayConfig):
 
     Raises
     ------
+    TypeError
+        If a field has the wrong type (numpy integer, float and bool scalars count as their Python types and are
+        stored as them).
     ValueError
-        If a field has the wrong type or is out of range, or ``acc_bits`` is too narrow for ``overflow = "check"``.
+        If a field is out of range, or ``acc_bits`` is too narrow for ``overflow = "check"``.
         The message names the field, its value and what is allowed.
     """
 
-    rows: int = 4
-    cols: int = 4
-    act_bits: int = 8
-    act_signed: bool = True
-    weight_bits: int = 8
-    acc_bits: int = 32
-    keep: int = 2
-    block: int = 4
-    max_k: int | None = None
-    overflow: str = "check"
-    counter_bits: int = 32
-    pe_pipeline: int = 0
-    name: str | None = None
+    max_k: int | None = param(None, "rows·block", MAX_K_LIMIT)
 
     kind: ClassVar[str] = "systolic"
     DERIVED: ClassVar[tuple[str, ...]] = ("k", "max_reduction", "sparse", "index_bits", "multipliers",
                                           "weight_entry_bits")
 
     def __post_init__(self):
-        self._check_array()
-        if self.max_k is not None:
-            self._check_int("max_k", self.k, MAX_K_LIMIT, low=f"{self.k} (rows·block)")
-        if not isinstance(self.overflow, str) or self.overflow not in OVERFLOW_MODES:
-            self._fail("overflow", 'is not allowed: allowed "check", "wrap" or "saturate"')
-        self._check_int("counter_bits", 16, 64)
-        self._check_int("pe_pipeline", 0, 4)
-        if self.name is not None:
-            self._check_name()
+        super().__post_init__()
         if self.overflow == "check":
             self._check_accumulator(self.max_reduction)
 

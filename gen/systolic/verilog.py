@@ -26,11 +26,7 @@ def build(config: SystolicConfig) -> SparseSystolicArray:
     """The array component for a validated config (``"check"`` configs cannot overflow and use wrap adders)."""
     if not isinstance(config, SystolicConfig):
         raise TypeError(f"expected a SystolicConfig, not {config!r}")
-    return SparseSystolicArray(
-        rows=config.rows, cols=config.cols, act_bits=config.act_bits, act_signed=config.act_signed,
-        weight_bits=config.weight_bits, acc_bits=config.acc_bits, keep=config.keep, block=config.block,
-        overflow="saturate" if config.overflow == "saturate" else "wrap", counter_bits=config.counter_bits,
-        pe_pipeline=config.pe_pipeline)
+    return SparseSystolicArray(**config.array_params())
 
 
 def manifest(config: SystolicConfig, top: SparseSystolicArray) -> dict:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from hw import checks
+from hw.formats.mapping import max_level
 
 __all__ = ["fault_map"]
 
@@ -30,6 +31,6 @@ def fault_map(seed: int, rate_sa0: float, rate_sa1: float, shape, *, cell_bits: 
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"shape = {shape!r}: expected (n_xbars, rows, cols), each at least 1")
     u = np.random.default_rng(seed).random(shape)
-    level = np.where(u < rate_sa0, 0, (1 << cell_bits) - 1)
+    level = np.where(u < rate_sa0, 0, max_level(cell_bits))
     stuck = u < rate_sa0 + rate_sa1
     return [(int(x), int(r), int(c), int(level[x, r, c])) for x, r, c in np.argwhere(stuck)]

@@ -6,7 +6,18 @@ that arithmetic, so the width rules are written once.
 
 import numpy as np
 
-__all__ = ["int_range", "int_array", "check_range", "wrap", "saturate", "wrap_int"]
+__all__ = ["int_range", "int_array", "check_range", "wrap", "saturate", "wrap_int", "OVERFLOW_MODES",
+           "HW_OVERFLOW_MODES", "hw_overflow"]
+
+OVERFLOW_MODES = ("check", "wrap", "saturate")
+"""A config's ``overflow``: ``"check"`` (the config proves no sum overflows), ``"wrap"`` or ``"saturate"``."""
+HW_OVERFLOW_MODES = ("wrap", "saturate")
+"""What an adder does on overflow (the components' ``overflow``)."""
+
+
+def hw_overflow(overflow: str) -> str:
+    """The adders' mode for a config's ``overflow``: ``"check"`` configs never overflow, so their adders wrap."""
+    return "saturate" if overflow == "saturate" else "wrap"
 
 
 def int_range(bits, signed):

@@ -24,21 +24,50 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CrossbarGeometry", "TileMapping", "input_planes", "CELL_BITS", "ENCODINGS"]
+from hw.checks import check_choice, check_int, fail
+
+__all__ = ["CrossbarGeometry", "CrossbarShape", "TileMapping", "input_planes", "ou_groups", "max_level", "CELL_BITS",
+           "ENCODINGS"]
 
 CELL_BITS = (1, 2, 4)
+"""Bits per cell a crossbar supports."""
 ENCODINGS = ("differential", "offset")
+"""How signed weights map onto non-negative cells: G+/G− bitline pairs, or a bias plus a reference bitline."""
 
 
-def _check_int(owner, name, value, lo, hi):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise ValueError(f"{owner}.{name} = {value!r} is a {type(value).__name__}, not an int: allowed {lo} … {hi}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{owner}.{name} = {value!r} is out of range: allowed {lo} … {hi}")
+def ou_groups(lines: int, ou_lines: int) -> int:
+    """OU groups along one crossbar dimension: ``ceil(lines / ou_lines)`` (the last group may be partial)."""
+    return -(-lines // ou_lines)
+
+
+def max_level(cell_bits: int) -> int:
+    """Highest conductance level of a ``cell_bits`` cell: ``2**cell_bits - 1``."""
+    return (1 << cell_bits) - 1
+
+
+class CrossbarShape:
+    """The values every holder of a crossbar shape derives the same way: a mixin for classes with ``xbar_rows``,
+    ``xbar_cols``, ``ou_rows``, ``ou_cols`` and ``cell_bits`` (the geometry, the crossbar model and its mirror,
+    the tile's config)."""
+
+    @property
+    def max_level(self) -> int:
+        """Highest conductance level: ``2**cell_bits - 1``."""
+        return max_level(self.cell_bits)
+
+    @property
+    def row_groups(self) -> int:
+        """OU wordline groups per crossbar: ``ceil(xbar_rows / ou_rows)`` (the last may be partial)."""
+        return ou_groups(self.xbar_rows, self.ou_rows)
+
+    @property
+    def col_groups(self) -> int:
+        """OU bitline groups per crossbar: ``ceil(xbar_cols / ou_cols)`` (the last may be partial)."""
+        return ou_groups(self.xbar_cols, self.ou_cols)
 
 
 @dataclass(frozen=True)
-class CrossbarGeometry:
+class CrossbarGeometry(CrossbarShape):
     """Crossbar and Operation-Unit shape, and the bits each cell stores.
 
     Parameters
@@ -58,27 +87,14 @@ class CrossbarGeometry:
     cell_bits: int = 2
 
     def __post_init__(self):
-        _check_int("CrossbarGeometry", "xbar_rows", self.xbar_rows, 1, 4096)
-        _check_int("CrossbarGeometry", "xbar_cols", self.xbar_cols, 1, 4096)
-        _check_int("CrossbarGeometry", "ou_rows", self.ou_rows, 1, self.xbar_rows)
-        _check_int("CrossbarGeometry", "ou_cols", self.ou_cols, 1, self.xbar_cols)
-        if self.cell_bits not in CELL_BITS or isinstance(self.cell_bits, bool):
-            raise ValueError(f"CrossbarGeometry.cell_bits = {self.cell_bits!r} is not allowed: allowed 1, 2 or 4")
-
-    @property
-    def max_level(self) -> int:
-        """Highest conductance level: ``2**cell_bits - 1``."""
-        return (1 << self.cell_bits) - 1
-
-    @property
-    def row_groups(self) -> int:
-        """OU wordline groups per crossbar: ``ceil(xbar_rows / ou_rows)`` (the last may be partial)."""
-        return -(-self.xbar_rows // self.ou_rows)
-
-    @property
-    def col_groups(self) -> int:
-        """OU bitline groups per crossbar: ``ceil(xbar_cols / ou_cols)`` (the last may be partial)."""
-        return -(-self.xbar_cols // self.ou_cols)
+        # Stored as plain ints, so a geometry built from numpy scalars compares and hashes like any other.
+        checked = {"xbar_rows": check_int("CrossbarGeometry.xbar_rows", self.xbar_rows, 1, 4096),
+                   "xbar_cols": check_int("CrossbarGeometry.xbar_cols", self.xbar_cols, 1, 4096)}
+        checked["ou_rows"] = check_int("CrossbarGeometry.ou_rows", self.ou_rows, 1, checked["xbar_rows"])
+        checked["ou_cols"] = check_int("CrossbarGeometry.ou_cols", self.ou_cols, 1, checked["xbar_cols"])
+        checked["cell_bits"] = check_choice("CrossbarGeometry.cell_bits", self.cell_bits, CELL_BITS)
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
 
 def input_planes(input_bits: int, input_signed: bool, dac_bits: int = 1) -> list[tuple[int, int, bool]]:
@@ -89,8 +105,8 @@ def input_planes(input_bits: int, input_signed: bool, dac_bits: int = 1) -> list
     ``2**shift``. For signed (two's complement) inputs the MSB is its own 1-bit step that counts ``-2**(input_bits-1)``
     (``negative``), so every driven value is non-negative, as a DAC requires.
     """
-    _check_int("input_planes", "input_bits", input_bits, 1, 32)
-    _check_int("input_planes", "dac_bits", dac_bits, 1, 8)
+    input_bits = check_int("input_bits", input_bits, 1, 32)
+    dac_bits = check_int("dac_bits", dac_bits, 1, 8)
     magnitude_bits = input_bits - 1 if input_signed else input_bits
     planes = [(shift, min(dac_bits, magnitude_bits - shift), False) for shift in range(0, magnitude_bits, dac_bits)]
     if input_signed:
@@ -194,9 +210,10 @@ class TileMapping:
         """
         g = self.geometry
         if not isinstance(g, CrossbarGeometry):
-            raise ValueError(f"TileMapping.geometry is a {type(g).__name__}, not a CrossbarGeometry")
-        _check_int("TileMapping", "n_inputs", self.n_inputs, 0, 2**31 - 1)
-        _check_int("TileMapping", "n_outputs", self.n_outputs, 0, 2**31 - 1)
+            fail("TileMapping.geometry", g, f"is a {type(g).__name__}, not a CrossbarGeometry", "a CrossbarGeometry",
+                 exc=TypeError)
+        check_int("TileMapping.n_inputs", self.n_inputs, 0, 2**31 - 1)
+        check_int("TileMapping.n_outputs", self.n_outputs, 0, 2**31 - 1)
         n_x, n_o = self.n_xbars, self.n_ous
         shapes = {"levels": (n_x, g.xbar_rows, g.xbar_cols), "ou_xbar": (n_o,), "ou_row_group": (n_o,),
                   "ou_col_group": (n_o,), "ou_inputs": (n_o, g.ou_rows), "ou_col_mask": (n_o, g.ou_cols),

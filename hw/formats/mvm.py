@@ -8,9 +8,14 @@ non-negative integers in level units; the ADC clips them to ``0 … 2**adc_bits 
 import numpy as np
 
 from hw import checks
-from hw.formats.mapping import TileMapping, input_planes
+from hw.formats.mapping import TileMapping, input_planes, max_level
 
-__all__ = ["lossless_adc_bits", "column_sums", "mvm"]
+__all__ = ["max_column_sum", "lossless_adc_bits", "column_sums", "mvm"]
+
+
+def max_column_sum(ou_rows: int, cell_bits: int, dac_bits: int = 1) -> int:
+    """Largest column sum of one OU: ``ou_rows · (2**cell_bits - 1) · (2**dac_bits - 1)``."""
+    return ou_rows * max_level(cell_bits) * ((1 << dac_bits) - 1)
 
 
 def lossless_adc_bits(ou_rows: int, cell_bits: int, dac_bits: int = 1) -> int:
@@ -18,7 +23,7 @@ def lossless_adc_bits(ou_rows: int, cell_bits: int, dac_bits: int = 1) -> int:
     ou_rows = checks.check_int("ou_rows", ou_rows, 1)
     cell_bits = checks.check_choice("cell_bits", cell_bits, (1, 2, 4))
     dac_bits = checks.check_int("dac_bits", dac_bits, 1, 8)
-    return (ou_rows * ((1 << cell_bits) - 1) * ((1 << dac_bits) - 1)).bit_length()
+    return max_column_sum(ou_rows, cell_bits, dac_bits).bit_length()
 
 
 def _ou_levels(mapping: TileMapping) -> np.ndarray:

@@ -12,7 +12,10 @@ import numpy as np
 from hw import checks
 from hw.formats.ints import int_array, int_range
 
-__all__ = ["check_nm", "compress_nm", "decompress_nm", "compressed_slots", "required_acc_bits"]
+__all__ = ["BLOCKS", "check_nm", "compress_nm", "decompress_nm", "compressed_slots", "required_acc_bits"]
+
+BLOCKS = (1, 2, 4, 8, 16)
+"""The ``block`` sizes the hardware supports (powers of two: an in-block index is ``log2(block)`` bits)."""
 
 
 def check_nm(keep, block):

@@ -6,6 +6,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.formats.ints import hw_overflow
 from hw.systolic.beats import act_layout, weight_layout
 from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
 from hw.gemm.ws_core import WSArrayCore
@@ -130,7 +131,7 @@ class GemmEngine(wiring.Component):
         m.submodules.core = core = WSArrayCore(
             rows=rows, cols=cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits,
             acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-            overflow="saturate" if cfg.overflow == "saturate" else "wrap", tag_bits=self._tag_layout.size,
+            overflow=hw_overflow(cfg.overflow), tag_bits=self._tag_layout.size,
             pe_pipeline=cfg.pe_pipeline)
         advance = core.advance
 

@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from hw.formats.ints import hw_overflow
 from hw.systolic.beats import weight_layout
 from hw.gemm.os_array import SparseOSArray
 from hw.gemm.os_beats import os_act_layout
@@ -85,7 +86,7 @@ class GemmOSEngine(wiring.Component):
         m.submodules.core = core = SparseOSArray(
             rows=rows, cols=cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits,
             acc_bits=cfg.acc_bits, keep=keep, block=block,
-            overflow="saturate" if cfg.overflow == "saturate" else "wrap", counter_bits=cfg.counter_bits)
+            overflow=hw_overflow(cfg.overflow), counter_bits=cfg.counter_bits)
         # Tiles whose last step has entered the core and whose last result row has not left it. Last steps are
         # >= rows pipeline cycles apart and a tile's rows have left rows + cols cycles after its last step, so at
         # most (rows + cols) // rows + 1 are in flight; the extra entry is margin (a full FIFO would hold steps).

@@ -22,6 +22,7 @@ from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
 from hw.bits import leaves
+from hw.formats.mapping import ou_groups
 
 __all__ = ["TABLE_HEADER", "TABLE_OU", "TABLE_COL", "TABLE_END", "ERRORS", "ERROR_CODES", "REGISTERS", "REGISTER_ADDR",
            "REG_ADDR_BITS", "STATUS_BITS", "params", "params_of", "widths", "program_layout", "cell_addr_layout",
@@ -223,7 +224,7 @@ def params(*, n_xbars, xbar_rows, xbar_cols, cell_bits, weight_bits, input_bits,
                            weight_bits=weight_bits, input_bits=input_bits, input_signed=input_signed,
                            ou_rows=ou_rows, ou_cols=ou_cols, ou_table_depth=ou_table_depth,
                            input_capacity=input_capacity, output_capacity=output_capacity, acc_bits=acc_bits,
-                           row_groups=-(-xbar_rows // ou_rows), col_groups=-(-xbar_cols // ou_cols))
+                           row_groups=ou_groups(xbar_rows, ou_rows), col_groups=ou_groups(xbar_cols, ou_cols))
 
 
 def params_of(cfg) -> SimpleNamespace:

@@ -9,13 +9,14 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.checks import check_int
+from hw.checks import check_choice, check_int
+from hw.formats import mapping, mvm
+from hw.formats.mapping import CELL_BITS, CrossbarShape
 from hw.rram.lfsr import LFSR, MAX_SEED
 
 __all__ = ["CrossbarModel", "Op", "command_layout", "response_bits", "encode_command", "encode_codes", "PULSE_ONE",
-           "WRITE_DRAW_BITS", "NOISE_DRAW_BITS", "CELL_BITS"]
+           "WRITE_DRAW_BITS", "NOISE_DRAW_BITS"]
 
-CELL_BITS = (1, 2, 4)
 PULSE_ONE = 1 << 16          # pulse_error is a probability in units of 2**-16
 WRITE_DRAW_BITS = 17         # per WRITE: 16-bit uniform u, then the direction bit
 NOISE_DRAW_BITS = 16         # per converted column
@@ -89,7 +90,7 @@ def encode_codes(codes, *, adc_bits: int) -> int:
     return word
 
 
-class CrossbarModel(wiring.Component):
+class CrossbarModel(wiring.Component, CrossbarShape):
     """``n_xbars`` crossbars of ``xbar_rows`` × ``xbar_cols`` cells, each holding a level ``0 … 2**cell_bits - 1``.
 
     Commands (``cmd`` payload :func:`command_layout`, ``op`` one of :class:`Op`):
@@ -167,8 +168,7 @@ class CrossbarModel(wiring.Component):
         check_int("n_xbars", n_xbars, 1, 4096)
         check_int("xbar_rows", xbar_rows, 1, 4096)
         check_int("xbar_cols", xbar_cols, 1, 4096)
-        if isinstance(cell_bits, bool) or cell_bits not in CELL_BITS:
-            raise ValueError(f"cell_bits = {cell_bits!r} is not allowed: allowed 1, 2 or 4")
+        check_choice("cell_bits", cell_bits, CELL_BITS)
         check_int("ou_rows", ou_rows, 1, xbar_rows)
         check_int("ou_cols", ou_cols, 1, xbar_cols)
         check_int("dac_bits", dac_bits, 1, 8)
@@ -200,7 +200,7 @@ class CrossbarModel(wiring.Component):
             except (TypeError, ValueError):
                 raise ValueError(f"stuck[{i}] = {entry!r} is not an (xbar, row, col, level) tuple") from None
             for name, value, hi in (("xbar", x, n_xbars - 1), ("row", r, xbar_rows - 1), ("col", c, xbar_cols - 1),
-                                    ("level", lvl, (1 << cell_bits) - 1)):
+                                    ("level", lvl, mapping.max_level(cell_bits))):
                 if not 0 <= value <= hi:
                     raise ValueError(f"stuck[{i}].{name} = {value} is out of range: allowed 0 … {hi}")
             if (x, r, c) in out:
@@ -209,21 +209,9 @@ class CrossbarModel(wiring.Component):
         return tuple(sorted((*k, v) for k, v in out.items()))
 
     @property
-    def max_level(self) -> int:
-        return (1 << self.cell_bits) - 1
-
-    @property
-    def row_groups(self) -> int:
-        return -(-self.xbar_rows // self.ou_rows)
-
-    @property
-    def col_groups(self) -> int:
-        return -(-self.xbar_cols // self.ou_cols)
-
-    @property
     def lossless_adc_bits(self) -> int:
-        """ADC bits that never clip: ``ceil(log2(ou_rows · (2**cell_bits - 1) · (2**dac_bits - 1) + 1))``."""
-        return (self.ou_rows * self.max_level * ((1 << self.dac_bits) - 1)).bit_length()
+        """ADC bits that never clip (:func:`hw.formats.mvm.lossless_adc_bits`)."""
+        return mvm.lossless_adc_bits(self.ou_rows, self.cell_bits, self.dac_bits)
 
     # Memories get at least 2 words: a 1-word memory has a 0-bit address, which Amaranth emits as `[-1:0]`.
     def _bank_init(self, bank: int) -> list[int]:
@@ -317,7 +305,7 @@ class CrossbarModel(wiring.Component):
         sum_bits = self.lossless_adc_bits
         top = (1 << self.adc_bits) - 1
         # Emit a clamp only where it can act: Verilator rejects comparisons that are constant (CMPCONST).
-        loudest = self.ou_rows * self.max_level * ((1 << self.dac_bits) - 1) + self.read_noise
+        loudest = mvm.max_column_sum(self.ou_rows, self.cell_bits, self.dac_bits) + self.read_noise
         if self.read_noise:
             m.submodules.noise_lfsr = nl = LFSR(bits=NOISE_DRAW_BITS * OC, seed=self.seed, stream=1)
             m.d.comb += nl.en.eq(ex_valid & ex_go & (ex.op == Op.READ_OU))

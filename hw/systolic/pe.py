@@ -5,6 +5,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_bool, check_choice, check_int
+from hw.formats.ints import HW_OVERFLOW_MODES
+from hw.formats.nm import BLOCKS
 from hw.systolic.beats import index_bits, weight_entry_layout
 from hw.systolic.mac import gated_product, wrap_or_saturate
 
@@ -117,10 +119,10 @@ class SparsePE(wiring.Component):
         check_bool("act_signed", act_signed)
         check_int("weight_bits", weight_bits, 1, 64)
         check_int("acc_bits", acc_bits, 2, 128)
-        check_choice("block", block, (1, 2, 4, 8, 16))
+        check_choice("block", block, BLOCKS)
         check_int("keep", keep, 1, block)
         check_int("zero_bits", zero_bits, 1, 32)
-        check_choice("overflow", overflow, ("wrap", "saturate"))
+        check_choice("overflow", overflow, HW_OVERFLOW_MODES)
         check_int("pipeline", pipeline, 0, 4)
 
     @property

@@ -17,7 +17,7 @@ both dataflows give the same exact-sum-wrapped result.
 import numpy as np
 
 from hw import checks
-from hw.formats.ints import wrap
+from hw.formats.ints import hw_overflow, wrap
 from hw.formats.nm import compress_nm
 from gen.gemm.config import check_config, check_dims, check_job
 from sim.systolic.golden import gemm_nm
@@ -93,7 +93,7 @@ def gemm_engine(cfg, A, W, shift=0):
     kt, nt = tiles(cfg, K, N)
     Ap = np.zeros((M, kt * cfg.k), np.int64)
     Ap[:, :K] = A
-    mode = "saturate" if cfg.overflow == "saturate" else "wrap"
+    mode = hw_overflow(cfg.overflow)
     C = np.zeros((M, nt * cfg.cols), np.int64)
     if getattr(cfg, "dataflow", "ws") == "os":
         C[:] = gemm_nm(Ap, values, indices, block=cfg.block, acc_bits=cfg.acc_bits, overflow=mode)

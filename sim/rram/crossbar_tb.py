@@ -10,6 +10,7 @@ import random
 
 from cocotb.triggers import ClockCycles, RisingEdge
 
+from hw.formats.mapping import max_level, ou_groups
 from hw.rram.crossbar import Op, command_layout, encode_codes, encode_command
 from sim.common.testbench import Testbench
 from sim.rram.xbar import CrossbarMirror
@@ -36,8 +37,8 @@ def random_commands(params: dict, count: int, rng: random.Random) -> list[tuple]
     p = params
     layout = layout_of(p)
     wide = {f: (1 << layout[f].shape.width) - 1 for f in ("xbar", "row", "col")}
-    row_groups, col_groups = -(-p["xbar_rows"] // p["ou_rows"]), -(-p["xbar_cols"] // p["ou_cols"])
-    max_level, max_drive = (1 << p["cell_bits"]) - 1, (1 << p["dac_bits"]) - 1
+    row_groups, col_groups = ou_groups(p["xbar_rows"], p["ou_rows"]), ou_groups(p["xbar_cols"], p["ou_cols"])
+    top_level, max_drive = max_level(p["cell_bits"]), (1 << p["dac_bits"]) - 1
     stuck = list(p.get("stuck", ()))
     out = []
     while len(out) < count:
@@ -50,7 +51,7 @@ def random_commands(params: dict, count: int, rng: random.Random) -> list[tuple]
                 r, c = rng.randrange(p["xbar_rows"]), rng.randrange(p["xbar_cols"])
                 if rng.random() < 0.03:
                     r, c = rng.randint(0, wide["row"]), rng.randint(0, wide["col"])
-            lvl = rng.choice([0, max_level, rng.randint(0, max_level)])
+            lvl = rng.choice([0, top_level, rng.randint(0, top_level)])
             out.append((Op.WRITE.value, x, r, c, lvl, ()))
             if rng.random() < 0.5:                    # verify read right behind the write
                 out.append((Op.READ_CELL.value, x, r, c, 0, ()))

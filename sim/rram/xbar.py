@@ -10,7 +10,8 @@ to ``0 … 2**adc_bits - 1``. Randomness comes from :class:`sim.rram.lfsr.LfsrMi
 
 import numpy as np
 
-from hw import checks
+from hw.checks import check_choice, check_int
+from hw.formats.mapping import CELL_BITS, CrossbarShape
 from hw.rram.crossbar import NOISE_DRAW_BITS, PULSE_ONE, WRITE_DRAW_BITS, Op
 
 from sim.rram.lfsr import LfsrMirror
@@ -18,11 +19,7 @@ from sim.rram.lfsr import LfsrMirror
 __all__ = ["CrossbarMirror"]
 
 
-def _check(name, value, lo, hi):
-    return checks.check_int(name, value, lo, hi)
-
-
-class CrossbarMirror:
+class CrossbarMirror(CrossbarShape):
     """Stateful mirror of ``CrossbarModel(**same keyword arguments)`` right after configuration (or ``rst``).
 
     Attributes
@@ -41,15 +38,12 @@ class CrossbarMirror:
                                     ("ou_cols", ou_cols, 1, xbar_cols), ("dac_bits", dac_bits, 1, 8),
                                     ("adc_bits", adc_bits, 1, 32), ("pulse_error", pulse_error, 0, PULSE_ONE),
                                     ("read_noise", read_noise, 0, 255)):
-            _check(f"CrossbarMirror.{name}", value, lo, hi)
-        cell_bits = checks.check_choice("CrossbarMirror.cell_bits", cell_bits, (1, 2, 4))
+            check_int(f"CrossbarMirror.{name}", value, lo, hi)
+        check_choice("CrossbarMirror.cell_bits", cell_bits, CELL_BITS)
         self.n_xbars, self.xbar_rows, self.xbar_cols = n_xbars, xbar_rows, xbar_cols
         self.cell_bits, self.ou_rows, self.ou_cols = cell_bits, ou_rows, ou_cols
         self.dac_bits, self.adc_bits = dac_bits, adc_bits
         self.pulse_error, self.read_noise = pulse_error, read_noise
-        self.max_level = (1 << cell_bits) - 1
-        self.row_groups = -(-xbar_rows // ou_rows)
-        self.col_groups = -(-xbar_cols // ou_cols)
         self.levels = np.zeros((n_xbars, xbar_rows, xbar_cols), dtype=np.int64)
         self.stuck_mask = np.zeros(self.levels.shape, dtype=bool)
         for i, (x, r, c, lvl) in enumerate(stuck):
@@ -86,7 +80,7 @@ class CrossbarMirror:
 
     def write(self, xbar, row, col, level) -> int | None:
         """One WRITE; returns the level the cell took, or ``None`` when ignored (stuck or outside the array)."""
-        _check("level", level, 0, self.max_level)
+        check_int("level", level, 0, self.max_level)
         if not self._in_array(xbar, row, col) or self.stuck_mask[xbar, row, col]:
             return None
         landed = int(self._landed(np.array([level], dtype=np.int64))[0])

@@ -7,12 +7,10 @@ slots; PE row r holds K-block r, PE column n holds output channel n.
 import numpy as np
 
 from hw import checks
-from hw.formats.ints import check_range, int_array, int_range, wrap
+from hw.formats.ints import OVERFLOW_MODES, check_range, int_array, int_range, wrap
 from hw.formats.nm import check_nm, compress_nm, compressed_slots, decompress_nm
 
 __all__ = ["gemm_nm", "zero_skips", "random_nm_weights", "random_acts", "array_job"]
-
-_OVERFLOW_MODES = ("check", "wrap", "saturate")
 
 
 def gemm_nm(A, values, indices, *, block, acc_bits, overflow="wrap", act_bits=None, act_signed=True,
@@ -65,8 +63,8 @@ def gemm_nm(A, values, indices, *, block, acc_bits, overflow="wrap", act_bits=No
     M, K = A.shape
     if K != R * block:
         raise ValueError(f"A has K={K} columns; values/indices cover R*block = {R}*{block} = {R * block}")
-    if overflow not in _OVERFLOW_MODES:
-        raise ValueError(f"overflow must be one of {_OVERFLOW_MODES}, got {overflow!r}")
+    if overflow not in OVERFLOW_MODES:
+        raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, got {overflow!r}")
     acc_bits = checks.check_int("acc_bits", acc_bits, 1, 64)
     if act_bits is not None:
         check_range(A, "activation (A)", act_bits, act_signed)

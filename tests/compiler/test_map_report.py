@@ -88,7 +88,7 @@ def test_energy_accounting():
     expected = adc * (2.0 / 8 + 0.1) + drives * 0.5 + cells * 0.01 + (64 * 10 + 4 * 10) * 1.0
     assert fc["ou_activations"] == ous * 8 and fc["adc_conversions"] == adc
     assert fc["energy_pj"] == pytest.approx(expected)
-    with pytest.raises(ValueError, match=r"EnergyTable.dac_pj = -1 is out of range: allowed a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"EnergyTable.dac_pj = -1 is out of range: allowed a finite number ≥ 0"):
         EnergyTable(dac_pj=-1)
 
 

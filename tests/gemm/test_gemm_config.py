@@ -1,5 +1,6 @@
 """GemmConfig validation and presets, the generator's manifest for the engine, and `python -m gen perf`."""
 
+import dataclasses
 import re
 
 import pytest
@@ -7,7 +8,9 @@ import pytest
 from gen.cli import main
 from gen.config import list_presets, load_config
 from gen.gemm.cli import dense_twin
+from gen.config import ARRAY_FIELDS
 from gen.gemm.config import GemmConfig
+from gen.systolic.config import SystolicConfig
 from gen.gemm import perf
 
 
@@ -23,6 +26,27 @@ from gen.gemm import perf
 def test_invalid_fields(field, value, match):
     with pytest.raises(TypeError if field == "relu" else ValueError, match=match):
         GemmConfig(**{field: value})
+
+
+def test_fields_in_manifest_order_with_the_array_fields_shared():
+    assert [field.name for field in dataclasses.fields(GemmConfig)] == [
+        "rows", "cols", "act_bits", "act_signed", "weight_bits", "acc_bits", "keep", "block", "overflow",
+        "counter_bits", "max_m", "max_k", "max_n", "dataflow", "relu", "out_bits", "pe_pipeline", "name"]
+    def specs(cls):
+        return {field.name: (field.type, field.default, field.metadata["allowed"]) for field in dataclasses.fields(cls)}
+
+    gemm, systolic = specs(GemmConfig), specs(SystolicConfig)
+    same = {name for name in gemm.keys() & systolic.keys() if gemm[name] == systolic[name]}
+    assert same == set(ARRAY_FIELDS) == {"rows", "cols", "act_bits", "act_signed", "weight_bits", "acc_bits", "keep",
+                                         "block", "overflow", "counter_bits", "pe_pipeline", "name"}
+
+
+def test_systolic_view_carries_every_array_field():
+    cfg = GemmConfig(rows=2, cols=3, act_bits=6, act_signed=False, weight_bits=5, acc_bits=30, keep=1, block=2,
+                     counter_bits=20, max_k=3, pe_pipeline=2, name="g")
+    assert cfg.systolic == SystolicConfig(rows=2, cols=3, act_bits=6, act_signed=False, weight_bits=5, acc_bits=30,
+                                          keep=1, block=2, counter_bits=20, max_k=4, overflow="wrap", pe_pipeline=2)
+    assert GemmConfig(overflow="saturate", acc_bits=8).systolic.overflow == "saturate"
 
 
 def test_pe_pipeline_is_weight_stationary_only():

@@ -215,25 +215,34 @@ def test_seeds_reproduce():
     assert not np.array_equal(*reads)                              # read noise is fresh for every read
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"on_off": 1.0}, r"PhysicsParams.on_off = 1.0 is out of range: allowed \(1 … 1000000.0\]"),
-    ({"g_max_us": -2}, r"PhysicsParams.g_max_us = -2 is out of range: allowed \(0 … 1000\]"),
-    ({"prog_sigma": 1.5}, r"PhysicsParams.prog_sigma = 1.5 is out of range: allowed \[0 … 1\]"),
-    ({"read_sigma": float("nan")}, r"PhysicsParams.read_sigma = nan is not a number"),
-    ({"read_sigma": "1%"}, r"PhysicsParams.read_sigma = '1%' is not a number"),
-    ({"verify_max_iters": 0}, r"PhysicsParams.verify_max_iters = 0 is out of range: allowed \[1 … 1000\]"),
-    ({"verify_max_iters": 2.0}, r"PhysicsParams.verify_max_iters = 2.0 is not an int"),
-    ({"verify_tolerance": 0}, r"PhysicsParams.verify_tolerance = 0 is out of range: allowed \(0 … 1\]"),
-    ({"sa0_rate": 0.7, "sa1_rate": 0.6}, r"PhysicsParams.sa0_rate \+ sa1_rate = 1.29\d* is out of range"),
-    ({"wire_r_ohm": -1}, r"PhysicsParams.wire_r_ohm = -1 is out of range"),
-    ({"write_verify": 1}, r"PhysicsParams.write_verify = 1 is not allowed: allowed True or False"),
-    ({"prog_poly": [0.1]}, r"PhysicsParams.prog_poly = \[0.1\] is not allowed"),
-    ({"prog_poly": (0.1,)}, r"PhysicsParams.prog_sigma = 0.03 with prog_poly = \(0.1,\): allowed one of the two"),
-    ({"prog_sigma": 0, "prog_poly": (0.1, 2e3)}, r"PhysicsParams.prog_poly\[1\] = 2000.0 is out of range"),
+@pytest.mark.parametrize("changes, error, message", [
+    ({"on_off": 1.0}, ValueError, r"PhysicsParams.on_off = 1.0 is out of range: allowed \(1 … 1000000.0\]"),
+    ({"g_max_us": -2}, ValueError, r"PhysicsParams.g_max_us = -2 is out of range: allowed \(0 … 1000\]"),
+    ({"prog_sigma": 1.5}, ValueError, r"PhysicsParams.prog_sigma = 1.5 is out of range: allowed \[0 … 1\]"),
+    ({"read_sigma": float("nan")}, ValueError, r"PhysicsParams.read_sigma = nan is not finite"),
+    ({"read_sigma": "1%"}, TypeError, r"PhysicsParams.read_sigma = '1%' is a str, not a number"),
+    ({"verify_max_iters": 0}, ValueError, r"PhysicsParams.verify_max_iters = 0 is out of range: allowed \[1 … 1000\]"),
+    ({"verify_max_iters": 2.0}, TypeError, r"PhysicsParams.verify_max_iters = 2.0 is a float, not an integer"),
+    ({"verify_tolerance": 0}, ValueError, r"PhysicsParams.verify_tolerance = 0.0 is out of range: allowed \(0 … 1\]"),
+    ({"sa0_rate": 0.7, "sa1_rate": 0.6}, ValueError, r"PhysicsParams.sa0_rate \+ sa1_rate = 1.29\d* is out of range"),
+    ({"wire_r_ohm": -1}, ValueError, r"PhysicsParams.wire_r_ohm = -1 is out of range"),
+    ({"write_verify": 1}, TypeError, r"PhysicsParams.write_verify = 1 is a int, not a bool: allowed True or False"),
+    ({"prog_poly": [0.1]}, TypeError, r"PhysicsParams.prog_poly = \[0.1\] is a list, not a tuple"),
+    ({"prog_poly": (0.0,) * 9}, ValueError, r"PhysicsParams.prog_poly = \(0.0, .* has 9 coefficients: allowed a tuple"),
+    ({"prog_poly": (0.1,)}, ValueError,
+     r"PhysicsParams.prog_sigma = 0.03 is set with prog_poly = \(0.1,\): allowed one of the two"),
+    ({"prog_sigma": 0, "prog_poly": (0.1, 2e3)}, ValueError, r"PhysicsParams.prog_poly\[1\] = 2000.0 is out of range"),
 ])
-def test_params_validation(changes, message):
-    with pytest.raises(ValueError, match=message):
+def test_params_validation(changes, error, message):
+    with pytest.raises(error, match=message):
         PhysicsParams(**changes)
+
+
+def test_params_store_numpy_scalars_as_python_values():
+    params = PhysicsParams(g_max_us=np.float32(20.0), verify_max_iters=np.int64(5), write_verify=np.bool_(True),
+                           prog_sigma=0, prog_poly=(np.float64(0.5),))
+    assert (type(params.g_max_us), type(params.verify_max_iters), type(params.write_verify)) == (float, int, bool)
+    assert params == PhysicsParams(g_max_us=20.0, verify_max_iters=5, write_verify=True, prog_sigma=0, prog_poly=(0.5,))
 
 
 def test_mvm_input_validation():

@@ -3,6 +3,7 @@
 import dataclasses
 import re
 
+import numpy as np
 import pytest
 
 from gen import generate_verilog
@@ -43,8 +44,8 @@ def test_external_crossbar_tile_exposes_the_crossbar_streams():
 @pytest.mark.parametrize("fields,pattern", [
     ({"cell_bits": 3}, r"RramTileConfig.cell_bits = 3 is not allowed: allowed 1, 2, 4"),
     ({"dac_bits": 4}, r"RramTileConfig.dac_bits = 4 is not allowed: allowed 1, 2"),
-    ({"ou_rows": 200}, r"RramTileConfig.ou_rows = 200 is out of range: allowed 1 … min\(64, xbar_rows = 128\)"),
-    ({"xbar_cols": 16, "ou_cols": 17}, r"RramTileConfig.ou_cols = 17 is out of range: allowed 1 … min\(64, xbar_cols = 16\)"),
+    ({"ou_rows": 200}, r"RramTileConfig.ou_rows = 200 is out of range: allowed 1 … 64 \(min\(64, xbar_rows\)\)"),
+    ({"xbar_cols": 16, "ou_cols": 17}, r"RramTileConfig.ou_cols = 17 is out of range: allowed 1 … 16 \(min\(64, xbar_cols\)\)"),
     ({"adc_bits": 0}, r"RramTileConfig.adc_bits = 0 is out of range: allowed 1 … 16"),
     ({"encoding": "twos"}, r"RramTileConfig.encoding = 'twos' is not allowed: allowed 'differential', 'offset'"),
     ({"input_bits": 1}, r"RramTileConfig.input_bits = 1 is out of range: allowed 2 \(signed inputs need a sign bit\) … 16"),
@@ -105,3 +106,23 @@ def test_manifest_reports_adc_resolution_and_clipping():
     for name, layout in beats.layouts(beats.params_of(small)).items():
         assert art.manifest["streams"][name]["beat"]["width"] == layout.size == declared[f"{name}__payload"]
     assert set(art.manifest["registers"]) == {str(a) for a in beats.REGISTERS}
+
+
+def test_bounds_are_the_crossbar_models():
+    """The config allows exactly the seeds and pulse-error rates the crossbar model takes."""
+    from hw.rram.crossbar import PULSE_ONE
+    from hw.rram.lfsr import MAX_SEED
+
+    cfg = RramTileConfig(seed=MAX_SEED, pulse_error=PULSE_ONE)
+    assert (cfg.seed, cfg.pulse_error) == (MAX_SEED, PULSE_ONE)
+    for field, value in (("seed", MAX_SEED + 1), ("pulse_error", PULSE_ONE + 1)):
+        with pytest.raises(ValueError, match=f"RramTileConfig.{field} = {value} is out of range"):
+            RramTileConfig(**{field: value})
+
+
+def test_numpy_scalars_are_stored_as_python_values():
+    cfg = RramTileConfig(xbar_rows=np.int64(64), input_signed=np.bool_(False), stuck_sa0=np.float32(0.25))
+    assert (type(cfg.xbar_rows), type(cfg.input_signed), type(cfg.stuck_sa0)) == (int, bool, float)
+    assert cfg == RramTileConfig(xbar_rows=64, input_signed=False, stuck_sa0=0.25)
+    with pytest.raises(TypeError, match=r"RramTileConfig.n_xbars = 2.0 is a float, not an integer: allowed 1 … 64"):
+        RramTileConfig(n_xbars=2.0)
