@@ -1,5 +1,7 @@
 """The sparse GEMM engine: job descriptors, double-buffered weight tiles, accumulator buffer, ReLU/requant."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -126,138 +128,178 @@ class GemmEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        rows, cols, kdim = cfg.rows, cfg.cols, cfg.k
-
         m.submodules.core = core = WSArrayCore(
-            rows=rows, cols=cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits,
-            acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
+            rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
+            weight_bits=cfg.weight_bits, acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
             overflow=hw_overflow(cfg.overflow), tag_bits=self._tag_layout.size,
             pe_pipeline=cfg.pe_pipeline)
-        advance = core.advance
+        s = self._job_registers(m)
+        w_fire = self._weight_buffer(m, core, s)
+        d_fire = self._loader(m, s, w_fire)
+        self._descriptor(m, s, d_fire)
+        a_fire = self._issuer(m, core, s, w_fire)
+        out_tag, sums = self._accumulator(m, core)
+        output_stage(m, cfg, sums, shift=out_tag.shift if cfg.shift_bits else 0, n_valid=out_tag.n_valid,
+                     out=self.results.payload)
+        self._counters(m, core, s, a_fire, out_tag)
+        return m
 
-        # ---- loader: descriptor, then the weight beats of each tile into the shadow registers ----
-        l_busy = Signal(name="l_busy")
-        l_k = Signal(range(cfg.max_k + 1), name="l_k")
-        l_m = Signal(range(cfg.max_m + 1), name="l_m")
-        l_shift = Signal(max(cfg.shift_bits, 1), name="l_shift")
-        l_krem = Signal(range(cfg.max_k + 1), name="l_krem")     # K not yet covered by this N-tile's loads
-        l_nrem = Signal(range(cfg.max_n + 1), name="l_nrem")     # N not yet covered by finished N-tiles
-        l_beat = Signal(range(rows), name="l_beat")
+    def _job_registers(self, m):
+        """The job state shared by the stages: the loader's counters, the shadow tile ("token", loaded and waiting
+        for its first activation row) and the issuer's active tile. Registers; ``i_idle``/``take_ok`` are
+        combinational (0 cycles)."""
+        cfg = self._cfg
+        rows, cols, kdim = cfg.rows, cfg.cols, cfg.k
+        s = SimpleNamespace()
+        # loader: descriptor, then the weight beats of each tile into the shadow registers
+        s.l_busy = Signal(name="l_busy")
+        s.l_k = Signal(range(cfg.max_k + 1), name="l_k")
+        s.l_m = Signal(range(cfg.max_m + 1), name="l_m")
+        s.l_shift = Signal(max(cfg.shift_bits, 1), name="l_shift")
+        s.l_krem = Signal(range(cfg.max_k + 1), name="l_krem")     # K not yet covered by this N-tile's loads
+        s.l_nrem = Signal(range(cfg.max_n + 1), name="l_nrem")     # N not yet covered by finished N-tiles
+        s.l_beat = Signal(range(rows), name="l_beat")
 
         # the shadow tile ("token"): loaded, waiting for its first activation row
-        t_valid = Signal(name="t_valid")
-        t_m = Signal.like(l_m, name="t_m")
-        t_kvalid = Signal(range(kdim + 1), name="t_kvalid")
-        t_nvalid = Signal(range(cols + 1), name="t_nvalid")
-        t_first, t_last, t_job_last = Signal(name="t_first"), Signal(name="t_last"), Signal(name="t_job_last")
-        t_shift = Signal.like(l_shift, name="t_shift")
+        s.t_valid = Signal(name="t_valid")
+        s.t_m = Signal.like(s.l_m, name="t_m")
+        s.t_kvalid = Signal(range(kdim + 1), name="t_kvalid")
+        s.t_nvalid = Signal(range(cols + 1), name="t_nvalid")
+        s.t_first, s.t_last, s.t_job_last = Signal(name="t_first"), Signal(name="t_last"), Signal(name="t_job_last")
+        s.t_shift = Signal.like(s.l_shift, name="t_shift")
 
-        # ---- issuer: the rows of the active tile ----
-        i_left = Signal(range(cfg.max_m + 1), name="i_left")       # rows of the active tile still to send
-        i_row = Signal(range(max(cfg.max_m, 2)), name="i_row")
-        i_kvalid, i_nvalid = Signal.like(t_kvalid, name="i_kvalid"), Signal.like(t_nvalid, name="i_nvalid")
-        i_first, i_last, i_job_last = Signal(name="i_first"), Signal(name="i_last"), Signal(name="i_job_last")
-        i_shift = Signal.like(l_shift, name="i_shift")
-        i_idle = Signal(name="i_idle")
-        m.d.comb += i_idle.eq(i_left == 0)
+        # issuer: the rows of the active tile
+        s.i_left = Signal(range(cfg.max_m + 1), name="i_left")       # rows of the active tile still to send
+        s.i_row = Signal(range(max(cfg.max_m, 2)), name="i_row")
+        s.i_kvalid, s.i_nvalid = Signal.like(s.t_kvalid, name="i_kvalid"), Signal.like(s.t_nvalid, name="i_nvalid")
+        s.i_first, s.i_last, s.i_job_last = Signal(name="i_first"), Signal(name="i_last"), Signal(name="i_job_last")
+        s.i_shift = Signal.like(s.l_shift, name="i_shift")
+        s.i_idle = Signal(name="i_idle")
+        m.d.comb += s.i_idle.eq(s.i_left == 0)
 
         # Taking the token needs only the first row's valid; it fires together with that row (on `advance`).
-        take_ok = Signal(name="take_ok")
-        m.d.comb += take_ok.eq(i_idle & t_valid & self.acts.valid)
-        shadow_free = ~t_valid | take_ok
+        s.take_ok = Signal(name="take_ok")
+        m.d.comb += s.take_ok.eq(s.i_idle & s.t_valid & self.acts.valid)
+        s.shadow_free = ~s.t_valid | s.take_ok
 
-        tile_last_beat = l_beat == rows - 1
-        k_last = l_krem <= kdim
-        n_last = l_nrem <= cols
-        # Weight buffer: a Memory-backed FIFO of two tiles (2·rows beats) in front of the loader takes the host's
-        # beats ahead of time (the next tiles' weights while a tile computes and the shadow holds the one after).
-        # An empty buffer is bypassed and a buffered beat is readable the cycle after it is written, so the
-        # loader takes a beat in exactly the cycles it would take it from the port: the ideal-host timing is
-        # that of a direct connection (gen.gemm.perf).
-        m.submodules.wbuf = wbuf = SyncFIFO(width=self.weights.payload.shape().size, depth=2 * rows)
-        load_ok = core.weights.ready & l_busy & shadow_free
+        s.tile_last_beat = s.l_beat == rows - 1
+        s.k_last = s.l_krem <= kdim
+        s.n_last = s.l_nrem <= cols
+        return s
+
+    def _weight_buffer(self, m, core, s):
+        """The weight buffer: a ``SyncFIFO`` of two tiles (``2·rows`` beats) between ``weights`` and the loader,
+        bypassed when empty. Returns the loader's weight-beat transfer. Latency 0 (a buffered beat: 1)."""
+        # The buffer takes the host's beats ahead of time (the next tiles' weights while a tile computes and the
+        # shadow holds the one after). An empty buffer is bypassed and a buffered beat is readable the cycle after
+        # it is written, so the loader takes a beat in exactly the cycles it would take it from the port: the
+        # ideal-host timing is that of a direct connection (gen.gemm.perf).
+        m.submodules.wbuf = wbuf = SyncFIFO(width=self.weights.payload.shape().size, depth=2 * self._cfg.rows)
+        load_ok = core.weights.ready & s.l_busy & s.shadow_free
         bypass = ~wbuf.r_rdy
         m.d.comb += [
-            core.weights.valid.eq(Mux(bypass, self.weights.valid, wbuf.r_rdy) & l_busy & shadow_free),
+            core.weights.valid.eq(Mux(bypass, self.weights.valid, wbuf.r_rdy) & s.l_busy & s.shadow_free),
             core.weights.payload.eq(Mux(bypass, self.weights.payload.as_value(), wbuf.r_data)),
             wbuf.r_en.eq(load_ok),
             wbuf.w_data.eq(self.weights.payload),
             wbuf.w_en.eq(self.weights.valid & ~(bypass & load_ok)),
             self.weights.ready.eq(wbuf.w_rdy | (bypass & load_ok)),
         ]
-        w_fire = core.weights.valid & core.weights.ready
-        job_loaded = w_fire & tile_last_beat & k_last & n_last
-        m.d.comb += self.desc.ready.eq(~l_busy | job_loaded)
+        return core.weights.valid & core.weights.ready
+
+    def _loader(self, m, s, w_fire):
+        """The loader: ``desc.ready`` (idle, or the job's last weight beat now) and the tile walk, ``rows`` weight
+        beats per tile, that fills the token. Returns the descriptor transfer. One beat per cycle; the token is
+        valid the cycle after a tile's last beat."""
+        cfg = self._cfg
+        rows, cols, kdim = cfg.rows, cfg.cols, cfg.k
+        job_loaded = w_fire & s.tile_last_beat & s.k_last & s.n_last
+        m.d.comb += self.desc.ready.eq(~s.l_busy | job_loaded)
         d_fire = self.desc.valid & self.desc.ready
 
         with m.If(w_fire):
-            m.d.sync += l_beat.eq(0 if rows == 1 else Mux(tile_last_beat, 0, l_beat + 1))
-            with m.If(tile_last_beat):
+            m.d.sync += s.l_beat.eq(0 if rows == 1 else Mux(s.tile_last_beat, 0, s.l_beat + 1))
+            with m.If(s.tile_last_beat):
                 m.d.sync += [
-                    t_m.eq(l_m), t_kvalid.eq(Mux(k_last, l_krem, kdim)), t_nvalid.eq(Mux(n_last, l_nrem, cols)),
-                    t_first.eq(l_krem == l_k), t_last.eq(k_last), t_job_last.eq(k_last & n_last),
-                    t_shift.eq(l_shift),
+                    s.t_m.eq(s.l_m), s.t_kvalid.eq(Mux(s.k_last, s.l_krem, kdim)),
+                    s.t_nvalid.eq(Mux(s.n_last, s.l_nrem, cols)),
+                    s.t_first.eq(s.l_krem == s.l_k), s.t_last.eq(s.k_last), s.t_job_last.eq(s.k_last & s.n_last),
+                    s.t_shift.eq(s.l_shift),
                 ]
-                with m.If(k_last):
-                    m.d.sync += [l_krem.eq(l_k), l_nrem.eq(l_nrem - cols)]
-                    with m.If(n_last):
-                        m.d.sync += l_busy.eq(0)
+                with m.If(s.k_last):
+                    m.d.sync += [s.l_krem.eq(s.l_k), s.l_nrem.eq(s.l_nrem - cols)]
+                    with m.If(s.n_last):
+                        m.d.sync += s.l_busy.eq(0)
                 with m.Else():
-                    m.d.sync += l_krem.eq(l_krem - kdim)
+                    m.d.sync += s.l_krem.eq(s.l_krem - kdim)
+        return d_fire
 
+    def _descriptor(self, m, s, d_fire):
+        """The descriptor check: a bad one counts in ``jobs_rejected`` and sets ``error``, a good one starts the
+        loader. 1 cycle."""
+        cfg = self._cfg
         desc = self.desc.payload
         bad = descriptor_errors(m, cfg, desc)
         with m.If(d_fire):
             with m.If(bad.any()):
                 m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
             with m.Else():
-                m.d.sync += [l_busy.eq(1), l_m.eq(desc.m), l_k.eq(desc.k), l_krem.eq(desc.k), l_nrem.eq(desc.n)]
+                m.d.sync += [s.l_busy.eq(1), s.l_m.eq(desc.m), s.l_k.eq(desc.k), s.l_krem.eq(desc.k),
+                             s.l_nrem.eq(desc.n)]
                 if cfg.shift_bits:
-                    m.d.sync += l_shift.eq(desc.shift)
+                    m.d.sync += s.l_shift.eq(desc.shift)
 
-        # ---- issuer ----
+    def _issuer(self, m, core, s, w_fire):
+        """The issuer: activation rows into the core, tagged with their tile; a tile's first row takes the token
+        (``swap``). Returns the row transfer. Latency 0 (combinational into the core)."""
+        cfg = self._cfg
         tag = data.View(self._tag_layout, core.acts.payload.tag)
-        take = i_idle
+        take = s.i_idle
         m.d.comb += [
-            core.acts.valid.eq(self.acts.valid & (~i_idle | t_valid)),
-            self.acts.ready.eq(core.acts.ready & (~i_idle | t_valid)),
+            core.acts.valid.eq(self.acts.valid & (~s.i_idle | s.t_valid)),
+            self.acts.ready.eq(core.acts.ready & (~s.i_idle | s.t_valid)),
             core.acts.payload.data.eq(self.acts.payload),
             core.acts.payload.swap.eq(take),
-            core.acts.payload.k_valid.eq(Mux(take, t_kvalid, i_kvalid)),
-            core.acts.payload.n_valid.eq(Mux(take, t_nvalid, i_nvalid)),
-            tag.m.eq(Mux(take, 0, i_row)),
-            tag.first.eq(Mux(take, t_first, i_first)),
-            tag.last.eq(Mux(take, t_last, i_last)),
-            tag.job_end.eq(Mux(take, t_job_last & (t_m == 1), i_job_last & (i_left == 1))),
-            tag.n_valid.eq(Mux(take, t_nvalid, i_nvalid)),
+            core.acts.payload.k_valid.eq(Mux(take, s.t_kvalid, s.i_kvalid)),
+            core.acts.payload.n_valid.eq(Mux(take, s.t_nvalid, s.i_nvalid)),
+            tag.m.eq(Mux(take, 0, s.i_row)),
+            tag.first.eq(Mux(take, s.t_first, s.i_first)),
+            tag.last.eq(Mux(take, s.t_last, s.i_last)),
+            tag.job_end.eq(Mux(take, s.t_job_last & (s.t_m == 1), s.i_job_last & (s.i_left == 1))),
+            tag.n_valid.eq(Mux(take, s.t_nvalid, s.i_nvalid)),
         ]
         if cfg.shift_bits:
-            m.d.comb += tag.shift.eq(Mux(take, t_shift, i_shift))
+            m.d.comb += tag.shift.eq(Mux(take, s.t_shift, s.i_shift))
         a_fire = core.acts.valid & core.acts.ready
         with m.If(a_fire):
             with m.If(take):
                 m.d.sync += [
-                    i_left.eq(t_m - 1), i_row.eq(1), i_kvalid.eq(t_kvalid), i_nvalid.eq(t_nvalid),
-                    i_first.eq(t_first), i_last.eq(t_last), i_job_last.eq(t_job_last), i_shift.eq(t_shift),
-                    t_valid.eq(0),
+                    s.i_left.eq(s.t_m - 1), s.i_row.eq(1), s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid),
+                    s.i_first.eq(s.t_first), s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last),
+                    s.i_shift.eq(s.t_shift), s.t_valid.eq(0),
                 ]
             with m.Else():
-                m.d.sync += [i_left.eq(i_left - 1), i_row.eq(i_row + 1)]
-        with m.If(w_fire & tile_last_beat):      # after the take above: a load finishing now refills the token
-            m.d.sync += t_valid.eq(1)
+                m.d.sync += [s.i_left.eq(s.i_left - 1), s.i_row.eq(s.i_row + 1)]
+        with m.If(w_fire & s.tile_last_beat):      # after the take above: a load finishing now refills the token
+            m.d.sync += s.t_valid.eq(1)
+        return a_fire
 
-        # ---- accumulator stage ----
-        acc_shape = data.ArrayLayout(signed(cfg.acc_bits), cols)
+    def _accumulator(self, m, core):
+        """The accumulator: ``Memory`` of ``max_m × cols`` sums, read one cycle ahead through ``peek``; a first
+        K-tile row writes, a middle one adds in place, the last one adds and goes to ``results``. Returns the
+        row's tag and its sums. Latency 0."""
+        cfg = self._cfg
+        acc_shape = data.ArrayLayout(signed(cfg.acc_bits), cfg.cols)
         m.submodules.acc = acc = Memory(shape=acc_shape, depth=cfg.acc_depth, init=[])
         wp = acc.write_port()
         rp = acc.read_port(transparent_for=(wp,))
         peek = data.View(self._tag_layout, core.peek.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)
         psums = core.results.payload.psums
-        m.d.comb += [rp.addr.eq(peek.m), rp.en.eq(advance)]
+        m.d.comb += [rp.addr.eq(peek.m), rp.en.eq(core.advance)]
 
         sums = Signal(acc_shape, name="sums")
-        for c in range(cols):
+        for c in range(cfg.cols):
             total = Mux(out_tag.first, psums[c], psums[c] + rp.data[c])
             if cfg.overflow == "saturate":
                 _clamp(m, sums[c], total, cfg.acc_bits)
@@ -270,14 +312,14 @@ class GemmEngine(wiring.Component):
             self.results.valid.eq(core.results.valid & out_tag.last),
             core.results.ready.eq(~out_tag.last | self.results.ready),
         ]
+        return out_tag, sums
 
-        output_stage(m, cfg, sums, shift=out_tag.shift if cfg.shift_bits else 0, n_valid=out_tag.n_valid,
-                     out=self.results.payload)
-
-        # ---- counters ----
+    def _counters(self, m, core, s, a_fire, out_tag):
+        """The performance counters (docs/gemm.md "Counters"). 1 cycle (registered)."""
+        advance = core.advance
         r_fire = self.results.valid & self.results.ready
         c_fire = core.results.valid & core.results.ready
-        acts_wanted = ~i_idle | t_valid
+        acts_wanted = ~s.i_idle | s.t_valid
         m.d.sync += self.cycles.eq(self.cycles + 1)
         with m.If(a_fire):
             m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
@@ -285,11 +327,10 @@ class GemmEngine(wiring.Component):
             m.d.sync += self.stall_output.eq(self.stall_output + 1)
         with m.If(advance & ~a_fire & acts_wanted):
             m.d.sync += self.stall_input.eq(self.stall_input + 1)
-        with m.If(advance & ~acts_wanted & l_busy):
+        with m.If(advance & ~acts_wanted & s.l_busy):
             m.d.sync += self.stall_weight.eq(self.stall_weight + 1)
         with m.If(c_fire):
             m.d.sync += [self.macs.eq(self.macs + core.results.payload.macs),
                          self.zero_skips.eq(self.zero_skips + core.results.payload.zeros)]
         with m.If(r_fire & out_tag.job_end):
             m.d.sync += self.jobs_done.eq(self.jobs_done + 1)
-        return m

@@ -1,5 +1,7 @@
 """The sparse GEMM engine on the output-stationary core: job descriptors, joined K-block streams, ReLU/requant."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -80,40 +82,59 @@ class GemmOSEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        rows, cols, block, keep = cfg.rows, cfg.cols, cfg.block, cfg.keep
-        log_block = block.bit_length() - 1
-
+        rows, cols = cfg.rows, cfg.cols
         m.submodules.core = core = SparseOSArray(
             rows=rows, cols=cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits,
-            acc_bits=cfg.acc_bits, keep=keep, block=block,
+            acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
             overflow=hw_overflow(cfg.overflow), counter_bits=cfg.counter_bits)
         # Tiles whose last step has entered the core and whose last result row has not left it. Last steps are
         # >= rows pipeline cycles apart and a tile's rows have left rows + cols cycles after its last step, so at
         # most (rows + cols) // rows + 1 are in flight; the extra entry is margin (a full FIFO would hold steps).
         m.submodules.info = info = SyncFIFO(width=self._info_layout.size, depth=(rows + cols) // rows + 2)
 
-        # ---- sequencer: the job's tiles and each tile's K-blocks ----
-        busy = Signal(name="busy")
-        j_k = Signal(range(cfg.max_k + 1), name="j_k")
-        j_m = Signal(range(cfg.max_m + 1), name="j_m")
-        j_steps = Signal(range(-(-cfg.max_k // block) + 1), name="j_steps")      # T = ceil(K / block)
-        j_shift = Signal(max(cfg.shift_bits, 1), name="j_shift")
-        t = Signal.like(j_steps, name="t")                                      # K-block of the current tile
-        k_left = Signal(range(cfg.max_k + 1), name="k_left")                    # K − t·block (lanes below are real)
-        m_rem = Signal(range(cfg.max_m + 1), name="m_rem")                      # M − mm·rows
-        n_rem = Signal(range(cfg.max_n + 1), name="n_rem")                      # N − nn·cols
-        step_last = t == j_steps - 1
-        m_last = m_rem <= rows
-        n_last = n_rem <= cols
-        m_valid = Mux(m_last, m_rem, rows)
-        n_valid = Mux(n_last, n_rem, cols)
+        s = self._sequencer_registers(m)
+        step_ok, fire = self._joined_streams(m, core, info, s)
+        real = self._padding(m, core, s)
+        d_fire = self._sequencer(m, s, fire)
+        self._descriptor(m, s, d_fire)
+        self._tile_info(m, info, s, fire)
+        r_info, o_row = self._output(m, core, info)
+        self._counters(m, core, s, step_ok, fire, r_info, o_row)
+        self._mac_counters(m, real, s.n_valid, fire)
+        return m
 
+    def _sequencer_registers(self, m):
+        """The sequencer's state: the job (K, M, steps per tile, shift), the current tile's K-block and the M, N
+        and K still ahead, with the tile's flags and valid counts derived from them. Registers (no cycles)."""
+        cfg = self._cfg
+        rows, cols, block = cfg.rows, cfg.cols, cfg.block
+        s = SimpleNamespace()
+        s.busy = Signal(name="busy")
+        s.j_k = Signal(range(cfg.max_k + 1), name="j_k")
+        s.j_m = Signal(range(cfg.max_m + 1), name="j_m")
+        s.j_steps = Signal(range(-(-cfg.max_k // block) + 1), name="j_steps")    # T = ceil(K / block)
+        s.j_shift = Signal(max(cfg.shift_bits, 1), name="j_shift")
+        s.t = Signal.like(s.j_steps, name="t")                                  # K-block of the current tile
+        s.k_left = Signal(range(cfg.max_k + 1), name="k_left")                  # K − t·block (lanes below are real)
+        s.m_rem = Signal(range(cfg.max_m + 1), name="m_rem")                    # M − mm·rows
+        s.n_rem = Signal(range(cfg.max_n + 1), name="n_rem")                    # N − nn·cols
+        s.step_last = s.t == s.j_steps - 1
+        s.m_last = s.m_rem <= rows
+        s.n_last = s.n_rem <= cols
+        s.m_valid = Mux(s.m_last, s.m_rem, rows)
+        s.n_valid = Mux(s.n_last, s.n_rem, cols)
+        return s
+
+    def _joined_streams(self, m, core, info, s):
+        """The joined ``acts``/``weights`` handshake: a step transfers a beat on both streams together, a tile's last
+        step waits for room in the tile-info FIFO. Returns "a step can enter now" and the step's transfer.
+        Latency 0 (combinational into the core)."""
         # The core's acts.ready, with its weights stream always offered while busy, is "a step can enter now"
         # (pipeline advancing, a last step not held for the output spacing), independent of the host's valids.
-        hold_for_info = step_last & ~info.w_rdy
+        hold_for_info = s.step_last & ~info.w_rdy
         m.d.comb += [
-            core.weights.valid.eq(busy & ~hold_for_info),
-            core.acts.valid.eq(busy & ~hold_for_info & self.acts.valid & self.weights.valid),
+            core.weights.valid.eq(s.busy & ~hold_for_info),
+            core.acts.valid.eq(s.busy & ~hold_for_info & self.acts.valid & self.weights.valid),
         ]
         step_ok = Signal(name="step_ok")
         m.d.comb += step_ok.eq(core.acts.ready)
@@ -123,57 +144,80 @@ class GemmOSEngine(wiring.Component):
         ]
         fire = Signal(name="fire")
         m.d.comb += fire.eq(core.acts.valid & core.acts.ready)
+        return step_ok, fire
 
-        # Padding: rows of A at or past M and K lanes at or past K enter as zero (the host's values are ignored).
+    def _padding(self, m, core, s):
+        """The step's payloads into the core: rows of A at or past M and K lanes at or past K enter as zero (the
+        host's values are ignored), the weights' ``last`` flag from K. Returns the ``real[row][lane]`` flags.
+        Latency 0 (combinational)."""
+        rows, block = self._cfg.rows, self._cfg.block
         real = [[Signal(name=f"real_r{i}_b{b}") for b in range(block)] for i in range(rows)]
         for i in range(rows):
             for b in range(block):
                 m.d.comb += [
-                    real[i][b].eq((i < m_valid) & (b < k_left)),
+                    real[i][b].eq((i < s.m_valid) & (b < s.k_left)),
                     core.acts.payload[i][b].eq(Mux(real[i][b], self.acts.payload[i][b], 0)),
                 ]
         m.d.comb += [
             core.weights.payload.entries.eq(self.weights.payload),
-            core.weights.payload.last.eq(step_last),
+            core.weights.payload.last.eq(s.step_last),
         ]
+        return real
 
-        job_done_step = fire & step_last & m_last & n_last
-        m.d.comb += self.desc.ready.eq(~busy | job_done_step)
+    def _sequencer(self, m, s, fire):
+        """The sequencer's walk: ``desc.ready`` (idle, or the job's last step now), then per step the next K-block,
+        M-tile, N-tile or the end of the job. Returns the descriptor transfer. One step per cycle."""
+        rows, cols, block = self._cfg.rows, self._cfg.cols, self._cfg.block
+        job_done_step = fire & s.step_last & s.m_last & s.n_last
+        m.d.comb += self.desc.ready.eq(~s.busy | job_done_step)
         d_fire = self.desc.valid & self.desc.ready
 
         with m.If(fire):
-            with m.If(step_last):
-                m.d.sync += [t.eq(0), k_left.eq(j_k)]
-                with m.If(m_last):
-                    m.d.sync += [m_rem.eq(j_m), n_rem.eq(n_rem - cols)]
-                    with m.If(n_last):
-                        m.d.sync += busy.eq(0)
+            with m.If(s.step_last):
+                m.d.sync += [s.t.eq(0), s.k_left.eq(s.j_k)]
+                with m.If(s.m_last):
+                    m.d.sync += [s.m_rem.eq(s.j_m), s.n_rem.eq(s.n_rem - cols)]
+                    with m.If(s.n_last):
+                        m.d.sync += s.busy.eq(0)
                 with m.Else():
-                    m.d.sync += m_rem.eq(m_rem - rows)
+                    m.d.sync += s.m_rem.eq(s.m_rem - rows)
             with m.Else():
-                m.d.sync += [t.eq(t + 1), k_left.eq(k_left - block)]
+                m.d.sync += [s.t.eq(s.t + 1), s.k_left.eq(s.k_left - block)]
+        return d_fire
 
+    def _descriptor(self, m, s, d_fire):
+        """The descriptor check: a bad one counts in ``jobs_rejected`` and sets ``error``, a good one starts the
+        sequencer at the job's first step. 1 cycle."""
+        cfg = self._cfg
+        log_block = cfg.block.bit_length() - 1
         desc = self.desc.payload
         bad = descriptor_errors(m, cfg, desc)
         with m.If(d_fire):
             with m.If(bad.any()):
                 m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
             with m.Else():
-                m.d.sync += [busy.eq(1), j_m.eq(desc.m), j_k.eq(desc.k), j_steps.eq((desc.k + block - 1) >> log_block),
-                             t.eq(0), k_left.eq(desc.k), m_rem.eq(desc.m), n_rem.eq(desc.n)]
+                m.d.sync += [s.busy.eq(1), s.j_m.eq(desc.m), s.j_k.eq(desc.k),
+                             s.j_steps.eq((desc.k + cfg.block - 1) >> log_block),
+                             s.t.eq(0), s.k_left.eq(desc.k), s.m_rem.eq(desc.m), s.n_rem.eq(desc.n)]
                 if cfg.shift_bits:
-                    m.d.sync += j_shift.eq(desc.shift)
+                    m.d.sync += s.j_shift.eq(desc.shift)
 
-        # ---- tile info, from the last step to the tile's result rows ----
+    def _tile_info(self, m, info, s, fire):
+        """The tile info (valid rows and columns, job end, shift) into the FIFO with the tile's last step, for its
+        result rows. Written as the last step enters; readable the next cycle."""
         w_info = data.View(self._info_layout, info.w_data)
         m.d.comb += [
-            w_info.m_valid.eq(m_valid), w_info.n_valid.eq(n_valid), w_info.job_end.eq(m_last & n_last),
-            info.w_en.eq(fire & step_last),
+            w_info.m_valid.eq(s.m_valid), w_info.n_valid.eq(s.n_valid), w_info.job_end.eq(s.m_last & s.n_last),
+            info.w_en.eq(fire & s.step_last),
         ]
-        if cfg.shift_bits:
-            m.d.comb += w_info.shift.eq(j_shift)
+        if self._cfg.shift_bits:
+            m.d.comb += w_info.shift.eq(s.j_shift)
 
-        # ---- output: drop padded rows, ReLU/requantize the others ----
+    def _output(self, m, core, info):
+        """The output: drop a tile's padded rows, ReLU/requantize the others into ``results``; the tile's info leaves
+        the FIFO with its last row. Returns the tile info and the row counter. Latency 0 (combinational)."""
+        cfg = self._cfg
+        rows = cfg.rows
         r_info = data.View(self._info_layout, info.r_data)
         o_row = Signal(range(rows), name="o_row")
         drop = o_row >= r_info.m_valid
@@ -187,8 +231,10 @@ class GemmOSEngine(wiring.Component):
         with m.If(c_fire):
             m.d.sync += o_row.eq(Mux(o_row == rows - 1, 0, o_row + 1))
         m.d.comb += info.r_en.eq(c_fire & (o_row == rows - 1))
+        return r_info, o_row
 
-        # ---- counters ----
+    def _counters(self, m, core, s, step_ok, fire, r_info, o_row):
+        """The cycle-class and job counters (docs/gemm.md "Output-stationary dataflow"). 1 cycle (registered)."""
         r_fire = self.results.valid & self.results.ready
         m.d.sync += self.cycles.eq(self.cycles + 1)
         with m.If(fire):
@@ -199,13 +245,16 @@ class GemmOSEngine(wiring.Component):
             m.d.sync += self.stall_input.eq(self.stall_input + 1)
         # the analogue of WS's weight stall: a job's step waits although the pipeline advances (a short tile's
         # last step held for the output spacing)
-        with m.If(busy & ~step_ok & (~core.results.valid | core.results.ready)):
+        with m.If(s.busy & ~step_ok & (~core.results.valid | core.results.ready)):
             m.d.sync += self.stall_weight.eq(self.stall_weight + 1)
         with m.If(r_fire & r_info.job_end & (o_row == r_info.m_valid - 1)):
             m.d.sync += self.jobs_done.eq(self.jobs_done + 1)
 
-        # MAC slots of a step on real positions (row < M, column < N, K position < K), split by whether the
-        # selected activation is zero; counted as the step enters.
+    def _mac_counters(self, m, real, n_valid, fire):
+        """``macs``/``zero_skips``: a step's MAC slots on real positions (row < M, column < N, K position < K),
+        split by whether the selected activation is zero, counted as the step enters. 1 cycle (registered)."""
+        cfg = self._cfg
+        rows, cols, block, keep = cfg.rows, cfg.cols, cfg.block, cfg.keep
         nonzero = [Cat(real[i][b] & (self.acts.payload[i][b] != 0) for i in range(rows)) for b in range(block)]
         zero = [Cat(real[i][b] & (self.acts.payload[i][b] == 0) for i in range(rows)) for b in range(block)]
         nz_count = [Signal(range(rows + 1), name=f"nz_b{b}") for b in range(block)]
@@ -229,4 +278,3 @@ class GemmOSEngine(wiring.Component):
                 step_zeros += Mux(j < n_valid, z, 0)
         with m.If(fire):
             m.d.sync += [self.macs.eq(self.macs + step_macs), self.zero_skips.eq(self.zero_skips + step_zeros)]
-        return m

@@ -1,5 +1,7 @@
 """The GEMM engine's weight-stationary array core: the sparse array with double-buffered weights and tile tags."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -88,9 +90,19 @@ class WSArrayCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rows, cols, block = self._rows, self._cols, self._block
-        lat = self.latency
+        w_fire, a_fire = self._handshake(m)
+        st = self._input_stage(m, w_fire, a_fire)
+        pes = self._pe_grid(m, st)
+        self._deskew(m, pes, st)
+        return m
 
+    def _delay(self, m, value, n, name):
+        """``value`` delayed by ``n`` pipeline advances."""
+        return delayed(m, value, n, en=self.advance, name=name)
+
+    def _handshake(self, m):
+        """The one pipeline enable ``advance = ~results.valid | results.ready``, which is also both inputs' ready.
+        Returns the weight and activation transfers. Latency 0."""
         advance = self.advance
         m.d.comb += [
             advance.eq(~self.results.valid | self.results.ready),
@@ -99,66 +111,77 @@ class WSArrayCore(wiring.Component):
         ]
         w_fire = self.weights.valid & self.weights.ready
         a_fire = self.acts.valid & self.acts.ready
+        return w_fire, a_fire
 
+    def _input_stage(self, m, w_fire, a_fire):
+        """The input registers: the row's activations (padded lanes and idle cycles zero: gated multipliers,
+        nothing counted), its swap flag and real lanes per PE row, the weight beat with its PE row, and the
+        valid/tag shift register ``in_flight``/``tags`` that runs alongside the array. 1 cycle."""
+        rows, cols, block = self._rows, self._cols, self._block
+        lat = self.latency
+        advance = self.advance
         load_row = Signal(range(rows), name="load_row")
         with m.If(w_fire):
             m.d.sync += load_row.eq(0 if rows == 1 else Mux(load_row == rows - 1, 0, load_row + 1))
 
-        # Input stage. Padded lanes and idle cycles carry zero activations (gated multipliers, nothing counted).
         row = self.acts.payload
         lane_width = self._pe_args["act_bits"]
         flat = row.data.as_value()
         masked = Cat(Mux(a_fire & (i < row.k_valid), flat[i * lane_width:(i + 1) * lane_width], Const(0, lane_width))
                      for i in range(rows * block))
-        acts_in = Signal(len(masked), name="acts_in")
-        swap_in = Signal(name="swap_in")
-        lanes_in = [Signal(range(block + 1), name=f"lanes_in_r{r}") for r in range(rows)]
-        w_valid = Signal(name="w_valid")
-        w_row = Signal.like(load_row, name="w_row")
-        w_data = Signal(self.weights.payload.shape(), name="w_data")
+        st = SimpleNamespace()
+        st.acts_in = Signal(len(masked), name="acts_in")
+        st.swap_in = Signal(name="swap_in")
+        st.lanes_in = [Signal(range(block + 1), name=f"lanes_in_r{r}") for r in range(rows)]
+        st.w_valid = Signal(name="w_valid")
+        st.w_row = Signal.like(load_row, name="w_row")
+        st.w_data = Signal(self.weights.payload.shape(), name="w_data")
         # stage i: the row i + 1 cycles past its transfer
-        in_flight = [Signal(name=f"in_flight{i}") for i in range(lat)]
-        tags = [Signal(data.StructLayout({"n_valid": range(cols + 1), "tag": len(row.tag)}), name=f"tag{i}")
-                for i in range(lat)]
+        st.in_flight = [Signal(name=f"in_flight{i}") for i in range(lat)]
+        st.tags = [Signal(data.StructLayout({"n_valid": range(cols + 1), "tag": len(row.tag)}), name=f"tag{i}")
+                   for i in range(lat)]
         with m.If(advance):
             m.d.sync += [
-                acts_in.eq(masked),
-                swap_in.eq(a_fire & row.swap),
-                w_valid.eq(w_fire),
-                w_row.eq(load_row),
-                w_data.eq(self.weights.payload),
-                in_flight[0].eq(a_fire),
-                tags[0].n_valid.eq(row.n_valid),
-                tags[0].tag.eq(row.tag),
+                st.acts_in.eq(masked),
+                st.swap_in.eq(a_fire & row.swap),
+                st.w_valid.eq(w_fire),
+                st.w_row.eq(load_row),
+                st.w_data.eq(self.weights.payload),
+                st.in_flight[0].eq(a_fire),
+                st.tags[0].n_valid.eq(row.n_valid),
+                st.tags[0].tag.eq(row.tag),
             ]
             for r in range(rows):
                 left = row.k_valid - r * block
-                m.d.sync += lanes_in[r].eq(Mux(row.k_valid <= r * block, 0, _min(left, block)))
+                m.d.sync += st.lanes_in[r].eq(Mux(row.k_valid <= r * block, 0, _min(left, block)))
             for i in range(1, lat):
-                m.d.sync += [in_flight[i].eq(in_flight[i - 1]), tags[i].eq(tags[i - 1])]
+                m.d.sync += [st.in_flight[i].eq(st.in_flight[i - 1]), st.tags[i].eq(st.tags[i - 1])]
+        return st
 
-        def delay(value, n, name):
-            return delayed(m, value, n, en=advance, name=name)
-
+    def _pe_grid(self, m, st):
+        """The ``rows × cols`` tiled PEs: weight beats reach column c ``c`` cycles late (into PE row ``w_row``),
+        activations enter PE row r ``r`` cycles late and flow right, partial sums and counts flow down. Returns
+        the PEs. Latency ``rows + cols - 1 + pe_pipeline`` from the input registers to the bottom-right PE."""
+        rows, cols = self._rows, self._cols
         pes = [[SparsePE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
         for c in range(cols):
-            wv_c = delay(w_valid, c, f"w_valid_c{c}")
-            wr_c = delay(w_row, c, f"w_row_c{c}")
-            wd_c = delay(w_data[c], c, f"w_data_c{c}")
+            wv_c = self._delay(m, st.w_valid, c, f"w_valid_c{c}")
+            wr_c = self._delay(m, st.w_row, c, f"w_row_c{c}")
+            wd_c = self._delay(m, st.w_data[c], c, f"w_data_c{c}")
             for r in range(rows):
                 pe = pes[r][c]
                 m.submodules[f"pe_{r}_{c}"] = pe
                 m.d.comb += [
-                    pe.en.eq(advance),
+                    pe.en.eq(self.advance),
                     pe.w_we.eq(wv_c & (wr_c == r)),
                     pe.w_data.eq(wd_c),
                 ]
                 if c == 0:
                     width = len(pe.act_in.as_value())
                     m.d.comb += [
-                        pe.act_in.eq(delay(acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}")),
-                        pe.swap_in.eq(delay(swap_in, r, f"swap_skew_r{r}")),
-                        pe.lanes_in.eq(delay(lanes_in[r], r, f"lanes_skew_r{r}")),
+                        pe.act_in.eq(self._delay(m, st.acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}")),
+                        pe.swap_in.eq(self._delay(m, st.swap_in, r, f"swap_skew_r{r}")),
+                        pe.lanes_in.eq(self._delay(m, st.lanes_in[r], r, f"lanes_skew_r{r}")),
                     ]
                 else:
                     left = pes[r][c - 1]
@@ -168,22 +191,27 @@ class WSArrayCore(wiring.Component):
                     up = pes[r - 1][c]
                     m.d.comb += [pe.psum_in.eq(up.psum_out), pe.zeros_in.eq(up.zeros_out),
                                  pe.macs_in.eq(up.macs_out)]
+        return pes
 
-        # De-skew: column c leaves the bottom row c cycles before the last column.
-        last = tags[-1]
+    def _deskew(self, m, pes, st):
+        """The results: column c of the bottom PE row delayed ``cols - 1 - c`` cycles so that a row leaves in one
+        beat, its counts over real columns, its tag, and ``peek`` (the row one advance ahead). Latency up to
+        ``cols - 1``."""
+        rows, cols = self._rows, self._cols
+        last = st.tags[-1]
         zeros, macs = 0, 0
         for c in range(cols):
             bottom = pes[rows - 1][c]
-            m.d.comb += self.results.payload.psums[c].eq(delay(bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
+            m.d.comb += self.results.payload.psums[c].eq(
+                self._delay(m, bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
             real = c < last.n_valid
-            zeros = zeros + Mux(real, delay(bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"), 0)
-            macs = macs + Mux(real, delay(bottom.macs_out, cols - 1 - c, f"macs_deskew_c{c}"), 0)
+            zeros = zeros + Mux(real, self._delay(m, bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"), 0)
+            macs = macs + Mux(real, self._delay(m, bottom.macs_out, cols - 1 - c, f"macs_deskew_c{c}"), 0)
         m.d.comb += [
-            self.results.valid.eq(in_flight[-1]),
+            self.results.valid.eq(st.in_flight[-1]),
             self.results.payload.tag.eq(last.tag),
             self.results.payload.zeros.eq(zeros),
             self.results.payload.macs.eq(macs),
-            self.peek.valid.eq(in_flight[-2]),    # latency >= 2: rows, cols >= 1
-            self.peek.tag.eq(tags[-2].tag),
+            self.peek.valid.eq(st.in_flight[-2]),    # latency >= 2: rows, cols >= 1
+            self.peek.tag.eq(st.tags[-2].tag),
         ]
-        return m
