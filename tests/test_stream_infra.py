@@ -11,7 +11,8 @@ from amaranth.hdl import Module
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.common.runner import REPO_ROOT, SIMULATORS, require_simulator, run_cocotb
+from gen.paths import build_dir
+from sim.common.runner import SIMULATORS, require_simulator, run_cocotb
 from sim.common.scoreboard import Scoreboard
 from sim.common.stream import random_pauses
 
@@ -50,9 +51,9 @@ class StreamSelfTest(wiring.Component):
 
 @pytest.fixture(scope="session")
 def stream_verilog():
-    """Verilog of ``stream_fifo`` in ``build/selftest/``, named by content (written atomically for xdist)."""
+    """Verilog of ``stream_fifo`` in ``<build>/selftest/``, named by content (written atomically for xdist)."""
     text = verilog.convert(StreamSelfTest(), name="stream_fifo", emit_src=False)
-    path = REPO_ROOT / "build" / "selftest" / f"stream_fifo-{hashlib.sha256(text.encode()).hexdigest()[:12]}.v"
+    path = build_dir() / "selftest" / f"stream_fifo-{hashlib.sha256(text.encode()).hexdigest()[:12]}.v"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

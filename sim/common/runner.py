@@ -1,6 +1,6 @@
 """Build a Verilog file with Verilator or Icarus and run a cocotb test module on it, from pytest.
 
-Builds are cached in ``build/sim/<sim>/<top>-<hash>/`` (hash of the Verilog text, simulator, build flags,
+Builds are cached in ``<build>/sim/<sim>/<top>-<hash>/`` (``<build>``: :func:`gen.paths.build_dir`) (hash of the Verilog text, simulator, build flags,
 waves and tool versions), completed builds are marked with a stamp file, and concurrent builds of one
 directory (pytest-xdist workers) are serialized with ``fcntl.flock``. Each run gets its own working
 directory ``<build dir>/runs/<pytest test id>/`` holding ``results.xml``, ``sim.log`` and the waveform.
@@ -24,11 +24,14 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "simulator_available", "require_simulator",
+from gen.paths import build_dir
+
+__all__ = ["SIMULATORS", "VERILATOR_WAIVERS", "simulator_available", "require_simulator",
            "verilator_env", "verilator_can_fst", "build_dir_for", "ensure_build", "run_cocotb", "locked"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-_PACKAGE_ROOT = REPO_ROOT   # the directory holding the hw, gen and sim packages
+# The directory holding the top-level package (the checkout for ``sim``, site-packages for ``sparsegen.sim``):
+# cocotb imports the test module from there.
+_PACKAGE_ROOT = Path(__file__).resolve().parents[__name__.count(".")]
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
 
@@ -188,10 +191,10 @@ def _tool_version(sim: str) -> str:
 
 
 def build_dir_for(verilog: Path, top: str, sim: str, waves: bool) -> Path:
-    """``build/sim/<sim>/<top>-<hash>``: hash of everything the simulator build depends on."""
+    """``<build>/sim/<sim>/<top>-<hash>``: hash of everything the simulator build depends on."""
     h = hashlib.sha256(Path(verilog).read_bytes())
     h.update(json.dumps([top, sim, _build_args(sim, waves), VERILATOR_OPT_FAST if sim == "verilator" else None, waves, TIMESCALE, _tool_version(sim)]).encode())
-    return REPO_ROOT / "build" / "sim" / sim / f"{top}-{h.hexdigest()[:12]}"
+    return build_dir() / "sim" / sim / f"{top}-{h.hexdigest()[:12]}"
 
 
 @contextlib.contextmanager
