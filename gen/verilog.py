@@ -8,20 +8,17 @@ module with ``build(config) -> wiring.Component`` and ``manifest(config, top) ->
 import importlib
 import json
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import amaranth
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
+from gen import __version__ as GENERATOR_VERSION
+
 __all__ = ["Artifacts", "GENERATORS", "generate_verilog", "manifest_header", "port_list",
            "write_verilog", "GENERATOR_VERSION"]
 
-try:
-    GENERATOR_VERSION = metadata.version("sparsegen")
-except metadata.PackageNotFoundError:   # running from a source tree that was never installed
-    GENERATOR_VERSION = "0.0.0+source"
 
 @dataclass(frozen=True)
 class Artifacts:
