@@ -1,9 +1,10 @@
 """Build a Verilog file with Verilator or Icarus and run a cocotb test module on it, from pytest.
 
-Builds are cached in ``<build>/sim/<sim>/<top>-<hash>/`` (``<build>``: :func:`gen.paths.build_dir`) (hash of the Verilog text, simulator, build flags,
-waves and tool versions), completed builds are marked with a stamp file, and concurrent builds of one
-directory (pytest-xdist workers) are serialized with ``fcntl.flock``. Each run gets its own working
-directory ``<build dir>/runs/<pytest test id>/`` holding ``results.xml``, ``sim.log`` and the waveform.
+Builds are cached in ``<build>/sim/<sim>/<top>-<hash>/`` (``<build>``: :func:`gen.paths.build_dir`; hash of the
+Verilog text, simulator, build flags, waves and tool versions), completed builds are marked with a stamp file, and
+concurrent builds of one directory (pytest-xdist workers) are serialized with ``fcntl.flock``. Each run gets its
+own working directory ``<build dir>/runs/<pytest test id>/`` holding ``results.xml``, ``sim.log`` and the
+waveform. The simulator's Python caches bytecode under ``<build>/pycache``, never beside the installed sources.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from gen.paths import build_dir
+from gen import paths
 
 __all__ = ["SIMULATORS", "VERILATOR_WAIVERS", "simulator_available", "require_simulator",
            "verilator_env", "verilator_can_fst", "build_dir_for", "ensure_build", "run_cocotb", "locked"]
@@ -194,7 +195,7 @@ def build_dir_for(verilog: Path, top: str, sim: str, waves: bool) -> Path:
     """``<build>/sim/<sim>/<top>-<hash>``: hash of everything the simulator build depends on."""
     h = hashlib.sha256(Path(verilog).read_bytes())
     h.update(json.dumps([top, sim, _build_args(sim, waves), VERILATOR_OPT_FAST if sim == "verilator" else None, waves, TIMESCALE, _tool_version(sim)]).encode())
-    return build_dir() / "sim" / sim / f"{top}-{h.hexdigest()[:12]}"
+    return paths.build_dir() / "sim" / sim / f"{top}-{h.hexdigest()[:12]}"
 
 
 @contextlib.contextmanager
@@ -332,6 +333,9 @@ def run_cocotb(*, verilog: Path, top: str, test_module: str, sim: str,
     build_dir, _ = ensure_build(verilog, top, sim, waves)
     env = {k: str(v) for k, v in (extra_env or {}).items()}
     env["WAVES"] = "1" if waves else "0"
+    # cocotb rewrites the asserts of every module it imports (pytest's hook) and caches the result beside the
+    # source; an installed sparsegen would get those files in site-packages, so they go to the build directory
+    env.setdefault("PYTHONPYCACHEPREFIX", os.environ.get("PYTHONPYCACHEPREFIX") or str(paths.build_dir() / "pycache"))
     run_dir = build_dir / "runs" / _run_slug(testcase)     # one per pytest test: parallel runs stay apart
     run_dir.mkdir(parents=True, exist_ok=True)
     results, log = run_dir / "results.xml", run_dir / "sim.log"
