@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from gen import generate_verilog, load_config
+from sim.common.runner import require_simulator
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("hw", "gen", "sim", "sparsegen", "setup.py", "pyproject.toml", "README.md", "LICENSE")
-SETUPTOOLS = "77"   # pyproject.toml [build-system]: the oldest setuptools that builds it
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
 def _setup_module():
@@ -75,11 +76,18 @@ def _snapshot(root):
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
 
 
+def _changed(before, after):
+    """Paths added, removed or rewritten between two snapshots."""
+    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+
+
 @pytest.fixture(scope="module")
 def needs_setuptools():
+    """The build runs without isolation (offline): this environment's setuptools must meet [build-system]."""
+    [oldest] = [int(r.split(">=")[1]) for r in PYPROJECT["build-system"]["requires"] if r.startswith("setuptools>=")]
     version = metadata.version("setuptools")
-    if int(version.split(".")[0]) < int(SETUPTOOLS):
-        pytest.fail(f"setuptools {version} cannot build the wheel (needs >= {SETUPTOOLS}): run `make`, which "
+    if int(version.split(".")[0]) < oldest:
+        pytest.fail(f"setuptools {version} cannot build the wheel (needs >= {oldest}): run `make`, which "
                     "installs the test extra's setuptools", pytrace=False)
 
 
@@ -115,47 +123,75 @@ def test_rewrite_imports():
         rewrite("import os, hw\n", modules, filename="x.py")
 
 
-def test_wheel_installs_one_package_and_runs_outside_the_checkout(tmp_path, needs_setuptools):
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, needs_setuptools):
+    """``(python, site-packages)`` of a fresh venv with the wheel built from a copy of the sources installed."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     src = _source_copy(tmp_path)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
           "--disable-pip-version-check", "-w", tmp_path / "dist", src], cwd=tmp_path)
     [wheel] = (tmp_path / "dist").glob("sparsegen-*.whl")
     python, site = _venv(tmp_path / "venv")
     _pip(python, "install", "--no-deps", "--no-index", wheel, cwd=tmp_path)
+    return python, site
 
+
+def test_wheel_holds_one_top_level_package(installed):
+    _, site = installed
     package = site / "sparsegen"
     dist_info = next(site.glob("sparsegen-*.dist-info"))
     assert (dist_info / "top_level.txt").read_text().split() == ["sparsegen"]
     assert (dist_info / "licenses" / "LICENSE").read_bytes() == (REPO / "LICENSE").read_bytes()
     assert {p.name for p in package.iterdir() if p.is_dir() and p.name != "__pycache__"} == {"hw", "gen", "sim"}
-    assert (package / "gen" / "compiler" / "data" / "bars.npz").is_file()
-    assert (package / "sim" / "gemm" / "cocotb_engine.py").is_file()
+    for data in ("gen/compiler/data/bars.npz", "gen/configs/ssa_4x8_2of4.toml", "sim/synth/models/MULT18X18D.v",
+                 "sim/gemm/cocotb_engine.py"):
+        assert (package / data).is_file(), data
+    ours = ("hw", "gen", "sim")
     leftovers = [f"{path.relative_to(site)}:{node.lineno}" for path in package.rglob("*.py")
                  for node in ast.walk(ast.parse(path.read_text()))
-                 if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("hw", "gen", "sim")
-                 or isinstance(node, ast.Import) and any(a.name.split(".")[0] in ("hw", "gen", "sim") for a in node.names)]
+                 if (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ours)
+                 or (isinstance(node, ast.Import) and any(a.name.split(".")[0] in ours for a in node.names))]
     assert not leftovers, f"imports the wheel did not rewrite: {leftovers}"
 
-    before = _snapshot(site)
-    work = tmp_path / "elsewhere"
-    work.mkdir()
+
+def test_cli_runs_outside_the_checkout(installed, tmp_path):
+    python, site = installed
     env = _clean_env(python.parent)
     sparsegen = python.parent / "sparsegen"
-    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    assert _run([sparsegen, "--version"], cwd=work, env=env) == f"sparsegen {version}\n"
-    assert _run([python, "-m", "sparsegen", "--version"], cwd=work, env=env) == f"sparsegen {version}\n"
-    _run([sparsegen, "verilog", "--config", "ssa_4x8_2of4", "--out", "D"], cwd=work, env=env)
-    tiny = _run([sparsegen, "map-report", "--net", "tiny", "--quiet"], cwd=work, env=env)
-    bars = _run([sparsegen, "map-report", "--weights", "bars", "--quiet"], cwd=work, env=env)
+    version = PYPROJECT["project"]["version"]
+    before = _snapshot(site)
+    assert _run([sparsegen, "--version"], cwd=tmp_path, env=env) == f"sparsegen {version}\n"
+    assert _run([python, "-m", "sparsegen", "--version"], cwd=tmp_path, env=env) == f"sparsegen {version}\n"
+    _run([sparsegen, "verilog", "--config", "ssa_4x8_2of4", "--out", "D"], cwd=tmp_path, env=env)
+    tiny = _run([sparsegen, "map-report", "--net", "tiny", "--quiet"], cwd=tmp_path, env=env)
+    bars = _run([sparsegen, "map-report", "--weights", "bars", "--quiet"], cwd=tmp_path, env=env)
     found = _run([python, "-c", "import importlib.util as u, sparsegen; "
                   "print(sparsegen.__file__, *(u.find_spec(n) is None for n in ('hw', 'gen', 'sim')))"],
-                 cwd=work, env=env)
-    assert _snapshot(site) == before, "running the CLI wrote into site-packages"
+                 cwd=tmp_path, env=env)
+    assert not _changed(before, _snapshot(site)), "running the CLI wrote into site-packages"
 
     art = generate_verilog(load_config("ssa_4x8_2of4"))
-    assert (work / "D" / f"{art.top}.v").read_bytes() == art.verilog.encode()
+    assert (tmp_path / "D" / f"{art.top}.v").read_bytes() == art.verilog.encode()
     assert "total: " in tiny and "total: 3 crossbars" in bars
-    assert found.split() == [str(package / "__init__.py"), "True", "True", "True"]
+    assert found.split() == [str(site / "sparsegen" / "__init__.py"), "True", "True", "True"]
+
+
+def test_cocotb_runs_from_the_installed_package(installed, tmp_path):
+    """What ``sim.bench`` does: the cached Verilog, an Icarus build and a cocotb module, all under ./build."""
+    require_simulator("icarus")
+    python, site = installed
+    script = ("import json\n"
+              "from sparsegen.gen import load_config\n"
+              "from sparsegen.sim.common.designs import verilog_for\n"
+              "from sparsegen.sim.common.runner import run_cocotb\n"
+              "cfg = load_config('ssa_4x8_2of4')\n"
+              "print(run_cocotb(verilog=verilog_for(cfg), top=cfg.top, sim='icarus',\n"
+              "                 test_module='sparsegen.sim.systolic.cocotb_array', testcase='extremes_and_zeros',\n"
+              "                 extra_env={'SPARSEGEN_CONFIG': json.dumps(cfg.to_dict()), 'SPARSEGEN_SEED': '1'}))\n")
+    before = _snapshot(site)
+    results = _run([python, "-c", script], cwd=tmp_path, env=_clean_env(python.parent)).strip()
+    assert not _changed(before, _snapshot(site)), "the cocotb run wrote into site-packages"
+    assert Path(results).is_file() and (tmp_path / "build") in Path(results).parents
 
 
 def test_editable_install_keeps_the_checkout_layout(tmp_path, needs_setuptools):
