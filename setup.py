@@ -99,7 +99,7 @@ class BuildPy(build_py):
     def _our_modules(self):
         """Checkout names (``gen.systolic.config``) of every package and module the wheel holds."""
         if not hasattr(self, "_modules"):
-            names = {package for package in self.packages}
+            names = set(self.packages)
             names |= {f"{package}.{module}" for package, module, _ in self.find_all_modules() if module != "__init__"}
             self._modules = {name.removeprefix(f"{PREFIX}.") for name in names}
         return self._modules
@@ -109,6 +109,8 @@ class EditableWheel(editable_wheel):
     """Editable install of the checkout layout: top-level ``hw``, ``gen``, ``sim`` and ``sparsegen``, unrewritten."""
 
     def finalize_options(self):
+        # With the wheel's layout the editable finder would load hw/ as sparsegen.hw, whose unrewritten
+        # `from hw.x import ...` then finds no top-level hw: map the checkout's own names instead.
         dist = self.distribution
         dist.packages = _checkout_packages(*PACKAGES, PREFIX)
         dist.package_dir = {}
