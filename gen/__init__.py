@@ -4,10 +4,17 @@
 Amaranth on first use, so loading configs stays cheap.
 """
 
+from importlib import metadata
+
 from gen.config import list_presets, load_config
 from gen.systolic.config import SystolicConfig
 
-__all__ = ["SystolicConfig", "load_config", "list_presets", "generate_verilog", "write_verilog"]
+__all__ = ["__version__", "SystolicConfig", "load_config", "list_presets", "generate_verilog", "write_verilog"]
+
+try:
+    __version__ = metadata.version("sparsegen")
+except metadata.PackageNotFoundError:   # running from a source tree that was never installed
+    __version__ = "0.0.0+source"
 
 
 def generate_verilog(config):

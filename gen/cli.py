@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hw import checks
 
+from gen import __version__
 from gen.config import PRESETS_DIR, list_presets, load_config
 
 __all__ = ["main", "EXTENSIONS"]
@@ -66,6 +67,7 @@ def _show(args):
 def _parser():
     parser = argparse.ArgumentParser(prog="sparsegen",
                                      description="Generator of N:M structured-sparse systolic arrays and RRAM tiles.")
+    parser.add_argument("--version", action="version", version=f"sparsegen {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     config = dict(metavar="PRESET_OR_PATH", help="preset name or path of a .toml file")

@@ -9,7 +9,6 @@ import importlib
 import json
 import os
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import amaranth
@@ -18,16 +17,13 @@ from amaranth.lib import wiring
 
 from hw import checks
 
+from gen import __version__ as GENERATOR_VERSION
 from gen.config import ConfigBase, load_config
 
 __all__ = ["Artifacts", "GENERATORS", "CLOCK", "generate_verilog", "manifest_header", "port_list", "stream_ports",
            "streams",
            "write_verilog", "GENERATOR_VERSION"]
 
-try:
-    GENERATOR_VERSION = metadata.version("sparsegen")
-except metadata.PackageNotFoundError:   # running from a source tree that was never installed
-    GENERATOR_VERSION = "0.0.0+source"
 
 @dataclass(frozen=True)
 class Artifacts:

@@ -1,7 +1,8 @@
 """The house rules of the source tree (docs/architecture.md), checked on every module's syntax tree.
 
 - Imports go one way: ``hw`` ← ``gen`` ← ``sim`` ← ``tests``. ``hw`` imports only ``hw``; ``gen`` imports ``hw``
-  and ``gen``; ``sim`` imports ``hw``, ``gen`` and ``sim``; nothing imports ``tests``.
+  and ``gen``; ``sim`` imports ``hw``, ``gen`` and ``sim``; nothing imports ``tests``. ``sparsegen`` (the installed
+  entry point) imports only ``gen``, and nothing imports it.
 - ``hw/formats/`` is numpy-only: it imports no Amaranth and nothing of ours outside ``hw/formats`` and ``hw.checks``.
 - No module imports a private (``_name``) name of another module, or reads one as ``module._name``.
 - One design is one folder per layer, named the same: every design folder in ``hw/`` has its ``gen/``, ``sim/``
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("hw", "gen", "sim", "tests")
-ALLOWED = {"hw": {"hw"}, "gen": {"hw", "gen"}, "sim": {"hw", "gen", "sim"}, "tests": {"hw", "gen", "sim", "tests"}}
+LAYERS = ("hw", "gen", "sim", "tests")
+PACKAGES = (*LAYERS, "sparsegen")
+ALLOWED = {"hw": {"hw"}, "gen": {"hw", "gen"}, "sim": {"hw", "gen", "sim"}, "tests": {"hw", "gen", "sim", "tests"},
+           "sparsegen": {"gen"}}
 DESIGNS = ("systolic", "gemm", "rram")
 
 
@@ -73,7 +76,7 @@ def test_no_private_names_cross_modules():
             if module.split(".")[0] not in PACKAGES or module == here:
                 continue
             for name in names:
-                if name.startswith("_"):
+                if name.startswith("_") and not name.startswith("__"):     # dunders (__version__) are public
                     bad.append(f"{path.relative_to(ROOT)}:{line}: imports private {module}.{name}")
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
@@ -92,5 +95,5 @@ def test_no_private_names_cross_modules():
 
 @pytest.mark.parametrize("design", DESIGNS)
 def test_one_folder_per_design_per_layer(design):
-    for layer in PACKAGES:
+    for layer in LAYERS:
         assert (ROOT / layer / design).is_dir(), f"{layer}/{design}/ is missing"

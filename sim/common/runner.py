@@ -3,10 +3,11 @@
 :func:`run_design` is what a test calls: the design's Verilog (cached), its config, the seed and the knobs go to
 the cocotb module, which reads them with :func:`sim.common.tbenv.settings`; :func:`run_cocotb` is the layer below.
 
-Builds are cached in ``build/sim/<sim>/<top>-<hash>/`` (hash of the Verilog text, simulator, build flags,
-waves and tool versions), completed builds are marked with a stamp file, and concurrent builds of one
-directory (pytest-xdist workers) are serialized with ``fcntl.flock``. Each run gets its own working
-directory ``<build dir>/runs/<pytest test id>/`` holding ``results.xml``, ``sim.log`` and the waveform.
+Builds are cached in ``<build>/sim/<sim>/<top>-<hash>/`` (``<build>``: :func:`gen.paths.build_dir`; hash of the
+Verilog text, simulator, build flags, waves and tool versions), completed builds are marked with a stamp file, and
+concurrent builds of one directory (pytest-xdist workers) are serialized with ``fcntl.flock``. Each run gets its
+own working directory ``<build dir>/runs/<pytest test id>/`` holding ``results.xml``, ``sim.log`` and the
+waveform. The simulator's Python caches bytecode under ``<build>/pycache``, never beside the installed sources.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from gen import paths
 from sim.common.tbenv import CONFIG_ENV, SEED_ENV, knob_env, replay_hint
 
-__all__ = ["REPO_ROOT", "SIMULATORS", "VERILATOR_WAIVERS", "simulator_available", "require_simulator",
+__all__ = ["SIMULATORS", "VERILATOR_WAIVERS", "simulator_available", "require_simulator",
            "verilator_env", "verilator_can_fst", "build_dir_for", "ensure_build", "run_cocotb", "run_design",
            "waveforms", "locked"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-_PACKAGE_ROOT = REPO_ROOT   # the directory holding the hw, gen and sim packages
+# The directory holding the top-level package (the checkout for ``sim``, site-packages for ``sparsegen.sim``):
+# cocotb imports the test module from there.
+_PACKAGE_ROOT = Path(__file__).resolve().parents[__name__.count(".")]
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
 
@@ -198,10 +201,10 @@ def _tool_version(sim: str) -> str:
 
 
 def build_dir_for(verilog: Path, top: str, sim: str, waves: bool) -> Path:
-    """``build/sim/<sim>/<top>-<hash>``: hash of everything the simulator build depends on."""
+    """``<build>/sim/<sim>/<top>-<hash>``: hash of everything the simulator build depends on."""
     h = hashlib.sha256(Path(verilog).read_bytes())
     h.update(json.dumps([top, sim, _build_args(sim, waves), VERILATOR_OPT_FAST if sim == "verilator" else None, waves, TIMESCALE, _tool_version(sim)]).encode())
-    return REPO_ROOT / "build" / "sim" / sim / f"{top}-{h.hexdigest()[:12]}"
+    return paths.build_dir() / "sim" / sim / f"{top}-{h.hexdigest()[:12]}"
 
 
 @contextlib.contextmanager
@@ -350,6 +353,9 @@ def run_cocotb(*, verilog: Path, top: str, test_module: str, sim: str,
     env["WAVES"] = "1" if waves else "0"
     if seed is not None:
         env[SEED_ENV] = str(seed)
+    # cocotb rewrites the asserts of every module it imports (pytest's hook) and caches the result beside the
+    # source; an installed sparsegen would get those files in site-packages, so they go to the build directory
+    env.setdefault("PYTHONPYCACHEPREFIX", os.environ.get("PYTHONPYCACHEPREFIX") or str(paths.build_dir() / "pycache"))
     run_dir = build_dir / "runs" / _run_slug(testcase)     # one per pytest test: parallel runs stay apart
     run_dir.mkdir(parents=True, exist_ok=True)
     results, log = run_dir / "results.xml", run_dir / "sim.log"

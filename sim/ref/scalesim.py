@@ -1,8 +1,8 @@
 """SCALE-Sim v3 as a reference cycle model: run it on GEMMs, parse its reports, and its closed form.
 
 SCALE-Sim (``scalesim==3.0.0`` on PyPI) crashes with numpy >= 2.4 while the project pins numpy 2.4.6, so it
-runs in its own venv, ``build/scalesim-venv``, created on first use from :data:`VENV_REQUIREMENTS` (every
-package ``==`` pinned; ``make scalesim-venv`` creates it ahead of time). Each call writes the ``.cfg``,
+runs in its own venv, ``<build>/scalesim-venv`` (:func:`gen.paths.build_dir`), created on first use from
+:data:`VENV_REQUIREMENTS` (every package ``==`` pinned; ``make scalesim-venv`` creates it ahead of time). Each call writes the ``.cfg``,
 topology and layout CSVs SCALE-Sim needs into a fresh directory and runs ``scalesim_runner.py`` there.
 
 Mapping of a GEMM ``C[M×N] = A[M×K] · W[K×N]`` (read from SCALE-Sim's ``topology_utils``/``systolic_compute_*``
@@ -41,9 +41,10 @@ import urllib.request
 from pathlib import Path
 
 from hw.formats.conv import conv_gemm_shape
-from sim.common.runner import REPO_ROOT, locked
+from gen.paths import build_dir
+from sim.common.runner import locked
 
-__all__ = ["SCALESIM_VERSION", "VENV_REQUIREMENTS", "VENV_DIR", "ScaleSimUnavailable", "ensure_venv",
+__all__ = ["SCALESIM_VERSION", "VENV_REQUIREMENTS", "default_venv_dir", "ScaleSimUnavailable", "ensure_venv",
            "run_scalesim", "run_scalesim_conv", "scalesim_conv_output_pixels", "formula_cycles", "kept_k",
            "conv_to_gemm", "parse_sparsity"]
 
@@ -56,7 +57,6 @@ VENV_REQUIREMENTS = (
     "llvmlite==0.50.0", "matplotlib==3.11.2", "numba==0.68.1", "packaging==26.3", "pandas==3.1.1",
     "pillow==13.0.0", "pyparsing==3.3.3", "python-dateutil==4.0.0", "tqdm==4.70.1", "tzdata==2026.6",
 )
-VENV_DIR = REPO_ROOT / "build" / "scalesim-venv"
 DATAFLOWS = ("ws", "os")
 SRAM_KB = 1024          # each of the IFMAP, filter and OFMAP SRAMs; irrelevant to the compute cycles
 _RUNNER = Path(__file__).with_name("scalesim_runner.py")
@@ -91,13 +91,18 @@ class ScaleSimUnavailable(RuntimeError):
         self.network = network
 
 
-def ensure_venv(venv_dir=VENV_DIR) -> Path:
+def default_venv_dir() -> Path:
+    """``<build>/scalesim-venv``: the default venv of :func:`ensure_venv`."""
+    return build_dir() / "scalesim-venv"
+
+
+def ensure_venv(venv_dir=None) -> Path:
     """Create (once) the SCALE-Sim venv and return its Python. Concurrent callers wait on a lock file.
 
     The venv is reused while its stamp file lists exactly :data:`VENV_REQUIREMENTS`. Raises
     :class:`ScaleSimUnavailable` with pip's output if the installation fails.
     """
-    venv_dir = Path(venv_dir)
+    venv_dir = Path(venv_dir) if venv_dir is not None else default_venv_dir()
     python = venv_dir / "bin" / "python"
     stamp = venv_dir / _STAMP
     want = "\n".join(VENV_REQUIREMENTS) + "\n"
@@ -364,7 +369,7 @@ def _read_sparse_report(path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sim.ref.scalesim", description=__doc__.splitlines()[0])
-    parser.add_argument("--ensure-venv", action="store_true", help="create build/scalesim-venv and exit")
+    parser.add_argument("--ensure-venv", action="store_true", help="create <build>/scalesim-venv ($SPARSEGEN_BUILD, else ./build) and exit")
     parser.add_argument("--dataflow", choices=DATAFLOWS, default="ws")
     parser.add_argument("--array", default="8x8", help="ROWSxCOLS (default 8x8)")
     parser.add_argument("--sparsity", help="n:m (default dense)")

@@ -129,7 +129,7 @@ def test_cli_narrow_weights(quant, bits, capsys):
     (["--net", "tiny", "--quant", "int3"], "--quant 'int3' is not known"),
     (["--net", "tiny", "--round", "2"], "needs the bit-squeeze strategy"),
     (["--net", "nope"], "--net 'nope' is not known"),
-    (["--weights", "/nonexistent.npz"], "cannot read"),
+    (["--weights", "/nonexistent.npz"], "no such file and no shipped weights of that name"),
 ])
 def test_cli_bad_options_exit_2(argv, message, capsys):
     assert run(["map-report", "--quiet", *argv]) == 2
