@@ -7,7 +7,6 @@ Counts clock cycles with no input gaps and no output backpressure, with the cros
 import numpy as np
 
 from hw import checks
-from hw.formats.mapping import TileMapping
 
 __all__ = ["program_cycles", "ou_cycles", "mvm_cycles"]
 
@@ -33,7 +32,8 @@ def mvm_cycles(cfg, mapping) -> int:
     """Cycles from an input vector's first beat handshake to its last output beat's handshake, inclusive:
     ``K`` input beats, ``N`` accumulator clears, per plane 1 + the OUs' :func:`ou_cycles`, then 2 per output."""
     checks.check_attrs("cfg", cfg, ("ou_rows", "ou_cols", "n_planes"), "an RramTileConfig")
-    checks.check_instance("mapping", mapping, TileMapping)
+    checks.check_attrs("mapping", mapping, ("n_inputs", "n_outputs", "ou_col_mask"),
+                       "a TileMapping (or an object with its n_inputs, n_outputs and ou_col_mask)")
     converted = np.asarray(mapping.ou_col_mask).sum(axis=1)
     per_plane = 1 + sum(ou_cycles(ou_rows=cfg.ou_rows, ou_cols=cfg.ou_cols, converted=c) for c in converted)
     return mapping.n_inputs + mapping.n_outputs + cfg.n_planes * per_plane + 2 * mapping.n_outputs

@@ -17,6 +17,7 @@ SECTIONS = {
     "mapping": "sim.bench.mapping",
     "gemm": "sim.bench.gemm",
     "os_systolic": "sim.bench.os_systolic",
+    "soak": "sim.bench.soak",
     "synth": "sim.bench.synth",
 }
 # sections that run only when named with --only: synth places and routes for tens of minutes on 2 cores when

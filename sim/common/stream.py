@@ -232,6 +232,11 @@ class StreamSource(_Agent, _Pausing):
         self._task = cocotb.start_soon(self._run())
 
     @property
+    def queued(self) -> int:
+        """Beats ever queued on this source."""
+        return self._queued
+
+    @property
     def idle(self) -> bool:
         """No beat waiting or on the bus."""
         return len(self.handshake_cycles) == self._queued

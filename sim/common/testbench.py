@@ -25,7 +25,11 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from sim.common.scoreboard import Scoreboard
 from sim.common.stream import StreamSink, StreamSource, clock_and_reset, random_pauses, timeout_error
 
-__all__ = ["Testbench", "cycle_budget"]
+__all__ = ["Testbench", "cycle_budget", "SOAK_GAP", "SOAK_STALL", "write_soak_report"]
+
+# The soak runs (make bench, section soak): probability of an input gap on every source and of backpressure on
+# every sink, each cycle.
+SOAK_GAP, SOAK_STALL = 0.3, 0.3
 
 
 def cycle_budget(model_cycles: int, *, gap: float = 0.0, stall: float = 0.0, margin: int = 100) -> int:
@@ -153,6 +157,22 @@ class Testbench:
         """Let ``cycles`` cycles pass: a beat the DUT should not produce would arrive (and fail the scoreboard)."""
         await ClockCycles(self.dut.clk, cycles)
 
+    # ---- soak accounting -------------------------------------------------------------------------------------------
+
+    def soak_report(self) -> dict:
+        """Beats that crossed every port, and the result beats lost or duplicated against the golden model.
+
+        ``lost`` counts expected result beats that never transferred and ``duplicated`` result beats beyond the
+        expected ones (the scoreboard also fails on either, as on any wrong word); ``unsent`` counts queued input
+        beats the DUT never took. All three are 0 in a passing run."""
+        beats = {name: len(src.handshake_cycles) for name, src in self.sources.items()}
+        beats |= {name: len(sink) for name, sink in self.sinks.items()}
+        expected, received = len(self.scoreboard.expected), len(self.results)
+        return {"beats": sum(beats.values()), "per_stream": beats, "checked": self.scoreboard.matched,
+                "lost": max(0, expected - received), "duplicated": max(0, received - expected),
+                "unsent": sum(src.queued - len(src.handshake_cycles) for src in self.sources.values()),
+                "cycles": self.counter.cycle, "gap": self.gap, "stall": self.stall, "seed": self.seed}
+
     # ---- counters -----------------------------------------------------------------------------------------------------
 
     async def read_counters(self) -> dict[str, int]:
@@ -173,3 +193,13 @@ class Testbench:
             assert got["cycles"] == end["at"] - start["at"], \
                 f"cycles counter advanced {got['cycles']}, the clock ticked {end['at'] - start['at']} times"
         return got
+
+
+def write_soak_report(tb: Testbench, path) -> dict:
+    """Write :meth:`Testbench.soak_report` of ``tb`` as JSON to ``path`` (the ``soak_report`` knob); returns it."""
+    import json
+    from pathlib import Path
+
+    report = tb.soak_report()
+    Path(path).write_text(json.dumps(report, indent=1) + "\n")
+    return report

@@ -19,6 +19,7 @@ from sim.gemm.golden import requantize
 from sim.systolic.golden import random_acts, random_nm_weights
 from sim.gemm.tb import GemmEngineTB
 from sim.common.tbenv import knob, settings
+from sim.common.testbench import SOAK_GAP, SOAK_STALL, write_soak_report
 
 
 async def _start(dut, *, gap=0.0, stall=0.0):
@@ -195,3 +196,20 @@ async def throughput(dut):
         json.dump({"shape": [m, k, n], "rtl_cycles": tb.results.handshake_cycles[-1] - d0 + 1,
                    "model_cycles": pred.cycles, "busy_cycles": got["busy_cycles"],
                    "wall_s": time.perf_counter() - t0}, f)
+
+
+@cocotb.test(skip=not knob("soak_beats", 0))
+async def soak(dut):
+    """Soak (``make bench``, section ``soak``): random ragged jobs (dense, sparse and all-zero weights) with random
+    gaps on every input stream and backpressure on the results until at least ``soak_beats`` beats have crossed the
+    ports; every result word against the golden model and every counter exact (:meth:`GemmEngineTB.finish`). The
+    beat counts go to the ``soak_report`` file."""
+    tb, cfg, _ = await _start(dut, gap=SOAK_GAP, stall=SOAK_STALL)
+    target, queued = knob("soak_beats", 0), 0
+    while queued < target:
+        densities = tb.rng.choice([1.0, 0.8, 0.5, 0.0], size=8)
+        tb.submit([tb.random_job(*tb.random_shape(), density=float(d)) for d in densities])
+        queued = sum(1 + len(p.weights) + len(p.acts) + p.result_beats for *_, p in tb.jobs)
+    await tb.finish()
+    report = write_soak_report(tb, knob("soak_report", ""))
+    assert report["beats"] >= target and report["lost"] == report["duplicated"] == report["unsent"] == 0, report

@@ -13,6 +13,7 @@ from gen.compiler.rram_map import map_dense
 from gen.rram.config import RramTileConfig
 from hw.rram import beats
 from sim.common.tbenv import knob, settings
+from sim.common.testbench import SOAK_GAP, SOAK_STALL, write_soak_report
 from sim.rram.driver import cell_room
 from sim.rram.tables import footprint, tables_of
 from hw.formats.mvm import mvm as ideal_mvm
@@ -212,3 +213,28 @@ async def bad_input_rejected(dut):
     if path:
         with open(path, "w") as f:
             json.dump(sorted(tb.codes_seen), f)
+
+
+@cocotb.test(skip=not knob("soak_beats", 0))
+async def soak(dut):
+    """Soak (``make bench``, section ``soak``): write-verify a small layer (fault log popped and exact), load its
+    tables, then input vectors with random gaps on every input stream and backpressure on the outputs until at
+    least ``soak_beats`` beats have crossed the ports; every output word against the tile golden model (faults,
+    pulse errors and read noise included), every register exact at the end. The beat counts go to the
+    ``soak_report`` file."""
+    tb, cfg, rng = await _start(dut, gap=SOAK_GAP, stall=SOAK_STALL)
+    target = knob("soak_beats", 0)
+    # a small layer: the tile is sequential, so few OUs per vector keep the cycles per beat low
+    w, mapping = _problem(cfg, rng, k=min(8, cfg.input_capacity), n=min(2, cfg.output_capacity))
+    await tb.program(mapping.levels, footprint(mapping))
+    await tb.idle()
+    await tb.pop_faults()
+    assert await tb.load_tables(tables_of(cfg, mapping)) == 0
+    queued = sum(src.queued for src in tb.sources.values()) + len(tb.sinks["faults"])
+    while queued < target:
+        for x in _inputs(cfg, rng, 64, mapping.n_inputs):
+            await tb.mvm(x)
+        queued += 64 * (mapping.n_inputs + mapping.n_outputs)
+    await tb.check_registers()
+    report = write_soak_report(tb, knob("soak_report", ""))
+    assert report["beats"] >= target and report["lost"] == report["duplicated"] == report["unsent"] == 0, report

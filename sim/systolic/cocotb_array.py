@@ -12,6 +12,7 @@ import cocotb
 from gen.systolic.config import SystolicConfig
 from gen.systolic import perf
 from sim.common.tbenv import knob, settings
+from sim.common.testbench import SOAK_GAP, SOAK_STALL, write_soak_report
 from sim.systolic.tb import SystolicArrayTB
 
 
@@ -84,3 +85,20 @@ async def throughput(dut):
     with open(knob("bench", ""), "w") as f:
         json.dump({"m": rows, "job_cycles": res[-1] - w[0] + 1, "closed_form": perf.job_cycles(cfg, rows),
                    "sim_cycles": cycles, "wall_s": wall}, f)
+
+
+@cocotb.test(skip=not knob("soak_beats", 0))
+async def soak(dut):
+    """Soak (``make bench``, section ``soak``): jobs of random length and density with random gaps on both input
+    streams and backpressure on the results until at least ``soak_beats`` beats have crossed the ports; every result
+    word against the golden model, counters exact (:meth:`SystolicArrayTB.finish`). The beat counts go to the
+    ``soak_report`` file."""
+    tb, cfg, rows = await _start(dut, gap=SOAK_GAP, stall=SOAK_STALL)
+    target, queued = knob("soak_beats", 0), 0
+    while queued < target:
+        m = int(tb.rng.integers(1, 2 * rows + 1))
+        await tb.run_job(*tb.random_job(m, density=float(tb.rng.choice([1.0, 0.75, 0.4]))))
+        queued += cfg.rows + 2 * m               # weight beats, activation rows, result rows
+    await tb.finish()
+    report = write_soak_report(tb, knob("soak_report", ""))
+    assert report["beats"] >= target and report["lost"] == report["duplicated"] == report["unsent"] == 0, report
