@@ -25,8 +25,9 @@ __all__ = ["Bench", "bound"]
 def bound(model: int, *, factor: int = 4, slack: int = 100) -> int:
     """A generous cycle bound for a run that the cycle model puts at ``model`` cycles for an ideal host.
 
-    The tests' random input gaps and backpressure (at most 0.4 per cycle, 0.9 on a single stream) stretch a run
-    well below ``factor`` times; ``slack`` covers short runs and fixed testbench overheads.
+    Random input gaps and backpressure of up to 0.4 per cycle stretch a run well below ``factor`` times (a test
+    with heavier gaps scales ``model`` or ``factor`` and says so); ``slack`` covers short runs and fixed testbench
+    overheads.
     """
     return factor * int(model) + slack
 
@@ -74,19 +75,20 @@ class Bench:
             del self._waits[token]
 
     async def until(self, ctx, condition, *, what):
-        """Tick until ``condition`` holds; return the number of ticks taken (at least 1).
+        """Wait until ``condition`` holds; return the number of ticks taken.
 
-        ``condition`` is a value-like (sampled at the clock edge, as ``ctx.tick().until`` does) or a zero-argument
-        callable (testbench state, checked after each tick).
+        ``condition`` is a value-like, sampled at each clock edge as ``ctx.tick().until`` does (at least one tick),
+        or a zero-argument callable on testbench state, checked now and after each tick (0 ticks if it holds).
         """
         with self.waiting(what):
             ticks = 0
-            while True:
-                if callable(condition):
+            if callable(condition):
+                while not condition():
                     await ctx.tick()
-                    done = condition()
-                else:
-                    _, _, done = await ctx.tick().sample(condition)
+                    ticks += 1
+                return ticks
+            while True:
+                _, _, done = await ctx.tick().sample(condition)
                 ticks += 1
                 if done:
                     return ticks
