@@ -14,6 +14,7 @@ register the beat they wait for, so the failure reads e.g. ``timeout: 120 cycles
 waiting for results.valid (beat 7 of 12)``.
 """
 
+import math
 from contextlib import contextmanager
 from itertools import count
 
@@ -22,14 +23,16 @@ from amaranth.sim import Simulator
 __all__ = ["Bench", "bound"]
 
 
-def bound(model: int, *, factor: int = 4, slack: int = 100) -> int:
+def bound(model: int, *, gap: float = 0.0, stall: float = 0.0) -> int:
     """A generous cycle bound for a run that the cycle model puts at ``model`` cycles for an ideal host.
 
-    Random input gaps and backpressure of up to 0.4 per cycle stretch a run well below ``factor`` times (a test
-    with heavier gaps scales ``model`` or ``factor`` and says so); ``slack`` covers short runs and fixed testbench
-    overheads.
+    A stream that idles with probability ``gap`` per cycle (inputs), or is held with probability ``stall``
+    (outputs), takes ``1/(1 − p)`` cycles per beat on average; the run's expected stretch is at most
+    ``1 + gap/(1 − gap) + stall/(1 − stall)``. The bound is twice the stretched count plus 100 cycles for short
+    runs and fixed testbench overheads.
     """
-    return factor * int(model) + slack
+    stretch = 1 + gap / (1 - gap) + stall / (1 - stall)
+    return math.ceil(2 * model * stretch) + 100
 
 
 class Bench:

@@ -61,7 +61,7 @@ def simulate(cfg, jobs, *, seed, gap=0.0, stall=0.0, bad_descs=(), weights_first
     pred = perf.predict(cfg, [(p.m, p.k, p.n) for p in plans], acts_from=len(weights) if weights_first else 0)
     log = {"pred": pred, "input_stalls": []}
     model = len(bad_descs) + pred.cycles
-    bench = Bench(dut, within=bound(model), model=model)
+    bench = Bench(dut, within=bound(model, gap=gap, stall=stall), model=model)
 
     async def descs(ctx):
         log["d"], _ = await put_all(ctx, dut.desc, list(bad_descs) + [p.desc for p in plans], rng=rngs[0], gap=gap,

@@ -43,7 +43,7 @@ def simulate(p, tiles, *, seed, gap, stall):
     out = {}
     k_blocks = [W.shape[0] // p.block for W, _ in tiles]
     model = perf.stream_cycles(p, k_blocks)
-    bench = Bench(dut, within=bound(model), model=model)
+    bench = Bench(dut, within=bound(model, gap=gap, stall=stall), model=model)
 
     async def act_source(ctx):
         out["a"], _ = await put_all(ctx, dut.acts, acts, rng=arng, gap=gap, bench=bench)

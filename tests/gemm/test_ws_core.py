@@ -49,7 +49,7 @@ def test_core_tiles(name, gap, seed):
     # the core has no cycle model of its own; the array's (a load, then the tile's rows) per tile bounds it, as
     # this host loads a tile only after the previous one started
     model = sum(perf.job_cycles(cfg, len(tile["A"])) for tile in tiles)
-    bench = Bench(core, within=bound(model), model=model)
+    bench = Bench(core, within=bound(model, gap=gap, stall=gap), model=model)
 
     async def weights(ctx):
         for t, tile in enumerate(tiles):

@@ -57,7 +57,7 @@ def simulate(params, commands, *, seed, gap, stall):
     out = {}
     # full rate: one command per cycle, the last response 2 cycles after the last command (the model's latency)
     model = len(commands) + 2
-    bench = Bench(dut, within=bound(model), model=model)
+    bench = Bench(dut, within=bound(model, gap=gap, stall=stall), model=model)
     # get_all expects a View payload; rsp's is a plain unsigned Signal.
     rsp = SimpleNamespace(valid=dut.rsp.valid, ready=dut.rsp.ready,
                           payload=SimpleNamespace(as_value=lambda: dut.rsp.payload))

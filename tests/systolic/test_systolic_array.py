@@ -47,7 +47,7 @@ def simulate(cfg, jobs, *, seed, gap, stall):
     out = {}
     # ideal host: each load follows the previous job's last row directly (no drain), then the last job drains
     model = sum(perf.load_cycles(cfg) + len(A) for _, A in jobs) + perf.latency(cfg)
-    bench = Bench(dut, within=bound(model), model=model)
+    bench = Bench(dut, within=bound(model, gap=gap, stall=stall), model=model)
 
     async def producer(ctx):
         now = 0
@@ -125,9 +125,8 @@ def test_acts_wait_for_a_started_load(name, seed):
     dut = build_array(cfg)
     wrng = random.Random(seed)
     log = {}
-    # weight beats with a gap probability of 0.9 take 10 cycles each on average: 10× the load in the model
-    model = 10 * perf.load_cycles(cfg) + perf.stream_cycles(cfg, len(A))
-    bench = Bench(dut, within=bound(model), model=model)
+    model = perf.job_cycles(cfg, len(A))
+    bench = Bench(dut, within=bound(model, gap=0.9), model=model)
 
     async def weights(ctx):
         log["w"], _ = await put_all(ctx, dut.weights, beats.weight_beats(cfg, values, indices), rng=wrng, gap=0.9,
