@@ -167,7 +167,7 @@ def test_engine_weights_first_host(name, split, seed):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(seed)
     m = int(rng.integers(1, cfg.max_m + 1))
-    shape = (m, 3 * cfg.k - 1, cfg.cols) if split == "k3" else (m, cfg.k, 2 * cfg.cols + 1)
+    shape = (m, min(3 * cfg.k - 1, cfg.max_k), cfg.cols) if split == "k3" else (m, cfg.k, 2 * cfg.cols + 1)
     assert perf.tiles(cfg, *shape[1:]) == ((3, 1) if split == "k3" else (1, 3))
     jobs = [random_job(cfg, rng, *shape)]
     plans, log = simulate(cfg, jobs, seed=seed, weights_first=True)
