@@ -4,6 +4,7 @@ The pytest side passes the config as JSON in ``SPARSEGEN_CONFIG`` and the seed i
 ``SPARSEGEN_JOBS`` scales the number of random jobs.
 """
 
+import itertools
 import json
 import os
 import random
@@ -18,6 +19,8 @@ from sim.gemm.driver import gemm_result, plan_descriptor
 from sim.gemm.conv import conv2d_direct
 from sim.gemm.golden import requantize
 from sim.systolic.golden import random_acts, random_nm_weights
+from gen.gemm import perf
+from sim.common.stream import StreamDriver
 from sim.gemm.tb import GemmEngineTB
 
 
@@ -129,6 +132,43 @@ async def bad_descriptors(dut):
     got = await tb.finish()
     assert got["jobs_rejected"] == len(bad) and got["error"] == last
     tb.check_model(got)
+
+
+@cocotb.test(skip="SPARSEGEN_WEIGHTS_FIRST" not in os.environ)
+async def weights_first_host(dut):
+    """WS: a host that sends every weight beat of a 3-tile job (3 K-tiles, then 3 N-tiles) before the job's first
+    activation row. The shadow registers (one tile) and the weight buffer (two) take them all, so each job
+    completes bit-exact, and every weight, first-row and result cycle and every counter equals the cycle model
+    (:func:`gen.gemm.perf.predict` with ``acts_from`` = the job's weight beats)."""
+    cfg, seed, _ = _setup()
+    assert cfg.dataflow == "ws", "the output-stationary engine joins weights and activations: no weights-first host"
+    tb = GemmEngineTB(dut, cfg, seed=seed)
+    await tb.start()
+    weights = tb.drivers["weights"]
+    # rows pause while weight beats are queued or on the bus (submit queues the weights before the rows)
+    tb.drivers["acts"] = acts = StreamDriver(dut, "acts", dut.clk, counter=tb.counter,
+                                             pause=(not weights.idle for _ in itertools.count()))
+    before = {}                                  # counters after the previous job
+    for shape in [(int(tb.rng.integers(1, cfg.max_m + 1)), min(3 * cfg.k - 1, cfg.max_k), cfg.cols),
+                  (int(tb.rng.integers(1, cfg.max_m + 1)), cfg.k, 2 * cfg.cols + 1)]:
+        kt, nt = perf.tiles(cfg, *shape[1:])
+        assert kt * nt == 3, f"{shape} is not a 3-tile job on {cfg.top}"
+        tb.submit([tb.random_job(*shape)])
+        got = await tb.finish()
+        plan = tb.jobs[-1][-1]
+        pred = perf.predict(cfg, [shape], acts_from=len(plan.weights))
+        d0 = tb.drivers["desc"].handshake_cycles[-1]
+        w = [c - d0 for c in weights.handshake_cycles[-len(plan.weights):]]
+        assert w == pred.weight_accepts == list(range(3 * cfg.rows)), f"weight beats in {w}"
+        rows = acts.handshake_cycles[-len(plan.acts):]
+        firsts = [rows[i] - d0 for i in np.cumsum([0, *plan.tile_beats[:-1]])]
+        assert firsts == pred.row_starts, f"tile starts {firsts}, model {pred.row_starts}"
+        results = tb.results.handshake_cycles[-plan.result_beats:]
+        assert [c - d0 for c in results] == pred.result_cycles, "result cycles differ from the model"
+        for name, value in pred.counters().items():
+            if name != "cycles":             # `cycles` also counts the idle cycles around the job
+                assert got[name] - before.get(name, 0) == value, f"counter {name}: {got[name]}, model {value}"
+        before = got
 
 
 # (C_in, H, W, C_out, stride, padding) of the 3x3 conv layers of `conv_layers`

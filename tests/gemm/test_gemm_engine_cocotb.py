@@ -44,6 +44,19 @@ def test_gemm_engine(sim, name, seed):
                    "SPARSEGEN_JOBS": os.environ.get("SPARSEGEN_JOBS", "8" if os.environ.get("SPARSEGEN_FULL") else "3")})
 
 
+@pytest.mark.parametrize("name", [name for name, cfg in CONFIGS.items() if cfg.dataflow == "ws"])
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_gemm_engine_weights_first(sim, name, seed):
+    """A host that sends all weight beats of a 3-tile job before its rows: the job completes, on the model's cycles."""
+    require_simulator(sim)
+    cfg = CONFIGS[name]
+    run_cocotb(
+        verilog=verilog_for(cfg), top=cfg.top, test_module="sim.gemm.cocotb_engine", sim=sim,
+        testcase="weights_first_host",
+        extra_env={"SPARSEGEN_CONFIG": json.dumps(cfg.to_dict()), "SPARSEGEN_SEED": str(seed),
+                   "SPARSEGEN_WEIGHTS_FIRST": "1"})
+
+
 CONV_CONFIGS = ["gemm_4x4_2of4_small_p4", "gemm_4x4_2of4_os_small"]  # same Verilog as above: cached builds
 
 
