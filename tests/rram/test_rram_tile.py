@@ -96,8 +96,9 @@ def run_session(cfg, k, n, seed):
             out["inputs"].append(cycles)
 
     async def fault_reader(ctx):
-        # pop the log only after programming, so that it fills (and overflows) as the golden's does
-        await bench.until(ctx, lambda: "program" in out, what="the last program beat")
+        # pop the log only once programming is over (the tables follow the last cell's write-verify), so that it
+        # fills and overflows as the golden's does
+        await bench.until(ctx, lambda: "table" in out, what="the table beats")
         words, _, _ = await get_all(ctx, dut.faults, len(faults), bench=bench)
         out["faults"] = driver.faults_from_beats(cfg, words)
         for _ in range(4):
