@@ -1,5 +1,6 @@
 """CrossbarModel in the Amaranth simulator: every response against CrossbarMirror, backpressure, timing, checks."""
 
+import gc
 import random
 from types import SimpleNamespace
 
@@ -15,6 +16,13 @@ from sim.rram.crossbar_tb import encode, expected_words, random_commands
 
 # Constructors that raise leave a never-elaborated Elaboratable behind; Amaranth warns about it at exit.
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
+
+@pytest.fixture(autouse=True)
+def collect_unused_models():
+    """Collect those here, under the filter above, rather than during whichever test runs next."""
+    yield
+    gc.collect()
 
 
 def params_for(name, seed):
