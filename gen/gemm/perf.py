@@ -1,4 +1,4 @@
-"""Exact cycle model of the GEMM engine (README "GEMM engine", "Timing"), from its specification.
+"""Exact cycle model of the GEMM engines (docs/gemm.md, "Cycle model" and "Timing"), from their specification.
 
 The model assumes an ideal host: every stream offers its next beat in every cycle (descriptors, weight beats
 and activation rows queued from the start) and ``results__ready`` is always high. Cycle 0 is the cycle in
@@ -11,15 +11,24 @@ numbered ``t = 0, 1, …`` in order (each job's tiles are its N-tiles × K-tiles
   ``s_0 = 1``; ``s_t = max(s_{t−1} + R, a_{t−1})``: the loader is free after the previous load (the next job's
   descriptor transfers together with its last beat) and the shadow registers are free from the cycle the
   previous tile's first row transfers.
-- ``a_t``: first activation row of tile t: ``a_0 = s_0 + R``; ``a_t = max(s_t + R, a_{t−1} + M_{t−1})``.
-  Rows transfer back to back, ``a_t … a_t + M_t − 1``; a row's result (last K-tile only) transfers ``L``
-  cycles after it.
+- ``a_t``: first activation row of tile t: ``a_0 = max(s_0 + R, acts_from)``;
+  ``a_t = max(s_t + R, a_{t−1} + M_{t−1})``. Rows transfer back to back, ``a_t … a_t + M_t − 1``; a row's result
+  (last K-tile only) transfers ``L`` cycles after it. ``acts_from`` (default 0) is the cycle from which the host
+  offers activation rows.
+- ``p_j``: the cycle the weight port takes weight beat j (all jobs' beats numbered in order; beat ``j = t·R + b``
+  goes into the shadow registers in cycle ``w_j = s_t + b``). The weight buffer holds ``D = 2·R`` beats; the
+  port takes a beat while it has room, and a beat loaded in cycle c frees its place from cycle c + 1:
+  ``p_j = j`` for ``j < D``, ``p_j = max(p_{j−1} + 1, w_{j−D} + 1)`` after. So a host that sends every weight
+  beat before its first activation row completes only if there are ``n ≤ R + D = 3·R`` of them (three tiles:
+  one in the shadow registers, two in the buffer); they transfer in cycles ``0 … n − 1`` and the host offers its
+  first row in cycle ``acts_from = n``. With more, the loader waits for a row that waits for the weights.
 
 Counters over the window from cycle 0 to the last result transfer ``E`` (inclusive): ``cycles = E + 1``,
 ``busy_cycles = Σ M_t``, ``stall_weight`` = the cycles from 1 on in which the array waited for a load
-(``R`` before the first tile, ``max(0, s_t + R − a_{t−1} − M_{t−1})`` before tile t), ``stall_input = stall_output
-= 0``, ``jobs_done`` = the number of jobs. ``macs`` and ``zero_skips`` depend on the data
-(:func:`sim.gemm.golden.mac_counts`); their sum does not depend on the activations.
+(``R`` before the first tile, ``max(0, s_t + R − a_{t−1} − M_{t−1})`` before tile t), ``stall_input = a_0 − s_0 −
+R`` (the cycles the engine wanted a row before ``acts_from``), ``stall_output = 0``, ``jobs_done`` = the number of
+jobs. ``macs`` and ``zero_skips`` depend on the data (:func:`sim.gemm.golden.mac_counts`); their sum does not depend
+on the activations.
 
 For one job of ``T = kt·nt`` tiles the recurrence has the closed form (:func:`job_cycles`):
 ``P = max(M, R)``, ``cycles = R + 1 + (T − 1)·P + M + L``, ``stall_weight = R + (T − 1)·(P − M)``.
@@ -31,7 +40,9 @@ N-tiles × M-tiles (``rows × cols`` of C), each ``S = ⌈K/block⌉`` steps (on
 after the previous one: one result row per cycle leaves the core) and ``f_t = l_{t−1} + 1``, except ``f_t = l_t``
 when ``S_t = 1`` (the only step is the last one). Result row i < m_t leaves in
 cycle ``l_t + cols + 1 + i``. Counters: ``busy_cycles = Σ S_t`` (steps), ``stall_weight = Σ_{t≥1} max(0, R − S_t)``
-(the held last steps), ``stall_input = stall_output = 0``. ``row_starts`` are the ``f_t``, ``loads`` is empty.
+(the held last steps), ``stall_input = stall_output = 0``. ``row_starts`` are the ``f_t``, ``loads`` is empty,
+``weight_accepts`` are the step cycles (a step takes one weight and one activation beat): ``f_t … f_t + S_t − 2``
+and ``l_t``. ``acts_from`` must be 0 (the two streams are joined).
 One job of ``mt·nt`` tiles (:func:`job_cycles`): ``P = max(S, R)``, ``cycles = S + (mt·nt − 1)·P + cols + m_last +
 1`` with ``m_last = M − (mt − 1)·R``.
 """
@@ -73,6 +84,7 @@ class Prediction:
     loads: list               # s_t: cycle the loader takes the first weight beat of each tile
     row_starts: list          # a_t: first activation row cycle of each tile
     result_cycles: list       # transfer cycle of every result beat, in order
+    weight_accepts: list      # p_j: transfer cycle of every weight beat at the port, in order
 
     def __repr__(self):
         # a summary: the per-tile and per-beat lists run to tens of thousands of entries
@@ -114,7 +126,7 @@ def _predict_os(cfg, jobs) -> Prediction:
             for mm in range(mt):
                 tile_steps.append(steps)
                 tile_rows.append(min(rows, m - mm * rows))
-    starts, results, last = [], [], None
+    starts, results, steps_at, last = [], [], [], None
     stall_weight = 0
     for t, (steps, m_valid) in enumerate(zip(tile_steps, tile_rows)):
         # a one-step tile's first step is its last, held like any last step
@@ -123,17 +135,33 @@ def _predict_os(cfg, jobs) -> Prediction:
         if last is not None:
             stall_weight += max(0, rows - steps)
         starts.append(first)
+        steps_at += [first + i for i in range(steps - 1)] + [end]
         last = end
         results += [end + cfg.cols + 1 + i for i in range(m_valid)]
     return Prediction(cycles=results[-1] + 1, busy_cycles=sum(tile_steps), stall_input=0, stall_output=0,
                       stall_weight=stall_weight, jobs_done=len(jobs), loads=[], row_starts=starts,
-                      result_cycles=results)
+                      result_cycles=results, weight_accepts=steps_at)
 
 
-def predict(cfg, jobs) -> Prediction:
-    """Run the recurrence over ``jobs``, a list of ``(M, K, N)`` sent back to back by an ideal host."""
+def _weight_accepts(rows, loads):
+    """``p_j`` of every weight beat (module docstring): the port takes beat j once the ``2·rows``-beat buffer has
+    room, i.e. the cycle after beat ``j − 2·rows`` was loaded."""
+    depth = 2 * rows
+    loaded = [s + b for s in loads for b in range(rows)]
+    accepts = []
+    for j in range(len(loaded)):
+        p = accepts[-1] + 1 if accepts else 0
+        accepts.append(max(p, loaded[j - depth] + 1) if j >= depth else p)
+    return accepts
+
+
+def predict(cfg, jobs, *, acts_from=0) -> Prediction:
+    """Run the recurrence over ``jobs``, a list of ``(M, K, N)`` sent back to back by an ideal host, which offers
+    activation rows from cycle ``acts_from`` on (WS; 0: from the start)."""
     jobs = _jobs(cfg, jobs)
     if _os(cfg):
+        if acts_from:
+            raise ValueError(f"acts_from = {acts_from}: the output-stationary engine joins activations and weights")
         return _predict_os(cfg, jobs)
     rows, lat = cfg.rows, cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
     tile_rows, tile_last_k = [], []
@@ -148,8 +176,9 @@ def predict(cfg, jobs) -> Prediction:
     for t, m in enumerate(tile_rows):
         if t == 0:
             s = 1
-            a = s + rows
+            a = max(s + rows, acts_from)
             stall_weight += rows
+            stall_input = a - (s + rows)
         else:
             s = max(loads[-1] + rows, starts[-1])
             free = starts[-1] + tile_rows[t - 1]          # first cycle the issuer has no rows left
@@ -160,9 +189,9 @@ def predict(cfg, jobs) -> Prediction:
         if tile_last_k[t]:
             results += [a + i + lat for i in range(m)]
     end = starts[-1] + tile_rows[-1] - 1 + lat
-    return Prediction(cycles=end + 1, busy_cycles=sum(tile_rows), stall_input=0, stall_output=0,
+    return Prediction(cycles=end + 1, busy_cycles=sum(tile_rows), stall_input=stall_input, stall_output=0,
                       stall_weight=stall_weight, jobs_done=len(jobs), loads=loads, row_starts=starts,
-                      result_cycles=results)
+                      result_cycles=results, weight_accepts=_weight_accepts(rows, loads))
 
 
 def job_cycles(cfg, m, k, n):

@@ -1,22 +1,28 @@
-"""Closed-form cycle model of the RRAM tile controller (README "RRAM tile" → Timing).
+"""Closed-form cycle model of the RRAM tile controller (docs/rram.md, "Timing").
 
 Counts clock cycles with no input gaps and no output backpressure, with the crossbar model's latency of 2
-(command handshake at edge t, response handshake at edge t + 2).
+(command handshake at edge t, response handshake at edge t + 2). The controller takes one operation at a time:
+a program or table beat offered while it is idle transfers in the cycle it becomes idle; an input vector's first
+beat :data:`INPUT_START` cycles later (the idle state sees the vector, the input state takes its beats). It
+becomes idle again :func:`program_cycles` after a program beat, 1 cycle after a table beat and 1 cycle after an
+MVM's last output beat.
 """
 
 import numpy as np
 
 from hw import checks
 
-__all__ = ["program_cycles", "ou_cycles", "mvm_cycles"]
+__all__ = ["INPUT_START", "program_cycles", "ou_cycles", "mvm_cycles"]
+
+INPUT_START = 1     # cycles from the controller becoming idle to the first beat of an input vector offered then
 
 
-def program_cycles(writes) -> int:
+def program_cycles(writes, *, logged=False) -> int:
     """Cycles from a program beat's handshake to the next program beat's handshake, for a cell that took
     ``writes`` write-verify iterations (1 … max_iters): accept (1) + per write WRITE (1), READ_CELL (1), response
-    (2), i.e. ``1 + 4·writes``. A cell logged as faulty adds 1 cycle for the push into the fault log."""
+    (2), i.e. ``1 + 4·writes``, plus 1 for the push into the fault log if the cell is ``logged`` as faulty."""
     writes = checks.check_int("writes", writes, 1, 255, allowed="1 … 255 (max_iters)")
-    return 1 + 4 * writes
+    return 1 + 4 * writes + bool(checks.check_bool("logged", logged))
 
 
 def ou_cycles(*, ou_rows, ou_cols, converted) -> int:

@@ -1,7 +1,7 @@
 """Beat formats of the GEMM engine: the one definition used by the RTL, the host driver, the golden checks and docs.
 
 Activation and weight beats are the array's (:mod:`hw.systolic.beats`, from :attr:`GemmConfig.systolic`). This
-module adds the job descriptor and the result beat (README "GEMM engine"), packed from bit 0 upward:
+module adds the job descriptor and the result beat (docs/gemm.md "Ports"), packed from bit 0 upward:
 
 - descriptor: ``StructLayout({"m", "k", "n"[, "shift"]})``, unsigned; each dimension field is one bit wider
   than its maximum needs, so an out-of-range value can be expressed (and is rejected by the engine); ``shift``

@@ -15,7 +15,7 @@ from hw.gemm.ws_core import WSArrayCore
 
 __all__ = ["GemmEngine", "COUNTERS", "descriptor_errors", "output_stage"]
 
-# performance counters, in port order (README "GEMM engine")
+# performance counters, in port order (docs/gemm.md "Counters")
 COUNTERS = ("cycles", "busy_cycles", "stall_input", "stall_output", "stall_weight", "macs", "zero_skips",
             "jobs_done", "jobs_rejected")
 
@@ -71,18 +71,18 @@ class GemmEngine(wiring.Component):
 
     A job is one descriptor (M, K, N[, shift]); its work is the tiles (n-tile ``nn``, k-tile ``kk``) in the order
     ``for nn: for kk:``, each ``rows·block`` deep and ``cols`` wide, ragged at the end of K and N. Per tile the
-    host sends ``rows`` weight beats (through a two-tile weight buffer ``Memory`` into the array's shadow registers,
-    ahead of time and while the previous tile computes) and
-    the M activation rows of that K-slice; the last K-tile of each N-tile emits M result beats. README
-    "GEMM engine" specifies the ports, beat formats, timing and counters; :mod:`gen.gemm.perf` is the exact
-    cycle model.
+    host sends ``rows`` weight beats (through a two-tile weight buffer into the array's shadow registers, ahead of
+    time and while the previous tile computes) and the M activation rows of that K-slice; the last K-tile of each
+    N-tile emits M result beats. docs/gemm.md specifies the ports, beat formats, timing and counters;
+    :mod:`gen.gemm.perf` is the exact cycle model, the weight port's acceptance cycles included.
 
-    Pipeline stages: weight buffer (``SyncFIFO`` of ``2·rows`` beats, bypassed when empty: no added latency),
-    loader (descriptor, weight beats → shadow tile token), issuer (activation rows, tagged with
-    their tile), array core (:class:`WSArrayCore`, latency ``rows + cols + pe_pipeline``), accumulator stage (synchronous
-    ``Memory`` of ``max_m × cols`` sums, read one cycle ahead through the core's ``peek``; K-tiles add in place;
-    the last K-tile's rows go through ReLU/requantization to ``results``). Backpressure on ``results`` freezes
-    the core and the accumulator stage.
+    Pipeline stages: weight buffer (``SyncFIFO`` of ``2·rows`` beats, bypassed when empty: no added latency; with
+    the shadow registers it holds the three tiles a host may send before any activation row), loader
+    (descriptor, weight beats → shadow tile token), issuer (activation rows, tagged with their tile), array core
+    (:class:`WSArrayCore`, latency ``rows + cols + pe_pipeline``), accumulator stage (synchronous ``Memory`` of
+    ``max_m × cols`` sums, read one cycle ahead through the core's ``peek``; K-tiles add in place; the last
+    K-tile's rows go through ReLU/requantization to ``results``). Backpressure on ``results`` freezes the core
+    and the accumulator stage.
 
     Parameters
     ----------

@@ -18,7 +18,7 @@ class SparseOSArray(wiring.Component):
 
     Computes tiles ``C[rows × cols] = A[rows × K] · W[K × cols]``, ``K = T · block`` for any ``T ≥ 1`` K-blocks;
     PE (i, j) accumulates ``C[i, j]``. Beat formats are defined in :mod:`hw.gemm.os_beats`; ports, timing and
-    the cycle formula are specified in README "Output-stationary core".
+    the cycle formula are specified in docs/gemm-os-core.md.
 
     - A step is one K-block: it transfers when an activation beat and a weight beat transfer together (the two
       streams are joined: ``acts.ready`` and ``weights.ready`` are equal and need both ``valid``). The weight
@@ -58,7 +58,7 @@ class SparseOSArray(wiring.Component):
     weights : In(stream.Signature(StructLayout({"entries": …, "last": 1})))
     results : Out(stream.Signature(ArrayLayout(signed(acc_bits), cols)))
     cycles, busy_cycles, stall_cycles, zero_skips : Out(counter_bits)
-        Performance counters, see README.
+        Performance counters, see docs/gemm-os-core.md "Counters".
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,

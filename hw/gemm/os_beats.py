@@ -1,7 +1,7 @@
 """Beat formats of the output-stationary core (:class:`~hw.gemm.os_array.SparseOSArray`): the one definition.
 
 A tile computes ``C[rows × cols] = A[rows × K] · W[K × cols]`` with ``K = T · block``; it enters as ``T`` steps, one
-per K-block t, each an activation beat and a weight beat (README "Output-stationary core"). Packed from bit 0 up:
+per K-block t, each an activation beat and a weight beat (docs/gemm-os-core.md). Packed from bit 0 up:
 
 - activation beat: ``ArrayLayout(ArrayLayout(act, block), rows)``; element ``(i, b)`` is ``A[i, t·block + b]``;
 - weight beat: ``StructLayout({"entries": weight_layout(cols, keep, …), "last": 1})``: ``entries`` (at bit 0) is

@@ -27,8 +27,8 @@ class GemmOSEngine(wiring.Component):
     in the PEs over the whole K, so there is no accumulator buffer; the core emits ``rows`` result rows per tile
     and the engine forwards the first ``min(rows, M − mm·rows)`` of them through ReLU/requantization (padded
     columns 0), dropping padded rows. Result beats therefore come out in the WS engine's order: for each N-tile,
-    rows ``m = 0 … M−1``. README "GEMM engine" specifies ports, timing and counters; :mod:`gen.gemm.perf` is the
-    exact cycle model.
+    rows ``m = 0 … M−1``. docs/gemm.md ("Output-stationary dataflow") specifies ports, timing and counters;
+    :mod:`gen.gemm.perf` is the exact cycle model.
 
     The ports are those of :class:`hw.gemm.engine.GemmEngine` with the same widths (an OS activation beat,
     ``rows × block`` activations, has the WS beat's ``k = rows·block`` elements; the weight beat is the WS one,

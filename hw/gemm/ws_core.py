@@ -22,7 +22,8 @@ class WSArrayCore(wiring.Component):
     """``rows × cols`` array of tiled :class:`SparsePE` (shadow weights, tile tags) for one tile of a GEMM.
 
     This is the engine's array seam: the engine's control and accumulator talk to it only through the
-    members below, so another core with the same members (e.g. an output-stationary one) can replace it.
+    members below, so another core with the same members can replace it (the output-stationary core does not fit
+    it and has its own top, :class:`hw.gemm.os_engine.GemmOSEngine`).
 
     - ``weights``: beats of the *next* tile, PE row 0 first, ``rows`` per tile, written into the PEs' shadow
       registers (a beat reaches PE column c ``c + 1`` cycles after its transfer). The controller must finish a

@@ -1,7 +1,7 @@
 """Beat formats, table-entry layouts, op codes and the register map of the RRAM tile: the one definition.
 
 Used by the RTL (``hw/rram/controller.py`` …) as ``amaranth.lib.data`` layouts, by the host driver
-(``sim/rram/driver.py``) through :func:`pack_beats`/:func:`unpack_beats`, by the manifest and by the README.
+(``sim/rram/driver.py``) through :func:`pack_beats`/:func:`unpack_beats`, by the manifest and by docs/rram.md.
 Every layout packs from bit 0 upward in the order its fields are listed.
 
 Streams of :class:`hw.rram.tile.RramTile` (all widths follow from an :class:`gen.rram.config.RramTileConfig`):

@@ -60,7 +60,8 @@ class RramController(wiring.Component):
         Counters, see ``beats.REGISTERS``.
 
     Timing (cycles, crossbar latency 2, no gaps or backpressure; ``gen/rram/perf.py``): a program beat takes
-    ``1 + 4·writes`` cycles (accept, then per write: WRITE, READ_CELL, 2-cycle response); a table beat 1 cycle;
+    ``1 + 4·writes`` cycles (accept, then per write: WRITE, READ_CELL, 2-cycle response), 1 more when the cell is
+    logged as faulty; a table beat 1 cycle; an input vector starts 1 cycle after the controller became idle;
     an MVM takes ``K`` input cycles, ``N`` clear cycles, per plane 1 cycle plus, per scheduled OU, fetch and latch
     (2), gather (``ou_rows + 1``), READ_OU and its response (3), 1 cycle per OU column and 2 more per converted
     column; and finally ``2·N`` output cycles.

@@ -16,8 +16,8 @@ class SparseSystolicArray(wiring.Component):
     """``rows × cols`` weight-stationary array of :class:`SparsePE` for ``keep``-of-``block`` sparse weights.
 
     Computes ``C[M × cols] = A[M × k] · W[k × cols]`` with ``k = rows · block``: PE row r covers K-block r,
-    PE column c output channel c. Beat formats, load order and timing are specified in README "Interfaces"
-    and defined in :mod:`hw.systolic.beats`.
+    PE column c output channel c. Beat formats, load order and timing are specified in docs/systolic.md
+    "Interfaces" and defined in :mod:`hw.systolic.beats`.
 
     - Activations enter skewed (K-block r is delayed r cycles) and flow right; partial sums flow down;
       results are de-skewed so that one result beat carries a whole row of C, in input order.
@@ -45,7 +45,7 @@ class SparseSystolicArray(wiring.Component):
     counter_bits : int
         Width of the wrapping performance counters.
     pe_pipeline : int
-        Pipeline registers inside each PE (0, 1 or 2, see :class:`SparsePE`); each adds one cycle of latency.
+        Pipeline registers inside each PE, 0 … 4 (see :class:`SparsePE`); each adds one cycle of latency.
 
     Members
     -------
@@ -53,7 +53,7 @@ class SparseSystolicArray(wiring.Component):
     weights : In(stream.Signature(ArrayLayout(ArrayLayout(entry, keep), cols)))
     results : Out(stream.Signature(ArrayLayout(signed(acc_bits), cols)))
     cycles, busy_cycles, stall_cycles, zero_skips : Out(counter_bits)
-        Performance counters, see README.
+        Performance counters, see docs/systolic.md.
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,

@@ -1,6 +1,6 @@
 """Beat formats of the sparse systolic array: the one definition used by the RTL, drivers, golden checks and docs.
 
-Every format is an ``amaranth.lib.data`` layout packed from bit 0 upward (see README "Beat formats"):
+Every format is an ``amaranth.lib.data`` layout packed from bit 0 upward (see docs/systolic.md "Beat formats"):
 
 - activation beat: ``ArrayLayout(act, k)``; element i is ``A[m, i]``;
 - weight beat (one PE row): ``ArrayLayout(ArrayLayout(entry, keep), cols)``; entry ``(c, j)`` holds slot j of PE

@@ -5,6 +5,7 @@ random jobs), ``conv`` (run ``conv_layers``) and ``bench`` / ``bench_shape`` (th
 ``M,K,N`` shape of the ``throughput`` benchmark, which runs only then).
 """
 
+import itertools
 import json
 import time
 
@@ -17,6 +18,7 @@ from sim.gemm.driver import gemm_result, plan_descriptor
 from sim.gemm.conv import conv2d_direct
 from sim.gemm.golden import requantize
 from sim.systolic.golden import random_acts, random_nm_weights
+from gen.gemm import perf
 from sim.gemm.tb import GemmEngineTB
 from sim.common.tbenv import knob, settings
 from sim.common.testbench import SOAK_GAP, SOAK_STALL, write_soak_report
@@ -118,6 +120,40 @@ async def bad_descriptors(dut):
     got = await tb.finish()
     assert got["jobs_rejected"] == len(bad) and got["error"] == last
     tb.check_model(got)
+
+
+@cocotb.test(skip=not knob("weights_first", False))
+async def weights_first_host(dut):
+    """WS: a host that sends every weight beat of a 3-tile job (3 K-tiles, then 3 N-tiles) before the job's first
+    activation row. The shadow registers (one tile) and the weight buffer (two) take them all, so each job
+    completes bit-exact, and every weight, first-row and result cycle and every counter equals the cycle model
+    (:func:`gen.gemm.perf.predict` with ``acts_from`` = the job's weight beats)."""
+    tb, cfg, _ = await _start(dut)
+    assert cfg.dataflow == "ws", "the output-stationary engine joins weights and activations: no weights-first host"
+    weights, acts = tb.sources["weights"], tb.sources["acts"]
+    # rows pause while weight beats are queued or on the bus (submit queues the weights before the rows)
+    acts.set_pause_generator(not weights.idle for _ in itertools.count())
+    before = {}                                  # counters after the previous job
+    for shape in [(int(tb.rng.integers(1, cfg.max_m + 1)), min(3 * cfg.k - 1, cfg.max_k), cfg.cols),
+                  (int(tb.rng.integers(1, cfg.max_m + 1)), cfg.k, 2 * cfg.cols + 1)]:
+        kt, nt = perf.tiles(cfg, *shape[1:])
+        assert kt * nt == 3, f"{shape} is not a 3-tile job on {cfg.top}"
+        tb.submit([tb.random_job(*shape)])
+        got = await tb.finish()
+        plan = tb.jobs[-1][-1]
+        pred = perf.predict(cfg, [shape], acts_from=len(plan.weights))
+        d0 = tb.sources["desc"].handshake_cycles[-1]
+        w = [c - d0 for c in weights.handshake_cycles[-len(plan.weights):]]
+        assert w == pred.weight_accepts == list(range(3 * cfg.rows)), f"weight beats in {w}"
+        rows = acts.handshake_cycles[-len(plan.acts):]
+        firsts = [rows[i] - d0 for i in np.cumsum([0, *plan.tile_beats[:-1]])]
+        assert firsts == pred.row_starts, f"tile starts {firsts}, model {pred.row_starts}"
+        results = tb.results.handshake_cycles[-plan.result_beats:]
+        assert [c - d0 for c in results] == pred.result_cycles, "result cycles differ from the model"
+        for name, value in pred.counters().items():
+            if name != "cycles":             # `cycles` also counts the idle cycles around the job
+                assert got[name] - before.get(name, 0) == value, f"counter {name}: {got[name]}, model {value}"
+        before = got
 
 
 # (C_in, H, W, C_out, stride, padding) of the 3x3 conv layers of `conv_layers`

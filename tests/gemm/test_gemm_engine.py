@@ -5,7 +5,6 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from gen.gemm.config import GemmConfig
 from gen.gemm.verilog import build
@@ -14,6 +13,7 @@ from sim.gemm.driver import gemm_result, plan_descriptor, plan_gemm
 from sim.gemm import golden
 from sim.systolic.golden import random_acts, random_nm_weights
 from gen.gemm import perf
+from sim.common.amaranth_bench import Bench, bound
 from sim.common.amaranth_streams import get_all, put_all
 
 CONFIGS = {
@@ -46,40 +46,65 @@ def random_job(cfg, rng, m=None, k=None, n=None):
     return A, W, shift
 
 
-def simulate(cfg, jobs, *, seed, gap=0.0, stall=0.0, bad_descs=()):
-    """Send every job (plan_gemm beats on three independent streams); ``bad_descs`` go before the jobs."""
+def simulate(cfg, jobs, *, seed, gap=0.0, stall=0.0, bad_descs=(), weights_first=False):
+    """Send every job (plan_gemm beats on three independent streams); ``bad_descs`` go before the jobs.
+
+    ``weights_first``: one host sends every weight beat, then (from the next cycle) every activation row. The run
+    is bounded by the cycle model's count (:func:`sim.common.amaranth_bench.bound`); ``log["pred"]`` is the model
+    for an ideal host (``acts_from`` = the weight beats for ``weights_first``, see :mod:`gen.gemm.perf`).
+    """
     dut = build(cfg)
     plans = [plan_gemm(cfg, A, W, shift) for A, W, shift in jobs]
+    weights, acts = [b for p in plans for b in p.weights], [b for p in plans for b in p.acts]
     total = sum(p.result_beats for p in plans)
     rngs = [random.Random(seed + i) for i in range(4)]
-    log = {}
+    pred = perf.predict(cfg, [(p.m, p.k, p.n) for p in plans], acts_from=len(weights) if weights_first else 0)
+    log = {"pred": pred, "input_stalls": []}
+    model = len(bad_descs) + pred.cycles
+    bench = Bench(dut, within=bound(model, gap=gap, stall=stall), model=model)
 
     async def descs(ctx):
-        log["d"], _ = await put_all(ctx, dut.desc, list(bad_descs) + [p.desc for p in plans], rng=rngs[0], gap=gap)
+        log["d"], _ = await put_all(ctx, dut.desc, list(bad_descs) + [p.desc for p in plans], rng=rngs[0], gap=gap,
+                                    bench=bench)
 
-    async def weights(ctx):
-        log["w"], _ = await put_all(ctx, dut.weights, [b for p in plans for b in p.weights], rng=rngs[1], gap=gap)
+    async def weights_then_acts(ctx):
+        log["w"], now = await put_all(ctx, dut.weights, weights, rng=rngs[1], gap=gap, bench=bench)
+        if weights_first:
+            log["a"], _ = await put_all(ctx, dut.acts, acts, rng=rngs[2], gap=gap, start=now, bench=bench)
 
-    async def acts(ctx):
-        log["a"], _ = await put_all(ctx, dut.acts, [b for p in plans for b in p.acts], rng=rngs[2], gap=gap)
+    async def acts_alone(ctx):
+        log["a"], _ = await put_all(ctx, dut.acts, acts, rng=rngs[2], gap=gap, bench=bench)
 
     async def results(ctx):
-        log["words"], log["r"], log["stalls"] = await get_all(ctx, dut.results, total, rng=rngs[3], stall=stall)
+        log["words"], log["r"], log["stalls"] = await get_all(ctx, dut.results, total, rng=rngs[3], stall=stall,
+                                                              bench=bench)
+        # counters as of the edge of the last result transfer: `cycles` = every cycle up to that one
+        log["counters"] = {name: ctx.get(getattr(dut, name)) for name in COUNTERS}
+        log["error"] = ctx.get(dut.error)
         for _ in range(4):          # nothing extra may arrive
             _, _, valid = await ctx.tick().sample(dut.results.valid)
             assert not valid, "an extra result beat"
-        log["counters"] = {name: ctx.get(getattr(dut, name)) for name in COUNTERS}
-        log["error"] = ctx.get(dut.error)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for bench in (descs, weights, acts, results):
-        sim.add_testbench(bench)
-    sim.run()
+    async def input_stalls(ctx):
+        # stall_input from the ports (docs/gemm.md "Counters"): the engine was ready for a row (OS: a step) that
+        # the host did not offer
+        now = 0
+        while True:
+            _, _, a_rdy, a_vld, w_rdy, w_vld = await ctx.tick().sample(dut.acts.ready, dut.acts.valid,
+                                                                       dut.weights.ready, dut.weights.valid)
+            if (a_rdy and not a_vld) or (cfg.dataflow == "os" and w_rdy and not w_vld):
+                log["input_stalls"].append(now)
+            now += 1
+
+    for testbench in (descs, weights_then_acts, results) + (() if weights_first else (acts_alone,)):
+        bench.add(testbench)
+    bench.add(input_stalls, background=True)
+    bench.run()
     return plans, log
 
 
 def check_results(cfg, jobs, plans, log):
+    """Every result word against the golden model, the count, and every counter the ports determine."""
     words = log["words"]
     assert len(words) == sum(p.result_beats for p in plans)
     at = 0
@@ -91,16 +116,32 @@ def check_results(cfg, jobs, plans, log):
         for m in range(len(want)):
             assert np.array_equal(got[m], want[m]), f"row {m}: got {got[m]}, expected {want[m]}"
     counts = [golden.mac_counts(cfg, A, W) for A, W, _ in jobs]
-    assert log["counters"]["macs"] == sum(c[0] for c in counts)
-    assert log["counters"]["zero_skips"] == sum(c[1] for c in counts)
-    assert log["counters"]["busy_cycles"] == len(log["a"])
-    assert log["counters"]["stall_output"] == log["stalls"]
-    assert log["counters"]["jobs_done"] == len(jobs)
+    counters, end = log["counters"], log["r"][-1]
+    assert counters["macs"] == sum(c[0] for c in counts)
+    assert counters["zero_skips"] == sum(c[1] for c in counts)
+    assert counters["busy_cycles"] == len(log["a"])
+    assert counters["stall_output"] == log["stalls"]
+    assert counters["stall_input"] == sum(c <= end for c in log["input_stalls"])
+    assert counters["jobs_done"] == len(jobs)
+    assert counters["cycles"] == end + 1, "cycles counts every cycle from reset to the last result transfer"
+
+
+def check_model(cfg, plans, log):
+    """An ideal host: every weight, row and result transfer cycle and every counter equal to the cycle model."""
+    pred, d0 = log["pred"], log["d"][0]
+    assert [w - d0 for w in log["w"]] == pred.weight_accepts, "weight beats not taken when the model takes them"
+    starts = np.cumsum([0] + [b for p in plans for b in p.tile_beats])[:-1]
+    assert [log["a"][i] - d0 for i in starts] == pred.row_starts
+    assert [r - d0 for r in log["r"]] == pred.result_cycles
+    counters = log["counters"]
+    for key, value in pred.counters().items():
+        want = d0 + value if key == "cycles" else value        # `cycles` counts from reset, d0 before cycle 0
+        assert counters[key] == want, f"{key}: RTL {counters[key]}, model {want}"
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_engine_back_to_back_matches_model(name, seed):
-    """Ideal host: results bit-exact, every result cycle and counter equal to the cycle model."""
+    """Ideal host: results bit-exact, every weight, row and result cycle and every counter equal to the model."""
     cfg = CONFIGS[name]
     rng = np.random.default_rng(seed)
     shapes = [(cfg.max_m, cfg.max_k, cfg.max_n), (1, 1, 1), (2, cfg.k + 1, cfg.cols + 1),
@@ -108,17 +149,33 @@ def test_engine_back_to_back_matches_model(name, seed):
     jobs = [random_job(cfg, rng, *shape) for shape in shapes]
     plans, log = simulate(cfg, jobs, seed=seed)
     check_results(cfg, jobs, plans, log)
-    pred = perf.predict(cfg, [shape for shape in shapes])
-    d0 = log["d"][0]
-    assert [r - d0 for r in log["r"]] == pred.result_cycles
-    starts = np.cumsum([0] + [b for p in plans for b in p.tile_beats])[:-1]
-    assert [log["a"][i] - d0 for i in starts] == pred.row_starts
-    counters = log["counters"]
-    for key, value in pred.counters().items():
-        if key != "cycles":
-            assert counters[key] == value, f"{key}: RTL {counters[key]}, model {value}"
-    assert log["r"][-1] - d0 + 1 == pred.cycles
+    check_model(cfg, plans, log)
+    if cfg.dataflow == "os":
+        assert log["a"] == log["w"], "a step took an activation beat without its weight beat"
     assert perf.job_cycles(cfg, *shapes[0]) == perf.predict(cfg, shapes[:1]).cycles
+
+
+WS_CONFIGS = [name for name, cfg in CONFIGS.items() if cfg.dataflow == "ws"]
+
+
+@pytest.mark.parametrize("name", WS_CONFIGS)
+@pytest.mark.parametrize("split", ["k3", "n3"])
+def test_engine_weights_first_host(name, split, seed):
+    """A host that sends all weight beats of a 3-tile job (3 K-tiles, or 3 N-tiles) before any activation row:
+    the weight buffer (two tiles) and the shadow registers (one) take them all, so the job completes, bit-exact,
+    with every transfer cycle and counter equal to the cycle model for a host whose rows start after its weights."""
+    cfg = CONFIGS[name]
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(1, cfg.max_m + 1))
+    shape = (m, min(3 * cfg.k - 1, cfg.max_k), cfg.cols) if split == "k3" else (m, cfg.k, 2 * cfg.cols + 1)
+    assert perf.tiles(cfg, *shape[1:]) == ((3, 1) if split == "k3" else (1, 3))
+    jobs = [random_job(cfg, rng, *shape)]
+    plans, log = simulate(cfg, jobs, seed=seed, weights_first=True)
+    check_results(cfg, jobs, plans, log)
+    check_model(cfg, plans, log)
+    # the model's weights-first host: beats back to back from cycle 0, so its rows start the cycle after the last
+    assert log["pred"].weight_accepts == list(range(3 * cfg.rows))
+    assert log["a"][0] == log["w"][-1] + 1
 
 
 @pytest.mark.parametrize("name", CONFIGS)

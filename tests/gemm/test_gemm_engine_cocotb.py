@@ -38,6 +38,14 @@ def test_gemm_engine(sim, name, seed):
     run_design(CONFIGS[name], "sim.gemm.cocotb_engine", sim, seed=seed, knobs={"jobs": jobs})
 
 
+@pytest.mark.parametrize("name", [name for name, cfg in CONFIGS.items() if cfg.dataflow == "ws"])
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_gemm_engine_weights_first(sim, name, seed):
+    """A host that sends all weight beats of a 3-tile job before its rows: the job completes, on the model's cycles."""
+    run_design(CONFIGS[name], "sim.gemm.cocotb_engine", sim, seed=seed, knobs={"weights_first": 1},
+               testcase="weights_first_host")
+
+
 CONV_CONFIGS = ["gemm_4x4_2of4_small_p4", "gemm_4x4_2of4_os_small"]  # same Verilog as above: cached builds
 
 

@@ -164,6 +164,37 @@ def test_cycle_model_back_to_back_jobs_have_no_bubbles():
     assert p.cycles == CFG.rows + 1 + sum(rows) + CFG.latency
 
 
+def test_cycle_model_weight_port_hand_derived():
+    """rows = 2, so the weight buffer holds D = 4 beats. M = 5, K = 48: six K-tiles of 2 beats; the loader takes
+    them from s = 1, 3, 8, 13, 18, 23 (s_t = max(s_{t-1} + 2, a_{t-1}), a_t = max(s_t + 2, a_{t-1} + 5)), i.e.
+    beats in w = 1 2 3 4 8 9 13 14 18 19 23 24. The port takes beats 0-3 in cycles 0-3, then beat j in
+    max(p_{j-1} + 1, w_{j-4} + 1): 4, 5, 6, 7, max(8, 9) = 9, max(10, 10) = 10, max(11, 14) = 14, 15."""
+    p = perf.predict(CFG, [(5, 48, 3)])
+    assert p.loads == [1, 3, 8, 13, 18, 23]
+    assert p.weight_accepts == [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 14, 15]
+
+
+def test_cycle_model_rows_offered_late():
+    """A host whose first row comes in cycle 6 (after the 6 weight beats of a 3-tile job) instead of 3 = s_0 + rows:
+    with M = 5 > rows every later cycle moves by 3, and the engine counts the 3 cycles it waited as input stalls."""
+    ideal, late = perf.predict(CFG, [(5, 17, 3)]), perf.predict(CFG, [(5, 17, 3)], acts_from=6)
+    assert late.weight_accepts == ideal.weight_accepts == list(range(6))
+    assert late.row_starts == [a + 3 for a in ideal.row_starts] and late.row_starts[0] == 6
+    assert late.result_cycles == [r + 3 for r in ideal.result_cycles]
+    assert late.cycles == perf.job_cycles(CFG, 5, 17, 3) + 3
+    assert (late.stall_input, late.stall_weight) == (3, ideal.stall_weight)
+    assert perf.predict(CFG, [(5, 17, 3)], acts_from=2) == ideal          # rows offered before they are wanted
+
+
+def test_os_cycle_model_weight_beats_are_the_steps():
+    os_cfg = dataclasses.replace(CFG, dataflow="os")
+    p = perf.predict(os_cfg, [(3, 9, 3), (4, 1, 1)])
+    # (3, 9, 3): 2 M-tiles × 1 N-tile of S = 3 steps, rows = 2: 1 2 3 | 4 5 6; (4, 1, 1): 2 tiles of one held step
+    assert p.weight_accepts == [1, 2, 3, 4, 5, 6, 8, 10]
+    with pytest.raises(ValueError, match="acts_from = 1"):
+        perf.predict(os_cfg, [(3, 9, 3)], acts_from=1)
+
+
 def test_cycle_model_rejects_out_of_range():
     with pytest.raises(ValueError, match="K = 51 is out of range"):
         perf.predict(CFG, [(1, 51, 1)])

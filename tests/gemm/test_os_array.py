@@ -7,12 +7,12 @@ import warnings
 import numpy as np
 import pytest
 from amaranth.hdl import UnusedElaboratable
-from amaranth.sim import Simulator
 
 from hw.gemm import os_beats
 from hw.gemm.os_array import SparseOSArray
 from sim.gemm import os_golden as golden
 from gen.gemm import os_perf as perf
+from sim.common.amaranth_bench import Bench, bound
 from sim.common.amaranth_streams import get_all, put_all
 from sim.gemm.os_core import OSCoreParams, build_os_array
 
@@ -41,35 +41,27 @@ def simulate(p, tiles, *, seed, gap, stall):
         acts += os_beats.os_act_beats(p, A)
         weights += os_beats.os_weight_beats(p, values, indices)
     out = {}
+    k_blocks = [W.shape[0] // p.block for W, _ in tiles]
+    model = perf.stream_cycles(p, k_blocks)
+    bench = Bench(dut, within=bound(model, gap=gap, stall=stall), model=model)
 
     async def act_source(ctx):
-        out["a"], _ = await put_all(ctx, dut.acts, acts, rng=arng, gap=gap)
+        out["a"], _ = await put_all(ctx, dut.acts, acts, rng=arng, gap=gap, bench=bench)
 
     async def weight_source(ctx):
-        out["w"], _ = await put_all(ctx, dut.weights, weights, rng=wrng, gap=gap)
+        out["w"], _ = await put_all(ctx, dut.weights, weights, rng=wrng, gap=gap, bench=bench)
 
     async def sink(ctx):
         out["words"], out["r"], out["stalls"] = await get_all(ctx, dut.results, p.rows * len(tiles),
-                                                              rng=crng, stall=stall)
+                                                              rng=crng, stall=stall, bench=bench)
         for _ in range(3):       # nothing may follow the expected beats
             await ctx.tick()
             assert not ctx.get(dut.results.valid), "a result beat beyond the expected count"
         out["counters"] = {name: ctx.get(getattr(dut, name)) for name in COUNTERS}
 
-    async def watchdog(ctx):
-        # A lost beat would leave the sink waiting forever: fail instead.
-        for _ in range(limit):
-            await ctx.tick()
-        raise AssertionError(f"the sink still lacks some of its {p.rows * len(tiles)} result beats "
-                             f"after {limit} cycles")
-
-    limit = 40 * (len(acts) + p.rows * len(tiles) + p.rows + p.cols) + 200
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for bench in (act_source, weight_source, sink):
-        sim.add_testbench(bench)
-    sim.add_testbench(watchdog, background=True)
-    sim.run()
+    for testbench in (act_source, weight_source, sink):
+        bench.add(testbench)
+    bench.run()
     return out
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw.gemm.os_pe import SparseOSPE
+from sim.common.amaranth_bench import Bench
 
 PES = {
     "2of4_s8_wrap12": dict(act_bits=8, act_signed=True, weight_bits=8, acc_bits=12, keep=2, block=4, overflow="wrap"),
@@ -26,9 +26,11 @@ def test_os_pe_random_steps(name, seed):
     w_lo, w_hi = -(1 << (args["weight_bits"] - 1)), (1 << (args["weight_bits"] - 1)) - 1
     lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
 
+    steps = 300
+
     async def bench(ctx):
         acc, done, tile_open, checked = 0, 0, False, 0
-        for _ in range(300):
+        for _ in range(steps):
             en, valid = rng.random() < 0.8, rng.random() < 0.7
             last = bool(rng.random() < 0.3)
             acts = [int(a) if rng.random() > 0.25 else 0 for a in rng.integers(a_lo, a_hi, size=block, endpoint=True)]
@@ -63,7 +65,6 @@ def test_os_pe_random_steps(name, seed):
             checked += done
         assert checked > 10
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    tb = Bench(dut, within=steps + 1, why="1 tick per step, nothing awaits the PE")
+    tb.add(bench)
+    tb.run()

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw import bits
 from hw.systolic.pe import SparsePE
+from sim.common.amaranth_bench import Bench
 
 
 @pytest.mark.parametrize("pipeline", [0, 1, 2, 4])
@@ -22,12 +22,14 @@ def test_tiled_pe_shadow_swap_and_lane_counts(seed, pipeline):
         val = rng.integers(-128, 128, keep)
         return val, idx, bits.pack(pe.w_data.shape(), {"value": val[None], "index": idx[None]})[0]
 
+    steps = 300
+
     async def bench(ctx):
         ctx.set(pe.en, 1)
         active = (np.zeros(keep, int), np.zeros(keep, int))     # reset: every entry (value and index) is 0
         shadow = None
         history = [(0, 0, 0)] * pipeline                          # the pipeline registers reset to 0
-        for step in range(300):
+        for step in range(steps):
             write = rng.random() < 0.4
             swap = shadow is not None and rng.random() < 0.5
             new = weights() if write else None
@@ -59,7 +61,6 @@ def test_tiled_pe_shadow_swap_and_lane_counts(seed, pipeline):
             assert ctx.get(pe.macs_out) == 2 + macs
             assert ctx.get(pe.swap_out) == swap and ctx.get(pe.lanes_out) == lanes
 
-    sim = Simulator(pe)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    tb = Bench(pe, within=steps + 1, why="1 tick per step, nothing awaits the PE")
+    tb.add(bench)
+    tb.run()

@@ -4,7 +4,6 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw import bits
 from hw.gemm.ws_core import WSArrayCore
@@ -12,6 +11,8 @@ from hw.systolic import beats
 from gen.systolic.config import SystolicConfig
 from sim.systolic.golden import gemm_nm, random_acts, random_nm_weights
 from hw.formats.nm import compress_nm
+from gen.systolic import perf
+from sim.common.amaranth_bench import Bench, bound
 
 CASES = {"2x3_2of4": SystolicConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24),
          "3x2_1of1": SystolicConfig(rows=3, cols=2, keep=1, block=1, acc_bits=24),
@@ -45,24 +46,27 @@ def test_core_tiles(name, gap, seed):
     act_layout = core.acts.payload.shape()
     state = {"loaded": 0, "taken": 0}     # tiles whose load finished / whose first row transferred
     out = []
+    # the core has no cycle model of its own; the array's (a load, then the tile's rows) per tile bounds it, as
+    # this host loads a tile only after the previous one started
+    model = sum(perf.job_cycles(cfg, len(tile["A"])) for tile in tiles)
+    bench = Bench(core, within=bound(model, gap=gap, stall=gap), model=model)
 
     async def weights(ctx):
         for t, tile in enumerate(tiles):
-            while state["taken"] < t:                 # the shadow is free once the previous tile started
-                await ctx.tick()
-            for beat in tile["weights"]:
+            # the shadow is free once the previous tile started
+            await bench.until(ctx, lambda: state["taken"] >= t, what=f"tile {t - 1}'s first row")
+            for i, beat in enumerate(tile["weights"]):
                 while prng.random() < gap:
                     await ctx.tick()
                 ctx.set(core.weights.valid, 1)
                 ctx.set(core.weights.payload.as_value(), beat)
-                await ctx.tick().until(core.weights.ready)
+                await bench.until(ctx, core.weights.ready, what=f"weights.ready (tile {t}, beat {i + 1})")
                 ctx.set(core.weights.valid, 0)
             state["loaded"] = t + 1
 
     async def acts(ctx):
         for t, tile in enumerate(tiles):
-            while state["loaded"] <= t:
-                await ctx.tick()
+            await bench.until(ctx, lambda: state["loaded"] > t, what=f"tile {t}'s weights")
             for m, row in enumerate(tile["A"]):
                 word = bits.pack(act_layout.members["data"], row[None])[0]
                 ctx.set(core.acts.payload.data.as_value(), word)
@@ -71,7 +75,7 @@ def test_core_tiles(name, gap, seed):
                 ctx.set(core.acts.payload.n_valid, tile["n_valid"])
                 ctx.set(core.acts.payload.tag, (t << 4) | m)
                 ctx.set(core.acts.valid, 1)
-                await ctx.tick().until(core.acts.ready)
+                await bench.until(ctx, core.acts.ready, what=f"acts.ready (tile {t}, row {m})")
                 if m == 0:
                     state["taken"] = t + 1
                 ctx.set(core.acts.valid, 0)
@@ -84,20 +88,20 @@ def test_core_tiles(name, gap, seed):
         while len(out) < total:
             ready = prng.random() >= gap
             ctx.set(core.results.ready, ready)
-            _, _, valid, psums, tag, z, mc, pv, pt, adv = await ctx.tick().sample(
-                core.results.valid, core.results.payload.psums.as_value(), core.results.payload.tag,
-                core.results.payload.zeros, core.results.payload.macs, core.peek.valid, core.peek.tag, core.advance)
+            with bench.waiting(f"results.valid (row {len(out) + 1} of {total})"):
+                _, _, valid, psums, tag, z, mc, pv, pt, adv = await ctx.tick().sample(
+                    core.results.valid, core.results.payload.psums.as_value(), core.results.payload.tag,
+                    core.results.payload.zeros, core.results.payload.macs, core.peek.valid, core.peek.tag,
+                    core.advance)
             if valid and peeked is not None:
                 assert tag == peeked, "peek did not announce the row that reached results"
             if valid and ready:
                 out.append((psums, tag, z, mc))
             peeked = pt if (pv and adv) else (peeked if not adv else None)
 
-    sim = Simulator(core)
-    sim.add_clock(1e-6)
-    for bench in (weights, acts, results):
-        sim.add_testbench(bench)
-    sim.run()
+    for testbench in (weights, acts, results):
+        bench.add(testbench)
+    bench.run()
     want = [(t, m) for t, tile in enumerate(tiles) for m in range(len(tile["A"]))]
     assert len(out) == len(want)
     for (psums, tag, z, mc), (t, m) in zip(out, want):

@@ -1,20 +1,28 @@
 """CrossbarModel in the Amaranth simulator: every response against CrossbarMirror, backpressure, timing, checks."""
 
+import gc
 import random
 from types import SimpleNamespace
 
 import pytest
-from amaranth.sim import Simulator
 
 from hw.rram.crossbar import CrossbarModel, Op
 from hw.formats.mvm import lossless_adc_bits
 from sim.rram.xbar import CrossbarMirror
 from hw.formats.faults import fault_map
+from sim.common.amaranth_bench import Bench, bound
 from sim.common.amaranth_streams import get_all, put_all
 from sim.rram.crossbar_tb import encode, expected_words, random_commands
 
 # Constructors that raise leave a never-elaborated Elaboratable behind; Amaranth warns about it at exit.
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
+
+@pytest.fixture(autouse=True)
+def collect_unused_models():
+    """Collect those here, under the filter above, rather than during whichever test runs next."""
+    yield
+    gc.collect()
 
 
 def params_for(name, seed):
@@ -55,24 +63,26 @@ def simulate(params, commands, *, seed, gap, stall):
     n_rsp = sum(op in (Op.READ_CELL.value, Op.READ_OU.value) for op, *_ in commands)
     prng, crng = random.Random(seed), random.Random(seed + 1)
     out = {}
+    # full rate: one command per cycle, the last response 2 cycles after the last command (the model's latency)
+    model = len(commands) + 2
+    bench = Bench(dut, within=bound(model, gap=gap, stall=stall), model=model)
     # get_all expects a View payload; rsp's is a plain unsigned Signal.
     rsp = SimpleNamespace(valid=dut.rsp.valid, ready=dut.rsp.ready,
                           payload=SimpleNamespace(as_value=lambda: dut.rsp.payload))
 
     async def producer(ctx):
-        out["cmd_cycles"], _ = await put_all(ctx, dut.cmd, words, rng=prng, gap=gap)
+        out["cmd_cycles"], _ = await put_all(ctx, dut.cmd, words, rng=prng, gap=gap, bench=bench)
 
     async def consumer(ctx):
-        out["words"], out["rsp_cycles"], out["stalls"] = await get_all(ctx, rsp, n_rsp, rng=crng, stall=stall)
+        out["words"], out["rsp_cycles"], out["stalls"] = await get_all(ctx, rsp, n_rsp, rng=crng, stall=stall,
+                                                                       bench=bench)
         for _ in range(4):        # nothing more may come out
             assert not ctx.get(dut.rsp.valid), "a response beyond the expected count"
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    bench.add(producer)
+    bench.add(consumer)
+    bench.run()
     return out, n_rsp
 
 

@@ -1,17 +1,20 @@
-"""RramTile in the Amaranth simulator: MVMs bit-exact with the tile golden, and the closed-form cycle model."""
+"""RramTile in the Amaranth simulator: a whole session (write-verify, tables, MVMs) bit-exact with the tile golden,
+the fault log and every register exact, every transfer on the closed-form cycle model."""
+
+import dataclasses
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from gen.compiler.rram_map import map_dense
 from gen.rram.config import RramTileConfig
 from gen.rram.verilog import build
 from hw.rram import beats
 from sim.rram import driver
-from sim.rram.tables import footprint, tables_of
+from sim.rram.tables import footprint, program_cells, tables_of
 from sim.rram.golden import TileGolden
 from gen.rram import perf
+from sim.common.amaranth_bench import Bench, bound
 from sim.common.amaranth_streams import get_all, put_all
 
 CONFIGS = {
@@ -21,59 +24,132 @@ CONFIGS = {
                                               ou_cols=3, adc_bits=4, dac_bits=2, input_bits=3, input_signed=False,
                                               weight_bits=3, encoding="offset"),
 }
+# Write-verify that fails: a write misses (±1 level) with probability 24000/65536, so with max_iters = 2 a
+# healthy cell needs a retry about 1 time in 3 and is logged about 1 time in 10; 8 % of the cells are stuck. The
+# fault log holds 3 entries, so further faulty cells are only counted (FAULT_DROPPED, overflow flag).
+FAULTY = dataclasses.replace(CONFIGS["c2_ou5x4_s4_lossy"], pulse_error=24000, read_noise=1, stuck_sa0=0.04,
+                             stuck_sa1=0.04, max_iters=2, fault_depth=3)
 
 
-@pytest.mark.parametrize("name", CONFIGS)
-def test_tile_mvm_and_cycle_model(name, seed):
-    cfg = CONFIGS[name]
+def session(cfg, k, n, seed):
+    """A dense k × n mapping of random weights and two random input vectors."""
     rng = np.random.default_rng(seed)
-    k, n = 11, 2
     lo, hi = -(1 << (cfg.weight_bits - 1)), (1 << (cfg.weight_bits - 1)) - 1
     w = rng.integers(lo, hi + 1, size=(k, n))
     mapping = map_dense(w, cfg.geometry, weight_bits=cfg.weight_bits, encoding=cfg.encoding)
     xlo, xhi = ((-(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1) if cfg.input_signed
                 else (0, (1 << cfg.input_bits) - 1))
-    x = rng.integers(xlo, xhi + 1, size=(2, k))
+    return mapping, rng.integers(xlo, xhi + 1, size=(2, k))
+
+
+def expected(cfg, mapping, x):
+    """The tile golden over the session: per program beat its writes and whether it is logged, the fault log,
+    the outputs and the final golden state (counters, status)."""
     golden = TileGolden(cfg)
-    mask = footprint(mapping)
-    golden.program(mapping.levels, mask)
+    writes, logged = [], []
+    for xbar, row, col, level in program_cells(cfg, mapping.levels, footprint(mapping)).tolist():
+        before = golden.counters["verify_iters"]
+        logged.append(not golden.program_cell(xbar, row, col, level))
+        writes.append(golden.counters["verify_iters"] - before)
+    faults = list(golden.fault_log)
     tables = tables_of(cfg, mapping)
     assert golden.load_tables(tables) == 0
-    expected = np.array([golden.mvm(v) for v in x])
+    y = np.array([golden.mvm(v) for v in x])
+    return golden, writes, logged, faults, tables, y
 
+
+def model_cycles(cfg, mapping, writes, logged, n_table, n_vectors):
+    """Transfer cycles of the session by the cycle model (:mod:`gen.rram.perf`), the first program beat at 0:
+    program beats, table beats, each vector's first input and last output, and the cycle count at the end."""
+    t, program = 0, []
+    for w, bad in zip(writes, logged):
+        program.append(t)
+        t += perf.program_cycles(w, logged=bad)
+    table = list(range(t, t + n_table))
+    t += n_table
+    first_in, last_out = [], []
+    for _ in range(n_vectors):
+        first_in.append(t + perf.INPUT_START)
+        last_out.append(first_in[-1] + perf.mvm_cycles(cfg, mapping) - 1)
+        t = last_out[-1] + 1
+    return dict(program=program, table=table, first_in=first_in, last_out=last_out, end=t)
+
+
+def run_session(cfg, k, n, seed):
+    """Program a mapping's footprint (the fault log popped afterwards), load its tables, run two MVMs; check every
+    output, fault-log entry, register and transfer cycle."""
+    mapping, x = session(cfg, k, n, seed)
+    golden, writes, logged, faults, tables, y = expected(cfg, mapping, x)
+    table_beats = driver.table_beats(cfg, tables)
+    model = model_cycles(cfg, mapping, writes, logged, len(table_beats), len(x))
     dut = build(cfg)
+    bench = Bench(dut, within=bound(model["end"]), model=model["end"])
     out = {}
 
-    async def producer(ctx):
-        cycles, now = await put_all(ctx, dut.program, driver.program_beats(cfg, mapping.levels, mask))
-        out["program"] = cycles
-        _, now = await put_all(ctx, dut.tables, driver.table_beats(cfg, tables), start=now)
+    async def host(ctx):
+        out["program"], now = await put_all(ctx, dut.program, driver.program_beats(cfg, mapping.levels,
+                                                                                   footprint(mapping)), bench=bench)
+        out["table"], now = await put_all(ctx, dut.tables, table_beats, start=now, bench=bench)
         out["inputs"] = []
         for v in x:
-            cycles, now = await put_all(ctx, dut.inputs, driver.input_beats(cfg, v), start=now)
+            cycles, now = await put_all(ctx, dut.inputs, driver.input_beats(cfg, v), start=now, bench=bench)
             out["inputs"].append(cycles)
-        out["start"] = now
+
+    async def fault_reader(ctx):
+        # pop the log only once programming is over (the tables follow the last cell's write-verify), so that it
+        # fills and overflows as the golden's does
+        await bench.until(ctx, lambda: "table" in out, what="the table beats")
+        words, _, _ = await get_all(ctx, dut.faults, len(faults), bench=bench)
+        out["faults"] = driver.faults_from_beats(cfg, words)
+        for _ in range(4):
+            _, _, valid = await ctx.tick().sample(dut.faults.valid)
+            assert not valid, "the fault log holds more entries than the golden's"
 
     async def consumer(ctx):
-        words, cycles, _ = await get_all(ctx, dut.outputs, n * len(x))
-        out["y"], out["out_cycles"] = driver.outputs_from_beats(cfg, words, n), cycles
-        await ctx.tick()
+        words, out["out_cycles"], _ = await get_all(ctx, dut.outputs, n * len(x), bench=bench)
+        out["y"] = driver.outputs_from_beats(cfg, words, n)
+        # registers as of the edge of the last output transfer (CYCLES: every cycle up to that one)
         out["regs"] = {}
         for addr, (reg, _) in beats.REGISTERS.items():
             ctx.set(dut.reg_addr, addr)
             out["regs"][reg] = ctx.get(dut.reg_data)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
-    np.testing.assert_array_equal(out["y"], expected)
+    for testbench in (host, fault_reader, consumer):
+        bench.add(testbench)
+    bench.run()
+
+    assert out["faults"] == faults, "the fault log (xbar, row, col) differs from the golden's"
+    regs = out["regs"]
     for reg, value in golden.counters.items():
-        assert out["regs"][reg.upper()] == value, reg
-    # Program beats: back to back, each cell verified in one write.
-    assert np.diff(out["program"]).tolist() == [perf.program_cycles(1)] * (len(out["program"]) - 1)
-    # Each MVM takes the closed form from its first input beat to its last output beat (MVM 1 waits for MVM 0).
-    for i in range(len(x)):
-        first_in, last_out = out["inputs"][i][0], out["out_cycles"][(i + 1) * n - 1]
-        assert last_out - first_in + 1 == perf.mvm_cycles(cfg, mapping), i
+        assert regs[reg.upper()] == value, f"{reg.upper()}: RTL {regs[reg.upper()]}, golden {value}"
+    np.testing.assert_array_equal(out["y"], y)
+    b = beats.STATUS_BITS
+    status = (golden.tables_valid << b["tables_valid"]) | (golden.fault_overflow << b["fault_overflow"]) \
+        | (golden.error << b["error"])
+    assert regs["STATUS"] == status, f"STATUS {regs['STATUS']:#x}, golden {status:#x} (and not busy)"
+    assert out["program"] == model["program"], "program beats not where write-verify's writes put them"
+    assert out["table"] == model["table"]
+    assert [c[0] for c in out["inputs"]] == model["first_in"]
+    assert [out["out_cycles"][(i + 1) * n - 1] for i in range(len(x))] == model["last_out"]
+    assert regs["CYCLES"] == model["end"]
+    return golden, writes, logged
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_tile_mvm_and_cycle_model(name, seed):
+    """Ideal crossbars: every cell verifies at its first write, MVMs bit-exact, every transfer on the model."""
+    cfg = CONFIGS[name]
+    golden, writes, logged = run_session(cfg, 11, 2, seed)
+    assert set(writes) == {1} and not any(logged)
+    assert golden.counters["fault_count"] == 0
+
+
+def test_tile_write_verify_retries_and_fault_log(seed):
+    """Pulse errors and stuck cells: retried writes, cells logged as faulty beyond what the log holds, read noise;
+    the fault log, FAULT_COUNT/FAULT_DROPPED/VERIFY_ITERS/CELLS_PROGRAMMED, overflow and CYCLES exact."""
+    cfg = dataclasses.replace(FAULTY, seed=seed % (2**31 - 1), fault_seed=seed % 2**32)
+    golden, writes, logged = run_session(cfg, 24, 2, seed)
+    # the paths under test were taken (each fails with probability far below 1e-9 on 192 cells)
+    assert any(w > 1 and not bad for w, bad in zip(writes, logged)), "no cell verified after a retry"
+    assert golden.counters["fault_dropped"] > 0, "the fault log never overflowed"
+    assert golden.counters["verify_iters"] > len(writes)

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hw import bits
 from hw.systolic.pe import SparsePE
+from sim.common.amaranth_bench import Bench
 
 CASES = [  # act_bits, act_signed, weight_bits, acc_bits, keep, block, overflow
     (8, True, 8, 24, 2, 4, "wrap"),
@@ -75,10 +75,10 @@ def test_pe_matches_spec(case, seed):
                 assert after[2] == bits.pack(pe.act_in.shape(), act[None, :])[0]
                 checked.append(step)
 
-    sim = Simulator(pe)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    # nothing here waits for the PE: the testbench always takes exactly 4 ticks per step
+    tb = Bench(pe, within=4 * steps + 1, why="4 ticks per step")
+    tb.add(bench)
+    tb.run()
     assert len(checked) > steps  # about 3/4 of 3·steps cycles are enabled and checked
 
 
@@ -142,8 +142,7 @@ def test_pipelined_pe_matches_spec(case, pipeline, seed):
                 assert after[1] == (zeros_in + zeros) % 16, f"cycle {cycle}: zeros_out"
                 checked.append(cycle)
 
-    sim = Simulator(pe)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    tb = Bench(pe, within=cycles + 1, why="1 tick per cycle, nothing awaits the PE")
+    tb.add(bench)
+    tb.run()
     assert len(checked) > cycles // 2

@@ -4,13 +4,13 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from gen.systolic.config import SystolicConfig
 from gen.systolic.verilog import build as build_array
 from hw.systolic import beats
 from sim.systolic import golden
 from gen.systolic import perf
+from sim.common.amaranth_bench import Bench, bound
 from sim.common.amaranth_streams import get_all, put_all
 
 CONFIGS = {
@@ -45,28 +45,31 @@ def simulate(cfg, jobs, *, seed, gap, stall):
     total = sum(len(A) for _, A in jobs)
     log = {"w": [], "a": []}
     out = {}
+    # ideal host: each load follows the previous job's last row directly (no drain), then the last job drains
+    model = sum(perf.load_cycles(cfg) + len(A) for _, A in jobs) + perf.latency(cfg)
+    bench = Bench(dut, within=bound(model, gap=gap, stall=stall), model=model)
 
     async def producer(ctx):
         now = 0
         for W, A in jobs:
             values, indices = golden.compress_nm(W, keep=cfg.keep, block=cfg.block)
             cyc, now = await put_all(ctx, dut.weights, beats.weight_beats(cfg, values, indices),
-                                     rng=prng, gap=gap, start=now)
+                                     rng=prng, gap=gap, start=now, bench=bench)
             log["w"].append(cyc)
-            cyc, now = await put_all(ctx, dut.acts, beats.act_beats(cfg, A), rng=prng, gap=gap, start=now)
+            cyc, now = await put_all(ctx, dut.acts, beats.act_beats(cfg, A), rng=prng, gap=gap, start=now,
+                                     bench=bench)
             log["a"].append(cyc)
 
     async def consumer(ctx):
-        out["words"], out["cycles"], out["stalls"] = await get_all(ctx, dut.results, total, rng=crng, stall=stall)
+        out["words"], out["cycles"], out["stalls"] = await get_all(ctx, dut.results, total, rng=crng, stall=stall,
+                                                                   bench=bench)
         await ctx.tick()   # counters update at the edge of the last transfer
         out["counters"] = {name: ctx.get(getattr(dut, name))
                            for name in ("cycles", "busy_cycles", "stall_cycles", "zero_skips")}
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    bench.add(producer)
+    bench.add(consumer)
+    bench.run()
     return out, log
 
 
@@ -122,24 +125,23 @@ def test_acts_wait_for_a_started_load(name, seed):
     dut = build_array(cfg)
     wrng = random.Random(seed)
     log = {}
+    model = perf.job_cycles(cfg, len(A))
+    bench = Bench(dut, within=bound(model, gap=0.9), model=model)
 
     async def weights(ctx):
-        log["w"], _ = await put_all(ctx, dut.weights, beats.weight_beats(cfg, values, indices), rng=wrng, gap=0.9)
+        log["w"], _ = await put_all(ctx, dut.weights, beats.weight_beats(cfg, values, indices), rng=wrng, gap=0.9,
+                                    bench=bench)
 
     async def acts(ctx):
-        now = 0
-        while not ctx.get(dut.weights.valid & dut.weights.ready):   # start once the load has begun
-            await ctx.tick()
-            now += 1
-        log["a"], _ = await put_all(ctx, dut.acts, beats.act_beats(cfg, A), start=now)
+        # start once the load has begun
+        now = await bench.until(ctx, dut.weights.valid & dut.weights.ready, what="the first weight beat")
+        log["a"], _ = await put_all(ctx, dut.acts, beats.act_beats(cfg, A), start=now, bench=bench)
 
     async def results(ctx):
-        log["r"], _, _ = await get_all(ctx, dut.results, len(A))
+        log["r"], _, _ = await get_all(ctx, dut.results, len(A), bench=bench)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for bench in (weights, acts, results):
-        sim.add_testbench(bench)
-    sim.run()
+    for testbench in (weights, acts, results):
+        bench.add(testbench)
+    bench.run()
     assert np.array_equal(beats.results_from_beats(cfg, log["r"]), C)
     assert log["a"][0] > log["w"][-1], "an activation row was accepted before the load completed"
