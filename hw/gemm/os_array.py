@@ -1,5 +1,7 @@
 """The output-stationary N:M sparse systolic core: one C tile per PE array, streams in, streams out."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -98,26 +100,46 @@ class SparseOSArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rows, cols = self._rows, self._cols
-
-        advance = Signal()
+        s = SimpleNamespace()       # what the parts share: advance, the step handshake, tile state, input stage
+        advance = Signal()          # the whole core moves: results can move
         m.d.comb += advance.eq(~self.results.valid | self.results.ready)
+        s.advance = advance
+        self._step_join(m, s)
+        self._tile_tracking(m, s)
+        self._input_stage(m, s)
+        pes = self._pe_grid(m, s)
+        self._output_rows(m, s, pes)
+        self._counters(m, s, pes)
+        return m
 
+    def _delay(self, m, s, value, n, name):
+        """``value`` delayed ``n`` pipeline cycles (registers enabled by ``advance``)."""
+        return delayed(m, value, n, en=s.advance, name=name)
+
+    def _step_join(self, m, s):
+        """The joined ``acts``/``weights`` handshake, refusing a last step until the output spacing allows it.
+        Combinational (0 cycles)."""
         # Output spacing: a tile's rows leave in `rows` consecutive pipeline cycles starting cols + 1 after its
         # last step, so the next last step must come at least `rows` pipeline cycles later.
-        hold = Signal(range(rows), name="last_hold")     # pipeline cycles until a last step may enter
+        hold = Signal(range(self._rows), name="last_hold")     # pipeline cycles until a last step may enter
         blocked = self.weights.payload.last & (hold != 0)
-        step_ok = advance & ~blocked
+        step_ok = s.advance & ~blocked
         m.d.comb += [
             self.acts.ready.eq(step_ok & self.weights.valid),
             self.weights.ready.eq(step_ok & self.acts.valid),
         ]
-        fire = self.acts.valid & self.weights.valid & step_ok
-        last = self.weights.payload.last
+        s.hold = hold
+        s.fire = self.acts.valid & self.weights.valid & step_ok
+        s.last = self.weights.payload.last
 
+    def _tile_tracking(self, m, s):
+        """The output-spacing countdown, whether a tile is open and which pipeline cycles hold a step. Registers:
+        1 cycle."""
+        rows, cols = self._rows, self._cols
+        hold, fire, last = s.hold, s.fire, s.last
         tile_open = Signal(name="tile_open")     # a tile's first step has entered and its last has not
         in_flight = Signal(rows + cols, name="in_flight")   # bit n: a step entered n + 1 pipeline cycles ago
-        with m.If(advance):
+        with m.If(s.advance):
             with m.If(fire & last):
                 m.d.sync += hold.eq(rows - 1)
             with m.Elif(hold != 0):
@@ -125,38 +147,44 @@ class SparseOSArray(wiring.Component):
             with m.If(fire):
                 m.d.sync += tile_open.eq(~last)
             m.d.sync += in_flight.eq(Cat(fire, in_flight[:-1]))
+        s.tile_open, s.in_flight = tile_open, in_flight
 
-        # Input stage. Bubbles carry zero activations so idle multipliers stay gated.
+    def _input_stage(self, m, s):
+        """The input stage: the step's activations, weights and step flags. Bubbles carry zero activations so idle
+        multipliers stay gated. Registers: 1 cycle."""
         acts_in = Signal(len(self.acts.payload.as_value()), name="acts_in")
         w_in = Signal(self.weights.payload.entries.shape(), name="w_in")
         step_in = Signal(SparseOSPE.STEP, name="step_in")
-        with m.If(advance):
+        with m.If(s.advance):
             m.d.sync += [
-                acts_in.eq(Mux(fire, self.acts.payload.as_value(), 0)),
+                acts_in.eq(Mux(s.fire, self.acts.payload.as_value(), 0)),
                 w_in.eq(self.weights.payload.entries),
-                step_in.valid.eq(fire),
-                step_in.first.eq(~tile_open),
-                step_in.last.eq(last),
+                step_in.valid.eq(s.fire),
+                step_in.first.eq(~s.tile_open),
+                step_in.last.eq(s.last),
             ]
+        s.acts_in, s.w_in, s.step_in = acts_in, w_in, step_in
 
-        def delay(value, n, name):
-            return delayed(m, value, n, en=advance, name=name)
-
+    def _pe_grid(self, m, s):
+        """The ``rows × cols`` PEs, activations skewed into row i (i cycles) and weights and steps into column j
+        (j cycles). Returns the PEs, ``pes[i][j]``."""
+        rows, cols = self._rows, self._cols
         pes = [[SparseOSPE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
         for i in range(rows):
             for j in range(cols):
                 pe = pes[i][j]
                 m.submodules[f"pe_{i}_{j}"] = pe
-                m.d.comb += pe.en.eq(advance)
+                m.d.comb += pe.en.eq(s.advance)
                 if j == 0:
                     width = len(pe.act_in.as_value())
-                    m.d.comb += pe.act_in.eq(delay(acts_in[i * width:(i + 1) * width], i, f"act_skew_r{i}"))
+                    m.d.comb += pe.act_in.eq(self._delay(m, s, s.acts_in[i * width:(i + 1) * width], i,
+                                                         f"act_skew_r{i}"))
                 else:
                     m.d.comb += pe.act_in.eq(pes[i][j - 1].act_out)
                 if i == 0:
                     m.d.comb += [
-                        pe.w_in.eq(delay(w_in[j], j, f"w_skew_c{j}")),
-                        pe.step_in.eq(delay(step_in, j, f"step_skew_c{j}")),
+                        pe.w_in.eq(self._delay(m, s, s.w_in[j], j, f"w_skew_c{j}")),
+                        pe.step_in.eq(self._delay(m, s, s.step_in, j, f"step_skew_c{j}")),
                     ]
                 else:
                     above = pes[i - 1][j]
@@ -165,11 +193,15 @@ class SparseOSArray(wiring.Component):
                         pe.step_in.eq(above.step_out),
                         pe.zeros_in.eq(above.zeros_out),
                     ]
+        return pes
 
-        # De-skew each PE row and put the one finished row (at most one, by the output spacing) on the output.
+    def _output_rows(self, m, s, pes):
+        """De-skew each PE row (column j delayed ``cols - 1 - j`` cycles) and put the one finished row (at most
+        one, by the output spacing) on ``results``."""
+        rows, cols = self._rows, self._cols
         valid, payload = 0, 0
         for i in range(rows):
-            row = Cat(delay(pes[i][j].acc, cols - 1 - j, f"acc_deskew_r{i}_c{j}") for j in range(cols))
+            row = Cat(self._delay(m, s, pes[i][j].acc, cols - 1 - j, f"acc_deskew_r{i}_c{j}") for j in range(cols))
             done = pes[i][cols - 1].done
             valid = valid | done
             payload = payload | Mux(done, row, 0)
@@ -178,12 +210,14 @@ class SparseOSArray(wiring.Component):
             self.results.payload.eq(payload),
         ]
 
+    def _counters(self, m, s, pes):
+        """The performance counters (cycles, busy, stalled, zero skips). Registers: 1 cycle."""
+        rows, cols = self._rows, self._cols
         m.d.sync += self.cycles.eq(self.cycles + 1)
-        with m.If(advance & (fire | tile_open | in_flight.any())):
+        with m.If(s.advance & (s.fire | s.tile_open | s.in_flight.any())):
             m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
         with m.If(self.results.valid & ~self.results.ready):
             m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
-        with m.If(advance):
+        with m.If(s.advance):
             # A step's zero skips are counted as it leaves the bottom PE row, column by column.
             m.d.sync += self.zero_skips.eq(self.zero_skips + sum(pes[rows - 1][j].zeros_out for j in range(cols)))
-        return m

@@ -4,6 +4,8 @@ Not meant for silicon: it stands in for the analog array so the whole tile emits
 Verilator and Icarus. Its numpy mirror is :class:`sim.rram.xbar.CrossbarMirror`.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
@@ -224,11 +226,22 @@ class CrossbarModel(wiring.Component, CrossbarShape):
 
     def elaborate(self, platform):
         m = Module()
-        L, C, R, OC = self.cell_bits, self.xbar_cols, self.ou_rows, self.ou_cols
-        G, CG = self.row_groups, self.col_groups
-        cmd, rsp = self.cmd, self.rsp
+        s = SimpleNamespace()       # what the stages share: execute-stage register, addresses, write enable
+        self._execute_stage(m, s)
+        self._read_address(s)
+        self._write_address(s)
+        is_stuck = self._stuck_mask(m, s)
+        s.write_done = s.ex_is_write & s.ex_go & s.cell_ok & ~is_stuck
+        self._programmed_level(m, s)
+        words = self._banks(m, s)
+        cell = self._read_cell(m, s, words)
+        codes = self._read_ou(m, s, words)
+        self._response_register(m, s, cell, codes)
+        return m
 
-        # Execute stage: the accepted command, and whether it produces a response.
+    def _execute_stage(self, m, s):
+        """The execute stage: the accepted command, and whether it produces a response. Register: 1 cycle."""
+        cmd, rsp = self.cmd, self.rsp
         ex = Signal(self.cmd_layout)
         ex_valid = Signal()
         ex_rsp = (ex.op == Op.READ_CELL) | (ex.op == Op.READ_OU)
@@ -239,36 +252,50 @@ class CrossbarModel(wiring.Component, CrossbarShape):
             m.d.sync += [ex.eq(cmd.payload), ex_valid.eq(1)]
         with m.Elif(ex_go):
             m.d.sync += ex_valid.eq(0)
+        s.ex, s.ex_valid, s.ex_rsp, s.ex_go, s.accept = ex, ex_valid, ex_rsp, ex_go, accept
 
-        # Accept stage: read the addressed wordline(s) of every bank. Out-of-range addresses read word 0 (never
-        # X in simulation); the execute stage ignores what they return.
-        p = cmd.payload
+    def _read_address(self, s):
+        """The accept stage's bank read address: the addressed wordline (group) of the command. Combinational (0
+        cycles)."""
+        # Out-of-range addresses read word 0 (never X in simulation); the execute stage ignores what they return.
+        p = self.cmd.payload
         is_ou = p.op == Op.READ_OU
-        p_ok = (p.xbar < self.n_xbars) & Mux(is_ou, p.row < G, p.row < self.xbar_rows)
-        group = Mux(is_ou, p.row, p.row // R)
-        rd_addr = Mux(p_ok, p.xbar * G + group, 0)
+        p_ok = (p.xbar < self.n_xbars) & Mux(is_ou, p.row < self.row_groups, p.row < self.xbar_rows)
+        group = Mux(is_ou, p.row, p.row // self.ou_rows)
+        s.p = p
+        s.rd_addr = Mux(p_ok, p.xbar * self.row_groups + group, 0)
 
-        ex_is_write = ex_valid & (ex.op == Op.WRITE)
-        cell_ok = (ex.xbar < self.n_xbars) & (ex.row < self.xbar_rows) & (ex.col < C)
-        bank_of_row = ex.row % R
-        wr_addr = ex.xbar * G + ex.row // R
+    def _write_address(self, s):
+        """The execute stage's cell address: whether it is a WRITE, in range, its bank and word. Combinational (0
+        cycles)."""
+        ex = s.ex
+        s.ex_is_write = s.ex_valid & (ex.op == Op.WRITE)
+        s.cell_ok = (ex.xbar < self.n_xbars) & (ex.row < self.xbar_rows) & (ex.col < self.xbar_cols)
+        s.bank_of_row = ex.row % self.ou_rows
+        s.wr_addr = ex.xbar * self.row_groups + ex.row // self.ou_rows
 
-        if self.stuck:
-            masks = [0] * (self.n_xbars * self.xbar_rows)
-            for x, r, c, _ in self.stuck:
-                masks[x * self.xbar_rows + r] |= 1 << c
-            m.submodules.stuck_mask = stuck_mem = Memory(shape=unsigned(C), depth=max(2, len(masks)), init=masks)
-            stuck_rd = stuck_mem.read_port()
-            cell_ok_p = (p.xbar < self.n_xbars) & (p.row < self.xbar_rows)
-            m.d.comb += [stuck_rd.addr.eq(Mux(cell_ok_p, p.xbar * self.xbar_rows + p.row, 0)),
-                         stuck_rd.en.eq(accept)]
-            is_stuck = stuck_rd.data.bit_select(ex.col, 1)
-        else:
-            is_stuck = Const(0, 1)
-        write_done = ex_is_write & ex_go & cell_ok & ~is_stuck
+    def _stuck_mask(self, m, s):
+        """The stuck mask ROM (only with ``stuck``), read at accept: returns whether the execute stage's cell is
+        stuck. Synchronous read: 1 cycle."""
+        if not self.stuck:
+            return Const(0, 1)
+        p = s.p
+        masks = [0] * (self.n_xbars * self.xbar_rows)
+        for x, r, c, _ in self.stuck:
+            masks[x * self.xbar_rows + r] |= 1 << c
+        m.submodules.stuck_mask = stuck_mem = Memory(shape=unsigned(self.xbar_cols), depth=max(2, len(masks)),
+                                                     init=masks)
+        stuck_rd = stuck_mem.read_port()
+        cell_ok_p = (p.xbar < self.n_xbars) & (p.row < self.xbar_rows)
+        m.d.comb += [stuck_rd.addr.eq(Mux(cell_ok_p, p.xbar * self.xbar_rows + p.row, 0)),
+                     stuck_rd.en.eq(s.accept)]
+        return stuck_rd.data.bit_select(s.ex.col, 1)
 
-        # The level actually programmed: on target, or one step off when the pulse misses.
-        level = Signal(L)
+    def _programmed_level(self, m, s):
+        """The level actually programmed: on target, or one step off when the pulse misses (write LFSR).
+        Combinational (0 cycles)."""
+        ex = s.ex
+        level = Signal(self.cell_bits)
         if self.pulse_error:
             m.submodules.write_lfsr = wl = LFSR(bits=WRITE_DRAW_BITS, seed=self.seed, stream=0)
             # pulse_error = 2**16 always misses; the compare would be constant (Verilator CMPCONST).
@@ -276,29 +303,44 @@ class CrossbarModel(wiring.Component, CrossbarShape):
             up = wl.draw[16]
             stepped = Mux(up, Mux(ex.level == self.max_level, ex.level, ex.level + 1),
                           Mux(ex.level == 0, ex.level, ex.level - 1))
-            m.d.comb += [level.eq(Mux(miss, stepped, ex.level)), wl.en.eq(write_done)]
+            m.d.comb += [level.eq(Mux(miss, stepped, ex.level)), wl.en.eq(s.write_done)]
         else:
             m.d.comb += level.eq(ex.level)
+        s.level = level
 
+    def _banks(self, m, s):
+        """The ``ou_rows`` wordline banks (``Memory``, transparent read at accept: 1 cycle; write in the execute
+        stage). Returns each bank's read word."""
+        L, C = self.cell_bits, self.xbar_cols
         words = []
-        for b in range(R):
-            mem = Memory(shape=unsigned(C * L), depth=max(2, self.n_xbars * G), init=self._bank_init(b))
+        for b in range(self.ou_rows):
+            mem = Memory(shape=unsigned(C * L), depth=max(2, self.n_xbars * self.row_groups),
+                         init=self._bank_init(b))
             m.submodules[f"bank{b}"] = mem
             wp = mem.write_port(granularity=L)
             rp = mem.read_port(transparent_for=(wp,))
             m.d.comb += [
-                rp.addr.eq(rd_addr), rp.en.eq(accept),
-                wp.addr.eq(wr_addr), wp.data.eq(Cat(*([level] * C))),
-                wp.en.eq(Mux(write_done & (bank_of_row == b), (Const(1, C) << ex.col)[:C], 0)),
+                rp.addr.eq(s.rd_addr), rp.en.eq(s.accept),
+                wp.addr.eq(s.wr_addr), wp.data.eq(Cat(*([s.level] * C))),
+                wp.en.eq(Mux(s.write_done & (s.bank_of_row == b), (Const(1, C) << s.ex.col)[:C], 0)),
             ]
             words.append(rp.data)
+        return words
 
-        # READ_CELL
-        cell = Signal(L)
-        m.d.comb += cell.eq(Mux(cell_ok, Array(words)[bank_of_row].word_select(ex.col, L), 0))
+    def _read_cell(self, m, s, words):
+        """READ_CELL: the addressed cell's level (0 out of range). Combinational (0 cycles)."""
+        cell = Signal(self.cell_bits)
+        m.d.comb += cell.eq(Mux(s.cell_ok, Array(words)[s.bank_of_row].word_select(s.ex.col, self.cell_bits), 0))
+        return cell
 
-        # READ_OU: the OU's ou_cols cells of every bank's word (zero-padded to whole bitline groups).
-        ou_ok = (ex.xbar < self.n_xbars) & (ex.row < G) & (ex.col < CG)
+    def _read_ou(self, m, s, words):
+        """READ_OU: the OU's ``ou_cols`` column sums, plus noise (noise LFSR), clamped to ADC codes. Returns the
+        codes. Combinational (0 cycles)."""
+        ex = s.ex
+        L, C, OC = self.cell_bits, self.xbar_cols, self.ou_cols
+        CG = self.col_groups
+        # the OU's ou_cols cells of every bank's word (zero-padded to whole bitline groups)
+        ou_ok = (ex.xbar < self.n_xbars) & (ex.row < self.row_groups) & (ex.col < CG)
         pad = (CG * OC - C) * L
         segments = [Cat(w, Const(0, pad)).word_select(ex.col, OC * L) if pad else w.word_select(ex.col, OC * L)
                     for w in words]
@@ -308,29 +350,32 @@ class CrossbarModel(wiring.Component, CrossbarShape):
         loudest = mvm.max_column_sum(self.ou_rows, self.cell_bits, self.dac_bits) + self.read_noise
         if self.read_noise:
             m.submodules.noise_lfsr = nl = LFSR(bits=NOISE_DRAW_BITS * OC, seed=self.seed, stream=1)
-            m.d.comb += nl.en.eq(ex_valid & ex_go & (ex.op == Op.READ_OU))
+            m.d.comb += nl.en.eq(s.ex_valid & s.ex_go & (ex.op == Op.READ_OU))
         codes = []
         for j in range(OC):
-            s = Signal(sum_bits, name=f"sum{j}")
-            m.d.comb += s.eq(sum(ex.drive[r] * seg[j * L:(j + 1) * L] for r, seg in enumerate(segments)))
+            s_j = Signal(sum_bits, name=f"sum{j}")
+            m.d.comb += s_j.eq(sum(ex.drive[r] * seg[j * L:(j + 1) * L] for r, seg in enumerate(segments)))
             if self.read_noise:
                 d = nl.draw[j * NOISE_DRAW_BITS:(j + 1) * NOISE_DRAW_BITS]
                 noise = Signal(signed(10), name=f"noise{j}")
                 m.d.comb += noise.eq(((d * (2 * self.read_noise + 1)) >> NOISE_DRAW_BITS) - self.read_noise)
                 t = Signal(signed(sum_bits + 2), name=f"noisy{j}")
-                m.d.comb += t.eq(s + noise)
+                m.d.comb += t.eq(s_j + noise)
                 clipped = Mux(t < 0, 0, Mux(t > top, top, t) if top < loudest else t)
             else:
-                clipped = Mux(s > top, top, s) if top < loudest else s
+                clipped = Mux(s_j > top, top, s_j) if top < loudest else s_j
             present = ou_ok & (ex.col * OC + j < C)
             code = Signal(self.adc_bits, name=f"code{j}")
             m.d.comb += code.eq(Mux(present, clipped, 0))
             codes.append(code)
+        return codes
 
-        # Response register: a beat leaves when taken; a new one enters when the execute stage has one.
+    def _response_register(self, m, s, cell, codes):
+        """The response register: a beat leaves when taken; a new one enters when the execute stage has one.
+        Register: 1 cycle."""
+        rsp = self.rsp
         with m.If(rsp.ready):
             m.d.sync += rsp.valid.eq(0)
-        with m.If(ex_go & ex_rsp):
+        with m.If(s.ex_go & s.ex_rsp):
             m.d.sync += [rsp.valid.eq(1),
-                         rsp.payload.eq(Mux(ex.op == Op.READ_CELL, cell, Cat(*codes)))]
-        return m
+                         rsp.payload.eq(Mux(s.ex.op == Op.READ_CELL, cell, Cat(*codes)))]

@@ -143,7 +143,24 @@ class SparsePE(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        weights = self._weight_registers(m)
+        slots = [self._slot(m, weights, j) for j in range(self._keep)]
+        products, zero_flags, mac_flags = ([slot[k] for slot in slots] for k in range(3))
+        total, zeros, macs = self._column_sums(m, products, zero_flags, mac_flags)
+        psum_next = wrap_or_saturate(m, total, self._acc_bits, self._overflow, "psum_next")
+        self._output_registers(m, psum_next, zeros, macs)
+        return m
 
+    def _stage(self, m, value, name):
+        """``value`` in a register named ``name``, updated when ``en``: 1 cycle."""
+        reg = Signal.like(value, name=name)
+        with m.If(self.en):
+            m.d.sync += reg.eq(value)
+        return reg
+
+    def _weight_registers(self, m):
+        """The weight registers (with ``tiled``, also the shadow bank and the swap). Returns the weights this
+        cycle's products use. Written on ``w_we``: 1 cycle; read combinationally."""
         active = Signal.like(self.w_data, name="weights")
         if self._tiled:
             shadow = Signal.like(self.w_data, name="shadow")
@@ -157,59 +174,63 @@ class SparsePE(wiring.Component):
             weights = active
             with m.If(self.en & self.w_we):
                 m.d.sync += active.eq(self.w_data)
+        return weights
 
-        def stage(value, name):
-            reg = Signal.like(value, name=name)
-            with m.If(self.en):
-                m.d.sync += reg.eq(value)
-            return reg
+    def _slot(self, m, weights, j):
+        """Multiplier slot ``j``: the selected activation times weight ``j``, with its zero flag (and, with
+        ``tiled``, its performed-multiplication flag). Returns ``(product, zero, mac)``. ``min(pipeline, 3)``
+        cycles (the fourth register is the sums')."""
+        act = self.act_in[weights[j].index] if self._index_bits else self.act_in[j]
+        weight = weights[j].value
+        real = None
+        if self._tiled:
+            # only positions below lanes_in are real (the rest is ragged-K padding) and counted
+            real = Signal(name=f"real{j}")
+            m.d.comb += real.eq((weights[j].index if self._index_bits else j) < self.lanes_in)
+        if self._pipeline >= 2:
+            # the weight travels with its activation: a weight write may land between the two stages
+            act, weight = self._stage(m, act, f"act_sel{j}"), self._stage(m, weight, f"weight_sel{j}")
+            real = self._stage(m, real, f"real_sel{j}") if self._tiled else None
+        product, is_zero = gated_product(m, act, weight, j)
+        flags = [is_zero & real, ~is_zero & real] if self._tiled else [is_zero]
+        for level, suffix in ((1, "_q"), (3, "_q2")):
+            # a DSP block absorbs the first product register; the second lands next to the adder
+            if self._pipeline >= level:
+                product = self._stage(m, product, f"product{j}{suffix}")
+                flags = [self._stage(m, flag, f"{kind}{j}{suffix}") for flag, kind in zip(flags, ("zero", "mac"))]
+        return product, flags[0], flags[-1]
 
+    def _column_sums(self, m, products, zero_flags, mac_flags):
+        """The partial sum, zero count and (``tiled``) mac count entering the output registers: the slots' values
+        added to ``psum_in``/``zeros_in``/``macs_in``. Combinational; with ``pipeline`` 4 the ``keep``-operand sums
+        are registered first (1 cycle)."""
         total = self.psum_in
         zeros = self.zeros_in
         macs = self.macs_in if self._tiled else None
-        products, zero_flags, mac_flags = [], [], []
-        for j in range(self._keep):
-            act = self.act_in[weights[j].index] if self._index_bits else self.act_in[j]
-            weight = weights[j].value
-            real = None
-            if self._tiled:
-                # only positions below lanes_in are real (the rest is ragged-K padding) and counted
-                real = Signal(name=f"real{j}")
-                m.d.comb += real.eq((weights[j].index if self._index_bits else j) < self.lanes_in)
-            if self._pipeline >= 2:
-                # the weight travels with its activation: a weight write may land between the two stages
-                act, weight = stage(act, f"act_sel{j}"), stage(weight, f"weight_sel{j}")
-                real = stage(real, f"real_sel{j}") if self._tiled else None
-            product, is_zero = gated_product(m, act, weight, j)
-            flags = [is_zero & real, ~is_zero & real] if self._tiled else [is_zero]
-            for level, suffix in ((1, "_q"), (3, "_q2")):
-                # a DSP block absorbs the first product register; the second lands next to the adder
-                if self._pipeline >= level:
-                    product = stage(product, f"product{j}{suffix}")
-                    flags = [stage(flag, f"{kind}{j}{suffix}") for flag, kind in zip(flags, ("zero", "mac"))]
-            products.append(product)
-            zero_flags.append(flags[0])
-            mac_flags.append(flags[-1])
-            if self._pipeline < 4:
+        if self._pipeline < 4:
+            for product, zero, mac in zip(products, zero_flags, mac_flags):
                 total = total + product
-                zeros = zeros + flags[0]
+                zeros = zeros + zero
                 if self._tiled:
-                    macs = macs + flags[1]
+                    macs = macs + mac
+            return total, zeros, macs
 
-        if self._pipeline >= 4:
-            # the keep-operand adders get their own cycle; the partial-sum adder then adds one operand
-            def summed(values, name):
-                result = values[0]
-                for value in values[1:]:
-                    result = result + value
-                return stage(result, name)
-            total = total + summed(products, "product_sum")
-            zeros = zeros + summed(zero_flags, "zero_count")
-            if self._tiled:
-                macs = macs + summed(mac_flags, "mac_count")
+        # the keep-operand adders get their own cycle; the partial-sum adder then adds one operand
+        total = total + self._staged_sum(m, products, "product_sum")
+        zeros = zeros + self._staged_sum(m, zero_flags, "zero_count")
+        if self._tiled:
+            macs = macs + self._staged_sum(m, mac_flags, "mac_count")
+        return total, zeros, macs
 
-        psum_next = wrap_or_saturate(m, total, self._acc_bits, self._overflow, "psum_next")
+    def _staged_sum(self, m, values, name):
+        """The sum of ``values`` in a register named ``name``: 1 cycle."""
+        result = values[0]
+        for value in values[1:]:
+            result = result + value
+        return self._stage(m, result, name)
 
+    def _output_registers(self, m, psum_next, zeros, macs):
+        """The output registers: ``act_out``, ``psum_out``, ``zeros_out`` (and the ``tiled`` tags). 1 cycle."""
         with m.If(self.en):
             m.d.sync += [
                 self.act_out.eq(self.act_in),
@@ -222,4 +243,3 @@ class SparsePE(wiring.Component):
                     self.lanes_out.eq(self.lanes_in),
                     self.macs_out.eq(macs),
                 ]
-        return m
