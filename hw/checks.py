@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.formats.ints import int_range
+
 __all__ = ["fail", "check_int", "check_float", "check_bool", "check_choice", "check_str", "check_int_array",
            "check_float_array", "check_instance", "check_attrs", "check_readable_file", "check_writable_file",
-           "check_writable_dir", "int_range", "Text"]
+           "check_writable_dir", "Text"]
 
 
 class Text(str):
@@ -118,11 +120,6 @@ def check_choice(name, value, choices):
     if value not in choices:
         fail(name, value, "is not allowed", allowed)
     return value
-
-
-def int_range(bits, signed):
-    """The ``(lo, hi)`` range of a ``bits``-wide integer, two's complement when ``signed``."""
-    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
 
 
 def check_int_array(name, value, *, ndim=None, bits=None, signed=True, lo=None, hi=None, whole_floats=True):
