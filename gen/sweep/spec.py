@@ -4,6 +4,7 @@ A spec names a base preset (or ``.toml`` config), axes over any fields of that c
 the stages to run per point::
 
     base = "gemm_4x4_2of4"
+    set = {cols = 2, max_k = 32}               # fields every point overrides (as --set does)
     stages = ["perf", "map", "synth"]          # "validate" always runs
     pareto = ["area", "cycles"]                # objectives (see gen.sweep.results.METRICS)
 
@@ -57,7 +58,7 @@ STAGE_OPTIONS = {
     "rtl": {"sim": "verilator", "seed": 1, "testcase": None},
 }
 _COMMON = {"where": {}, "timeout": None}
-_TOP_KEYS = ("name", "base", "axes", "workloads", "stages", "pareto", *STAGES)
+_TOP_KEYS = ("name", "base", "set", "axes", "workloads", "stages", "pareto", *STAGES)
 
 
 def _gemm(value, where):
@@ -143,6 +144,7 @@ class SweepSpec:
     name: str
     base: str
     kind: str
+    fixed: dict
     axes: dict
     workloads: tuple
     stages: tuple
@@ -150,7 +152,7 @@ class SweepSpec:
     pareto: tuple
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "base": self.base, "kind": self.kind,
+        return {"name": self.name, "base": self.base, "kind": self.kind, "set": dict(self.fixed),
                 "axes": {name: list(values) for name, values in self.axes.items()},
                 "workloads": [w.to_dict() for w in self.workloads], "stages": list(self.stages),
                 "options": self.options, "pareto": list(self.pareto)}
@@ -300,6 +302,16 @@ def _build(data, default_name, base_dir, pareto, parse_objectives):
             raise ValueError(f"axes.{axis} is not a field of {cls.__name__} (the base {base!r} is a "
                              f"{config.kind!r} config): allowed {', '.join(fields)}")
         axes[axis] = _axis_values(cls, axis, raw)
+    fixed_raw = data.get("set", {})
+    if not isinstance(fixed_raw, dict):
+        checks.fail("set", fixed_raw, f"is a {type(fixed_raw).__name__}", "a table of field = value")
+    fixed = {}
+    for field, value in fixed_raw.items():
+        if field not in fields:
+            raise ValueError(f"set.{field} is not a field of {cls.__name__}: allowed {', '.join(fields)}")
+        if field in axes:
+            raise ValueError(f"set.{field} is also an axis: allowed in one of set and axes")
+        fixed[field] = _axis_values(cls, field, [value])[0]
     workloads = []
     raw_workloads = data.get("workloads", [])
     if not isinstance(raw_workloads, list):
@@ -345,28 +357,29 @@ def _build(data, default_name, base_dir, pareto, parse_objectives):
         raise ValueError("stage 'map' needs a network: allowed at least one {net = NAME} or {npz = PATH} in "
                          "[[workloads]]")
     objectives = parse_objectives(pareto if pareto is not None else data.get("pareto", []))
-    return SweepSpec(name=name, base=base, kind=config.kind, axes=axes, workloads=tuple(workloads), stages=stages,
+    return SweepSpec(name=name, base=base, kind=config.kind, fixed=fixed, axes=axes, workloads=tuple(workloads), stages=stages,
                      options=options, pareto=objectives)
 
 
-def _point_id(kind, base, values):
-    text = json.dumps({"kind": kind, "base": base, "values": values}, sort_keys=True, default=str)
+def _point_id(kind, base, fixed, values):
+    text = json.dumps({"kind": kind, "base": base, "set": fixed, "values": values}, sort_keys=True, default=str)
     return "p" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def expand(spec: SweepSpec) -> list[Point]:
-    """The points of ``spec``: the product of its axes in their order (the last axis varies fastest), each
-    validated by :func:`gen.config.load_config`; an invalid one carries the config's message."""
+    """The points of ``spec``: the product of its axes in their order (the last axis varies fastest), each the
+    base with ``set`` and the point's values as :func:`gen.config.load_config` overrides; an invalid one carries
+    the config's message."""
     checks.check_instance("spec", spec, SweepSpec)
     names = list(spec.axes)
     points = []
     for index, combo in enumerate(itertools.product(*(spec.axes[n] for n in names))):
         values = dict(zip(names, combo))
         try:
-            config, error = load_config(spec.base, values), None
+            config, error = load_config(spec.base, spec.fixed | values), None
         except (ValueError, TypeError) as exc:
             config, error = None, " ".join(str(exc).split())
-        points.append(Point(index, _point_id(spec.kind, spec.base, values), values, config, error))
+        points.append(Point(index, _point_id(spec.kind, spec.base, spec.fixed, values), values, config, error))
     return points
 
 

@@ -16,6 +16,7 @@ timeouts are not (they may pass next time). A worker that dies is replaced and i
 """
 
 import contextlib
+import dataclasses
 import os
 import sys
 import threading
@@ -28,7 +29,7 @@ from hw import checks
 
 from gen.paths import build_dir
 from gen.sweep.cache import StageCache
-from gen.sweep.results import plot_report, write_table
+from gen.sweep.results import parse_objectives, plot_report, write_table
 from gen.sweep.spec import STAGES, SweepSpec, expand, load_spec, selected
 from gen.sweep.stages import STAGE_FUNCTIONS, stage_inputs
 from sim.sweep.rtl import rtl
@@ -201,7 +202,7 @@ def run_sweep(spec, *, workers: int | None = None, scheduler: str | None = None,
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec, pareto=pareto)
     elif pareto is not None:
-        spec = load_spec(spec.to_dict() | {"axes": {k: list(v) for k, v in spec.axes.items()}}, pareto=pareto)
+        spec = dataclasses.replace(spec, pareto=parse_objectives(pareto))
     if workers is not None:
         workers = checks.check_int("workers", workers, 0, 4096)
     if scheduler is not None:
