@@ -139,7 +139,7 @@ def read_table(path) -> dict:
 
 def _label(name):
     unit = METRICS.get(name, (None, ""))[1]
-    return f"{name} ({unit})" if unit else name
+    return f"{name} ({unit})" if unit and unit != name else name
 
 
 def plot_report(out_dir, *, rows: list, axes: dict, objectives, title: str = "") -> list[Path]:

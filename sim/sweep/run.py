@@ -17,6 +17,7 @@ timeouts are not (they may pass next time). A worker that dies is replaced and i
 
 import contextlib
 import dataclasses
+import importlib.util
 import os
 import sys
 import threading
@@ -146,7 +147,13 @@ class _StderrProgress:
         from distributed.diagnostics.progressbar import TextProgressBar
 
         class Bar(TextProgressBar):
+            last = None
+
             def _draw_bar(self, remaining, all, **kwargs):
+                # redrawn on a change only: a log file would get a line every interval otherwise
+                if (remaining, all) == self.last:
+                    return
+                self.last = (remaining, all)
                 frac = (1 - remaining / all) if all else 1.0
                 sys.stderr.write(f"\r[{'#' * int(self.width * frac):<{self.width}}] | {int(100 * frac)}% "
                                  f"Completed | {all - remaining}/{all} points")
@@ -212,6 +219,9 @@ def run_sweep(spec, *, workers: int | None = None, scheduler: str | None = None,
                              "scheduler's workers run the points)")
     if timeout is not None:
         timeout = checks.check_float("timeout", timeout, 1e-3, allowed="a number of seconds > 0")
+    if workers != 0 and importlib.util.find_spec("distributed") is None:
+        raise ValueError("the sweep runs on Dask distributed, which is not installed: pip install "
+                         "'sparsegen[sweep]' (make does), or run the points in this process with workers = 0")
     checks.check_bool("use_cache", use_cache)
     checks.check_bool("progress", progress)
     retries = checks.check_int("retries", retries, 0, 100)
@@ -286,13 +296,14 @@ def run_sweep(spec, *, workers: int | None = None, scheduler: str | None = None,
     engine = "serial" if workers == 0 else ("scheduler " + scheduler if scheduler else "local cluster")
     n_workers = 0
     t_compute = time.perf_counter()
+    ready = []       # when the cluster was up
     try:
         if workers == 0:
             for point, missing in todo:
                 store(point.id, run_point(point.config, spec.workloads, missing, out / "points" / point.id))
         elif todo:
             n_workers = _run_dask(todo, store, workers=workers, scheduler=scheduler, out=out, retries=retries,
-                                  progress=progress, workloads=spec.workloads)
+                                  progress=progress, workloads=spec.workloads, started=ready.append)
     finally:
         # on Ctrl-C too: every stored entry is complete, and the table shows what finished
         table = write(final=True)
@@ -308,13 +319,14 @@ def run_sweep(spec, *, workers: int | None = None, scheduler: str | None = None,
             "submitted": len(todo), "engine": engine, "workers": n_workers,
             "cache": cache.counters() | {"computed": computed},
             "seconds": round(time.perf_counter() - t_start, 3), "compute_seconds": round(compute_s, 3),
+            "startup_seconds": round(ready[0] - t_compute, 3) if ready else 0.0,
             "pareto": {"objectives": [list(o) for o in spec.pareto],
                        "points": [{k: r.get(k) for k in ("point", *spec.axes, *(n for n, _ in spec.pareto))}
                                   for r in table["pareto"]]},
             "rows": table_rows}
 
 
-def _run_dask(todo, store, *, workers, scheduler, out, retries, progress, workloads) -> int:
+def _run_dask(todo, store, *, workers, scheduler, out, retries, progress, workloads, started) -> int:
     """Submit one task per point and store the results as they finish; returns the number of workers."""
     import logging
 
@@ -331,6 +343,7 @@ def _run_dask(todo, store, *, workers, scheduler, out, retries, progress, worklo
     run = uuid.uuid4().hex[:8]
     with cluster, client:
         n_workers = len(client.scheduler_info().get("workers", {}))
+        started(time.perf_counter())
         futures, submitted = {}, []
         for point, missing in todo:
             future = client.submit(run_point, point.config, workloads, missing, str(out / "points" / point.id),
