@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hw import checks
 
-__all__ = ["METRICS", "parse_objectives", "dominates", "pareto_front", "write_table", "read_table", "plot_report"]
+__all__ = ["METRICS", "METRIC_STAGES", "parse_objectives", "dominates", "pareto_front", "write_table", "read_table", "plot_report"]
 
 # metric → (sense, unit): "min" or "max" is better; what the plots label the axis with
 METRICS = {
@@ -30,6 +30,12 @@ METRICS = {
     "map_speedup": ("max", "× over the dense mapping"), "map_area_efficiency": ("max", "× fewer crossbars"),
     "map_energy_efficiency": ("max", "× over the dense mapping"),
 }
+
+# the stage that computes each metric of METRICS (the spec checks that its objectives can be computed)
+METRIC_STAGES = {"multipliers": "validate", "latency": "validate",
+                 **dict.fromkeys(("cycles", "ideal_cycles", "dense_cycles", "utilization", "speedup"), "perf"),
+                 **dict.fromkeys(("area", "lut4", "carry", "ff", "dsp", "fmax_mhz"), "synth"),
+                 **{name: "map" for name in METRICS if name.startswith("map_")}}
 
 
 def parse_objectives(objectives) -> tuple:

@@ -357,6 +357,12 @@ def _build(data, default_name, base_dir, pareto, parse_objectives):
         raise ValueError("stage 'map' needs a network: allowed at least one {net = NAME} or {npz = PATH} in "
                          "[[workloads]]")
     objectives = parse_objectives(pareto if pareto is not None else data.get("pareto", []))
+    from gen.sweep.results import METRIC_STAGES
+
+    for name, _ in objectives:
+        if METRIC_STAGES.get(name, "validate") not in stages:
+            raise ValueError(f"pareto: {name!r} comes from stage {METRIC_STAGES[name]!r}, which is not in "
+                             f"stages = {list(stages)}: allowed a metric of the stages that run")
     return SweepSpec(name=name, base=base, kind=config.kind, fixed=fixed, axes=axes, workloads=tuple(workloads), stages=stages,
                      options=options, pareto=objectives)
 

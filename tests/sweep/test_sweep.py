@@ -134,14 +134,15 @@ def test_serial_run_matches_and_failures_are_recorded(sweep, tmp_path, monkeypat
 
     def slow(config, workloads, options, *, work_dir=None):
         import time
-        time.sleep(3)
+        time.sleep(30)          # abandoned in its daemon thread
         return {}
 
     monkeypatch.setitem(engine.STAGE_RUNNERS, "map", slow)
-    got = engine.run_sweep(spec | {"axes": {"rows": [2]}}, workers=0, out_dir=tmp_path / "o2",
-                           cache_dir=tmp_path / "c", timeout=0.05, plots=False)
+    got = engine.run_sweep(spec | {"axes": {"rows": [2]}, "map": {"timeout": 0.5}}, workers=0,
+                           out_dir=tmp_path / "o2", cache_dir=tmp_path / "c", plots=False)
     [row] = got["rows"]
-    assert "map: StageTimeout: timed out after 0.05 s" in row["error"] and row["cycles"] > 0
+    assert "map: StageTimeout: timed out after 0.5 s" in row["error"] and row["cycles"] > 0
+    assert got["cache"]["stored"].get("map") is None
 
 
 def test_interrupted_sweep_resumes(tmp_path, monkeypatch):
@@ -178,6 +179,8 @@ def test_interrupted_sweep_resumes(tmp_path, monkeypatch):
     ({"axes": {"ou_rows": [9]}}, "axes.ou_rows is not a field of GemmConfig"),
     ({"stages": ["perf", "place"]}, "stages = 'place' is not allowed"),
     ({"pareto": ["cycles", "beauty"]}, "pareto = 'beauty' is not a known metric"),
+    ({"pareto": ["map_crossbars", "cycles"], "stages": ["perf", "synth"]},
+     "pareto: 'map_crossbars' comes from stage 'map', which is not in stages"),
     ({"workloads": [{"gemm": [1, 2]}]}, "workloads[0].gemm = [1, 2] is not M,K,N"),
     ({"workloads": [{"net": "alexnet"}, {"gemm": [8, 8, 8]}]}, "workloads[0].net = 'alexnet' is not allowed"),
     ({"synth": {"pnr": False, "where": {"cols": 2}}}, "synth.where names 'cols', which is not an axis"),
@@ -227,3 +230,20 @@ def test_pareto_front_random(seed):
                  "b": rng.randint(0, 6), "c": rng.random()} for i in range(rng.randint(0, 30))]
         for objectives in (parse_objectives("min:a,min:b"), parse_objectives("min:a,max:b,min:c")):
             assert sorted(r["point"] for r in pareto_front(rows, objectives)) == _brute_front(rows, objectives)
+
+
+def test_rtl_stage_runs_cocotb(tmp_path):
+    """The rtl stage: the design's short cocotb test on Icarus (fast to build) passes; a test that does not
+    exist is a recorded error, not an exception."""
+    from sim.common.runner import simulator_available
+
+    if not simulator_available("icarus")[0]:
+        pytest.skip(simulator_available("icarus")[1])
+    spec = {"name": "rtl", "base": "dense_4x4", "set": {"cols": 2}, "axes": {"rows": [2]}, "stages": ["rtl"],
+            "rtl": {"sim": "icarus"}}
+    [row] = engine.run_sweep(spec, workers=0, out_dir=tmp_path / "o", cache_dir=tmp_path / "c", plots=False)["rows"]
+    assert row["status"] == "ok" and row["rtl_tests"] == 1 and row["rtl_failed"] == 0, row
+    spec["rtl"] = {"sim": "icarus", "testcase": "no_such_test"}
+    got = engine.run_sweep(spec, workers=0, out_dir=tmp_path / "o", cache_dir=tmp_path / "c", plots=False)
+    [row] = got["rows"]
+    assert row["status"] == "error" and row["error"].startswith("rtl: ") and "rtl_tests" not in row, row
