@@ -359,9 +359,9 @@ def _build(data, default_name, base_dir, pareto, parse_objectives):
     objectives = parse_objectives(pareto if pareto is not None else data.get("pareto", []))
     from gen.sweep.results import METRIC_STAGES
 
-    for name, _ in objectives:
-        if METRIC_STAGES.get(name, "validate") not in stages:
-            raise ValueError(f"pareto: {name!r} comes from stage {METRIC_STAGES[name]!r}, which is not in "
+    for metric, _ in objectives:
+        if METRIC_STAGES.get(metric, "validate") not in stages:
+            raise ValueError(f"pareto: {metric!r} comes from stage {METRIC_STAGES[metric]!r}, which is not in "
                              f"stages = {list(stages)}: allowed a metric of the stages that run")
     return SweepSpec(name=name, base=base, kind=config.kind, fixed=fixed, axes=axes, workloads=tuple(workloads), stages=stages,
                      options=options, pareto=objectives)

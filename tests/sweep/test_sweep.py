@@ -247,3 +247,13 @@ def test_rtl_stage_runs_cocotb(tmp_path):
     got = engine.run_sweep(spec, workers=0, out_dir=tmp_path / "o", cache_dir=tmp_path / "c", plots=False)
     [row] = got["rows"]
     assert row["status"] == "error" and row["error"].startswith("rtl: ") and "rtl_tests" not in row, row
+
+
+def test_spec_file_names_the_sweep(tmp_path):
+    path = tmp_path / "my_sweep.toml"
+    spec = {k: v for k, v in SPEC.items() if k != "name"}
+    path.write_text(_toml(spec))
+    loaded = load_spec(path)
+    assert loaded.name == "my_sweep" and loaded.fixed == SPEC["set"] and list(loaded.axes) == ["rows", "keep", "max_m"]
+    assert loaded.pareto == (("cycles", "min"), ("multipliers", "min"))
+    assert load_spec(path, pareto="area,max:utilization").pareto == (("area", "min"), ("utilization", "max"))
