@@ -32,25 +32,25 @@ SPEC = {
 }
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    """The sweep run twice on a 2-worker LocalCluster: cold, then from the cache."""
-    if not tools_available()[0]:
-        pytest.skip(tools_available()[1])
-    tmp = tmp_path_factory.mktemp("sweep")
-    kw = dict(workers=2, out_dir=tmp / "out", cache_dir=tmp / "cache")
-    first = engine.run_sweep(SPEC, **kw)
-    second = engine.run_sweep(SPEC, **kw)
-    return first, second, tmp
-
-
 def _brute_front(rows, objectives):
     ok = [r for r in rows if r["status"] == "ok"]
     return sorted(r["point"] for r in ok if not any(dominates(o, r, objectives) for o in ok if o is not r))
 
 
-def test_table_has_every_point_and_metric(sweep):
-    first, _, _ = sweep
+def test_sweep_on_two_workers(tmp_path, capsys):
+    """One test, so that pytest-xdist runs the sweep once: cold, then again from the cache, then the report."""
+    if not tools_available()[0]:
+        pytest.skip(tools_available()[1])
+    kw = dict(workers=2, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache")
+    first = engine.run_sweep(SPEC, **kw)
+    second = engine.run_sweep(SPEC, **kw)
+    _check_table(first)
+    _check_cache(first, second)
+    _check_pareto(first)
+    _check_report(first, tmp_path / "report", capsys)
+
+
+def _check_table(first):
     points = expand(load_spec(SPEC))
     assert first["points"] == len(points) == 12 and first["workers"] == 2
     with open(first["table"], newline="") as file:
@@ -84,8 +84,7 @@ def test_table_has_every_point_and_metric(sweep):
                for p in first["plots"]) and len(first["plots"]) == 2 * (1 + 3)
 
 
-def test_cache_counters(sweep):
-    first, second, _ = sweep
+def _check_cache(first, second):
     # one map for all points (the network maps the same onto every array), one synth, perf per valid point
     assert first["cache"]["computed"] == {"validate": 8, "perf": 8, "map": 1, "synth": 1}
     assert first["cache"]["hits"] == {}
@@ -96,15 +95,14 @@ def test_cache_counters(sweep):
         {k: v for k, v in r.items() if not k.endswith("_s")} for r in first["rows"]]
 
 
-def test_pareto_front_equals_brute_force(sweep):
-    first, _, _ = sweep
+def _check_pareto(first):
     objectives = parse_objectives(SPEC["pareto"])
     assert sorted(p["point"] for p in first["pareto"]["points"]) == _brute_front(first["rows"], objectives)
     assert first["pareto"]["points"]
 
 
-def test_report_rerenders_without_computing(sweep, tmp_path, capsys):
-    first, _, _ = sweep
+def _check_report(first, tmp_path, capsys):
+    capsys.readouterr()
     assert main(["sweep", "--report", first["json"], "--pareto", "cycles,max:utilization", "--out",
                  str(tmp_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -113,10 +111,9 @@ def test_report_rerenders_without_computing(sweep, tmp_path, capsys):
     assert (tmp_path / "t12.csv").is_file() and (tmp_path / "pareto.png").is_file()
 
 
-def test_serial_run_matches_and_failures_are_recorded(sweep, tmp_path, monkeypatch):
-    """workers=0 (no Dask) gives the same metrics; a stage that crashes is recorded, not cached, and the other
-    stages finish; a stage past its timeout is recorded."""
-    first, _, _ = sweep
+def test_serial_run_and_failures_are_recorded(tmp_path, monkeypatch):
+    """workers=0 (no Dask): a stage that crashes is recorded, not cached, and the other stages finish; a stage
+    past its timeout is recorded."""
     spec = SPEC | {"stages": ["perf", "map"]}
     spec.pop("synth")
 
@@ -126,8 +123,11 @@ def test_serial_run_matches_and_failures_are_recorded(sweep, tmp_path, monkeypat
     monkeypatch.setitem(engine.STAGE_RUNNERS, "map", crash)
     got = engine.run_sweep(spec, workers=0, out_dir=tmp_path / "o", cache_dir=tmp_path / "c", plots=False)
     assert got["engine"] == "serial" and got["cache"]["stored"].get("map") is None
-    for a, b in zip(got["rows"], first["rows"]):
-        assert a.get("cycles") == b.get("cycles") and a["point"] == b["point"]
+    assert [r["point"] for r in got["rows"]] == [p.id for p in expand(load_spec(SPEC))]
+    for a in got["rows"]:
+        if a.get("max_m") == 64 and a["status"] != "invalid":
+            cfg = load_config("gemm_4x4_2of4", SPEC["set"] | {k: a[k] for k in ("rows", "keep", "max_m")})
+            assert a["cycles"] == perf.job_cycles(cfg, 32, 16, 8)
         if a["status"] != "invalid":
             assert "map: RuntimeError: tool crashed" in a["error"] and a["status"] == "error"
     monkeypatch.undo()
