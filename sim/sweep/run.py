@@ -87,16 +87,18 @@ def _call(function, config, workloads, options, work_dir):
     return box["result"]
 
 
-def run_point(config, workloads, stages, work_dir) -> dict:
+def run_point(config, workloads, stages, work_dir, runners=None) -> dict:
     """Run ``stages`` (a list of ``(stage, options)``) for one config; what a Dask task runs.
 
-    Returns ``{stage: {"ok", "metrics", "error", "seconds", "cacheable"}}``; never raises for a failing stage.
+    ``runners`` replaces stage functions of :data:`STAGE_RUNNERS` by name. Returns ``{stage: {"ok", "metrics",
+    "error", "seconds", "cacheable"}}``; never raises for a failing stage.
     """
     out = {}
+    functions = STAGE_RUNNERS | (runners or {})
     for stage, options in stages:
         t0 = time.perf_counter()
         try:
-            metrics = _call(STAGE_RUNNERS[stage], config, workloads, options, Path(work_dir) / stage)
+            metrics = _call(functions[stage], config, workloads, options, Path(work_dir) / stage)
             entry = {"ok": True, "metrics": metrics, "error": None, "cacheable": True}
         except (ValueError, TypeError) as error:
             entry = {"ok": False, "metrics": {}, "error": " ".join(str(error).split()) or type(error).__name__,
@@ -173,7 +175,7 @@ class _StderrProgress:
 
 def run_sweep(spec, *, workers: int | None = None, scheduler: str | None = None, out_dir=None, cache_dir=None,
               use_cache: bool = True, timeout: float | None = None, progress: bool = False, retries: int = 2,
-              plots: bool = True, pareto=None) -> dict:
+              plots: bool = True, pareto=None, runners: dict | None = None) -> dict:
     """Run a sweep; returns its summary (the paths written, the counts, the cache counters, the Pareto rows).
 
     Parameters
@@ -200,6 +202,11 @@ def run_sweep(spec, *, workers: int | None = None, scheduler: str | None = None,
         Write the plots (PNG + PDF; needs matplotlib).
     pareto : list of str, optional
         Objectives replacing the spec's.
+    runners : dict, optional
+        ``{stage: function}`` replacing built-in stage functions (same signature as
+        :data:`gen.sweep.stages.STAGE_FUNCTIONS`), e.g. an experimental cost model; sent to the workers with each
+        task (cloudpickle), so it must be importable there or pickled by value. Its results are cached under the
+        stage's name: use a separate ``cache_dir``.
 
     Raises
     ------
@@ -226,6 +233,11 @@ def run_sweep(spec, *, workers: int | None = None, scheduler: str | None = None,
     checks.check_bool("progress", progress)
     retries = checks.check_int("retries", retries, 0, 100)
     checks.check_bool("plots", plots)
+    runners = dict(runners or {})
+    for stage, function in runners.items():
+        checks.check_choice("runners", stage, STAGES)
+        if not callable(function):
+            checks.fail(f"runners[{stage!r}]", function, "is not callable", "a stage function", exc=TypeError)
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec.name)
     checks.check_writable_dir("out_dir", out, create=True)
     cache = StageCache(Path(cache_dir) if cache_dir is not None else default_cache_dir(), enabled=use_cache)
@@ -256,7 +268,8 @@ def run_sweep(spec, *, workers: int | None = None, scheduler: str | None = None,
             if hit is not None:
                 results[point.id][stage] = hit
             elif stage == "validate":        # instant: no task for it
-                entry = run_point(point.config, spec.workloads, [(stage, opts)], out / "points" / point.id)[stage]
+                entry = run_point(point.config, spec.workloads, [(stage, opts)], out / "points" / point.id,
+                                  runners)[stage]
                 results[point.id][stage] = entry
                 cache.put(stage, key, entry)
                 computed[stage] = computed.get(stage, 0) + 1
@@ -300,10 +313,12 @@ def run_sweep(spec, *, workers: int | None = None, scheduler: str | None = None,
     try:
         if workers == 0:
             for point, missing in todo:
-                store(point.id, run_point(point.config, spec.workloads, missing, out / "points" / point.id))
+                store(point.id, run_point(point.config, spec.workloads, missing, out / "points" / point.id,
+                                          runners))
         elif todo:
             n_workers = _run_dask(todo, store, workers=workers, scheduler=scheduler, out=out, retries=retries,
-                                  progress=progress, workloads=spec.workloads, started=ready.append)
+                                  progress=progress, workloads=spec.workloads, started=ready.append,
+                                  runners=runners)
     finally:
         # on Ctrl-C too: every stored entry is complete, and the table shows what finished
         table = write(final=True)
@@ -326,7 +341,7 @@ def run_sweep(spec, *, workers: int | None = None, scheduler: str | None = None,
             "rows": table_rows}
 
 
-def _run_dask(todo, store, *, workers, scheduler, out, retries, progress, workloads, started) -> int:
+def _run_dask(todo, store, *, workers, scheduler, out, retries, progress, workloads, started, runners) -> int:
     """Submit one task per point and store the results as they finish; returns the number of workers."""
     import logging
 
@@ -347,7 +362,7 @@ def _run_dask(todo, store, *, workers, scheduler, out, retries, progress, worklo
         futures, submitted = {}, []
         for point, missing in todo:
             future = client.submit(run_point, point.config, workloads, missing, str(out / "points" / point.id),
-                                   key=f"sweep-point-{point.id}-{run}", pure=False, retries=retries)
+                                   runners, key=f"sweep-point-{point.id}-{run}", pure=False, retries=retries)
             futures[future.key] = (point, missing)
             submitted.append(future)
         if progress:

@@ -111,6 +111,40 @@ def _check_report(first, tmp_path, capsys):
     assert (tmp_path / "t12.csv").is_file() and (tmp_path / "pareto.png").is_file()
 
 
+def _die_once(config, workloads, options, *, work_dir):
+    """A stage whose first attempt kills its worker process (as an out-of-memory kill would)."""
+    import os
+    from pathlib import Path
+
+    marker = Path(work_dir) / "died"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("once")
+        os._exit(1)
+    return {"survived": 1}
+
+
+def test_dead_worker_is_replaced_and_its_point_retried(tmp_path):
+    """On a running cluster (--scheduler): each point's first attempt kills its worker; the cluster restarts the
+    worker, Dask reruns the point, and every point finishes."""
+    import logging
+    import sys
+
+    import cloudpickle
+    from distributed import LocalCluster
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])    # the workers cannot import this test module
+    spec = {"name": "die", "base": "gemm_4x4_2of4", "axes": {"rows": [2, 4]}, "stages": ["perf"],
+            "workloads": [{"gemm": [8, 8, 8]}]}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.CRITICAL) as cluster:
+        got = engine.run_sweep(spec, scheduler=cluster.scheduler_address, out_dir=tmp_path / "o",
+                               cache_dir=tmp_path / "c", plots=False, runners={"perf": _die_once})
+    assert got["engine"].startswith("scheduler tcp://") and got["ok"] == 2, got["rows"]
+    assert [r["survived"] for r in got["rows"]] == [1, 1]
+    assert all((tmp_path / "o" / "points" / r["point"] / "perf" / "died").is_file() for r in got["rows"])
+
+
 def test_serial_run_and_failures_are_recorded(tmp_path, monkeypatch):
     """workers=0 (no Dask): a stage that crashes is recorded, not cached, and the other stages finish; a stage
     past its timeout is recorded."""
