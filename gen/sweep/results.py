@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hw import checks
 
-__all__ = ["METRICS", "METRIC_STAGES", "parse_objectives", "dominates", "pareto_front", "write_table", "read_table", "plot_report"]
+__all__ = ["METRICS", "METRIC_STAGES", "parse_objectives", "dominates", "candidates", "pareto_front", "write_table", "read_table", "plot_report"]
 
 # metric → (sense, unit): "min" or "max" is better; what the plots label the axis with
 METRICS = {
@@ -82,13 +82,19 @@ def dominates(a, b, objectives) -> bool:
     return better
 
 
+def candidates(rows, objectives) -> list:
+    """The rows that compete for the front: a finite number in every objective (a point whose other stage failed
+    still competes on the metrics it has)."""
+    return [r for r in rows if r.get("status") != "invalid" and all(_number(r.get(name)) for name, _ in objectives)]
+
+
 def pareto_front(rows, objectives) -> list:
-    """The rows no other row dominates, among those with status ``ok`` and a finite number in every objective
-    (in table order); rows with equal objectives are all kept."""
+    """The rows no other row dominates, among the :func:`candidates` (in table order); rows with equal objectives
+    are all kept."""
     objectives = tuple(objectives)
     if not objectives:
         return []
-    rows = [r for r in rows if r.get("status") == "ok" and all(_number(r.get(name)) for name, _ in objectives)]
+    rows = candidates(rows, objectives)
     # sort by the objectives, so a row can only be dominated by one sorted before it
     keyed = sorted(rows, key=lambda r: tuple(r[n] if s == "min" else -r[n] for n, s in objectives))
     front = []
@@ -160,7 +166,7 @@ def plot_report(out_dir, *, rows: list, axes: dict, objectives, title: str = "")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     objectives = tuple(objectives)
-    ok = [r for r in rows if r.get("status") == "ok" and all(_number(r.get(n)) for n, _ in objectives)]
+    ok = candidates(rows, objectives)
     written = []
 
     def save(fig, stem):
@@ -175,7 +181,7 @@ def plot_report(out_dir, *, rows: list, axes: dict, objectives, title: str = "")
         ids = {r["point"] for r in front}
         fig, ax = plt.subplots(figsize=(6, 4.5))
         others = [r for r in ok if r["point"] not in ids]
-        ax.scatter([r[x] for r in others], [r[y] for r in others], c="0.6", s=22, label="design points")
+        ax.scatter([r[x] for r in others], [r[y] for r in others], c="0.6", s=22, label="other points")
         front2 = sorted(pareto_front(ok, objectives[:2]), key=lambda r: r[x])
         ax.step([r[x] for r in front2], [r[y] for r in front2], where="post", c="C3", lw=1, alpha=0.6)
         ax.scatter([r[x] for r in front], [r[y] for r in front], c="C3", s=40, marker="D",

@@ -65,7 +65,7 @@ def perf(config, workloads, options, *, work_dir=None) -> dict:
     """Cycles, ideal cycles and utilization of the GEMM workloads (summed), and for GEMM engines the dense twin's
     cycles and the speedup (``python -m gen perf``'s figures)."""
     if config.kind not in PERF_MODELS:
-        raise ValueError(f"perf: no cycle model for {config.kind!r} configs in the sweep: allowed "
+        raise ValueError(f"no cycle model for {config.kind!r} configs in the sweep: allowed "
                          f"{', '.join(PERF_MODELS)}")
     shapes = [(w.name, tuple(w.value)) for w in workloads if w.kind == "gemm"]
     return PERF_MODELS[config.kind](config, shapes)

@@ -24,7 +24,7 @@ def rtl(config, workloads, options, *, work_dir=None) -> dict:
     from sim.common.runner import run_design
 
     if config.kind not in TEST_MODULES:
-        raise ValueError(f"rtl: no cocotb test for {config.kind!r} configs: allowed {', '.join(TEST_MODULES)}")
+        raise ValueError(f"no cocotb test for {config.kind!r} configs: allowed {', '.join(TEST_MODULES)}")
     module, testcase = TEST_MODULES[config.kind]
     # the runner reports failures through pytest when it thinks it runs inside a pytest test (a serial sweep
     # started by a test): here a failure must be an exception the engine records

@@ -33,7 +33,7 @@ SPEC = {
 
 
 def _brute_front(rows, objectives):
-    ok = [r for r in rows if r["status"] == "ok"]
+    ok = [r for r in rows if r["status"] != "invalid" and all(isinstance(r.get(n), (int, float)) for n, _ in objectives)]
     return sorted(r["point"] for r in ok if not any(dominates(o, r, objectives) for o in ok if o is not r))
 
 
@@ -260,8 +260,10 @@ def _toml(spec):
 def test_pareto_front_random(seed):
     rng = random.Random(seed)
     for _ in range(50):
-        rows = [{"point": str(i), "status": rng.choice(["ok", "ok", "ok", "error"]), "a": rng.randint(0, 6),
-                 "b": rng.randint(0, 6), "c": rng.random()} for i in range(rng.randint(0, 30))]
+        # an invalid point never competes; one without a metric (its stage failed) only on the metrics it has
+        rows = [{"point": str(i), "status": rng.choice(["ok", "ok", "ok", "error", "invalid"]),
+                 "a": rng.randint(0, 6), "b": rng.choice([None, *range(7)]), "c": rng.random()}
+                for i in range(rng.randint(0, 30))]
         for objectives in (parse_objectives("min:a,min:b"), parse_objectives("min:a,max:b,min:c")):
             assert sorted(r["point"] for r in pareto_front(rows, objectives)) == _brute_front(rows, objectives)
 
