@@ -35,6 +35,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -292,6 +293,9 @@ def _build(data, default_name, base_dir, pareto, parse_objectives):
     config = load_config(base)
     cls = config_class(config.kind)
     name = checks.check_str("name", data.get("name", default_name), "a name for the sweep")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", name):
+        # it names the output directory and the table's files
+        checks.fail("name", name, "is not a file name", "letters, digits, _, . and -, at most 64 characters")
     axes_raw = data.get("axes", {})
     if not isinstance(axes_raw, dict):
         checks.fail("axes", axes_raw, f"is a {type(axes_raw).__name__}", "a table of field = [values]")

@@ -221,6 +221,7 @@ def test_interrupted_sweep_resumes(tmp_path, monkeypatch):
     ({"synth": {"pnr": "no"}}, "synth.pnr = 'no' is a str, not a bool"),
     ({"base": "gemm_9x9"}, "unknown preset 'gemm_9x9'"),
     ({"colour": "red"}, "unknown key(s) 'colour'"),
+    ({"name": "../up"}, "name = '../up' is not a file name"),
 ])
 def test_bad_spec_is_one_line_error(tmp_path, capsys, change, message):
     import tomllib  # noqa: F401  (the spec is TOML: written with the same keys)
