@@ -357,6 +357,9 @@ def _run_dask(todo, store, *, workers, scheduler, out, retries, progress, worklo
         client = Client(cluster)
     run = uuid.uuid4().hex[:8]
     with cluster, client:
+        if not scheduler:
+            with contextlib.suppress(TimeoutError):      # the tasks wait for the workers anyway
+                client.wait_for_workers(workers or default_workers(), timeout=120)
         n_workers = len(client.scheduler_info().get("workers", {}))
         started(time.perf_counter())
         futures, submitted = {}, []
