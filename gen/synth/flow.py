@@ -395,7 +395,7 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
         report["wrapper"] = {"top": synth_top, **overhead}
     (work / "generic.ys").write_text(yosys_script("generic", top, [source]))
     report["runtime_s"]["yosys_generic"] = run_tool("yosys", ["-q", "-l", "generic.log", "-s", "generic.ys"], work,
-                                                work / "generic.log")
+                                                work / "generic.log", timeout=timeout)
     report["tools"]["yosys"] = _yosys_version(work / "generic.log")
     log = (work / "generic.log").read_text(errors="replace")
     rtl = parse_stat((work / "rtl.stat.json").read_text())

@@ -294,3 +294,17 @@ def test_spec_file_names_the_sweep(tmp_path):
     assert loaded.name == "my_sweep" and loaded.fixed == SPEC["set"] and list(loaded.axes) == ["rows", "keep", "max_m"]
     assert loaded.pareto == (("cycles", "min"), ("multipliers", "min"))
     assert load_spec(path, pareto="area,max:utilization").pareto == (("area", "min"), ("utilization", "max"))
+
+
+def test_synth_timeout_is_recorded_and_not_cached(tmp_path, monkeypatch):
+    """A tool that passes the stage's timeout is killed by the flow; the point records it, the cache keeps
+    nothing for it."""
+    if not tools_available()[0]:
+        pytest.skip(tools_available()[1])
+    monkeypatch.setenv("SPARSEGEN_BUILD", str(tmp_path / "build"))     # no synthesis result cached from before
+    spec = {"name": "slow", "base": "dense_4x4", "set": {"rows": 2, "cols": 2}, "stages": ["synth"],
+            "synth": {"pnr": False, "timeout": 0.001}}
+    got = engine.run_sweep(spec, workers=0, out_dir=tmp_path / "o", cache_dir=tmp_path / "c", plots=False)
+    [row] = got["rows"]
+    assert row["status"] == "error" and "SynthError: yosys timed out after 0.001 s" in row["error"], row
+    assert got["cache"]["computed"] == {"validate": 1, "synth": 1} and "synth" not in got["cache"]["stored"]
