@@ -1,0 +1,79 @@
+"""``--wrap axi``: a config → the wrapped design's Verilog and manifest (docs/integration.md).
+
+The wrapped top module is ``<top>_axi``; its register map comes from :func:`hw.axi.designs.register_map`.
+"""
+
+import importlib
+
+import amaranth
+from amaranth.back import verilog
+
+from hw import checks
+from hw.axi.designs import axi_wrap
+from hw.axi.wrapper import AxiWrapper
+
+from gen.config import ConfigBase, load_config
+from gen.verilog import GENERATORS, GENERATOR_VERSION, Artifacts
+
+__all__ = ["WRAPS", "wrapped_top", "build", "manifest", "generate_wrapped"]
+
+WRAPS = ("axi",)
+
+
+def wrapped_top(config) -> str:
+    """Name of the wrapped top module: ``<top>_axi``."""
+    return f"{config.top}_axi"
+
+
+def build(config) -> AxiWrapper:
+    """The design of ``config`` (its kind's generator) behind the AXI wrapper."""
+    checks.check_instance("config", config, ConfigBase, "a config (SystolicConfig, GemmConfig, RramTileConfig)")
+    generator = importlib.import_module(GENERATORS[config.kind])
+    return axi_wrap(generator.build(config), name=wrapped_top(config), meanings=generator.PORT_MEANINGS,
+                    config=config)
+
+
+def manifest(config, top: AxiWrapper) -> dict:
+    """The wrapped design's manifest: the wrapped design's own manifest, plus the AXI ports, streams and map."""
+    generator = importlib.import_module(GENERATORS[config.kind])
+    inner = generator.manifest(config, top.inner)
+    axis = {}
+    for name, prefix in top.axis.items():
+        payload = len(getattr(top.inner, name).payload.as_value())
+        axis[name] = {"prefix": prefix, "direction": inner["streams"][name]["direction"],
+                      "tdata_bits": len(getattr(top, f"{prefix}_tdata")), "payload_bits": payload,
+                      "beat": inner["streams"][name]["beat"], "tlast": _tlast_rule(top, name, prefix)}
+    ports = [{"name": name, "direction": "in" if member.flow == amaranth.lib.wiring.In else "out",
+              "width": len(getattr(top, name))} for name, member in top.signature.members.items()]
+    return {
+        "top": wrapped_top(config),
+        "kind": config.kind,
+        "wrap": "axi",
+        "wraps": {"top": config.top, "manifest": inner},
+        "generator": {"name": "sparsegen", "version": GENERATOR_VERSION, "amaranth": amaranth.__version__},
+        "clock": "aclk; aresetn: synchronous active-low reset",
+        "ports": ports,
+        "axis": axis,
+        "axil": top.regmap.to_dict(),
+    }
+
+
+def _tlast_rule(top, name, prefix) -> str:
+    if prefix.startswith("s_"):
+        return "ignored"
+    layout = getattr(top.inner, name).payload.shape()
+    if hasattr(layout, "members") and "last" in dict(layout.members):
+        return "the beat's last field"
+    if "desc" in top.inner.signature.members and name == "results":
+        return "1 on the last result beat of each job (M * ceil(N / cols) beats)"
+    return "1 on every beat"
+
+
+def generate_wrapped(config, wrap="axi") -> Artifacts:
+    """Like :func:`gen.verilog.generate_verilog`, for the design wrapped by ``wrap`` (``"axi"``)."""
+    if isinstance(config, str) or hasattr(config, "__fspath__"):
+        config = load_config(config)
+    checks.check_choice("wrap", wrap, WRAPS)
+    top = build(config)
+    text = verilog.convert(top, name=wrapped_top(config), emit_src=False)
+    return Artifacts(top=wrapped_top(config), verilog=text, manifest=manifest(config, top))

@@ -1,0 +1,14 @@
+"""The AXI wrappers under cocotb with cocotbext-axi, on Verilator and Icarus: a GEMM job stream and an RRAM
+program + MVM driven only through the AXI ports (sim/axi/cocotb_*.py say what each checks)."""
+
+import pytest
+
+from gen.config import load_config
+from sim.axi.design import WrappedDesign
+from sim.common.runner import run_design
+
+
+@pytest.mark.parametrize("sim", ["verilator", "icarus"])
+def test_gemm_axi(sim, seed):
+    run_design(WrappedDesign(load_config("gemm_4x4_2of4", ["max_m=32", "max_k=32", "max_n=32"])),
+               "sim.axi.cocotb_gemm", sim, seed=seed)
