@@ -96,10 +96,17 @@ class AxiEnv:
                 if not sig(valid).value.is_resolvable or not int(self.dut.aresetn.value):
                     held = None
                     continue
+                if not int(sig(valid).value):
+                    if held is not None:
+                        self.violations.append(f"{pre}{valid} dropped before the handshake at cycle {self.cycle}")
+                    held = None
+                    continue
+                if not all(sig(p).value.is_resolvable for p in payload):
+                    self.violations.append(f"{pre}{valid} high with an X/Z payload at cycle {self.cycle}")
+                    continue
                 now = tuple(int(sig(p).value) for p in payload)
-                if held is not None and (not int(sig(valid).value) or now != held):
-                    self.violations.append(f"{pre}{valid} dropped or payload changed before the handshake at "
-                                           f"cycle {self.cycle}")
+                if held is not None and now != held:
+                    self.violations.append(f"{pre}{valid}: payload changed before the handshake at cycle {self.cycle}")
                 fire = int(sig(valid).value) and int(sig(ready).value)
                 self.handshakes[channel] += fire
                 held = now if int(sig(valid).value) and not fire else None

@@ -12,3 +12,8 @@ from sim.common.runner import run_design
 def test_gemm_axi(sim, seed):
     run_design(WrappedDesign(load_config("gemm_4x4_2of4", ["max_m=32", "max_k=32", "max_n=32"])),
                "sim.axi.cocotb_gemm", sim, seed=seed)
+
+
+@pytest.mark.parametrize("sim", ["verilator", "icarus"])
+def test_rram_axi(sim, seed):
+    run_design(WrappedDesign(load_config("rram_32x32_c2_small")), "sim.axi.cocotb_rram", sim, seed=seed)
