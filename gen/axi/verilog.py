@@ -13,9 +13,9 @@ from hw.axi.designs import axi_wrap
 from hw.axi.wrapper import AxiWrapper
 
 from gen.config import ConfigBase, load_config
-from gen.verilog import GENERATORS, GENERATOR_VERSION, Artifacts
+from gen.verilog import GENERATORS, GENERATOR_VERSION, Artifacts, write_artifacts
 
-__all__ = ["WRAPS", "wrapped_top", "build", "manifest", "generate_wrapped"]
+__all__ = ["WRAPS", "wrapped_top", "build", "manifest", "generate_wrapped", "write_wrapped"]
 
 WRAPS = ("axi",)
 
@@ -71,9 +71,29 @@ def _tlast_rule(top, name, prefix) -> str:
 
 def generate_wrapped(config, wrap="axi") -> Artifacts:
     """Like :func:`gen.verilog.generate_verilog`, for the design wrapped by ``wrap`` (``"axi"``)."""
+    return _generate(config, wrap)[1]
+
+
+def _generate(config, wrap):
     if isinstance(config, str) or hasattr(config, "__fspath__"):
         config = load_config(config)
     checks.check_choice("wrap", wrap, WRAPS)
     top = build(config)
     text = verilog.convert(top, name=wrapped_top(config), emit_src=False)
-    return Artifacts(top=wrapped_top(config), verilog=text, manifest=manifest(config, top))
+    return top, Artifacts(top=wrapped_top(config), verilog=text, manifest=manifest(config, top))
+
+
+def write_wrapped(config, out_dir, wrap="axi", *, html=False) -> list:
+    """Write the wrapped design into ``out_dir``: ``<top>_axi.v``, ``.json``, ``.core``, ``.f`` (as
+    :func:`gen.verilog.write_verilog`), then ``.rdl``, the C header ``.h`` and ``_regs.md`` (and with ``html`` the
+    HTML register docs, ``_regs_html/``). Returns the paths. Everything is generated before the first file is
+    written: a bad config, a missing PeakRDL or an unwritable ``out_dir`` writes nothing.
+    """
+    from gen.axi.rdl import register_files
+
+    checks.check_writable_dir("out_dir", out_dir)
+    if isinstance(config, str) or hasattr(config, "__fspath__"):
+        config = load_config(config)
+    top, art = _generate(config, wrap)
+    regs = register_files(top.regmap, html=html)
+    return write_artifacts(art, out_dir, kind=config.kind, extra=regs)
