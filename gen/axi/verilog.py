@@ -7,6 +7,7 @@ import importlib
 
 import amaranth
 from amaranth.back import verilog
+from amaranth.hdl import Elaboratable
 
 from hw import checks
 from hw.axi.designs import axi_wrap
@@ -15,7 +16,7 @@ from hw.axi.wrapper import AxiWrapper
 from gen.config import ConfigBase, load_config
 from gen.verilog import GENERATORS, GENERATOR_VERSION, Artifacts, write_artifacts
 
-__all__ = ["WRAPS", "wrapped_top", "build", "manifest", "generate_wrapped", "write_wrapped"]
+__all__ = ["WRAPS", "wrapped_top", "build", "register_map_of", "manifest", "generate_wrapped", "write_wrapped"]
 
 WRAPS = ("axi",)
 
@@ -31,6 +32,30 @@ def build(config) -> AxiWrapper:
     generator = importlib.import_module(GENERATORS[config.kind])
     return axi_wrap(generator.build(config), name=wrapped_top(config), meanings=generator.PORT_MEANINGS,
                     config=config)
+
+
+def register_map_of(config):
+    """``(register map, {stream: AXI4-Stream prefix}, {stream: tdata bits})`` of ``config``'s wrapped design,
+    without converting it (a testbench's view of the one definition)."""
+    top = build(config)
+    widths = {name: len(getattr(top, f"{prefix}_tdata")) for name, prefix in top.axis.items()}
+    _read_only(top, set())
+    return top.regmap, top.axis, widths
+
+
+def _read_only(obj, seen):
+    """Mark ``obj`` and the elaboratables it holds as built only to be read: Amaranth's UnusedElaboratable
+    warning is for forgotten designs, and these are not."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, Elaboratable):
+        obj._MustUse__silence = True
+        for value in vars(obj).values():
+            _read_only(value, seen)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _read_only(value, seen)
 
 
 def manifest(config, top: AxiWrapper) -> dict:

@@ -1,10 +1,9 @@
 """The cocotbext-axi side of a wrapped design: clock and reset, the AXI4-Lite master, one AXI4-Stream source or
 sink per stream with seeded pause generators, a protocol checker on every channel the design drives, and register
-access by name (the map from :func:`gen.axi.verilog.build`, the one definition).
+access by name (the map from :func:`gen.axi.verilog.register_map_of`, the one definition).
 """
 
 import random
-import warnings
 
 import cocotb
 from cocotb.clock import Clock
@@ -12,9 +11,7 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, AxiStreamFrame, AxiStreamSink,
                            AxiStreamSource)
 
-from amaranth.hdl import UnusedElaboratable
-
-from gen.axi.verilog import build
+from gen.axi.verilog import register_map_of
 from sim.common.stream import random_pauses, timeout_error
 
 __all__ = ["AxiEnv", "OKAY", "SLVERR"]
@@ -29,7 +26,7 @@ class AxiEnv:
     ----------
     dut : cocotb handle
     cfg : config
-        The wrapped design's config (the map and the stream widths come from :func:`gen.axi.verilog.build`).
+        The wrapped design's config (the map and the stream widths come from :func:`gen.axi.verilog.register_map_of`).
     seed : int
         Seeds each stream's pause pattern independently.
     gap, stall : float
@@ -46,12 +43,8 @@ class AxiEnv:
 
     def __init__(self, dut, cfg, *, seed, gap=0.3, stall=0.3):
         self.dut, self.cfg = dut, cfg
-        # built only for its register map and stream widths (the one definition), never elaborated here
-        warnings.filterwarnings("ignore", category=UnusedElaboratable)
-        wrapper = build(cfg)
-        self.regmap = wrapper.regmap
-        self.axis = wrapper.axis
-        self.beat_bytes = {name: len(getattr(wrapper, f"{prefix}_tdata")) // 8 for name, prefix in self.axis.items()}
+        self.regmap, self.axis, widths = register_map_of(cfg)
+        self.beat_bytes = {name: bits // 8 for name, bits in widths.items()}
         self.rng = random.Random(seed)
         self.gap, self.stall = gap, stall
         self.sources, self.sinks, self.violations = {}, {}, []

@@ -7,6 +7,8 @@ from gen.config import load_config
 from sim.axi.design import WrappedDesign
 from sim.common.runner import run_design
 
+pytest.importorskip("cocotbext.axi", reason="cocotbext-axi is missing: pip install -e '.[soc]' (make test installs it)")
+
 
 @pytest.mark.parametrize("sim", ["verilator", "icarus"])
 def test_gemm_axi(sim, seed):
