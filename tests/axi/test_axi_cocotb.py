@@ -10,9 +10,10 @@ from sim.common.runner import run_design
 pytest.importorskip("cocotbext.axi", reason="cocotbext-axi is missing: pip install -e '.[soc]' (make test installs it)")
 
 
-@pytest.mark.parametrize("sim", ["verilator", "icarus"])
-def test_gemm_axi(sim, seed):
-    run_design(WrappedDesign(load_config("gemm_4x4_2of4", ["max_m=32", "max_k=32", "max_n=32"])),
+@pytest.mark.parametrize("preset, sim", [("gemm_4x4_2of4", "verilator"), ("gemm_4x4_2of4", "icarus"),
+                                         ("gemm_4x4_2of4_os", "icarus")])
+def test_gemm_axi(preset, sim, seed):
+    run_design(WrappedDesign(load_config(preset, ["max_m=32", "max_k=32", "max_n=32"])),
                "sim.axi.cocotb_gemm", sim, seed=seed)
 
 

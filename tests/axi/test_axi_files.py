@@ -61,6 +61,13 @@ def test_rram_map_follows_hw_definitions():
     assert not any(r.writable for r in regmap.registers)
 
 
+def test_systolic_map_and_streams():
+    regmap, axis, widths = register_map_of(load_config("dense_4x4"))
+    assert [r.name for r in regmap.registers] == ["CYCLES", "BUSY_CYCLES", "STALL_CYCLES", "ZERO_SKIPS"]
+    assert axis == {"acts": "s_axis_acts", "weights": "s_axis_weights", "results": "m_axis_results"}
+    assert all(bits % 8 == 0 for bits in widths.values())
+
+
 def test_wrap_writes_every_file(wrapped):
     out, top = wrapped
     files = sorted(p.name for p in out.iterdir())
