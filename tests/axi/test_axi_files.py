@@ -151,3 +151,19 @@ def test_bad_config_writes_nothing(tmp_path, capsys):
     assert not out.exists()
     assert run(["verilog", "--config", GEMM, "--wrap", "apb", "--out", str(out)]) == 2
     assert not out.exists()
+
+
+def _table_row(reg):
+    fields = ", ".join(f"{f.name} [{f.lsb + f.width - 1}:{f.lsb}]" if f.width > 1 else f"{f.name} [{f.lsb}]"
+                       for f in reg.fields)
+    return f"| `{reg.offset:#05x}` | `{reg.name}` | {reg.access} | {fields} |"
+
+
+@pytest.mark.parametrize("preset", [GEMM, "rram_32x32_c2_small"])
+def test_docs_register_tables(preset):
+    """docs/integration.md's register tables are the generated maps."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "integration.md").read_text()
+    marker = f"<!-- regmap-table: {preset} -->\n"
+    assert marker in text, f"docs/integration.md has no table for {preset}"
+    rows = text.split(marker, 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    assert rows == [_table_row(reg) for reg in register_map_of(load_config(preset))[0].registers]
