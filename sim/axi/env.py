@@ -52,21 +52,27 @@ class AxiEnv:
         self.cycle = 0
 
     async def start(self, clock_ns=10):
-        """Clock, 4 cycles of reset, the agents (each with its own seeded pause generator), the checkers."""
-        dut = self.dut
+        """Clock, 4 cycles of reset, the agents (each with its own seeded pause generator, the AXI4-Lite channels
+        included), the checkers."""
+        dut, gap, stall = self.dut, self.gap, self.stall
         Clock(dut.aclk, clock_ns, unit="ns").start()
         dut.aresetn.value = 0
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.aclk, dut.aresetn,
                                   reset_active_level=False)
+        # gaps on AW, W and AR (so AW and W arrive in either order), backpressure on B and R
+        w, r = self.axil.write_if, self.axil.read_if
+        for channel, p in ((w.aw_channel, gap), (w.w_channel, gap), (w.b_channel, stall), (r.ar_channel, gap),
+                           (r.r_channel, stall)):
+            channel.set_pause_generator(random_pauses(random.Random(self.rng.getrandbits(64)), p))
         for name, prefix in self.axis.items():
             bus = AxiStreamBus.from_prefix(dut, prefix)
             rng = random.Random(self.rng.getrandbits(64))
             if prefix.startswith("s_"):
                 agent = self.sources[name] = AxiStreamSource(bus, dut.aclk, dut.aresetn, reset_active_level=False)
-                agent.set_pause_generator(random_pauses(rng, self.gap))
+                agent.set_pause_generator(random_pauses(rng, gap))
             else:
                 agent = self.sinks[name] = AxiStreamSink(bus, dut.aclk, dut.aresetn, reset_active_level=False)
-                agent.set_pause_generator(random_pauses(rng, self.stall))
+                agent.set_pause_generator(random_pauses(rng, stall))
                 self._check(f"{prefix}", ("tdata", "tlast"), "tvalid", "tready")
         self._check("s_axil_b", ("bresp",), "bvalid", "bready", prefix="s_axil_")
         self._check("s_axil_r", ("rdata", "rresp"), "rvalid", "rready", prefix="s_axil_")
