@@ -64,7 +64,7 @@ def manifest(config, top: AxiWrapper) -> dict:
     inner = generator.manifest(config, top.inner)
     axis = {}
     for name, prefix in top.axis.items():
-        payload = len(getattr(top.inner, name).payload.as_value())
+        payload = len(amaranth.hdl.Value.cast(getattr(top.inner, name).payload))
         axis[name] = {"prefix": prefix, "direction": inner["streams"][name]["direction"],
                       "tdata_bits": len(getattr(top, f"{prefix}_tdata")), "payload_bits": payload,
                       "beat": inner["streams"][name]["beat"], "tlast": _tlast_rule(top, name, prefix)}

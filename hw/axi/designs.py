@@ -43,7 +43,7 @@ def register_map(inner, *, name, meanings, config=None):
     Raises
     ------
     ValueError
-        ``inner`` has a plain input port the bus cannot drive.
+        ``inner`` has an interface member that is neither a stream nor a plain port.
     """
     b = RegisterMapBuilder(name)
     streams = stream_members(inner)
@@ -58,10 +58,13 @@ def register_map(inner, *, name, meanings, config=None):
     for port, member in inner.signature.members.items():
         if port in streams or (regfile and port in REGFILE_PORTS):
             continue
-        if member.flow == wiring.In:
-            raise ValueError(f"{type(inner).__name__}.{port} is an input the AXI4-Lite map cannot drive: "
-                             f"allowed streams, outputs and an indexed register block ({', '.join(REGFILE_PORTS)})")
+        if member.is_signature:
+            raise ValueError(f"{type(inner).__name__}.{port} is an interface the AXI wrapper cannot map: "
+                             f"allowed streams, plain ports and an indexed register block ({', '.join(REGFILE_PORTS)})")
         width = len(getattr(inner, port))
+        if member.flow == wiring.In:
+            b.value(port, width, meanings.get(port, port), ("input", port), access="rw")
+            continue
         fields = _error_fields(width) if port == "error" else None
         b.value(port, width, meanings.get(port, port), ("port", port), fields)
     if regfile:

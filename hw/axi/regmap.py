@@ -8,8 +8,9 @@ again. Registers are 32 bits wide, at consecutive word offsets from 0 in the ord
 
 1. for a stream driven from the bus (the GEMM engine's ``desc``): ``<STREAM>_CTRL`` (write ``start``, read
    ``pending``), then one read-write register per top-level field of the stream's beat (``<STREAM>_<FIELD>``);
-2. one read-only register per plain (non-stream) output port, in signature order (``<PORT>``, or ``<PORT>_LO``
-   and ``<PORT>_HI`` when wider than 32 bits: the low and high words);
+2. one register per plain (non-stream) port, in signature order: read-only for an output, read-write for an
+   input (the register drives the port; 0 after reset); ``<PORT>``, or ``<PORT>_LO`` and ``<PORT>_HI`` when wider
+   than 32 bits (the low and high words);
 3. for a design with an indexed register block (the RRAM tile's ``reg_addr``/``reg_data``): one read-only
    register per entry, in address order (split into ``_LO``/``_HI`` likewise).
 
@@ -44,7 +45,8 @@ class Register:
     """One 32-bit register at byte ``offset``.
 
     ``source`` says what the wrapper connects it to: ``("ctrl", stream)``, ``("field", stream, field)``,
-    ``("port", port, word)`` (bits ``[32·word, 32·word + 32)`` of an output port) or ``("regfile", index, word)``.
+    ``("port", port, word)`` (bits ``[32·word, 32·word + 32)`` of an output port), ``("input", port, word)`` (the
+    same bits of an input port, driven by the register) or ``("regfile", addr_port, data_port, index, word)``.
     """
     name: str
     offset: int
@@ -115,16 +117,17 @@ class RegisterMapBuilder:
                 raise ValueError(f"{stream}.{name} = {width} bits does not fit one register: allowed 1 … {DATA_BITS}")
             self._add(f"{stream}_{name}", what, [Field("value", 0, width, "rw", what)], ("field", stream, name))
 
-    def value(self, name, width, desc, source, fields=None):
-        """A read-only value ``width`` bits wide (split into ``_LO``/``_HI`` words above 32 bits); ``fields``
-        (``[Field]``, for a value of at most 32 bits) name its bits, else one field ``value``."""
+    def value(self, name, width, desc, source, fields=None, *, access="r"):
+        """A value ``width`` bits wide, read-only or (``access="rw"``) read-write, split into ``_LO``/``_HI``
+        (above 64 bits ``_W<i>``) words above 32 bits; ``fields`` (``[Field]``, for a value of at most 32 bits)
+        name its bits, else one field ``value``."""
         words = -(-width // DATA_BITS)
         for word in range(words):
             bits = min(DATA_BITS, width - DATA_BITS * word)
             suffix = "" if words == 1 else ("_lo", "_hi")[word] if words == 2 else f"_w{word}"
             what = desc if words == 1 else f"{desc} (bits {DATA_BITS * word + bits - 1}:{DATA_BITS * word})"
             self._add(f"{name}{suffix}", what, fields if fields and words == 1 else
-                      [Field("value", 0, bits, "r", what)], (*source, word))
+                      [Field("value", 0, bits, access, what)], (*source, word))
 
     def build(self) -> RegisterMap:
         return RegisterMap(self.name, tuple(self.registers))

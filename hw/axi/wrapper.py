@@ -3,7 +3,7 @@
 docs/integration.md specifies the ports, the beat layouts, the ``tlast`` rules and the register protocol.
 """
 
-from amaranth.hdl import ClockDomain, ClockSignal, Module, ResetSignal, Signal
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Module, ResetSignal, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -87,7 +87,7 @@ class AxiWrapper(wiring.Component):
         for name, member in self._streams.items():
             if name in self._bus_streams:
                 continue
-            width = tdata_bits(len(getattr(inner, name).payload.as_value()))
+            width = tdata_bits(len(Value.cast(getattr(inner, name).payload)))
             if member.flow == In:
                 members |= {f"s_axis_{name}_tdata": In(width), f"s_axis_{name}_tvalid": In(1),
                             f"s_axis_{name}_tready": Out(1), f"s_axis_{name}_tlast": In(1)}
@@ -135,7 +135,7 @@ class AxiWrapper(wiring.Component):
         for name, prefix in self.axis.items():
             s = getattr(inner, name)
             port = {sig: getattr(self, f"{prefix}_{sig}") for sig in ("tdata", "tvalid", "tready", "tlast")}
-            bits = len(s.payload.as_value())
+            bits = len(Value.cast(s.payload))
             if prefix.startswith("s_"):
                 m.d.comb += [s.payload.eq(port["tdata"][:bits]), s.valid.eq(port["tvalid"]),
                              port["tready"].eq(s.ready)]
@@ -147,19 +147,24 @@ class AxiWrapper(wiring.Component):
                 last = self._jobs[0].last
             else:
                 last = 1
-            m.d.comb += [port["tdata"].eq(s.payload.as_value()), port["tvalid"].eq(s.valid),
+            m.d.comb += [port["tdata"].eq(Value.cast(s.payload)), port["tvalid"].eq(s.valid),
                          s.ready.eq(port["tready"]), port["tlast"].eq(last)]
 
     def _bus_registers(self, m, inner, gate):
-        """The staging registers of the bus-driven streams and their held beats: ``{register name: Signal}``
-        (the writable fields) plus ``("pending", stream)`` entries."""
-        held = {}
+        """The writable registers (descriptor fields, input ports; the input ports driven from them) and the
+        bus-driven streams' held beats: ``{register name: Signal}`` plus ``("pending" | "beat", stream)``
+        entries."""
+        held, inputs = {}, {}
         for reg in self._map.registers:
-            if reg.source[0] == "field":
+            if reg.source[0] in ("field", "input"):
                 held[reg.name] = Signal(reg.fields[0].width, name=reg.name.lower())
+            if reg.source[0] == "input":
+                inputs.setdefault(reg.source[1], []).append(held[reg.name])
+        for port, words in inputs.items():
+            m.d.comb += getattr(inner, port).eq(Cat(*words))
         for name in self._bus_streams:
             s = getattr(inner, name)
-            beat = Signal.like(s.payload.as_value(), name=f"{name}_beat")
+            beat = Signal(len(Value.cast(s.payload)), name=f"{name}_beat")
             pending = held[("pending", name)] = Signal(name=f"{name}_pending")
             held[("beat", name)] = beat
             m.d.comb += [s.payload.eq(beat), s.valid.eq(pending & gate)]
@@ -192,7 +197,7 @@ class AxiWrapper(wiring.Component):
                         self._write_register(m, reg, held, w_data, w_strb, mask, b_resp)
 
     def _write_register(self, m, reg, held, w_data, w_strb, mask, b_resp):
-        if reg.source[0] == "field":
+        if reg.source[0] in ("field", "input"):
             target = held[reg.name]
             m.d.sync += [target.eq((target & ~mask) | (w_data & mask)), b_resp.eq(OKAY)]
             return
@@ -225,7 +230,7 @@ class AxiWrapper(wiring.Component):
 
     def _read_value(self, m, inner, reg, held):
         kind = reg.source[0]
-        if kind == "field":
+        if kind in ("field", "input"):
             return held[reg.name]
         if kind == "ctrl":
             return held[("pending", reg.source[1])] << 1

@@ -174,7 +174,7 @@ class AxiEnv:
     async def unmapped_rejected(self):
         """Reads and writes of unmapped words and writes of read-only registers answer ``SLVERR`` and change nothing
         (every writable register read back before and after)."""
-        writable = [r.name for r in self.regmap.registers if r.source[0] == "field"]
+        writable = [r.name for r in self.regmap.registers if r.source[0] in ("field", "input")]
         before = {n: await self.read(n) for n in writable}
         end = 4 * len(self.regmap.registers)
         for offset in sorted({end, (1 << self.regmap.addr_bits) - 4, end + 4 * self.rng.randrange(1 << 6)}):
