@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from hw.checks import check_attrs, check_int
 from hw.gemm.beats import desc_layout
 from hw.gemm.engine import descriptor_errors
 
@@ -39,6 +40,8 @@ class JobTracker(wiring.Component):
     """
 
     def __init__(self, config, *, depth=4):
+        check_attrs("config", config, ("max_m", "max_k", "max_n", "cols", "shift_bits", "acc_bits"), "a GemmConfig")
+        check_int("depth", depth, 1, 64)
         self._cfg, self._depth = config, depth
         super().__init__({"fire": In(1), "beat": In(desc_layout(config)), "out_fire": In(1), "last": Out(1),
                           "room": Out(1)})

@@ -79,6 +79,13 @@ class AxiWrapper(wiring.Component):
         check_instance("regmap", regmap, RegisterMap, "a hw.axi.regmap.RegisterMap")
         self._inner, self._map, self._jobs = inner, regmap, jobs
         self._streams = stream_members(inner)
+        if jobs is not None:
+            tracker, src, dst = jobs
+            if not (hasattr(tracker, "last") and hasattr(tracker, "room")):
+                raise TypeError(f"jobs = {jobs!r} is not allowed: allowed (JobTracker, in stream, out stream)")
+            if src not in self._streams or dst not in self._streams:
+                raise ValueError(f"jobs = {jobs!r} names a stream {type(inner).__name__} does not have: "
+                                 f"allowed {', '.join(self._streams)}")
         self._bus_streams = {reg.source[1] for reg in regmap.registers if reg.source[0] == "ctrl"}
         for name in self._bus_streams:
             if name not in self._streams or self._streams[name].flow != In:
