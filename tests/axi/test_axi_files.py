@@ -13,6 +13,7 @@ from gen.axi.verilog import register_map_of, wrapped_top
 from gen.cli import main
 from gen.config import load_config
 from gen.fusesoc import core_name
+from gen.verilog import write_verilog
 from hw.gemm.beats import ERROR_FIELDS, desc_layout
 from hw.gemm.engine import COUNTERS
 from hw.rram import beats as rram_beats
@@ -134,6 +135,12 @@ def test_fusesoc_core_info_and_lint(wrapped, tmp_path):
     lint = subprocess.run([*base, "run", "--build-root", str(tmp_path / "fsbuild"), "--target", "lint", vlnv],
                           capture_output=True, text=True, cwd=tmp_path)
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
+    plain = tmp_path / "plain"                             # a make verilog directory: its core parses too
+    write_verilog(load_config("dense_4x4"), plain)
+    plain_vlnv = core_name("systolic", load_config("dense_4x4").top)
+    info = subprocess.run([fusesoc, "--cores-root", str(plain), "core-info", plain_vlnv], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert info.returncode == 0 and plain_vlnv in info.stdout, info.stderr
     vc = list((tmp_path / "fsbuild").rglob("*.vc"))        # the Verilator command file edalize ran
     assert len(vc) == 1 and vc[0].parent.name == "lint-verilator", vc
     args = vc[0].read_text().split()
