@@ -16,9 +16,25 @@ from hw.axi.wrapper import AxiWrapper
 from gen.config import ConfigBase, load_config
 from gen.verilog import GENERATORS, GENERATOR_VERSION, Artifacts, write_artifacts
 
-__all__ = ["WRAPS", "wrapped_top", "build", "register_map_of", "manifest", "generate_wrapped", "write_wrapped"]
+__all__ = ["WRAPS", "PORT_MEANINGS", "wrapped_top", "build", "register_map_of", "manifest", "generate_wrapped", "write_wrapped"]
 
 WRAPS = ("axi",)
+
+
+# meanings of the wrapper's own ports (the AXI4-Stream ones are made per stream in manifest())
+PORT_MEANINGS = {
+    "aclk": "clock; every register updates on its rising edge",
+    "aresetn": "synchronous active-low reset of the wrapper and the design",
+    "s_axil_awaddr": "write byte address (bits 1:0 ignored)", "s_axil_awprot": "ignored",
+    "s_axil_awvalid": "write address offered", "s_axil_awready": "write address accepted",
+    "s_axil_wdata": "write data", "s_axil_wstrb": "byte enables of wdata", "s_axil_wvalid": "write data offered",
+    "s_axil_wready": "write data accepted", "s_axil_bresp": "OKAY (0) or SLVERR (2, nothing written)",
+    "s_axil_bvalid": "write response offered", "s_axil_bready": "write response accepted",
+    "s_axil_araddr": "read byte address (bits 1:0 ignored)", "s_axil_arprot": "ignored",
+    "s_axil_arvalid": "read address offered", "s_axil_arready": "read address accepted",
+    "s_axil_rdata": "read data (0 with SLVERR)", "s_axil_rresp": "OKAY (0) or SLVERR (2, unmapped)",
+    "s_axil_rvalid": "read data offered", "s_axil_rready": "read data accepted",
+}
 
 
 def wrapped_top(config) -> str:
@@ -62,14 +78,20 @@ def manifest(config, top: AxiWrapper) -> dict:
     """The wrapped design's manifest: the wrapped design's own manifest, plus the AXI ports, streams and map."""
     generator = importlib.import_module(GENERATORS[config.kind])
     inner = generator.manifest(config, top.inner)
-    axis = {}
+    axis, meanings = {}, dict(PORT_MEANINGS)
     for name, prefix in top.axis.items():
         payload = len(amaranth.hdl.Value.cast(getattr(top.inner, name).payload))
-        axis[name] = {"prefix": prefix, "direction": inner["streams"][name]["direction"],
+        described = inner.get("streams", {}).get(name, {})
+        axis[name] = {"prefix": prefix, "direction": "in" if prefix.startswith("s_") else "out",
                       "tdata_bits": len(getattr(top, f"{prefix}_tdata")), "payload_bits": payload,
-                      "beat": inner["streams"][name]["beat"], "tlast": _tlast_rule(top, name, prefix)}
+                      "beat": described.get("beat", {"width": payload}), "tlast": _tlast_rule(top, name, prefix)}
+        what = next((p["meaning"] for p in inner["ports"] if p["name"] == f"{name}__payload"), name)
+        meanings |= {f"{prefix}_tdata": f"{what}; zero-extended to whole bytes",
+                     f"{prefix}_tvalid": f"{name} beat offered", f"{prefix}_tready": f"{name} beat accepted",
+                     f"{prefix}_tlast": axis[name]["tlast"]}
     ports = [{"name": name, "direction": "in" if member.flow == amaranth.lib.wiring.In else "out",
-              "width": len(getattr(top, name))} for name, member in top.signature.members.items()]
+              "width": len(getattr(top, name)), "meaning": meanings[name]}
+             for name, member in top.signature.members.items()]
     return {
         "top": wrapped_top(config),
         "kind": config.kind,
