@@ -2,13 +2,16 @@
 
 ``verilog``, ``presets`` and ``show`` live here. Further commands live beside the generator they drive: each
 module named in :data:`EXTENSIONS` has ``register(commands)``, which adds its subparser (``commands`` is the
-argparse subparsers object) and sets ``run=function(args) -> int``. A ``ValueError`` or ``TypeError`` (a bad
+argparse subparsers object) and sets ``run=function(args) -> int``. Commands of the ``sim`` layer (which ``gen``
+must not import) come as plugins: every module of the entry-point group ``sparsegen.commands`` (``pyproject.toml``;
+ours is :mod:`sparsegen.commands`) has the same ``register(commands)``. A ``ValueError`` or ``TypeError`` (a bad
 argument, :mod:`hw.checks`) or an ``OSError`` escaping ``run`` is printed as one line ``sparsegen: error: <message>``
 with exit status 2; commands validate everything, paths included, before computing or writing anything.
 """
 
 import argparse
 import importlib
+import importlib.metadata
 import json
 import sys
 from pathlib import Path
@@ -18,7 +21,7 @@ from hw import checks
 from gen import __version__
 from gen.config import PRESETS_DIR, list_presets, load_config
 
-__all__ = ["main", "EXTENSIONS"]
+__all__ = ["main", "EXTENSIONS", "PLUGIN_GROUP"]
 
 # modules that add subcommands (see the module docstring)
 EXTENSIONS = (
@@ -27,6 +30,9 @@ EXTENSIONS = (
     "gen.gemm.cli",
     "gen.synth.flow",
 )
+
+# entry-point group of the plugin modules that add commands from above gen (see the module docstring)
+PLUGIN_GROUP = "sparsegen.commands"
 
 
 def _load(args):
@@ -102,6 +108,8 @@ def _parser():
 
     for module in EXTENSIONS:
         importlib.import_module(module).register(commands)
+    for plugin in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        plugin.load().register(commands)
     return parser
 
 
