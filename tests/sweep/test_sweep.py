@@ -1,5 +1,6 @@
 """`sparsegen sweep`: a 12-point sweep (perf + map on every point, one tiny synth without P&R) on a 2-worker
-LocalCluster, its table, cache, Pareto front and failures; the spec's validation; the report re-rendered."""
+LocalCluster: its table, cache counters and Pareto front, and the report re-rendered; failures (a crashing stage,
+timeouts, a killed worker, Ctrl-C and resuming), the rtl stage, and the spec's validation."""
 
 import csv
 import itertools
@@ -224,8 +225,6 @@ def test_interrupted_sweep_resumes(tmp_path, monkeypatch):
     ({"name": "../up"}, "name = '../up' is not a file name"),
 ])
 def test_bad_spec_is_one_line_error(tmp_path, capsys, change, message):
-    import tomllib  # noqa: F401  (the spec is TOML: written with the same keys)
-
     spec = SPEC | change
     path = tmp_path / "bad.toml"
     path.write_text(_toml(spec))
