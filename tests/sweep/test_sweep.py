@@ -307,3 +307,20 @@ def test_synth_timeout_is_recorded_and_not_cached(tmp_path, monkeypatch):
     [row] = got["rows"]
     assert row["status"] == "error" and "SynthError: yosys timed out after 0.001 s" in row["error"], row
     assert got["cache"]["computed"] == {"validate": 1, "synth": 1} and "synth" not in got["cache"]["stored"]
+
+
+def test_map_of_shipped_weights_equals_map_report(tmp_path):
+    """An npz workload goes through the compiler's report unchanged (the figures `map-report --weights` prints)."""
+    from gen.compiler.report import map_report
+
+    spec = {"name": "bars", "base": "rram_32x32_c2_small", "axes": {"ou_rows": [4, 8]}, "stages": ["map"],
+            "workloads": [{"npz": "bars"}], "map": {"prune": "nm:2:4"}}
+    got = engine.run_sweep(spec, workers=0, out_dir=tmp_path / "o", cache_dir=tmp_path / "c", plots=False)
+    for row in got["rows"]:
+        cfg = load_config("rram_32x32_c2_small", {"ou_rows": row["ou_rows"]})
+        totals = map_report(weights="bars", prune="nm:2:4", xbar=(32, 32), ou=(row["ou_rows"], cfg.ou_cols),
+                            cell_bits=cfg.cell_bits, input_bits=cfg.input_bits, dac_bits=cfg.dac_bits,
+                            adc_bits=cfg.adc_bits)["totals"]
+        assert row["status"] == "ok" and row["map_crossbars"] == totals["crossbars"] > 0
+        assert row["map_cycles"] == totals["cycles"] and row["map_energy_pj"] == pytest.approx(totals["energy_pj"])
+    assert got["cache"]["computed"]["map"] == 2      # the OU shape changes the mapping: no sharing
