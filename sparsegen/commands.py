@@ -13,7 +13,9 @@ import importlib
 __all__ = ["EXTENSIONS", "register"]
 
 # sim modules with ``register(commands)``, in the order their commands appear in ``--help``
-EXTENSIONS = ()
+EXTENSIONS = (
+    "sim.simulate.cli",
+)
 
 
 def register(commands):

@@ -17,6 +17,7 @@ A batch dimension left symbolic (``N``, ``batch``, ``?``) is taken as 1; other s
 Padding must be symmetric (what :func:`hw.formats.conv.im2col` lowers), dilation 1, kernels square.
 """
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -140,7 +141,7 @@ class OnnxLayer:
 class OnnxNetwork:
     """An imported model: ``layers`` (the GEMM layers in graph order), ``nodes`` (every node, in order),
     ``skipped`` (``(node name, op, note)`` of every node without a GEMM), ``input``/``input_shape`` (the graph input
-    that is not an initializer) and ``output``."""
+    that is not an initializer), ``output`` and ``shapes`` (every inferred tensor shape, batch 1 when symbolic)."""
     path: str
     layers: list
     nodes: list
@@ -148,6 +149,7 @@ class OnnxNetwork:
     input: str
     input_shape: tuple
     output: str
+    shapes: dict = field(default_factory=dict)
 
     def gemm_jobs(self) -> list:
         """Every layer's GEMMs in order: ``[(name, (M, K, N)), ...]``."""
@@ -335,5 +337,9 @@ def import_onnx(path) -> OnnxNetwork:
     if len(set(names)) != len(names):      # unique names: the report rows and jobs are named by them
         layers = [replace(layer, name=f"{layer.name}#{i}") for i, layer in enumerate(layers)]
     in_shape = _dims(shapes[inputs[0].name], inputs[0].name, f"--onnx {path}") if inputs[0].name in shapes else ()
+    fixed = {}
+    for tensor, shape in shapes.items():
+        with contextlib.suppress(ValueError):          # a symbolic inner dimension: not needed unless used above
+            fixed[tensor] = _dims(shape, tensor, f"--onnx {path}")
     return OnnxNetwork(path=str(Path(path)), layers=layers, nodes=nodes, skipped=skipped, input=inputs[0].name,
-                       input_shape=in_shape, output=graph.output[0].name if graph.output else "")
+                       input_shape=in_shape, output=graph.output[0].name if graph.output else "", shapes=fixed)
