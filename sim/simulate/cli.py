@@ -150,8 +150,11 @@ def _layer(args, out, common):
     xr, xc = _pair(args.xbar, "--xbar")
     orows, ocols = _pair(args.ou, "--ou")
     geometry = {"xbar_rows": xr, "xbar_cols": xc, "ou_rows": orows, "ou_cols": ocols, "cell_bits": args.cell_bits}
-    result = run.simulate_layer(path=layer, strategy=args.mapping, X=X, vectors=args.vectors, name=args.name,
-                                prune=args.prune, geometry=geometry, dac_bits=args.dac_bits, **common)
+    try:
+        result = run.simulate_layer(path=layer, strategy=args.mapping, X=X, vectors=args.vectors, name=args.name,
+                                    prune=args.prune, geometry=geometry, dac_bits=args.dac_bits, **common)
+    except ValueError as error:         # the compiler's messages name its own option, --weights
+        raise ValueError(str(error).replace("--weights ", "--layer ", 1)) from None
     Y, rep = result.outputs[0], result.report
     regs = rep["registers"]
     print(f"layer {rep['layer']} mapped {rep['strategy']}: {rep['n_xbars']} crossbar(s), {rep['n_ous']} OUs on "
@@ -180,7 +183,10 @@ def _onnx(args, cfg, out, common):
     runs = []
 
     def gemm(name, jobs):
-        result = run.simulate_jobs(cfg, jobs, **common)
+        try:
+            result = run.simulate_jobs(cfg, jobs, **common)
+        except run.Mismatch as error:
+            raise run.Mismatch(f"layer {name}: {error}") from None
         runs.append((name, result))
         print(f"layer {name}: {len(jobs)} job(s), {result.report['rtl_cycles']} cycles (model "
               f"{result.report['model_cycles']}), every output equal to the golden model")

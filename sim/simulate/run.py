@@ -81,7 +81,10 @@ def _progress_bar(path, *, enabled, label):
     stop = threading.Event()
 
     def poll():
-        from tqdm import tqdm
+        try:
+            from tqdm import tqdm
+        except ImportError:              # the onnx extra brings tqdm; without it, no bar
+            return
 
         bar = None
         while not stop.wait(0.2):

@@ -203,7 +203,8 @@ def test_bad_input(tmp_path, capsys):
         (["simulate", "--config", "ssa_8x8_2of4", "--a", str(tmp_path / "A.npy"), "--w", str(tmp_path / "W.npy")],
          "allowed a \"gemm\" preset"),
         (["simulate", "--layer", str(tmp_path / "A.npy"), "--out", str(out)], "--layer needs --mapping"),
-        (["simulate", "--layer", str(tmp_path / "A.npy"), "--mapping", "dense", "--out", str(out)], "--weights"),
+        (["simulate", "--layer", str(tmp_path / "A.npy"), "--mapping", "dense", "--out", str(out)],
+         "--layer " + str(tmp_path / "A.npy") + " holds a single array"),
         ([*base, "--onnx", str(tmp_path / "A.npy")], "--onnx needs --input"),
         ([*gemm("A.npy", "W.npy"), "--out", str(tmp_path / "A.npy")], "is an existing file, not a directory"),
     ]
