@@ -128,9 +128,7 @@ def _gemm(args, cfg, out, common):
     C = result.outputs[0]
     print(f"C = post(A·W): {A.shape[0]}×{A.shape[1]}×{W.shape[1]} on {cfg.top} in {result.report['jobs']} job(s), "
           f"shift {result.report['shift']}: all {C.size} elements equal to the golden model")
-    _print_counters(result.report)
-    if result.waveform:
-        print(f"waveform: {result.waveform}")
+    _print_counters(result.report)        # the runner has printed the waveform's path (--waves)
     print(f"wall time {result.seconds:.1f} s (build, if not cached, and simulation)")
     _save(out, {"C.npy": C}, {"source": "gemm", "config": cfg.to_dict(), "top": cfg.top, **result.report,
                                "waveform": result.waveform})
@@ -161,8 +159,6 @@ def _layer(args, out, common):
           f"{rep['tile']}; {Y.shape[0]} MVM(s): all {Y.size} outputs equal to the tile golden and to x @ Wq")
     print("registers: " + ", ".join(f"{k} {v}" for k, v in regs.items() if k not in ("at",)))
     print(f"cycles: {rep['sim_cycles']} simulated in {rep['wall_s']:.1f} s")
-    if result.waveform:
-        print(f"waveform: {result.waveform}")
     _save(out, {"Y.npy": Y}, {"source": "rram", **rep, "waveform": result.waveform})
     return 0
 

@@ -76,7 +76,7 @@ def first_difference(name, got, want):
 
 
 @contextlib.contextmanager
-def _progress_bar(path, *, enabled, label):
+def _progress_bar(path, *, enabled, label, unit="beat"):
     """A tqdm bar fed from the ``"<done> <total>"`` file the cocotb side rewrites; the body runs the simulation."""
     stop = threading.Event()
 
@@ -93,7 +93,7 @@ def _progress_bar(path, *, enabled, label):
             except (OSError, ValueError):
                 continue
             if bar is None:
-                bar = tqdm(total=total, desc=label, unit="beat", leave=True)
+                bar = tqdm(total=total, desc=label, unit=unit, leave=True)
             bar.update(done - bar.n)
         if bar is not None:
             with contextlib.suppress(OSError, ValueError):
@@ -112,10 +112,12 @@ def _progress_bar(path, *, enabled, label):
             thread.join()
 
 
-def _run(design, testcase, sim, *, arrays, knobs, seed, waves, progress, label):
+def _run(design, testcase, sim, *, arrays, knobs, seed, waves, progress, label, unit="beat"):
     """Write ``arrays`` for the cocotb side, run ``testcase`` of :mod:`sim.simulate.cocotb_simulate`, read back."""
     from sim.common.runner import run_design, waveforms
 
+    seed = checks.check_int("seed", seed, 0)
+    waves, progress = checks.check_bool("waves", waves), checks.check_bool("progress", progress)
     scratch = build_dir() / "simulate" / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{design.top[:40]}-", dir=scratch))
@@ -126,7 +128,7 @@ def _run(design, testcase, sim, *, arrays, knobs, seed, waves, progress, label):
                  "progress": files["progress"], **knobs}
         t0 = time.perf_counter()
         waveforms()                                  # forget earlier runs' paths
-        with _progress_bar(files["progress"], enabled=progress, label=label):
+        with _progress_bar(files["progress"], enabled=progress, label=label, unit=unit):
             run_design(design, "sim.simulate.cocotb_simulate", sim, seed=seed, knobs=knobs, testcase=testcase,
                        waves=waves)
         seconds = time.perf_counter() - t0
@@ -253,7 +255,7 @@ def simulate_layer(*, path, strategy, X=None, vectors=4, name=None, prune="none"
     cfg = config or tile_config([mapping], geometry, dac_bits=dac_bits, name=f"rram_sim_{layer.name}"[:48])
     outputs, report, seconds, wave = _run(cfg, "simulate_rram", sim, arrays={"x": X},
                                           knobs={"layer": json.dumps(spec)}, seed=seed, waves=waves,
-                                          progress=progress, label=f"{sim} {layer.name} MVMs")
+                                          progress=progress, label=f"{sim} {layer.name}", unit="MVM")
     Y = outputs["y"]
     want = mvm(mapping, X, input_bits=cfg.input_bits, input_signed=cfg.input_signed, dac_bits=cfg.dac_bits,
                adc_bits=cfg.adc_bits)

@@ -2,7 +2,8 @@
 
 - GEMM (``--a/--w``) on Verilator and Icarus: a seeded 2:4 GEMM larger than the engine's ``max_m`` and ``max_n``
   (so it runs as several jobs), through the CLI: ``C.npy`` equals ``requantize(A @ W)`` computed here, the cycles
-  equal the cycle model and the MAC counters the golden counts; a corrupted golden shows the mismatch message.
+  equal the cycle model and the MAC counters the golden counts; on Icarus with ``--waves``, the printed waveform
+  exists; a corrupted golden shows the mismatch message.
 - ONNX (``--onnx``) on Verilator: the tiny CNN (conv, depthwise conv, 1×1 conv, Gemm with ReLU, max pooling,
   global average pooling, flatten between them) layer by layer on the engine; every layer's RTL output equals the
   same runner with the golden model as its GEMM, and conv1's equals the direct convolution of the quantized input.
@@ -16,6 +17,7 @@ tile, so the simulator builds are shared with tests/compiler/test_compiled_layer
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,7 +64,8 @@ def test_gemm_cli(sim, seed, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["simulate", "--config", "gemm_4x4_2of4", *_argv_set(), "--a", str(tmp_path / "A.npy"), "--w",
             str(tmp_path / "W.npy"), "--sim", sim, "--out", str(out), "--seed", str(seed)]
-    assert main(argv) == 0, capsys.readouterr().err
+    # --waves on Icarus only: its build is seconds (a waves build of Verilator would not be shared)
+    assert main(argv + (["--waves"] if sim == "icarus" else [])) == 0, capsys.readouterr().err
     text = capsys.readouterr().out
     cfg = load_config("gemm_4x4_2of4", MAXIMA)
     report = json.loads((out / "report.json").read_text())
@@ -78,6 +81,11 @@ def test_gemm_cli(sim, seed, tmp_path, capsys):
     assert counters["macs"] == sum(a for a, _ in macs) and counters["zero_skips"] == sum(b for _, b in macs)
     assert counters["jobs_done"] == 4 and counters["busy_cycles"] == perf.predict(cfg, jobs).busy_cycles
     assert f"cycles: {report['rtl_cycles']} from the first descriptor" in text and "all 1000 elements equal" in text
+    if sim == "icarus":
+        wave = report["waveform"]
+        assert f"waveform: {wave}" in text and wave.endswith(".fst") and Path(wave).stat().st_size > 1000
+    else:
+        assert report["waveform"] is None
 
 
 def test_gemm_mismatch_names_element(seed, monkeypatch, capsys, tmp_path):
@@ -221,3 +229,26 @@ def test_bad_input(tmp_path, capsys):
         line = cli_error(capsys, argv)
         assert expect in line, (argv, line)
     assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_rram_layer_cli(sim, seed, tmp_path, capsys):
+    """``--layer`` through the CLI on the tile it derives (its own build: make test-full only): a 20-input,
+    6-output fully-connected layer pruned 50 %, mapped ou-sparse; Y.npy equals ``X @ Wq`` from the compiler."""
+    require_simulator(sim)
+    from gen.compiler.prune import as_matrix
+    from gen.compiler.report import prepared_layers
+
+    rng = np.random.default_rng(seed)
+    np.savez(tmp_path / "fc.npz", fc=rng.normal(size=(6, 20)).astype(np.float32))
+    X = rng.integers(-128, 128, size=(3, 20))
+    np.save(tmp_path / "X.npy", X)
+    out = tmp_path / "out"
+    assert main(["simulate", "--layer", str(tmp_path / "fc.npz"), "--mapping", "ou-sparse", "--prune",
+                 "magnitude:ratio=0.5", "--xbar", "32x32", "--input", str(tmp_path / "X.npy"), "--sim", sim,
+                 "--out", str(out), "--quiet"]) == 0
+    (_, q, _), = prepared_layers(weights=tmp_path / "fc.npz", prune="magnitude:ratio=0.5")
+    np.testing.assert_array_equal(np.load(out / "Y.npy"), X @ as_matrix(q))
+    report = json.loads((out / "report.json").read_text())
+    assert report["registers"]["MVMS"] == 3 and "all 18 outputs equal" in capsys.readouterr().out
