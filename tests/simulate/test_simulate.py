@@ -252,3 +252,17 @@ def test_rram_layer_cli(sim, seed, tmp_path, capsys):
     np.testing.assert_array_equal(np.load(out / "Y.npy"), X @ as_matrix(q))
     report = json.loads((out / "report.json").read_text())
     assert report["registers"]["MVMS"] == 3 and "all 18 outputs equal" in capsys.readouterr().out
+
+
+def test_gemm_os_engine(seed):
+    """The output-stationary engine through the Python API (its build shared with tests/gemm's OS config): a GEMM
+    of 3 × 2 jobs, C equal to ReLU/requantization of A @ W computed here, cycles equal to the cycle model."""
+    require_simulator("verilator")
+    from sim.simulate.run import simulate_gemm
+
+    cfg = load_config("gemm_4x4_2of4_os", {"max_m": 10, "max_k": 40, "max_n": 10})
+    A, W = _gemm_data(seed, m=25, k=40, n=13)
+    run = simulate_gemm(cfg, A, W, shift=9, seed=seed, progress=False)
+    np.testing.assert_array_equal(run.outputs[0], golden.requantize(A @ W, relu=True, out_bits=8, shift=9))
+    jobs = [(m, 40, n) for m in (10, 10, 5) for n in (10, 3)]
+    assert run.report["jobs"] == 6 and run.report["rtl_cycles"] == perf.predict(cfg, jobs).cycles
