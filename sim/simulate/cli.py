@@ -89,7 +89,6 @@ def _run(args):
     seed = checks.check_int("--seed", args.seed, 0)
     out = checks.check_writable_dir("--out", args.out or build_dir() / "simulate")
     common = dict(sim=sim, seed=seed, waves=args.waves, progress=not args.quiet)
-    print(f"simulate: {sim}, seed {seed}", file=sys.stderr)
     if args.layer is None:
         cfg = load_config(args.config or "", args.set) if args.config else None
         if cfg is None or cfg.kind != "gemm":
