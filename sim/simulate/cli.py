@@ -188,6 +188,10 @@ def _onnx(args, cfg, out, common):
         return result.outputs
 
     output, layers = run.run_network(cfg, net, x, gemm=gemm)
+    for layer in layers:
+        if layer["relu_in_model"] != layer["relu_on_engine"]:
+            print(f"note: layer {layer['name']}: the engine {'applies' if layer['relu_on_engine'] else 'has no'} "
+                  f"ReLU (config-wide) where the model has {'none' if layer['relu_on_engine'] else 'one'}")
     total = sum(r.report["rtl_cycles"] for _, r in runs)
     print(f"network {Path(args.onnx).name}: {len(layers)} layers on {cfg.top}, {total} engine cycles in all; "
           f"skipped (host or no GEMM): {', '.join(f'{n} ({op})' for n, op, _ in net.skipped) or 'none'}")

@@ -314,7 +314,8 @@ def run_network(cfg, net, x, *, gemm, prune=True):
     pooling rounding half up, reshapes); any other operator is refused before anything runs.
 
     Returns ``(output, layers)``: the last tensor (int64, the model output's shape) and per layer
-    ``{"name", "op", "kind", "gemm", "jobs", "shift", "output"}``.
+    ``{"name", "op", "kind", "gemm", "jobs", "shift", "relu_in_model", "relu_on_engine", "output"}`` (the last two
+    differ where the engine's config-wide ReLU does not match the model).
     """
     from gen.compiler.prune import as_matrix
     from gen.compiler.workloads import prepare_layer
@@ -369,8 +370,11 @@ def run_network(cfg, net, x, *, gemm, prune=True):
             else:
                 out = C.reshape(layer.out_shape)
             tensors[layer.output] = out
+            # the engine's ReLU is per config, not per layer: say where the model has none after the layer
+            followed = any(n.op == "Relu" and n.inputs[:1] == (layer.output,) for n in net.nodes)
             report.append({"name": layer.name, "op": layer.op, "kind": layer.kind, "gemm": list(layer.gemm),
-                           "jobs": len(jobs), "shift": shift, "output": out})
+                           "jobs": len(jobs), "shift": shift, "relu_in_model": followed,
+                           "relu_on_engine": bool(cfg.relu), "output": out})
             continue
         xin = tensors[node.inputs[0]]
         shape = net.shapes.get(node.outputs[0])

@@ -145,6 +145,8 @@ def test_onnx_network(seed, tmp_path, capsys):
     want = golden.requantize(acc, relu=True, out_bits=8, shift=shift)
     np.testing.assert_array_equal(np.load(out / "layer_conv1.npy")[0], want)
     assert len(np.unique(want)) > 4 and "skipped (host or no GEMM): relu1 (Relu), pool1 (MaxPool)" in text
+    assert [r["relu_in_model"] for r in report["layers"]] == [True, True, True, False]
+    assert "note: layer fc: the engine applies ReLU (config-wide) where the model has none" in text
 
 
 def test_rram_layer(seed, tmp_path, capsys):
