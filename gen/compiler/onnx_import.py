@@ -247,7 +247,7 @@ def _fc(node, attrs, w, bias, in_shape, where, transposed):
     if in_shape[-1] != w.shape[1]:
         raise ValueError(f"{where}: input {in_shape} has {in_shape[-1]} features, the weight {w.shape[1]}")
     m = int(np.prod(in_shape[:-1])) if len(in_shape) > 1 else 1
-    batch = in_shape[0] if len(in_shape) > 2 else (in_shape[0] if len(in_shape) == 2 else 1)
+    batch = in_shape[0] if len(in_shape) >= 2 else 1
     return dict(kind="fc", weights=w, bias=bias, stride=1, padding=0, gemm=(m, int(w.shape[1]), int(w.shape[0])),
                 positions=max(1, m // max(batch, 1)))
 
