@@ -14,6 +14,7 @@ __all__ = ["EXTENSIONS", "register"]
 
 # sim modules with ``register(commands)``, in the order their commands appear in ``--help``
 EXTENSIONS = (
+    "sim.simulate.cli",
     "sim.sweep.cli",
 )
 

@@ -13,6 +13,7 @@ import time
 SECTIONS = {
     "systolic": "sim.bench.systolic",
     "scalesim": "sim.bench.scalesim",
+    "traffic": "sim.bench.traffic",
     "rram": "sim.bench.rram",
     "mapping": "sim.bench.mapping",
     "gemm": "sim.bench.gemm",
