@@ -95,11 +95,18 @@ def _npz(value, where):
     return str(checks.check_readable_file(where, value))
 
 
-WORKLOAD_KINDS = {"gemm": _gemm, "net": _net, "npz": _npz}
+def _onnx(value, where):
+    from gen.compiler.onnx_import import import_onnx
+
+    path = str(checks.check_readable_file(where, value))
+    import_onnx(path)   # a malformed model or an unsupported operator fails the spec, not a point
+    return path
+
+
+WORKLOAD_KINDS = {"gemm": _gemm, "net": _net, "npz": _npz, "onnx": _onnx}
 """Workload kind → ``parse(value, where)``, which checks a spec's value and returns it in the form the stages take.
 
-The hook for new kinds (an ONNX model once ``gen`` can import one): :func:`register_workload`, plus the stages
-that should use it (``gen.sweep.stages``)."""
+The hook for new kinds: :func:`register_workload`, plus the stages that should use it (``gen.sweep.stages``)."""
 
 
 def register_workload(kind: str, parse) -> None:
@@ -355,11 +362,15 @@ def _build(data, default_name, base_dir, pareto, parse_objectives):
                                  f"{', '.join(axes) or '(no axes)'}")
             wanted = value if isinstance(value, list) else [value]
             opts["where"][axis] = [_axis_values(cls, axis, [v])[0] for v in wanted]
-    if "perf" in stages and not any(w.kind == "gemm" for w in workloads):
-        raise ValueError("stage 'perf' needs a workload: allowed at least one {gemm = [M, K, N]} in [[workloads]]")
-    if "map" in stages and not any(w.kind in ("net", "npz") for w in workloads):
-        raise ValueError("stage 'map' needs a network: allowed at least one {net = NAME} or {npz = PATH} in "
+    # a GEMM engine's perf also runs whole networks (perf --net / --onnx); other kinds take GEMM shapes only
+    perf_kinds = ("gemm", "net", "onnx") if config.kind == "gemm" else ("gemm",)
+    if "perf" in stages and not any(w.kind in perf_kinds for w in workloads):
+        allowed = " or {net = NAME} or {onnx = PATH}" if config.kind == "gemm" else ""
+        raise ValueError(f"stage 'perf' needs a workload: allowed at least one {{gemm = [M, K, N]}}{allowed} in "
                          "[[workloads]]")
+    if "map" in stages and not any(w.kind in ("net", "npz", "onnx") for w in workloads):
+        raise ValueError("stage 'map' needs a network: allowed at least one {net = NAME}, {npz = PATH} or "
+                         "{onnx = PATH} in [[workloads]]")
     objectives = parse_objectives(pareto if pareto is not None else data.get("pareto", []))
     from gen.sweep.results import METRIC_STAGES
 

@@ -61,14 +61,48 @@ PERF_MODELS = {"gemm": _gemm_perf, "systolic": _systolic_perf}
 """Config kind → ``perf(config, [(name, (M, K, N)), …]) -> metrics``; a new cycle model registers here."""
 
 
+def _network_perf(config, nets):
+    """``perf --net`` / ``--onnx`` totals of each network workload on a GEMM engine (jobs split by ``max_m``,
+    ``max_k``, ``max_n``), summed, with the DRAM/port traffic in bytes."""
+    from gen.gemm.cli import dense_twin, network_layers, network_table
+    from gen.gemm.traffic import TRAFFIC_KEYS
+
+    dense = dense_twin(config)
+    out = dict.fromkeys(("cycles", "ideal_cycles", "dense_cycles", *TRAFFIC_KEYS), 0)
+    for w in nets:
+        totals = network_table(config, dense, network_layers(**{w.kind: w.value})[1])["totals"]
+        for key in ("cycles", "dense_cycles", *TRAFFIC_KEYS):
+            out[key] += totals[key]
+        out["ideal_cycles"] += totals["ideal"]
+        out[f"cycles.{w.name}"] = totals["cycles"]
+    return out
+
+
+NETWORK_KINDS = ("net", "onnx")
+"""Workload kinds ``perf`` runs as whole networks (GEMM engines only)."""
+
+
 def perf(config, workloads, options, *, work_dir=None) -> dict:
     """Cycles, ideal cycles and utilization of the GEMM workloads (summed), and for GEMM engines the dense twin's
-    cycles and the speedup (``python -m gen perf``'s figures)."""
+    cycles and the speedup (``python -m gen perf``'s figures); on a GEMM engine the ``net`` and ``onnx`` workloads
+    too, as ``perf --net`` / ``--onnx`` run them (their cycles, ``cycles.<name>`` and traffic bytes added in)."""
     if config.kind not in PERF_MODELS:
         raise ValueError(f"no cycle model for {config.kind!r} configs in the sweep: allowed "
                          f"{', '.join(PERF_MODELS)}")
     shapes = [(w.name, tuple(w.value)) for w in workloads if w.kind == "gemm"]
-    return PERF_MODELS[config.kind](config, shapes)
+    nets = [w for w in workloads if w.kind in NETWORK_KINDS] if config.kind == "gemm" else []
+    if not shapes and not nets:
+        raise ValueError(f"perf of a {config.kind} config needs a gemm workload"
+                         + (" or a net/onnx one" if config.kind == "gemm" else ""))
+    out = PERF_MODELS[config.kind](config, shapes) if shapes else {}
+    if nets:
+        net = _network_perf(config, nets)
+        for key, value in net.items():
+            out[key] = out.get(key, 0) + value
+        out["utilization"] = out["ideal_cycles"] / out["cycles"]
+        out["speedup"] = out["dense_cycles"] / out["cycles"]
+        out.pop("back2back_cycles", None)   # of the GEMM shapes alone: no longer the sum's
+    return out
 
 
 def synth(config, workloads, options, *, work_dir) -> dict:
@@ -103,9 +137,10 @@ def map_stage(config, workloads, options, *, work_dir=None) -> dict:
     kw = map_arguments(config, options)
     totals = {}
     for w in workloads:
-        if w.kind not in ("net", "npz"):
+        if w.kind not in ("net", "npz", "onnx"):
             continue
-        source = {"net": w.value} if w.kind == "net" else {"weights": w.value}
+        source = {"net": w.value, "npz": w.value, "onnx": w.value}[w.kind]
+        source = {{"net": "net", "npz": "weights", "onnx": "onnx"}[w.kind]: source}
         result = map_report(**source, **kw)["totals"]
         for key, value in result.items():
             if isinstance(value, (int, float)):
@@ -138,7 +173,7 @@ STAGE_FUNCTIONS = {"validate": validate, "perf": perf, "synth": synth, "map": ma
 def _with_digest(workload):
     """A workload as its cache key sees it: a weights file by its contents, not by its name."""
     out = workload.to_dict()
-    if workload.kind == "npz" and Path(str(workload.value)).is_file():
+    if workload.kind in ("npz", "onnx") and Path(str(workload.value)).is_file():
         out["sha256"] = hashlib.sha256(Path(workload.value).read_bytes()).hexdigest()
     return out
 
@@ -150,8 +185,8 @@ def stage_inputs(stage, config, workloads, options) -> dict:
     if stage == "map":
         kw = map_arguments(config, options)
         return {"map": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
-                "workloads": [_with_digest(w) for w in workloads if w.kind in ("net", "npz")]}
-    used = {"perf": ("gemm",), "validate": (), "synth": (), "rtl": ()}.get(stage)
+                "workloads": [_with_digest(w) for w in workloads if w.kind in ("net", "npz", "onnx")]}
+    used = {"perf": ("gemm", *NETWORK_KINDS), "validate": (), "synth": (), "rtl": ()}.get(stage)
     return {"kind": config.kind, "config": config.to_dict(), "options": opts,
-            "workloads": [w.to_dict() for w in workloads if used is None or w.kind in used]}
+            "workloads": [_with_digest(w) for w in workloads if used is None or w.kind in used]}
 

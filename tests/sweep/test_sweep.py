@@ -324,3 +324,36 @@ def test_map_of_shipped_weights_equals_map_report(tmp_path):
         assert row["status"] == "ok" and row["map_crossbars"] == totals["crossbars"] > 0
         assert row["map_cycles"] == totals["cycles"] and row["map_energy_pj"] == pytest.approx(totals["energy_pj"])
     assert got["cache"]["computed"]["map"] == 2      # the OU shape changes the mapping: no sharing
+
+
+def test_onnx_and_network_workloads(tmp_path):
+    """An ONNX model and a built-in network as workloads: `perf` on a GEMM engine gives `perf --onnx`/`--net`'s
+    totals per point, `map` gives `map-report --onnx`'s; a malformed model fails the spec before any work."""
+    from gen.compiler.onnx_examples import save, tiny_cnn
+    from gen.compiler.report import map_report
+    from gen.gemm.cli import dense_twin, network_layers, network_table
+
+    model = save(tiny_cnn(seed=3), tmp_path / "cnn.onnx")
+    spec = {"name": "nets", "base": "gemm_4x4_2of4", "axes": {"max_m": [16, 64]}, "stages": ["perf", "map"],
+            "workloads": [{"onnx": str(model), "name": "cnn"}, {"net": "tiny"}]}
+    got = engine.run_sweep(spec, workers=0, out_dir=tmp_path / "o", cache_dir=tmp_path / "c", plots=False)
+    assert len(got["rows"]) == 2
+    onnx_map = map_report(onnx=str(model))["totals"]
+    tiny_map = map_report(net="tiny")["totals"]
+    for row in got["rows"]:
+        cfg = load_config("gemm_4x4_2of4", {"max_m": row["max_m"]})
+        want = {name: network_table(cfg, dense_twin(cfg), network_layers(**source)[1])["totals"]
+                for name, source in (("cnn", {"onnx": str(model)}), ("tiny", {"net": "tiny"}))}
+        assert row["status"] == "ok", row
+        assert row["cycles.cnn"] == want["cnn"]["cycles"] and row["cycles.tiny"] == want["tiny"]["cycles"]
+        assert row["cycles"] == want["cnn"]["cycles"] + want["tiny"]["cycles"]
+        assert row["a_bytes"] == pytest.approx(want["cnn"]["a_bytes"] + want["tiny"]["a_bytes"])
+        assert row["map_crossbars"] == onnx_map["crossbars"] + tiny_map["crossbars"]
+    # max_m changes the job split: perf differs per point, map is shared (same networks, same mapping)
+    assert got["cache"]["computed"]["perf"] == 2 and got["cache"]["computed"]["map"] == 1
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    path = tmp_path / "bad.toml"
+    path.write_text(_toml({**spec, "workloads": [{"onnx": str(bad)}]}))
+    assert main(["sweep", "--spec", str(path), "--workers", "0", "--out", str(tmp_path / "o2"), "--no-plots"]) == 2
+    assert not (tmp_path / "o2").exists()
