@@ -23,6 +23,7 @@ same order.
 """
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -87,6 +88,17 @@ def plan_gemm(cfg, A, W, shift=0) -> GemmJob:
         return _plan_os(cfg, A, N, values, indices, shift)
     kt, nt = tiles(cfg, K, N)
     arr = cfg.systolic
+    group = getattr(cfg, "group", 1)
+    if group > 1:
+        # a PE covers `group` K-blocks: its beat entries are those blocks' slots, block-major (docs/gemm-actsparse.md)
+        arr = SimpleNamespace(**{f: getattr(cfg, f) for f in ("rows", "cols", "act_bits", "act_signed",
+                                                              "weight_bits", "acc_bits", "index_bits")},
+                              block=group * cfg.block, keep=group * cfg.keep)
+        R, Np, keep = values.shape
+        values = values.reshape(R // group, group, Np, keep).transpose(0, 2, 1, 3).reshape(R // group, Np, -1)
+        indices = indices.reshape(R // group, group, Np, keep).transpose(0, 2, 1, 3).reshape(R // group, Np, -1)
+        if not cfg.index_bits:
+            indices = np.broadcast_to(np.arange(group * keep), indices.shape)
     Ap = np.zeros((M, kt * cfg.k), np.int64)
     Ap[:, :K] = A
     act_tiles = [array_beats.act_beats(arr, Ap[:, kk * cfg.k:(kk + 1) * cfg.k]) for kk in range(kt)]
