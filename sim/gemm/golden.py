@@ -23,7 +23,8 @@ from hw.formats.nm import compress_nm
 from gen.gemm.config import check_config, check_dims, check_job
 from sim.systolic.golden import gemm_nm
 
-__all__ = ["tiles", "padded_weights", "gemm_engine", "requantize", "mac_counts", "effective_acts", "act_steps"]
+__all__ = ["tiles", "padded_weights", "gemm_engine", "requantize", "mac_counts", "effective_acts", "act_steps",
+           "act_stimulus"]
 
 
 def tiles(cfg, k, n):
@@ -154,3 +155,24 @@ def mac_counts(cfg, A, W):
     zeros_at[:K] = np.count_nonzero(A == 0, axis=0)
     skips = int(zeros_at[pos][real].sum())
     return int(real.sum()) * M - skips, skips
+
+
+def act_stimulus(rng, A, *, act_bits, act_signed, block, zeros=0.35, ties=0.3):
+    """Activation stimulus for activation sparsity: ``A`` with a share ``zeros`` of its elements set to 0 and, in a
+    share ``ties`` of its K-blocks, every element given one magnitude (random signs when signed; the most negative
+    value included), so that blocks A-DBB truncates and ties in magnitude occur. Returns a new int64 array."""
+    A = np.array(A, dtype=np.int64)
+    M, K = A.shape
+    top = (1 << (act_bits - 1)) if act_signed else (1 << act_bits) - 1
+    for m in range(M):
+        for b in range(0, K, block):
+            if rng.random() < ties:
+                mag = int(rng.integers(1, top + 1))
+                width = min(block, K - b)
+                signs = rng.choice([-1, 1], size=width) if act_signed else np.ones(width, np.int64)
+                vals = signs * mag
+                if act_signed:
+                    vals = np.where(vals > top - 1, top - 1 if mag < top else -top, vals)
+                A[m, b:b + width] = vals
+    A[rng.random(A.shape) < zeros] = 0
+    return A

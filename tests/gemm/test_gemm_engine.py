@@ -50,6 +50,8 @@ def random_job(cfg, rng, m=None, k=None, n=None):
     W = random_nm_weights(rng, k=kp, n=n, keep=cfg.keep, block=cfg.block, weight_bits=cfg.weight_bits,
                           density=0.8)[:k]
     A = random_acts(rng, m=m, k=k, act_bits=cfg.act_bits, act_signed=cfg.act_signed)
+    if cfg.act_keep:       # zeros, blocks A-DBB truncates and ties in magnitude
+        A = golden.act_stimulus(rng, A, act_bits=cfg.act_bits, act_signed=cfg.act_signed, block=cfg.block)
     shift = int(rng.integers(0, 12)) if cfg.out_bits is not None else 0
     return A, W, shift
 
