@@ -17,6 +17,7 @@ SECTIONS = {
     "mapping": "sim.bench.mapping",
     "gemm": "sim.bench.gemm",
     "os_systolic": "sim.bench.os_systolic",
+    "actsparse": "sim.bench.actsparse",
     "soak": "sim.bench.soak",
     "synth": "sim.bench.synth",
 }
