@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from hw.checks import check_int
 from hw.gemm.act_pe import ActPE, act_slot_layout
 from hw.gemm.ws_core import WSArrayCore
+from hw.shared import add_shared
 from hw.systolic.beats import index_bits, result_layout, weight_layout
 
 __all__ = ["ActArrayCore"]
@@ -97,15 +98,14 @@ class ActArrayCore(WSArrayCore):
         and flow right, partial sums and counts flow down. Latency ``rows + cols − 1``."""
         rows, cols, keep = self._rows, self._cols, self._keep
         args = {k: v for k, v in self._pe_args.items() if k != "pipeline"}
-        pes = [[ActPE(**args) for _ in range(cols)] for _ in range(rows)]
+        pes = [[None] * cols for _ in range(rows)]
         slot_bits = len(st.slots_in) // (rows * keep)
         for c in range(cols):
             wv_c = self._delay(m, st.w_valid, c, f"w_valid_c{c}")
             wr_c = self._delay(m, st.w_row, c, f"w_row_c{c}")
             wd_c = self._delay(m, st.w_data[c], c, f"w_data_c{c}")
             for r in range(rows):
-                pe = pes[r][c]
-                m.submodules[f"pe_{r}_{c}"] = pe
+                pe = pes[r][c] = add_shared(m, f"pe_{r}_{c}", ActPE, **args)
                 m.d.comb += [pe.en.eq(self.advance), pe.w_we.eq(wv_c & (wr_c == r)), pe.w_data.eq(wd_c)]
                 if c == 0:
                     width = keep * slot_bits
