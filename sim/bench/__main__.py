@@ -18,6 +18,7 @@ SECTIONS = {
     "gemm": "sim.bench.gemm",
     "os_systolic": "sim.bench.os_systolic",
     "actsparse": "sim.bench.actsparse",
+    "scale": "sim.bench.scale",
     "soak": "sim.bench.soak",
     "synth": "sim.bench.synth",
 }
