@@ -33,7 +33,7 @@ from hw.gemm import os_beats
 from sim.gemm.golden import padded_weights, tiles
 from gen.gemm.config import check_dims, check_job
 
-__all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words"]
+__all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words", "balance_channels"]
 
 
 @dataclass(frozen=True)
@@ -150,3 +150,26 @@ def result_words(cfg, job: GemmJob, C) -> list:
     padded[:, :job.n] = C
     rows = padded.reshape(job.m, job.n_tiles, cfg.cols).transpose(1, 0, 2).reshape(-1, cfg.cols)
     return bits.pack(gemm_beats.result_layout(cfg), rows)
+
+
+def balance_channels(A, *, block, density=None):
+    """A K permutation (Sense-style channel rearrangement, balanced for lossless activation sparsity) that spreads
+    the non-zeros of A's columns (input channels) evenly over the K-blocks: channels sorted by non-zero count
+    (``density``, default counted over A's rows), dealt to the blocks in snake order (0 … B−1, B−1 … 0, …), so that
+    every block gets dense and sparse channels alike and the densest block of a row, which sets a lossless row's
+    steps, is as light as the data allow. Returns ``perm``: use ``A[:, perm]`` and ``W[perm, :]`` (W's keep:block
+    pruning must be done in the permuted order). K is padded to whole blocks only inside; ``perm`` has K entries."""
+    A = np.asarray(A)
+    K = A.shape[1]
+    counts = np.count_nonzero(A, axis=0) if density is None else np.asarray(density)
+    blocks = -(-K // block)
+    order = np.argsort(-counts, kind="stable")
+    slots = [[] for _ in range(blocks)]
+    room = [block] * (blocks - 1) + [K - (blocks - 1) * block]
+    for i, ch in enumerate(order):
+        lap, pos = divmod(i, blocks)
+        b = pos if lap % 2 == 0 else blocks - 1 - pos
+        while len(slots[b]) == room[b]:        # a ragged last block fills up first: next block with room
+            b = (b + 1) % blocks
+        slots[b].append(int(ch))
+    return np.array([ch for s in slots for ch in s], dtype=np.int64)
