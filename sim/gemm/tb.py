@@ -186,7 +186,8 @@ class GemmEngineTB(Testbench):
         starts, at = [], 0
         for A, *_, p in self.jobs:
             # a row transfers with its last step: the tile started that row's steps earlier
-            for beats, first in zip(p.tile_beats, self.first_steps(A, p)):
+            firsts = self.first_steps(A, p) if self.cfg.act_keep else [1] * len(p.tile_beats)
+            for beats, first in zip(p.tile_beats, firsts, strict=True):
                 starts.append(acts[at] - d0 - (first - 1))
                 at += beats
         assert starts == pred.row_starts, f"tile starts {starts}, model {pred.row_starts}"
