@@ -140,3 +140,14 @@ def test_balance_channels_is_a_permutation_that_helps_lossless(seed):
     W = rng.integers(-5, 5, (64, 3))
     assert np.array_equal(A[:, perm] @ W[perm], A @ W)
     assert sorted(balance_channels(A[:, :37], block=4).tolist()) == list(range(37))
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["--config", "gemm_8x8_2of4_act1of4", "--gemm", "64,64,64", "--act-density", "1.5"], "--act-density = 1.5"),
+    (["--config", "gemm_8x8_2of4_os", "--gemm", "64,64,64", "--act-density", "0.5"], "weight-stationary"),
+    (["--config", "gemm_8x8_2of4", "--set", "act_keep=3", "--gemm", "8,8,8", "--json"], "act_keep = 3"),
+])
+def test_perf_act_errors_are_one_line(capsys, argv, text):
+    assert main(["perf", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sparsegen: error: ") and text in err and len(err.strip().splitlines()) == 1, err
