@@ -46,7 +46,7 @@ def engines():
         "2:4 x A-DBB 2:4": a2,
         "2:4 x A-DBB 1:4": load_config("gemm_8x8_2of4_act1of4"),
         "2:4 x lossless 2:4": dataclasses.replace(a2, act_mode="lossless", name=None),
-        "2:4 x lossless 1:4": load_config("gemm_8x8_2of4_act1of4_lossless"),
+        "2:4 x lossless 1:4": load_config("gemm_8x8_2of4_act1of4", {"act_mode": "lossless"}),
     }
 
 
