@@ -30,9 +30,10 @@ CONFIGS = {
                                               max_m=8, max_k=40, max_n=5, act_keep=1, act_mode="lossless"),
 }
 if os.environ.get("SPARSEGEN_FULL"):
-    # the other weight × activation combinations: 2:4 × A-DBB 2:4, 2:4 × lossless 1:4 and 2:4, dense 4:4 × 1:4/2:4
-    for keep, act_keep, mode in ((2, 2, "adbb"), (2, 1, "lossless"), (2, 2, "lossless"), (4, 1, "adbb"),
-                                 (4, 2, "lossless")):
+    # the other weight × activation combinations: 1:4, 2:4 and dense 4:4 weights × act_keep 1 and 2, A-DBB and
+    # lossless
+    for keep, act_keep, mode in ((1, 1, "adbb"), (2, 2, "adbb"), (2, 1, "lossless"), (2, 2, "lossless"),
+                                 (4, 1, "adbb"), (4, 2, "adbb"), (4, 1, "lossless"), (4, 2, "lossless")):
         CONFIGS[f"act_2x3_{keep}of4_a{act_keep}_{mode}"] = GemmConfig(
             rows=2, cols=3, keep=keep, block=4, acc_bits=24, max_m=8, max_k=60, max_n=8, act_keep=act_keep,
             act_mode=mode)
