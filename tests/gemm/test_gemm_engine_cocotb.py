@@ -35,7 +35,7 @@ if os.environ.get("SPARSEGEN_FULL"):
     for keep, act_keep, mode in ((1, 1, "adbb"), (2, 2, "adbb"), (2, 1, "lossless"), (2, 2, "lossless"),
                                  (4, 1, "adbb"), (4, 2, "adbb"), (4, 1, "lossless"), (4, 2, "lossless")):
         CONFIGS[f"act_2x3_{keep}of4_a{act_keep}_{mode}"] = GemmConfig(
-            rows=2, cols=3, keep=keep, block=4, acc_bits=24, max_m=8, max_k=60, max_n=8, act_keep=act_keep,
+            rows=2, cols=3, keep=keep, block=4, acc_bits=24, max_m=8, max_k=80, max_n=8, act_keep=act_keep,
             act_mode=mode)
     CONFIGS["sparse_2x2_1of4_u8_sat14_relu"] = GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=14,
                                                           overflow="saturate", max_m=10, max_k=40, max_n=6, relu=True)
