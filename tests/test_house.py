@@ -2,7 +2,8 @@
 
 - Imports go one way: ``hw`` ← ``gen`` ← ``sim`` ← ``tests``. ``hw`` imports only ``hw``; ``gen`` imports ``hw``
   and ``gen``; ``sim`` imports ``hw``, ``gen`` and ``sim``; nothing imports ``tests``. ``sparsegen`` (the installed
-  entry point) imports only ``gen``, and nothing imports it.
+  entry point) imports only ``gen``, and nothing imports it. Commands of the ``sim`` layer reach ``gen.cli`` as
+  plugins (entry-point group ``sparsegen.commands`` → ``sparsegen.commands.EXTENSIONS``), never by import.
 - ``hw/formats/`` is numpy-only: it imports no Amaranth and nothing of ours outside ``hw/formats`` and ``hw.checks``.
 - No module imports a private (``_name``) name of another module, or reads one as ``module._name``.
 - One design is one folder per layer, named the same: every design folder in ``hw/`` has its ``gen/``, ``sim/``
@@ -19,7 +20,7 @@ LAYERS = ("hw", "gen", "sim", "tests")
 PACKAGES = (*LAYERS, "sparsegen")
 ALLOWED = {"hw": {"hw"}, "gen": {"hw", "gen"}, "sim": {"hw", "gen", "sim"}, "tests": {"hw", "gen", "sim", "tests"},
            "sparsegen": {"gen"}}
-DESIGNS = ("systolic", "gemm", "rram")
+DESIGNS = ("systolic", "gemm", "rram", "axi")     # axi: the bus wrappers, a cross-cutting area with all four layers
 
 
 def _modules():
@@ -97,3 +98,18 @@ def test_no_private_names_cross_modules():
 def test_one_folder_per_design_per_layer(design):
     for layer in LAYERS:
         assert (ROOT / layer / design).is_dir(), f"{layer}/{design}/ is missing"
+
+
+def test_command_plugins_go_one_way():
+    """``gen.cli`` loads ``gen`` modules by name and ``sim`` commands only through the entry-point plugin."""
+    import importlib
+    import tomllib
+
+    from gen import cli
+
+    commands = importlib.import_module("sparsegen.commands")   # by name: nothing imports sparsegen
+
+    assert all(name.split(".")[0] == "gen" for name in cli.EXTENSIONS), cli.EXTENSIONS
+    assert all(name.split(".")[0] == "sim" for name in commands.EXTENSIONS), commands.EXTENSIONS
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["entry-points"][cli.PLUGIN_GROUP] == {"sim": "sparsegen.commands"}

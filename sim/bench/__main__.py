@@ -20,6 +20,7 @@ SECTIONS = {
     "actsparse": "sim.bench.actsparse",
     "scale": "sim.bench.scale",
     "soak": "sim.bench.soak",
+    "sweep": "sim.bench.sweep",
     "synth": "sim.bench.synth",
 }
 # sections that run only when named with --only: synth places and routes for tens of minutes on 2 cores when
