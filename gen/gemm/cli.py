@@ -19,16 +19,51 @@ from hw import checks
 
 from gen.config import BLOCKS, load_config
 
-__all__ = ["register", "dense_twin", "parse_gemm", "perf_table", "network_layers", "network_table"]
+__all__ = ["register", "dense_twin", "parse_gemm", "perf_table", "network_layers", "network_table", "synthetic_acts",
+           "act_perf"]
 
 
 def dense_twin(cfg):
     """The dense engine with ``cfg``'s multiplier count: ``keep == block == cfg.keep`` (k = rows·keep), or, when
     ``keep`` is not an allowed block size, 1:1 with ``cols·keep`` columns. Overflow ``"wrap"``: only timing matters."""
     if cfg.keep in BLOCKS:
-        return dataclasses.replace(cfg, block=cfg.keep, overflow="wrap", out_bits=None, name=None)
+        return dataclasses.replace(cfg, block=cfg.keep, overflow="wrap", out_bits=None, name=None, act_keep=0)
     return dataclasses.replace(cfg, keep=1, block=1, cols=cfg.cols * cfg.keep, overflow="wrap", out_bits=None,
-                               name=None)
+                               name=None, act_keep=0)
+
+
+def synthetic_acts(cfg, m, k, density, seed=0):
+    """A seeded random ``M × K`` activation matrix in ``cfg``'s range with a share ``density`` of non-zeros
+    (each element non-zero with that probability; non-zero values uniform over the range without 0)."""
+    import numpy as np
+
+    density = checks.check_float("--act-density", density, 0.0, 1.0)
+    rng = np.random.default_rng(seed)
+    lo, hi = (-(1 << (cfg.act_bits - 1)), (1 << (cfg.act_bits - 1)) - 1) if cfg.act_signed else (0, (1 << cfg.act_bits) - 1)
+    values = rng.integers(lo, hi, size=(m, k), endpoint=True)
+    values = np.where(values == 0, 1, values)
+    return np.where(rng.random((m, k)) < density, values, 0)
+
+
+def act_perf(cfg, shape, density, seed=0):
+    """One GEMM on an activation-sparse engine (or any WS engine) with synthetic activations of ``density``:
+    ``cycles`` (for that data), ``dense_cycles`` (the dense engine with equal multipliers), ``weight_only_cycles``
+    (the same engine without activation sparsity) and ``speedup = dense_cycles / cycles``."""
+    from hw.formats.actsparse import row_steps
+    from gen.gemm import perf
+
+    m, k, n = shape
+    A = synthetic_acts(cfg, m, k, density, seed)
+    steps = None
+    if cfg.act_keep and cfg.act_mode == "lossless":
+        steps = [row_steps(A, act_keep=cfg.act_keep, block=cfg.block, k_tile=cfg.k, mode="lossless")]
+    cycles = perf.predict(cfg, [shape], steps=steps).cycles
+    dense = perf.job_cycles(dense_twin(cfg), m, k, n)
+    weight_only = perf.job_cycles(dataclasses.replace(cfg, act_keep=0, name=None), m, k, n)
+    return {"config": cfg.top, "m": m, "k": k, "n": n, "act_density": density, "act_keep": cfg.act_keep,
+            "act_mode": cfg.act_mode if cfg.act_keep else None, "seed": seed, "cycles": cycles,
+            "dense_cycles": dense, "weight_only_cycles": weight_only, "speedup": dense / cycles,
+            "speedup_vs_weight_only": weight_only / cycles}
 
 
 def parse_gemm(text):
@@ -188,6 +223,23 @@ def _run(args):
         workloads.append(network_layers(layers=args.layers))
     if not shapes and not workloads:
         raise ValueError("give at least one --gemm M,K,N, --layers file, --net NAME or --onnx MODEL")
+    if args.act_density is not None or args.json:
+        if workloads:
+            raise ValueError("--act-density/--json take --gemm jobs: allowed without --layers, --net and --onnx")
+        if cfg.dataflow != "ws":
+            raise ValueError("--act-density/--json need a weight-stationary gemm config (dataflow = \"ws\")")
+        density = 1.0 if args.act_density is None else args.act_density
+        objs = [act_perf(cfg, shape, density, args.seed) for _, shape in shapes]
+        if args.json:
+            import json
+
+            print(json.dumps(objs[0] if len(objs) == 1 else objs, indent=2))
+        else:
+            for o in objs:
+                print(f"{o['config']} {o['m']},{o['k']},{o['n']} density {o['act_density']:g}: cycles {o['cycles']}, "
+                      f"dense {o['dense_cycles']}, weight-only {o['weight_only_cycles']}, "
+                      f"speedup {o['speedup']:.3f}x")
+        return 0
     networks = [(title, network_table(cfg, dense, layers)) for title, layers in workloads]   # all checked first
     table = perf_table(cfg, dense, shapes)
     print(f"engine {cfg.top}: {cfg.rows}x{cfg.cols} {cfg.keep}:{cfg.block}, tile k={cfg.k} n={cfg.cols}, "
@@ -240,4 +292,10 @@ def register(commands):
                       help="an ONNX model: every Conv/Gemm/MatMul as GEMM jobs (repeatable; needs the onnx extra)")
     perf.add_argument("--dense", metavar="PRESET_OR_PATH",
                       help="dense baseline config (default: the dense engine with the same multiplier count)")
+    perf.add_argument("--act-density", type=float, metavar="D",
+                      help="share of non-zero activations (0 … 1) of seeded synthetic activations: cycles for that "
+                           "data (lossless activation sparsity depends on it)")
+    perf.add_argument("--seed", type=int, default=0, help="seed of the synthetic activations (default 0)")
+    perf.add_argument("--json", action="store_true",
+                      help="print one JSON object per GEMM (cycles, dense_cycles, speedup, ...) instead of the table")
     perf.set_defaults(run=_run)

@@ -5,6 +5,8 @@ from typing import ClassVar
 
 from hw import checks
 
+from hw.formats.actsparse import ACT_MODES
+
 from gen.config import MAX_K_LIMIT, ArrayConfig, param
 from gen.systolic.config import SystolicConfig
 
@@ -46,6 +48,14 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
         ``None``: results are the ``acc_bits`` sums. Otherwise 2 … ``acc_bits``: each job's descriptor carries a
         right shift ``s`` (0 … ``acc_bits − 1``) and results are ``clamp((x + 2**(s−1)) >> s)`` (round half up,
         no rounding term for ``s = 0``) saturated to signed ``out_bits``.
+    act_keep : int
+        Dynamic activation sparsity (docs/gemm-actsparse.md): 0 (default) off; otherwise 1 … ``keep``, a divisor of
+        ``keep``, WS only, ``pe_pipeline = 0``, ``overflow`` not ``"saturate"``, ``block ≥ 2``. Every PE then covers
+        ``group = keep / act_keep`` K-blocks (``k = rows·group·block``) and its ``keep`` multipliers take
+        ``act_keep`` (value, position) activation slots of each of its blocks, looking the weight up by position.
+    act_mode : str
+        ``"adbb"``: activations pruned on the fly to the ``act_keep`` of largest magnitude per block (lossy, one step
+        per row); ``"lossless"``: denser blocks take more steps (:mod:`hw.formats.actsparse`).
     name : str or None
         Verilog top-module name; ``None`` derives one from the parameters (see :attr:`top`).
 
@@ -63,16 +73,30 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
     dataflow: str = param("ws", choices=DATAFLOWS)
     relu: bool = param(False)
     out_bits: int | None = param(None, 2, "acc_bits")
+    act_keep: int = param(0, 0, "keep")
+    act_mode: str = param("adbb", choices=ACT_MODES)
 
     kind: ClassVar[str] = "gemm"
     DERIVED: ClassVar[tuple[str, ...]] = ("k", "sparse", "index_bits", "multipliers", "weight_entry_bits",
-                                          "acc_depth", "result_bits", "latency", "load_beats")
-    FIELD_RULES: ClassVar[dict[str, str]] = {"pe_pipeline": 'must be 0 with dataflow = "os"'}
+                                          "acc_depth", "result_bits", "latency", "load_beats", "group")
+    FIELD_RULES: ClassVar[dict[str, str]] = {
+        "pe_pipeline": 'must be 0 with dataflow = "os" or act_keep > 0',
+        "act_keep": ('0 (off) or a divisor of keep; > 0 needs dataflow = "ws", pe_pipeline = 0, overflow other than '
+                     '"saturate" and block ≥ 2')}
 
     def __post_init__(self):
         super().__post_init__()
         if self.dataflow == "os" and self.pe_pipeline:
             self._fail("pe_pipeline", 'is not allowed with dataflow = "os"', "0 (the OS core has no PE pipeline)")
+        if self.act_keep:
+            if self.keep % self.act_keep:
+                self._fail("act_keep", f"does not divide keep = {self.keep}", "0 or a divisor of keep")
+            for bad, why in ((self.dataflow != "ws", 'needs dataflow = "ws"'),
+                             (self.pe_pipeline != 0, "needs pe_pipeline = 0"),
+                             (self.overflow == "saturate", 'is not allowed with overflow = "saturate"'),
+                             (self.block < 2, "needs block ≥ 2")):
+                if bad:
+                    self._fail("act_keep", why, "0 (off)")
         if self.overflow == "check":
             self._check_accumulator(self.max_k)
 
@@ -81,6 +105,16 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
         """The equivalent :class:`SystolicConfig` of the array core (beat formats of activations and weights):
         the shared array fields but ``name``, ``overflow`` as the core's adders run it, ``max_k`` at least ``k``."""
         return SystolicConfig(**self.array_params(), max_k=max(self.max_k, self.k))
+
+    @property
+    def group(self) -> int:
+        """K-blocks per PE: ``keep / act_keep`` with activation sparsity, else 1."""
+        return self.keep // self.act_keep if self.act_keep else 1
+
+    @property
+    def k(self) -> int:
+        """Reduction length of one WS tile: ``rows · group · block``."""
+        return self.rows * self.group * self.block
 
     @property
     def acc_depth(self) -> int:
@@ -119,7 +153,8 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
         return (f"gemm_{self.dataflow}_{self.rows}x{self.cols}_{self.keep}of{self.block}_"
                 f"{'s' if self.act_signed else 'u'}{self.act_bits}w{self.weight_bits}acc{self.acc_bits}"
                 f"_m{self.max_m}k{self.max_k}n{self.max_n}{post}{suffix}"
-                + (f"_p{self.pe_pipeline}" if self.pe_pipeline else ""))
+                + (f"_p{self.pe_pipeline}" if self.pe_pipeline else "")
+                + (f"_a{self.act_keep}{'l' if self.act_mode == 'lossless' else ''}" if self.act_keep else ""))
 
     def summary(self) -> str:
         return (f"{self.rows}x{self.cols}  {self.keep}:{self.block}  "

@@ -63,7 +63,7 @@ def _os(cfg):
 def tiles(cfg, k, n):
     """``(kt, nt)``: the ceil-divided K-tiles (``rows·block`` deep) and N-tiles (``cols`` wide) of a job."""
     _, k, n, _ = check_dims(cfg, 1, k, n)
-    return -(-k // (cfg.rows * cfg.block)), -(-n // cfg.cols)
+    return -(-k // cfg.k), -(-n // cfg.cols)
 
 
 def os_tiles(cfg, m, k, n):
@@ -155,21 +155,34 @@ def _weight_accepts(rows, loads):
     return accepts
 
 
-def predict(cfg, jobs, *, acts_from=0) -> Prediction:
+def predict(cfg, jobs, *, acts_from=0, steps=None) -> Prediction:
     """Run the recurrence over ``jobs``, a list of ``(M, K, N)`` sent back to back by an ideal host, which offers
-    activation rows from cycle ``acts_from`` on (WS; 0: from the start)."""
+    activation rows from cycle ``acts_from`` on (WS; 0: from the start).
+
+    ``steps`` (activation-sparse engines, ``act_mode = "lossless"``): one ``(kt, M)`` array per job, the steps of
+    every row in every K-tile (:func:`sim.gemm.golden.act_steps`; ``None``: one step per row). A row then occupies
+    the issuer for its steps, tile t's rows for ``U_t = Σ steps`` cycles (``M_t`` replaced by ``U_t`` in the
+    recurrence), ``busy_cycles = Σ U_t`` and a result leaves ``L`` cycles after its row's last step."""
     jobs = _jobs(cfg, jobs)
+    if steps is not None:
+        steps = [checks.check_int_array(f"steps[{i}]", s, ndim=2) for i, s in enumerate(steps)]
+        if len(steps) != len(jobs) or any(s.shape != (tiles(cfg, k, n)[0], m) or (s < 1).any()
+                                          for s, (m, k, n) in zip(steps, jobs)):
+            raise ValueError("steps must hold one (k_tiles, M) array of positive step counts per job")
     if _os(cfg):
         if acts_from:
             raise ValueError(f"acts_from = {acts_from}: the output-stationary engine joins activations and weights")
         return _predict_os(cfg, jobs)
     rows, lat = cfg.rows, cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
-    tile_rows, tile_last_k = [], []
-    for m, k, n in jobs:
+    tile_rows, tile_last_k, tile_ends = [], [], []
+    for j, (m, k, n) in enumerate(jobs):
         kt, nt = tiles(cfg, k, n)
         for _ in range(nt):
             for kk in range(kt):
-                tile_rows.append(m)
+                # ends: issue offset of each row's last step inside its tile
+                ends = list(range(m)) if steps is None else [int(e) - 1 for e in steps[j][kk].cumsum()]
+                tile_rows.append(ends[-1] + 1)
+                tile_ends.append(ends)
                 tile_last_k.append(kk == kt - 1)
     loads, starts, results = [], [], []
     stall_weight = 0
@@ -187,7 +200,7 @@ def predict(cfg, jobs, *, acts_from=0) -> Prediction:
         loads.append(s)
         starts.append(a)
         if tile_last_k[t]:
-            results += [a + i + lat for i in range(m)]
+            results += [a + e + lat for e in tile_ends[t]]
     end = starts[-1] + tile_rows[-1] - 1 + lat
     return Prediction(cycles=end + 1, busy_cycles=sum(tile_rows), stall_input=stall_input, stall_output=0,
                       stall_weight=stall_weight, jobs_done=len(jobs), loads=loads, row_starts=starts,

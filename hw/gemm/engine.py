@@ -12,6 +12,8 @@ from hw.formats.ints import hw_overflow
 from hw.systolic.beats import act_layout, weight_layout
 from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
 from hw.gemm.ws_core import WSArrayCore
+from hw.gemm.act_core import ActArrayCore
+from hw.gemm.act_select import select_step
 
 __all__ = ["GemmEngine", "COUNTERS", "descriptor_errors", "output_stage"]
 
@@ -111,7 +113,8 @@ class GemmEngine(wiring.Component):
             **({"shift": cfg.shift_bits} if cfg.shift_bits else {})})
         super().__init__({
             "desc": In(stream.Signature(self._desc_layout)),
-            "weights": In(stream.Signature(weight_layout(cols=cfg.cols, keep=cfg.keep, weight_bits=cfg.weight_bits,
+            "weights": In(stream.Signature(weight_layout(cols=cfg.cols, keep=cfg.group * cfg.keep,
+                                                         weight_bits=cfg.weight_bits,
                                                          index_bits=cfg.index_bits))),
             "acts": In(stream.Signature(act_layout(k=cfg.k, act_bits=cfg.act_bits, act_signed=cfg.act_signed))),
             "results": Out(stream.Signature(result_layout(cfg))),
@@ -128,16 +131,22 @@ class GemmEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        m.submodules.core = core = WSArrayCore(
-            rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
-            weight_bits=cfg.weight_bits, acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-            overflow=hw_overflow(cfg.overflow), tag_bits=self._tag_layout.size,
-            pe_pipeline=cfg.pe_pipeline)
+        if cfg.act_keep:
+            m.submodules.core = core = ActArrayCore(
+                rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
+                weight_bits=cfg.weight_bits, acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
+                act_keep=cfg.act_keep, tag_bits=self._tag_layout.size)
+        else:
+            m.submodules.core = core = WSArrayCore(
+                rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
+                weight_bits=cfg.weight_bits, acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
+                overflow=hw_overflow(cfg.overflow), tag_bits=self._tag_layout.size,
+                pe_pipeline=cfg.pe_pipeline)
         s = self._job_registers(m)
         w_fire = self._weight_buffer(m, core, s)
         d_fire = self._loader(m, s, w_fire)
         self._descriptor(m, s, d_fire)
-        a_fire = self._issuer(m, core, s, w_fire)
+        a_fire = (self._act_issuer if cfg.act_keep else self._issuer)(m, core, s, w_fire)
         out_tag, sums = self._accumulator(m, core)
         output_stage(m, cfg, sums, shift=out_tag.shift if cfg.shift_bits else 0, n_valid=out_tag.n_valid,
                      out=self.results.payload)
@@ -281,6 +290,51 @@ class GemmEngine(wiring.Component):
             with m.Else():
                 m.d.sync += [s.i_left.eq(s.i_left - 1), s.i_row.eq(s.i_row + 1)]
         with m.If(w_fire & s.tile_last_beat):      # after the take above: a load finishing now refills the token
+            m.d.sync += s.t_valid.eq(1)
+        return a_fire
+
+    def _act_issuer(self, m, core, s, w_fire):
+        """The activation-sparse issuer: each row goes into the core as its steps (the selector's slots, one step
+        per cycle; ``acts`` transfers with the last one), tagged so that the accumulator adds the steps; a tile's
+        first step takes the token (``swap``). Returns the step transfer. Latency 0 (combinational)."""
+        cfg = self._cfg
+        tag = data.View(self._tag_layout, core.acts.payload.tag)
+        take = s.i_idle
+        n_steps = -(-cfg.block // cfg.act_keep)
+        step = Signal(range(max(n_steps, 2)), name="act_step")
+        lanes = [self.acts.payload[i] for i in range(cfg.k)]
+        last = select_step(m, lanes=lanes, k_valid=Mux(take, s.t_kvalid, s.i_kvalid), step=step,
+                           act_bits=cfg.act_bits, act_signed=cfg.act_signed, block=cfg.block,
+                           act_keep=cfg.act_keep, mode=cfg.act_mode, slots=core.acts.payload.slots)
+        wanted = ~s.i_idle | s.t_valid
+        m.d.comb += [
+            core.acts.valid.eq(self.acts.valid & wanted),
+            # ready with the row's last step; while no row is offered, ready as the core is (a stall_input cycle)
+            self.acts.ready.eq(core.acts.ready & wanted & (last | ~self.acts.valid)),
+            core.acts.payload.swap.eq(take),
+            core.acts.payload.n_valid.eq(Mux(take, s.t_nvalid, s.i_nvalid)),
+            tag.m.eq(Mux(take, 0, s.i_row)),
+            tag.first.eq(Mux(take, s.t_first, s.i_first) & (step == 0)),
+            tag.last.eq(Mux(take, s.t_last, s.i_last) & last),
+            tag.job_end.eq(Mux(take, s.t_job_last & (s.t_m == 1), s.i_job_last & (s.i_left == 1)) & last),
+            tag.n_valid.eq(Mux(take, s.t_nvalid, s.i_nvalid)),
+        ]
+        if cfg.shift_bits:
+            m.d.comb += tag.shift.eq(Mux(take, s.t_shift, s.i_shift))
+        a_fire = core.acts.valid & core.acts.ready
+        with m.If(a_fire):
+            m.d.sync += step.eq(Mux(last, 0, step + 1))
+            with m.If(take):
+                # the token is taken by the first step; later steps of that row run from the issuer's copy
+                m.d.sync += [
+                    s.i_left.eq(Mux(last, s.t_m - 1, s.t_m)), s.i_row.eq(Mux(last, 1, 0)),
+                    s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid), s.i_first.eq(s.t_first),
+                    s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last), s.i_shift.eq(s.t_shift),
+                    s.t_valid.eq(0),
+                ]
+            with m.Elif(last):
+                m.d.sync += [s.i_left.eq(s.i_left - 1), s.i_row.eq(s.i_row + 1)]
+        with m.If(w_fire & s.tile_last_beat):
             m.d.sync += s.t_valid.eq(1)
         return a_fire
 

@@ -10,6 +10,7 @@ from hw.checks import check_int
 from hw.systolic.beats import act_layout, index_bits, result_layout, weight_layout
 from hw.systolic.delay import delayed
 from hw.systolic.pe import SparsePE
+from hw.shared import add_shared
 
 __all__ = ["WSArrayCore"]
 
@@ -164,14 +165,13 @@ class WSArrayCore(wiring.Component):
         activations enter PE row r ``r`` cycles late and flow right, partial sums and counts flow down. Returns
         the PEs. Latency ``rows + cols - 1 + pe_pipeline`` from the input registers to the bottom-right PE."""
         rows, cols = self._rows, self._cols
-        pes = [[SparsePE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
+        pes = [[None] * cols for _ in range(rows)]
         for c in range(cols):
             wv_c = self._delay(m, st.w_valid, c, f"w_valid_c{c}")
             wr_c = self._delay(m, st.w_row, c, f"w_row_c{c}")
             wd_c = self._delay(m, st.w_data[c], c, f"w_data_c{c}")
             for r in range(rows):
-                pe = pes[r][c]
-                m.submodules[f"pe_{r}_{c}"] = pe
+                pe = pes[r][c] = add_shared(m, f"pe_{r}_{c}", SparsePE, **self._pe_args)
                 m.d.comb += [
                     pe.en.eq(self.advance),
                     pe.w_we.eq(wv_c & (wr_c == r)),

@@ -1,13 +1,15 @@
 """The weight-stationary N:M sparse systolic array: streams in, streams out, one pipeline enable."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_int
 from hw.systolic.beats import act_layout, index_bits, result_layout, weight_layout
-from hw.systolic.delay import delayed
+from hw.systolic.delay import delayed, delayed_line
 from hw.systolic.pe import SparsePE
+from hw.shared import add_shared, emitting_once
+from hw.systolic.pe_row import PERow
 
 __all__ = ["SparseSystolicArray"]
 
@@ -123,18 +125,46 @@ class SparseSystolicArray(wiring.Component):
                 in_flight.eq(Cat(a_fire, in_flight[:-1])),
             ]
 
-        def delay(value, n, name):
-            return delayed(m, value, n, en=advance, name=name)
+        line = delayed_line if emitting_once() else delayed     # one register per line in big arrays
 
-        pes = [[SparsePE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
+        def delay(value, n, name):
+            return line(m, value, n, en=advance, name=name)
+
+        if emitting_once():
+            bottom_psum, bottom_zeros = self._row_grid(m, advance, acts_in, w_valid, w_row, w_data, delay)
+        else:
+            bottom_psum, bottom_zeros = self._pe_grid(m, advance, acts_in, w_valid, w_row, w_data, delay)
+
+        # De-skew: column c leaves the bottom row c cycles before the last column.
+        zeros = []
+        for c in range(cols):
+            m.d.comb += self.results.payload[c].eq(delay(bottom_psum[c], cols - 1 - c, f"psum_deskew_c{c}"))
+            zeros.append(delay(bottom_zeros[c], cols - 1 - c, f"zeros_deskew_c{c}"))
+        m.d.comb += self.results.valid.eq(in_flight[-1])
+
+        r_fire = self.results.valid & self.results.ready
+        m.d.sync += self.cycles.eq(self.cycles + 1)
+        with m.If(advance & (a_fire | in_flight.any())):
+            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
+        with m.If(self.results.valid & ~self.results.ready):
+            m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
+        with m.If(r_fire):
+            m.d.sync += self.zero_skips.eq(self.zero_skips + sum(zeros))
+        return m
+
+    def _pe_grid(self, m, advance, acts_in, w_valid, w_row, w_data, delay):
+        """The ``rows × cols`` PEs, one submodule each: weight beat column c reaches its PEs ``c`` cycles late,
+        activations enter PE row r ``r`` cycles late and flow right, sums flow down. Returns the bottom row's
+        ``psum_out`` and ``zeros_out`` per column. Latency ``rows + cols − 1 + pipeline``."""
+        rows, cols = self._rows, self._cols
+        pes = [[None] * cols for _ in range(rows)]
         for c in range(cols):
             # Weight beat column c reaches its PEs c cycles after the input stage (the write trails activations).
             wv_c = delay(w_valid, c, f"w_valid_c{c}")
             wr_c = delay(w_row, c, f"w_row_c{c}")
             wd_c = delay(w_data[c], c, f"w_data_c{c}")
             for r in range(rows):
-                pe = pes[r][c]
-                m.submodules[f"pe_{r}_{c}"] = pe
+                pe = pes[r][c] = add_shared(m, f"pe_{r}_{c}", SparsePE, **self._pe_args)
                 m.d.comb += [
                     pe.en.eq(advance),
                     pe.w_we.eq(wv_c & (wr_c == r)),
@@ -147,21 +177,33 @@ class SparseSystolicArray(wiring.Component):
                     m.d.comb += pe.act_in.eq(pes[r][c - 1].act_out)
                 if r > 0:
                     m.d.comb += [pe.psum_in.eq(pes[r - 1][c].psum_out), pe.zeros_in.eq(pes[r - 1][c].zeros_out)]
+        return [pes[rows - 1][c].psum_out for c in range(cols)], [pes[rows - 1][c].zeros_out for c in range(cols)]
 
-        # De-skew: column c leaves the bottom row c cycles before the last column.
-        zeros = []
-        for c in range(cols):
-            bottom = pes[rows - 1][c]
-            m.d.comb += self.results.payload[c].eq(delay(bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
-            zeros.append(delay(bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"))
-        m.d.comb += self.results.valid.eq(in_flight[-1])
-
-        r_fire = self.results.valid & self.results.ready
-        m.d.sync += self.cycles.eq(self.cycles + 1)
-        with m.If(advance & (a_fire | in_flight.any())):
-            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
-        with m.If(self.results.valid & ~self.results.ready):
-            m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
-        with m.If(r_fire):
-            m.d.sync += self.zero_skips.eq(self.zero_skips + sum(zeros))
-        return m
+    def _row_grid(self, m, advance, acts_in, w_valid, w_row, w_data, delay):
+        """The same grid as :meth:`_pe_grid` built from ``rows`` identical :class:`hw.systolic.pe_row.PERow`
+        (emitted once, as is their PE): the delayed weight bus is shared by all rows, each row compares its
+        index. Same timing; returns the bottom row's sums and zero counts per column."""
+        rows, cols = self._rows, self._cols
+        row_bits = max(1, (rows - 1).bit_length())
+        w_valid_c = [delay(w_valid, c, f"w_valid_c{c}") for c in range(cols)]
+        w_row_c = [delay(w_row, c, f"w_row_c{c}") for c in range(cols)]
+        w_data_c = [delay(w_data[c], c, f"w_data_c{c}") for c in range(cols)]
+        above = None
+        w_data_bus = Cat(*(Value.cast(w) for w in w_data_c))
+        for r in range(rows):
+            row = add_shared(m, f"row_{r}", PERow, cols=cols, row_bits=row_bits, **self._pe_args)
+            width = len(row.act_in)
+            m.d.comb += [
+                row.en.eq(advance),
+                row.row.eq(r),
+                row.act_in.eq(delay(acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}")),
+                row.w_valid.eq(Cat(*w_valid_c)),
+                row.w_row.eq(Cat(*w_row_c)),
+                row.w_data.eq(w_data_bus),
+            ]
+            if above is not None:
+                m.d.comb += [row.psum_in.eq(above.psum_out), row.zeros_in.eq(above.zeros_out)]
+            above = row
+        acc, zero_bits = self._pe_args["acc_bits"], self._pe_args["zero_bits"]
+        return ([above.psum_out[c * acc:(c + 1) * acc].as_signed() for c in range(cols)],
+                [above.zeros_out[c * zero_bits:(c + 1) * zero_bits] for c in range(cols)])

@@ -18,13 +18,16 @@ SECTIONS = {
     "mapping": "sim.bench.mapping",
     "gemm": "sim.bench.gemm",
     "os_systolic": "sim.bench.os_systolic",
+    "actsparse": "sim.bench.actsparse",
+    "scale": "sim.bench.scale",
     "soak": "sim.bench.soak",
     "sweep": "sim.bench.sweep",
     "synth": "sim.bench.synth",
 }
 # sections that run only when named with --only: synth places and routes for tens of minutes on 2 cores when
-# its cache is cold (`make synth` runs it after synthesizing every preset)
-OPT_IN = {"synth"}
+# its cache is cold (`make synth` runs it after synthesizing every preset); scale converts a 128x128 array (minutes)
+# and fails its 30 s target (docs/limitations.md)
+OPT_IN = {"synth", "scale"}
 
 
 def main(argv=None) -> int:

@@ -23,6 +23,7 @@ same order.
 """
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from hw.gemm import os_beats
 from sim.gemm.golden import padded_weights, tiles
 from gen.gemm.config import check_dims, check_job
 
-__all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words"]
+__all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words", "balance_channels"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,17 @@ def plan_gemm(cfg, A, W, shift=0) -> GemmJob:
         return _plan_os(cfg, A, N, values, indices, shift)
     kt, nt = tiles(cfg, K, N)
     arr = cfg.systolic
+    group = getattr(cfg, "group", 1)
+    if group > 1:
+        # a PE covers `group` K-blocks: its beat entries are those blocks' slots, block-major (docs/gemm-actsparse.md)
+        arr = SimpleNamespace(**{f: getattr(cfg, f) for f in ("rows", "cols", "act_bits", "act_signed",
+                                                              "weight_bits", "acc_bits", "index_bits")},
+                              block=group * cfg.block, keep=group * cfg.keep)
+        R, Np, keep = values.shape
+        values = values.reshape(R // group, group, Np, keep).transpose(0, 2, 1, 3).reshape(R // group, Np, -1)
+        indices = indices.reshape(R // group, group, Np, keep).transpose(0, 2, 1, 3).reshape(R // group, Np, -1)
+        if not cfg.index_bits:
+            indices = np.broadcast_to(np.arange(group * keep), indices.shape)
     Ap = np.zeros((M, kt * cfg.k), np.int64)
     Ap[:, :K] = A
     act_tiles = [array_beats.act_beats(arr, Ap[:, kk * cfg.k:(kk + 1) * cfg.k]) for kk in range(kt)]
@@ -138,3 +150,26 @@ def result_words(cfg, job: GemmJob, C) -> list:
     padded[:, :job.n] = C
     rows = padded.reshape(job.m, job.n_tiles, cfg.cols).transpose(1, 0, 2).reshape(-1, cfg.cols)
     return bits.pack(gemm_beats.result_layout(cfg), rows)
+
+
+def balance_channels(A, *, block, density=None):
+    """A K permutation (Sense-style channel rearrangement, balanced for lossless activation sparsity) that spreads
+    the non-zeros of A's columns (input channels) evenly over the K-blocks: channels sorted by non-zero count
+    (``density``, default counted over A's rows), dealt to the blocks in snake order (0 … B−1, B−1 … 0, …), so that
+    every block gets dense and sparse channels alike and the densest block of a row, which sets a lossless row's
+    steps, is as light as the data allow. Returns ``perm``: use ``A[:, perm]`` and ``W[perm, :]`` (W's keep:block
+    pruning must be done in the permuted order). K is padded to whole blocks only inside; ``perm`` has K entries."""
+    A = np.asarray(A)
+    K = A.shape[1]
+    counts = np.count_nonzero(A, axis=0) if density is None else np.asarray(density)
+    blocks = -(-K // block)
+    order = np.argsort(-counts, kind="stable")
+    slots = [[] for _ in range(blocks)]
+    room = [block] * (blocks - 1) + [K - (blocks - 1) * block]
+    for i, ch in enumerate(order):
+        lap, pos = divmod(i, blocks)
+        b = pos if lap % 2 == 0 else blocks - 1 - pos
+        while len(slots[b]) == room[b]:        # a ragged last block fills up first: next block with room
+            b = (b + 1) % blocks
+        slots[b].append(int(ch))
+    return np.array([ch for s in slots for ch in s], dtype=np.int64)

@@ -18,11 +18,13 @@ import numpy as np
 
 from hw import checks
 from hw.formats.ints import hw_overflow, wrap
+from hw.formats.actsparse import adbb_prune, row_steps
 from hw.formats.nm import compress_nm
 from gen.gemm.config import check_config, check_dims, check_job
 from sim.systolic.golden import gemm_nm
 
-__all__ = ["tiles", "padded_weights", "gemm_engine", "requantize", "mac_counts"]
+__all__ = ["tiles", "padded_weights", "gemm_engine", "requantize", "mac_counts", "effective_acts", "act_steps",
+           "act_stimulus"]
 
 
 def tiles(cfg, k, n):
@@ -90,6 +92,11 @@ def gemm_engine(cfg, A, W, shift=0):
     M, K = A.shape
     N = W.shape[1]
     values, indices = padded_weights(cfg, W)
+    if getattr(cfg, "act_keep", 0):
+        # every product of the kept activations lands in acc_bits two's complement: wrapping is modular, so the
+        # order of the adds (PE rows, steps, K-tiles) does not matter ("saturate" is not allowed here)
+        C = wrap(effective_acts(cfg, A) @ W, cfg.acc_bits)
+        return requantize(C, relu=cfg.relu, out_bits=cfg.out_bits, shift=shift)
     kt, nt = tiles(cfg, K, N)
     Ap = np.zeros((M, kt * cfg.k), np.int64)
     Ap[:, :K] = A
@@ -110,6 +117,24 @@ def gemm_engine(cfg, A, W, shift=0):
     return requantize(C[:, :N], relu=cfg.relu, out_bits=cfg.out_bits, shift=shift)
 
 
+def effective_acts(cfg, A):
+    """The activations the engine multiplies: A itself, or with ``act_mode = "adbb"`` A pruned to the ``act_keep``
+    largest magnitudes per K-block (:func:`hw.formats.actsparse.adbb_prune`)."""
+    A = np.asarray(A, dtype=np.int64)
+    if getattr(cfg, "act_keep", 0) and cfg.act_mode == "adbb":
+        return adbb_prune(A, act_keep=cfg.act_keep, block=cfg.block)
+    return A
+
+
+def act_steps(cfg, A):
+    """Steps of every row in every K-tile, ``(kt, M)``: all 1 without activation sparsity or with A-DBB
+    (:func:`hw.formats.actsparse.row_steps`)."""
+    A = np.asarray(A, dtype=np.int64)
+    if not getattr(cfg, "act_keep", 0):
+        return np.ones((-(-A.shape[1] // cfg.k), A.shape[0]), np.int64)
+    return row_steps(A, act_keep=cfg.act_keep, block=cfg.block, k_tile=cfg.k, mode=cfg.act_mode)
+
+
 def mac_counts(cfg, A, W):
     """``(macs, zero_skips)`` of one job: multiplier slots on real positions (column < N, K position < K) whose
     activation is non-zero, resp. zero, summed over the M rows. Padding is counted in neither. The job is checked
@@ -117,6 +142,11 @@ def mac_counts(cfg, A, W):
     A, W, _ = check_job(cfg, A, W)
     M, K = A.shape
     N = W.shape[1]
+    if getattr(cfg, "act_keep", 0):
+        # activation slots: per step every PE row offers keep slots per column; a slot holding a non-zero
+        # activation is a performed multiplication, an empty one a skip (docs/gemm-actsparse.md "Counters")
+        macs = int(np.count_nonzero(effective_acts(cfg, A))) * N
+        return macs, int(act_steps(cfg, A).sum()) * cfg.rows * cfg.keep * N - macs
     values, indices = padded_weights(cfg, W)
     R, Np, _ = values.shape
     pos = np.arange(R)[:, None, None] * cfg.block + indices                 # global K position of each slot
@@ -125,3 +155,24 @@ def mac_counts(cfg, A, W):
     zeros_at[:K] = np.count_nonzero(A == 0, axis=0)
     skips = int(zeros_at[pos][real].sum())
     return int(real.sum()) * M - skips, skips
+
+
+def act_stimulus(rng, A, *, act_bits, act_signed, block, zeros=0.35, ties=0.3):
+    """Activation stimulus for activation sparsity: ``A`` with a share ``zeros`` of its elements set to 0 and, in a
+    share ``ties`` of its K-blocks, every element given one magnitude (random signs when signed; the most negative
+    value included), so that blocks A-DBB truncates and ties in magnitude occur. Returns a new int64 array."""
+    A = np.array(A, dtype=np.int64)
+    M, K = A.shape
+    top = (1 << (act_bits - 1)) if act_signed else (1 << act_bits) - 1
+    for m in range(M):
+        for b in range(0, K, block):
+            if rng.random() < ties:
+                mag = int(rng.integers(1, top + 1))
+                width = min(block, K - b)
+                signs = rng.choice([-1, 1], size=width) if act_signed else np.ones(width, np.int64)
+                vals = signs * mag
+                if act_signed:
+                    vals = np.where(vals > top - 1, top - 1 if mag < top else -top, vals)
+                A[m, b:b + width] = vals
+    A[rng.random(A.shape) < zeros] = 0
+    return A

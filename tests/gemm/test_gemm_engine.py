@@ -31,6 +31,14 @@ CONFIGS = {
                                     dataflow="os"),
     "os_2x2_1of2_sat12_u8": GemmConfig(rows=2, cols=2, keep=1, block=2, act_signed=False, acc_bits=12,
                                        overflow="saturate", max_m=5, max_k=20, max_n=5, dataflow="os"),
+    # activation sparsity (docs/gemm-actsparse.md): A-DBB 1:4 on 2:4 weights (two K-blocks per PE), lossless with
+    # two slots per block, lossless 1:4 on dense 4:4 weights with unsigned activations
+    "act_2x3_2of4_a1_relu_o8": GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=8, max_k=40,
+                                          max_n=10, relu=True, out_bits=8, act_keep=1),
+    "act_2x3_2of4_a2_lossless": GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=8, max_k=40,
+                                           max_n=10, act_keep=2, act_mode="lossless"),
+    "act_2x2_4of4_a1_lossless_u8": GemmConfig(rows=2, cols=2, keep=4, block=4, act_signed=False, acc_bits=24,
+                                              max_m=6, max_k=70, max_n=5, act_keep=1, act_mode="lossless"),
 }
 
 
@@ -42,6 +50,8 @@ def random_job(cfg, rng, m=None, k=None, n=None):
     W = random_nm_weights(rng, k=kp, n=n, keep=cfg.keep, block=cfg.block, weight_bits=cfg.weight_bits,
                           density=0.8)[:k]
     A = random_acts(rng, m=m, k=k, act_bits=cfg.act_bits, act_signed=cfg.act_signed)
+    if cfg.act_keep:       # zeros, blocks A-DBB truncates and ties in magnitude
+        A = golden.act_stimulus(rng, A, act_bits=cfg.act_bits, act_signed=cfg.act_signed, block=cfg.block)
     shift = int(rng.integers(0, 12)) if cfg.out_bits is not None else 0
     return A, W, shift
 
@@ -58,8 +68,9 @@ def simulate(cfg, jobs, *, seed, gap=0.0, stall=0.0, bad_descs=(), weights_first
     weights, acts = [b for p in plans for b in p.weights], [b for p in plans for b in p.acts]
     total = sum(p.result_beats for p in plans)
     rngs = [random.Random(seed + i) for i in range(4)]
-    pred = perf.predict(cfg, [(p.m, p.k, p.n) for p in plans], acts_from=len(weights) if weights_first else 0)
-    log = {"pred": pred, "input_stalls": []}
+    pred = perf.predict(cfg, [(p.m, p.k, p.n) for p in plans], acts_from=len(weights) if weights_first else 0,
+                        steps=[golden.act_steps(cfg, A) for A, _, _ in jobs])
+    log = {"pred": pred, "input_stalls": [], "A": [A for A, _, _ in jobs]}
     model = len(bad_descs) + pred.cycles
     bench = Bench(dut, within=bound(model, gap=gap, stall=stall), model=model)
 
@@ -119,19 +130,36 @@ def check_results(cfg, jobs, plans, log):
     counters, end = log["counters"], log["r"][-1]
     assert counters["macs"] == sum(c[0] for c in counts)
     assert counters["zero_skips"] == sum(c[1] for c in counts)
-    assert counters["busy_cycles"] == len(log["a"])
+    # busy_cycles counts steps (one per row unless lossless activation sparsity splits it), each N-tile again
+    assert counters["busy_cycles"] == (sum(int(golden.act_steps(cfg, A).sum()) * p.n_tiles
+                                           for (A, _, _), p in zip(jobs, plans))
+                                       if cfg.dataflow == "ws" else len(log["a"]))
     assert counters["stall_output"] == log["stalls"]
     assert counters["stall_input"] == sum(c <= end for c in log["input_stalls"])
     assert counters["jobs_done"] == len(jobs)
     assert counters["cycles"] == end + 1, "cycles counts every cycle from reset to the last result transfer"
 
 
+def _tile_steps(cfg, plans, log):
+    """The steps of every row of every tile, in tile order (N-tiles, then K-tiles)."""
+    out = []
+    for plan, A in zip(plans, log["A"]):
+        steps = golden.act_steps(cfg, A)
+        out += [steps[kk] for _ in range(plan.n_tiles) for kk in range(plan.k_tiles)]
+    return out
+
+
 def check_model(cfg, plans, log):
     """An ideal host: every weight, row and result transfer cycle and every counter equal to the cycle model."""
     pred, d0 = log["pred"], log["d"][0]
     assert [w - d0 for w in log["w"]] == pred.weight_accepts, "weight beats not taken when the model takes them"
-    starts = np.cumsum([0] + [b for p in plans for b in p.tile_beats])[:-1]
-    assert [log["a"][i] - d0 for i in starts] == pred.row_starts
+    if cfg.act_keep:
+        # a row transfers with its last step: tile t's row i at a_t + (its steps and those before it) − 1
+        ends = [a + int(e) - 1 for a, s in zip(pred.row_starts, _tile_steps(cfg, plans, log)) for e in np.cumsum(s)]
+        assert [x - d0 for x in log["a"]] == ends
+    else:
+        starts = np.cumsum([0] + [b for p in plans for b in p.tile_beats])[:-1]
+        assert [log["a"][i] - d0 for i in starts] == pred.row_starts
     assert [r - d0 for r in log["r"]] == pred.result_cycles
     counters = log["counters"]
     for key, value in pred.counters().items():
@@ -175,7 +203,8 @@ def test_engine_weights_first_host(name, split, seed):
     check_model(cfg, plans, log)
     # the model's weights-first host: beats back to back from cycle 0, so its rows start the cycle after the last
     assert log["pred"].weight_accepts == list(range(3 * cfg.rows))
-    assert log["a"][0] == log["w"][-1] + 1
+    # (a row transfers with its last step: lossless activation sparsity may give the first row several)
+    assert log["a"][0] == log["w"][-1] + int(golden.act_steps(cfg, jobs[0][0])[0, 0])
 
 
 @pytest.mark.parametrize("name", CONFIGS)

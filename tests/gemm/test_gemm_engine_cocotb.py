@@ -23,23 +23,39 @@ CONFIGS = {
     "gemm_4x4_2of4_os_small": load_config("gemm_4x4_2of4_os", {"max_m": 10, "max_k": 40, "max_n": 10}),
     "os_dense_3x2_2of2_u8_sat14": GemmConfig(rows=3, cols=2, keep=2, block=2, act_signed=False, acc_bits=14,
                                              overflow="saturate", max_m=8, max_k=20, max_n=5, dataflow="os"),
+    # activation sparsity (docs/gemm-actsparse.md): the small A-DBB 1:4 preset (2:4 weights, two K-blocks per PE,
+    # ReLU, int8 out), and lossless 1:4 on 1:4 weights with unsigned activations
+    "gemm_4x4_2of4_act1of4_small": load_config("gemm_4x4_2of4_act1of4", {"max_m": 12, "max_k": 70, "max_n": 10}),
+    "act_3x2_1of4_a1_lossless_u8": GemmConfig(rows=3, cols=2, keep=1, block=4, act_signed=False, acc_bits=24,
+                                              max_m=8, max_k=40, max_n=5, act_keep=1, act_mode="lossless"),
 }
 if os.environ.get("SPARSEGEN_FULL"):
+    # the other weight × activation combinations: 1:4, 2:4 and dense 4:4 weights × act_keep 1 and 2, A-DBB and
+    # lossless
+    for keep, act_keep, mode in ((1, 1, "adbb"), (2, 2, "adbb"), (2, 1, "lossless"), (2, 2, "lossless"),
+                                 (4, 1, "adbb"), (4, 2, "adbb"), (4, 1, "lossless"), (4, 2, "lossless")):
+        CONFIGS[f"act_2x3_{keep}of4_a{act_keep}_{mode}"] = GemmConfig(
+            rows=2, cols=3, keep=keep, block=4, acc_bits=24, max_m=8, max_k=80, max_n=8, act_keep=act_keep,
+            act_mode=mode)
     CONFIGS["sparse_2x2_1of4_u8_sat14_relu"] = GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=14,
                                                           overflow="saturate", max_m=10, max_k=40, max_n=6, relu=True)
     CONFIGS.update({f"preset_{name}": load_config(name, {"max_m": 48, "max_k": 96, "max_n": 24})
                     for name in list_presets("gemm")})
 
 
-@pytest.mark.parametrize("name", CONFIGS)
-@pytest.mark.parametrize("sim", SIMULATORS)
+# `make test` runs the lossless config on Icarus only (a Verilator build costs minutes on 2 busy cores); both in
+# `make test-full`
+ICARUS_ONLY = set() if os.environ.get("SPARSEGEN_FULL") else {"act_3x2_1of4_a1_lossless_u8"}
+RUNS = [(sim, name) for name in CONFIGS for sim in SIMULATORS if not (name in ICARUS_ONLY and sim == "verilator")]
+
+
+@pytest.mark.parametrize("sim, name", RUNS)
 def test_gemm_engine(sim, name, seed):
     jobs = os.environ.get("SPARSEGEN_JOBS", "8" if os.environ.get("SPARSEGEN_FULL") else "3")
     run_design(CONFIGS[name], "sim.gemm.cocotb_engine", sim, seed=seed, knobs={"jobs": jobs})
 
 
-@pytest.mark.parametrize("name", [name for name, cfg in CONFIGS.items() if cfg.dataflow == "ws"])
-@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("sim, name", [(sim, name) for sim, name in RUNS if CONFIGS[name].dataflow == "ws"])
 def test_gemm_engine_weights_first(sim, name, seed):
     """A host that sends all weight beats of a 3-tile job before its rows: the job completes, on the model's cycles."""
     run_design(CONFIGS[name], "sim.gemm.cocotb_engine", sim, seed=seed, knobs={"weights_first": 1},

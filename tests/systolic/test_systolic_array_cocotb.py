@@ -22,6 +22,10 @@ CONFIGS = {
                                                   acc_bits=12, overflow="wrap"),
     "ssa_3x4_2of4_s8_p4": SystolicConfig(rows=3, cols=4, keep=2, block=4, pe_pipeline=4),
 }
+# 65 PEs: at gen.verilog.EMIT_ONCE_MIN_PES, so the Verilog holds one PE row module and one PE module, instantiated.
+# Icarus in `make test` (the Verilator build of 65 PEs takes minutes on 2 busy cores), both in `make test-full`.
+EMIT_ONCE = {"ssa_5x13_2of4_emit_once": SystolicConfig(rows=5, cols=13, keep=2, block=4, pe_pipeline=1)}
+EMIT_ONCE_SIMS = SIMULATORS if os.environ.get("SPARSEGEN_FULL") else ["icarus"]
 if os.environ.get("SPARSEGEN_FULL"):
     CONFIGS.update({f"preset_{name}": load_config(name) for name in list_presets("systolic")})
 
@@ -31,3 +35,10 @@ if os.environ.get("SPARSEGEN_FULL"):
 def test_systolic_array(sim, name, seed):
     rows = os.environ.get("SPARSEGEN_ROWS", "48" if os.environ.get("SPARSEGEN_FULL") else "24")
     run_design(CONFIGS[name], "sim.systolic.cocotb_array", sim, seed=seed, knobs={"rows": rows})
+
+
+@pytest.mark.parametrize("name", EMIT_ONCE)
+@pytest.mark.parametrize("sim", EMIT_ONCE_SIMS)
+def test_systolic_array_emit_once(sim, name, seed):
+    """The emit-once Verilog (hw/shared.py: PE rows and PEs as instantiated modules) computes what the array does."""
+    run_design(EMIT_ONCE[name], "sim.systolic.cocotb_array", sim, seed=seed, knobs={"rows": "24"})

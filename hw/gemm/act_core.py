@@ -1,0 +1,123 @@
+"""The activation-sparse engine's array core: :class:`WSArrayCore`'s pipeline around activation-indexed PEs."""
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.checks import check_int
+from hw.gemm.act_pe import ActPE, act_slot_layout
+from hw.gemm.ws_core import WSArrayCore
+from hw.shared import add_shared
+from hw.systolic.beats import index_bits, result_layout, weight_layout
+
+__all__ = ["ActArrayCore"]
+
+
+class ActArrayCore(WSArrayCore):
+    """``rows × cols`` :class:`hw.gemm.act_pe.ActPE` with the members, enable, skew, de-skew and ``peek`` of
+    :class:`hw.gemm.ws_core.WSArrayCore` (same latency ``rows + cols``), for one tile of ``rows·group·block``
+    K positions.
+
+    - ``weights``: beats of the next tile, PE row 0 first, ``rows`` per tile; a beat holds ``group·keep`` entries
+      (block-major) for each PE column.
+    - ``acts``: one step per beat: ``slots`` (``keep`` activation slots per PE row, PE row 0 first: the compressed
+      activations of the step, see :mod:`hw.formats.actsparse`), ``swap`` (first step of a tile), ``n_valid``
+      (real columns) and the opaque ``tag``.
+    - ``results``: one row of partial sums per step, with the step's counts of filled (``macs``) and empty
+      (``zeros``) slots over real columns.
+
+    Parameters
+    ----------
+    rows, cols : int
+        PE grid, 1 … 256 each.
+    act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep
+        As in :class:`hw.gemm.act_pe.ActPE`.
+    tag_bits : int
+        Width of the opaque per-step tag, 1 … 256.
+    """
+
+    def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep,
+                 tag_bits=1):
+        check_int("rows", rows, 1, 256)
+        check_int("cols", cols, 1, 256)
+        check_int("tag_bits", tag_bits, 1, 256)
+        count = range(rows * cols * keep + 1)
+        self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits, acc_bits=acc_bits,
+                             keep=keep, block=block, act_keep=act_keep, count_bits=len(Signal(count)),
+                             pipeline=0)
+        self._rows, self._cols, self._block, self._keep = rows, cols, block, keep
+        group = keep // act_keep
+        slot = act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block)
+        wiring.Component.__init__(self, {
+            "acts": In(stream.Signature(data.StructLayout({
+                "slots": data.ArrayLayout(slot, rows * keep), "swap": 1, "n_valid": range(cols + 1),
+                "tag": tag_bits}))),
+            "weights": In(stream.Signature(weight_layout(cols=cols, keep=group * keep, weight_bits=weight_bits,
+                                                         index_bits=index_bits(keep=keep, block=block)))),
+            "results": Out(stream.Signature(data.StructLayout({
+                "psums": result_layout(cols=cols, acc_bits=acc_bits), "macs": count, "zeros": count,
+                "tag": tag_bits}))),
+            "advance": Out(1),
+            "peek": Out(data.StructLayout({"valid": 1, "tag": tag_bits})),
+        })
+
+    def _input_stage(self, m, w_fire, a_fire):
+        """Input registers: the step's slots (emptied when no step transfers), swap, the weight beat with its PE
+        row, and the valid/tag shift register beside the array. 1 cycle."""
+        rows, cols = self._rows, self._cols
+        lat = self.latency
+        load_row = Signal(range(rows), name="load_row")
+        with m.If(w_fire):
+            m.d.sync += load_row.eq(0 if rows == 1 else Mux(load_row == rows - 1, 0, load_row + 1))
+        step = self.acts.payload
+        st = SimpleNamespace()
+        st.slots_in = Signal.like(step.slots, name="slots_in")
+        st.swap_in = Signal(name="swap_in")
+        st.w_valid = Signal(name="w_valid")
+        st.w_row = Signal.like(load_row, name="w_row")
+        st.w_data = Signal(self.weights.payload.shape(), name="w_data")
+        st.in_flight = [Signal(name=f"in_flight{i}") for i in range(lat)]
+        st.tags = [Signal(data.StructLayout({"n_valid": range(cols + 1), "tag": len(step.tag)}), name=f"tag{i}")
+                   for i in range(lat)]
+        with m.If(self.advance):
+            m.d.sync += [
+                # no step: empty slots (gated multipliers, nothing counted as performed)
+                st.slots_in.eq(Mux(a_fire, step.slots.as_value(), 0)),
+                st.swap_in.eq(a_fire & step.swap),
+                st.w_valid.eq(w_fire), st.w_row.eq(load_row), st.w_data.eq(self.weights.payload),
+                st.in_flight[0].eq(a_fire), st.tags[0].n_valid.eq(step.n_valid), st.tags[0].tag.eq(step.tag),
+            ]
+            for i in range(1, lat):
+                m.d.sync += [st.in_flight[i].eq(st.in_flight[i - 1]), st.tags[i].eq(st.tags[i - 1])]
+        return st
+
+    def _pe_grid(self, m, st):
+        """The PEs: weight beats reach column c ``c`` cycles late, a step's slots enter PE row r ``r`` cycles late
+        and flow right, partial sums and counts flow down. Latency ``rows + cols − 1``."""
+        rows, cols, keep = self._rows, self._cols, self._keep
+        args = {k: v for k, v in self._pe_args.items() if k != "pipeline"}
+        pes = [[None] * cols for _ in range(rows)]
+        slot_bits = len(st.slots_in) // (rows * keep)
+        for c in range(cols):
+            wv_c = self._delay(m, st.w_valid, c, f"w_valid_c{c}")
+            wr_c = self._delay(m, st.w_row, c, f"w_row_c{c}")
+            wd_c = self._delay(m, st.w_data[c], c, f"w_data_c{c}")
+            for r in range(rows):
+                pe = pes[r][c] = add_shared(m, f"pe_{r}_{c}", ActPE, **args)
+                m.d.comb += [pe.en.eq(self.advance), pe.w_we.eq(wv_c & (wr_c == r)), pe.w_data.eq(wd_c)]
+                if c == 0:
+                    width = keep * slot_bits
+                    m.d.comb += [
+                        pe.slots_in.eq(self._delay(m, st.slots_in[r * width:(r + 1) * width], r, f"slot_skew_r{r}")),
+                        pe.swap_in.eq(self._delay(m, st.swap_in, r, f"swap_skew_r{r}")),
+                    ]
+                else:
+                    left = pes[r][c - 1]
+                    m.d.comb += [pe.slots_in.eq(left.slots_out), pe.swap_in.eq(left.swap_out)]
+                if r > 0:
+                    up = pes[r - 1][c]
+                    m.d.comb += [pe.psum_in.eq(up.psum_out), pe.zeros_in.eq(up.zeros_out),
+                                 pe.macs_in.eq(up.macs_out)]
+        return pes

@@ -1,0 +1,133 @@
+"""`make bench` section "actsparse": cycles, speedup and an energy proxy of activation sparsity on the WS engine.
+
+Engines (all 8×8 with 128 multipliers): dense ``gemm_8x8_dense``; weight-only 2:4 ``gemm_8x8_2of4`` (today's
+baseline, zero activations only gated); 2:4 × A-DBB 2:4 ``gemm_8x8_2of4_act2of4``; 2:4 × A-DBB 1:4
+``gemm_8x8_2of4_act1of4``; 2:4 × lossless 2:4 and 1:4 (``act_mode = "lossless"``). Activations: synthetic (25, 50
+and 75 % zeros, seeded, :func:`gen.gemm.cli.synthetic_acts`) and, when the file exists, the real activations of a
+trained network: ``$SPARSEGEN_ACTS`` or ``<build>/actsparse/activations.npz``, one 2-D integer array per layer (its
+im2col activation matrix A, M × K, in the int8 range) and, optionally, ``<layer>_n`` (0-d: the layer's N, default
+64). Cycles come from the exact cycle model (:mod:`gen.gemm.perf`, lossless with the data's steps), which the
+tests hold equal to the RTL.
+
+Per row: cycles, speedup over dense and over weight-only 2:4, multiplier-cycles (cycles × multipliers), MACs
+performed (multiplications with a non-zero activation and weight slot), gated slots (operand-register toggles
+avoided: a slot without a non-zero activation), and for A-DBB the relative error ``‖C' − C‖ / ‖C‖`` its pruning
+causes (random 2:4 weights). The lossless engines also run behind the driver's channel rearrangement
+(:func:`sim.gemm.driver.balance_channels`: channels dealt to K-blocks so that every block mixes dense and sparse
+ones; W is permuted alike, its pruning would be done in that order). Checks: 2:4 × A-DBB 1:4 ≥ 1.9× weight-only and ≥ 3.8× dense on every activation set.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from gen.config import load_config
+from gen.gemm import perf
+from gen.gemm.cli import synthetic_acts
+from gen.paths import build_dir
+from sim.gemm import golden
+from sim.gemm.driver import balance_channels
+from sim.systolic.golden import random_nm_weights
+
+SHAPE = (256, 256, 64)
+DENSITIES = (0.75, 0.5, 0.25)          # non-zero shares: 25, 50, 75 % zeros
+
+
+def engines():
+    """name → config, in table order."""
+    a2 = load_config("gemm_8x8_2of4_act2of4")
+    return {
+        "dense 2:2": load_config("gemm_8x8_dense"),
+        "weight-only 2:4": load_config("gemm_8x8_2of4"),
+        "2:4 x A-DBB 2:4": a2,
+        "2:4 x A-DBB 1:4": load_config("gemm_8x8_2of4_act1of4"),
+        "2:4 x lossless 2:4": dataclasses.replace(a2, act_mode="lossless", name=None),
+        "2:4 x lossless 1:4": load_config("gemm_8x8_2of4_act1of4", {"act_mode": "lossless"}),
+    }
+
+
+def activation_sets():
+    """name → (A, N): the synthetic sets, then the real layers if the file exists."""
+    cfg = load_config("gemm_8x8_2of4")
+    sets = {f"synthetic {round(100 * (1 - d))}% zeros": (synthetic_acts(cfg, SHAPE[0], SHAPE[1], d, seed=1), SHAPE[2])
+            for d in DENSITIES}
+    # channels of unequal density, as after a ReLU: each input channel's non-zero share drawn from Beta(0.5, 1.5)
+    # (mean 25 %), sorted so that channels of similar density sit side by side, as they often do in real layers
+    rng = np.random.default_rng(2)
+    density = np.sort(rng.beta(0.5, 1.5, SHAPE[1]))[::-1]
+    base = synthetic_acts(cfg, SHAPE[0], SHAPE[1], 1.0, seed=3)
+    sets["synthetic per-channel density"] = (np.where(rng.random(base.shape) < density, base, 0), SHAPE[2])
+    path = Path(os.environ.get("SPARSEGEN_ACTS", build_dir() / "actsparse" / "activations.npz"))
+    if path.is_file():
+        with np.load(path) as data:
+            for name in data.files:
+                if data[name].ndim == 2:
+                    n = int(data[f"{name}_n"]) if f"{name}_n" in data.files else 64
+                    sets[f"real {name}"] = (np.clip(data[name].astype(np.int64), -128, 127), n)
+    else:
+        print(f"(no real activations at {path}: synthetic sets only)")
+    return sets
+
+
+def row(cfg, A, N, W):
+    m, k = A.shape
+    steps = [golden.act_steps(cfg, A)] if cfg.act_keep else None
+    cycles = perf.predict(cfg, [(m, k, N)], steps=steps).cycles
+    Ae = golden.effective_acts(cfg, A)
+    # MACs performed: a non-zero activation meets a non-zero weight (the rest is gated or zero)
+    macs = int(((Ae != 0).astype(np.int64) @ (W != 0).astype(np.int64)).sum())
+    gated = golden.mac_counts(cfg, A, W)[1]
+    C = A @ W
+    err = float(np.linalg.norm(Ae @ W - C) / max(np.linalg.norm(C), 1.0))
+    return {"cycles": cycles, "multiplier_cycles": cycles * cfg.multipliers, "macs": macs, "gated_slots": gated,
+            "rel_error": err}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m sim.bench.actsparse", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    cfgs = engines()
+    assert len({c.multipliers for c in cfgs.values()}) == 1, "equal multipliers"
+    rng = np.random.default_rng(7)
+    results, ok = {}, True
+    for set_name, (A, N) in activation_sets().items():
+        m, k = A.shape
+        for name, cfg in cfgs.items():
+            if m > cfg.max_m or k > cfg.max_k or N > cfg.max_n:
+                cfgs[name] = cfg = dataclasses.replace(cfg, max_m=max(m, cfg.max_m), max_k=max(k, cfg.max_k),
+                                                       max_n=max(N, cfg.max_n), overflow="wrap", name=None)
+        kp = -(-k // 4) * 4
+        W = random_nm_weights(rng, k=kp, n=N, keep=2, block=4, weight_bits=8, density=1.0)[:k]
+        rows = {name: row(cfg, A, N, W) for name, cfg in cfgs.items()}
+        # Sense-style channel rearrangement (sim.gemm.driver.balance_channels) in front of the lossless engines
+        perm = balance_channels(A, block=4)
+        for name in [n for n in cfgs if "lossless" in n]:
+            rows[f"{name} balanced"] = row(cfgs[name], A[:, perm], N, W[perm])
+        dense, wonly = rows["dense 2:2"]["cycles"], rows["weight-only 2:4"]["cycles"]
+        zeros = 1 - np.count_nonzero(A) / A.size
+        print(f"\n{set_name}: A {m}x{k} ({zeros:.0%} zeros), N = {N}")
+        print(f"{'engine':<29} {'cycles':>8} {'vs dense':>9} {'vs 2:4':>7} {'mult-cycles':>12} {'MACs':>10} "
+              f"{'gated':>10} {'rel.err':>8}")
+        for name, r in rows.items():
+            r["speedup_vs_dense"], r["speedup_vs_weight_only"] = dense / r["cycles"], wonly / r["cycles"]
+            print(f"{name:<29} {r['cycles']:>8} {r['speedup_vs_dense']:>8.3f}x {r['speedup_vs_weight_only']:>6.3f}x "
+                  f"{r['multiplier_cycles']:>12} {r['macs']:>10} {r['gated_slots']:>10} {r['rel_error']:>8.4f}")
+        head = rows["2:4 x A-DBB 1:4"]
+        if head["speedup_vs_weight_only"] < 1.9 or head["speedup_vs_dense"] < 3.8:
+            ok = False
+            print("FAILED: 2:4 x A-DBB 1:4 below 1.9x weight-only / 3.8x dense")
+        results[set_name] = rows
+    print("\ncycles: gen/gemm/perf.py (ideal host, = RTL in tests/gemm); MACs: non-zero activation x non-zero "
+          "weight; gated: multiplier slots without a non-zero activation (docs/gemm-actsparse.md)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
