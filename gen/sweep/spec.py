@@ -52,7 +52,7 @@ STAGES = ("validate", "perf", "synth", "map", "rtl")
 # Options of each stage with their defaults and checks; every stage also takes `where` and `timeout`.
 STAGE_OPTIONS = {
     "validate": {},
-    "perf": {},
+    "perf": {"networks": False},
     "synth": {"target": "ecp5", "pnr": True, "freq_mhz": 100.0, "dsp": "auto", "seed": 1},
     "map": {"prune": "none", "quant": "int8", "mapping": "dense", "xbar": [128, 128], "ou": [9, 8],
             "cell_bits": 2, "seed": 0},
@@ -225,6 +225,8 @@ def _stage_options(stage, raw):
         options["freq_mhz"] = checks.check_float("synth.freq_mhz", options["freq_mhz"], 1, 1000)
         checks.check_choice("synth.dsp", options["dsp"], ("auto", "on", "off"))
         checks.check_int("synth.seed", options["seed"], 0)
+    elif stage == "perf":
+        checks.check_bool("perf.networks", options["networks"])
     elif stage == "map":
         for key in ("xbar", "ou"):
             pair = options[key]
@@ -362,10 +364,14 @@ def _build(data, default_name, base_dir, pareto, parse_objectives):
                                  f"{', '.join(axes) or '(no axes)'}")
             wanted = value if isinstance(value, list) else [value]
             opts["where"][axis] = [_axis_values(cls, axis, [v])[0] for v in wanted]
-    # a GEMM engine's perf also runs whole networks (perf --net / --onnx); other kinds take GEMM shapes only
-    perf_kinds = ("gemm", "net", "onnx") if config.kind == "gemm" else ("gemm",)
+    if "perf" in options and options["perf"]["networks"] and config.kind != "gemm":
+        raise ValueError(f"perf.networks = true needs a gemm base (perf --net runs on GEMM engines), not a "
+                         f"{config.kind!r} one: allowed false")
+    # with networks = true a GEMM engine's perf also runs the net/onnx workloads (perf --net / --onnx)
+    networks = "perf" in options and options["perf"]["networks"]
+    perf_kinds = ("gemm", "net", "onnx") if networks else ("gemm",)
     if "perf" in stages and not any(w.kind in perf_kinds for w in workloads):
-        allowed = " or {net = NAME} or {onnx = PATH}" if config.kind == "gemm" else ""
+        allowed = " or {net = NAME} or {onnx = PATH}" if networks else ""
         raise ValueError(f"stage 'perf' needs a workload: allowed at least one {{gemm = [M, K, N]}}{allowed} in "
                          "[[workloads]]")
     if "map" in stages and not any(w.kind in ("net", "npz", "onnx") for w in workloads):

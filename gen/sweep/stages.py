@@ -84,13 +84,14 @@ NETWORK_KINDS = ("net", "onnx")
 
 def perf(config, workloads, options, *, work_dir=None) -> dict:
     """Cycles, ideal cycles and utilization of the GEMM workloads (summed), and for GEMM engines the dense twin's
-    cycles and the speedup (``python -m gen perf``'s figures); on a GEMM engine the ``net`` and ``onnx`` workloads
-    too, as ``perf --net`` / ``--onnx`` run them (their cycles, ``cycles.<name>`` and traffic bytes added in)."""
+    cycles and the speedup (``python -m gen perf``'s figures); with the option ``networks`` (GEMM engines) the
+    ``net`` and ``onnx`` workloads too, as ``perf --net`` / ``--onnx`` run them (their cycles, ``cycles.<name>``
+    and traffic bytes added in)."""
     if config.kind not in PERF_MODELS:
         raise ValueError(f"no cycle model for {config.kind!r} configs in the sweep: allowed "
                          f"{', '.join(PERF_MODELS)}")
     shapes = [(w.name, tuple(w.value)) for w in workloads if w.kind == "gemm"]
-    nets = [w for w in workloads if w.kind in NETWORK_KINDS] if config.kind == "gemm" else []
+    nets = [w for w in workloads if w.kind in NETWORK_KINDS] if options.get("networks") else []
     if not shapes and not nets:
         raise ValueError(f"perf of a {config.kind} config needs a gemm workload"
                          + (" or a net/onnx one" if config.kind == "gemm" else ""))
@@ -186,7 +187,7 @@ def stage_inputs(stage, config, workloads, options) -> dict:
         kw = map_arguments(config, options)
         return {"map": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
                 "workloads": [_with_digest(w) for w in workloads if w.kind in ("net", "npz", "onnx")]}
-    used = {"perf": ("gemm", *NETWORK_KINDS), "validate": (), "synth": (), "rtl": ()}.get(stage)
+    used = {"perf": ("gemm", *NETWORK_KINDS) if options.get("networks") else ("gemm",), "validate": (), "synth": (), "rtl": ()}.get(stage)
     return {"kind": config.kind, "config": config.to_dict(), "options": opts,
             "workloads": [_with_digest(w) for w in workloads if used is None or w.kind in used]}
 

@@ -335,7 +335,7 @@ def test_onnx_and_network_workloads(tmp_path):
 
     model = save(tiny_cnn(seed=3), tmp_path / "cnn.onnx")
     spec = {"name": "nets", "base": "gemm_4x4_2of4", "axes": {"max_m": [16, 64]}, "stages": ["perf", "map"],
-            "workloads": [{"onnx": str(model), "name": "cnn"}, {"net": "tiny"}]}
+            "workloads": [{"onnx": str(model), "name": "cnn"}, {"net": "tiny"}], "perf": {"networks": True}}
     got = engine.run_sweep(spec, workers=0, out_dir=tmp_path / "o", cache_dir=tmp_path / "c", plots=False)
     assert len(got["rows"]) == 2
     onnx_map = map_report(onnx=str(model))["totals"]
@@ -357,3 +357,7 @@ def test_onnx_and_network_workloads(tmp_path):
     path.write_text(_toml({**spec, "workloads": [{"onnx": str(bad)}]}))
     assert main(["sweep", "--spec", str(path), "--workers", "0", "--out", str(tmp_path / "o2"), "--no-plots"]) == 2
     assert not (tmp_path / "o2").exists()
+    # without perf.networks the networks are map's only, and perf wants a GEMM shape
+    path.write_text(_toml({k: v for k, v in spec.items() if k != "perf"}))
+    assert main(["sweep", "--spec", str(path), "--workers", "0", "--out", str(tmp_path / "o3"), "--no-plots"]) == 2
+    assert not (tmp_path / "o3").exists()
