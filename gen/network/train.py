@@ -229,16 +229,17 @@ def finetune(network: Network, mask: dict, images, labels, *, seed: int = 0, epo
 def digits_cnn(seed: int = 0) -> Network:
     """The untrained digits CNN (He-initialized, seeded): see :data:`gen.network.spec.SHIPPED`.
 
-    ``conv1`` 3×3 1→8 (pad 1) → ReLU → ``pool1`` max 2×2 → ``conv2`` 3×3 8→16 (stride 2, pad 1) → ReLU →
-    ``fc`` 64→10 (logits, no ReLU). Small enough that one image takes tens of thousands of RRAM-tile cycles.
+    ``conv1`` 3×3 1→8 (stride 2, pad 1) → ReLU → ``conv2`` 3×3 8→16 (stride 2, pad 1) → ReLU → ``pool`` max
+    2×2 (global) → ``fc`` 16→10 (logits, no ReLU). Small on purpose: one image is 21 im2col vectors, a few tens of
+    thousands of cycles on the sequential RRAM tile.
     """
     rng = np.random.default_rng(seed)
 
     def he(*shape):
         return rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[1:])), shape)
-    layers = (Layer("conv", "conv1", he(8, 1, 3, 3), stride=1, padding=1),
-              Layer("maxpool", "pool1", size=2, relu=False),
+    layers = (Layer("conv", "conv1", he(8, 1, 3, 3), stride=2, padding=1),
               Layer("conv", "conv2", he(16, 8, 3, 3), stride=2, padding=1),
-              Layer("fc", "fc", he(10, 64), relu=False))
+              Layer("maxpool", "pool", size=2, relu=False),
+              Layer("fc", "fc", he(10, 16), relu=False))
     from gen.network.data import DATASET
     return Network("digits-cnn", (1, 8, 8), layers, classes=10, dataset=DATASET)
