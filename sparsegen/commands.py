@@ -13,7 +13,7 @@ import importlib
 __all__ = ["EXTENSIONS", "register"]
 
 # sim modules with ``register(commands)``, in the order their commands appear in ``--help``
-EXTENSIONS = ()
+EXTENSIONS = ("sim.network.cli",)
 
 
 def register(commands):

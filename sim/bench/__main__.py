@@ -18,6 +18,7 @@ SECTIONS = {
     "gemm": "sim.bench.gemm",
     "os_systolic": "sim.bench.os_systolic",
     "soak": "sim.bench.soak",
+    "network": "sim.bench.network",
     "synth": "sim.bench.synth",
 }
 # sections that run only when named with --only: synth places and routes for tens of minutes on 2 cores when

@@ -37,7 +37,7 @@ from gen.paths import build_dir
 from sim.network.golden import input_ints, layer_gemm
 
 __all__ = ["ENGINES", "RRAM_GEOMETRY", "RRAM_DAC_BITS", "RtlResult", "gemm_config", "gemm_matrix_of",
-           "rram_config", "rram_mappings", "run_rtl", "job_paths"]
+           "rram_config", "rram_mappings", "run_rtl", "model_cycles", "job_paths"]
 
 ENGINES = ("gemm", "rram")
 # 128×128 crossbars of 4-bit cells (PRIME's), 16×16 OUs, 2-bit DAC (4 input planes): a 10-bit lossless ADC.
@@ -170,6 +170,36 @@ def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "veril
         bit_exact = bool(r["bit_exact"])
     cycles["total"] = sum(cycles.values())
     return RtlResult(outputs, outputs[-1].reshape(len(inputs), -1).argmax(axis=1), cycles, bit_exact, seconds)
+
+
+def model_cycles(network: Network, engine: str = "gemm", strategy: str = "dense") -> dict:
+    """Cycles per image from the cycle models (ideal host), per weighted layer and ``"total"``.
+
+    GEMM: :func:`gen.gemm.perf.job_cycles` of each layer's job (``M`` = output positions, the ``[W, −W]``
+    matrix of a layer without ReLU); RRAM: :func:`gen.rram.perf.mvm_cycles` of the layer's mapping × its
+    positions (MVMs only: programming and table loads are paid once per batch and not included).
+    """
+    from gen.gemm.perf import job_cycles
+    from gen.rram.perf import mvm_cycles
+
+    checks.check_choice("engine", engine, ENGINES)
+    out = {}
+    if engine == "gemm":
+        cfg = gemm_config(network)
+    else:
+        cfg = rram_config(network, (strategy,))
+        maps = rram_mappings(network, strategy)
+    for layer, shape in zip(network.layers, network.shapes[1:]):
+        if not layer.has_weights:
+            continue
+        positions = shape[1] * shape[2]
+        if engine == "gemm":
+            W = gemm_matrix_of(layer)
+            out[layer.name] = job_cycles(cfg, positions, *W.shape)
+        else:
+            out[layer.name] = positions * mvm_cycles(cfg, maps[layer.name])
+    out["total"] = sum(out.values())
+    return out
 
 
 def job_paths(job_dir) -> tuple:
