@@ -86,6 +86,10 @@ def _layer_backward(layer, grad, cache):
 
 
 def _check_images(network, images):
+    kind = getattr(np.asarray(images), "dtype", np.dtype(object)).kind
+    if kind not in "iuf":
+        raise ValueError(f"images dtype {np.asarray(images).dtype} is not numeric: allowed a float or integer array "
+                         "(n, C, H, W)")
     images = checks.check_float_array("images", images)
     if images.ndim != 4 or images.shape[1:] != network.input_shape:
         raise ValueError(f"images shape {images.shape} does not match the network input: allowed "
