@@ -29,6 +29,10 @@ __all__ = ["PRUNE_SCHEMES", "SWEEPS", "pruning_study", "analog_study", "rtl_eval
 
 PRUNE_SCHEMES = ("nm:2:4", "pattern:k=4,P=8", "magnitude:ratio=0.5", "magnitude:ratio=0.8", "ternary")
 _DAY = 86400.0
+_TITLES = {"prog_noise": "programming noise", "read_noise": "read noise", "stuck_at": "stuck-at faults",
+           "adc_bits": "ADC resolution", "ir_drop": "IR drop", "drift": "conductance drift"}
+_GEOMETRY_TEXT = (f"{ANALOG_GEOMETRY['cell_bits']}-bit cells, {ANALOG_GEOMETRY['ou_rows']}×{ANALOG_GEOMETRY['ou_cols']}"
+                  " OUs")
 # (name, x label, x values, PhysicsParams changes of one x, log x axis)
 SWEEPS = {
     "prog_noise": ("programming noise σ (% of the conductance range)", [0, 1, 2, 3, 5]),
@@ -287,7 +291,9 @@ def plot(res, out_dir) -> list:
         ax.set_xlabel(sw["xlabel"])
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(0, 100)
-        ax.set_title(f"{title}\nanalog RRAM tile: {name.replace('_', ' ')}", fontsize=9)
+        n = res["analog"]["images"]
+        ax.set_title(f"{res['dataset']}, {n} test images, {res['network']} (int8)\n"
+                     f"analog RRAM tile ({_GEOMETRY_TEXT}): {_TITLES[name]}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
         save(fig, f"accuracy_{name}")
