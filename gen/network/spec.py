@@ -24,7 +24,7 @@ from hw import checks
 from hw.formats.conv import conv_output_size
 
 __all__ = ["KINDS", "WEIGHT_BITS", "ACT_BITS", "MAX_SHIFT", "Layer", "Network", "load", "save", "DATA_DIR",
-           "SHIPPED"]
+           "SHIPPED", "TEST_ACTIVATIONS"]
 
 KINDS = ("conv", "depthwise", "fc", "maxpool")
 WEIGHT_BITS = 8          # int8 weights (symmetric: -127 … 127)
@@ -33,6 +33,8 @@ MAX_SHIFT = 31           # largest requantization shift (the GEMM engine's shift
 DATA_DIR = Path(__file__).resolve().parent / "data"
 # the shipped networks: float weights and their int8 version (python -m sim.network.train regenerates them)
 SHIPPED = {"digits-float": DATA_DIR / "digits_cnn_float.npz", "digits-int8": DATA_DIR / "digits_cnn_int8.npz"}
+# the int8 network's activations of the 450 test images (sim.network.golden.save_activations), not a network
+TEST_ACTIVATIONS = DATA_DIR / "digits_cnn_test_acts.npz"
 
 
 @dataclass(frozen=True, eq=False)

@@ -78,3 +78,16 @@ def test_cycle_models(nets):
     assert g["total"] == sum(v for k, v in g.items() if k != "total") > 0
     assert r["total"] > 10 * g["total"], "the sequential tile takes far more cycles than the systolic engine"
     assert load_config("gemm_4x4_2of4").keep == 2 and gemm_config(q).keep == 4   # the dense network: 4:4
+
+
+def test_shipped_activations_are_the_golden(nets):
+    """gen/network/data/digits_cnn_test_acts.npz (for activation-sparsity studies) is the golden's output."""
+    from gen.network.spec import TEST_ACTIVATIONS
+    _, q = nets
+    xt, yt = digits("test")
+    outs = int8_forward(q, xt)
+    with np.load(TEST_ACTIVATIONS) as d:
+        np.testing.assert_array_equal(d["input"], input_ints(q, xt))
+        np.testing.assert_array_equal(d["labels"], yt)
+        for layer, out in zip(q.layers, outs):
+            np.testing.assert_array_equal(d[layer.name].astype(np.int64), out)
