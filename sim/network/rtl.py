@@ -22,6 +22,7 @@ Every output beat is scored against the engine's golden model as it leaves, and 
 import dataclasses
 import itertools
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -168,6 +169,7 @@ def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "veril
         outputs = [r[f"out.{l.name}"] for l in network.layers]
         cycles = {k[len("cycles."):]: int(r[k]) for k in r.files if k.startswith("cycles.")}
         bit_exact = bool(r["bit_exact"])
+    shutil.rmtree(job_dir, ignore_errors=True)      # the simulator's run directory keeps its log and results
     cycles["total"] = sum(cycles.values())
     return RtlResult(outputs, outputs[-1].reshape(len(inputs), -1).argmax(axis=1), cycles, bit_exact, seconds)
 
