@@ -4,7 +4,8 @@
 #   make test       golden, Amaranth-sim, lint and cocotb tests (Verilator + Icarus), ~minutes on 2 cores
 #   make test-full  the same with the larger config matrix and long sweeps
 #   make bench      generation/build/simulation throughput and cycle-model figures
-#   make demo       the digits CNN: float, int8, IMAGES=n (default 100) test images on the GEMM and RRAM RTL,
+#   make demo       the digits CNN: float, int8, IMAGES=n (default 100) test images on the GEMM and RRAM RTL
+#                   (RRAM_IMAGES=m for another count on the slow sequential tile),
 #                   pruning and analog accuracy, plots in build/network/plots
 #   make scalesim-venv  SCALE-Sim v3's own venv (build/scalesim-venv; also created on first use)
 #   make synth      Yosys + nextpnr (ECP5, out of context) on every preset: area, fmax, critical path, then
@@ -49,7 +50,7 @@ bench: $(STAMP)
 
 IMAGES ?= 100
 demo: $(STAMP)
-	$(VERILATOR_ENV) $(VPY) -m sim.network.demo --images $(IMAGES) $(DEMO_ARGS)
+	$(VERILATOR_ENV) $(VPY) -m sim.network.demo --images $(IMAGES) $(if $(RRAM_IMAGES),--rram-images $(RRAM_IMAGES)) $(DEMO_ARGS)
 
 # SCALE-Sim needs numpy < 2.4: it gets its own pinned venv (sim/ref/scalesim.py VENV_REQUIREMENTS), never .venv
 scalesim-venv: $(STAMP)

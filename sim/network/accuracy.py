@@ -181,11 +181,16 @@ def rtl_evaluate(network, images, labels, path, *, chunk: int = 25, quiet: bool 
             "bit_exact": exact, "cycles": cycles, "seconds": seconds}
 
 
-def run_study(*, rtl_images: int = 100, chips: int = 10, analog_images: int | None = None, sim: str = "verilator",
+def run_study(*, rtl_images: int = 100, rram_images: int | None = None, chips: int = 10, analog_images: int | None = None, sim: str = "verilator",
               seed: int = 0, rtl: bool = True, pruning: bool = True, analog: bool = True, rram_sparse_images: int = 10,
               out_dir=None, quiet: bool = False, finetune_epochs: int = 15) -> dict:
-    """The whole study (see the module); returns the JSON-able result (``plots`` lists the files written)."""
+    """The whole study (see the module); returns the JSON-able result (``plots`` lists the files written).
+
+    ``rtl_images`` test images run on the GEMM engine's RTL and ``rram_images`` (default the same) on the RRAM
+    tile's; ``rram_sparse_images`` of the pruned networks on both.
+    """
     checks.check_int("rtl_images", rtl_images, 0, 450)
+    rram_images = rtl_images if rram_images is None else checks.check_int("rram_images", rram_images, 0, 450)
     start = time.monotonic()
     fnet, qnet = load("digits-float"), load("digits-int8")
     xt, yt = digits("test")
@@ -193,14 +198,15 @@ def run_study(*, rtl_images: int = 100, chips: int = 10, analog_images: int | No
            "accuracy": {"float": evaluate(fnet, xt, yt, "float")["accuracy"],
                         "int8": evaluate(qnet, xt, yt, "int8")["accuracy"]}}
     res["rtl_images"] = rtl_images if rtl else 0
+    res["rram_images"] = rram_images if rtl else 0
     bit_exact = True
-    if rtl and rtl_images:
-        xs, ys = xt[:rtl_images], yt[:rtl_images]
-        res["rtl"] = {}
-        for path in ("gemm_rtl", "rram_rtl"):
+    res["rtl"] = {}
+    for path, n in (("gemm_rtl", rtl_images), ("rram_rtl", rram_images)):
+        if rtl and n:
+            xs, ys = xt[:n], yt[:n]
             r = rtl_evaluate(qnet, xs, ys, path, sim=sim, seed=seed, quiet=quiet)
             res["accuracy"][path] = r["accuracy"]
-            res["rtl"][path] = {"images": rtl_images, "bit_exact": r["bit_exact"], "cycles": r["cycles"],
+            res["rtl"][path] = {"images": n, "bit_exact": r["bit_exact"], "cycles": r["cycles"],
                                 "seconds": round(r["seconds"], 1),
                                 "int8_same_images": float(np.mean(int8_predict(qnet, xs) == ys))}
             bit_exact &= r["bit_exact"]

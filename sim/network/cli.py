@@ -17,12 +17,15 @@ def _run(args) -> int:
 
     checks.check_int("--images", args.images, 0, 450)
     checks.check_int("--chips", args.chips, 1, 1000)
+    if args.rram_images is not None:
+        checks.check_int("--rram-images", args.rram_images, 0, 450)
     if args.analog_images is not None:
         checks.check_int("--analog-images", args.analog_images, 1, 450)
     out = default_out_dir() if args.out is None else checks.check_writable_dir("--out", args.out, create=True)
     if args.quick:
         args.images, args.chips, args.analog_images, args.sparse_images = min(args.images, 2), 2, 50, 0
-    res = run_study(rtl_images=args.images, chips=args.chips, analog_images=args.analog_images, sim=args.sim,
+        args.rram_images = None
+    res = run_study(rtl_images=args.images, rram_images=args.rram_images, chips=args.chips, analog_images=args.analog_images, sim=args.sim,
                     seed=args.seed, rtl=not args.no_rtl, pruning=not args.no_pruning, analog=not args.no_analog,
                     rram_sparse_images=args.sparse_images, out_dir=out, quiet=args.json or args.quiet,
                     finetune_epochs=3 if args.quick else 15)
@@ -39,6 +42,8 @@ def register(commands):
     p = commands.add_parser("accuracy", help="accuracy of the digits CNN: float, int8, GEMM/RRAM RTL, pruning, "
                                              "analog non-idealities")
     p.add_argument("--images", type=int, default=100, help="test images through each RTL (default 100)")
+    p.add_argument("--rram-images", type=int, default=None,
+                   help="test images through the RRAM tile's RTL (default: --images)")
     p.add_argument("--sparse-images", type=int, default=10,
                    help="test images of the pruned networks on the RTL (2:4 GEMM, ou-sparse RRAM; default 10)")
     p.add_argument("--chips", type=int, default=10, help="seeded chips per noisy analog point (default 10)")

@@ -20,6 +20,8 @@ __all__ = ["main"]
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.network.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100, help="test images through each RTL (default 100)")
+    parser.add_argument("--rram-images", type=int, default=None,
+                        help="test images through the RRAM tile's RTL (default: --images)")
     parser.add_argument("--sparse-images", type=int, default=10, help="images of the pruned networks on the RTL")
     parser.add_argument("--chips", type=int, default=10, help="chips per analog point (default 10)")
     parser.add_argument("--analog-images", type=int, default=150, help="test images per analog point (default 150)")
@@ -27,7 +29,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     start = time.monotonic()
     out = default_out_dir()
-    res = run_study(rtl_images=args.images, chips=args.chips, analog_images=args.analog_images,
+    res = run_study(rtl_images=args.images, rram_images=args.rram_images, chips=args.chips, analog_images=args.analog_images,
                     rram_sparse_images=args.sparse_images, out_dir=out)
     print(table(res))
     for path, r in res.get("rtl", {}).items():
