@@ -29,6 +29,8 @@ __all__ = ["PRUNE_SCHEMES", "SWEEPS", "pruning_study", "analog_study", "rtl_eval
 
 PRUNE_SCHEMES = ("nm:2:4", "pattern:k=4,P=8", "magnitude:ratio=0.5", "magnitude:ratio=0.8", "ternary")
 _DAY = 86400.0
+_SCHEME_NAMES = {"nm:2:4": "N:M 2:4", "pattern:k=4,P=8": "pattern k=4, P=8", "magnitude:ratio=0.5": "unstructured 50 %",
+                 "magnitude:ratio=0.8": "unstructured 80 %", "ternary": "ternary (TWN)"}
 _TITLES = {"prog_noise": "programming noise", "read_noise": "read noise", "stuck_at": "stuck-at faults",
            "adc_bits": "ADC resolution", "ir_drop": "IR drop", "drift": "conductance drift"}
 _GEOMETRY_TEXT = (f"{ANALOG_GEOMETRY['cell_bits']}-bit cells, {ANALOG_GEOMETRY['ou_rows']}×{ANALOG_GEOMETRY['ou_cols']}"
@@ -231,7 +233,8 @@ def run_study(*, rtl_images: int = 100, rram_images: int | None = None, chips: i
             res["bit_exact"] &= r["bit_exact"]
     if analog:
         n = len(yt) if analog_images is None else analog_images
-        res["analog"] = {"images": n, "chips": chips, "geometry": ANALOG_GEOMETRY, "lossless_adc_bits": lossless_bits(),
+        res["analog"] = {"images": n, "chips": chips,
+                         "int8_same_images": float(np.mean(int8_predict(qnet, xt[:n]) == yt[:n])), "geometry": ANALOG_GEOMETRY, "lossless_adc_bits": lossless_bits(),
                          "sweeps": analog_study(qnet, xt[:n], yt[:n], chips=chips, seed=seed, quiet=quiet)}
     if out_dir is not None:
         res["plots"] = [str(p) for p in plot(res, out_dir)]
@@ -284,12 +287,13 @@ def plot(res, out_dir) -> list:
             paths.append(p)
         plt.close(fig)
 
+    golden = res.get("analog", {}).get("int8_same_images", res["accuracy"]["int8"]) * 100
     for name, sw in res.get("analog", {}).get("sweeps", {}).items():
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
         for label, s in sw["series"].items():
             ax.errorbar(s["x"], np.array(s["mean"]) * 100, yerr=np.array(s["std"]) * 100, marker="o", capsize=3,
                         label=f"{label} ({s['chips']} chip{'s' if s['chips'] > 1 else ''})")
-        ax.axhline(int8, color="grey", ls="--", lw=1, label=f"int8 golden ({int8:.1f} %)")
+        ax.axhline(golden, color="grey", ls="--", lw=1, label=f"int8 golden, same images ({golden:.1f} %)")
         if name in ("stuck_at", "drift"):
             ax.set_xscale("log")
         elif name == "ir_drop":
@@ -304,13 +308,15 @@ def plot(res, out_dir) -> list:
         ax.legend(fontsize=7, loc="lower left")
         save(fig, f"accuracy_{name}")
     if "pruning" in res:
-        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+        fig, ax = plt.subplots(figsize=(7.5, 3.8))
         names = list(res["pruning"])
         i = np.arange(len(names))
         ax.bar(i - 0.2, [res["pruning"][k]["no_finetune"] * 100 for k in names], 0.4, label="no fine-tuning")
         ax.bar(i + 0.2, [res["pruning"][k]["finetune"] * 100 for k in names], 0.4, label="masked fine-tuning")
         ax.axhline(int8, color="grey", ls="--", lw=1, label=f"int8, dense ({int8:.1f} %)")
-        ax.set_xticks(i, [f"{k}\n({res['pruning'][k]['sparsity']:.0%} zeros)" for k in names], fontsize=7)
+        ax.set_xticks(i, [f"{_SCHEME_NAMES.get(k, k)}\n({res['pruning'][k]['sparsity']:.0%} zeros)" for k in names],
+                      fontsize=7)
+        ax.set_xlabel("pruning scheme (fraction of zero weights)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(0, 100)
         ax.set_title(f"{title}\npruning schemes, int8 weights", fontsize=9)
