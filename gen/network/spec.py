@@ -8,9 +8,9 @@ A :class:`Network` is an input shape ``(C, H, W)`` and an ordered tuple of :clas
 - ``maxpool``: a ``size × size`` window with stride ``size`` (no weights, no requantization: a host operation).
 
 A *float* network holds float weights (what :mod:`gen.network.train` trains, what :func:`gen.network.onnx_export`
-exports); an *int8* network holds integer weights in ``-127 … 127`` with a per-output-channel float ``scale``
-(``float weight ≈ weight · scale``) and a per-layer requantization ``shift`` (``0 … 31``), and a float
-``input_scale`` (one input unit in image units). Between int8 layers the GEMM engine's output stage is applied
+exports); an *int8* network holds integer weights in ``-127 … 127`` with a per-output-channel float ``scale`` (the
+float value of one unit of the layer's integer sum) and a per-layer requantization ``shift`` (``0 … 31``), and a
+float ``input_scale`` (one input unit in image units). Between int8 layers the GEMM engine's output stage is applied
 (:func:`sim.network.golden.output_stage`). Nothing here depends on where the network came from, so an ONNX
 importer can build one; :func:`load` / :func:`save` read and write it as one ``.npz``.
 """
@@ -57,7 +57,8 @@ class Layer:
     shift : int or None
         int8 networks: the requantization right shift ``0 … 31`` of this layer's sums.
     scale : ndarray of float64, shape (out channels,), or None
-        int8 networks: per-output-channel weight scale.
+        int8 networks: per output channel, the float value of one unit of the layer's integer sum (the weight
+        scale times the input's scale, see :func:`sim.network.golden.quantize`).
     size : int
         ``maxpool`` window (and stride).
     """

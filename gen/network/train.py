@@ -37,7 +37,6 @@ def _layer_forward(layer, x):
     wt = layer.weight
     kh, kw = wt.shape[2:]
     p = layer.padding
-    cin = c if layer.kind == "conv" else 1
     idx = _cols_index(c, h, w, kh, kw, layer.stride, p)                                  # (P, c·kh·kw)
     ho = (h + 2 * p - kh) // layer.stride + 1
     wo = (w + 2 * p - kw) // layer.stride + 1
@@ -46,7 +45,6 @@ def _layer_forward(layer, x):
         y = cols @ wt.reshape(wt.shape[0], -1).T                                          # (b, P, o)
     else:
         y = np.einsum("bpck,ck->bpc", cols.reshape(b, -1, c, kh * kw), wt.reshape(c, -1))
-    del cin
     return y.transpose(0, 2, 1).reshape(b, -1, ho, wo), (x.shape, cols, idx)
 
 
@@ -100,11 +98,14 @@ def _check_images(network, images):
 def forward(network: Network, images, *, keep: bool = False):
     """Float outputs of every layer: a list with one ``(n, C, H, W)`` array per layer (after its ReLU).
 
-    ``network`` may be a float network or an int8 one (then the dequantized weights ``weight · scale`` run on
-    the float images). ``keep`` also returns the caches for :func:`_backward`.
+    ``network`` must be a float network (the int8 one runs in :func:`sim.network.golden.int8_forward`).
+    ``keep`` also returns the caches and the network for the backward pass.
     """
     x = _check_images(network, images)
-    net = _as_float(network)
+    if network.quantized:
+        raise ValueError(f"network {network.name!r} has integer weights: allowed a float network "
+                         "(sim.network.golden.int8_forward runs int8 ones)")
+    net = network
     outs, caches = [], []
     for layer in net.layers:
         y, cache = _layer_forward(layer, x)
@@ -115,13 +116,6 @@ def forward(network: Network, images, *, keep: bool = False):
         caches.append(cache)
         x = y
     return (outs, caches, net) if keep else outs
-
-
-def _as_float(network):
-    if not network.quantized:
-        return network
-    return network.with_weights({l.name: l.weight * l.scale.reshape((-1,) + (1,) * (l.weight.ndim - 1))
-                                 for l in network.weighted})
 
 
 def logits(network: Network, images) -> np.ndarray:
