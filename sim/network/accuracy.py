@@ -270,9 +270,12 @@ def table(res) -> str:
 
 def plot(res, out_dir) -> list:
     """PNG and PDF plots of a :func:`run_study` result into ``out_dir``; returns the paths."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise OSError(f"the plots need matplotlib: pip install 'sparsegen[plot]' ({e})") from None
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
