@@ -33,7 +33,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet -e '.[test,plot,synth,net]'
+	$(VPY) -m pip install --quiet -e '.[test,plot,synth,soc,sweep,onnx,net]'
 	@touch $@
 
 verilog: $(STAMP)

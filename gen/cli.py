@@ -48,12 +48,21 @@ def _verilog(args):
     from gen.verilog import write_verilog  # imports Amaranth: only when generating
 
     configs = _load(args)  # everything is validated before anything is written
+    if args.html and not args.wrap:
+        raise ValueError("--html applies to --wrap axi (the register docs of the wrapped design)")
+    if args.wrap:
+        from gen.axi.verilog import write_wrapped
+
+        def write(config, out):
+            return write_wrapped(config, out, args.wrap, html=args.html)
+    else:
+        write = write_verilog
     checks.check_writable_dir("--out", args.out, create=True)
     for preset, config in configs:
         if preset is None:
-            print(*write_verilog(config, args.out), sep="\n")
+            print(*write(config, args.out), sep="\n")
         else:
-            print(f"{preset}:", *write_verilog(config, args.out / preset))
+            print(f"{preset}:", *write(config, args.out / preset))
 
 
 def _presets(args):
@@ -79,12 +88,15 @@ def _parser():
     config = dict(metavar="PRESET_OR_PATH", help="preset name or path of a .toml file")
     overrides = dict(action="append", default=[], metavar="FIELD=VALUE", help="override one field (repeatable)")
 
-    verilog = commands.add_parser("verilog", help="emit <top>.v and <top>.json")
+    verilog = commands.add_parser("verilog", help="emit <top>.v, <top>.json, the FuseSoC <top>.core and <top>.f")
     source = verilog.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", **config)
     source.add_argument("--all", action="store_true", help="every preset, each into DIR/<preset>/")
     verilog.add_argument("--set", **overrides)
     verilog.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    verilog.add_argument("--wrap", choices=("axi",), help="wrap the design: AXI4-Stream ports and an AXI4-Lite "
+                         "register map, with its SystemRDL, C header and register docs (docs/integration.md)")
+    verilog.add_argument("--html", action="store_true", help="with --wrap: also the PeakRDL HTML register docs")
     verilog.set_defaults(run=_verilog)
 
     commands.add_parser("presets", help="list the presets").set_defaults(run=_presets, all=True, set=[])

@@ -22,7 +22,7 @@ from gen.config import ConfigBase, load_config
 
 __all__ = ["Artifacts", "GENERATORS", "CLOCK", "generate_verilog", "manifest_header", "port_list", "stream_ports",
            "streams",
-           "write_verilog", "GENERATOR_VERSION"]
+           "write_verilog", "write_artifacts", "GENERATOR_VERSION"]
 
 
 @dataclass(frozen=True)
@@ -109,15 +109,34 @@ def generate_verilog(config) -> Artifacts:
 
 
 def write_verilog(config, out_dir) -> list[Path]:
-    """Write ``<top>.v`` and ``<top>.json`` into ``out_dir`` (created if missing); returns both paths.
+    """Write ``<top>.v``, ``<top>.json``, the FuseSoC core ``<top>.core`` and the file list ``<top>.f``
+    (:mod:`gen.fusesoc`) into ``out_dir`` (created if missing); returns the paths in that order.
 
     ``config`` as for :func:`generate_verilog`. ``out_dir`` is checked (an existing file, an uncreatable path)
-    before the design is elaborated.
+    before the design is elaborated; every text is made before the first file is written.
     """
     checks.check_writable_dir("out_dir", out_dir)
     art = generate_verilog(config)
+    return write_artifacts(art, out_dir, kind=art.manifest["kind"])
+
+
+def write_artifacts(art: Artifacts, out_dir, *, kind: str, extra: dict | None = None) -> list[Path]:
+    """Write ``art`` (``.v``, ``.json``), its ``.core`` and ``.f``, and ``extra`` (``{file name: str or bytes}``) into
+    ``out_dir``; returns the paths (``.v``, ``.json``, ``.core``, ``.f``, then ``extra``'s)."""
+    from gen.fusesoc import core_text, file_list_text
+
+    files = [f"{art.top}.v"]
+    texts = {f"{art.top}.v": art.verilog, f"{art.top}.json": json.dumps(art.manifest, indent=2) + "\n",
+             f"{art.top}.core": core_text(kind=kind, top=art.top, files=files,
+                                          description=f"sparsegen {kind} design {art.top}"),
+             f"{art.top}.f": file_list_text(files), **(extra or {})}
     out = checks.check_writable_dir("out_dir", out_dir, create=True)
-    v_path, j_path = out / f"{art.top}.v", out / f"{art.top}.json"
-    v_path.write_text(art.verilog)
-    j_path.write_text(json.dumps(art.manifest, indent=2) + "\n")
-    return [v_path, j_path]
+    paths = []
+    for name, text in texts.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(text if isinstance(text, bytes) else text.encode())
+        tmp.replace(path)
+        paths.append(path)
+    return paths

@@ -13,7 +13,11 @@ import importlib
 __all__ = ["EXTENSIONS", "register"]
 
 # sim modules with ``register(commands)``, in the order their commands appear in ``--help``
-EXTENSIONS = ("sim.network.cli",)
+EXTENSIONS = (
+    "sim.simulate.cli",
+    "sim.sweep.cli",
+    "sim.network.cli",
+)
 
 
 def register(commands):

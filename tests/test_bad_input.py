@@ -262,7 +262,7 @@ def test_generate_verilog_takes_a_preset_name(tmp_path):
     art = gen.generate_verilog("dense_4x4")
     assert art.top == load_config("dense_4x4").top and "module" in art.verilog
     paths = gen.write_verilog("dense_4x4", tmp_path)
-    assert [p.name for p in paths] == [f"{art.top}.v", f"{art.top}.json"]
+    assert [p.name for p in paths] == [f"{art.top}{ext}" for ext in (".v", ".json", ".core", ".f")]
     for bad in (None, 5, {"rows": 4}):
         with pytest.raises(TypeError, match=r"^config = .* is a \w+, not a ConfigBase: allowed a config"):
             gen.generate_verilog(bad)

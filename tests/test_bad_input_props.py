@@ -51,6 +51,7 @@ def _files():
     np.savez(TMP / "positions.npz", fc=np.ones((2, 2)), **{"fc.positions": np.array(-3)})
     (TMP / "bad.toml").write_bytes(b"rows = [\n")
     (TMP / "kind.toml").write_text('kind = 7\n')
+    np.save(TMP / "int.npy", np.ones((4, 4), np.int64))     # valid for simulate (but K = 4 rows of W: dense)
     return sorted(str(p) for p in TMP.iterdir())
 
 
@@ -184,14 +185,42 @@ def other_argv(draw):
     return [command, "--config", preset, "--set", f"{field}={value}", *out], [field, "override"]
 
 
+@st.composite
+def simulate_argv(draw):
+    """simulate: a bad file, simulator, seed, config or output directory, checked before any simulation."""
+    out = ["--out", str(TMP / "simulate")]
+    good = str(TMP / "int.npy")
+    kind = draw(st.sampled_from(["a", "w", "sim", "seed", "config", "out", "onnx"]))
+    if kind in ("a", "w"):
+        bad = draw(st.sampled_from([f for f in FILES if not f.endswith("int.npy")] + [str(TMP / "missing.npy"), str(TMP)]))
+        files = {"a": bad, "w": good} if kind == "a" else {"a": good, "w": bad}
+        return ["simulate", "--config", "gemm_4x4_2of4", "--a", files["a"], "--w", files["w"], *out], \
+            [f"--{kind}", "A has shape", "W has shape"]
+    gemm = ["--a", good, "--w", good]
+    if kind == "sim":
+        return ["simulate", "--config", "gemm_4x4_2of4", *gemm, "--sim", draw(junk), *out], ["--sim"]
+    if kind == "seed":
+        return ["simulate", "--config", "gemm_4x4_2of4", *gemm, "--seed", str(draw(st.integers(-100, -1))), *out], \
+            ["--seed"]
+    if kind == "config":
+        config = draw(st.sampled_from(FILES + ["dense_4x4", "rram_32x32_c2_small"]) |
+                      junk.filter(lambda t: t not in list_presets() and t.strip()))
+        return ["simulate", "--config", config, *gemm, *out], ["config", "preset", "kind", "Config"]
+    if kind == "out":
+        return ["simulate", "--config", "gemm_4x4_2of4", *gemm, "--out", str(TMP / "file")], ["--out"]
+    return ["simulate", "--config", "gemm_4x4_2of4", "--onnx", draw(st.sampled_from(FILES)), "--input", good, *out], \
+        ["--onnx", "--input"]
+
+
 @props(300)
-@given(st.one_of(map_report_argv(), energy_argv(), perf_argv(), other_argv()))
+@given(st.one_of(map_report_argv(), energy_argv(), perf_argv(), other_argv(), simulate_argv()))
 def test_cli_bad_arguments_exit_2(case):
     argv, names = case
     fail = mock.Mock(side_effect=AssertionError("work started before the arguments were checked"))
     with mock.patch("gen.rram.sweep.run_sweep", fail), mock.patch("gen.synth.flow.synthesize", fail), \
-            mock.patch("gen.verilog.generate_verilog", fail):
+            mock.patch("gen.verilog.generate_verilog", fail), mock.patch("sim.common.runner.run_design", fail):
         assert_cli_error(argv, names)
+    assert not (TMP / "simulate").exists()
 
 
 # ---- load_config: random overrides of random fields ----------------------------------------------------------

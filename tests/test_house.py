@@ -20,7 +20,7 @@ LAYERS = ("hw", "gen", "sim", "tests")
 PACKAGES = (*LAYERS, "sparsegen")
 ALLOWED = {"hw": {"hw"}, "gen": {"hw", "gen"}, "sim": {"hw", "gen", "sim"}, "tests": {"hw", "gen", "sim", "tests"},
            "sparsegen": {"gen"}}
-DESIGNS = ("systolic", "gemm", "rram")
+DESIGNS = ("systolic", "gemm", "rram", "axi")     # axi: the bus wrappers, a cross-cutting area with all four layers
 
 
 def _modules():

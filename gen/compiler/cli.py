@@ -26,7 +26,7 @@ def _run(args):
 
     table = EnergyTable.from_json(args.energy) if args.energy else EnergyTable()
     checks.check_int("--round", args.round, 0)
-    result = map_report(net=args.net, weights=args.weights, prune=args.prune, quant=args.quant,
+    result = map_report(net=args.net, weights=args.weights, onnx=args.onnx, prune=args.prune, quant=args.quant,
                         strategy=args.mapping, xbar=_pair(args.xbar, "--xbar"), ou=_pair(args.ou, "--ou"),
                         cell_bits=args.cell_bits, round_error=args.round, input_bits=args.input_bits,
                         dac_bits=args.dac_bits, adc_bits=args.adc_bits, seed=args.seed, table=table,
@@ -46,6 +46,9 @@ def register(commands):
     source.add_argument("--net", help=f"built-in network: {', '.join(NETWORKS)} (synthetic seeded weights)")
     source.add_argument("--weights", metavar="NPZ", help="weights, one array per layer: a .npz file or a shipped "
                         f"name ({', '.join(shipped_weights())})")
+    source.add_argument("--onnx", type=Path, metavar="MODEL",
+                        help="an ONNX model: its Conv/Gemm/MatMul weights, positions from shape inference, depthwise "
+                             "convs detected, other operators skipped with a note (needs the onnx extra)")
     p.add_argument("--prune", default="none", metavar="SPEC",
                    help="none | magnitude:ratio=R | nm:KEEP:BLOCK | pattern:k=K,P=P[,connectivity=C] | "
                         "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | sense (default none)")

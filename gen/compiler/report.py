@@ -43,14 +43,16 @@ class Progress:
             print(file=self.stream, flush=True)
 
 
-def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=0, geometry=None):
-    """Yield ``(layer, q, report)`` for every layer of ``net`` (synthetic weights) or of a ``.npz`` file.
+def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=0, geometry=None, onnx=None):
+    """Yield ``(layer, q, report)`` for every layer of ``net`` (synthetic weights), of a ``.npz`` file
+    (``weights``) or of an ONNX model (``onnx``: :func:`gen.compiler.onnx_import.import_onnx`, its Conv/Gemm/MatMul
+    weights with the positions from shape inference and depthwise convs detected).
 
     OU-granular pruning (``ou:ratio=…``) defaults its block to the OU of ``geometry``: ``ou_rows`` rows ×
     ``max(1, ou_cols // columns_per_output)`` outputs (int8 weights), so the pruned blocks are whole OUs.
     """
-    if (net is None) == (weights is None):
-        raise ValueError("give exactly one of --net and --weights")
+    if sum(x is not None for x in (net, weights, onnx)) != 1:
+        raise ValueError("give exactly one of --net, --weights and --onnx")
     name, params = parse_prune(prune)
     if name == "ou" and geometry is not None:
         per_output = columns_per_output(weight_bits=QUANTIZERS.get(quant, 8), cell_bits=geometry.cell_bits,
@@ -58,8 +60,13 @@ def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=
         params = {"ou_rows": geometry.ou_rows, "outputs_per_group": max(1, geometry.ou_cols // per_output), **params}
     if quant not in QUANTIZERS:
         raise ValueError(f"--quant {quant!r} is not known: allowed {', '.join(QUANTIZERS)}")
-    source = (load_npz(weights) if weights is not None else
-              ((layer, None) for layer in network(net)))
+    if onnx is not None:
+        from gen.compiler.onnx_import import import_onnx
+
+        source = [(layer.layer(), layer.weights) for layer in import_onnx(onnx).layers]
+    else:
+        source = (load_npz(weights) if weights is not None else
+                  ((layer, None) for layer in network(net)))
     for index, (layer, w) in enumerate(source):
         if w is None:
             w = synthetic_weights(layer, seed=seed, index=index)
@@ -111,7 +118,7 @@ def _combine(total, stats):
         total[key] = max(total[key], int(stats[key])) if key == "ous_max_per_xbar" else total[key] + int(stats[key])
 
 
-def map_report(*, net=None, weights=None, prune="none", quant="int8", strategy="dense", xbar=(128, 128),
+def map_report(*, net=None, weights=None, onnx=None, prune="none", quant="int8", strategy="dense", xbar=(128, 128),
                ou=(9, 8), cell_bits=2, round_error=0, input_bits=8, dac_bits=1, adc_bits=None, seed=0,
                table=None, progress=False) -> dict:
     """Prune, quantize and map a network; returns ``{"settings", "layers", "totals"}`` (JSON-ready).
@@ -142,17 +149,24 @@ def map_report(*, net=None, weights=None, prune="none", quant="int8", strategy="
     table = table or EnergyTable()
     weight_bits = QUANTIZERS.get(quant, 8)
     layers = list(network(net)) if net is not None else None
-    bar = Progress(len(layers) if layers else 0, f"map {net or weights}", enabled=progress and bool(layers))
+    bar = Progress(len(layers) if layers else 0, f"map {net or weights or onnx}", enabled=progress and bool(layers))
     rows = []
+    skipped = []
+    if onnx is not None:
+        from gen.compiler.onnx_import import import_onnx
+
+        skipped = [{"node": name, "op": op, "note": note} for name, op, note in import_onnx(onnx).skipped]
     for layer, q, prep in prepared_layers(net=net, weights=weights, prune=prune, quant=quant, seed=seed,
-                                          geometry=geometry):
+                                          geometry=geometry, onnx=onnx):
         row = map_prepared(layer, q, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error,
                            input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits, table=table)
         row["prune"] = {k: v for k, v in prep["prune"].items() if k not in ("patterns",)}
         rows.append(row)
         bar.step(layer.name)
     settings = {"net": net, "weights": None if weights is None else str(weights),
+                "onnx": None if onnx is None else str(onnx), "skipped": skipped,
                 "weight_source": "user .npz" if weights is not None else
+                "ONNX initializers (positions from shape inference)" if onnx is not None else
                 f"synthetic: seeded Laplacian per output channel (seed {seed}), not trained",
                 "prune": prune, "quant": quant, "mapping": strategy, "xbar": list(xbar), "ou": list(ou),
                 "cell_bits": cell_bits, "weight_bits": weight_bits, "round_error": round_error,
@@ -174,9 +188,10 @@ def _fmt(x):
 def format_report(result: dict) -> str:
     """The per-layer table and the totals as text."""
     s = result["settings"]
-    lines = [f"map-report: {s['net'] or s['weights']}  prune {s['prune']}  quant {s['quant']}  mapping {s['mapping']}  "
+    lines = [f"map-report: {s['net'] or s['weights'] or s.get('onnx')}  prune {s['prune']}  quant {s['quant']}  mapping {s['mapping']}  "
              f"xbar {s['xbar'][0]}x{s['xbar'][1]}  OU {s['ou'][0]}x{s['ou'][1]}  cell bits {s['cell_bits']}",
              f"weights: {s['weight_source']}",
+             *[f"skipped: {k['node']} ({k['op']}): {k['note']}" for k in s.get("skipped", [])],
              ""]
     header = (f"{'layer':<22} {'kind':<4} {'K×N':>11} {'zeros':>6} {'xbars':>6} {'dense':>6} {'util':>6} "
               f"{'OU act':>10} {'ADC conv':>10} {'cycles':>10} {'energy µJ':>10}")

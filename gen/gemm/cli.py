@@ -3,6 +3,12 @@
 The figures come from the exact cycle model :mod:`gen.gemm.perf` (ideal host: no input gaps, no backpressure).
 The dense baseline is the dense engine with the same multiplier count (:func:`dense_twin`) unless ``--dense``
 names another config.
+
+``--gemm M,K,N`` is one engine job (M, K, N within the config's maxima). ``--layers CSV``, ``--net NAME`` (the
+built-in networks of :mod:`gen.compiler.networks`) and ``--onnx MODEL`` (:mod:`gen.compiler.onnx_import`) are
+layers: each is split into jobs of at most ``max_m`` rows and ``max_n`` columns (:func:`gen.gemm.traffic.split_jobs`;
+a depthwise conv is one ``M × k² × 1`` GEMM per channel), run back to back, and reported per layer with its
+DRAM/buffer traffic (:func:`gen.gemm.traffic.job_traffic`) and totals per network (:func:`network_table`).
 """
 
 import csv
@@ -13,7 +19,7 @@ from hw import checks
 
 from gen.config import BLOCKS, load_config
 
-__all__ = ["register", "dense_twin", "parse_gemm", "perf_table"]
+__all__ = ["register", "dense_twin", "parse_gemm", "perf_table", "network_layers", "network_table"]
 
 
 def dense_twin(cfg):
@@ -67,13 +73,7 @@ def perf_table(cfg, dense, shapes):
     """
     from gen.gemm import perf
 
-    if dense.sparse:
-        raise ValueError(f"dense baseline {dense.top} is sparse ({dense.keep}:{dense.block}): allowed a dense gemm "
-                         f"config (keep == block) with {cfg.multipliers} multipliers")
-    if dense.multipliers != cfg.multipliers:
-        raise ValueError(f"dense baseline {dense.top} has {dense.multipliers} multipliers: allowed "
-                         f"{cfg.multipliers} (the engine's rows·cols·keep), so that the speedup compares equal "
-                         f"hardware")
+    _check_dense(cfg, dense)
     rows = []
     for name, (m, k, n) in shapes:
         for c in (cfg, dense):
@@ -90,6 +90,90 @@ def perf_table(cfg, dense, shapes):
     return rows
 
 
+def network_layers(*, net=None, onnx=None, layers=None) -> tuple[str, list]:
+    """``(title, [(layer name, (M, K, N), count), ...])`` of one workload: a built-in network (``net``), an ONNX
+    model (``onnx``) or a CSV layer list (``layers``). ``count`` is the number of such GEMMs (the channels of a
+    depthwise conv, else 1)."""
+    if sum(x is not None for x in (net, onnx, layers)) != 1:
+        raise ValueError("give exactly one of net, onnx and layers")
+    if net is not None:
+        from gen.compiler.networks import network
+
+        out = []
+        for layer in network(net):
+            if layer.kind == "fc":
+                out.append((layer.name, (1, layer.cin, layer.cout), 1))
+            elif layer.kind == "dw":
+                out.append((layer.name, (layer.positions, layer.k * layer.k, 1), layer.cout))
+            else:
+                out.append((layer.name, (layer.positions, layer.cin * layer.k * layer.k, layer.cout), 1))
+        return f"--net {net}", out
+    if onnx is not None:
+        from gen.compiler.onnx_import import import_onnx
+
+        model = import_onnx(onnx)
+        notes = ", ".join(f"{name} ({op})" for name, op, _ in model.skipped)
+        return f"--onnx {onnx}" + (f" (skipped, no GEMM: {notes})" if notes else ""), [(layer.name, layer.gemm, layer.channels) for layer in model.layers]
+    return f"--layers {layers}", [(name, shape, 1) for name, shape in _layers(layers)]
+
+
+def network_table(cfg, dense, layers) -> dict:
+    """Per-layer rows and totals of a workload (:func:`network_layers`) on ``cfg`` and its dense baseline.
+
+    Each layer's GEMM (``count`` times) is split into jobs (:func:`gen.gemm.traffic.split_jobs`) that run back to
+    back (:func:`gen.gemm.perf.predict`); a row holds ``jobs``, ``cycles``, ``ideal``, ``utilization``,
+    ``dense_cycles``, ``speedup`` and the traffic ``a_bytes``, ``w_bytes``, ``c_bytes`` summed over the jobs.
+    ``totals`` sums the layers (layers run one after another: cycles add).
+    """
+    from gen.gemm import perf
+    from gen.gemm.traffic import TRAFFIC_KEYS, job_traffic, split_jobs
+
+    _check_dense(cfg, dense)
+    rows = []
+    for name, (m, k, n), count in layers:
+        jobs = [(mj, kj, nj) for _, _, mj, kj, nj in split_jobs(cfg, m, k, n, name=f"layer {name}",
+                                                                 split_k=True)] * count
+        if [j for _, _, *j in split_jobs(dense, m, k, n, split_k=True)] * count != [list(j) for j in jobs]:
+            raise ValueError(f"dense baseline {dense.top} splits layer {name} differently from {cfg.top}: allowed a "
+                             "baseline with the same max_m, max_k and max_n")
+        cycles, dense_cycles = perf.predict(cfg, jobs).cycles, perf.predict(dense, jobs).cycles
+        ideal = sum(perf.ideal_cycles(cfg, *job) for job in jobs)
+        traffic = dict.fromkeys(TRAFFIC_KEYS, 0.0)
+        for job in jobs:
+            for key, value in job_traffic(cfg, *job).items():
+                traffic[key] += value
+        rows.append({"name": name, "m": m, "k": k, "n": n, "count": count, "jobs": len(jobs),
+                     "k_parts": -(-k // cfg.max_k), "cycles": cycles,
+                     "ideal": ideal, "utilization": ideal / cycles, "dense_cycles": dense_cycles,
+                     "speedup": dense_cycles / cycles, **traffic})
+    totals = {key: sum(r[key] for r in rows) for key in ("jobs", "cycles", "ideal", "dense_cycles", *TRAFFIC_KEYS)}
+    totals["utilization"] = totals["ideal"] / totals["cycles"]
+    totals["speedup"] = totals["dense_cycles"] / totals["cycles"]
+    return {"layers": rows, "totals": totals}
+
+
+def _check_dense(cfg, dense):
+    if dense.sparse:
+        raise ValueError(f"dense baseline {dense.top} is sparse ({dense.keep}:{dense.block}): allowed a dense gemm "
+                         f"config (keep == block) with {cfg.multipliers} multipliers")
+    if dense.multipliers != cfg.multipliers:
+        raise ValueError(f"dense baseline {dense.top} has {dense.multipliers} multipliers: allowed "
+                         f"{cfg.multipliers} (the engine's rows·cols·keep), so that the speedup compares equal "
+                         f"hardware")
+
+
+def _print_network(title, table):
+    kb = 1024
+    print(f"\n{title}")
+    print(f"{'layer':<24} {'M':>6} {'K':>5} {'N':>5} {'jobs':>5} {'cycles':>11} {'util':>6} {'dense cyc':>11} "
+          f"{'speedup':>8} {'A KiB':>9} {'W KiB':>8} {'C KiB':>8}")
+    for r in [*table["layers"], {"name": "total", "m": "", "k": "", "n": "", **table["totals"]}]:
+        name = str(r["name"]) + ("*" if r.get("k_parts", 1) > 1 else "")
+        print(f"{name[:24]:<24} {r['m']:>6} {r['k']:>5} {r['n']:>5} {r['jobs']:>5} {r['cycles']:>11} "
+              f"{r['utilization']:>6.1%} {r['dense_cycles']:>11} {r['speedup']:>7.3f}x {r['a_bytes'] / kb:>9.1f} "
+              f"{r['w_bytes'] / kb:>8.1f} {r['c_bytes'] / kb:>8.1f}")
+
+
 def _run(args):
     cfg = load_config(args.config, args.set)
     if cfg.kind != "gemm":
@@ -98,16 +182,31 @@ def _run(args):
     if dense.kind != "gemm":
         raise ValueError(f"--dense {args.dense!r} is a {dense.kind!r} config: allowed a \"gemm\" config")
     shapes = [(f"gemm{i}", parse_gemm(text)) for i, text in enumerate(args.gemm)]
+    workloads = [network_layers(net=name) for name in args.net]
+    workloads += [network_layers(onnx=path) for path in args.onnx]
     if args.layers:
-        shapes += _layers(args.layers)
-    if not shapes:
-        raise ValueError("give at least one --gemm M,K,N or a --layers file")
+        workloads.append(network_layers(layers=args.layers))
+    if not shapes and not workloads:
+        raise ValueError("give at least one --gemm M,K,N, --layers file, --net NAME or --onnx MODEL")
+    networks = [(title, network_table(cfg, dense, layers)) for title, layers in workloads]   # all checked first
     table = perf_table(cfg, dense, shapes)
     print(f"engine {cfg.top}: {cfg.rows}x{cfg.cols} {cfg.keep}:{cfg.block}, tile k={cfg.k} n={cfg.cols}, "
           f"{cfg.multipliers} multipliers")
     print(f"dense baseline {dense.top}: {dense.keep}:{dense.block}, tile k={dense.k} n={dense.cols}, "
           f"{dense.multipliers} multipliers\n")
-    print(f"{'gemm':<12} {'M':>6} {'K':>6} {'N':>6} {'tiles':>9} {'cycles':>10} {'ideal':>10} {'util':>7} "
+    for title, net_table in networks:
+        _print_network(title, net_table)
+    if networks:
+        print(f"\nlayers: split into jobs of at most max_m = {cfg.max_m} rows and max_n = {cfg.max_n} columns, run "
+              f"back to back; a depthwise conv is one M x k² x 1 GEMM per channel; total = the layers in sequence. "
+              f"A/W/C KiB: bytes crossing the engine's ports (gen/gemm/traffic.py: A re-streamed once per N-tile"
+              f"{', W once per M-tile' if cfg.dataflow == 'os' else ''}, W compressed with its indices)")
+        if any(r["k_parts"] > 1 for _, t in networks for r in t["layers"]):
+            print(f"* K > max_k = {cfg.max_k}: K split into parts whose partial sums the host adds (an estimate: "
+                  "exact only without ReLU/requantization; each part moves its C)")
+    if not table:
+        return 0
+    print(f"\n{'gemm':<12} {'M':>6} {'K':>6} {'N':>6} {'tiles':>9} {'cycles':>10} {'ideal':>10} {'util':>7} "
           f"{'dense cyc':>10} {'speedup':>8}")
     for r in table:
         print(f"{r['name']:<12} {r['m']:>6} {r['k']:>6} {r['n']:>6} {r['k_tiles']:>4}x{r['n_tiles']:<4} "
@@ -134,7 +233,11 @@ def register(commands):
     perf.add_argument("--config", required=True, metavar="PRESET_OR_PATH", help="a gemm preset or .toml file")
     perf.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field")
     perf.add_argument("--gemm", action="append", default=[], metavar="M,K,N", help="one GEMM (repeatable)")
-    perf.add_argument("--layers", type=Path, metavar="CSV", help="layer list: lines name,M,K,N")
+    perf.add_argument("--layers", type=Path, metavar="CSV", help="layer list: lines name,M,K,N (split into jobs)")
+    perf.add_argument("--net", action="append", default=[], metavar="NAME",
+                      help="a built-in network (tiny, vgg16, resnet18, resnet50, mobilenetv2; repeatable)")
+    perf.add_argument("--onnx", action="append", default=[], type=Path, metavar="MODEL",
+                      help="an ONNX model: every Conv/Gemm/MatMul as GEMM jobs (repeatable; needs the onnx extra)")
     perf.add_argument("--dense", metavar="PRESET_OR_PATH",
                       help="dense baseline config (default: the dense engine with the same multiplier count)")
     perf.set_defaults(run=_run)

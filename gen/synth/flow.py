@@ -395,7 +395,7 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
         report["wrapper"] = {"top": synth_top, **overhead}
     (work / "generic.ys").write_text(yosys_script("generic", top, [source]))
     report["runtime_s"]["yosys_generic"] = run_tool("yosys", ["-q", "-l", "generic.log", "-s", "generic.ys"], work,
-                                                work / "generic.log")
+                                                work / "generic.log", timeout=timeout)
     report["tools"]["yosys"] = _yosys_version(work / "generic.log")
     log = (work / "generic.log").read_text(errors="replace")
     rtl = parse_stat((work / "rtl.stat.json").read_text())
@@ -486,7 +486,7 @@ def synthesize(config, *, target: str = "ecp5", out_dir, freq_mhz: float = 100, 
     from gen.verilog import write_verilog  # imports Amaranth: only when generating
 
     out = Path(out_dir)
-    v_path, manifest_path = write_verilog(config, out)
+    v_path, manifest_path = write_verilog(config, out)[:2]
     manifest = json.loads(manifest_path.read_text())
     report = synthesize_verilog(v_path, config.top, manifest["ports"], target=target, freq_mhz=freq_mhz, dsp=dsp,
                                 seed=seed, workdir=out / f"work-{target}", use_cache=use_cache, timeout=timeout,

@@ -13,11 +13,13 @@ import time
 SECTIONS = {
     "systolic": "sim.bench.systolic",
     "scalesim": "sim.bench.scalesim",
+    "traffic": "sim.bench.traffic",
     "rram": "sim.bench.rram",
     "mapping": "sim.bench.mapping",
     "gemm": "sim.bench.gemm",
     "os_systolic": "sim.bench.os_systolic",
     "soak": "sim.bench.soak",
+    "sweep": "sim.bench.sweep",
     "network": "sim.bench.network",
     "synth": "sim.bench.synth",
 }

@@ -28,7 +28,7 @@ PRESETS = ("ssa_8x8_2of4", "ssa_16x16_2of4")
 def bench_preset(preset, m, out_dir):
     cfg = load_config(preset)
     t0 = time.perf_counter()
-    v_path, _ = write_verilog(cfg, out_dir / preset)
+    v_path = write_verilog(cfg, out_dir / preset)[0]
     row = {"preset": preset, "generate_s": time.perf_counter() - t0}
     for sim in ("verilator", "icarus"):
         build_dir = build_dir_for(v_path, cfg.top, sim, False)

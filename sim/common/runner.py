@@ -29,6 +29,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from gen import paths
+from gen.fusesoc import VERILATOR_WAIVERS   # one list: the simulator builds and the .core lint target
 from sim.common.tbenv import CONFIG_ENV, SEED_ENV, knob_env, replay_hint
 
 __all__ = ["SIMULATORS", "VERILATOR_WAIVERS", "simulator_available", "require_simulator",
@@ -40,25 +41,6 @@ __all__ = ["SIMULATORS", "VERILATOR_WAIVERS", "simulator_available", "require_si
 _PACKAGE_ROOT = Path(__file__).resolve().parents[__name__.count(".")]
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
-
-# Verilator warnings that Amaranth's Verilog output trips; by default every warning is fatal. Found by
-# verilating Amaranth designs: the ssa_* arrays need the first two, small probe designs (Switch, FSM,
-# Memory, ArrayLayout signals) the other two. Only default-on warnings are listed: `-Wall` would add
-# the style lints UNUSEDSIGNAL, PROCASSINIT and DECLFILENAME (hundreds of hits, all harmless).
-VERILATOR_WAIVERS = (
-    # Amaranth leaves operand widening to Verilog's context rules: `a + b` with a narrower b, signed
-    # compares against 1-bit constants, products added to wider sums.
-    "-Wno-WIDTHEXPAND",
-    # ... and truncation too: `assign y = b >> s;` into a narrower y, `! fsm_state` on a 2-bit state.
-    "-Wno-WIDTHTRUNC",
-    # m.Switch / m.FSM / Memory become `casez` without a default arm for the values that keep the
-    # old value.
-    "-Wno-CASEINCOMPLETE",
-    # Reported only when building, not by --lint-only: a packed vector (an ArrayLayout/StructLayout
-    # signal) whose elements are computed from each other looks like a combinational loop to
-    # Verilator's scheduler. It is not one; the cost is a few re-evaluations.
-    "-Wno-UNOPTFLAT",
-)
 
 # Optimization of the model's hot code (`make bench`, 2 cores): with Verilator's default -Os, ssa_16x16_2of4
 # builds in 237 s and simulates 6100 cycles/s; with -O0 in 38 s and 2300 cycles/s (ssa_8x8_2of4: 32 s → 14 s,

@@ -26,7 +26,8 @@ from hw.formats.mvm import lossless_adc_bits
 
 __all__ = ["BARS", "LAYER", "STRIDE", "PADDING", "RRAM_PRUNE", "RRAM_STRATEGIES", "RRAM_GEOMETRY", "RRAM_DAC_BITS",
            "GEMM_PRUNE",
-           "compiled_layer", "layer_input", "requant_shift", "rram_plans", "rram_config", "gemm_config"]
+           "compiled_layer", "layer_input", "requant_shift", "rram_plans", "rram_config", "gemm_config",
+           "plan_user_layer", "tile_config", "run_layer_on_tile"]
 
 LAYER = "conv2"
 STRIDE, PADDING = 2, 1                     # conv2 of the bars CNN (train_tiny: stride 2, pad 1)
@@ -89,12 +90,75 @@ def rram_config(mappings, *, name="rram_bars_conv2"):
     """The smallest tile of :data:`RRAM_GEOMETRY` (a ``replace`` of the ``rram_64x64_c1`` preset, 8-bit signed
     inputs, :data:`RRAM_DAC_BITS` DAC, lossless ADC) that holds every mapping in ``mappings``: their crossbars,
     OUs, K and N."""
-    g = RRAM_GEOMETRY
+    return tile_config(mappings, RRAM_GEOMETRY, dac_bits=RRAM_DAC_BITS, name=name)
+
+
+def tile_config(mappings, geometry: dict, *, dac_bits: int = RRAM_DAC_BITS, name: str = "rram_layer"):
+    """The smallest tile of ``geometry`` (``xbar_rows``, ``xbar_cols``, ``ou_rows``, ``ou_cols``, ``cell_bits``; a
+    ``replace`` of the ``rram_64x64_c1`` preset, 8-bit signed inputs, ``dac_bits`` DAC, lossless ADC) that holds
+    every mapping in ``mappings``: their crossbars, OUs, K and N."""
+    g = dict(geometry)
     return dataclasses.replace(
-        load_config("rram_64x64_c1"), **g, dac_bits=RRAM_DAC_BITS,
-        adc_bits=lossless_adc_bits(g["ou_rows"], g["cell_bits"], RRAM_DAC_BITS),
+        load_config("rram_64x64_c1"), **g, dac_bits=dac_bits,
+        adc_bits=lossless_adc_bits(g["ou_rows"], g["cell_bits"], dac_bits),
         n_xbars=max(m.n_xbars for m in mappings), max_ous=max(m.n_ous for m in mappings),
         max_inputs=max(m.n_inputs for m in mappings), max_outputs=max(m.n_outputs for m in mappings), name=name)
+
+
+def plan_user_layer(*, path, name=None, prune="none", strategy="dense", geometry=None):
+    """One layer of a user ``.npz`` (``map-report --weights``'s format) through the compiler as ``map-report`` takes
+    it: ``(layer, q, plan)`` with the pruned int8 weights ``q`` and the :class:`gen.compiler.sparse_map.MapPlan`
+    (``plan.mapping()`` what the tile holds, ``plan.weights`` the ``K × N`` matrix it computes).
+
+    ``name`` picks a layer when the file holds several; ``geometry`` is a dict of :class:`CrossbarGeometry` fields.
+    Deterministic: the cocotb side plans the same layer again from the same arguments. ``ValueError`` for an
+    unknown or ambiguous layer, a depthwise layer (several matrices: map it with ``map-report``), a bad strategy.
+    """
+    from hw.formats.mapping import CrossbarGeometry
+
+    geometry = CrossbarGeometry(**(geometry or {}))
+    layers = [(layer, q) for layer, q, _ in prepared_layers(weights=path, prune=prune, quant="int8",
+                                                             geometry=geometry)]
+    names = [layer.name for layer, _ in layers]
+    if name is None and len(layers) != 1:
+        raise ValueError(f"--layer {path} holds {len(layers)} layers {names}: allowed one layer, or pick one with "
+                         "--name")
+    picked = [(layer, q) for layer, q in layers if name is None or layer.name == name]
+    if not picked:
+        raise ValueError(f"--name {name!r} is not a layer of {path}: allowed {', '.join(names)}")
+    layer, q = picked[0]
+    if layer.kind == "dw":
+        raise ValueError(f"--layer {path}: {layer.name!r} is depthwise (one crossbar matrix per channel chunk): "
+                         "allowed a conv or fully-connected layer")
+    return layer, q, plan_layer(as_matrix(q), geometry, strategy=strategy, weight_bits=8)
+
+
+async def run_layer_on_tile(tb, mapping, X, *, done=None):
+    """Program ``mapping`` onto the tile of ``tb`` (a :class:`sim.rram.tb.RramTileTB`: the cells its MVMs read that
+    do not hold their level yet), load its tables, run every row of ``X`` (``[V, K]`` integers) as an MVM.
+
+    Returns ``(Y, registers)``: ``Y [V, N]`` (int64) decoded from the output beats the RTL sent, and every register
+    (checked against the tile golden by ``tb.check_registers``). ``done``, a list, gets one entry per finished MVM
+    (progress). The one place that drives a compiled layer through the tile's program/table/input protocol.
+    """
+    from hw.rram import beats
+    from sim.rram.tables import footprint, tables_of
+
+    stale = tb.golden.mirror.levels[:mapping.n_xbars] != mapping.levels
+    await tb.program(mapping.levels, footprint(mapping) & stale)
+    code = await tb.load_tables(tables_of(tb.cfg, mapping))
+    if code:
+        raise ValueError(f"the tile rejects the mapping's tables (error code {code})")
+    start = len(tb.results)
+    for x in X:
+        await tb.mvm(x)
+        await tb.wait_results(start + mapping.n_outputs, "one MVM's outputs")
+        start += mapping.n_outputs
+        if done is not None:
+            done.append(1)
+    regs = await tb.check_registers()
+    values = beats.unpack_beats(beats.output_layout(beats.params_of(tb.cfg)), tb.results.values)["value"]
+    return values.reshape(len(X), mapping.n_outputs), regs
 
 
 def gemm_config(m: int, k: int, n: int):

@@ -268,8 +268,10 @@ def run_scalesim(dataflow, rows, cols, gemms, *, sparsity=None, memory=True, wor
     ``compute_cycles`` (SCALE-Sim's "Total Cycles"), ``total_cycles`` ("Total Cycles (incl. prefetch)"),
     ``stall_cycles``, ``utilization`` (SCALE-Sim's "Overall Util %" / 100: dense MACs ``M·K·N`` over
     ``compute_cycles · rows · cols``, so above 1 under sparsity), ``mapping_efficiency`` and
-    ``compute_utilization`` (fractions), ``formula`` (:func:`formula_cycles`), and ``scalesim``, SCALE-Sim's
-    own report row(s) as parsed (column name → number).
+    ``compute_utilization`` (fractions), ``formula`` (:func:`formula_cycles`), ``dram`` (``memory`` only: the DRAM
+    words its memory model moves, ``ifmap_reads``, ``filter_reads``, ``ofmap_writes``, from its
+    ``DETAILED_ACCESS_REPORT.csv``) and ``scalesim``, SCALE-Sim's own report row(s) as parsed (column name →
+    number; ``access``: the detailed access row).
     """
     gemms = [tuple(g) for g in gemms]
     if not gemms:
@@ -298,6 +300,8 @@ def run_scalesim(dataflow, rows, cols, gemms, *, sparsity=None, memory=True, wor
                                f"sparsity {sparsity}):\n{(proc.stdout + proc.stderr)[-3000:]}")
         if memory:
             reports = _read_report(out / "sparsegen" / "COMPUTE_REPORT.csv")
+            for rep, access in zip(reports, _read_report(out / "sparsegen" / "DETAILED_ACCESS_REPORT.csv")):
+                rep["access"] = access
             if sp:
                 for rep, extra in zip(reports, _read_sparse_report(out / "sparsegen" / "SPARSE_REPORT.csv")):
                     rep.update(extra)
@@ -317,6 +321,10 @@ def run_scalesim(dataflow, rows, cols, gemms, *, sparsity=None, memory=True, wor
             "mapping_efficiency": rep["Mapping Efficiency %"] / 100,
             "compute_utilization": rep["Compute Util %"] / 100,
             "formula": formula_cycles(dataflow, rows, cols, m, k, n, sparsity=sp),
+            # DRAM words moved (memory model only; SRAMs of SRAM_KB each, double-buffered by SCALE-Sim)
+            "dram": ({"ifmap_reads": int(rep["access"]["DRAM IFMAP Reads"]),
+                      "filter_reads": int(rep["access"]["DRAM Filter Reads"]),
+                      "ofmap_writes": int(rep["access"]["DRAM OFMAP Writes"])} if memory else None),
             "scalesim": rep,
         })
     return results

@@ -223,7 +223,7 @@ def test_dsp_register_packing_keeps_the_circuit(tmp_path, seed, preset, override
     from sim.synth.netlist_cosim import cosimulate, netlist_verilog
 
     cfg = load_config(preset, overrides)
-    v_path, manifest = write_verilog(cfg, tmp_path)
+    v_path, manifest = write_verilog(cfg, tmp_path)[:2]
     ports = json.loads(manifest.read_text())["ports"]
     r = synthesize_verilog(v_path, cfg.top, ports, target="ecp5", workdir=tmp_path / "w", use_cache=False, pnr=False)
     packing = r["dsp_packing"]

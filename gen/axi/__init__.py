@@ -1,0 +1,1 @@
+"""AXI wrappers: generation (``--wrap axi``), SystemRDL and C header, FuseSoC core files."""

@@ -1,0 +1,1 @@
+"""AXI wrappers: cocotbext-axi testbenches of the wrapped designs."""

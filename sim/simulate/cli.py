@@ -1,0 +1,231 @@
+"""``sparsegen simulate``: the user's data on the emitted RTL (a plugin of :mod:`gen.cli` via
+:mod:`sparsegen.commands`, since it runs ``sim``).
+
+Three sources, one each run:
+
+- ``--config PRESET --a A.npy --w W.npy [--shift S]``: a GEMM on a GEMM engine (:func:`sim.simulate.run.simulate_gemm`);
+- ``--layer layer.npz --mapping STRATEGY [--input X.npy | --vectors V]``: a layer on an RRAM tile
+  (:func:`sim.simulate.run.simulate_layer`);
+- ``--config PRESET --onnx model.onnx --input x.npy``: a network's Conv/Gemm/MatMul layers one after another on a GEMM
+  engine (:func:`sim.simulate.run.run_network`).
+
+Everything (config, paths, array shapes and dtypes, the output directory) is checked before the simulator starts;
+the outputs (``.npy``) and ``report.json`` are written only after every output equalled the golden model. Exit
+status 0: all equal; 1: a mismatch (the first differing element is named) or a failed testbench check; 2: bad input.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from hw import checks
+
+__all__ = ["register"]
+
+GEMM_COUNTERS = ("cycles", "busy_cycles", "stall_input", "stall_weight", "stall_output", "macs", "zero_skips",
+                 "jobs_done", "jobs_rejected")
+
+
+def _load_npy(option, path, *, ndim=None, integer=True):
+    """An array from a ``.npy`` file, checked: readable, no pickles, integer (or any number) dtype, ``ndim``."""
+    import numpy as np
+
+    path = checks.check_readable_file(option, path)
+    try:
+        value = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise ValueError(f"{option} {path}: cannot read as .npy ({' '.join(str(error).split())[:160]})") from None
+    if not isinstance(value, np.ndarray):
+        value.close()
+        raise ValueError(f"{option} {path} is an .npz archive: allowed one array (numpy.save)")
+    kinds = "iub" if integer else "iuf"
+    if value.dtype.kind not in kinds:
+        raise ValueError(f"{option} {path} has dtype {value.dtype}: allowed "
+                         f"{'an integer' if integer else 'an integer or float'} array")
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{option} {path} has shape {value.shape}: allowed a {ndim}-D array")
+    return value.astype(np.int64) if value.dtype.kind in "iub" else value
+
+
+def _save(out, arrays: dict, report: dict):
+    """Write every array and ``report.json`` through temporary names, then rename: never a partial set."""
+    import numpy as np
+
+    out.mkdir(parents=True, exist_ok=True)
+    staged = []
+    for name, value in [*arrays.items(), ("report.json", report)]:
+        path = out / name
+        tmp = path.with_name(f".{path.name}.tmp")
+        if name.endswith(".json"):
+            tmp.write_text(json.dumps(value, indent=1, default=lambda v: v.tolist()) + "\n")
+        else:
+            with open(tmp, "wb") as f:
+                np.save(f, value)
+        staged.append((tmp, path))
+    for tmp, path in staged:
+        tmp.replace(path)
+        print(f"wrote {path}")
+
+
+def _pair(text, option):
+    parts = str(text).lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"{option} {text!r} is not ROWSxCOLS, e.g. 128x128")
+    return int(parts[0]), int(parts[1])
+
+
+def _run(args):
+    from gen.config import load_config
+    from gen.paths import build_dir
+    from sim.simulate import run
+
+    sources = [name for name, given in (("--a/--w", args.a is not None or args.w is not None),
+                                        ("--layer", args.layer is not None), ("--onnx", args.onnx is not None))
+               if given]
+    if len(sources) != 1:
+        raise ValueError(f"give one source: --a A.npy --w W.npy, --layer NPZ --mapping STRATEGY or --onnx MODEL "
+                         f"--input X.npy (got {', '.join(sources) or 'none'})")
+    sim = run.check_simulator(args.sim)
+    seed = checks.check_int("--seed", args.seed, 0)
+    out = checks.check_writable_dir("--out", args.out or build_dir() / "simulate")
+    common = dict(sim=sim, seed=seed, waves=args.waves, progress=not args.quiet)
+    if args.layer is None:
+        cfg = load_config(args.config or "", args.set) if args.config else None
+        if cfg is None or cfg.kind != "gemm":
+            raise ValueError(f"--config {args.config!r}: {sources[0]} runs on a GEMM engine: allowed a \"gemm\" "
+                             "preset or .toml file")
+    try:
+        if args.onnx is not None:
+            return _onnx(args, cfg, out, common)
+        if args.layer is not None:
+            return _layer(args, out, common)
+        return _gemm(args, cfg, out, common)
+    except run.Mismatch as error:
+        print(f"sparsegen: simulate: mismatch: {error}", file=sys.stderr)
+    except RuntimeError as error:        # a testbench check failed in the simulator (counters, cycles, timeout)
+        print(f"sparsegen: simulate: the RTL failed a check: {error}", file=sys.stderr)
+    return 1
+
+
+def _print_counters(report, model=True):
+    counters = report["counters"]
+    print("counters: " + ", ".join(f"{name} {counters[name]}" for name in GEMM_COUNTERS if name in counters))
+    if model:
+        print(f"cycles: {report['rtl_cycles']} from the first descriptor to the last result (cycle model "
+              f"{report['model_cycles']}: equal), {report['sim_cycles']} simulated in {report['wall_s']:.1f} s")
+
+
+def _gemm(args, cfg, out, common):
+    from sim.simulate import run
+
+    if args.a is None or args.w is None:
+        raise ValueError("a GEMM needs both --a A.npy and --w W.npy")
+    if args.input is not None or args.mapping is not None:
+        raise ValueError("--input and --mapping belong to --onnx and --layer, not to --a/--w")
+    A, W = _load_npy("--a", args.a, ndim=2), _load_npy("--w", args.w, ndim=2)
+    result = run.simulate_gemm(cfg, A, W, shift=args.shift, **common)
+    C = result.outputs[0]
+    print(f"C = post(A·W): {A.shape[0]}×{A.shape[1]}×{W.shape[1]} on {cfg.top} in {result.report['jobs']} job(s), "
+          f"shift {result.report['shift']}: all {C.size} elements equal to the golden model")
+    _print_counters(result.report)        # the runner has printed the waveform's path (--waves)
+    print(f"wall time {result.seconds:.1f} s (build, if not cached, and simulation)")
+    _save(out, {"C.npy": C}, {"source": "gemm", "config": cfg.to_dict(), "top": cfg.top, **result.report,
+                               "waveform": result.waveform})
+    return 0
+
+
+def _layer(args, out, common):
+    from sim.simulate import run
+
+    if args.mapping is None:
+        raise ValueError("--layer needs --mapping STRATEGY (dense, ou-sparse, kernel-reorder, bit-squeeze or a "
+                         "'+' composition)")
+    if args.config is not None or args.set:
+        raise ValueError("--layer derives its RRAM tile from the mapping: --config/--set do not apply")
+    layer = checks.check_readable_file("--layer", args.layer)
+    X = _load_npy("--input", args.input, ndim=2) if args.input is not None else None
+    xr, xc = _pair(args.xbar, "--xbar")
+    orows, ocols = _pair(args.ou, "--ou")
+    geometry = {"xbar_rows": xr, "xbar_cols": xc, "ou_rows": orows, "ou_cols": ocols, "cell_bits": args.cell_bits}
+    try:
+        result = run.simulate_layer(path=layer, strategy=args.mapping, X=X, vectors=args.vectors, name=args.name,
+                                    prune=args.prune, geometry=geometry, dac_bits=args.dac_bits, **common)
+    except ValueError as error:         # the compiler's messages name its own option, --weights
+        raise ValueError(str(error).replace("--weights ", "--layer ", 1)) from None
+    Y, rep = result.outputs[0], result.report
+    regs = rep["registers"]
+    print(f"layer {rep['layer']} mapped {rep['strategy']}: {rep['n_xbars']} crossbar(s), {rep['n_ous']} OUs on "
+          f"{rep['tile']}; {Y.shape[0]} MVM(s): all {Y.size} outputs equal to the tile golden and to x @ Wq")
+    print("registers: " + ", ".join(f"{k} {v}" for k, v in regs.items() if k not in ("at",)))
+    print(f"cycles: {rep['sim_cycles']} simulated in {rep['wall_s']:.1f} s")
+    _save(out, {"Y.npy": Y}, {"source": "rram", **rep, "waveform": result.waveform})
+    return 0
+
+
+def _onnx(args, cfg, out, common):
+    import numpy as np
+
+    from gen.compiler.onnx_import import import_onnx
+    from sim.simulate import run
+
+    if args.input is None:
+        raise ValueError("--onnx needs --input x.npy (the network's input)")
+    net = import_onnx(args.onnx)
+    x = _load_npy("--input", args.input, integer=False)
+    if net.input_shape and int(np.prod(net.input_shape)) != x.size:
+        raise ValueError(f"--input {args.input} has shape {x.shape}: allowed {list(net.input_shape)} (the model's "
+                         f"input {net.input!r})")
+    runs = []
+
+    def gemm(name, jobs):
+        try:
+            result = run.simulate_jobs(cfg, jobs, **common)
+        except run.Mismatch as error:
+            raise run.Mismatch(f"layer {name}: {error}") from None
+        runs.append((name, result))
+        print(f"layer {name}: {len(jobs)} job(s), {result.report['rtl_cycles']} cycles (model "
+              f"{result.report['model_cycles']}), every output equal to the golden model")
+        return result.outputs
+
+    output, layers = run.run_network(cfg, net, x, gemm=gemm)
+    for layer in layers:
+        if layer["relu_in_model"] != layer["relu_on_engine"]:
+            print(f"note: layer {layer['name']}: the engine {'applies' if layer['relu_on_engine'] else 'has no'} "
+                  f"ReLU (config-wide) where the model has {'none' if layer['relu_on_engine'] else 'one'}")
+    total = sum(r.report["rtl_cycles"] for _, r in runs)
+    print(f"network {Path(args.onnx).name}: {len(layers)} layers on {cfg.top}, {total} engine cycles in all; "
+          f"skipped (host or no GEMM): {', '.join(f'{n} ({op})' for n, op, _ in net.skipped) or 'none'}")
+    report = {"source": "onnx", "model": str(args.onnx), "top": cfg.top,
+              "layers": [{**{k: v for k, v in layer.items() if k != "output"}, **r.report, "waveform": r.waveform}
+                         for layer, (_, r) in zip(layers, runs)], "cycles": total}
+    arrays = {"output.npy": output, **{f"layer_{layer['name']}.npy": layer["output"] for layer in layers}}
+    _save(out, arrays, report)
+    return 0
+
+
+def register(commands):
+    p = commands.add_parser("simulate", help="run your GEMM, RRAM layer or ONNX network on the emitted RTL, checked "
+                            "against the golden model", description=__doc__.splitlines()[0])
+    p.add_argument("--config", metavar="PRESET_OR_PATH", help="a gemm preset or .toml file (--a/--w, --onnx)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one config field")
+    p.add_argument("--a", type=Path, metavar="A.npy", help="activations [M × K], integers in the act_bits range")
+    p.add_argument("--w", type=Path, metavar="W.npy", help="weights [K × N], keep:block sparse integers")
+    p.add_argument("--shift", type=int, default=None,
+                   help="requantization shift (default: the smallest that brings the largest sum into out_bits)")
+    p.add_argument("--layer", type=Path, metavar="NPZ", help="an RRAM layer: weights as map-report --weights takes")
+    p.add_argument("--name", help="the layer of --layer to run when the file holds several")
+    p.add_argument("--mapping", metavar="STRATEGY", help="crossbar mapping of --layer (as map-report --mapping)")
+    p.add_argument("--prune", default="none", metavar="SPEC", help="pruning of --layer (as map-report; default none)")
+    p.add_argument("--xbar", default="128x128", help="--layer: crossbar ROWSxCOLS (default 128x128)")
+    p.add_argument("--ou", default="9x8", help="--layer: OU ROWSxCOLS (default 9x8)")
+    p.add_argument("--cell-bits", type=int, default=2, help="--layer: bits per cell (default 2)")
+    p.add_argument("--dac-bits", type=int, default=2, help="--layer: DAC bits per input step (default 2)")
+    p.add_argument("--vectors", type=int, default=4, help="--layer without --input: seeded random vectors (default 4)")
+    p.add_argument("--onnx", type=Path, metavar="MODEL", help="an ONNX model: its layers on the GEMM engine")
+    p.add_argument("--input", type=Path, metavar="X.npy", help="--onnx: the network input; --layer: vectors [V × K]")
+    p.add_argument("--sim", default="verilator", help="verilator (default) or icarus")
+    p.add_argument("--waves", action="store_true", help="dump a waveform (its path is printed)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default <build>/simulate)")
+    p.add_argument("--seed", type=int, default=0, help="seed of generated stimulus (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run)
