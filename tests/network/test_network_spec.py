@@ -102,3 +102,17 @@ def test_onnx_export_matches_float(nets, tmp_path):
     assert [n.op_type for n in onnx.load(path).graph.node][:3] == ["Conv", "Relu", "Conv"]
     with pytest.raises(ValueError, match="has integer weights"):
         export_onnx(q, tmp_path / "q.onnx")
+
+
+def test_exported_onnx_reads_back_through_the_onnx_importer(nets, tmp_path):
+    """What `sparsegen simulate --onnx` sees of the exported digits CNN: the same layers, GEMM shapes and
+    weights (gen.compiler.onnx_import)."""
+    pytest.importorskip("onnx")
+    from gen.compiler.onnx_import import import_onnx
+    from gen.network.onnx_export import export_onnx
+    f, _ = nets
+    imported = import_onnx(export_onnx(f, tmp_path / "digits.onnx"))
+    assert [(l.name, l.kind, l.gemm) for l in imported.layers] == \
+        [("conv1", "conv", (16, 9, 8)), ("conv2", "conv", (4, 72, 16)), ("fc", "fc", (1, 16, 10))]
+    for layer in imported.layers:
+        np.testing.assert_allclose(layer.weights, f.weights()[layer.name], rtol=1e-6, atol=1e-7)
