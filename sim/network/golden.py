@@ -159,7 +159,7 @@ def quantize(network: Network, calib_images, *, mode: str = "int8", granularity:
     for ``mode="ternary"``) with one scale per layer (``granularity="tensor"``, the default) or one per output
     channel (``"channel"``). Per channel, one shift per layer leaves the channels of the next layer's input at
     different scales, and folding them into its weights costs that layer's small-scale inputs their precision
-    (about 2 points of test accuracy on the digits CNN, see docs/network.md). Zeros stay zeros, so a pruning
+    (2.4 points of test accuracy on the digits CNN, see docs/network.md). Zeros stay zeros, so a pruning
     mask survives. Shifts: the smallest that keeps the
     largest calibration sum in int8; with ``labels``, each layer's shift is then lowered by up to 3 where that
     raises the calibration accuracy (a few outliers saturate, the rest gain resolution), layer by layer. The returned layers' ``scale`` is the
