@@ -61,11 +61,17 @@ def _mask_of(scheme, weights):
     return {k: prune(w, name, params)[0] for k, w in weights.items()}
 
 
+def _ternary_project(w):
+    q, scale = ternarize(w)
+    return q * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+
+
 def pruning_study(fnet, schemes=PRUNE_SCHEMES, *, epochs: int = 15, seed: int = 0, quiet: bool = True) -> dict:
     """Test accuracy (int8) of each pruning scheme without and with masked fine-tuning.
 
     Returns ``{scheme: {"sparsity", "no_finetune", "finetune", "networks": (int8 without, int8 with)}}``;
-    ``ternary`` is TWN ternarization (its zeros are the mask; fine-tuned on that support, then ternarized).
+    ``ternary`` is TWN ternarization (its zeros are the mask); its fine-tuning is quantization-aware (the forward
+    pass sees the ternarized weights, a straight-through estimator updates the float ones).
     """
     x, y = digits("train")
     xt, yt = digits("test")
@@ -79,7 +85,9 @@ def pruning_study(fnet, schemes=PRUNE_SCHEMES, *, epochs: int = 15, seed: int = 
             mask = _mask_of(scheme, fnet.weights())
             mode = "int8"
         pruned = fnet.with_weights({k: w * mask[k] for k, w in fnet.weights().items()})
-        tuned = finetune(fnet, mask, x, y, seed=seed, epochs=epochs)
+        # ternary: quantization-aware (straight-through), the ternary support re-drawn in every forward pass
+        project = _ternary_project if scheme == "ternary" else None
+        tuned = finetune(fnet, {} if project else mask, x, y, seed=seed, epochs=epochs, project=project)
         q0 = quantize(pruned, x, mode=mode, labels=y)
         q1 = quantize(tuned, x, mode=mode, labels=y)
         total = sum(m.size for m in mask.values())
