@@ -4,7 +4,9 @@ Prints the accuracy table (``--json``: the whole result as JSON on stdout) and w
 :func:`sim.network.accuracy.run_study` and docs/network.md.
 """
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 
 from hw import checks
@@ -25,10 +27,13 @@ def _run(args) -> int:
     if args.quick:
         args.images, args.chips, args.analog_images, args.sparse_images = min(args.images, 2), 2, 50, 0
         args.rram_images = None
-    res = run_study(rtl_images=args.images, rram_images=args.rram_images, chips=args.chips, analog_images=args.analog_images, sim=args.sim,
-                    seed=args.seed, rtl=not args.no_rtl, pruning=not args.no_pruning, analog=not args.no_analog,
-                    rram_sparse_images=args.sparse_images, out_dir=out, quiet=args.json or args.quiet,
-                    finetune_epochs=3 if args.quick else 15)
+    # the simulator runner reports each run on stdout: keep stdout for the table or the JSON alone
+    with contextlib.redirect_stdout(sys.stderr):
+        res = run_study(rtl_images=args.images, rram_images=args.rram_images, chips=args.chips,
+                        analog_images=args.analog_images, sim=args.sim, seed=args.seed, rtl=not args.no_rtl,
+                        pruning=not args.no_pruning, analog=not args.no_analog,
+                        rram_sparse_images=args.sparse_images, out_dir=out, quiet=args.json or args.quiet,
+                        finetune_epochs=3 if args.quick else 15)
     if args.json:
         print(json.dumps(res, indent=1))
     else:
