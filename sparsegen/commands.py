@@ -16,6 +16,7 @@ __all__ = ["EXTENSIONS", "register"]
 EXTENSIONS = (
     "sim.simulate.cli",
     "sim.sweep.cli",
+    "sim.network.cli",
 )
 
 

@@ -144,7 +144,7 @@ def test_wheel_holds_one_top_level_package(installed):
     assert (dist_info / "licenses" / "LICENSE").read_bytes() == (REPO / "LICENSE").read_bytes()
     assert {p.name for p in package.iterdir() if p.is_dir() and p.name != "__pycache__"} == {"hw", "gen", "sim"}
     for data in ("gen/compiler/data/bars.npz", "gen/configs/ssa_4x8_2of4.toml", "sim/synth/models/MULT18X18D.v",
-                 "sim/gemm/cocotb_engine.py"):
+                 "sim/gemm/cocotb_engine.py", "gen/network/data/digits_cnn_int8.npz", "sim/network/cocotb_network.py"):
         assert (package / data).is_file(), data
     ours = ("hw", "gen", "sim")
     leftovers = [f"{path.relative_to(site)}:{node.lineno}" for path in package.rglob("*.py")

@@ -22,6 +22,7 @@ SECTIONS = {
     "scale": "sim.bench.scale",
     "soak": "sim.bench.soak",
     "sweep": "sim.bench.sweep",
+    "network": "sim.bench.network",
     "synth": "sim.bench.synth",
 }
 # sections that run only when named with --only: synth places and routes for tens of minutes on 2 cores when

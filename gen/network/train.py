@@ -1,0 +1,247 @@
+"""Float forward pass, training and masked fine-tuning of a :class:`gen.network.spec.Network` (numpy only).
+
+Everything works on batches ``(n, C, H, W)`` float64. Convolutions use the one im2col K order of
+:mod:`hw.formats.conv` (the index trick: im2col of the padded image's own flat indices). Training is Adam on
+softmax cross-entropy; :func:`finetune` is the same with a pruning mask re-applied after every step (so pruned
+weights stay exactly zero), the fair-comparison step of the accuracy study. Both are seeded and deterministic.
+Layers have no bias: the GEMM engine and the RRAM tile compute ``x · W`` only.
+"""
+
+import numpy as np
+
+from hw import checks
+from hw.formats.conv import im2col
+from gen.network.spec import Layer, Network
+
+__all__ = ["forward", "logits", "predict", "accuracy", "train", "finetune", "digits_cnn", "apply_mask"]
+
+
+def _cols_index(c, h, w, kh, kw, stride, padding):
+    """Indices into the zero-padded flattened image ``[c, h + 2p, w + 2p]`` of every (position, K tap)."""
+    hp, wp = h + 2 * padding, w + 2 * padding
+    return im2col(np.arange(c * hp * wp).reshape(c, hp, wp), kh, kw, stride, 0)
+
+
+def _layer_forward(layer, x):
+    """``(y, cache)`` of one layer on a float batch (before ReLU)."""
+    b, c, h, w = x.shape
+    if layer.kind == "maxpool":
+        s = layer.size
+        ho, wo = h // s, w // s
+        blocks = x[:, :, :ho * s, :wo * s].reshape(b, c, ho, s, wo, s)
+        y = blocks.max(axis=(3, 5))
+        return y, (x.shape, blocks, y)
+    if layer.kind == "fc":
+        flat = x.reshape(b, -1)
+        return (flat @ layer.weight.T)[:, :, None, None], (x.shape, flat)
+    wt = layer.weight
+    kh, kw = wt.shape[2:]
+    p = layer.padding
+    idx = _cols_index(c, h, w, kh, kw, layer.stride, p)                                  # (P, c·kh·kw)
+    ho = (h + 2 * p - kh) // layer.stride + 1
+    wo = (w + 2 * p - kw) // layer.stride + 1
+    cols = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))).reshape(b, -1)[:, idx]             # (b, P, c·kh·kw)
+    if layer.kind == "conv":
+        y = cols @ wt.reshape(wt.shape[0], -1).T                                          # (b, P, o)
+    else:
+        y = np.einsum("bpck,ck->bpc", cols.reshape(b, -1, c, kh * kw), wt.reshape(c, -1))
+    return y.transpose(0, 2, 1).reshape(b, -1, ho, wo), (x.shape, cols, idx)
+
+
+def _layer_backward(layer, grad, cache):
+    """``(dx, dw)`` of one layer (``dw`` None for maxpool)."""
+    if layer.kind == "maxpool":
+        shape, blocks, y = cache
+        s = layer.size
+        b, c, ho, wo = y.shape
+        hit = blocks == y[:, :, :, None, :, None]
+        hit = hit / hit.sum(axis=(3, 5), keepdims=True)                                   # ties share the gradient
+        dx = np.zeros(shape)
+        dx[:, :, :ho * s, :wo * s] = (hit * grad[:, :, :, None, :, None]).reshape(b, c, ho * s, wo * s)
+        return dx, None
+    if layer.kind == "fc":
+        shape, flat = cache
+        g = grad.reshape(grad.shape[0], -1)
+        return (g @ layer.weight).reshape(shape), g.T @ flat
+    shape, cols, idx = cache
+    b, c, h, w = shape
+    p = layer.padding
+    wt = layer.weight
+    g = grad.reshape(b, wt.shape[0], -1).transpose(0, 2, 1)                               # (b, P, o)
+    if layer.kind == "conv":
+        dw = np.einsum("bpo,bpk->ok", g, cols).reshape(wt.shape)
+        dcols = g @ wt.reshape(wt.shape[0], -1)
+    else:
+        k = wt.shape[2] * wt.shape[3]
+        dw = np.einsum("bpc,bpck->ck", g, cols.reshape(b, -1, c, k)).reshape(wt.shape)
+        dcols = (g[:, :, :, None] * wt.reshape(1, 1, c, k)).reshape(b, g.shape[1], -1)
+    dxp = np.zeros((b, c * (h + 2 * p) * (w + 2 * p)))
+    flat_idx = idx.ravel()
+    for i in range(b):                                  # bincount: a scatter-add of the repeated taps
+        dxp[i] = np.bincount(flat_idx, weights=dcols[i].ravel(), minlength=dxp.shape[1])
+    dx = dxp.reshape(b, c, h + 2 * p, w + 2 * p)[:, :, p:p + h, p:p + w]
+    return dx, dw
+
+
+def _check_images(network, images):
+    kind = getattr(np.asarray(images), "dtype", np.dtype(object)).kind
+    if kind not in "iuf":
+        raise ValueError(f"images dtype {np.asarray(images).dtype} is not numeric: allowed a float or integer array "
+                         "(n, C, H, W)")
+    images = checks.check_float_array("images", images)
+    if images.ndim != 4 or images.shape[1:] != network.input_shape:
+        raise ValueError(f"images shape {images.shape} does not match the network input: allowed "
+                         f"(n, {', '.join(map(str, network.input_shape))})")
+    return images
+
+
+def forward(network: Network, images, *, keep: bool = False):
+    """Float outputs of every layer: a list with one ``(n, C, H, W)`` array per layer (after its ReLU).
+
+    ``network`` must be a float network (the int8 one runs in :func:`sim.network.golden.int8_forward`).
+    ``keep`` also returns the caches and the network for the backward pass.
+    """
+    x = _check_images(network, images)
+    if network.quantized:
+        raise ValueError(f"network {network.name!r} has integer weights: allowed a float network "
+                         "(sim.network.golden.int8_forward runs int8 ones)")
+    net = network
+    outs, caches = [], []
+    for layer in net.layers:
+        y, cache = _layer_forward(layer, x)
+        if layer.relu:
+            cache = (cache, y > 0)
+            y = np.maximum(y, 0)
+        outs.append(y)
+        caches.append(cache)
+        x = y
+    return (outs, caches, net) if keep else outs
+
+
+def logits(network: Network, images) -> np.ndarray:
+    """``(n, classes)`` float logits."""
+    return forward(network, images)[-1].reshape(len(images), -1)
+
+
+def predict(network: Network, images) -> np.ndarray:
+    """``(n,)`` predicted classes of the float (or dequantized) network."""
+    return logits(network, images).argmax(axis=1)
+
+
+def accuracy(network: Network, images, labels) -> float:
+    """Fraction of ``images`` whose float prediction equals ``labels``."""
+    return float((predict(network, images) == np.asarray(labels)).mean())
+
+
+def _loss_and_grads(network, x, y):
+    outs, caches, net = forward(network, x, keep=True)
+    z = outs[-1].reshape(len(x), -1)
+    z = z - z.max(axis=1, keepdims=True)
+    prob = np.exp(z)
+    prob /= prob.sum(axis=1, keepdims=True)
+    n = len(y)
+    loss = -np.log(prob[np.arange(n), y] + 1e-12).mean()
+    grad = prob
+    grad[np.arange(n), y] -= 1
+    grad = (grad / n).reshape(outs[-1].shape)
+    grads = {}
+    for layer, cache in zip(reversed(net.layers), reversed(caches)):
+        if layer.relu:
+            cache, active = cache
+            grad = grad * active
+        grad, dw = _layer_backward(layer, grad, cache)
+        if dw is not None:
+            grads[layer.name] = dw
+    return loss, grads
+
+
+def apply_mask(network: Network, mask: dict) -> Network:
+    """``network`` with every weight of ``mask`` (``{layer name: bool array}``, True = kept) multiplied by it."""
+    return network.with_weights({name: network.weights()[name] * np.asarray(m, bool) for name, m in mask.items()})
+
+
+def _adam(network, images, labels, *, seed, epochs, batch, lr, mask=None, progress=None, project=None):
+    checks.check_int("epochs", epochs, 0, 10_000)
+    checks.check_int("batch", batch, 1, 1 << 20)
+    checks.check_float("lr", lr, 0.0, 1.0)
+    x = _check_images(network, images)
+    y = checks.check_int_array("labels", labels, ndim=1, lo=0, hi=network.classes - 1)
+    if len(y) != len(x):
+        raise ValueError(f"labels has {len(y)} entries for {len(x)} images: allowed one per image")
+    if network.quantized:
+        raise ValueError(f"network {network.name!r} has integer weights: allowed a float network")
+    rng = np.random.default_rng(seed)
+    if mask is not None:
+        network = apply_mask(network, mask)
+    params = {k: v.astype(np.float64).copy() for k, v in network.weights().items()}
+    m = {k: np.zeros_like(v) for k, v in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    step, total = 0, epochs * (-(-len(x) // batch))
+    for epoch in range(epochs):
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), batch):
+            sel = order[start:start + batch]
+            # straight-through estimator: the forward pass sees the projected weights, the update the float ones
+            shown = params if project is None else {k: project(w) for k, w in params.items()}
+            _, grads = _loss_and_grads(network.with_weights(shown), x[sel], y[sel])
+            step += 1
+            rate = lr * 0.5 * (1 + np.cos(np.pi * step / total))                # cosine decay to 0
+            for k in params:
+                m[k] = 0.9 * m[k] + 0.1 * grads[k]
+                v[k] = 0.999 * v[k] + 0.001 * grads[k] ** 2
+                params[k] -= rate * (m[k] / (1 - 0.9 ** step)) / (np.sqrt(v[k] / (1 - 0.999 ** step)) + 1e-8)
+                if mask is not None and k in mask:
+                    params[k] *= mask[k]
+        if progress is not None:
+            progress(epoch)
+    return network.with_weights(params if project is None else {k: project(w) for k, w in params.items()})
+
+
+def train(network: Network, images, labels, *, seed: int = 0, epochs: int = 60, batch: int = 32,
+          lr: float = 0.01, progress=None) -> Network:
+    """Train a float network from its current weights (Adam, cosine-decayed ``lr``, softmax cross-entropy).
+
+    Returns the trained network; deterministic for a seed. ``progress(epoch)`` is called after each epoch.
+    """
+    return _adam(network, images, labels, seed=seed, epochs=epochs, batch=batch, lr=lr, progress=progress)
+
+
+def finetune(network: Network, mask: dict, images, labels, *, seed: int = 0, epochs: int = 15, batch: int = 32,
+             lr: float = 0.002, progress=None, project=None) -> Network:
+    """Masked fine-tuning: the weights of ``mask`` (``{layer name: bool array}``, True = kept) are pruned first
+    and stay exactly zero (the mask is re-applied after every step); the rest are trained.
+
+    A few seconds for the digits CNN (15 epochs over 1,347 images on one core). ``project(w) -> w`` (e.g. a
+    quantizer returning dequantized weights) makes it quantization-aware with a straight-through estimator: the
+    forward pass uses ``project(w)``, the update goes to the float ``w``, and the result is projected.
+    """
+    if not isinstance(mask, dict):
+        raise TypeError(f"mask = {type(mask).__name__} is not a dict: allowed {{layer name: bool array}}")
+    weights = network.weights()
+    for name, m in mask.items():
+        if name not in weights:
+            raise ValueError(f"mask layer {name!r} is not a weighted layer: allowed {', '.join(weights)}")
+        if np.shape(m) != weights[name].shape:
+            raise ValueError(f"mask {name!r} shape {np.shape(m)} differs from the weight's {weights[name].shape}")
+    mask = {k: np.asarray(m, bool) for k, m in mask.items()}
+    return _adam(network, images, labels, seed=seed, epochs=epochs, batch=batch, lr=lr, mask=mask,
+                 progress=progress, project=project)
+
+
+def digits_cnn(seed: int = 0) -> Network:
+    """The untrained digits CNN (He-initialized, seeded): see :data:`gen.network.spec.SHIPPED`.
+
+    ``conv1`` 3×3 1→8 (stride 2, pad 1) → ReLU → ``conv2`` 3×3 8→16 (stride 2, pad 1) → ReLU → ``pool`` max
+    2×2 (global) → ``fc`` 16→10 (logits, no ReLU). Small on purpose: one image is 21 im2col vectors, a few tens of
+    thousands of cycles on the sequential RRAM tile.
+    """
+    rng = np.random.default_rng(seed)
+
+    def he(*shape):
+        return rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[1:])), shape)
+    layers = (Layer("conv", "conv1", he(8, 1, 3, 3), stride=2, padding=1),
+              Layer("conv", "conv2", he(16, 8, 3, 3), stride=2, padding=1),
+              Layer("maxpool", "pool", size=2, relu=False),
+              Layer("fc", "fc", he(10, 16), relu=False))
+    from gen.network.data import DATASET
+    return Network("digits-cnn", (1, 8, 8), layers, classes=10, dataset=DATASET)

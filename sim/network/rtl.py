@@ -1,0 +1,210 @@
+"""A whole int8 network on the RTL: every layer through the GEMM engine's or the RRAM tile's Verilog.
+
+:func:`run_rtl` writes a *job* (the network, the int8 inputs, the options) into the build directory, runs the
+cocotb module :mod:`sim.network.cocotb_network` on the engine's Verilog (Verilator or Icarus, through
+:func:`sim.common.runner.run_design`) and reads back every layer's output as the RTL produced it, the
+predictions and the simulated cycles. Inside the simulator the layers run one after the other on the same DUT,
+batch-wise (every image's im2col rows of a layer, then the next layer):
+
+- GEMM engine (:func:`gemm_config`): each layer is im2col GEMM jobs of at most ``max_m`` rows through
+  :class:`sim.gemm.tb.GemmEngineTB` (driver :mod:`sim.gemm.driver`); the engine's own ReLU/requantization
+  produces the int8 activations; a layer without ReLU runs as ``[W, −W]`` and the host subtracts the halves;
+- RRAM tile (:func:`rram_config`): each layer is mapped by the compiler (:func:`gen.compiler.sparse_map.map_layer`,
+  ``dense`` or a sparse strategy), programmed with write-verify (only the cells it reads that do not already hold
+  their level), its tables loaded, and every im2col vector run through :class:`sim.rram.tb.RramTileTB`
+  (driver :mod:`sim.rram.driver`); the host applies the output stage to the tile's sums;
+- ``maxpool`` is a host operation in both.
+
+Every output beat is scored against the engine's golden model as it leaves, and every layer's output against
+:func:`sim.network.golden.int8_forward`, inside the simulation.
+"""
+
+import dataclasses
+import itertools
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hw import checks
+from hw.formats.mapping import CrossbarGeometry
+from hw.formats.mvm import lossless_adc_bits
+from gen.compiler.sparse_map import map_layer
+from gen.config import load_config
+from gen.network.spec import Network, save
+from gen.paths import build_dir
+from sim.network.golden import input_ints, layer_gemm
+
+__all__ = ["ENGINES", "RRAM_GEOMETRY", "RRAM_DAC_BITS", "RtlResult", "gemm_config", "gemm_matrix_of",
+           "rram_config", "rram_mappings", "run_rtl", "model_cycles", "job_paths"]
+
+ENGINES = ("gemm", "rram")
+# 128×128 crossbars of 4-bit cells (PRIME's), 16×16 OUs, 2-bit DAC (4 input planes): a 10-bit lossless ADC.
+# Chosen for simulation speed: the tile is sequential (3 cycles per converted bitline per plane) and cocotb
+# simulates a few thousand cycles per second, so 4 bitlines per weight instead of 8 halve the cycles.
+RRAM_GEOMETRY = {"xbar_rows": 128, "xbar_cols": 128, "ou_rows": 16, "ou_cols": 16, "cell_bits": 4}
+RRAM_DAC_BITS = 2
+_COUNTER = itertools.count()
+
+
+def gemm_matrix_of(layer) -> np.ndarray:
+    """The ``K × N`` weight matrix a layer runs as on the GEMM engine: ``[W, −W]`` for a layer without ReLU."""
+    W = layer_gemm(layer, _zeros_input(layer))[1]
+    return W if layer.relu else np.concatenate([W, -W], axis=1)
+
+
+def _nm_ok(W, keep, block):
+    k = -(-W.shape[0] // block) * block
+    padded = np.zeros((k, W.shape[1]), np.int64)
+    padded[:W.shape[0]] = W
+    return bool((np.count_nonzero(padded.reshape(-1, block, W.shape[1]), axis=1) <= keep).all())
+
+
+def gemm_config(network: Network, *, max_m: int = 256, rows: int = 4, cols: int = 4):
+    """The GEMM engine for ``network``: the ``gemm_4x4_2of4`` preset (ReLU, int8 output, 24-bit sums) with 2:4
+    sparsity when every layer's matrix is 2:4, else dense 4:4, and maxima set to the network's largest layer."""
+    mats = [gemm_matrix_of(l) for l in network.weighted]
+    keep = 2 if all(_nm_ok(W, 2, 4) for W in mats) else 4
+    return load_config("gemm_4x4_2of4", {"rows": rows, "cols": cols, "keep": keep, "max_m": max_m,
+                                         "max_k": max(W.shape[0] for W in mats),
+                                         "max_n": max(W.shape[1] for W in mats)})
+
+
+def rram_mappings(network: Network, strategy: str = "dense", geometry=None) -> dict:
+    """``{layer name: TileMapping}``: every weighted layer's ``K × N`` int8 matrix mapped by the compiler."""
+    g = CrossbarGeometry(**(geometry or RRAM_GEOMETRY))
+    return {l.name: map_layer(layer_gemm(l, _zeros_input(l))[1], g, strategy=strategy, weight_bits=8)
+            for l in network.weighted}
+
+
+def _zeros_input(layer):
+    if layer.kind == "fc":
+        return np.zeros((1, layer.weight.shape[1], 1, 1), np.int64)
+    c = layer.weight.shape[1] if layer.kind == "conv" else layer.weight.shape[0]
+    return np.zeros((1, c) + tuple(layer.weight.shape[2:]), np.int64)
+
+
+def rram_config(network: Network, strategies=("dense",), *, adc_bits=None):
+    """The RRAM tile for ``network``: a ``replace`` of ``rram_128x128_c2_ou9x8_adc5`` with :data:`RRAM_GEOMETRY`,
+    8-bit signed inputs through a :data:`RRAM_DAC_BITS`-bit DAC, a lossless ADC (or ``adc_bits``), sized to hold
+    every layer's mapping under every strategy of ``strategies``."""
+    maps = [m for s in strategies for m in rram_mappings(network, s).values()]
+    g = RRAM_GEOMETRY
+    lossless = lossless_adc_bits(g["ou_rows"], g["cell_bits"], RRAM_DAC_BITS)
+    return dataclasses.replace(
+        load_config("rram_128x128_c2_ou9x8_adc5"), **g, dac_bits=RRAM_DAC_BITS, input_bits=8, input_signed=True,
+        adc_bits=lossless if adc_bits is None else adc_bits,
+        n_xbars=max(m.n_xbars for m in maps), max_ous=max(m.n_ous for m in maps),
+        max_inputs=max(m.n_inputs for m in maps), max_outputs=max(m.n_outputs for m in maps), name="rram_network")
+
+
+@dataclasses.dataclass
+class RtlResult:
+    """What :func:`run_rtl` returns.
+
+    Attributes
+    ----------
+    outputs : list of ndarray
+        Every layer's output as the RTL produced it, ``(n, C, H, W)`` int64 (after the output stage / pool).
+    predictions : ndarray of int64, shape (n,)
+        Argmax of the last layer.
+    cycles : dict
+        Simulated clock cycles per weighted layer (all images), and ``"total"``.
+    bit_exact : bool
+        Every layer equal to :func:`sim.network.golden.int8_forward` (checked inside the simulation too).
+    seconds : float
+        Wall time of the simulation (build excluded when cached).
+    """
+
+    outputs: list
+    predictions: np.ndarray
+    cycles: dict
+    bit_exact: bool
+    seconds: float
+
+
+def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "verilator", strategy: str = "dense",
+            seed: int = 0, progress: bool = False) -> RtlResult:
+    """Run ``images`` (float ``(n, C, H, W)``) through ``network`` on the RTL of ``engine``.
+
+    Parameters
+    ----------
+    network : Network
+        An int8 network.
+    engine : ``"gemm"`` or ``"rram"``
+    sim : ``"verilator"`` or ``"icarus"``
+    strategy : str
+        RRAM mapping strategy of :mod:`gen.compiler.sparse_map` (``dense``, ``ou-sparse``, ...).
+    seed : int
+        Stimulus seed (the testbenches' gap/backpressure generators; the network runs without gaps).
+    progress : bool
+        Print a progress line per layer from inside the simulation.
+
+    Raises
+    ------
+    ValueError
+        A float network, images of the wrong shape, an unknown engine or strategy.
+    """
+    from sim.common.runner import run_design
+
+    checks.check_instance("network", network, Network)
+    checks.check_choice("engine", engine, ENGINES)
+    if not network.quantized:
+        raise ValueError(f"network {network.name!r} has float weights: allowed an int8 network")
+    inputs = input_ints(network, images)
+    cfg = gemm_config(network) if engine == "gemm" else rram_config(network, (strategy,))
+    job_dir = build_dir() / "network" / "jobs" / f"{os.getpid()}-{next(_COUNTER)}"
+    job_dir.mkdir(parents=True, exist_ok=True)
+    save(network, job_dir / "network.npz")
+    np.savez(job_dir / "job.npz", inputs=inputs, strategy=np.array(strategy), progress=np.array(int(progress)))
+    out = job_dir / "result.npz"
+    out.unlink(missing_ok=True)
+    start = time.monotonic()
+    run_design(cfg, "sim.network.cocotb_network", sim, seed=seed, knobs={"job": str(job_dir)},
+               testcase=f"{engine}_network")
+    seconds = time.monotonic() - start
+    with np.load(out) as r:
+        outputs = [r[f"out.{l.name}"] for l in network.layers]
+        cycles = {k[len("cycles."):]: int(r[k]) for k in r.files if k.startswith("cycles.")}
+        bit_exact = bool(r["bit_exact"])
+    shutil.rmtree(job_dir, ignore_errors=True)      # the simulator's run directory keeps its log and results
+    cycles["total"] = sum(cycles.values())
+    return RtlResult(outputs, outputs[-1].reshape(len(inputs), -1).argmax(axis=1), cycles, bit_exact, seconds)
+
+
+def model_cycles(network: Network, engine: str = "gemm", strategy: str = "dense") -> dict:
+    """Cycles per image from the cycle models (ideal host), per weighted layer and ``"total"``.
+
+    GEMM: :func:`gen.gemm.perf.job_cycles` of each layer's job (``M`` = output positions, the ``[W, −W]``
+    matrix of a layer without ReLU); RRAM: :func:`gen.rram.perf.mvm_cycles` of the layer's mapping × its
+    positions (MVMs only: programming and table loads are paid once per batch and not included).
+    """
+    from gen.gemm.perf import job_cycles
+    from gen.rram.perf import mvm_cycles
+
+    checks.check_choice("engine", engine, ENGINES)
+    out = {}
+    if engine == "gemm":
+        cfg = gemm_config(network)
+    else:
+        cfg = rram_config(network, (strategy,))
+        maps = rram_mappings(network, strategy)
+    for layer, shape in zip(network.layers, network.shapes[1:]):
+        if not layer.has_weights:
+            continue
+        positions = shape[1] * shape[2]
+        if engine == "gemm":
+            W = gemm_matrix_of(layer)
+            out[layer.name] = job_cycles(cfg, positions, *W.shape)
+        else:
+            out[layer.name] = positions * mvm_cycles(cfg, maps[layer.name])
+    out["total"] = sum(out.values())
+    return out
+
+
+def job_paths(job_dir) -> tuple:
+    """``(network, job, result)`` paths of a job directory (the cocotb side reads the first two)."""
+    job_dir = Path(job_dir)
+    return job_dir / "network.npz", job_dir / "job.npz", job_dir / "result.npz"

@@ -1,0 +1,93 @@
+"""The shipped int8 digits CNN: its documented accuracy, the golden against the GEMM engine's golden model, the
+analog model with every non-ideality off, the activations file (no training)."""
+
+import numpy as np
+import pytest
+
+from gen.config import load_config
+from gen.network.data import digits
+from gen.network.spec import load
+from gen.rram.analog import PhysicsParams
+from sim.gemm.golden import gemm_engine
+from sim.network.analog import analog_forward
+from sim.network.golden import input_ints, int8_forward, layer_gemm, output_stage, save_activations
+from sim.network.pipeline import SHIPPED_ACCURACY, evaluate
+from sim.network.rtl import gemm_config, gemm_matrix_of, model_cycles
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return load("digits-float"), load("digits-int8")
+
+
+def test_shipped_accuracy_is_the_documented_one(nets):
+    f, q = nets
+    xt, yt = digits("test")
+    a_float = evaluate(f, xt, yt, "float")["accuracy"]
+    a_int8 = evaluate(q, xt, yt, "int8")["accuracy"]
+    assert a_float == SHIPPED_ACCURACY["float"]
+    assert a_int8 == SHIPPED_ACCURACY["int8"]
+    assert a_float - a_int8 <= 0.01, "int8 must stay within 1 point of float"
+
+
+def test_golden_is_the_gemm_engine_golden(nets, seed):
+    """Each layer of the int8 golden equals sim.gemm.golden.gemm_engine on the engine config the RTL uses
+    (a layer without ReLU as [W, −W], halves subtracted)."""
+    _, q = nets
+    xt, _ = digits("test")
+    pick = np.sort(np.random.default_rng(seed).choice(len(xt), 6, replace=False))
+    outs = int8_forward(q, xt[pick])
+    cfg = gemm_config(q)
+    x = input_ints(q, xt[pick])
+    for layer, out in zip(q.layers, outs):
+        if layer.has_weights:
+            A, W = layer_gemm(layer, x)
+            C = gemm_engine(cfg, A, gemm_matrix_of(layer), layer.shift)
+            if not layer.relu:
+                C = C[:, :W.shape[1]] - C[:, W.shape[1]:]
+            np.testing.assert_array_equal(C, output_stage(A @ W, layer))
+            n, c, h, w = out.shape
+            np.testing.assert_array_equal(C.reshape(n, h * w, c).transpose(0, 2, 1).reshape(out.shape), out)
+        x = out
+    assert (outs[-1] < 0).any() and (outs[-1] > 0).any(), "the logits keep their sign"
+
+
+def test_analog_ideal_is_the_int8_golden(nets):
+    _, q = nets
+    xt, _ = digits("test")
+    ideal = analog_forward(q, xt[:40], PhysicsParams.ideal(), seed=3)
+    for got, want in zip(ideal, int8_forward(q, xt[:40])):
+        np.testing.assert_array_equal(got, want)
+    noisy = analog_forward(q, xt[:40], PhysicsParams(prog_sigma=0.05), seed=3)
+    assert any((a != b).any() for a, b in zip(noisy, ideal)), "5 % programming noise changed nothing"
+
+
+def test_activations_file(nets, tmp_path):
+    _, q = nets
+    xt, yt = digits("test")
+    path = save_activations(q, xt[:10], yt[:10], tmp_path / "acts.npz")
+    with np.load(path) as d:
+        assert d["conv1"].dtype == np.int8 and d["conv1"].shape == (10, 8, 4, 4)
+        np.testing.assert_array_equal(d["fc"].astype(np.int64), int8_forward(q, xt[:10])[-1])
+        assert list(d["layers"]) == [l.name for l in q.layers]
+
+
+def test_cycle_models(nets):
+    _, q = nets
+    g, r = model_cycles(q, "gemm"), model_cycles(q, "rram")
+    assert g["total"] == sum(v for k, v in g.items() if k != "total") > 0
+    assert r["total"] > 10 * g["total"], "the sequential tile takes far more cycles than the systolic engine"
+    assert load_config("gemm_4x4_2of4").keep == 2 and gemm_config(q).keep == 4   # the dense network: 4:4
+
+
+def test_shipped_activations_are_the_golden(nets):
+    """gen/network/data/digits_cnn_test_acts.npz (for activation-sparsity studies) is the golden's output."""
+    from gen.network.spec import TEST_ACTIVATIONS
+    _, q = nets
+    xt, yt = digits("test")
+    outs = int8_forward(q, xt)
+    with np.load(TEST_ACTIVATIONS) as d:
+        np.testing.assert_array_equal(d["input"], input_ints(q, xt))
+        np.testing.assert_array_equal(d["labels"], yt)
+        for layer, out in zip(q.layers, outs):
+            np.testing.assert_array_equal(d[layer.name].astype(np.int64), out)
