@@ -4,7 +4,8 @@ Engines (all 8×8 with 128 multipliers): dense ``gemm_8x8_dense``; weight-only 2
 baseline, zero activations only gated); 2:4 × A-DBB 2:4 ``gemm_8x8_2of4_act2of4``; 2:4 × A-DBB 1:4
 ``gemm_8x8_2of4_act1of4``; 2:4 × lossless 2:4 and 1:4 (``act_mode = "lossless"``). Activations: synthetic (25, 50
 and 75 % zeros, seeded, :func:`gen.gemm.cli.synthetic_acts`) and, when the file exists, the real activations of a
-trained network: ``$SPARSEGEN_ACTS`` or ``<build>/actsparse/activations.npz``, one 2-D integer array per layer (its
+trained network: the digits CNN's (:func:`trained_sets`, always), and those of ``$SPARSEGEN_ACTS`` or
+``<build>/actsparse/activations.npz`` when that file exists, one 2-D integer array per layer (its
 im2col activation matrix A, M × K, in the int8 range) and, optionally, ``<layer>_n`` (0-d: the layer's N, default
 64). Cycles come from the exact cycle model (:mod:`gen.gemm.perf`, lossless with the data's steps), which the
 tests hold equal to the RTL.
@@ -14,7 +15,8 @@ performed (multiplications with a non-zero activation and weight slot), gated sl
 avoided: a slot without a non-zero activation), and for A-DBB the relative error ``‖C' − C‖ / ‖C‖`` its pruning
 causes (random 2:4 weights). The lossless engines also run behind the driver's channel rearrangement
 (:func:`sim.gemm.driver.balance_channels`: channels dealt to K-blocks so that every block mixes dense and sparse
-ones; W is permuted alike, its pruning would be done in that order). Checks: 2:4 × A-DBB 1:4 ≥ 1.9× weight-only and ≥ 3.8× dense on every activation set.
+ones; W is permuted alike, its pruning would be done in that order). Checks: 2:4 × A-DBB 1:4 ≥ 1.9× weight-only and ≥ 3.8× dense on every synthetic and file activation set; on the
+digits CNN's layers a miss is reported, not failed (its layers are smaller than a few K-tiles).
 """
 
 import argparse
@@ -35,6 +37,7 @@ from sim.systolic.golden import random_nm_weights
 
 SHAPE = (256, 256, 64)
 DENSITIES = (0.75, 0.5, 0.25)          # non-zero shares: 25, 50, 75 % zeros
+TRAINED_IMAGES = 64                     # test images of the digits CNN whose activations are a "real" set
 
 
 def engines():
@@ -61,6 +64,7 @@ def activation_sets():
     density = np.sort(rng.beta(0.5, 1.5, SHAPE[1]))[::-1]
     base = synthetic_acts(cfg, SHAPE[0], SHAPE[1], 1.0, seed=3)
     sets["synthetic per-channel density"] = (np.where(rng.random(base.shape) < density, base, 0), SHAPE[2])
+    sets.update(trained_sets())
     path = Path(os.environ.get("SPARSEGEN_ACTS", build_dir() / "actsparse" / "activations.npz"))
     if path.is_file():
         with np.load(path) as data:
@@ -69,7 +73,31 @@ def activation_sets():
                     n = int(data[f"{name}_n"]) if f"{name}_n" in data.files else 64
                     sets[f"real {name}"] = (np.clip(data[name].astype(np.int64), -128, 127), n)
     else:
-        print(f"(no real activations at {path}: synthetic sets only)")
+        print(f"(no extra activations at {path})")
+    return sets
+
+
+def trained_sets(images: int = TRAINED_IMAGES) -> dict:
+    """The trained digits CNN's real activations (:data:`gen.network.spec.TEST_ACTIVATIONS`, the int8 network's
+    activations of the test split): per layer with weights, the im2col matrix A of its input over the first
+    ``images`` test images (convolutions: one row per output pixel, K = C_in·k²; the fc layer: one row per image),
+    with N = the layer's output channels. A conv layer's input is the previous layer's int8 output."""
+    from gen.network.spec import SHIPPED, TEST_ACTIVATIONS, load
+    from hw.formats.conv import im2col
+
+    net = load(SHIPPED["digits-int8"])
+    sets = {}
+    with np.load(TEST_ACTIVATIONS) as data:
+        previous = data["input"][:images].astype(np.int64)
+        for layer in net.layers:
+            if layer.kind == "conv":
+                k = layer.weight.shape[-1]
+                A = im2col(previous, k, k, layer.stride, layer.padding)
+                sets[f"digits CNN {layer.name} ({images} test images)"] = (A, layer.out_channels)
+            elif layer.kind == "fc":
+                sets[f"digits CNN {layer.name} ({images} test images)"] = (previous.reshape(images, -1),
+                                                                          layer.out_channels)
+            previous = data[layer.name][:images].astype(np.int64)
     return sets
 
 
@@ -119,8 +147,13 @@ def main(argv=None):
                   f"{r['multiplier_cycles']:>12} {r['macs']:>10} {r['gated_slots']:>10} {r['rel_error']:>8.4f}")
         head = rows["2:4 x A-DBB 1:4"]
         if head["speedup_vs_weight_only"] < 1.9 or head["speedup_vs_dense"] < 3.8:
-            ok = False
-            print("FAILED: 2:4 x A-DBB 1:4 below 1.9x weight-only / 3.8x dense")
+            if set_name.startswith("digits CNN"):
+                # the digits CNN's layers are a few K-tiles deep and M is small: fill and drain, not the
+                # multipliers, bound them; reported as a miss of the issue's target (docs/limitations.md)
+                print("MISSED (reported, not a bench failure): 2:4 x A-DBB 1:4 below 1.9x weight-only / 3.8x dense")
+            else:
+                ok = False
+                print("FAILED: 2:4 x A-DBB 1:4 below 1.9x weight-only / 3.8x dense")
         results[set_name] = rows
     print("\ncycles: gen/gemm/perf.py (ideal host, = RTL in tests/gemm); MACs: non-zero activation x non-zero "
           "weight; gated: multiplier slots without a non-zero activation (docs/gemm-actsparse.md)")
