@@ -227,7 +227,8 @@ def register(commands):
     p.add_argument("--dac-bits", type=int, default=2, help="--layer: DAC bits per input step (default 2)")
     p.add_argument("--vectors", type=int, default=4, help="--layer without --input: seeded random vectors (default 4)")
     p.add_argument("--onnx", type=Path, metavar="MODEL", help="an ONNX model: its layers on the GEMM engine")
-    p.add_argument("--input", type=Path, metavar="X.npy", help="--onnx: the input images [n, C, H, W] (float, image units); --layer: vectors [V × K]")
+    p.add_argument("--input", type=Path, metavar="X.npy",
+                   help="--onnx: the input images [n, C, H, W] (float, image units); --layer: vectors [V × K]")
     p.add_argument("--sim", default="verilator", help="verilator (default) or icarus")
     p.add_argument("--waves", action="store_true", help="dump a waveform (its path is printed)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default <build>/simulate)")

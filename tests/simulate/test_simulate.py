@@ -217,6 +217,56 @@ def test_onnx_tiny_cnn(seed, tmp_path, capsys):
     assert logits.min() < 0 < logits.max() and "layer fc (fc, no ReLU: [W, −W])" in text
 
 
+def _chain_model(path, nodes, out_shape):
+    """A model on a ``[1, 1, 4, 4]`` input ``x`` with weight ``w`` (4×1×3×3) and ``wf`` (10×64), output ``y``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from gen.compiler.onnx_examples import save
+
+    inits = [numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w"),
+             numpy_helper.from_array(np.ones((10, 64), np.float32), "wf")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)], inits)
+    return save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_onnx_conversion_refusals(tmp_path):
+    """What the network spec cannot express is refused by the converter, one line naming the node."""
+    pytest.importorskip("onnx")
+    from onnx import helper
+
+    from gen.compiler.onnx_import import import_onnx
+    from gen.network.onnx_import import network_from_onnx
+
+    conv = helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1])
+    fc = [helper.make_node("Flatten", ["r"], ["f"], name="flat"), helper.make_node("Gemm", ["f", "wf"], ["y"],
+                                                                                    name="fc", transB=1)]
+    cases = {
+        "relu after a pool": ([conv, helper.make_node("MaxPool", ["c"], ["p"], name="pool", kernel_shape=[2, 2],
+                                                      strides=[2, 2]),
+                               helper.make_node("Relu", ["p"], ["y"], name="late")], [1, 4, 2, 2],
+                              "node 'late' (Relu) does not follow a Conv/Gemm/MatMul directly"),
+        "overlapping pool": ([conv, helper.make_node("MaxPool", ["c"], ["y"], name="pool", kernel_shape=[2, 2],
+                                                     strides=[1, 1])], [1, 4, 3, 3],
+                             "node 'pool' (MaxPool) has kernel [2, 2], strides [1, 1]"),
+        "average pool": ([conv, helper.make_node("AveragePool", ["c"], ["y"], name="avg", kernel_shape=[2, 2],
+                                                 strides=[2, 2])], [1, 4, 2, 2],
+                         "node 'avg' (AveragePool): not expressible as a network spec layer"),
+        "branch": ([conv, helper.make_node("Relu", ["c"], ["r"], name="relu"),
+                    helper.make_node("Relu", ["c"], ["r2"], name="side"), *fc], [1, 10],
+                   "node 'side' (Relu) takes 'c', not the previous node's output 'r'"),
+    }
+    for name, (nodes, shape, expect) in cases.items():
+        net = import_onnx(_chain_model(tmp_path / f"{name.replace(' ', '_')}.onnx", nodes, shape))
+        with pytest.raises(ValueError) as error:
+            network_from_onnx(net)
+        message = str(error.value)
+        assert expect in message and "\n" not in message, (name, message)
+    ok = network_from_onnx(import_onnx(_chain_model(tmp_path / "ok.onnx", [
+        conv, helper.make_node("Relu", ["c"], ["r"], name="relu"), *fc], [1, 10])))
+    assert [(l.name, l.kind, l.relu) for l in ok.layers] == [("conv", "conv", True), ("fc", "fc", False)]
+
+
 def test_onnx_digits_perf_map_report(tmp_path, capsys):
     """``perf`` and ``map-report`` on the exported trained network give the shipped network's GEMM shapes."""
     pytest.importorskip("onnx")
