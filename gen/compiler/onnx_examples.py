@@ -5,7 +5,9 @@ input ``tiny_cnn_x.npy`` / ``tiny_mlp_x.npy``) into ``DIR`` (default ``<build>/o
 
 - :func:`tiny_cnn`: Conv 3×3 (1→8, pad 1) → Relu → MaxPool 2×2 → depthwise Conv 3×3 (8, pad 1, stride 2) → Relu →
   Conv 1×1 (8→16) → Relu → GlobalAveragePool → Flatten → Gemm (16→10, transB): every kind ``--onnx`` maps (conv,
-  depthwise, fully connected) and the pooling and reshapes it skips with a note.
+  depthwise, fully connected) and the pooling and reshapes it skips with a note. ``spec_only=True``: zero
+  biases and a MaxPool over the whole map in place of GlobalAveragePool, the layers :mod:`gen.network.spec`
+  expresses (what ``simulate --onnx`` runs).
 - :func:`tiny_mlp`: Flatten → MatMul (64→32) → Relu → Gemm (32→10, transB = 0).
 
 Weights are seeded Laplacian floats (:func:`gen.compiler.workloads.synthetic_weights`' distribution), biases small.
@@ -37,19 +39,22 @@ def _w(rng, *shape):
     return (rng.laplace(0.0, 1.0, size=shape) * np.sqrt(1.0 / fan_in)).astype(np.float32)
 
 
-def tiny_cnn(*, seed: int = 0, size: int = 8, batch=1):
+def tiny_cnn(*, seed: int = 0, size: int = 8, batch=1, spec_only: bool = False):
     """The CNN of the module docstring on a ``[batch, 1, size, size]`` input (``batch`` an int or a symbolic
-    name); returns the ``onnx.ModelProto``."""
+    name); ``spec_only``: zero biases and a MaxPool over the whole last map instead of GlobalAveragePool.
+    Returns the ``onnx.ModelProto``."""
     onnx, TensorProto, helper, numpy_helper = _helpers()
     seed = checks.check_int("seed", seed, 0)
     size = checks.check_int("size", size, 4, 64)
+    spec_only = checks.check_bool("spec_only", spec_only)
     rng = np.random.default_rng([seed, 11])
     inits = [numpy_helper.from_array(_w(rng, 8, 1, 3, 3), "w1"),
-             numpy_helper.from_array((rng.normal(size=8) * 0.01).astype(np.float32), "b1"),
+             numpy_helper.from_array((rng.normal(size=8) * 0.01 * (not spec_only)).astype(np.float32), "b1"),
              numpy_helper.from_array(_w(rng, 8, 1, 3, 3), "w2"),
              numpy_helper.from_array(_w(rng, 16, 8, 1, 1), "w3"),
              numpy_helper.from_array(_w(rng, 10, 16), "w4"),
              numpy_helper.from_array(np.zeros(10, np.float32), "b4")]
+    last = (size // 2 - 1) // 2 + 1                 # the map after the stride-2 depthwise conv
     nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
              helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
@@ -57,7 +62,8 @@ def tiny_cnn(*, seed: int = 0, size: int = 8, batch=1):
              helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
              helper.make_node("Conv", ["r2", "w3"], ["c3"], name="pw3"),
              helper.make_node("Relu", ["c3"], ["r3"], name="relu3"),
-             helper.make_node("GlobalAveragePool", ["r3"], ["g"], name="gap"),
+             helper.make_node("MaxPool", ["r3"], ["g"], name="gap", kernel_shape=[last, last], strides=[last, last])
+             if spec_only else helper.make_node("GlobalAveragePool", ["r3"], ["g"], name="gap"),
              helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
              helper.make_node("Gemm", ["f", "w4", "b4"], ["y"], name="fc", transB=1)]
     graph = helper.make_graph(nodes, "tiny_cnn",

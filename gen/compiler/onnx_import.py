@@ -32,7 +32,7 @@ __all__ = ["SKIPPED", "GEMM_OPS", "OnnxLayer", "OnnxNode", "OnnxNetwork", "impor
 
 GEMM_OPS = ("Conv", "Gemm", "MatMul")
 
-# operators with no GEMM: kept in the node list (the simulate runner applies some on the host), noted, not mapped
+# operators with no GEMM: kept in the node list (gen.network.onnx_import converts some), noted, not mapped
 SKIPPED = {
     "Relu": "activation: the GEMM engine's fused ReLU (or the host)",
     "Clip": "activation (ReLU6 style): not on the engine",

@@ -38,7 +38,7 @@ from gen.paths import build_dir
 from sim.network.golden import input_ints, layer_gemm
 
 __all__ = ["ENGINES", "RRAM_GEOMETRY", "RRAM_DAC_BITS", "RtlResult", "gemm_config", "gemm_matrix_of",
-           "rram_config", "rram_mappings", "run_rtl", "model_cycles", "job_paths"]
+           "rram_config", "rram_mappings", "check_gemm_config", "run_rtl", "model_cycles", "job_paths"]
 
 ENGINES = ("gemm", "rram")
 # 128×128 crossbars of 4-bit cells (PRIME's), 16×16 OUs, 2-bit DAC (4 input planes): a 10-bit lossless ADC.
@@ -116,6 +116,10 @@ class RtlResult:
         Every layer equal to :func:`sim.network.golden.int8_forward` (checked inside the simulation too).
     seconds : float
         Wall time of the simulation (build excluded when cached).
+    top : str
+        The engine's top-level name.
+    waveform : str or None
+        The waveform's path (``waves``).
     """
 
     outputs: list
@@ -123,10 +127,36 @@ class RtlResult:
     cycles: dict
     bit_exact: bool
     seconds: float
+    top: str = ""
+    waveform: str | None = None
+
+
+def check_gemm_config(network: Network, cfg):
+    """``cfg`` (a :class:`~gen.gemm.config.GemmConfig`) must run every layer of the int8 ``network`` as
+    :func:`run_rtl` runs it: ReLU and requantization to signed int8, every layer's matrix
+    (:func:`gemm_matrix_of`) within ``max_k`` × ``max_n`` with the shifts in range
+    (:func:`gen.gemm.config.check_job` on one row of each layer) and in keep:block
+    (:func:`sim.gemm.golden.padded_weights`); ``ValueError`` naming the layer and what does not fit."""
+    from gen.gemm.config import GemmConfig, check_job
+    from sim.gemm.golden import padded_weights
+
+    checks.check_instance("config", cfg, GemmConfig)
+    if not cfg.relu or cfg.out_bits != 8 or cfg.act_bits != 8 or not cfg.act_signed:
+        raise ValueError(f"config {cfg.top}: relu = {cfg.relu}, out_bits = {cfg.out_bits}, act_bits = "
+                         f"{cfg.act_bits}, act_signed = {cfg.act_signed}: allowed relu, out_bits = act_bits = 8, "
+                         "signed activations (a layer's int8 output is the next layer's input)")
+    for layer in network.weighted:
+        W = gemm_matrix_of(layer)
+        try:
+            check_job(cfg, np.zeros((1, W.shape[0]), np.int64), W, layer.shift)
+            padded_weights(cfg, W)
+        except ValueError as error:
+            raise ValueError(f"layer {layer.name!r} ({W.shape[0]} × {W.shape[1]} matrix): {error}") from None
+    return cfg
 
 
 def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "verilator", strategy: str = "dense",
-            seed: int = 0, progress: bool = False) -> RtlResult:
+            seed: int = 0, progress: bool = False, config=None, waves: bool = False) -> RtlResult:
     """Run ``images`` (float ``(n, C, H, W)``) through ``network`` on the RTL of ``engine``.
 
     Parameters
@@ -141,20 +171,29 @@ def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "veril
         Stimulus seed (the testbenches' gap/backpressure generators; the network runs without gaps).
     progress : bool
         Print a progress line per layer from inside the simulation.
+    config : GemmConfig or None
+        ``engine="gemm"``: the engine to run on (checked by :func:`check_gemm_config`); None: :func:`gemm_config`.
+    waves : bool
+        Dump a waveform (its path is in ``RtlResult.waveform``).
 
     Raises
     ------
     ValueError
         A float network, images of the wrong shape, an unknown engine or strategy.
     """
-    from sim.common.runner import run_design
+    from sim.common.runner import run_design, waveforms
 
     checks.check_instance("network", network, Network)
     checks.check_choice("engine", engine, ENGINES)
     if not network.quantized:
         raise ValueError(f"network {network.name!r} has float weights: allowed an int8 network")
     inputs = input_ints(network, images)
-    cfg = gemm_config(network) if engine == "gemm" else rram_config(network, (strategy,))
+    if config is not None and engine != "gemm":
+        raise ValueError(f"config = {config!r} applies to engine 'gemm' only: allowed None for {engine!r}")
+    if engine == "gemm":
+        cfg = gemm_config(network) if config is None else check_gemm_config(network, config)
+    else:
+        cfg = rram_config(network, (strategy,))
     job_dir = build_dir() / "network" / "jobs" / f"{os.getpid()}-{next(_COUNTER)}"
     job_dir.mkdir(parents=True, exist_ok=True)
     save(network, job_dir / "network.npz")
@@ -162,8 +201,10 @@ def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "veril
     out = job_dir / "result.npz"
     out.unlink(missing_ok=True)
     start = time.monotonic()
+    waveforms()                                     # forget earlier runs' paths
     run_design(cfg, "sim.network.cocotb_network", sim, seed=seed, knobs={"job": str(job_dir)},
-               testcase=f"{engine}_network")
+               testcase=f"{engine}_network", waves=checks.check_bool("waves", waves) or None)
+    waves_written = waveforms()
     seconds = time.monotonic() - start
     with np.load(out) as r:
         outputs = [r[f"out.{l.name}"] for l in network.layers]
@@ -171,7 +212,8 @@ def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "veril
         bit_exact = bool(r["bit_exact"])
     shutil.rmtree(job_dir, ignore_errors=True)      # the simulator's run directory keeps its log and results
     cycles["total"] = sum(cycles.values())
-    return RtlResult(outputs, outputs[-1].reshape(len(inputs), -1).argmax(axis=1), cycles, bit_exact, seconds)
+    return RtlResult(outputs, outputs[-1].reshape(len(inputs), -1).argmax(axis=1), cycles, bit_exact, seconds,
+                     cfg.top, waves_written[-1] if waves_written else None)
 
 
 def model_cycles(network: Network, engine: str = "gemm", strategy: str = "dense") -> dict:

@@ -6,8 +6,8 @@ Three sources, one each run:
 - ``--config PRESET --a A.npy --w W.npy [--shift S]``: a GEMM on a GEMM engine (:func:`sim.simulate.run.simulate_gemm`);
 - ``--layer layer.npz --mapping STRATEGY [--input X.npy | --vectors V]``: a layer on an RRAM tile
   (:func:`sim.simulate.run.simulate_layer`);
-- ``--config PRESET --onnx model.onnx --input x.npy``: a network's Conv/Gemm/MatMul layers one after another on a GEMM
-  engine (:func:`sim.simulate.run.run_network`).
+- ``[--config PRESET] --onnx model.onnx --input x.npy``: a network through the real-network pipeline, quantized and
+  calibrated on the input images, every layer on a GEMM engine (:func:`sim.simulate.run.run_onnx`).
 
 Everything (config, paths, array shapes and dtypes, the output directory) is checked before the simulator starts;
 the outputs (``.npy``) and ``report.json`` are written only after every output equalled the golden model. Exit
@@ -89,14 +89,14 @@ def _run(args):
     seed = checks.check_int("--seed", args.seed, 0)
     out = checks.check_writable_dir("--out", args.out or build_dir() / "simulate")
     common = dict(sim=sim, seed=seed, waves=args.waves, progress=not args.quiet)
-    if args.layer is None:
+    if args.layer is None and (args.onnx is None or args.config is not None or args.set):
         cfg = load_config(args.config or "", args.set) if args.config else None
         if cfg is None or cfg.kind != "gemm":
             raise ValueError(f"--config {args.config!r}: {sources[0]} runs on a GEMM engine: allowed a \"gemm\" "
                              "preset or .toml file")
     try:
         if args.onnx is not None:
-            return _onnx(args, cfg, out, common)
+            return _onnx(args, cfg if args.config is not None or args.set else None, out, common)
         if args.layer is not None:
             return _layer(args, out, common)
         return _gemm(args, cfg, out, common)
@@ -169,36 +169,40 @@ def _onnx(args, cfg, out, common):
     from sim.simulate import run
 
     if args.input is None:
-        raise ValueError("--onnx needs --input x.npy (the network's input)")
+        raise ValueError("--onnx needs --input x.npy (the network's input images)")
+    if args.shift is not None:
+        raise ValueError(f"--shift {args.shift} belongs to --a/--w: --onnx calibrates every layer's shift")
     net = import_onnx(args.onnx)
     x = _load_npy("--input", args.input, integer=False)
-    if net.input_shape and int(np.prod(net.input_shape)) != x.size:
-        raise ValueError(f"--input {args.input} has shape {x.shape}: allowed {list(net.input_shape)} (the model's "
-                         f"input {net.input!r})")
-    runs = []
-
-    def gemm(name, jobs):
-        try:
-            result = run.simulate_jobs(cfg, jobs, **common)
-        except run.Mismatch as error:
-            raise run.Mismatch(f"layer {name}: {error}") from None
-        runs.append((name, result))
-        print(f"layer {name}: {len(jobs)} job(s), {result.report['rtl_cycles']} cycles (model "
-              f"{result.report['model_cycles']}), every output equal to the golden model")
-        return result.outputs
-
-    output, layers = run.run_network(cfg, net, x, gemm=gemm)
-    for layer in layers:
-        if layer["relu_in_model"] != layer["relu_on_engine"]:
-            print(f"note: layer {layer['name']}: the engine {'applies' if layer['relu_on_engine'] else 'has no'} "
-                  f"ReLU (config-wide) where the model has {'none' if layer['relu_on_engine'] else 'one'}")
-    total = sum(r.report["rtl_cycles"] for _, r in runs)
-    print(f"network {Path(args.onnx).name}: {len(layers)} layers on {cfg.top}, {total} engine cycles in all; "
-          f"skipped (host or no GEMM): {', '.join(f'{n} ({op})' for n, op, _ in net.skipped) or 'none'}")
-    report = {"source": "onnx", "model": str(args.onnx), "top": cfg.top,
-              "layers": [{**{k: v for k, v in layer.items() if k != "output"}, **r.report, "waveform": r.waveform}
-                         for layer, (_, r) in zip(layers, runs)], "cycles": total}
-    arrays = {"output.npy": output, **{f"layer_{layer['name']}.npy": layer["output"] for layer in layers}}
+    try:
+        result = run.run_onnx(net, x, config=cfg, sim=common["sim"], seed=common["seed"], waves=common["waves"],
+                              progress=common["progress"])
+    except ValueError as error:          # the input's checks name the option, with the file
+        raise ValueError(str(error).replace("--input ", f"--input {args.input} ", 1)) from None
+    qnet, rtl = result.net, result.rtl
+    n = len(rtl.predictions)
+    layers = []
+    for layer, shape, output in zip(qnet.layers, qnet.shapes[1:], rtl.outputs):
+        entry = {"name": layer.name, "kind": layer.kind}
+        if layer.has_weights:
+            c, h, w = qnet.shapes[len(layers)]
+            k = c * h * w if layer.kind == "fc" else int(np.prod(layer.weight.shape[1:])) * (
+                c if layer.kind == "depthwise" else 1)
+            entry.update(gemm=[shape[1] * shape[2], k, shape[0]], relu=layer.relu, shift=layer.shift,
+                         cycles=rtl.cycles[layer.name], model_cycles_per_image=result.model_cycles[layer.name])
+            print(f"layer {layer.name} ({layer.kind}{'' if layer.relu else ', no ReLU: [W, −W]'}): "
+                  f"{entry['gemm'][0]}×{k}×{shape[0]} per image, shift {layer.shift}, {rtl.cycles[layer.name]} "
+                  f"cycles for {n} image(s), every output equal to the int8 golden")
+        layers.append(entry)
+    classes = ", ".join(map(str, rtl.predictions.tolist()))
+    print(f"network {Path(args.onnx).name}: {len(qnet.weighted)} weighted layers on {rtl.top}, {n} image(s), "
+          f"{rtl.cycles['total']} engine cycles in all (cycle model {result.model_cycles['total']} per image); "
+          f"predicted classes {classes} (the int8 golden's)")
+    report = {"source": "onnx", "model": str(args.onnx), "top": rtl.top, "input_scale": qnet.input_scale,
+              "layers": layers, "cycles": rtl.cycles["total"], "predictions": rtl.predictions,
+              "wall_s": rtl.seconds, "waveform": rtl.waveform}
+    arrays = {"output.npy": rtl.outputs[-1].reshape(n, -1),
+              **{f"layer_{layer.name}.npy": output for layer, output in zip(qnet.layers, rtl.outputs)}}
     _save(out, arrays, report)
     return 0
 
@@ -206,7 +210,8 @@ def _onnx(args, cfg, out, common):
 def register(commands):
     p = commands.add_parser("simulate", help="run your GEMM, RRAM layer or ONNX network on the emitted RTL, checked "
                             "against the golden model", description=__doc__.splitlines()[0])
-    p.add_argument("--config", metavar="PRESET_OR_PATH", help="a gemm preset or .toml file (--a/--w, --onnx)")
+    p.add_argument("--config", metavar="PRESET_OR_PATH", help="a gemm preset or .toml file (--a/--w; --onnx: "
+                   "default the pipeline's engine sized for the network)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one config field")
     p.add_argument("--a", type=Path, metavar="A.npy", help="activations [M × K], integers in the act_bits range")
     p.add_argument("--w", type=Path, metavar="W.npy", help="weights [K × N], keep:block sparse integers")
@@ -222,7 +227,8 @@ def register(commands):
     p.add_argument("--dac-bits", type=int, default=2, help="--layer: DAC bits per input step (default 2)")
     p.add_argument("--vectors", type=int, default=4, help="--layer without --input: seeded random vectors (default 4)")
     p.add_argument("--onnx", type=Path, metavar="MODEL", help="an ONNX model: its layers on the GEMM engine")
-    p.add_argument("--input", type=Path, metavar="X.npy", help="--onnx: the network input; --layer: vectors [V × K]")
+    p.add_argument("--input", type=Path, metavar="X.npy",
+                   help="--onnx: the input images [n, C, H, W] (float, image units); --layer: vectors [V × K]")
     p.add_argument("--sim", default="verilator", help="verilator (default) or icarus")
     p.add_argument("--waves", action="store_true", help="dump a waveform (its path is printed)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output directory (default <build>/simulate)")

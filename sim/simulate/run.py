@@ -8,8 +8,9 @@
 - :func:`simulate_layer`: one layer of a user ``.npz`` mapped onto an RRAM tile by a mapping strategy
   (:func:`sim.compiler.compiled_layer.plan_user_layer`), input vectors run as MVMs, compared with the tile golden
   (:func:`hw.formats.mvm.mvm`) and with ``x @ Wq``.
-- :func:`run_network`: an imported ONNX model (:mod:`gen.compiler.onnx_import`) layer by layer on the GEMM engine
-  (see its docstring for the quantization rule).
+- :func:`run_onnx`: an imported ONNX model (:mod:`gen.compiler.onnx_import`) through the real-network pipeline:
+  converted to a :class:`gen.network.spec.Network`, quantized and calibrated as :func:`sim.network.golden.quantize`
+  does, every layer on the GEMM engine's RTL (:func:`sim.network.rtl.run_rtl`) against the int8 golden.
 
 Each simulation builds the design's Verilog and the simulator model (cached under ``<build>``), runs the cocotb
 module :mod:`sim.simulate.cocotb_simulate` through :func:`sim.common.runner.run_design`, shows a tqdm progress bar
@@ -34,8 +35,8 @@ import numpy as np
 from hw import checks
 from gen.paths import build_dir
 
-__all__ = ["Mismatch", "SimRun", "check_simulator", "simulate_jobs", "simulate_gemm", "simulate_layer",
-           "quantize_input", "auto_shift", "run_network", "RUNNER_OPS"]
+__all__ = ["Mismatch", "SimRun", "NetworkRun", "check_simulator", "simulate_jobs", "simulate_gemm", "simulate_layer",
+           "auto_shift", "network_images", "run_onnx"]
 
 
 class Mismatch(AssertionError):
@@ -269,123 +270,68 @@ def simulate_layer(*, path, strategy, X=None, vectors=4, name=None, prune="none"
 
 # ---- ONNX networks ---------------------------------------------------------------------------------------------
 
-# operators the runner applies on the host between GEMM layers (integers, the engine's int8 activations)
-RUNNER_OPS = ("Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Squeeze", "Unsqueeze",
-              "Identity", "Dropout")
+@dataclasses.dataclass
+class NetworkRun:
+    """:func:`run_onnx`'s result: ``float_net`` (the converted float network), ``net`` (its int8 quantization),
+    ``golden`` (every layer's int8 golden output, :func:`sim.network.golden.int8_forward`), ``rtl`` (the
+    :class:`sim.network.rtl.RtlResult`: every layer's output from the RTL, predictions, cycles, waveform) and
+    ``model_cycles`` (per image, :func:`sim.network.rtl.model_cycles` on the default engine)."""
+    float_net: object
+    net: object
+    golden: list
+    rtl: object
+    model_cycles: dict
 
 
-def quantize_input(x, act_bits=8):
-    """A float input → signed ``act_bits`` integers: ``round(x / s)`` with ``s = max|x| / (2^(b−1) − 1)``; an
-    integer input is taken as it is (it must fit)."""
+def network_images(net, x):
+    """``x`` as float images ``(n, C, H, W)`` of the float ``net``: ``(n, C, H, W)`` or one ``(C, H, W)`` image;
+    an integer array is taken as image values. ``ValueError`` naming the allowed shapes otherwise."""
     x = np.asarray(x)
-    if x.dtype.kind in "iu":
-        return checks.check_int_array("--input", x, bits=act_bits, signed=True)
-    checks.check_float_array("--input", x)
-    top = (1 << (act_bits - 1)) - 1
-    scale = float(np.abs(x).max()) / top or 1.0
-    return np.clip(np.round(x / scale), -top, top).astype(np.int64)
+    if x.dtype.kind not in "iuf":
+        raise TypeError(f"--input has dtype {x.dtype}: allowed an integer or float array")
+    shape = tuple(net.input_shape)
+    if x.shape == shape:
+        x = x[None]
+    if x.ndim != 4 or x.shape[1:] != shape or not len(x):
+        raise ValueError(f"--input has shape {x.shape}: allowed [n, {', '.join(map(str, shape))}] or "
+                         f"[{', '.join(map(str, shape))}] (the model's input)")
+    return checks.check_float_array("--input", x.astype(np.float64))
 
 
-def _pool(x, attrs, average):
-    k = attrs.get("kernel_shape")
-    s = attrs.get("strides", k)
-    if any(attrs.get("pads", [0]) ) or len(set(k)) != 1 or len(set(s)) != 1:
-        raise ValueError(f"pooling {attrs}: allowed square kernels and strides without padding")
-    k, s = k[0], s[0]
-    b, c, h, w = x.shape
-    ho, wo = (h - k) // s + 1, (w - k) // s + 1
-    win = np.stack([x[:, :, i:i + s * ho:s, j:j + s * wo:s] for i in range(k) for j in range(k)])
-    return (win.sum(0) + (k * k) // 2) // (k * k) if average else win.max(0)
+def run_onnx(onnx_net, x, *, config=None, sim="verilator", seed=0, waves=False, progress=True) -> NetworkRun:
+    """An imported ONNX model through the real-network pipeline on the GEMM engine's RTL.
 
+    The model becomes a float :class:`gen.network.spec.Network` (:func:`gen.network.onnx_import.network_from_onnx`:
+    nodes it cannot express are refused, named), quantized as the pipeline quantizes
+    (:func:`sim.network.golden.quantize`: one int8 scale per layer, the input scale ``max|x| / 127`` and each
+    layer's shift calibrated on the images ``x``) and run on the engine by :func:`sim.network.rtl.run_rtl` (every
+    layer checked against the int8 golden inside the simulation; a layer without ReLU, the logits, runs as
+    ``[W, −W]``). ``config``: the GEMM engine (:func:`sim.network.rtl.check_gemm_config`), None for the pipeline's
+    (:func:`sim.network.rtl.gemm_config`).
 
-def run_network(cfg, net, x, *, gemm, prune=True):
-    """Run the Conv/Gemm/MatMul layers of an imported ONNX model (``net``, :class:`OnnxNetwork`) one after another
-    as GEMM jobs on the engine of ``cfg``; ``gemm(name, jobs) -> [C_j]`` runs a layer's jobs (the RTL and its
-    golden check: :func:`simulate_jobs`). The one function a real-network pipeline replaces.
-
-    The rule: the input is quantized to signed ``act_bits`` (:func:`quantize_input`); each layer's float weights
-    are pruned to the engine's ``keep:block`` along the im2col K order (magnitude, :func:`gen.compiler.prune.nm`;
-    none when the engine is dense) and quantized to int8 per output channel (:func:`gen.compiler.quantize`:
-    ``scale = max|w| / 127``); the bias is left out (the engine has no bias input). Each layer is one im2col GEMM
-    (a depthwise conv one ``M × k² × 1`` job per channel, Gemm/MatMul one ``rows × in × out`` GEMM), split into
-    jobs of at most ``max_m`` rows / ``max_n`` columns, with the engine's output stage: its ReLU (``cfg.relu``, on
-    every layer) and the requantization shift :func:`auto_shift` of the layer, so that its int8 output feeds the
-    next layer. Between layers the host applies the integer versions of :data:`RUNNER_OPS` (ReLU, max/average
-    pooling rounding half up, reshapes); any other operator is refused before anything runs.
-
-    Returns ``(output, layers)``: the last tensor (int64, the model output's shape) and per layer
-    ``{"name", "op", "kind", "gemm", "jobs", "shift", "relu_in_model", "relu_on_engine", "output"}`` (the last two
-    differ where the engine's config-wide ReLU does not match the model).
+    Raises
+    ------
+    ValueError
+        A node the spec cannot express, an input of the wrong shape, a config the network does not fit.
+    Mismatch
+        A layer's RTL output differs from the int8 golden (first differing element named).
+    RuntimeError
+        A check inside the simulation failed (a layer against the int8 golden, a beat against the engine's golden).
     """
-    from gen.compiler.prune import as_matrix
-    from gen.compiler.workloads import prepare_layer
-    from gen.gemm.traffic import split_jobs
-    from hw.formats.conv import im2col
+    from gen.network.onnx_import import network_from_onnx
+    from sim.network.golden import int8_forward, quantize
+    from sim.network.rtl import check_gemm_config, model_cycles, run_rtl
 
-    if cfg.out_bits is None or cfg.out_bits > cfg.act_bits or not cfg.act_signed:
-        raise ValueError(f"--config {cfg.top}: a layer's output feeds the next layer, so the engine must requantize "
-                         f"to signed activations: allowed out_bits ≤ act_bits = {cfg.act_bits} and act_signed")
-    layers = {layer.output: layer for layer in net.layers}
-    for node in net.nodes:
-        if node.outputs and node.outputs[0] not in layers and node.op not in RUNNER_OPS:
-            raise ValueError(f"--onnx {net.path}: node {node.name!r} ({node.op}) is not supported by the simulate "
-                             f"runner: allowed Conv, Gemm, MatMul and {', '.join(RUNNER_OPS)} between them")
-    spec = ("nm", {"keep": cfg.keep, "block": cfg.block}) if prune and cfg.sparse else ("none", {})
-    plans = {}
-    for layer in net.layers:                        # quantize and check every layer before running any
-        q, _ = prepare_layer(layer.layer(), layer.weights, prune_name=spec[0], prune_params=spec[1], quant="int8")
-        for name, (m, k, n) in layer.gemm_jobs()[:1]:
-            split_jobs(cfg, m, k, n, name=f"layer {layer.name}")
-        plans[layer.output] = (layer, q)
-    tensors = {net.input: quantize_input(x, cfg.act_bits).reshape(net.input_shape or np.shape(x))}
-    report = []
-    for node in net.nodes:
-        if node.outputs[0] in plans:
-            layer, q = plans[node.outputs[0]]
-            xin = tensors[layer.input]
-            if layer.op == "Conv":
-                kh = q.shape[2]
-                if layer.kind == "dw":
-                    As = [im2col(xin[:, c:c + 1], kh, kh, layer.stride, layer.padding) for c in range(q.shape[0])]
-                    Ws = [q[c].reshape(-1, 1) for c in range(q.shape[0])]
-                else:
-                    As, Ws = [im2col(xin, kh, kh, layer.stride, layer.padding)], [as_matrix(q)]
-            else:
-                As, Ws = [xin.reshape(-1, layer.gemm[1])], [as_matrix(q)]
-            shift = max(auto_shift(cfg, A, W) for A, W in zip(As, Ws))
-            jobs, where = [], []
-            for g, (A, W) in enumerate(zip(As, Ws)):
-                for m0, n0, mj, _, nj in split_jobs(cfg, A.shape[0], A.shape[1], W.shape[1],
-                                                    name=f"layer {layer.name}"):
-                    jobs.append((A[m0:m0 + mj], W[:, n0:n0 + nj], shift))
-                    where.append((g, m0, n0))
-            parts = gemm(layer.name, jobs)
-            Cs = [np.zeros((A.shape[0], W.shape[1]), np.int64) for A, W in zip(As, Ws)]
-            for (g, m0, n0), part in zip(where, parts):
-                Cs[g][m0:m0 + part.shape[0], n0:n0 + part.shape[1]] = part
-            C = np.concatenate(Cs, axis=1)               # [M, N] (dw: one column per channel)
-            if layer.op == "Conv":
-                b, _, ho, wo = layer.out_shape
-                out = C.reshape(b, ho, wo, -1).transpose(0, 3, 1, 2)
-            else:
-                out = C.reshape(layer.out_shape)
-            tensors[layer.output] = out
-            # the engine's ReLU is per config, not per layer: say where the model has none after the layer
-            followed = any(n.op == "Relu" and n.inputs[:1] == (layer.output,) for n in net.nodes)
-            report.append({"name": layer.name, "op": layer.op, "kind": layer.kind, "gemm": list(layer.gemm),
-                           "jobs": len(jobs), "shift": shift, "relu_in_model": followed,
-                           "relu_on_engine": bool(cfg.relu), "output": out})
-            continue
-        xin = tensors[node.inputs[0]]
-        shape = net.shapes.get(node.outputs[0])
-        if node.op == "Relu":
-            out = np.maximum(xin, 0)
-        elif node.op in ("MaxPool", "AveragePool"):
-            out = _pool(xin, node.attrs, node.op == "AveragePool")
-        elif node.op == "GlobalAveragePool":
-            hw_ = xin.shape[2] * xin.shape[3]
-            out = ((xin.sum(axis=(2, 3)) + hw_ // 2) // hw_).reshape(xin.shape[0], xin.shape[1], 1, 1)
-        else:                                            # reshapes and no-ops
-            out = xin.reshape(shape) if shape else xin
-        tensors[node.outputs[0]] = out
-    return tensors[net.output], report
+    float_net = network_from_onnx(onnx_net)
+    images = network_images(float_net, x)
+    net = quantize(float_net, images)
+    if config is not None:
+        check_gemm_config(net, config)
+    sim = check_simulator(sim)
+    golden = int8_forward(net, images)
+    rtl = run_rtl(net, images, sim=sim, seed=seed, progress=progress, config=config, waves=waves)
+    for layer, got, want in zip(net.layers, rtl.outputs, golden):
+        problem = first_difference(f"layer {layer.name}", got, want)
+        if problem:
+            raise Mismatch(problem)
+    return NetworkRun(float_net, net, golden, rtl, model_cycles(net))

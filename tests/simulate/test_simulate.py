@@ -4,13 +4,17 @@
   (so it runs as several jobs), through the CLI: ``C.npy`` equals ``requantize(A @ W)`` computed here, the cycles
   equal the cycle model and the MAC counters the golden counts; on Icarus with ``--waves``, the printed waveform
   exists; a corrupted golden shows the mismatch message.
-- ONNX (``--onnx``) on Verilator: the tiny CNN (conv, depthwise conv, 1×1 conv, Gemm with ReLU, max pooling,
-  global average pooling, flatten between them) layer by layer on the engine; every layer's RTL output equals the
-  same runner with the golden model as its GEMM, and conv1's equals the direct convolution of the quantized input.
+- ONNX (``--onnx``) on Verilator, through the real-network pipeline: the trained digits CNN exported by
+  :func:`gen.network.onnx_export.export_onnx` (the converted network equals the shipped one, every layer equals the
+  int8 golden of the shipped network quantized on the two test images, so do the predicted classes), and the tiny
+  CNN in its spec-only form (conv, max pool, depthwise, 1×1 conv, max pool, Gemm logits: the float spec against
+  ONNX's reference runtime, every layer against the int8 golden, conv1 against the direct convolution, signed
+  logits); ``perf`` and ``map-report`` on the exported digits CNN give the spec's GEMM shapes.
 - RRAM layer (``--layer``) on Verilator: the trained bars CNN's conv2, pattern-pruned and mapped ``ou-sparse``,
   real im2col vectors; Y equals ``x @ Wq`` and the direct convolution at those positions.
 - Bad input: wrong dtype or shape, K mismatch, weights breaking 2:4, missing files, two sources, a model with an
-  operator the runner cannot apply: one error line, exit 2, nothing written.
+  operator or a bias the network spec cannot express (the node named), an engine the network does not fit: one
+  error line, exit 2, nothing written.
 
 The engine config is the compiled-layer test's (``gemm_4x4_2of4`` with maxima 36×72×16) and the tile config its
 tile, so the simulator builds are shared with tests/compiler/test_compiled_layers_cocotb.py.
@@ -111,42 +115,171 @@ def test_gemm_mismatch_names_element(seed, monkeypatch, capsys, tmp_path):
     assert not out.exists()
 
 
-def test_onnx_network(seed, tmp_path, capsys):
+def _digits_onnx(path):
+    from gen.network.onnx_export import export_onnx
+    from gen.network.spec import load
+
+    return load("digits-float"), export_onnx(load("digits-float"), path)
+
+
+def _spec_gemm(network):
+    """``[(name, M, K, N)]`` per weighted layer of a spec (no depthwise): M output positions, K taps, N channels."""
+    return [(l.name, shape[1] * shape[2], int(np.prod(l.weight.shape[1:])), l.weight.shape[0])
+            for l, shape in zip(network.layers, network.shapes[1:]) if l.has_weights]
+
+
+def test_onnx_digits_cnn(seed, tmp_path, capsys):
+    """The trained digits CNN exported to ONNX, two test images through ``simulate --onnx`` on Verilator."""
     require_simulator("verilator")
     pytest.importorskip("onnx")
+    from gen.compiler.onnx_import import import_onnx
+    from gen.network.data import digits
+    from gen.network.onnx_import import network_from_onnx
+    from sim.network.golden import int8_forward, int8_predict, quantize
+
+    shipped, path = _digits_onnx(tmp_path / "digits.onnx")
+    images, labels = digits("test")
+    pick = np.random.default_rng(seed).choice(len(images), 2, replace=False)
+    np.save(tmp_path / "x.npy", images[pick])
+    out = tmp_path / "out"
+    assert main(["simulate", "--onnx", str(path), "--input", str(tmp_path / "x.npy"), "--out", str(out), "--quiet",
+                 "--seed", str(seed)]) == 0
+    text = capsys.readouterr().out
+    # the converted network is the shipped one: layers, geometry and float weights
+    converted = network_from_onnx(import_onnx(path))
+    assert converted.input_shape == shipped.input_shape and converted.classes == shipped.classes
+    for got, want in zip(converted.layers, shipped.layers, strict=True):
+        assert (got.kind, got.name, got.stride, got.padding, got.relu, got.size) == \
+            (want.kind, want.name, want.stride, want.padding, want.relu, want.size)
+        assert (got.weight is None) == (want.weight is None)
+        if got.weight is not None:
+            np.testing.assert_array_equal(got.weight, want.weight)
+    # every layer's RTL output equals the pipeline's int8 golden of the shipped network quantized on these images
+    qnet = quantize(shipped, images[pick])
+    golden_layers = int8_forward(qnet, images[pick])
+    for layer, want in zip(qnet.layers, golden_layers, strict=True):
+        np.testing.assert_array_equal(np.load(out / f"layer_{layer.name}.npy"), want, err_msg=layer.name)
+    np.testing.assert_array_equal(np.load(out / "output.npy"), golden_layers[-1].reshape(2, -1))
+    report = json.loads((out / "report.json").read_text())
+    predicted = int8_predict(qnet, images[pick])
+    assert report["predictions"] == predicted.tolist()
+    assert f"predicted classes {', '.join(map(str, predicted.tolist()))} (the int8 golden's)" in text
+    assert [(r["name"], r.get("shift")) for r in report["layers"]] == [(l.name, l.shift) for l in qnet.layers]
+    assert [(r["name"], *r["gemm"]) for r in report["layers"] if "gemm" in r] == _spec_gemm(shipped)
+    assert report["cycles"] == sum(r["cycles"] for r in report["layers"] if "cycles" in r) > 0
+    assert report["top"] == "gemm_ws_4x4_4of4_s8w8acc24_m256k72n20_relu_o8"      # tests/network's build
+    assert f"{report['cycles']} engine cycles in all" in text and "layer fc (fc, no ReLU: [W, −W])" in text
+
+
+def test_onnx_tiny_cnn(seed, tmp_path, capsys):
+    """The tiny CNN in its spec-only form (conv, max pool, depthwise, 1×1 conv, max pool, Gemm logits)."""
+    require_simulator("verilator")
+    onnx = pytest.importorskip("onnx")
+    from onnx.reference import ReferenceEvaluator
+
     from gen.compiler.onnx_examples import save, tiny_cnn
     from gen.compiler.onnx_import import import_onnx
-    from sim.simulate.run import quantize_input, run_network
+    from gen.network.onnx_import import network_from_onnx
+    from gen.network.train import forward
+    from sim.network.golden import input_ints, int8_forward, quantize
 
-    path = save(tiny_cnn(seed=seed % 1000), tmp_path / "cnn.onnx")
+    model = tiny_cnn(seed=seed % 1000, spec_only=True)
+    path = save(model, tmp_path / "cnn.onnx")
     x = np.random.default_rng(seed).normal(size=(1, 1, 8, 8)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "out"
-    assert main(["simulate", "--config", "gemm_4x4_2of4", *_argv_set(), "--onnx", str(path), "--input",
-                 str(tmp_path / "x.npy"), "--out", str(out), "--quiet", "--seed", str(seed)]) == 0
+    assert main(["simulate", "--onnx", str(path), "--input", str(tmp_path / "x.npy"), "--out", str(out), "--quiet",
+                 "--seed", str(seed)]) == 0
     text = capsys.readouterr().out
-    cfg = load_config("gemm_4x4_2of4", MAXIMA)
-    net = import_onnx(path)
-    # the same runner with the golden model as its GEMM: every layer equal to the RTL's
-    ref_out, ref_layers = run_network(cfg, net, x, gemm=lambda name, jobs: [golden.gemm_engine(cfg, *j) for j in jobs])
-    for layer in ref_layers:
-        np.testing.assert_array_equal(np.load(out / f"layer_{layer['name']}.npy"), layer["output"])
-    np.testing.assert_array_equal(np.load(out / "output.npy"), ref_out)
+    net = network_from_onnx(import_onnx(path))
+    assert [(l.name, l.kind, l.relu) for l in net.layers] == [
+        ("conv1", "conv", True), ("pool1", "maxpool", False), ("dw2", "depthwise", True), ("pw3", "conv", True),
+        ("gap", "maxpool", False), ("fc", "fc", False)]
+    # the float spec computes what the ONNX model computes
+    want = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    np.testing.assert_allclose(forward(net, x.astype(np.float64))[-1].reshape(1, -1), want, rtol=1e-4, atol=1e-5)
+    qnet = quantize(net, x.astype(np.float64))
+    golden_layers = int8_forward(qnet, x.astype(np.float64))
+    for layer, ref in zip(qnet.layers, golden_layers, strict=True):
+        np.testing.assert_array_equal(np.load(out / f"layer_{layer.name}.npy"), ref, err_msg=layer.name)
+    np.testing.assert_array_equal(np.load(out / "output.npy"), golden_layers[-1].reshape(1, -1))
     report = json.loads((out / "report.json").read_text())
-    assert [(r["name"], r["jobs"]) for r in report["layers"]] == [("conv1", 2), ("dw2", 8), ("pw3", 1), ("fc", 1)]
-    assert all(r["rtl_cycles"] == r["model_cycles"] for r in report["layers"])
-    assert report["cycles"] == sum(r["rtl_cycles"] for r in report["layers"])
-    # conv1 independently: the direct convolution of the quantized input with the 2:4-pruned int8 weights
-    from gen.compiler.workloads import prepare_layer
-    conv1 = net.layers[0]
-    q, _ = prepare_layer(conv1.layer(), conv1.weights, prune_name="nm", prune_params={"keep": 2, "block": 4})
-    acc = conv2d_direct(quantize_input(x)[0], q, 1, 1)
-    shift = report["layers"][0]["shift"]
-    want = golden.requantize(acc, relu=True, out_bits=8, shift=shift)
-    np.testing.assert_array_equal(np.load(out / "layer_conv1.npy")[0], want)
-    assert len(np.unique(want)) > 4 and "skipped (host or no GEMM): relu1 (Relu), pool1 (MaxPool)" in text
-    assert [r["relu_in_model"] for r in report["layers"]] == [True, True, True, False]
-    assert "note: layer fc: the engine applies ReLU (config-wide) where the model has none" in text
+    assert [r["name"] for r in report["layers"] if "cycles" in r] == ["conv1", "dw2", "pw3", "fc"]
+    assert report["cycles"] == sum(r["cycles"] for r in report["layers"] if "cycles" in r) > 0
+    # conv1 independently: the direct convolution of the int8 input with the int8 weights, the engine's stage
+    conv1 = qnet.layers[0]
+    acc = conv2d_direct(input_ints(qnet, x.astype(np.float64))[0], conv1.weight, 1, 1)
+    ref = golden.requantize(acc, relu=True, out_bits=8, shift=conv1.shift)
+    np.testing.assert_array_equal(np.load(out / "layer_conv1.npy")[0], ref)
+    assert len(np.unique(ref)) > 4
+    # the logits keep their sign (no ReLU in the model: the engine runs [W, −W])
+    logits = np.load(out / "output.npy")
+    assert logits.min() < 0 < logits.max() and "layer fc (fc, no ReLU: [W, −W])" in text
+
+
+def _chain_model(path, nodes, out_shape):
+    """A model on a ``[1, 1, 4, 4]`` input ``x`` with weight ``w`` (4×1×3×3) and ``wf`` (10×64), output ``y``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from gen.compiler.onnx_examples import save
+
+    inits = [numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w"),
+             numpy_helper.from_array(np.ones((10, 64), np.float32), "wf")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)], inits)
+    return save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_onnx_conversion_refusals(tmp_path):
+    """What the network spec cannot express is refused by the converter, one line naming the node."""
+    pytest.importorskip("onnx")
+    from onnx import helper
+
+    from gen.compiler.onnx_import import import_onnx
+    from gen.network.onnx_import import network_from_onnx
+
+    conv = helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1])
+    fc = [helper.make_node("Flatten", ["r"], ["f"], name="flat"), helper.make_node("Gemm", ["f", "wf"], ["y"],
+                                                                                    name="fc", transB=1)]
+    cases = {
+        "relu after a pool": ([conv, helper.make_node("MaxPool", ["c"], ["p"], name="pool", kernel_shape=[2, 2],
+                                                      strides=[2, 2]),
+                               helper.make_node("Relu", ["p"], ["y"], name="late")], [1, 4, 2, 2],
+                              "node 'late' (Relu) does not follow a Conv/Gemm/MatMul directly"),
+        "overlapping pool": ([conv, helper.make_node("MaxPool", ["c"], ["y"], name="pool", kernel_shape=[2, 2],
+                                                     strides=[1, 1])], [1, 4, 3, 3],
+                             "node 'pool' (MaxPool) has kernel [2, 2], strides [1, 1]"),
+        "average pool": ([conv, helper.make_node("AveragePool", ["c"], ["y"], name="avg", kernel_shape=[2, 2],
+                                                 strides=[2, 2])], [1, 4, 2, 2],
+                         "node 'avg' (AveragePool): not expressible as a network spec layer"),
+        "branch": ([conv, helper.make_node("Relu", ["c"], ["r"], name="relu"),
+                    helper.make_node("Relu", ["c"], ["r2"], name="side"), *fc], [1, 10],
+                   "node 'side' (Relu) takes 'c', not the previous node's output 'r'"),
+    }
+    for name, (nodes, shape, expect) in cases.items():
+        net = import_onnx(_chain_model(tmp_path / f"{name.replace(' ', '_')}.onnx", nodes, shape))
+        with pytest.raises(ValueError) as error:
+            network_from_onnx(net)
+        message = str(error.value)
+        assert expect in message and "\n" not in message, (name, message)
+    ok = network_from_onnx(import_onnx(_chain_model(tmp_path / "ok.onnx", [
+        conv, helper.make_node("Relu", ["c"], ["r"], name="relu"), *fc], [1, 10])))
+    assert [(l.name, l.kind, l.relu) for l in ok.layers] == [("conv", "conv", True), ("fc", "fc", False)]
+
+
+def test_onnx_digits_perf_map_report(tmp_path, capsys):
+    """``perf`` and ``map-report`` on the exported trained network give the shipped network's GEMM shapes."""
+    pytest.importorskip("onnx")
+    shipped, path = _digits_onnx(tmp_path / "digits.onnx")
+    assert main(["perf", "--config", "gemm_4x4_2of4", "--onnx", str(path)]) == 0
+    rows = {line.split()[0].rstrip("*"): line.split()[1:4] for line in capsys.readouterr().out.splitlines()
+            if line.split()[:1] and line.split()[0].rstrip("*") in {"conv1", "conv2", "fc"}}
+    assert [(name, *map(int, rows[name])) for name in ("conv1", "conv2", "fc")] == _spec_gemm(shipped)
+    assert main(["map-report", "--onnx", str(path)]) == 0
+    rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()
+            if line.split()[:1] and line.split()[0] in {"conv1", "conv2", "fc"}}
+    assert [(name, rows[name]) for name in ("conv1", "conv2", "fc")] == \
+        [(name, f"{k}×{n}") for name, _, k, n in _spec_gemm(shipped)]
 
 
 def test_rram_layer(seed, tmp_path, capsys):
@@ -190,7 +323,8 @@ def test_bad_input(tmp_path, capsys):
     A, W = _gemm_data(1, m=5, k=8, n=3)
     files = {"A.npy": A, "W.npy": W, "Af.npy": A.astype(np.float64), "A1.npy": A.ravel(), "Ak.npy": A[:, :7],
              "Wd.npy": np.ones((8, 3), np.int64), "Abig.npy": A * 0 + 300, "x5.npy": np.zeros((1, 1, 5, 5)),
-             "x4.npy": np.zeros((1, 1, 4, 4))}
+             "x4.npy": np.zeros((1, 1, 4, 4)),
+             "x8.npy": np.random.default_rng(1).normal(size=(2, 1, 8, 8))}
     for name, value in files.items():
         np.save(tmp_path / name, value)
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
@@ -224,11 +358,19 @@ def test_bad_input(tmp_path, capsys):
         bad = _bad_model(tmp_path / "add.onnx")
         from gen.compiler.onnx_examples import save, tiny_cnn
 
-        good = save(tiny_cnn(), tmp_path / "cnn.onnx")
-        cases += [([*base, "--onnx", str(bad), "--input", str(tmp_path / "x4.npy")],
-                   "node 'residual' (Add) is not supported by the simulate runner"),
-                  ([*base, "--onnx", str(good), "--input", str(tmp_path / "x5.npy")],
-                   "has shape (1, 1, 5, 5): allowed [1, 1, 8, 8]")]
+        good = save(tiny_cnn(spec_only=True), tmp_path / "cnn.onnx")
+        biased = save(tiny_cnn(), tmp_path / "biased.onnx")
+        onnx = ["simulate", "--out", str(out), "--onnx"]
+        cases += [([*onnx, str(bad), "--input", str(tmp_path / "x4.npy")],
+                   "node 'residual' (Add): not expressible as a network spec layer: allowed a chain of Conv"),
+                  ([*onnx, str(biased), "--input", str(tmp_path / "x5.npy")],
+                   "node 'conv1' (Conv) has a nonzero bias"),
+                  ([*onnx, str(good), "--input", str(tmp_path / "x5.npy")],
+                   "x5.npy has shape (1, 1, 5, 5): allowed [n, 1, 8, 8] or [1, 8, 8]"),
+                  ([*base, "--onnx", str(good), "--input", str(tmp_path / "x8.npy")],
+                   "layer 'conv1' (9 × 8 matrix): "),
+                  ([*onnx, str(good), "--input", str(tmp_path / "x8.npy"), "--shift", "3"],
+                   "--shift 3 belongs to --a/--w")]
     for argv, expect in cases:
         line = cli_error(capsys, argv)
         assert expect in line, (argv, line)
