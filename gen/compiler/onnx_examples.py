@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     out = checks.check_writable_dir("--out", args.out or build_dir() / "onnx", create=True)
     rng = np.random.default_rng(args.seed)
     for name, model, shape in (("tiny_cnn", tiny_cnn(seed=args.seed), (1, 1, 8, 8)),
+                               ("tiny_cnn_sim", tiny_cnn(seed=args.seed, spec_only=True), (1, 1, 8, 8)),
                                ("tiny_mlp", tiny_mlp(seed=args.seed), (1, 1, 8, 8))):
         print(save(model, out / f"{name}.onnx"))
         np.save(out / f"{name}_x.npy", rng.normal(size=shape).astype(np.float32))
