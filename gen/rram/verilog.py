@@ -15,7 +15,7 @@ PORT_MEANINGS = {
            "(the crossbar cells are non-volatile and keep their levels)",
     **stream_ports("program", "program beat",
                    "one cell: target level, col, row, xbar (write-verified before the next beat is taken)"),
-    **stream_ports("tables", "table beat", "kind (HEADER/OU/COL/END) in bits 1:0, then the entry"),
+    **stream_ports("tables", "table beat", "kind (HEADER/OU/END; 2 reserved) in bits 1:0, then the entry"),
     **stream_ports("inputs", "input element", "one element of x (input_bits) and last"),
     **stream_ports("outputs", "output element", "one element of y (signed acc_bits, wrapping) and last (on y[N-1])"),
     "faults__valid": "a logged faulty cell is available", "faults__ready": "host pops it this cycle",
@@ -43,7 +43,8 @@ def build(config: RramTileConfig) -> RramTile:
                     ou_table_depth=c.ou_table_depth, input_capacity=c.input_capacity,
                     output_capacity=c.output_capacity, acc_bits=c.acc_bits, max_iters=c.max_iters,
                     fault_depth=c.fault_depth, counter_bits=c.counter_bits, pulse_error=c.pulse_error,
-                    read_noise=c.read_noise, stuck=c.stuck_cells(), seed=c.seed, crossbar=c.crossbar)
+                    read_noise=c.read_noise, stuck=c.stuck_cells(), seed=c.seed, crossbar=c.crossbar,
+                    adcs=c.adcs)
 
 
 def manifest(config: RramTileConfig, top: RramTile) -> dict:
@@ -59,7 +60,7 @@ def manifest(config: RramTileConfig, top: RramTile) -> dict:
     return manifest_header(config, top, PORT_MEANINGS) | {
         "streams": {name: {"direction": "out" if name in ("outputs", "faults") else "in",
                            "beat": _describe_struct(layout)} for name, layout in lay.items()},
-        "table_kinds": {"HEADER": beats.TABLE_HEADER, "OU": beats.TABLE_OU, "COL": beats.TABLE_COL,
+        "table_kinds": {"HEADER": beats.TABLE_HEADER, "OU": beats.TABLE_OU, "RESERVED": beats.TABLE_RESERVED,
                         "END": beats.TABLE_END},
         "registers": {str(addr): {"name": name, "meaning": meaning} for addr, (name, meaning) in beats.REGISTERS.items()},
         "status_bits": beats.STATUS_BITS,

@@ -11,12 +11,13 @@ import numpy as np
 
 from hw.formats.mapping import TileMapping
 
-__all__ = ["Tables", "tables_of", "check_mapping", "program_cells", "footprint"]
+__all__ = ["Tables", "OU_FIELDS", "tables_of", "check_mapping", "program_cells", "footprint"]
 
 
 @dataclass(eq=False)
 class Tables:
-    """What the table beats carry: the HEADER, the OU entries in schedule order, the column entries in order.
+    """What the table beats carry: the HEADER and the OU entries in schedule order (mapping format v2: each entry
+    carries its columns' routing).
 
     Attributes
     ----------
@@ -25,8 +26,8 @@ class Tables:
     ou_xbar, ou_row_group, ou_col_group : ndarray (n_entries,)
     ou_inputs : ndarray (n_entries, ou_rows), -1 = undriven
     ou_col_mask : ndarray of bool (n_entries, ou_cols)
-    col_xbar, col_col, col_output, col_shift, col_negative : ndarray (n_cols,)
-        Column entries, sent after the OU entries.
+    ou_col_output, ou_col_shift, ou_col_negative : ndarray (n_entries, ou_cols)
+        Routing of every OU column: output (-1 none), slice shift, 1 for sign -1.
     """
     n_ous: int
     n_inputs: int
@@ -36,15 +37,27 @@ class Tables:
     ou_col_group: np.ndarray
     ou_inputs: np.ndarray
     ou_col_mask: np.ndarray
-    col_xbar: np.ndarray
-    col_col: np.ndarray
-    col_output: np.ndarray
-    col_shift: np.ndarray
-    col_negative: np.ndarray
+    ou_col_output: np.ndarray
+    ou_col_shift: np.ndarray
+    ou_col_negative: np.ndarray
 
     def __repr__(self):
         return (f"Tables(n_ous={self.n_ous}, n_inputs={self.n_inputs}, n_outputs={self.n_outputs}, "
-                f"ou_entries={len(self.ou_xbar)}, col_entries={len(self.col_xbar)})")
+                f"ou_entries={len(self.ou_xbar)})")
+
+    def entries(self) -> int:
+        """OU entries the table beats carry."""
+        return len(self.ou_xbar)
+
+    def select(self, keep) -> "Tables":
+        """The same HEADER with only the OU entries ``keep`` (a bool mask or index array), in order."""
+        return Tables(n_ous=self.n_ous, n_inputs=self.n_inputs, n_outputs=self.n_outputs,
+                      **{name: np.asarray(getattr(self, name))[keep] for name in OU_FIELDS})
+
+
+OU_FIELDS = ("ou_xbar", "ou_row_group", "ou_col_group", "ou_inputs", "ou_col_mask", "ou_col_output", "ou_col_shift",
+             "ou_col_negative")
+"""The per-OU-entry arrays of :class:`Tables`, in beat order."""
 
 
 def check_mapping(cfg, mapping: TileMapping) -> TileMapping:
@@ -53,7 +66,8 @@ def check_mapping(cfg, mapping: TileMapping) -> TileMapping:
     Raises
     ------
     ValueError
-        Naming what does not fit: geometry, crossbar count, OU count, K, N or a column shift.
+        Naming what does not fit: geometry, crossbar count, OU count (in total, or on one crossbar's queue), K, N
+        or a column shift.
     """
     mapping.validate()
     if mapping.geometry != cfg.geometry:
@@ -65,23 +79,28 @@ def check_mapping(cfg, mapping: TileMapping) -> TileMapping:
             raise ValueError(f"mapping.{what} = {value} exceeds the tile's capacity: allowed at most {cap}")
     if mapping.n_inputs < 1 or mapping.n_outputs < 1:
         raise ValueError(f"mapping has K = {mapping.n_inputs}, N = {mapping.n_outputs}: the tile needs K, N >= 1")
-    if mapping.col_shift.size and int(mapping.col_shift.max()) >= cfg.weight_bits:
-        x, c = (int(i) for i in np.argwhere(mapping.col_shift >= cfg.weight_bits)[0])
-        raise ValueError(f"mapping.col_shift[{x}, {c}] = {int(mapping.col_shift[x, c])} is out of range: allowed "
-                         f"0 … {cfg.weight_bits - 1} (weight_bits - 1)")
+    if mapping.ou_col_shift.size and int(mapping.ou_col_shift.max()) >= cfg.weight_bits:
+        o, c = (int(i) for i in np.argwhere(mapping.ou_col_shift >= cfg.weight_bits)[0])
+        raise ValueError(f"mapping.ou_col_shift[{o}, {c}] = {int(mapping.ou_col_shift[o, c])} is out of range: "
+                         f"allowed 0 … {cfg.weight_bits - 1} (weight_bits - 1)")
+    per_xbar = np.bincount(mapping.ou_xbar, minlength=1) if mapping.n_ous else np.zeros(1, dtype=np.int64)
+    depth = min(cfg.ou_table_depth, cfg.row_groups * cfg.col_groups)
+    if int(per_xbar.max()) > depth:
+        x = int(np.argmax(per_xbar))
+        raise ValueError(f"mapping schedules {int(per_xbar[x])} OUs on crossbar {x}: allowed at most {depth} "
+                         f"(one crossbar's OU queue: min(ou_table_depth, row_groups·col_groups))")
     return mapping
 
 
 def tables_of(cfg, mapping: TileMapping) -> Tables:
-    """The tables for a mapping that fits ``cfg``: every OU of its schedule, every column of its crossbars."""
+    """The tables for a mapping that fits ``cfg``: every OU of its schedule with its columns' routing."""
     check_mapping(cfg, mapping)
-    x, c = np.indices(mapping.col_output.shape).reshape(2, -1)
     return Tables(n_ous=mapping.n_ous, n_inputs=mapping.n_inputs, n_outputs=mapping.n_outputs,
                   ou_xbar=mapping.ou_xbar.copy(), ou_row_group=mapping.ou_row_group.copy(),
                   ou_col_group=mapping.ou_col_group.copy(), ou_inputs=mapping.ou_inputs.copy(),
-                  ou_col_mask=mapping.ou_col_mask.copy(), col_xbar=x, col_col=c,
-                  col_output=mapping.col_output.ravel().copy(), col_shift=mapping.col_shift.ravel().astype(np.int64),
-                  col_negative=(mapping.col_sign.ravel() < 0).astype(np.int64))
+                  ou_col_mask=mapping.ou_col_mask.copy(), ou_col_output=mapping.ou_col_output.astype(np.int64),
+                  ou_col_shift=mapping.ou_col_shift.astype(np.int64),
+                  ou_col_negative=(mapping.ou_col_sign < 0).astype(np.int64))
 
 
 def program_cells(cfg, levels, mask=None) -> np.ndarray:

@@ -67,12 +67,12 @@ def model_cycles(cfg, mapping, writes, logged, n_table, n_vectors):
         t += perf.program_cycles(w, logged=bad)
     table = list(range(t, t + n_table))
     t += n_table
-    first_in, last_out = [], []
-    for _ in range(n_vectors):
-        first_in.append(t + perf.INPUT_START)
-        last_out.append(first_in[-1] + perf.mvm_cycles(cfg, mapping) - 1)
-        t = last_out[-1] + 1
-    return dict(program=program, table=table, first_in=first_in, last_out=last_out, end=t)
+    # the vectors are offered back to back: the second loads while the first computes (stream_schedule)
+    sched = perf.stream_schedule(cfg, mapping, n_vectors)
+    first_in = [t + a for a, _ in sched]
+    last_out = [t + b for _, b in sched]
+    assert last_out[0] - first_in[0] + 1 == perf.mvm_cycles(cfg, mapping)
+    return dict(program=program, table=table, first_in=first_in, last_out=last_out, end=last_out[-1] + 1)
 
 
 def run_session(cfg, k, n, seed):
