@@ -11,7 +11,7 @@ import numpy as np
 
 from hw.formats.mapping import TileMapping
 
-__all__ = ["Tables", "OU_FIELDS", "tables_of", "check_mapping", "program_cells", "footprint"]
+__all__ = ["Tables", "OU_FIELDS", "tables_of", "check_mapping", "program_cells", "footprint", "random_mapping"]
 
 
 @dataclass(eq=False)
@@ -131,3 +131,34 @@ def footprint(mapping: TileMapping) -> np.ndarray:
         c = cols[o][(cols[o] < g.xbar_cols) & mapping.ou_col_mask[o]]
         used[mapping.ou_xbar[o], r[:, None], c[None, :]] = True
     return used
+
+
+def random_mapping(cfg, rng, *, n_inputs: int, n_outputs: int, ou_fraction: float = 0.5) -> TileMapping:
+    """A random mapping-format-v2 schedule that fits ``cfg`` (for tests): random cell levels, a random subset of
+    the tile's OUs (each at most once, in random order, at most ``lane_depth`` per crossbar), random input indices
+    (some wordlines undriven), random column masks, and routing that sends each OU column to a random output with a
+    random shift and sign, so that bitlines serve several outputs and OUs route to several outputs (stalls when
+    ``adcs_per_xbar < ou_cols``). ``rng`` a numpy Generator."""
+    g = cfg.geometry
+    levels = rng.integers(0, g.max_level + 1, size=(cfg.n_xbars, g.xbar_rows, g.xbar_cols)).astype(np.uint8)
+    all_ous = [(x, r, c) for x in range(cfg.n_xbars) for r in range(g.row_groups) for c in range(g.col_groups)]
+    pick = [all_ous[i] for i in rng.permutation(len(all_ous))[:max(1, int(ou_fraction * len(all_ous)))]]
+    per_xbar, ous = {}, []
+    for ou in pick:
+        if per_xbar.get(ou[0], 0) < min(cfg.ou_table_depth, g.row_groups * g.col_groups) \
+                and len(ous) < cfg.ou_table_depth:
+            per_xbar[ou[0]] = per_xbar.get(ou[0], 0) + 1
+            ous.append(ou)
+    n = len(ous)
+    xbar, rg, cg = (np.array([o[i] for o in ous], dtype=np.int32) for i in range(3))
+    rows = rg[:, None] * g.ou_rows + np.arange(g.ou_rows)
+    cols = cg[:, None] * g.ou_cols + np.arange(g.ou_cols)
+    inputs = rng.integers(-1, n_inputs, size=(n, g.ou_rows)).astype(np.int32)
+    inputs[rows >= g.xbar_rows] = -1
+    mask = (rng.random((n, g.ou_cols)) < 0.8) & (cols < g.xbar_cols)
+    outputs = np.where(mask, rng.integers(0, n_outputs, size=(n, g.ou_cols)), -1).astype(np.int32)
+    shifts = np.where(mask, rng.integers(0, cfg.weight_bits, size=(n, g.ou_cols)), 0).astype(np.uint8)
+    signs = np.where(rng.random((n, g.ou_cols)) < 0.5, -1, 1).astype(np.int8)
+    return TileMapping(geometry=g, n_inputs=n_inputs, n_outputs=n_outputs, levels=levels, ou_xbar=xbar,
+                       ou_row_group=rg, ou_col_group=cg, ou_inputs=inputs, ou_col_mask=mask, ou_col_output=outputs,
+                       ou_col_shift=shifts, ou_col_sign=signs, info={"strategy": "random"}).validate()
