@@ -168,6 +168,12 @@ class TileGolden:
         self.tables_valid = True
         return 0
 
+    def reserved_beat(self) -> int:
+        """A table beat of the reserved kind 2: rejected (BAD_SEQUENCE), otherwise ignored (an open load stays
+        open)."""
+        self._reject("BAD_SEQUENCE")
+        return self.error
+
     # ---- MVM ------------------------------------------------------------------------------------------------------
 
     def mvm(self, x) -> np.ndarray | None:
