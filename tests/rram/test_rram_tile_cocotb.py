@@ -23,7 +23,7 @@ from sim.rram.driver import cell_room
 
 
 _ABBREV = {"dac_bits": "dac", "stuck_sa0": "sa0_", "stuck_sa1": "sa1_", "pulse_error": "pe", "read_noise": "rn",
-           "xbar_rows": "rows", "n_xbars": "x", "adcs_per_xbar": "a"}
+           "xbar_rows": "rows", "xbar_cols": "cols", "n_xbars": "x", "adcs_per_xbar": "a"}
 
 
 def _config(cell_bits, ou, lossless, encoding, signed, **extra):
