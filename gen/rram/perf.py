@@ -7,7 +7,9 @@ helpers count them.
 - Program beat: ``1 + 4·writes`` cycles to the next one, 1 more when the cell fails write-verify (logged or, with a
   full fault log, dropped): :func:`program_cycles`. Table beat: 1 cycle.
 - MVM: each crossbar's lane spends ``W_x = n_planes · Σ_{OU o on x} conv(o)`` cycles in its conversion stage, with
-  ``conv(o) = max(1, Σ_{outputs j of o} ceil(columns of o routed to j / adcs_per_xbar))`` (:func:`ou_conversion_cycles`);
+  ``conv(o)`` = Σ over its groups of ``adcs_per_xbar`` converted columns of the most distinct outputs the group
+  sends to one accumulator bank (at least 1; :func:`ou_conversion_cycles`); ``ceil(converted / adcs_per_xbar)``
+  when no group routes two outputs to one bank (dense and compacted mappings);
   the lanes run at once, so an isolated MVM takes ``K + max_x W_x + N + MVM_OVERHEAD`` cycles from its first input
   beat to its last output beat, both included (:func:`mvm_cycles`).
 - Vectors back to back: :func:`stream_schedule` (three overlapped stages: input loading, the lanes, the drain; two
@@ -20,6 +22,7 @@ isolated MVM, ``n_planes · max_x Σ_o ceil(converted_o / adcs_per_xbar)`` per v
 import numpy as np
 
 from hw import checks
+from hw.formats.mapping import conversion_cycles
 
 __all__ = ["INPUT_START", "LANE_FILL", "MVM_OVERHEAD", "program_cycles", "ou_conversion_cycles", "lane_cycles", "mvm_cycles",
            "stream_schedule", "stream_cycles_per_vector", "limit_cycles", "stream_limit_per_vector", "old_mvm_cycles",
@@ -48,18 +51,13 @@ def program_cycles(writes, *, logged=False) -> int:
 
 
 def ou_conversion_cycles(mask, outputs, adcs: int) -> np.ndarray:
-    """Conversion-stage cycles of every OU activation: ``max(1, Σ_j ceil(n_j / adcs))`` over the outputs j its
-    converted columns route to (``n_j`` columns each). ``mask``, ``outputs``: ``(n_ous, ou_cols)``."""
+    """Conversion-stage cycles of every OU activation (:func:`hw.formats.mapping.conversion_cycles`): groups of
+    ``adcs`` converted columns, each taking the most distinct outputs it sends to one accumulator bank.
+    ``mask``, ``outputs``: ``(n_ous, ou_cols)``."""
     mask = np.asarray(mask, dtype=bool)
     outputs = np.asarray(outputs, dtype=np.int64)
     adcs = checks.check_int("adcs", adcs, 1, 64)
-    out = np.ones(mask.shape[0], dtype=np.int64)
-    for o in range(mask.shape[0]):
-        routed = outputs[o][mask[o]]
-        if routed.size:
-            counts = np.unique(routed, return_counts=True)[1]
-            out[o] = max(1, int((-(-counts // adcs)).sum()))
-    return out
+    return np.array([conversion_cycles(mask[o], outputs[o], adcs) for o in range(mask.shape[0])], dtype=np.int64)
 
 
 def _schedule_of(mapping):

@@ -32,7 +32,7 @@ import numpy as np
 from hw.checks import check_choice, check_int, fail
 
 __all__ = ["CrossbarGeometry", "CrossbarShape", "TileMapping", "input_planes", "ou_groups", "max_level", "CELL_BITS",
-           "ENCODINGS"]
+           "ENCODINGS", "accumulator_banks", "conversion_cycles"]
 
 CELL_BITS = (1, 2, 4)
 """Bits per cell a crossbar supports."""
@@ -43,6 +43,28 @@ ENCODINGS = ("differential", "offset")
 def ou_groups(lines: int, ou_lines: int) -> int:
     """OU groups along one crossbar dimension: ``ceil(lines / ou_lines)`` (the last group may be partial)."""
     return -(-lines // ou_lines)
+
+
+def accumulator_banks(adcs: int) -> int:
+    """Accumulator banks of one crossbar lane of the RRAM tile: the least power of two ``>= adcs``. Output j lives
+    in bank ``j mod banks``; one conversion cycle adds to one output per bank."""
+    return 1 << max(0, int(adcs) - 1).bit_length()
+
+
+def conversion_cycles(mask, outputs, adcs: int) -> int:
+    """Conversion cycles of one OU activation on the RRAM tile: its converted columns, in column order, form groups
+    of ``adcs`` (one conversion each); a group takes as many cycles as the most distinct outputs it routes to in one
+    accumulator bank (:func:`accumulator_banks`; at least 1); an OU converting nothing takes 1 cycle (its read)."""
+    mask = np.asarray(mask, dtype=bool)
+    routed = np.asarray(outputs, dtype=np.int64)[mask]
+    if not routed.size:
+        return 1
+    banks = accumulator_banks(adcs)
+    total = 0
+    for start in range(0, routed.size, adcs):
+        group = np.unique(routed[start:start + adcs])
+        total += int(np.bincount(group % banks, minlength=banks).max())
+    return total
 
 
 def max_level(cell_bits: int) -> int:

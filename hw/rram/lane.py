@@ -14,7 +14,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_int
-from hw.formats.mapping import input_planes
+from hw.formats.mapping import accumulator_banks, input_planes
 from hw.rram import beats
 from hw.rram.crossbar import Op, command_layout, response_bits
 
@@ -35,8 +35,9 @@ class CrossbarLane(wiring.Component):
     to the last accumulator write: ``LANE_FILL + W`` cycles (``gen.rram.perf.LANE_FILL`` = 7), ``W`` the
     conversion-stage cycles of the walk.
 
-    The accumulators are a memory of two halves (``2 · output_capacity`` words) so that a vector's outputs drain
-    from one half while the next vector accumulates into the other. A half is cleared by forgetting it: a
+    The accumulators are ``banks = accumulator_banks(adcs)`` memories (output j in bank ``j mod banks``, so one
+    conversion cycle can add to ``banks`` outputs), each of two halves so that a vector's outputs drain from one
+    half while the next vector accumulates into the other. A half is cleared by forgetting it: a
     ``touched`` bit per output and half says whether the word holds this vector's sum (0 is read otherwise).
 
     Members
@@ -71,6 +72,8 @@ class CrossbarLane(wiring.Component):
         check_int("adcs", adcs, 1, p.ou_cols)
         check_int("lane_depth", lane_depth, 1, 65536)
         self.p, self.dac_bits, self.adc_bits, self.adcs, self.depth = p, dac_bits, adc_bits, adcs, lane_depth
+        self.banks = accumulator_banks(adcs)
+        self.bank_bits = self.banks.bit_length() - 1
         self.planes = input_planes(p.input_bits, p.input_signed, dac_bits)
         self.cmd_layout = command_layout(n_xbars=1, xbar_rows=p.xbar_rows, xbar_cols=p.xbar_cols,
                                          cell_bits=p.cell_bits, ou_rows=p.ou_rows, dac_bits=dac_bits)
@@ -96,8 +99,8 @@ class CrossbarLane(wiring.Component):
         self._front(m, s)
         self._convert(m, s)
         self._accumulate(m, s)
-        m.d.comb += self.idle.eq(~Cat(s.f_run, s.b_valid, s.c_valid, s.meta.r_rdy, s.h_valid, s.s_valid,
-                                      s.a_valid).any())
+        m.d.comb += self.idle.eq(~Cat(s.f_run, s.b_valid, s.c_valid, s.meta.r_rdy, s.h_valid,
+                                      *[valid for valid, _, _ in s.banks_s], s.a_valid).any())
         return m
 
     def _plane_rom(self, m, s):
@@ -161,93 +164,137 @@ class CrossbarLane(wiring.Component):
                      meta_in.route.eq(c_entry.route)]
         s.f_run, s.b_valid, s.c_valid = f_run, b_valid, c_valid
 
+    def _first(self, m, mask, name):
+        """The first ``adcs`` set bits of ``mask`` (all of them when ``adcs >= ou_cols``). Combinational."""
+        oc = self.p.ou_cols
+        if self.adcs >= oc:
+            return mask
+        out = Signal(oc, name=name)
+        ranks = [sum((mask[i] for i in range(c)), Const(0, range(oc + 1))) for c in range(oc)]
+        m.d.comb += out.eq(Cat(*[mask[c] & (ranks[c] < self.adcs) for c in range(oc)]))
+        return out
+
     def _convert(self, m, s):
-        """The conversion stage (H): holds one OU activation's codes and converts its pending columns, ``adcs`` per
-        cycle among those routed to the output of the lowest pending column; then the adder tree (S) sums
-        ``±code << shift`` of the converted ones. The next activation enters in the cycle the last group leaves."""
-        p, oc, adc = self.p, self.p.ou_cols, self.adc_bits
+        """The conversion stage (H): holds one OU activation's codes; its converted columns, in column order, form
+        groups of ``adcs`` (``grp``: the current group's columns still to add, ``rest``: later groups). Per cycle
+        each accumulator bank takes, of the group's columns routed to it, those routed to the same output as the
+        lowest one; the group's next cycle takes the others. Then the adder trees (S): per bank, the sum of
+        ``±code << shift`` of its columns. The next activation enters in the cycle the last columns leave."""
+        p, oc, adc, nb, lb = self.p, self.p.ou_cols, self.adc_bits, self.banks, self.bank_bits
         meta_out = s.meta_layout(s.meta.r_data)
-        h_valid, pending, codes = Signal(), Signal(oc), Signal(oc * adc)
+        h_valid, grp, rest, codes = Signal(), Signal(oc), Signal(oc), Signal(oc * adc)
         route = Signal(data.ArrayLayout(beats.route_layout(p), oc))
         h_plane = Signal(s.plane_bits)
         same = [Signal(oc, name=f"same{c}") for c in range(oc)]     # same[l][c]: columns l and c share an output
         h_step, h_ideal = Signal(range(oc + 2)), Signal(range(oc + 2))
-        lead = pending & (~pending + 1)                               # one-hot: the lowest pending column
-        cand = Signal(oc)
-        m.d.comb += cand.eq(pending & Cat(*[(lead & Cat(*[same[l_][c] for l_ in range(oc)])).any()
-                                            for c in range(oc)]))
-        if self.adcs >= oc:
-            sel = cand
-        else:
-            sel = Signal(oc)
-            ranks = []
-            for c in range(oc):
-                ranks.append(sum((cand[i] for i in range(c)), Const(0, range(oc + 1))))
-            m.d.comb += sel.eq(Cat(*[cand[c] & (ranks[c] < self.adcs) for c in range(oc)]))
-        last = (pending & ~sel) == 0
+        leads, sels = [], []
+        for b in range(nb):
+            in_bank = Cat(*[route[c].output.as_unsigned()[:lb] == b for c in range(oc)]) if lb else Const(-1, oc)
+            cand = Signal(oc, name=f"cand{b}")
+            m.d.comb += cand.eq(grp & in_bank)
+            lead = cand & (~cand + 1)                                 # one-hot: the bank's lowest column
+            sel = Signal(oc, name=f"sel{b}")
+            m.d.comb += sel.eq(grp & Cat(*[(lead & Cat(*[same[l_][c] for l_ in range(oc)])).any()
+                                           for c in range(oc)]))
+            leads.append(lead)
+            sels.append(sel)
+        left = grp & ~self._or(sels)
+        nxt = self._first(m, rest, "next_group")
+        last = (left == 0) & (rest == 0)
         # only a response to this lane's READ_OU has its routing in the FIFO (write-verify's READ_CELL has none)
         ready = s.meta.r_rdy & (~h_valid | last)
         take = self.rsp.valid & ready
         m.d.comb += [self.rsp.ready.eq(ready), s.meta.r_en.eq(take)]
+        first = self._first(m, meta_out.mask, "first_group")
         popcount = sum((meta_out.mask[c] for c in range(oc)), Const(0, range(oc + 1)))
         ideal = sum(((popcount > k * self.adcs) for k in range(1, -(-oc // self.adcs))), Const(1, range(oc + 2)))
         with m.If(take):
-            m.d.sync += [h_valid.eq(1), pending.eq(meta_out.mask), codes.eq(self.rsp.payload[:oc * adc]),
-                         route.eq(meta_out.route), h_plane.eq(meta_out.plane), h_step.eq(0), h_ideal.eq(ideal)]
+            m.d.sync += [h_valid.eq(1), grp.eq(first), rest.eq(meta_out.mask & ~first),
+                         codes.eq(self.rsp.payload[:oc * adc]), route.eq(meta_out.route), h_plane.eq(meta_out.plane),
+                         h_step.eq(0), h_ideal.eq(ideal)]
             for l_ in range(oc):
                 m.d.sync += same[l_].eq(Cat(*[meta_out.route[l_].output == meta_out.route[c].output
                                               for c in range(oc)]))
         with m.Elif(h_valid):
-            m.d.sync += [pending.eq(pending & ~sel), h_step.eq(h_step + 1)]
+            m.d.sync += h_step.eq(h_step + 1)
+            with m.If(left == 0):
+                m.d.sync += [grp.eq(nxt), rest.eq(rest & ~nxt)]
+            with m.Else():
+                m.d.sync += grp.eq(left)
             with m.If(last):
                 m.d.sync += h_valid.eq(0)
         m.d.comb += [self.take.eq(take), self.conversions.eq(popcount), self.step.eq(h_valid),
                      self.stall.eq(h_valid & (h_step >= h_ideal))]
-        # S: the adder tree over this cycle's converted columns
+        # S: one adder tree per bank over this cycle's columns of that bank
         tree_bits = adc + p.weight_bits + max(1, oc.bit_length()) + 1
-        s.s_valid, s.s_out, s.s_sum, s.s_plane = Signal(), Signal(beats.widths(p).output_index), \
-            Signal(signed(tree_bits)), Signal(s.plane_bits)
-        terms = []
+        mags = []
         for c in range(oc):
             mag = Signal(unsigned(adc + p.weight_bits), name=f"term{c}")
             m.d.comb += mag.eq(codes.word_select(c, adc) << route[c].shift)
-            terms.append(Mux(sel[c], Mux(route[c].negative, -mag, mag), 0))
-        lead_out = 0
-        for c in range(oc):
-            lead_out = Mux(lead[c], route[c].output, lead_out)
-        m.d.sync += [s.s_valid.eq(h_valid & sel.any()), s.s_out.eq(lead_out), s.s_sum.eq(sum(terms)),
-                     s.s_plane.eq(h_plane)]
+            mags.append(mag)
+        s.banks_s = []
+        for b in range(nb):
+            valid, out, total = Signal(name=f"s_valid{b}"), Signal(beats.widths(p).output_index, name=f"s_out{b}"), \
+                Signal(signed(tree_bits), name=f"s_sum{b}")
+            terms = [Mux(sels[b][c], Mux(route[c].negative, -mags[c], mags[c]), 0) for c in range(oc)]
+            lead_out = 0
+            for c in range(oc):
+                lead_out = Mux(leads[b][c], route[c].output, lead_out)
+            m.d.sync += [valid.eq(h_valid & sels[b].any()), out.eq(lead_out), total.eq(sum(terms))]
+            s.banks_s.append((valid, out, total))
+        s.s_plane = Signal(s.plane_bits)
+        m.d.sync += s.s_plane.eq(h_plane)
         s.h_valid = h_valid
 
+    @staticmethod
+    def _or(values):
+        out = values[0]
+        for v in values[1:]:
+            out = out | v
+        return out
+
     def _accumulate(self, m, s):
-        """A: ``acc[half][output] += ±sum << plane shift`` (read in S's cycle, written in the next; transparent),
-        and the drain port of the other half."""
-        p = self.p
+        """A: per bank, ``acc[half][output] += ±sum << plane shift`` (read in S's cycle, written in the next;
+        transparent), and the drain port of the other half (output j in bank ``j mod banks``, word ``j / banks``)."""
+        p, nb, lb = self.p, self.banks, self.bank_bits
         cap = p.output_capacity
-        m.submodules.acc = acc = Memory(shape=signed(p.acc_bits), depth=max(2, 2 * cap), init=[])
-        acc_w = acc.write_port()
-        acc_r = acc.read_port(transparent_for=(acc_w,))
-        d_r = acc.read_port()
+        words = -(-cap // nb)
         touched = [Signal(max(2, cap), name=f"touched{h}") for h in range(2)]
         shift, _, neg = s.rom(s.s_plane, "s")
-        a_valid, a_out = Signal(), Signal(range(max(2, cap)))
-        a_sum = Signal(signed(p.acc_bits))
-        base = Mux(self.half, cap, 0)
-        m.d.comb += [acc_r.addr.eq(base + s.s_out.as_unsigned()), acc_r.en.eq(1)]
-        m.d.sync += [a_valid.eq(s.s_valid), a_out.eq(s.s_out.as_unsigned()),
-                     a_sum.eq(Mux(neg, -s.s_sum, s.s_sum) << shift)]
-        was = Mux(self.half, touched[1].bit_select(a_out, 1), touched[0].bit_select(a_out, 1))
-        m.d.comb += [acc_w.addr.eq(base + a_out), acc_w.en.eq(a_valid),
-                     acc_w.data.eq(Mux(was, acc_r.data, 0) + a_sum)]
+        d_bank = Signal(range(max(2, nb)))
+        d_touched = Signal()
+        d_datas = []
+        a_valids = []
+        for b, (s_valid, s_out, s_sum) in enumerate(s.banks_s):
+            acc = Memory(shape=signed(p.acc_bits), depth=max(2, 2 * words), init=[])
+            m.submodules[f"acc{b}"] = acc
+            acc_w = acc.write_port()
+            acc_r = acc.read_port(transparent_for=(acc_w,))
+            d_r = acc.read_port()
+            a_valid, a_out = Signal(name=f"a_valid{b}"), Signal(range(max(2, cap)), name=f"a_out{b}")
+            a_sum = Signal(signed(p.acc_bits), name=f"a_sum{b}")
+            base = Mux(self.half, words, 0)
+            m.d.comb += [acc_r.addr.eq(base + (s_out.as_unsigned() >> lb)), acc_r.en.eq(1)]
+            m.d.sync += [a_valid.eq(s_valid), a_out.eq(s_out.as_unsigned()),
+                         a_sum.eq(Mux(neg, -s_sum, s_sum) << shift)]
+            was = Mux(self.half, touched[1].bit_select(a_out, 1), touched[0].bit_select(a_out, 1))
+            m.d.comb += [acc_w.addr.eq(base + (a_out >> lb)), acc_w.en.eq(a_valid),
+                         acc_w.data.eq(Mux(was, acc_r.data, 0) + a_sum)]
+            for h in range(2):
+                with m.If(a_valid & (self.half == h) & ~(self.d_clear & (self.d_half == h))):
+                    m.d.sync += touched[h].bit_select(a_out, 1).eq(1)
+            m.d.comb += [d_r.addr.eq(Mux(self.d_half, words, 0) + (self.d_addr >> lb)), d_r.en.eq(self.d_en)]
+            d_datas.append(d_r.data)
+            a_valids.append(a_valid)
         for h in range(2):
             with m.If(self.d_clear & (self.d_half == h)):
                 m.d.sync += touched[h].eq(0)
-            with m.Elif(a_valid & (self.half == h)):
-                m.d.sync += touched[h].bit_select(a_out, 1).eq(1)
-        d_touched = Signal()
-        m.d.comb += [d_r.addr.eq(Mux(self.d_half, cap, 0) + self.d_addr), d_r.en.eq(self.d_en),
-                     self.d_data.eq(Mux(d_touched, d_r.data, 0))]
         with m.If(self.d_en):
-            m.d.sync += d_touched.eq(Mux(self.d_half, touched[1].bit_select(self.d_addr, 1),
-                                         touched[0].bit_select(self.d_addr, 1)))
-        s.a_valid = a_valid
+            m.d.sync += [d_touched.eq(Mux(self.d_half, touched[1].bit_select(self.d_addr, 1),
+                                          touched[0].bit_select(self.d_addr, 1))),
+                         d_bank.eq(self.d_addr[:lb] if lb else 0)]
+        chosen = d_datas[0]
+        for b in range(1, nb):
+            chosen = Mux(d_bank == b, d_datas[b], chosen)
+        m.d.comb += self.d_data.eq(Mux(d_touched, chosen, 0))
+        s.a_valid = Cat(*a_valids).any()

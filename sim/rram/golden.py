@@ -26,7 +26,7 @@ from hw import checks
 from hw.rram import beats
 from hw.rram.crossbar import lane_seed
 from hw.formats.ints import wrap_int
-from hw.formats.mapping import input_planes
+from hw.formats.mapping import conversion_cycles, input_planes
 from sim.rram.tables import Tables, program_cells
 
 from sim.rram.xbar import CrossbarMirror
@@ -79,13 +79,8 @@ class TileGolden:
 
     @staticmethod
     def conversion_cycles(mask, outputs, adcs: int) -> int:
-        """Shift-and-add cycles of one OU activation: per output its converted columns route to,
-        ``ceil(columns / adcs)``; at least 1 (the read)."""
-        outs = np.asarray(outputs)[np.asarray(mask, dtype=bool)]
-        if not outs.size:
-            return 1
-        _, counts = np.unique(outs, return_counts=True)
-        return max(1, int((-(-counts // adcs)).sum()))
+        """Conversion cycles of one OU activation (:func:`hw.formats.mapping.conversion_cycles`)."""
+        return conversion_cycles(mask, outputs, adcs)
 
     def _reject(self, name):
         self.error = E[name]

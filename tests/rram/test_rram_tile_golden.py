@@ -11,7 +11,7 @@ from gen.rram.config import RramTileConfig
 from hw.rram import beats
 from sim.rram import driver
 from sim.rram.tables import tables_of
-from hw.formats.mapping import TileMapping
+from hw.formats.mapping import TileMapping, accumulator_banks
 from hw.formats.mvm import mvm as golden_mvm
 from hw.formats.mvm import mvm
 from sim.rram.golden import TileGolden
@@ -212,8 +212,13 @@ def test_routing_is_per_ou():
 
 
 def test_conversion_cycles_count_outputs_per_adc_group():
-    """An OU's shift-and-add cycles: per output its converted columns route to, ceil(columns / adcs)."""
+    """An OU's conversion cycles: its converted columns in groups of adcs, each group as many cycles as the most
+    distinct outputs it sends to one accumulator bank (banks: the least power of two >= adcs)."""
     cc = TileGolden.conversion_cycles
+    assert accumulator_banks(8) == 8 and accumulator_banks(3) == 4 and accumulator_banks(1) == 1
     assert cc([1] * 8, [3] * 8, 8) == 1 and cc([1] * 8, [3] * 8, 1) == 8 and cc([1] * 8, [3] * 8, 3) == 3
-    assert cc([1] * 8, [0, 0, 0, 1, 1, 2, 2, 2], 8) == 3 and cc([1] * 8, [0, 0, 0, 1, 1, 2, 2, 2], 2) == 2 + 1 + 2
-    assert cc([0] * 8, [-1] * 8, 4) == 1 and cc([1, 0, 1, 0], [5, -1, 6, -1], 4) == 2
+    assert cc([1] * 8, list(range(8)), 8) == 1                      # 8 outputs, 8 banks: no stall
+    assert cc([1] * 8, [0, 0, 0, 1, 1, 2, 2, 2], 8) == 1
+    assert cc([1] * 8, [0, 8, 0, 8, 1, 1, 1, 1], 8) == 2            # outputs 0 and 8 share bank 0
+    assert cc([1] * 8, [0, 4, 0, 4, 1, 5, 2, 2], 3) == 2 + 2 + 1   # groups (0,4,0) (4,1,5) (2,2), 4 banks
+    assert cc([0] * 8, [-1] * 8, 4) == 1 and cc([1, 0, 1, 0], [5, -1, 6, -1], 4) == 1
