@@ -25,7 +25,7 @@ from hw import checks
 from hw.formats.mapping import conversion_cycles
 
 __all__ = ["INPUT_START", "LANE_FILL", "MVM_OVERHEAD", "program_cycles", "ou_conversion_cycles", "lane_cycles", "mvm_cycles",
-           "stream_schedule", "stream_cycles_per_vector", "limit_cycles", "stream_limit_per_vector", "old_mvm_cycles",
+           "stream_schedule", "schedule", "stream_total", "compute_cycles", "stream_cycles_per_vector", "limit_cycles", "stream_limit_per_vector", "old_mvm_cycles",
            "report"]
 
 INPUT_START = 1     # cycles from the loader seeing a vector to its first beat's handshake
@@ -77,8 +77,12 @@ def lane_cycles(cfg, mapping) -> np.ndarray:
 
 def _compute(cfg, mapping) -> int:
     """Cycles from the lanes' start to the vector being computed."""
-    w = int(lane_cycles(cfg, mapping).max()) if len(mapping.ou_xbar) else 0
-    return LANE_FILL + FINISH + w if w else 1
+    return compute_cycles(int(lane_cycles(cfg, mapping).max()) if len(mapping.ou_xbar) else 0)
+
+
+def compute_cycles(busiest: int) -> int:
+    """Cycles from the lanes' start to the vector being computed, given ``max_x W_x`` (0: nothing scheduled)."""
+    return LANE_FILL + FINISH + busiest if busiest else 1
 
 
 def mvm_cycles(cfg, mapping) -> int:
@@ -91,15 +95,19 @@ def mvm_cycles(cfg, mapping) -> int:
 
 def stream_schedule(cfg, mapping, n_vectors: int) -> list[tuple[int, int]]:
     """``(first input beat, last output beat)`` handshake cycles of ``n_vectors`` vectors offered back to back by an
-    ideal host, the loader seeing the first vector at cycle 0 (its first beat at :data:`INPUT_START`).
+    ideal host, the loader seeing the first vector at cycle 0 (its first beat at :data:`INPUT_START`):
+    :func:`schedule` of the mapping's K, N and busiest lane."""
+    return schedule(int(mapping.n_inputs), int(mapping.n_outputs), _compute(cfg, mapping), n_vectors)
 
-    Recurrence (e: the loader sees vector v; s: the lanes start; f: computed; r: the drain starts; d: last output):
+
+def schedule(k: int, n: int, compute: int, n_vectors: int) -> list[tuple[int, int]]:
+    """The stream recurrence for K inputs, N outputs and ``compute`` cycles per vector (:func:`compute_cycles`).
+
+    e: the loader sees vector v; s: the lanes start; f: computed; r: the drain starts; d: its last output:
     ``e_v = max(e_{v-1} + K + 1, f_{v-2} + 1)``, ``s_v = max(e_v + K + START, f_{v-1} + 1, d_{v-2} + 1)``,
     ``f_v = s_v + compute``, ``r_v = max(f_v + 1, d_{v-1} + 1)``, ``d_v = r_v + 1 + N``.
     """
-    n_vectors = checks.check_int("n_vectors", n_vectors, 1, 10**6)
-    k, n = int(mapping.n_inputs), int(mapping.n_outputs)
-    compute = _compute(cfg, mapping)
+    n_vectors = checks.check_int("n_vectors", n_vectors, 1, 10**7)
     e, s, f, d, out = [], [], [], [], []
     for v in range(n_vectors):
         ev = 0 if v == 0 else e[-1] + k + 1
@@ -116,6 +124,12 @@ def stream_schedule(cfg, mapping, n_vectors: int) -> list[tuple[int, int]]:
         e.append(ev), s.append(sv), f.append(fv), d.append(dv)
         out.append((ev + INPUT_START, dv))
     return out
+
+
+def stream_total(k: int, n: int, busiest: int, n_vectors: int) -> int:
+    """Cycles of ``n_vectors`` back to back, first input beat to last output beat, both included."""
+    sched = schedule(k, n, compute_cycles(busiest), n_vectors)
+    return sched[-1][1] - sched[0][0] + 1
 
 
 def stream_cycles_per_vector(cfg, mapping, n_vectors: int = 8) -> float:

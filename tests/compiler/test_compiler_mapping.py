@@ -75,7 +75,11 @@ def test_every_strategy_computes_x_times_w_exactly(p):
         np.testing.assert_array_equal(mvm(mapping, x, adc_bits=lossless_adc_bits(g.ou_rows, g.cell_bits, p["dac_bits"]),
                                           **kw), x @ w, err_msg=strategy)
         measured = mapping_stats(mapping)
+        conv, k, n = measured.pop("conv_max_per_xbar"), measured.pop("k"), measured.pop("n")
         assert {k: plan.stats[k] for k in measured} == measured, strategy
+        assert (k, n) == w.shape
+        # the tile's conversion cycles: one per OU unless a group sends two outputs to one accumulator bank
+        assert conv >= measured["ous_max_per_xbar"] and (conv == measured["ous_max_per_xbar"] or strategy != "dense")
         assert mapping.adc_conversions(planes) == int(mapping.ou_col_mask.sum()) * planes == plan.stats["adc_per_plane"] * planes
         stats[strategy] = measured
     # output reordering is invisible: every output's non-zero weights are somewhere in the column table
