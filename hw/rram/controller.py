@@ -9,7 +9,7 @@ mirrors; the cycle counts are :mod:`gen.rram.perf`'s.
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -25,6 +25,24 @@ __all__ = ["RramController", "COUNTERS"]
 # Counters the controller keeps (the fault counts live in the fault log); see beats.REGISTERS.
 COUNTERS = ("errors", "ou_activations", "adc_conversions", "skipped_ous", "verify_iters", "cells_programmed", "mvms",
             "stalls") + tuple(f"busy{x}" for x in range(beats.BUSY_REGISTERS))
+
+
+def pick(values, index):
+    """``values[index]`` as a chain of Muxes (index out of range: ``values[0]``). Not ``Array``: Amaranth emits an
+    Array read as a process, which Icarus evaluates only when an input changes, so one indexed by a register that
+    keeps its initial value stays X."""
+    out = values[0]
+    for i, value in enumerate(values[1:], start=1):
+        out = Mux(index == i, value, out)
+    return out
+
+
+def set_at(m, flags, index, value):
+    """In the current context of ``m``: register ``flags[index]`` (a list of 1-bit signals) ← ``value``; the other
+    flags are not assigned (so another part may set them in the same cycle)."""
+    for i, flag in enumerate(flags):
+        with m.If(index == i):
+            m.d.sync += flag.eq(value)
 
 
 class RramController(wiring.Component):
@@ -183,9 +201,8 @@ class RramController(wiring.Component):
         hdr, ou = tb.body.header, tb.body.ou
         s.hdr_ok = ((hdr.n_ous <= p.ou_table_depth) & (hdr.n_inputs >= 1) & (hdr.n_inputs <= p.input_capacity)
                     & (hdr.n_outputs >= 1) & (hdr.n_outputs <= p.output_capacity))
-        lane_n = Array(s.lane_n + [s.lane_n[0]] * ((1 << len(ou.xbar)) - p.n_xbars))
         ou_checks = [ou.xbar < p.n_xbars, ou.row_group < p.row_groups, ou.col_group < p.col_groups,
-                     s.ou_count < s.n_ous, lane_n[ou.xbar] < self.depth]
+                     s.ou_count < s.n_ous, pick(s.lane_n, ou.xbar) < self.depth]
         first_row = Signal(range(p.row_groups * ou_rows + 1))
         first_col = Signal(range(p.col_groups * ou_cols + 1))
         m.d.comb += [first_row.eq(ou.row_group * ou_rows), first_col.eq(ou.col_group * ou_cols)]
@@ -281,9 +298,9 @@ class RramController(wiring.Component):
         """Write-verify of one cell on its crossbar: WRITE → READ_CELL → compare the response → rewrite, up to
         ``max_iters`` writes, then log the cell as a fault. 4 cycles per write (crossbar latency 2), 1 more to log."""
         cell = s.cell
-        rsp_valid = Array(r.valid for r in self.xbar_rsp)[cell.xbar]
-        rsp_level = Array(r.payload[:self.p.cell_bits] for r in self.xbar_rsp)[cell.xbar]
-        cmd_ready = Array(c.ready for c in self.xbar_cmd)[cell.xbar]
+        rsp_valid = pick([r.valid for r in self.xbar_rsp], cell.xbar)
+        rsp_level = pick([r.payload[:self.p.cell_bits] for r in self.xbar_rsp], cell.xbar)
+        cmd_ready = pick([c.ready for c in self.xbar_cmd], cell.xbar)
         with m.State("P_WRITE"):
             with m.If(cmd_ready):
                 m.d.sync += [s.iters.eq(s.iters + 1), self._count("verify_iters")]
@@ -331,7 +348,7 @@ class RramController(wiring.Component):
         with m.FSM(name="loader") as fsm:
             with m.State("L_IDLE"):
                 with m.If(inputs.valid & s.ctl_idle_now & ~self.program.valid & ~self.tables.valid
-                          & ~Array(s.full)[s.lh]):
+                          & ~pick(s.full, s.lh)):
                     m.d.sync += count.eq(0)
                     m.next = "L_IN"
             with m.State("L_IN"):
@@ -345,7 +362,8 @@ class RramController(wiring.Component):
                         with m.Elif(count + 1 != s.n_inputs):
                             m.d.sync += self._reject(s, "BAD_VECTOR")
                         with m.Else():
-                            m.d.sync += [Array(s.full)[s.lh].eq(1), s.lh.eq(~s.lh)]
+                            m.d.sync += s.lh.eq(~s.lh)
+                            set_at(m, s.full, s.lh, 1)
         m.d.comb += [s.loader_idle.eq(fsm.ongoing("L_IDLE")), inputs.ready.eq(fsm.ongoing("L_IN")),
                      s.x_w.addr.eq(Mux(s.lh, p.input_capacity, 0) + count), s.x_w.data.eq(inputs.payload.value),
                      s.x_w.en.eq(fsm.ongoing("L_IN") & inputs.valid & (count < p.input_capacity))]
@@ -354,15 +372,18 @@ class RramController(wiring.Component):
         """Starts the lanes on the next full input half once its accumulator half is free; when every lane is idle
         again the vector is computed: its input half is free and its accumulator half ready to drain."""
         run = Signal()
-        start = ~run & Array(s.full)[s.ch] & ~Array(s.acc_busy)[s.ch]
+        start = ~run & pick(s.full, s.ch) & ~pick(s.acc_busy, s.ch)
         all_idle = Cat(*[lane.idle for lane in self.lanes]).all()
         for lane in self.lanes:
             m.d.comb += [lane.start.eq(start), lane.half.eq(s.ch)]
         with m.If(start):
-            m.d.sync += [run.eq(1), Array(s.acc_busy)[s.ch].eq(1),
+            set_at(m, s.acc_busy, s.ch, 1)
+            m.d.sync += [run.eq(1),
                          self._count("skipped_ous", (s.p_dense - s.n_ous) * len(self.planes))]
         with m.Elif(run & all_idle):
-            m.d.sync += [run.eq(0), Array(s.full)[s.ch].eq(0), Array(s.acc_ready)[s.ch].eq(1), s.ch.eq(~s.ch)]
+            set_at(m, s.full, s.ch, 0)
+            set_at(m, s.acc_ready, s.ch, 1)
+            m.d.sync += [run.eq(0), s.ch.eq(~s.ch)]
 
     def _drain(self, m, s):
         """Output drain of half ``dh``: y[j] = Σ lanes' partial sums, one per cycle, read 1 cycle ahead and held
@@ -377,7 +398,7 @@ class RramController(wiring.Component):
         done = out.valid & out.ready & o_last
         for lane in self.lanes:
             m.d.comb += [lane.d_half.eq(s.dh), lane.d_addr.eq(j), lane.d_en.eq(adv), lane.d_clear.eq(done)]
-        with m.If(~run & Array(s.acc_ready)[s.dh]):
+        with m.If(~run & pick(s.acc_ready, s.dh)):
             m.d.sync += [run.eq(1), reading.eq(1), j.eq(0)]
         with m.If(issue):
             m.d.sync += j.eq(j + 1)
@@ -388,7 +409,9 @@ class RramController(wiring.Component):
         m.d.comb += [out.valid.eq(o_valid), out.payload.last.eq(o_last),
                      out.payload.value.eq(sum(lane.d_data for lane in self.lanes))]
         with m.If(done):
-            m.d.sync += [run.eq(0), Array(s.acc_ready)[s.dh].eq(0), Array(s.acc_busy)[s.dh].eq(0), s.dh.eq(~s.dh),
+            set_at(m, s.acc_ready, s.dh, 0)
+            set_at(m, s.acc_busy, s.dh, 0)
+            m.d.sync += [run.eq(0), s.dh.eq(~s.dh),
                          self._count("mvms")]
 
     def _crossbar_ports(self, m, s, fsm):
