@@ -22,13 +22,15 @@ PORT_MEANINGS = {
     "faults__payload": "address of a cell that failed write-verify: col, row, xbar",
     "reg_addr": "register address (see registers)",
     "reg_data": "the addressed register, combinational",
-    # crossbar = "external" only
-    "xbar_cmd__valid": "crossbar command offered (external crossbar)",
-    "xbar_cmd__ready": "crossbar accepts the command this cycle",
-    "xbar_cmd__payload": "crossbar command: op, xbar, row, col, level, OU wordline drive (hw/rram/crossbar.py)",
-    "xbar_rsp__valid": "crossbar response offered: a cell level or an OU's ADC codes",
-    "xbar_rsp__ready": "controller takes the response this cycle",
-    "xbar_rsp__payload": "cell level, or ou_cols ADC codes of adc_bits each (column 0 in the low bits)",
+}
+# crossbar = "external" only: one command and one response stream per crossbar x (xbar_cmd__<x>__*, xbar_rsp__<x>__*)
+_XBAR_MEANINGS = {
+    "xbar_cmd__{x}__valid": "crossbar {x}: command offered (external crossbar)",
+    "xbar_cmd__{x}__ready": "crossbar {x} accepts the command this cycle",
+    "xbar_cmd__{x}__payload": "crossbar {x} command: op, xbar (0), row, col, level, OU wordline drive (hw/rram/crossbar.py)",
+    "xbar_rsp__{x}__valid": "crossbar {x}: response offered, a cell level or an OU's ADC codes",
+    "xbar_rsp__{x}__ready": "controller takes crossbar {x}'s response this cycle",
+    "xbar_rsp__{x}__payload": "cell level, or ou_cols ADC codes of adc_bits each (column 0 in the low bits)",
 }
 
 
@@ -57,7 +59,10 @@ def manifest(config: RramTileConfig, top: RramTile) -> dict:
                        f"OU column sums above {2**config.adc_bits - 1} clip. Clipping is part of the design, not a bug.")
     else:
         adc["note"] = "adc_bits is at least the lossless resolution: column sums never clip"
-    return manifest_header(config, top, PORT_MEANINGS) | {
+    meanings = dict(PORT_MEANINGS)
+    for x in range(config.n_xbars):
+        meanings.update({key.format(x=x): text.format(x=x) for key, text in _XBAR_MEANINGS.items()})
+    return manifest_header(config, top, meanings) | {
         "streams": {name: {"direction": "out" if name in ("outputs", "faults") else "in",
                            "beat": _describe_struct(layout)} for name, layout in lay.items()},
         "table_kinds": {"HEADER": beats.TABLE_HEADER, "OU": beats.TABLE_OU, "RESERVED": beats.TABLE_RESERVED,

@@ -14,6 +14,7 @@ SECTIONS = {
     "systolic": "sim.bench.systolic",
     "scalesim": "sim.bench.scalesim",
     "rram": "sim.bench.rram",
+    "rram_perf": "sim.bench.rram_perf",
     "mapping": "sim.bench.mapping",
     "gemm": "sim.bench.gemm",
     "os_systolic": "sim.bench.os_systolic",

@@ -18,7 +18,7 @@ from sim.common.tbenv import knob, settings
 from sim.common.testbench import SOAK_GAP, SOAK_STALL, write_soak_report
 from sim.rram.driver import cell_room
 from gen.rram import perf
-from sim.rram.tables import OU_FIELDS, footprint, random_mapping, tables_of
+from sim.rram.tables import OU_FIELDS, footprint, load_mapping, random_mapping, tables_of
 from hw.formats.mvm import mvm as ideal_mvm
 from sim.rram.tb import RramTileTB
 
@@ -245,6 +245,31 @@ async def routed_stream_cycles_match_model(dut):
     for v in _inputs(cfg, rng, 4, k):
         await tb.mvm(v)
     await tb.check_registers()
+
+
+@cocotb.test(skip=not knob("bench_mapping", ""))
+async def bench_cycles(dut):
+    """``make bench`` section ``rram_perf``: the mapping in the ``bench_mapping`` file from an ideal host, one isolated
+    MVM and then ``bench_vectors`` vectors back to back; every output against the golden; the measured cycles
+    (first input beat to last output beat, both included) go to the ``bench`` JSON file."""
+    tb, cfg, rng = await _start(dut, gap=0.0, stall=0.0)
+    mapping = load_mapping(knob("bench_mapping", ""))
+    vectors = int(knob("bench_vectors", 8))
+    await tb.program(mapping.levels, footprint(mapping))
+    assert await tb.load_tables(tables_of(cfg, mapping)) == 0
+    await tb.idle()
+    src, sink = tb.sources["inputs"], tb.sinks["outputs"]
+    measured = {}
+    for label, count in (("mvm_cycles", 1), ("stream_cycles", vectors)):
+        first = len(src.handshake_cycles)
+        for v in _inputs(cfg, rng, count, mapping.n_inputs):
+            await tb.mvm(v)
+        await tb.idle()
+        measured[label] = sink.handshake_cycles[-1] - src.handshake_cycles[first] + 1
+    regs = await tb.check_registers()
+    measured |= {"vectors": vectors, "STALLS": regs["STALLS"], "OU_ACTIVATIONS": regs["OU_ACTIVATIONS"]}
+    with open(knob("bench", ""), "w") as f:
+        json.dump(measured, f)
 
 
 @cocotb.test(skip=not knob("soak_beats", 0))

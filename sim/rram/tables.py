@@ -11,7 +11,8 @@ import numpy as np
 
 from hw.formats.mapping import TileMapping
 
-__all__ = ["Tables", "OU_FIELDS", "tables_of", "check_mapping", "program_cells", "footprint", "random_mapping"]
+__all__ = ["Tables", "OU_FIELDS", "tables_of", "check_mapping", "program_cells", "footprint", "random_mapping",
+           "save_mapping", "load_mapping"]
 
 
 @dataclass(eq=False)
@@ -162,3 +163,28 @@ def random_mapping(cfg, rng, *, n_inputs: int, n_outputs: int, ou_fraction: floa
     return TileMapping(geometry=g, n_inputs=n_inputs, n_outputs=n_outputs, levels=levels, ou_xbar=xbar,
                        ou_row_group=rg, ou_col_group=cg, ou_inputs=inputs, ou_col_mask=mask, ou_col_output=outputs,
                        ou_col_shift=shifts, ou_col_sign=signs, info={"strategy": "random"}).validate()
+
+
+_ARRAYS = ("levels", "ou_xbar", "ou_row_group", "ou_col_group", "ou_inputs", "ou_col_mask", "ou_col_output",
+           "ou_col_shift", "ou_col_sign")
+
+
+def save_mapping(path, mapping: TileMapping) -> None:
+    """Write a mapping to an ``.npz`` (its arrays, geometry, K and N; not ``info``): how the bench hands one to a
+    cocotb run."""
+    g = mapping.geometry
+    np.savez(path, **{name: getattr(mapping, name) for name in _ARRAYS},
+             geometry=np.array([g.xbar_rows, g.xbar_cols, g.ou_rows, g.ou_cols, g.cell_bits]),
+             shape=np.array([mapping.n_inputs, mapping.n_outputs]))
+
+
+def load_mapping(path) -> TileMapping:
+    """Read a mapping :func:`save_mapping` wrote (validated)."""
+    from hw.formats.mapping import CrossbarGeometry
+
+    with np.load(path) as f:
+        rows, cols, ou_rows, ou_cols, cell_bits = (int(v) for v in f["geometry"])
+        k, n = (int(v) for v in f["shape"])
+        return TileMapping(geometry=CrossbarGeometry(xbar_rows=rows, xbar_cols=cols, ou_rows=ou_rows, ou_cols=ou_cols,
+                                                     cell_bits=cell_bits), n_inputs=k, n_outputs=n,
+                           **{name: f[name] for name in _ARRAYS}).validate()
