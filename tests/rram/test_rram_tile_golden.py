@@ -10,7 +10,7 @@ from gen.compiler.rram_map import map_dense
 from gen.rram.config import RramTileConfig
 from hw.rram import beats
 from sim.rram import driver
-from sim.rram.tables import tables_of
+from sim.rram.tables import random_mapping, tables_of
 from hw.formats.mapping import TileMapping, accumulator_banks
 from hw.formats.mvm import mvm as golden_mvm
 from hw.formats.mvm import mvm
@@ -222,3 +222,38 @@ def test_conversion_cycles_count_outputs_per_adc_group():
     assert cc([1] * 8, [0, 8, 0, 8, 1, 1, 1, 1], 8) == 2            # outputs 0 and 8 share bank 0
     assert cc([1] * 8, [0, 4, 0, 4, 1, 5, 2, 2], 3) == 2 + 2 + 1   # groups (0,4,0) (4,1,5) (2,2), 4 banks
     assert cc([0] * 8, [-1] * 8, 4) == 1 and cc([1, 0, 1, 0], [5, -1, 6, -1], 4) == 1
+
+
+def _implied_weights(mapping):
+    """W[K, N] a v2 mapping computes with a lossless ADC: per converted OU column and driven wordline,
+    ``W[input, route.output] += sign · 2**shift · level`` (independent of the golden's loop order)."""
+    g = mapping.geometry
+    w = np.zeros((mapping.n_inputs, mapping.n_outputs), dtype=np.int64)
+    rows, cols = mapping.ou_rows_of(), mapping.ou_cols_of()
+    for o in range(mapping.n_ous):
+        for r in np.flatnonzero(mapping.ou_inputs[o] >= 0):
+            for c in np.flatnonzero(mapping.ou_col_mask[o]):
+                level = int(mapping.levels[mapping.ou_xbar[o], rows[o, r], cols[o, c]])
+                w[mapping.ou_inputs[o, r], mapping.ou_col_output[o, c]] += \
+                    int(mapping.ou_col_sign[o, c]) * (level << int(mapping.ou_col_shift[o, c]))
+    return w
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_xbars=st.integers(1, 3), ou=st.sampled_from([(3, 2), (4, 4), (2, 5)]),
+       k=st.integers(1, 10), n=st.integers(1, 6), dac_bits=st.sampled_from([1, 2]))
+def test_v2_routing_property(seed, n_xbars, ou, k, n, dac_bits):
+    """Random v2 schedules (bitlines shared by several outputs, OUs routed to several outputs, repeated inputs):
+    the format's mvm with a lossless ADC and the tile golden both equal x @ W for the W the routing implies."""
+    cfg = RramTileConfig(xbar_rows=8, xbar_cols=10, n_xbars=n_xbars, ou_rows=ou[0], ou_cols=ou[1], cell_bits=2,
+                         weight_bits=4, input_bits=5, dac_bits=dac_bits, max_inputs=10, max_outputs=6,
+                         adc_bits=RramTileConfig(ou_rows=ou[0], cell_bits=2, dac_bits=dac_bits).lossless_adc_bits)
+    rng = np.random.default_rng(seed)
+    mapping = random_mapping(cfg, rng, n_inputs=k, n_outputs=n, ou_fraction=0.7)
+    w = _implied_weights(mapping)
+    x = rng.integers(-16, 16, size=(3, k))
+    np.testing.assert_array_equal(mvm(mapping, x, input_bits=5, dac_bits=dac_bits, adc_bits=cfg.adc_bits), x @ w)
+    tile = TileGolden(cfg)
+    tile.program(mapping.levels)
+    assert tile.load_tables(tables_of(cfg, mapping)) == 0
+    np.testing.assert_array_equal(np.array([tile.mvm(v) for v in x]), x @ w)
