@@ -227,16 +227,18 @@ class CrossbarLane(wiring.Component):
                      self.stall.eq(h_valid & (h_step >= h_ideal))]
         # S: one adder tree per bank over this cycle's columns of that bank
         tree_bits = adc + p.weight_bits + max(1, oc.bit_length()) + 1
-        mags = []
+        signed_terms = []
         for c in range(oc):
-            mag = Signal(unsigned(adc + p.weight_bits), name=f"term{c}")
-            m.d.comb += mag.eq(codes.word_select(c, adc) << route[c].shift)
-            mags.append(mag)
+            mag = Signal(unsigned(adc + p.weight_bits), name=f"mag{c}")
+            term = Signal(signed(adc + p.weight_bits + 1), name=f"term{c}")
+            m.d.comb += [mag.eq(codes.word_select(c, adc) << route[c].shift),
+                         term.eq(Mux(route[c].negative, -mag, mag))]
+            signed_terms.append(term)
         s.banks_s = []
         for b in range(nb):
             valid, out, total = Signal(name=f"s_valid{b}"), Signal(beats.widths(p).output_index, name=f"s_out{b}"), \
                 Signal(signed(tree_bits), name=f"s_sum{b}")
-            terms = [Mux(sels[b][c], Mux(route[c].negative, -mags[c], mags[c]), 0) for c in range(oc)]
+            terms = [Mux(sels[b][c], signed_terms[c], 0) for c in range(oc)]
             lead_out = 0
             for c in range(oc):
                 lead_out = Mux(leads[b][c], route[c].output, lead_out)
