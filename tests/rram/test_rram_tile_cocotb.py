@@ -53,12 +53,12 @@ CONFIGS = [
             xbar_rows=16, xbar_cols=16),
 ]
 if os.environ.get("SPARSEGEN_FULL"):
-    CONFIGS += [_config(c, ou, ll, enc, s, stuck_sa1=0.02, dac_bits=dac, n_xbars=nx,
-                        **({"adcs_per_xbar": 1} if one_adc else {}))
-                for c, ou, ll, enc, s, dac, nx, one_adc in itertools.product(
-                    (1, 2, 4), ((9, 8), (16, 16)), (True, False), ("differential", "offset"), (True, False), (1, 2),
-                    (1, 2, 4), (False, True))
-                if (dac == 1 or c != 4)]
+    # the product of the original axes (48 tiles, each with stuck cells); DAC, crossbar count and ADC sharing cycle
+    # through their values along it, so each value meets every other axis
+    CONFIGS += [_config(c, ou, ll, enc, s, stuck_sa1=0.02, dac_bits=(1, 2)[i % 2], n_xbars=(1, 2, 4)[i % 3],
+                        **({"adcs_per_xbar": 1} if i % 4 >= 2 else {}))
+                for i, (c, ou, ll, enc, s) in enumerate(itertools.product(
+                    (1, 2, 4), ((9, 8), (16, 16)), (True, False), ("differential", "offset"), (True, False)))]
 CONFIGS = {cfg.top: cfg for cfg in CONFIGS}
 
 
