@@ -183,15 +183,20 @@ class RramController(wiring.Component):
             m.d.comb += lane.n_ous.eq(s.lane_n[x])
 
     def _input_buffer(self, m, s):
-        """The input buffer: two halves of ``input_capacity`` words, one write port (the loader) and ``ou_rows``
-        synchronous read ports per lane, so every wordline of an OU gets its input in the same cycle."""
+        """The input buffer: two halves of ``input_capacity`` words, written by the loader; one copy per wordline of
+        every lane (``n_xbars · ou_rows`` one-read-port memories, all written alike), so every wordline of an OU gets
+        its input in the same cycle. Synchronous read: 1 cycle."""
+        # Separate copies rather than one memory with n_xbars·ou_rows read ports: Yosys' memory mapping would
+        # replicate it the same way, but runs out of memory doing so on the larger presets.
         p = self.p
-        m.submodules.x_buf = x_buf = Memory(shape=unsigned(p.input_bits), depth=2 * p.input_capacity, init=[])
-        s.x_w = x_buf.write_port()
-        for lane in self.lanes:
+        s.x_w = SimpleNamespace(addr=Signal(range(2 * p.input_capacity)), data=Signal(p.input_bits), en=Signal())
+        for x, lane in enumerate(self.lanes):
             for r in range(p.ou_rows):
-                port = x_buf.read_port()
-                m.d.comb += [port.addr.eq(lane.x_addr[r]), port.en.eq(lane.x_en), lane.x_data[r].eq(port.data)]
+                copy = Memory(shape=unsigned(p.input_bits), depth=2 * p.input_capacity, init=[])
+                m.submodules[f"x_buf{x}_{r}"] = copy
+                w, port = copy.write_port(), copy.read_port()
+                m.d.comb += [w.addr.eq(s.x_w.addr), w.data.eq(s.x_w.data), w.en.eq(s.x_w.en),
+                             port.addr.eq(lane.x_addr[r]), port.en.eq(lane.x_en), lane.x_data[r].eq(port.data)]
 
     def _table_checks(self, m, s):
         """The range checks of the offered table beat: ``hdr_ok``; for an OU entry ``ou_ok`` (BAD_OU), ``route_ok``
