@@ -438,7 +438,7 @@ class RramController(wiring.Component):
         """Per-cycle sums of the lanes' strobes into the counters."""
         m.d.sync += [
             self._count("ou_activations", sum(lane.take for lane in self.lanes)),
-            self._count("adc_conversions", sum(Mux(lane.take, lane.conversions, 0) for lane in self.lanes)),
+            self._count("adc_conversions", sum(lane.conversions for lane in self.lanes)),
             self._count("stalls", sum(lane.stall for lane in self.lanes)),
         ]
         for x, lane in enumerate(self.lanes[:beats.BUSY_REGISTERS]):

@@ -62,8 +62,9 @@ class CrossbarLane(wiring.Component):
     d_clear : In(1)
         Forget half ``d_half`` (after its last output left).
     take, conversions, step, stall : Out
-        Counter strobes: an OU activation entered the conversion stage (with ``conversions`` converted columns);
-        a conversion-stage cycle; one of them beyond ``max(1, ceil(converted / adcs))`` (a stall).
+        Counter strobes, registered (1 cycle late): an OU activation entered the conversion stage (with
+        ``conversions`` converted columns, else 0); a conversion-stage cycle; one of them beyond ``max(1,
+        ceil(converted / adcs))`` (a stall).
     """
 
     def __init__(self, *, p, dac_bits, adc_bits, adcs, lane_depth):
@@ -223,7 +224,9 @@ class CrossbarLane(wiring.Component):
                 m.d.sync += grp.eq(left)
             with m.If(last):
                 m.d.sync += h_valid.eq(0)
-        m.d.comb += [self.take.eq(take), self.conversions.eq(popcount), self.step.eq(h_valid),
+        # the counter strobes leave through a register: off the conversion loop's critical path (the counters lag
+        # by one cycle, long before the controller is idle again)
+        m.d.sync += [self.take.eq(take), self.conversions.eq(Mux(take, popcount, 0)), self.step.eq(h_valid),
                      self.stall.eq(h_valid & (h_step >= h_ideal))]
         # S: one adder tree per bank over this cycle's columns of that bank
         tree_bits = adc + p.weight_bits + max(1, oc.bit_length()) + 1
