@@ -5,8 +5,8 @@ kernel-reordered pattern-pruned conv2 of the toy CNN on the same preset, a dense
 ``rram_64x64_c1``), each with ``adcs_per_xbar = ou_cols`` and 1: the cycles of an isolated MVM and per vector of 8
 back to back, measured under Verilator (``sim.rram.cocotb_tile.bench_cycles``, every output checked against the
 golden), the model (``gen/rram/perf.py``), the limit L, the ratio, and the sequential v1 controller's cycles for
-the same work. Targets: isolated ≤ 1.15 L, stream ≤ 1.10 L per vector, RTL = model. ``--synth`` adds the
-controller's ECP5 area and fmax (``python -m gen synth``, cached).
+the same work. Targets: isolated ≤ 1.15 L, stream ≤ 1.10 L per vector, RTL = model. The controller's ECP5 area
+and fmax come from ``python -m gen synth --config rram_128x128_c2_ou9x8_adc5`` (docs/synthesis.md).
 """
 
 import argparse
