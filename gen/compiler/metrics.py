@@ -4,8 +4,14 @@ Definitions (per inference, i.e. per input image; a convolution's mapping runs o
 
 - ``planes``: DAC steps per input vector, ``len(input_planes(input_bits, input_signed, dac_bits))``.
 - ``ou_activations = ous · planes · positions``; ``adc_conversions = Σ ou_col_mask · planes · positions``.
-- ``cycles = ous_max_per_xbar · planes · positions``: the crossbars of a layer work in parallel, each activating
-  one OU per cycle (its ``ou_cols`` ADCs convert in that cycle); layers run one after another.
+- ``cycles``: the RRAM tile's exact cycle model (:func:`gen.rram.perf.stream_total`) for ``positions`` input
+  vectors back to back on a tile holding the layer's mapping (one lane per crossbar, all at once, ``ou_cols`` ADCs
+  each): from the first input beat to the last output beat, ``≈ positions · ous_max_per_xbar · planes`` plus the
+  pipeline's fill and the first vector's input and last vector's output. The busiest crossbar's conversion cycles
+  are ``planes · ous_max_per_xbar``, which is exact when no OU sends two outputs to one accumulator bank
+  (:func:`hw.formats.mapping.conversion_cycles`; true of every strategy's mapping when ``N <= ou_cols`` banks or
+  outputs of a group are consecutive; ``mapping_stats`` measures it on a built mapping). A layer of several
+  matrices (chunked depthwise) counts its largest. Layers run one after another.
 - ``energy_pj``: ADC (``adc_conversions`` at ``adc_bits``, lossless by default) + DAC (driven OU wordlines ×
   planes × positions) + cell reads (``cells_used`` × planes × positions: the cells under a driven wordline and a
   converted bitline) + shift-and-add (one per conversion) + buffer (one byte per driven OU wordline per input
@@ -17,10 +23,11 @@ Definitions (per inference, i.e. per input image; a convolution's mapping runs o
 import numpy as np
 
 from hw import checks
-from hw.formats.mapping import TileMapping, input_planes
+from hw.formats.mapping import TileMapping, conversion_cycles, input_planes
 from hw.formats.mvm import lossless_adc_bits
 
 from gen.compiler.energy import EnergyTable
+from gen.rram import perf
 
 __all__ = ["mapping_stats", "layer_metrics", "network_totals", "SUMMED"]
 
@@ -32,8 +39,12 @@ SUMMED = ("crossbars", "dense_crossbars", "ous", "cells_used", "nonzero_cells", 
 def mapping_stats(mapping: TileMapping) -> dict:
     """The statistics of :class:`gen.compiler.sparse_map.MapPlan` measured on a built mapping (an independent
     check of the planner's closed forms)."""
+    conv = np.array([conversion_cycles(mask, out, mapping.geometry.ou_cols)
+                     for mask, out in zip(mapping.ou_col_mask, mapping.ou_col_output)], dtype=np.int64)
     return {"crossbars": mapping.n_xbars, "ous": mapping.n_ous,
             "ous_max_per_xbar": int(np.bincount(mapping.ou_xbar).max()) if mapping.n_ous else 0,
+            "conv_max_per_xbar": int(np.bincount(mapping.ou_xbar, weights=conv).max()) if mapping.n_ous else 0,
+            "k": mapping.n_inputs, "n": mapping.n_outputs,
             "adc_per_plane": int(mapping.ou_col_mask.sum()),
             "drives_per_plane": int((mapping.ou_inputs >= 0).sum()),
             "cells_used": mapping.cells_used(),
@@ -45,6 +56,14 @@ def _energy(stats, *, planes, positions, n_outputs, adc_bits, table):
                            + stats["drives_per_plane"] * table.dac_pj + stats["cells_used"] * table.cell_read_pj)
     buffer = (stats["drives_per_plane"] + 4 * n_outputs) * table.buffer_byte_pj if stats["ous"] else 0.0
     return positions * (per_vector + buffer)
+
+
+def _cycles(stats, planes, positions):
+    """The tile's cycles for ``positions`` vectors back to back (0 for an empty layer)."""
+    if not stats["ous"] or not positions:
+        return 0
+    busiest = planes * int(stats.get("conv_max_per_xbar", stats["ous_max_per_xbar"]))
+    return perf.stream_total(int(stats.get("k", 0)), int(stats.get("n", 0)), busiest, positions)
 
 
 def layer_metrics(stats: dict, dense: dict, *, geometry, positions: int, n_outputs: int, input_bits: int = 8,
@@ -65,8 +84,7 @@ def layer_metrics(stats: dict, dense: dict, *, geometry, positions: int, n_outpu
             "ou_activations": stats["ous"] * planes * positions,
             "adc_conversions": stats["adc_per_plane"] * planes * positions,
             "dense_adc_conversions": dense["adc_per_plane"] * planes * positions,
-            "cycles": stats["ous_max_per_xbar"] * planes * positions,
-            "dense_cycles": dense["ous_max_per_xbar"] * planes * positions,
+            "cycles": _cycles(stats, planes, positions), "dense_cycles": _cycles(dense, planes, positions),
             "energy_pj": _energy(stats, **kw), "dense_energy_pj": _energy(dense, **kw),
             "adc_bits": adc_bits, "planes": planes}
 

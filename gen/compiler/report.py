@@ -21,7 +21,8 @@ from gen.compiler.workloads import QUANTIZERS, layer_matrices, load_npz, prepare
 __all__ = ["Progress", "prepared_layers", "map_prepared", "map_strategies", "map_report", "format_report"]
 
 _STAT_KEYS = ("crossbars", "ous", "ous_max_per_xbar", "adc_per_plane", "drives_per_plane", "cells_used",
-              "nonzero_cells")
+              "nonzero_cells", "k", "n")
+_MAX_KEYS = ("ous_max_per_xbar", "k", "n")     # matrices of a layer run on their own crossbars, in parallel
 
 
 class Progress:
@@ -88,7 +89,7 @@ def map_strategies(layer, q, geometry, *, strategies, weight_bits, round_error=0
     caches = [{} for _ in matrices]
     dense = dict.fromkeys(_STAT_KEYS, 0)
     for m in matrices:
-        _combine(dense, dense_stats(*m.shape, geometry, per_output=per_output))
+        _combine(dense, dense_stats(*m.shape, geometry, per_output=per_output) | {"k": m.shape[0], "n": m.shape[1]})
     rows = {}
     for strategy in strategies:
         stats = dict.fromkeys(_STAT_KEYS, 0)
@@ -96,7 +97,7 @@ def map_strategies(layer, q, geometry, *, strategies, weight_bits, round_error=0
         for m, cache in zip(matrices, caches):
             plan = plan_layer(m, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error,
                               cache=cache)
-            _combine(stats, plan.stats)
+            _combine(stats, plan.stats | {"k": m.shape[0], "n": m.shape[1]})
             order.add(plan.stats.get("order", "-"))
             if "rounding" in plan.info:
                 rounding.append(plan.info["rounding"])
@@ -115,7 +116,7 @@ def map_strategies(layer, q, geometry, *, strategies, weight_bits, round_error=0
 def _combine(total, stats):
     for key in _STAT_KEYS:
         # the matrices of a layer sit on their own crossbars and run in parallel: cycles follow the busiest
-        total[key] = max(total[key], int(stats[key])) if key == "ous_max_per_xbar" else total[key] + int(stats[key])
+        total[key] = max(total[key], int(stats[key])) if key in _MAX_KEYS else total[key] + int(stats[key])
 
 
 def map_report(*, net=None, weights=None, onnx=None, prune="none", quant="int8", strategy="dense", xbar=(128, 128),

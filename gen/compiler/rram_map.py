@@ -128,7 +128,7 @@ def map_dense(w, geometry: CrossbarGeometry, *, weight_bits: int = 8, encoding: 
                     mask[mask] = col_output[x, cols[mask]] >= 0
                     if mask.any():
                         ous.append((x, rg, cg, inputs, mask))
-    mapping = TileMapping(
+    mapping = TileMapping.from_column_tables(
         geometry=g, n_inputs=k_total, n_outputs=n_total, levels=levels,
         ou_xbar=np.array([o[0] for o in ous], dtype=np.int32),
         ou_row_group=np.array([o[1] for o in ous], dtype=np.int32),

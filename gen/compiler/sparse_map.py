@@ -247,7 +247,7 @@ def _materialize(plan, *, order_pad, grouped, nz, pos, row_ou, slot_off, slots_g
     col_output[np.broadcast_to(xs, ids.shape)[used], cs[used]] = ids[used] // per_output
     col_shift[np.broadcast_to(xs, ids.shape)[used], cs[used]] = shift[ids[used] % per_output]
     col_sign[np.broadcast_to(xs, ids.shape)[used], cs[used]] = sign[ids[used] % per_output]
-    mapping = TileMapping(geometry=g, n_inputs=k_total, n_outputs=n_total, levels=levels, ou_xbar=ou_xbar,
+    mapping = TileMapping.from_column_tables(geometry=g, n_inputs=k_total, n_outputs=n_total, levels=levels, ou_xbar=ou_xbar,
                           ou_row_group=ou_row_group, ou_col_group=ou_col_group, ou_inputs=ou_inputs,
                           ou_col_mask=mask, col_output=col_output, col_shift=col_shift, col_sign=col_sign,
                           info={"strategy": plan.strategy, "encoding": plan.encoding, "weight_bits": plan.weight_bits,

@@ -324,9 +324,8 @@ def analog_mvm(tile: ProgrammedTile, x, *, input_bits: int = 8, input_signed: bo
     g_ou_sq = g_ou**2 if p.read_sigma else None
     idx = mapping.ou_inputs
     converted = mapping.ou_col_mask & (cols < g.xbar_cols)
-    outputs = mapping.col_output[mapping.ou_xbar[:, None], safe_cols][converted]
-    scale = (mapping.col_sign.astype(np.int64)
-             << mapping.col_shift.astype(np.int64))[mapping.ou_xbar[:, None], safe_cols][converted]
+    outputs = mapping.ou_col_output[converted]
+    scale = (mapping.ou_col_sign.astype(np.int64) << mapping.ou_col_shift.astype(np.int64))[converted]
     lsb_ua = p.delta_g_us(g.cell_bits) * p.v_step
     top = None if adc_bits is None else float((1 << adc_bits) - 1)
     raw = x & ((1 << input_bits) - 1)

@@ -53,6 +53,9 @@ class RramTileConfig(ConfigBase, CrossbarShape):
         ADC resolution; 1 … 16. Below :attr:`lossless_adc_bits` the ADC clips column sums (by design).
     ou_rows, ou_cols : int
         Wordlines and bitlines of one Operation Unit; 1 … ``xbar_rows`` (at most 64) / 1 … ``xbar_cols`` (at most 64).
+    adcs_per_xbar : int or None
+        ADCs each crossbar shares among its OU's columns; 1 … ``ou_cols``. An OU activation converts its columns
+        ``adcs_per_xbar`` per cycle. ``None``: ``ou_cols`` (one ADC per OU column).
     encoding : str
         How the host maps signed weights: ``"differential"`` (G+/G− bitline pairs) or ``"offset"`` (biased
         weights plus a reference bitline). The hardware reads polarity from the column table; this sets the
@@ -110,6 +113,7 @@ class RramTileConfig(ConfigBase, CrossbarShape):
     adc_bits: int = param(5, 1, 16)
     ou_rows: int = param(9, 1, "min(64, xbar_rows)")
     ou_cols: int = param(8, 1, "min(64, xbar_cols)")
+    adcs_per_xbar: int | None = param(None, 1, "ou_cols")
     encoding: str = param("differential", choices=ENCODINGS)
     max_ous: int | None = param(None, 1, "n_xbars·row_groups·col_groups")
     max_inputs: int | None = param(None, 1, 65536)
@@ -128,7 +132,7 @@ class RramTileConfig(ConfigBase, CrossbarShape):
 
     kind: ClassVar[str] = "rram"
     DERIVED: ClassVar[tuple[str, ...]] = (
-        "row_groups", "col_groups", "columns_per_output", "ou_table_depth", "input_capacity", "output_capacity",
+        "row_groups", "col_groups", "columns_per_output", "adcs", "ou_table_depth", "lane_depth", "input_capacity", "output_capacity",
         "n_planes", "lossless_adc_bits", "adc_clips", "acc_bits", "max_level")
     FIELD_RULES: ClassVar[dict[str, str]] = {"input_bits": "2 … 16 when input_signed"}
 
@@ -143,6 +147,16 @@ class RramTileConfig(ConfigBase, CrossbarShape):
     def columns_per_output(self) -> int:
         """Bitlines one output needs under :attr:`encoding` (:func:`gen.compiler.rram_map.columns_per_output`)."""
         return rram_map.columns_per_output(weight_bits=self.weight_bits, cell_bits=self.cell_bits, encoding=self.encoding)
+
+    @property
+    def adcs(self) -> int:
+        """ADCs per crossbar: ``adcs_per_xbar``, or ``ou_cols`` when unset."""
+        return self.ou_cols if self.adcs_per_xbar is None else self.adcs_per_xbar
+
+    @property
+    def lane_depth(self) -> int:
+        """Entries of one crossbar's OU queue: ``min(ou_table_depth, row_groups·col_groups)``."""
+        return min(self.ou_table_depth, self.row_groups * self.col_groups)
 
     @property
     def ou_table_depth(self) -> int:

@@ -15,20 +15,22 @@ PORT_MEANINGS = {
            "(the crossbar cells are non-volatile and keep their levels)",
     **stream_ports("program", "program beat",
                    "one cell: target level, col, row, xbar (write-verified before the next beat is taken)"),
-    **stream_ports("tables", "table beat", "kind (HEADER/OU/COL/END) in bits 1:0, then the entry"),
+    **stream_ports("tables", "table beat", "kind (HEADER/OU/END; 2 reserved) in bits 1:0, then the entry"),
     **stream_ports("inputs", "input element", "one element of x (input_bits) and last"),
     **stream_ports("outputs", "output element", "one element of y (signed acc_bits, wrapping) and last (on y[N-1])"),
     "faults__valid": "a logged faulty cell is available", "faults__ready": "host pops it this cycle",
     "faults__payload": "address of a cell that failed write-verify: col, row, xbar",
     "reg_addr": "register address (see registers)",
     "reg_data": "the addressed register, combinational",
-    # crossbar = "external" only
-    "xbar_cmd__valid": "crossbar command offered (external crossbar)",
-    "xbar_cmd__ready": "crossbar accepts the command this cycle",
-    "xbar_cmd__payload": "crossbar command: op, xbar, row, col, level, OU wordline drive (hw/rram/crossbar.py)",
-    "xbar_rsp__valid": "crossbar response offered: a cell level or an OU's ADC codes",
-    "xbar_rsp__ready": "controller takes the response this cycle",
-    "xbar_rsp__payload": "cell level, or ou_cols ADC codes of adc_bits each (column 0 in the low bits)",
+}
+# crossbar = "external" only: one command and one response stream per crossbar x (xbar_cmd__<x>__*, xbar_rsp__<x>__*)
+_XBAR_MEANINGS = {
+    "xbar_cmd__{x}__valid": "crossbar {x}: command offered (external crossbar)",
+    "xbar_cmd__{x}__ready": "crossbar {x} accepts the command this cycle",
+    "xbar_cmd__{x}__payload": "crossbar {x} command: op, xbar (0), row, col, level, OU wordline drive (hw/rram/crossbar.py)",
+    "xbar_rsp__{x}__valid": "crossbar {x}: response offered, a cell level or an OU's ADC codes",
+    "xbar_rsp__{x}__ready": "controller takes crossbar {x}'s response this cycle",
+    "xbar_rsp__{x}__payload": "cell level, or ou_cols ADC codes of adc_bits each (column 0 in the low bits)",
 }
 
 
@@ -43,7 +45,8 @@ def build(config: RramTileConfig) -> RramTile:
                     ou_table_depth=c.ou_table_depth, input_capacity=c.input_capacity,
                     output_capacity=c.output_capacity, acc_bits=c.acc_bits, max_iters=c.max_iters,
                     fault_depth=c.fault_depth, counter_bits=c.counter_bits, pulse_error=c.pulse_error,
-                    read_noise=c.read_noise, stuck=c.stuck_cells(), seed=c.seed, crossbar=c.crossbar)
+                    read_noise=c.read_noise, stuck=c.stuck_cells(), seed=c.seed, crossbar=c.crossbar,
+                    adcs=c.adcs)
 
 
 def manifest(config: RramTileConfig, top: RramTile) -> dict:
@@ -56,10 +59,13 @@ def manifest(config: RramTileConfig, top: RramTile) -> dict:
                        f"OU column sums above {2**config.adc_bits - 1} clip. Clipping is part of the design, not a bug.")
     else:
         adc["note"] = "adc_bits is at least the lossless resolution: column sums never clip"
-    return manifest_header(config, top, PORT_MEANINGS) | {
+    meanings = dict(PORT_MEANINGS)
+    for x in range(config.n_xbars):
+        meanings.update({key.format(x=x): text.format(x=x) for key, text in _XBAR_MEANINGS.items()})
+    return manifest_header(config, top, meanings) | {
         "streams": {name: {"direction": "out" if name in ("outputs", "faults") else "in",
                            "beat": _describe_struct(layout)} for name, layout in lay.items()},
-        "table_kinds": {"HEADER": beats.TABLE_HEADER, "OU": beats.TABLE_OU, "COL": beats.TABLE_COL,
+        "table_kinds": {"HEADER": beats.TABLE_HEADER, "OU": beats.TABLE_OU, "RESERVED": beats.TABLE_RESERVED,
                         "END": beats.TABLE_END},
         "registers": {str(addr): {"name": name, "meaning": meaning} for addr, (name, meaning) in beats.REGISTERS.items()},
         "status_bits": beats.STATUS_BITS,

@@ -1,4 +1,4 @@
-"""The one definition of what a mapped RRAM tile holds: cell images, OU schedule, input index and column tables.
+"""The one definition of what a mapped RRAM tile holds: cell images, OU schedule, input index and per-OU routing.
 
 Every mapping strategy of the compiler (``gen/compiler/rram_map.py``) emits a :class:`TileMapping`; the golden
 MVM (``hw/formats/mvm.py``) evaluates one; the tile controller's driver loads one into the hardware tables.
@@ -12,7 +12,12 @@ Semantics (what the controller computes for an input vector ``x[K]``; see :func:
             for each column c of the OU's bitline group with ou_col_mask[o, c]:
                 s = sum_r drive[r] * levels[xbar, row, col]          # column current, in level units
                 v = ADC(s)                                           # clip/quantize (lossless: v = s)
-                y[col_output[col]] += (-1 if negative else 1) * 2**p * col_sign[col] * 2**col_shift[col] * v
+                y[ou_col_output[o, c]] += (-1 if negative else 1) * 2**p * ou_col_sign[o, c]
+                                          * 2**ou_col_shift[o, c] * v
+
+Mapping format v2: the routing (output, slice shift, sign) belongs to each OU column, not to the physical
+bitline, so one bitline can serve different outputs in different row groups (a compacted mapping's shared slots).
+A mapping placed per bitline is built with :meth:`TileMapping.from_column_tables`.
 
 OU ``o`` covers wordlines ``ou_row_group[o]·ou_rows …`` and bitlines ``ou_col_group[o]·ou_cols …`` of crossbar
 ``ou_xbar[o]``; a group at the crossbar's edge may be partial (its missing rows/columns are never driven or
@@ -27,7 +32,7 @@ import numpy as np
 from hw.checks import check_choice, check_int, fail
 
 __all__ = ["CrossbarGeometry", "CrossbarShape", "TileMapping", "input_planes", "ou_groups", "max_level", "CELL_BITS",
-           "ENCODINGS"]
+           "ENCODINGS", "accumulator_banks", "conversion_cycles"]
 
 CELL_BITS = (1, 2, 4)
 """Bits per cell a crossbar supports."""
@@ -38,6 +43,28 @@ ENCODINGS = ("differential", "offset")
 def ou_groups(lines: int, ou_lines: int) -> int:
     """OU groups along one crossbar dimension: ``ceil(lines / ou_lines)`` (the last group may be partial)."""
     return -(-lines // ou_lines)
+
+
+def accumulator_banks(adcs: int) -> int:
+    """Accumulator banks of one crossbar lane of the RRAM tile: the least power of two ``>= adcs``. Output j lives
+    in bank ``j mod banks``; one conversion cycle adds to one output per bank."""
+    return 1 << max(0, int(adcs) - 1).bit_length()
+
+
+def conversion_cycles(mask, outputs, adcs: int) -> int:
+    """Conversion cycles of one OU activation on the RRAM tile: its converted columns, in column order, form groups
+    of ``adcs`` (one conversion each); a group takes as many cycles as the most distinct outputs it routes to in one
+    accumulator bank (:func:`accumulator_banks`; at least 1); an OU converting nothing takes 1 cycle (its read)."""
+    mask = np.asarray(mask, dtype=bool)
+    routed = np.asarray(outputs, dtype=np.int64)[mask]
+    if not routed.size:
+        return 1
+    banks = accumulator_banks(adcs)
+    total = 0
+    for start in range(0, routed.size, adcs):
+        group = np.unique(routed[start:start + adcs])
+        total += int(np.bincount(group % banks, minlength=banks).max())
+    return total
 
 
 def max_level(cell_bits: int) -> int:
@@ -131,11 +158,12 @@ class TileMapping:
         Input index: the logical input driving each wordline of the OU, or -1 for a wordline left undriven.
     ou_col_mask : ndarray of bool, shape (n_ous, ou_cols)
         The OU's bitlines that are converted (ADC) and accumulated; the others are skipped.
-    col_output : ndarray of int32, shape (n_xbars, xbar_cols)
-        Column table: the output each bitline accumulates into, or -1 for an unused bitline.
-    col_shift : ndarray of uint8, shape (n_xbars, xbar_cols)
-        Significance of the bitline's slice: its converted value counts ``2**col_shift``.
-    col_sign : ndarray of int8, shape (n_xbars, xbar_cols)
+    ou_col_output : ndarray of int32, shape (n_ous, ou_cols)
+        Routing: the output each OU column accumulates into; ``0 … N-1`` where converted, -1 (by convention) where
+        not.
+    ou_col_shift : ndarray of uint8, shape (n_ous, ou_cols)
+        Significance of the column's slice in this OU: its converted value counts ``2**ou_col_shift``.
+    ou_col_sign : ndarray of int8, shape (n_ous, ou_cols)
         Polarity, +1 or -1 (G− columns of a differential pair and offset reference columns are -1).
     info : dict
         Free-form description from the strategy that made it (name, weight encoding, …); not used to compute.
@@ -150,10 +178,52 @@ class TileMapping:
     ou_col_group: np.ndarray
     ou_inputs: np.ndarray
     ou_col_mask: np.ndarray
-    col_output: np.ndarray
-    col_shift: np.ndarray
-    col_sign: np.ndarray
+    ou_col_output: np.ndarray
+    ou_col_shift: np.ndarray
+    ou_col_sign: np.ndarray
     info: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_column_tables(cls, *, geometry, n_inputs, n_outputs, levels, ou_xbar, ou_row_group, ou_col_group,
+                           ou_inputs, ou_col_mask, col_output, col_shift, col_sign, info=None) -> "TileMapping":
+        """A mapping whose routing is per physical bitline (format v1's column table ``col_output`` / ``col_shift``
+        / ``col_sign``, each of shape ``(n_xbars, xbar_cols)``): every OU column takes its bitline's entry;
+        unconverted columns get output -1, shift 0, sign +1. Not validated (call :meth:`validate`)."""
+        g = geometry
+        ou_xbar, ou_col_group = np.asarray(ou_xbar), np.asarray(ou_col_group)
+        mask = np.asarray(ou_col_mask, dtype=bool)
+        cols = ou_col_group[:, None] * g.ou_cols + np.arange(g.ou_cols)
+        present = mask & (cols < g.xbar_cols)
+        safe = (ou_xbar[:, None].clip(0, max(0, np.asarray(col_output).shape[0] - 1)),
+                np.minimum(cols, g.xbar_cols - 1))
+        col_output, col_shift, col_sign = (np.asarray(a) for a in (col_output, col_shift, col_sign))
+        if ou_xbar.size and col_output.shape[0]:
+            out = np.where(present, col_output[safe], -1).astype(np.int32)
+            shift = np.where(present, col_shift[safe], 0).astype(np.uint8)
+            sign = np.where(present, col_sign[safe], 1).astype(np.int8)
+        else:
+            out = np.full(mask.shape, -1, dtype=np.int32)
+            shift, sign = np.zeros(mask.shape, dtype=np.uint8), np.ones(mask.shape, dtype=np.int8)
+        return cls(geometry=g, n_inputs=n_inputs, n_outputs=n_outputs, levels=levels, ou_xbar=ou_xbar,
+                   ou_row_group=ou_row_group, ou_col_group=ou_col_group, ou_inputs=ou_inputs, ou_col_mask=mask,
+                   ou_col_output=out, ou_col_shift=shift, ou_col_sign=sign, info=dict(info or {}))
+
+    def converted_per_ou(self) -> np.ndarray:
+        """Converted (masked, present) columns of every OU, shape (n_ous,)."""
+        return (self.ou_col_mask & (self.ou_cols_of() < self.geometry.xbar_cols)).sum(axis=1)
+
+    def shared_bitlines(self) -> int:
+        """Bitlines that serve more than one output (in different OUs of this schedule): what v2 routing allows."""
+        g = self.geometry
+        cols = self.ou_cols_of()
+        conv = self.ou_col_mask & (cols < g.xbar_cols)
+        if not conv.any():
+            return 0
+        keys = np.stack([np.broadcast_to(self.ou_xbar[:, None], cols.shape)[conv], cols[conv],
+                         self.ou_col_output[conv]], axis=1)
+        pairs = np.unique(keys, axis=0)
+        _, counts = np.unique(pairs[:, :2], axis=0, return_counts=True)
+        return int((counts > 1).sum())
 
     def __repr__(self):
         # a summary: the cell image alone is n_xbars · xbar_rows · xbar_cols levels
@@ -206,7 +276,8 @@ class TileMapping:
         ValueError
             Naming the array and the position of the first bad entry: a level above ``max_level``, an OU outside
             the crossbars, a duplicate OU, an input index outside ``-1 … K-1`` or on an absent wordline, a
-            converted column that is absent or unused, a column output outside ``-1 … N-1``, a sign not ±1.
+            converted column that is absent or routed to -1, a routing output outside ``-1 … N-1``, a sign not
+            ±1.
         """
         g = self.geometry
         if not isinstance(g, CrossbarGeometry):
@@ -217,7 +288,8 @@ class TileMapping:
         n_x, n_o = self.n_xbars, self.n_ous
         shapes = {"levels": (n_x, g.xbar_rows, g.xbar_cols), "ou_xbar": (n_o,), "ou_row_group": (n_o,),
                   "ou_col_group": (n_o,), "ou_inputs": (n_o, g.ou_rows), "ou_col_mask": (n_o, g.ou_cols),
-                  "col_output": (n_x, g.xbar_cols), "col_shift": (n_x, g.xbar_cols), "col_sign": (n_x, g.xbar_cols)}
+                  "ou_col_output": (n_o, g.ou_cols), "ou_col_shift": (n_o, g.ou_cols),
+                  "ou_col_sign": (n_o, g.ou_cols)}
         for name, shape in shapes.items():
             array = getattr(self, name)
             if not isinstance(array, np.ndarray) or array.shape != shape:
@@ -246,10 +318,10 @@ class TileMapping:
              f"allowed -1 … {self.n_inputs - 1} (inputs)"),
             ("ou_inputs", (self.ou_inputs >= 0) & (self.ou_rows_of() >= g.xbar_rows),
              f"drives a wordline beyond the crossbar's {g.xbar_rows} rows: allowed -1 there"),
-            ("col_output", (self.col_output < -1) | (self.col_output >= self.n_outputs),
+            ("ou_col_output", (self.ou_col_output < -1) | (self.ou_col_output >= self.n_outputs),
              f"allowed -1 … {self.n_outputs - 1} (outputs)"),
-            ("col_shift", (self.col_shift < 0) | (self.col_shift > 62), "allowed 0 … 62"),
-            ("col_sign", (self.col_sign != 1) & (self.col_sign != -1), "allowed -1 or +1"),
+            ("ou_col_shift", (self.ou_col_shift < 0) | (self.ou_col_shift > 62), "allowed 0 … 62"),
+            ("ou_col_sign", (self.ou_col_sign != 1) & (self.ou_col_sign != -1), "allowed -1 or +1"),
         ]
         for name, bad, allowed in checks:
             where = first_bad(name, bad)
@@ -261,10 +333,9 @@ class TileMapping:
             where = first_bad("ou_col_mask", self.ou_col_mask & absent)
             if where:
                 raise ValueError(f"{where} converts a bitline beyond the crossbar's {g.xbar_cols} columns")
-            outputs = self.col_output[self.ou_xbar[:, None], np.minimum(cols, g.xbar_cols - 1)]
-            where = first_bad("ou_col_mask", self.ou_col_mask & ~absent & (outputs < 0))
+            where = first_bad("ou_col_mask", self.ou_col_mask & ~absent & (self.ou_col_output < 0))
             if where:
-                raise ValueError(f"{where} converts a bitline whose col_output is -1 (unused)")
+                raise ValueError(f"{where} converts a column whose ou_col_output is -1 (unused)")
             keys = np.stack([self.ou_xbar, self.ou_row_group, self.ou_col_group], axis=1)
             _, first, counts = np.unique(keys, axis=0, return_index=True, return_counts=True)
             if (counts > 1).any():

@@ -84,10 +84,8 @@ def mvm(mapping: TileMapping, x, *, input_bits: int = 8, input_signed: bool = Tr
     raw = x & ((1 << input_bits) - 1)
     cols = mapping.ou_cols_of()
     converted = mapping.ou_col_mask & (cols < g.xbar_cols)
-    safe_cols = np.minimum(cols, g.xbar_cols - 1)
-    outputs = mapping.col_output[mapping.ou_xbar[:, None], safe_cols][converted]           # (n_conv,)
-    scale = (mapping.col_sign.astype(np.int64)
-             << mapping.col_shift.astype(np.int64))[mapping.ou_xbar[:, None], safe_cols][converted]
+    outputs = mapping.ou_col_output[converted]                                                # (n_conv,)
+    scale = (mapping.ou_col_sign.astype(np.int64) << mapping.ou_col_shift.astype(np.int64))[converted]
     y = np.zeros((x.shape[0], mapping.n_outputs), dtype=np.int64)
     for shift, width, negative in input_planes(input_bits, input_signed, dac_bits):
         sums = column_sums(mapping, (raw >> shift) & ((1 << width) - 1))

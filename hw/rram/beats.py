@@ -7,8 +7,9 @@ Every layout packs from bit 0 upward in the order its fields are listed.
 Streams of :class:`hw.rram.tile.RramTile` (all widths follow from an :class:`gen.rram.config.RramTileConfig`):
 
 - ``program`` (in), one cell per beat: ``level`` (cell_bits), ``col``, ``row``, ``xbar`` (unsigned);
-- ``tables`` (in), one table beat: ``kind`` (2 bits: :data:`TABLE_HEADER`, :data:`TABLE_OU`, :data:`TABLE_COL`,
-  :data:`TABLE_END`) then ``body``, a union of the three entry layouts (``header``, ``ou``, ``col``) at bit 2;
+- ``tables`` (in), one table beat: ``kind`` (2 bits: :data:`TABLE_HEADER`, :data:`TABLE_OU`, :data:`TABLE_END`;
+  kind 2 is reserved) then ``body``, a union of the entry layouts (``header``, ``ou``) at bit 2. Mapping format v2:
+  the OU entry carries its columns' routing (output, slice shift, sign); there is no per-bitline column table;
 - ``inputs`` (in), one input element per beat: ``value`` (input_bits, raw two's complement bits when signed),
   ``last`` (1 on the vector's final element);
 - ``outputs`` (out), one output per beat: ``value`` (signed acc_bits), ``last`` (1 on y[N-1]);
@@ -24,12 +25,13 @@ from amaranth.lib import data
 from hw.bits import leaves
 from hw.formats.mapping import ou_groups
 
-__all__ = ["TABLE_HEADER", "TABLE_OU", "TABLE_COL", "TABLE_END", "ERRORS", "ERROR_CODES", "REGISTERS", "REGISTER_ADDR",
+__all__ = ["TABLE_HEADER", "TABLE_OU", "TABLE_END", "ERRORS", "ERROR_CODES", "REGISTERS", "REGISTER_ADDR",
            "REG_ADDR_BITS", "STATUS_BITS", "params", "params_of", "widths", "program_layout", "cell_addr_layout",
-           "header_layout", "ou_entry_layout", "col_entry_layout", "col_word_layout", "table_layout", "input_layout",
+           "header_layout", "ou_entry_layout", "route_layout", "table_layout", "input_layout", "BUSY_REGISTERS",
+           "TABLE_RESERVED", "lane_depth",
            "output_layout", "layouts", "pack_beats", "unpack_beats", "table_beats"]
 
-TABLE_HEADER, TABLE_OU, TABLE_COL, TABLE_END = 0, 1, 2, 3
+TABLE_HEADER, TABLE_OU, TABLE_RESERVED, TABLE_END = 0, 1, 2, 3
 
 # Error codes in STATUS[7:4] (the most recent rejected operation; a table HEADER beat clears it).
 ERRORS = {
@@ -37,13 +39,14 @@ ERRORS = {
     1: ("BAD_CELL", "program beat addresses a cell outside the tile: the beat is dropped"),
     2: ("BAD_HEADER", "table HEADER asks for more OUs, inputs or outputs than the tables hold, or zero inputs/outputs"),
     3: ("BAD_OU", "OU entry: crossbar/wordline group/bitline group out of range, input index outside -1 … K-1 "
-                  "or on an absent wordline, mask bit on an absent bitline, or more entries than the HEADER said"),
-    4: ("BAD_COL", "column entry: crossbar/bitline out of range, output outside -1 … N-1, shift >= weight_bits"),
-    5: ("BAD_SEQUENCE", "table beat without a HEADER first, or END before the HEADER's OU count"),
+                  "or on an absent wordline, mask bit on an absent bitline, more entries than the HEADER said, or "
+                  "more entries for one crossbar than its OU queue holds"),
+    4: ("BAD_ROUTE", "OU entry routing: a column's output outside -1 … N-1 or its shift >= weight_bits"),
+    5: ("BAD_SEQUENCE", "OU or END beat while no load is open (before any HEADER, or after END), END before the "
+                        "HEADER's OU count, or a beat of the reserved kind 2"),
     6: ("NO_TABLES", "input vector while no valid tables are loaded: the vector is dropped, no output"),
     7: ("BAD_VECTOR", "input vector whose length (beats up to `last`) differs from the HEADER's K: dropped, no output"),
-    8: ("UNUSED_COLUMN", "the schedule converts a bitline whose column-table output is -1 (or >= N, left from an "
-                         "earlier load): MVM aborted, no output"),
+    8: ("UNUSED_COLUMN", "OU entry: its mask converts a column whose routing output is -1"),
 }
 ERROR_CODES = {name: code for code, (name, _) in ERRORS.items()}
 
@@ -62,10 +65,16 @@ REGISTERS = {
     8: ("VERIFY_ITERS", "write + read-back iterations of write-verify (one per WRITE issued), wraps"),
     9: ("CELLS_PROGRAMMED", "program beats completed (verified or logged as faulty), wraps"),
     10: ("MVMS", "MVMs completed with output, wraps"),
+    11: ("STALLS", "shift-and-add stall cycles: conversion cycles beyond ceil(converted / adcs_per_xbar) per OU "
+                   "activation (columns of one OU routed to different outputs), summed over crossbars, wraps"),
+    **{12 + x: (f"BUSY{x}", f"shift-and-add cycles of crossbar {x}: the conversion cycles of its OU activations "
+                            f"(including stalls), wraps") for x in range(4)},
 }
 REGISTER_ADDR = {name: addr for addr, (name, _) in REGISTERS.items()}
 STATUS_BITS = {"busy": 0, "tables_valid": 1, "fault_overflow": 2, "error": 4}
 REG_ADDR_BITS = 4
+BUSY_REGISTERS = 4
+"""Per-crossbar busy counters in the register map: crossbars 0 … 3 (a wider tile's further lanes are not mapped)."""
 
 
 def _ubits(value: int) -> int:
@@ -104,37 +113,38 @@ def header_layout(cfg):
                               "n_outputs": unsigned(w.n_outputs)})
 
 
+def route_layout(cfg):
+    """Routing of one OU column: ``output`` (signed, -1 = none), slice ``shift``, ``negative`` (1 for sign -1)."""
+    w = widths(cfg)
+    return data.StructLayout({"output": signed(w.output_index), "shift": unsigned(w.shift),
+                              "negative": unsigned(1)})
+
+
 def ou_entry_layout(cfg):
-    """OU entry (also the OU index table's memory word): crossbar, groups, per-wordline input index, column mask.
+    """OU entry (also the OU queue's memory word): crossbar, groups, per-wordline input index, column mask, per-column
+    routing.
 
     ``inputs[r]`` (signed) is the logical input driving wordline ``row_group·ou_rows + r``, -1 when undriven;
-    ``mask`` bit c converts bitline ``col_group·ou_cols + c``.
+    ``mask`` bit c converts bitline ``col_group·ou_cols + c``, whose code accumulates into ``route[c].output``
+    with shift ``route[c].shift`` and sign ``route[c].negative``.
     """
     w = widths(cfg)
     return data.StructLayout({"xbar": unsigned(w.xbar), "row_group": unsigned(w.row_group),
                               "col_group": unsigned(w.col_group),
                               "inputs": data.ArrayLayout(signed(w.input_index), cfg.ou_rows),
-                              "mask": unsigned(cfg.ou_cols)})
+                              "mask": unsigned(cfg.ou_cols),
+                              "route": data.ArrayLayout(route_layout(cfg), cfg.ou_cols)})
 
 
-def col_entry_layout(cfg):
-    """Column entry: bitline (``xbar``, ``col``) accumulates into ``output`` (signed, -1 unused) with its slice
-    ``shift`` and polarity ``negative`` (1 for sign -1)."""
-    w = widths(cfg)
-    return data.StructLayout({"xbar": unsigned(w.xbar), "col": unsigned(w.col), "output": signed(w.output_index),
-                              "shift": unsigned(w.shift), "negative": unsigned(1)})
-
-
-def col_word_layout(cfg):
-    """Column-table memory word (addressed by ``xbar·xbar_cols + col``): the column entry without its address."""
-    w = widths(cfg)
-    return data.StructLayout({"output": signed(w.output_index), "shift": unsigned(w.shift), "negative": unsigned(1)})
+def lane_depth(cfg) -> int:
+    """Entries of one crossbar's OU queue: ``min(ou_table_depth, row_groups·col_groups)``."""
+    return min(cfg.ou_table_depth, cfg.row_groups * cfg.col_groups)
 
 
 def table_layout(cfg):
-    """Table beat: ``kind`` then the union ``body`` (``header``, ``ou`` or ``col``; END has no body)."""
+    """Table beat: ``kind`` then the union ``body`` (``header`` or ``ou``; END has no body)."""
     return data.StructLayout({"kind": unsigned(2), "body": data.UnionLayout(
-        {"header": header_layout(cfg), "ou": ou_entry_layout(cfg), "col": col_entry_layout(cfg)})})
+        {"header": header_layout(cfg), "ou": ou_entry_layout(cfg)})})
 
 
 def input_layout(cfg):
@@ -156,7 +166,8 @@ def layouts(cfg) -> dict:
 
 def pack_beats(layout, fields: dict, *, beats: int | None = None) -> list[int]:
     """Pack beats of a struct layout: ``fields`` maps a field name to an array ``(beats, *dims)`` (or a scalar
-    broadcast to every beat). Fields left out are 0. Nested arrays of scalars are indexed by the trailing axes.
+    broadcast to every beat). Fields left out are 0. Nested arrays of scalars are indexed by the trailing axes; a
+    field of a struct inside an array is named with a dot (``"route.output"``: array ``(beats, ou_cols)``).
 
     Raises
     ------
@@ -167,12 +178,16 @@ def pack_beats(layout, fields: dict, *, beats: int | None = None) -> list[int]:
     if beats is None:
         beats = max((a.shape[0] for a in arrays.values() if a.ndim), default=1)
     words = [0] * beats
-    known = {key for key, _ in layout}
+    def split(path):
+        # ("route", 3, "output") → key "route.output", index (3,): struct fields name, array positions index
+        return (".".join(str(p) for p in path if isinstance(p, str)),
+                tuple(p for p in path if not isinstance(p, str)))
+    known = {split(leaf.path)[0] for leaf in leaves(layout)}
     for name in arrays:
         if name not in known:
-            raise ValueError(f"layout has no field {name!r}: fields are {', '.join(map(str, known))}")
+            raise ValueError(f"layout has no field {name!r}: fields are {', '.join(sorted(known))}")
     for leaf in leaves(layout):
-        name, index = leaf.path[0], leaf.path[1:]
+        name, index = split(leaf.path)
         if name not in arrays:
             continue
         array = arrays[name]
@@ -208,7 +223,7 @@ def table_beats(cfg, kind: int, fields: dict | None = None, *, beats: int | None
     layout = table_layout(cfg)
     if kind == TABLE_END:
         return [TABLE_END] * (beats or 1)
-    body = {TABLE_HEADER: "header", TABLE_OU: "ou", TABLE_COL: "col"}[kind]
+    body = {TABLE_HEADER: "header", TABLE_OU: "ou"}[kind]
     offset = dict(layout)["body"].offset
     packed = pack_beats(dict(dict(layout)["body"].shape)[body].shape, fields or {}, beats=beats)
     return [kind | (word << offset) for word in packed]

@@ -16,7 +16,7 @@ from hw.formats import mapping, mvm
 from hw.formats.mapping import CELL_BITS, CrossbarShape
 from hw.rram.lfsr import LFSR, MAX_SEED
 
-__all__ = ["CrossbarModel", "Op", "command_layout", "response_bits", "encode_command", "encode_codes", "PULSE_ONE",
+__all__ = ["CrossbarModel", "Op", "lane_seed", "command_layout", "response_bits", "encode_command", "encode_codes", "PULSE_ONE",
            "WRITE_DRAW_BITS", "NOISE_DRAW_BITS"]
 
 PULSE_ONE = 1 << 16          # pulse_error is a probability in units of 2**-16
@@ -29,6 +29,13 @@ class Op(enum.Enum, shape=2):
     WRITE = 0
     READ_CELL = 1
     READ_OU = 2
+
+
+def lane_seed(seed: int, xbar: int) -> int:
+    """LFSR seed of crossbar ``xbar`` of a tile seeded ``seed``: ``(seed + xbar) mod (MAX_SEED + 1)``. The tile
+    instantiates one single-crossbar model per crossbar (they are read in parallel), each with its own LFSRs;
+    crossbar 0 keeps the tile's seed."""
+    return (check_int("seed", seed, 0, MAX_SEED) + check_int("xbar", xbar, 0, 4095)) % (MAX_SEED + 1)
 
 
 def _field_bits(n: int) -> int:

@@ -15,6 +15,7 @@ SECTIONS = {
     "scalesim": "sim.bench.scalesim",
     "traffic": "sim.bench.traffic",
     "rram": "sim.bench.rram",
+    "rram_perf": "sim.bench.rram_perf",
     "mapping": "sim.bench.mapping",
     "gemm": "sim.bench.gemm",
     "os_systolic": "sim.bench.os_systolic",

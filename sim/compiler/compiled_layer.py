@@ -38,7 +38,7 @@ RRAM_STRATEGIES = ("ou-sparse", "kernel-reorder", "kernel-reorder+bit-squeeze")
 # reordering has outputs to group (with 9×8 OUs a group is one output and it changes nothing), and every
 # strategy's mapping of conv2 fits two crossbars.
 RRAM_GEOMETRY = {"xbar_rows": 64, "xbar_cols": 64, "ou_rows": 9, "ou_cols": 16, "cell_bits": 2}
-# 2-bit DAC: 5 input planes instead of 8 (signed 8-bit) cuts the simulated cycles (the tile is sequential: ~14 000 per MVM here)
+# 2-bit DAC: 5 input planes instead of 8 (signed 8-bit) cuts the simulated cycles
 RRAM_DAC_BITS = 2
 GEMM_PRUNE = "nm:2:4"
 _INPUT_BITS = 8

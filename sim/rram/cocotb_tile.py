@@ -5,6 +5,7 @@ names a JSON file that :func:`bad_input_rejected` writes the error codes the til
 """
 
 import json
+import random
 
 import cocotb
 import numpy as np
@@ -12,10 +13,12 @@ import numpy as np
 from gen.compiler.rram_map import map_dense
 from gen.rram.config import RramTileConfig
 from hw.rram import beats
+from sim.common.stream import random_pauses
 from sim.common.tbenv import knob, settings
 from sim.common.testbench import SOAK_GAP, SOAK_STALL, write_soak_report
 from sim.rram.driver import cell_room
-from sim.rram.tables import footprint, tables_of
+from gen.rram import perf
+from sim.rram.tables import OU_FIELDS, footprint, load_mapping, random_mapping, tables_of
 from hw.formats.mvm import mvm as ideal_mvm
 from sim.rram.tb import RramTileTB
 
@@ -96,9 +99,9 @@ async def sparse_schedule_skips_empty_ous(dut):
         keep.append(bool(mapping.levels[mapping.ou_xbar[o]][np.ix_(r, c)].any()))
     keep = np.array(keep, dtype=bool)
     keep[int(rng.integers(mapping.n_ous))] = True          # at least one OU
-    sparse = mapping.replace(ou_xbar=mapping.ou_xbar[keep], ou_row_group=mapping.ou_row_group[keep],
-                             ou_col_group=mapping.ou_col_group[keep], ou_inputs=mapping.ou_inputs[keep],
-                             ou_col_mask=mapping.ou_col_mask[keep]).validate()
+    sparse = mapping.replace(**{name: getattr(mapping, name)[keep] for name in OU_FIELDS
+                                if name != "ou_col_negative"},
+                             ou_col_sign=mapping.ou_col_sign[keep]).validate()
     await tb.program(sparse.levels, footprint(sparse))     # only the cells the schedule reads
     assert await tb.load_tables(tables_of(cfg, sparse)) == 0
     x = _inputs(cfg, rng, 2, sparse.n_inputs)
@@ -155,26 +158,36 @@ async def bad_input_rejected(dut):
         """``limit`` (one past the largest valid index) when the signed field can carry it, else -2."""
         return limit if limit < 1 << (bits - 1) else -2
 
-    short = tables_of(cfg, mapping)                                # END before the HEADER's OU count
-    for name in ("ou_xbar", "ou_row_group", "ou_col_group", "ou_inputs", "ou_col_mask"):
-        setattr(short, name, getattr(short, name)[:-1])
+    short = tables_of(cfg, mapping).select(slice(0, -1))          # END before the HEADER's OU count
     big = tables_of(cfg, mapping)
     big.n_inputs = cfg.input_capacity + 1
     assert big.n_inputs < 1 << wid.n_inputs, f"{cfg.top}: the HEADER's K field cannot exceed the capacity"
     empty = tables_of(cfg, mapping)
     empty.n_inputs = 0
+    converted = np.argwhere(good.ou_col_mask)[0]                   # a converted column of the schedule
+    spare = np.argwhere(~good.ou_col_mask & (mapping.ou_cols_of() < cfg.xbar_cols))
+    crowded = tables_of(cfg, mapping)                              # every entry on crossbar 0
+    crowded.ou_xbar[:] = 0
     cases = [
         ("BAD_OU", bad(ou_inputs=((0, 0), beyond(mapping.n_inputs, wid.input_index)))),     # input index = K
         ("BAD_OU", bad(ou_row_group=(-1, cfg.row_groups))) if (1 << wid.row_group) > cfg.row_groups
         else ("BAD_OU", bad(ou_xbar=(0, cfg.n_xbars))) if (1 << wid.xbar) > cfg.n_xbars
         else ("BAD_OU", bad(ou_inputs=((-1, 0), -2))),
-        ("BAD_COL", bad(col_output=(0, beyond(mapping.n_outputs, wid.output_index)))),      # output index = N
-        ("BAD_COL", bad(col_shift=(1, cfg.weight_bits))) if (1 << wid.shift) > cfg.weight_bits
-        else ("BAD_COL", bad(col_output=(1, -2))),
+        # routing: a column sent to output N, an output below -1, a shift beyond the weight
+        ("BAD_ROUTE", bad(ou_col_output=(tuple(converted), beyond(mapping.n_outputs, wid.output_index)))),
+        ("BAD_ROUTE", bad(ou_col_output=(tuple(converted), -2))),
+        ("BAD_ROUTE", bad(ou_col_shift=(tuple(converted), cfg.weight_bits))) if (1 << wid.shift) > cfg.weight_bits
+        else ("BAD_ROUTE", bad(ou_col_output=((0, 0), -3))),
+        # a converted column routed to no output
+        ("UNUSED_COLUMN", bad(ou_col_output=(tuple(converted), -1))),
         ("BAD_SEQUENCE", short),
         ("BAD_HEADER", big),                                       # K beyond the capacity
         ("BAD_HEADER", empty),                                     # K = 0
     ]
+    if len(spare):                                                 # mask bit on a column routed to -1
+        cases.append(("UNUSED_COLUMN", bad(ou_col_mask=(tuple(spare[0]), True))))
+    if mapping.n_ous > cfg.lane_depth:                             # one crossbar's queue overflows
+        cases.append(("BAD_OU", crowded))
     for name, tables in cases:
         assert await tb.load_tables(tables) == E[name], name
         await answered(name)
@@ -184,35 +197,79 @@ async def bad_input_rejected(dut):
     await answered("OK")
     assert await tb.mvm(x[:-1] if len(x) > 1 else np.concatenate([x, x])) is None    # wrong length
     await answered("BAD_VECTOR")
+    await tb.reserved_table_beat()                                 # kind 2: rejected, the tables stay valid
+    await answered("BAD_SEQUENCE")
     assert await tb.mvm(x) is not None                             # still valid: a good vector runs
-    # A schedule that converts an unused bitline aborts the MVM before any output.
-    unused = np.argwhere(mapping.col_output < 0)
-    assert len(unused), f"{cfg.top}: a two-output mapping used every bitline"
-    xb, col = (int(v) for v in unused[0])
-    t = tables_of(cfg, mapping)
-    t.ou_xbar[0], t.ou_col_group[0] = xb, col // cfg.ou_cols
-    t.ou_col_mask[0] = False
-    t.ou_col_mask[0, col % cfg.ou_cols] = True
-    assert await tb.load_tables(t) == 0
-    assert await tb.mvm(x) is None
-    await answered("UNUSED_COLUMN")
-    # A smaller N whose load leaves out the columns of the dropped outputs: their stale entries (output >= N) abort.
-    t = tables_of(cfg, mapping)
-    keep = t.col_output < 1
-    for name in ("col_xbar", "col_col", "col_output", "col_shift", "col_negative"):
-        setattr(t, name, getattr(t, name)[keep])
-    t.n_outputs = 1
-    assert await tb.load_tables(t) == 0
-    assert await tb.mvm(x) is None
-    await answered("UNUSED_COLUMN")
+    await tb.check_registers()
     regs = await tb.check_registers()
-    assert regs["ERRORS"] == tb.golden.counters["errors"] == 2 * len(cases) + 4 + cell_room(cfg)
+    assert regs["ERRORS"] == tb.golden.counters["errors"] == 2 * len(cases) + 3 + cell_room(cfg)
     expected = {code for name, code in E.items() if name != "BAD_CELL" or cell_room(cfg)}
     assert tb.codes_seen == expected, f"error codes seen {sorted(tb.codes_seen)}, expected {sorted(expected)}"
     path = knob("error_codes", "")
     if path:
         with open(path, "w") as f:
             json.dump(sorted(tb.codes_seen), f)
+
+
+@cocotb.test()
+async def routed_stream_cycles_match_model(dut):
+    """A random mapping-format-v2 schedule (bitlines shared by several outputs, OUs routed to several outputs):
+    with an ideal host, an isolated MVM and 8 vectors back to back take exactly the cycle model's cycles; then
+    the same schedule with random gaps and backpressure; every output against the golden, counters exact."""
+    tb, cfg, rng = await _start(dut, gap=0.0, stall=0.0)
+    k, n = min(cfg.input_capacity, 12), min(cfg.output_capacity, 5)
+    mapping = random_mapping(cfg, rng, n_inputs=k, n_outputs=n, ou_fraction=0.3)
+    await tb.program(mapping.levels, footprint(mapping))
+    await tb.idle()
+    await tb.pop_faults()
+    assert await tb.load_tables(tables_of(cfg, mapping)) == 0
+    await tb.idle()
+    src, sink = tb.sources["inputs"], tb.sinks["outputs"]
+    for vectors in (1, 8):
+        first, done = len(src.handshake_cycles), len(sink.handshake_cycles)
+        for v in _inputs(cfg, rng, vectors, k):
+            await tb.mvm(v)
+        await tb.idle()
+        got = sink.handshake_cycles[done + n - 1::n]
+        starts = src.handshake_cycles[first::k]
+        sched = perf.stream_schedule(cfg, mapping, vectors)
+        expected = [(a - sched[0][0] + starts[0], b - sched[0][0] + starts[0]) for a, b in sched]
+        assert list(zip(starts, got)) == expected, f"{vectors} vectors: (first input, last output) {list(zip(starts, got))}, model {expected}"
+        if vectors == 1:
+            assert got[0] - starts[0] + 1 == perf.mvm_cycles(cfg, mapping)
+    regs = await tb.check_registers()
+    assert regs["MVMS"] == 9
+    # the same stream with random input gaps and output backpressure
+    sink.set_pause_generator(random_pauses(random.Random(int(rng.integers(2**31))), 0.3))
+    src.set_pause_generator(random_pauses(random.Random(int(rng.integers(2**31))), 0.3))
+    for v in _inputs(cfg, rng, 4, k):
+        await tb.mvm(v)
+    await tb.check_registers()
+
+
+@cocotb.test(skip=not knob("bench_mapping", ""))
+async def bench_cycles(dut):
+    """``make bench`` section ``rram_perf``: the mapping in the ``bench_mapping`` file from an ideal host, one isolated
+    MVM and then ``bench_vectors`` vectors back to back; every output against the golden; the measured cycles
+    (first input beat to last output beat, both included) go to the ``bench`` JSON file."""
+    tb, cfg, rng = await _start(dut, gap=0.0, stall=0.0)
+    mapping = load_mapping(knob("bench_mapping", ""))
+    vectors = int(knob("bench_vectors", 8))
+    await tb.program(mapping.levels, footprint(mapping))
+    assert await tb.load_tables(tables_of(cfg, mapping)) == 0
+    await tb.idle()
+    src, sink = tb.sources["inputs"], tb.sinks["outputs"]
+    measured = {}
+    for label, count in (("mvm_cycles", 1), ("stream_cycles", vectors)):
+        first = len(src.handshake_cycles)
+        for v in _inputs(cfg, rng, count, mapping.n_inputs):
+            await tb.mvm(v)
+        await tb.idle()
+        measured[label] = sink.handshake_cycles[-1] - src.handshake_cycles[first] + 1
+    regs = await tb.check_registers()
+    measured |= {"vectors": vectors, "STALLS": regs["STALLS"], "OU_ACTIVATIONS": regs["OU_ACTIVATIONS"]}
+    with open(knob("bench", ""), "w") as f:
+        json.dump(measured, f)
 
 
 @cocotb.test(skip=not knob("soak_beats", 0))

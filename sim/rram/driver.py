@@ -27,7 +27,7 @@ def program_beats(cfg, levels, mask=None) -> list[int]:
 
 
 def table_beats(cfg, tables: Tables) -> list[int]:
-    """HEADER, the OU entries, the column entries, END."""
+    """HEADER, the OU entries (each with its columns' routing), END."""
     p = beats.params_of(cfg)
     out = beats.table_beats(p, beats.TABLE_HEADER, {"n_ous": tables.n_ous, "n_inputs": tables.n_inputs,
                                                     "n_outputs": tables.n_outputs})
@@ -35,11 +35,9 @@ def table_beats(cfg, tables: Tables) -> list[int]:
         out += beats.table_beats(p, beats.TABLE_OU, {
             "xbar": tables.ou_xbar, "row_group": tables.ou_row_group, "col_group": tables.ou_col_group,
             "inputs": tables.ou_inputs, "mask": (np.asarray(tables.ou_col_mask, dtype=np.int64)
-                                                 << np.arange(cfg.ou_cols)).sum(axis=1)})
-    if len(tables.col_xbar):
-        out += beats.table_beats(p, beats.TABLE_COL, {
-            "xbar": tables.col_xbar, "col": tables.col_col, "output": tables.col_output, "shift": tables.col_shift,
-            "negative": tables.col_negative})
+                                                 << np.arange(cfg.ou_cols)).sum(axis=1),
+            "route.output": tables.ou_col_output, "route.shift": tables.ou_col_shift,
+            "route.negative": tables.ou_col_negative})
     return out + beats.table_beats(p, beats.TABLE_END)
 
 

@@ -89,14 +89,22 @@ class RramTileTB(Testbench):
         await self.send({"tables": words})
         return code
 
-    def _mvm_cycles(self):
-        """:func:`gen.rram.perf.mvm_cycles` of the tables the golden model holds (no tables: none)."""
+    def _schedule(self):
+        """The tables the golden model holds, as the cycle model takes them (None without valid tables)."""
         g, cfg = self.golden, self.cfg
         if not g.tables_valid:
-            return 0
-        masks = np.array([mask for *_, mask in g.ous], dtype=bool).reshape(len(g.ous), cfg.ou_cols)
-        schedule = SimpleNamespace(n_inputs=g.n_inputs, n_outputs=g.n_outputs, ou_col_mask=masks)
-        return perf.mvm_cycles(cfg, schedule)
+            return None
+        rows = len(g.ous)
+        return SimpleNamespace(
+            n_inputs=g.n_inputs, n_outputs=g.n_outputs,
+            ou_xbar=np.array([o[0] for o in g.ous], dtype=np.int64),
+            ou_col_mask=np.array([o[4] for o in g.ous], dtype=bool).reshape(rows, cfg.ou_cols),
+            ou_col_output=np.array([o[5] for o in g.ous], dtype=np.int64).reshape(rows, cfg.ou_cols))
+
+    def _mvm_cycles(self):
+        """:func:`gen.rram.perf.mvm_cycles` of the tables the golden model holds (no tables: none)."""
+        schedule = self._schedule()
+        return 0 if schedule is None else perf.mvm_cycles(self.cfg, schedule)
 
     async def mvm(self, x):
         """Send one input vector; its expected output beats go to the scoreboard. Returns the golden y (or None)."""
@@ -112,6 +120,12 @@ class RramTileTB(Testbench):
         return y
 
     # ---- observation ------------------------------------------------------------------------------------------
+
+    async def reserved_table_beat(self):
+        """One table beat of the reserved kind 2 (rejected: BAD_SEQUENCE); the golden model does the same."""
+        self.golden.reserved_beat()
+        self.allow(1)
+        await self.send({"tables": [beats.TABLE_RESERVED]})
 
     async def read_regs(self):
         """Every register, by name (one cycle each), plus ``"at"``: the cycle number when CYCLES was read."""

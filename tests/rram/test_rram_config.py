@@ -26,19 +26,22 @@ def test_presets():
 
 
 def test_external_crossbar_tile_exposes_the_crossbar_streams():
-    """The digital part alone: no model inside, its cmd/rsp streams are ports of the same widths."""
+    """The digital part alone: no model inside, each crossbar's cmd/rsp streams are ports (an array, one element
+    per crossbar) of a one-crossbar model's widths."""
     from hw.rram.crossbar import CrossbarModel
     from gen.rram.verilog import build
 
-    cfg = load_config("rram_32x32_c2_small")
+    cfg = load_config("rram_128x128_c2_ou9x8_adc5")
     inside, outside = build(cfg), build(dataclasses.replace(cfg, crossbar="external"))
-    assert inside.xbar is not None and outside.xbar is None
+    assert len(inside.xbars) == cfg.n_xbars == 2 and outside.xbars == []
     assert "xbar_cmd" not in inside.signature.members
-    model = CrossbarModel(n_xbars=cfg.n_xbars, xbar_rows=cfg.xbar_rows, xbar_cols=cfg.xbar_cols,
+    model = CrossbarModel(n_xbars=1, xbar_rows=cfg.xbar_rows, xbar_cols=cfg.xbar_cols,
                           cell_bits=cfg.cell_bits, ou_rows=cfg.ou_rows, ou_cols=cfg.ou_cols, dac_bits=cfg.dac_bits,
                           adc_bits=cfg.adc_bits)
-    assert outside.signature.members["xbar_cmd"].signature == model.signature.members["cmd"].signature.flip()
-    assert outside.signature.members["xbar_rsp"].signature == model.signature.members["rsp"].signature.flip()
+    for name, member in (("xbar_cmd", "cmd"), ("xbar_rsp", "rsp")):
+        port = outside.signature.members[name]
+        assert port.dimensions == (cfg.n_xbars,)
+        assert port.signature == model.signature.members[member].signature.flip()
 
 
 @pytest.mark.parametrize("fields,pattern", [

@@ -46,8 +46,12 @@ def test_dense_mapping_lossless_equals_matmul(p):
     per_output = columns_per_output(weight_bits=p["weight_bits"], cell_bits=p["geometry"].cell_bits,
                                     encoding=p["encoding"])
     row_tiles = -(-p["k"] // p["geometry"].xbar_rows)
-    assert (np.bincount(mapping.col_output[mapping.col_output >= 0], minlength=p["n"]).tolist()
-            == [per_output * row_tiles] * p["n"])
+    # (per OU row group: the routing repeats on every OU of a column group, so count each bitline once)
+    routed = {(int(x), int(c), int(o)) for x, cols, outs, mask in zip(mapping.ou_xbar, mapping.ou_cols_of(),
+                                                                      mapping.ou_col_output, mapping.ou_col_mask)
+              for c, o, m in zip(cols, outs, mask) if m}
+    assert (np.bincount([o for *_, o in routed], minlength=p["n"]).tolist() == [per_output * row_tiles] * p["n"])
+    assert mapping.shared_bitlines() == 0
 
 
 def test_lossy_adc_clips_each_ou_column():

@@ -11,7 +11,7 @@ from gen.rram.config import RramTileConfig
 from gen.rram.verilog import build
 from hw.rram import beats
 from sim.rram import driver
-from sim.rram.tables import footprint, program_cells, tables_of
+from sim.rram.tables import footprint, program_cells, random_mapping, tables_of
 from sim.rram.golden import TileGolden
 from gen.rram import perf
 from sim.common.amaranth_bench import Bench, bound
@@ -31,15 +31,19 @@ FAULTY = dataclasses.replace(CONFIGS["c2_ou5x4_s4_lossy"], pulse_error=24000, re
                              stuck_sa1=0.04, max_iters=2, fault_depth=3)
 
 
-def session(cfg, k, n, seed):
-    """A dense k × n mapping of random weights and two random input vectors."""
+def session(cfg, k, n, seed, *, vectors=2, routed=False):
+    """A dense k × n mapping of random weights (or, ``routed``, a random v2 schedule: shared bitlines, several
+    outputs per OU) and ``vectors`` random input vectors."""
     rng = np.random.default_rng(seed)
     lo, hi = -(1 << (cfg.weight_bits - 1)), (1 << (cfg.weight_bits - 1)) - 1
-    w = rng.integers(lo, hi + 1, size=(k, n))
-    mapping = map_dense(w, cfg.geometry, weight_bits=cfg.weight_bits, encoding=cfg.encoding)
+    if routed:
+        mapping = random_mapping(cfg, rng, n_inputs=k, n_outputs=n)
+    else:
+        w = rng.integers(lo, hi + 1, size=(k, n))
+        mapping = map_dense(w, cfg.geometry, weight_bits=cfg.weight_bits, encoding=cfg.encoding)
     xlo, xhi = ((-(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1) if cfg.input_signed
                 else (0, (1 << cfg.input_bits) - 1))
-    return mapping, rng.integers(xlo, xhi + 1, size=(2, k))
+    return mapping, rng.integers(xlo, xhi + 1, size=(vectors, k))
 
 
 def expected(cfg, mapping, x):
@@ -67,18 +71,18 @@ def model_cycles(cfg, mapping, writes, logged, n_table, n_vectors):
         t += perf.program_cycles(w, logged=bad)
     table = list(range(t, t + n_table))
     t += n_table
-    first_in, last_out = [], []
-    for _ in range(n_vectors):
-        first_in.append(t + perf.INPUT_START)
-        last_out.append(first_in[-1] + perf.mvm_cycles(cfg, mapping) - 1)
-        t = last_out[-1] + 1
-    return dict(program=program, table=table, first_in=first_in, last_out=last_out, end=t)
+    # the vectors are offered back to back: the second loads while the first computes (stream_schedule)
+    sched = perf.stream_schedule(cfg, mapping, n_vectors)
+    first_in = [t + a for a, _ in sched]
+    last_out = [t + b for _, b in sched]
+    assert last_out[0] - first_in[0] + 1 == perf.mvm_cycles(cfg, mapping)
+    return dict(program=program, table=table, first_in=first_in, last_out=last_out, end=last_out[-1] + 1)
 
 
-def run_session(cfg, k, n, seed):
-    """Program a mapping's footprint (the fault log popped afterwards), load its tables, run two MVMs; check every
-    output, fault-log entry, register and transfer cycle."""
-    mapping, x = session(cfg, k, n, seed)
+def run_session(cfg, k, n, seed, **kw):
+    """Program a mapping's footprint (the fault log popped afterwards), load its tables, run the MVMs back to back;
+    check every output, fault-log entry, register and transfer cycle."""
+    mapping, x = session(cfg, k, n, seed, **kw)
     golden, writes, logged, faults, tables, y = expected(cfg, mapping, x)
     table_beats = driver.table_beats(cfg, tables)
     model = model_cycles(cfg, mapping, writes, logged, len(table_beats), len(x))
@@ -153,3 +157,26 @@ def test_tile_write_verify_retries_and_fault_log(seed):
     assert any(w > 1 and not bad for w, bad in zip(writes, logged)), "no cell verified after a retry"
     assert golden.counters["fault_dropped"] > 0, "the fault log never overflowed"
     assert golden.counters["verify_iters"] > len(writes)
+
+
+V2 = {
+    # 4 crossbars (8 × 12, 3 × 4 OUs), one ADC per crossbar, offset encoding: an OU's columns route to 2 outputs
+    "x4_adc1_offset": (RramTileConfig(xbar_rows=8, xbar_cols=12, n_xbars=4, ou_rows=3, ou_cols=4, adcs_per_xbar=1,
+                                      adc_bits=4, input_bits=4, weight_bits=4, encoding="offset"), 11, 6, False),
+    # random v2 routing (shared bitlines, up to 4 outputs per OU), 2 ADCs of 4, 2-bit DAC, unsigned inputs
+    "routed_adc2_dac2": (RramTileConfig(xbar_rows=12, xbar_cols=12, n_xbars=2, ou_rows=4, ou_cols=4, adcs_per_xbar=2,
+                                        adc_bits=3, dac_bits=2, input_bits=5, input_signed=False, weight_bits=4,
+                                        max_outputs=5, max_inputs=9), 9, 5, True),
+}
+
+
+@pytest.mark.parametrize("name", V2)
+def test_tile_v2_parallel_lanes_stream(name, seed):
+    """Parallel lanes with ADC sharing and per-OU routing: 8 vectors back to back, outputs bit-exact, STALLS and
+    BUSYx exact, every first input and last output on stream_schedule."""
+    cfg, k, n, routed = V2[name]
+    golden, _, _ = run_session(cfg, k, n, seed, vectors=8, routed=routed)
+    assert golden.counters["mvms"] == 8
+    if routed:      # (one ADC never stalls: every column takes its own cycle anyway)
+        assert golden.counters["stalls"] > 0, "no OU routed to two outputs: the stall rule was not exercised"
+    assert golden.counters["busy3" if cfg.n_xbars == 4 else "busy1"] > 0

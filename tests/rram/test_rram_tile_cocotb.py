@@ -1,8 +1,8 @@
 """cocotb tests of the emitted RRAM tile on Verilator and Icarus, over a config matrix.
 
 `make test` runs a covering subset of small tiles (cell_bits 1/2/4, OU 9×8 and 16×16, lossless and clipping ADC,
-differential and offset encoding, signed and unsigned inputs, faults and noise); `make test-full`
-(SPARSEGEN_FULL=1) runs the whole product of those axes.
+differential and offset encoding, signed and unsigned inputs, DAC 1 and 2, 1, 2 and 4 crossbars, adcs_per_xbar 1, 3
+and ou_cols, faults and noise); `make test-full` (SPARSEGEN_FULL=1) runs the whole product of those axes.
 
 Every error code of ``hw.rram.beats.ERROR_CODES`` is produced by the tile in `make test`: each run's bad-input test
 reads back from STATUS every code its config can produce (all but BAD_CELL when every address field is full, i.e.
@@ -23,7 +23,7 @@ from sim.rram.driver import cell_room
 
 
 _ABBREV = {"dac_bits": "dac", "stuck_sa0": "sa0_", "stuck_sa1": "sa1_", "pulse_error": "pe", "read_noise": "rn",
-           "xbar_rows": "rows"}
+           "xbar_rows": "rows", "xbar_cols": "cols", "n_xbars": "x", "adcs_per_xbar": "a"}
 
 
 def _config(cell_bits, ou, lossless, encoding, signed, **extra):
@@ -41,18 +41,24 @@ def _config(cell_bits, ou, lossless, encoding, signed, **extra):
 
 
 CONFIGS = [
-    # ideal, lossless: results must equal x @ W; 30 wordlines, so a program beat can address a row beyond them
-    _config(1, (9, 8), True, "differential", True, xbar_rows=30),
-    # clipping ADC, 2-bit DAC, stuck cells, pulse errors and read noise
+    # ideal, lossless: results must equal x @ W; 30 wordlines, so a program beat can address a row beyond them;
+    # one ADC per crossbar
+    _config(1, (9, 8), True, "differential", True, xbar_rows=30, adcs_per_xbar=1),
+    # clipping ADC, 2-bit DAC, stuck cells, pulse errors and read noise; 4 crossbars
     _config(2, (16, 16), False, "offset", False, dac_bits=2, stuck_sa0=0.02, stuck_sa1=0.02, pulse_error=12000,
             read_noise=1),
-    # 4-bit cells, stuck cells only (the fault log is exactly the stuck cells off target), small fault FIFO
-    _config(4, (9, 8), True, "differential", False, stuck_sa0=0.03, stuck_sa1=0.03),
+    # 4-bit cells, stuck cells only (the fault log is exactly the stuck cells off target), small fault FIFO;
+    # four 16 × 16 crossbars, 3 ADCs of 8
+    _config(4, (9, 8), True, "differential", False, stuck_sa0=0.03, stuck_sa1=0.03, n_xbars=4, adcs_per_xbar=3,
+            xbar_rows=16, xbar_cols=16),
 ]
 if os.environ.get("SPARSEGEN_FULL"):
-    CONFIGS += [_config(c, ou, ll, enc, s, stuck_sa1=0.02)
-                for c, ou, ll, enc, s in itertools.product((1, 2, 4), ((9, 8), (16, 16)), (True, False),
-                                                           ("differential", "offset"), (True, False))]
+    # the product of the original axes (48 tiles, each with stuck cells); DAC, crossbar count and ADC sharing cycle
+    # through their values along it, so each value meets every other axis
+    CONFIGS += [_config(c, ou, ll, enc, s, stuck_sa1=0.02, dac_bits=(1, 2)[i % 2], n_xbars=(1, 2, 4)[i % 3],
+                        **({"adcs_per_xbar": 1} if i % 4 >= 2 else {}))
+                for i, (c, ou, ll, enc, s) in enumerate(itertools.product(
+                    (1, 2, 4), ((9, 8), (16, 16)), (True, False), ("differential", "offset"), (True, False)))]
 CONFIGS = {cfg.top: cfg for cfg in CONFIGS}
 
 
