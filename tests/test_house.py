@@ -113,3 +113,16 @@ def test_command_plugins_go_one_way():
     assert all(name.split(".")[0] == "sim" for name in commands.EXTENSIONS), commands.EXTENSIONS
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["entry-points"][cli.PLUGIN_GROUP] == {"sim": "sparsegen.commands"}
+
+
+def test_no_environment_is_tracked():
+    """The virtual environment, build output and simulator runs are never committed (a worktree's `.venv` symlink
+    once was: checking it out replaced the real environment)."""
+    import shutil
+    import subprocess
+
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files", "--", ".venv", "build", "sim_build", "dist"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert not tracked, f"tracked environment/build files: {tracked}"
