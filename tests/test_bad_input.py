@@ -243,8 +243,8 @@ def test_rram_mvm_arguments(x, kwargs, exc, pattern):
     (lambda p, c: p.os_systolic.scalesim_os_fold(-5, 4, 4), ValueError, r"^k = -5 is out of range"),
     (lambda p, c: p.os_systolic.stream_cycles(c, [2, 0]), ValueError, r"^k_blocks = 0 is out of range"),
     (lambda p, c: p.rram_tile.program_cycles(2.7), TypeError, r"^writes = 2.7 is a float"),
-    (lambda p, c: p.rram_tile.ou_cycles(ou_rows=9, ou_cols=8, converted=9), ValueError,
-     r"^converted = 9 is out of range: allowed 0 … 8 \(ou_cols\)"),
+    (lambda p, c: p.rram_tile.ou_conversion_cycles([[1] * 8], [[0] * 8], 0), ValueError,
+     r"^adcs = 0 is out of range"),
 ])
 def test_perf_functions_check_counts(call, exc, pattern):
     from types import SimpleNamespace
