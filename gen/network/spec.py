@@ -166,6 +166,19 @@ class Network:
         layers = tuple(replace(l, weight=np.asarray(weights[l.name])) if l.name in weights else l for l in self.layers)
         return replace(self, layers=layers, **changes)
 
+    def check_images(self, images) -> np.ndarray:
+        """``images`` as a float64 array ``(n, C, H, W)`` of this network's input shape; a ``ValueError`` naming the
+        dtype or shape otherwise."""
+        kind = getattr(np.asarray(images), "dtype", np.dtype(object)).kind
+        if kind not in "iuf":
+            raise ValueError(f"images dtype {np.asarray(images).dtype} is not numeric: allowed a float or integer "
+                             "array (n, C, H, W)")
+        images = checks.check_float_array("images", images)
+        if images.ndim != 4 or images.shape[1:] != self.input_shape:
+            raise ValueError(f"images shape {images.shape} does not match the network input: allowed "
+                             f"(n, {', '.join(map(str, self.input_shape))})")
+        return images
+
     def describe(self) -> str:
         """One line per layer: kind, name, weight shape, output shape."""
         out = [f"{self.name}: input {self.input_shape}"]

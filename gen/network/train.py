@@ -83,25 +83,13 @@ def _layer_backward(layer, grad, cache):
     return dx, dw
 
 
-def _check_images(network, images):
-    kind = getattr(np.asarray(images), "dtype", np.dtype(object)).kind
-    if kind not in "iuf":
-        raise ValueError(f"images dtype {np.asarray(images).dtype} is not numeric: allowed a float or integer array "
-                         "(n, C, H, W)")
-    images = checks.check_float_array("images", images)
-    if images.ndim != 4 or images.shape[1:] != network.input_shape:
-        raise ValueError(f"images shape {images.shape} does not match the network input: allowed "
-                         f"(n, {', '.join(map(str, network.input_shape))})")
-    return images
-
-
 def forward(network: Network, images, *, keep: bool = False):
     """Float outputs of every layer: a list with one ``(n, C, H, W)`` array per layer (after its ReLU).
 
     ``network`` must be a float network (the int8 one runs in :func:`sim.network.golden.int8_forward`).
     ``keep`` also returns the caches and the network for the backward pass.
     """
-    x = _check_images(network, images)
+    x = network.check_images(images)
     if network.quantized:
         raise ValueError(f"network {network.name!r} has integer weights: allowed a float network "
                          "(sim.network.golden.int8_forward runs int8 ones)")
@@ -164,7 +152,7 @@ def _adam(network, images, labels, *, seed, epochs, batch, lr, mask=None, progre
     checks.check_int("epochs", epochs, 0, 10_000)
     checks.check_int("batch", batch, 1, 1 << 20)
     checks.check_float("lr", lr, 0.0, 1.0)
-    x = _check_images(network, images)
+    x = network.check_images(images)
     y = checks.check_int_array("labels", labels, ndim=1, lo=0, hi=network.classes - 1)
     if len(y) != len(x):
         raise ValueError(f"labels has {len(y)} entries for {len(x)} images: allowed one per image")

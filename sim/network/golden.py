@@ -36,14 +36,7 @@ _TOP = (1 << (ACT_BITS - 1)) - 1
 
 def input_ints(network: Network, images) -> np.ndarray:
     """Images ``(n, C, H, W)`` (float, image units) → int8 inputs as int64: ``clip(rint(image / input_scale))``."""
-    kind = getattr(np.asarray(images), "dtype", np.dtype(object)).kind
-    if kind not in "iuf":
-        raise ValueError(f"images dtype {np.asarray(images).dtype} is not numeric: allowed a float or integer array "
-                         "(n, C, H, W)")
-    images = checks.check_float_array("images", images)
-    if images.ndim != 4 or images.shape[1:] != network.input_shape:
-        raise ValueError(f"images shape {images.shape} does not match the network input: allowed "
-                         f"(n, {', '.join(map(str, network.input_shape))})")
+    images = network.check_images(images)
     return np.clip(np.rint(images / network.input_scale), -_TOP, _TOP).astype(np.int64)
 
 
