@@ -22,6 +22,7 @@ from hw.formats.conv import conv_output_size, im2col
 
 from gen.compiler.quantize import dequantize, quantize_symmetric
 from gen.compiler.workloads import DATA_DIR
+from gen.network.train import softmax_cross_entropy
 from gen.paths import build_dir
 
 __all__ = ["DATA", "bars", "conv", "forward", "loss_and_grads", "train", "evaluate", "main"]
@@ -91,15 +92,7 @@ def loss_and_grads(params, x, y):
     a2, c2 = conv(h1, params["conv2"], 2)
     h2 = np.maximum(a2, 0)
     pooled = h2.mean(axis=(2, 3))
-    logits = pooled @ params["fc"].T
-    logits -= logits.max(axis=1, keepdims=True)
-    prob = np.exp(logits)
-    prob /= prob.sum(axis=1, keepdims=True)
-    n = len(y)
-    loss = -np.log(prob[np.arange(n), y] + 1e-12).mean()
-    dlogits = prob
-    dlogits[np.arange(n), y] -= 1
-    dlogits /= n
+    loss, dlogits = softmax_cross_entropy(pooled @ params["fc"].T, y)
     grads = {"fc": dlogits.T @ pooled}
     dpooled = dlogits @ params["fc"]
     dh2 = np.broadcast_to(dpooled[:, :, None, None] / (h2.shape[2] * h2.shape[3]), h2.shape) * (a2 > 0)

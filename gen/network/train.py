@@ -13,7 +13,7 @@ from hw import checks
 from hw.formats.conv import im2col
 from gen.network.spec import Layer, Network
 
-__all__ = ["forward", "logits", "predict", "accuracy", "train", "finetune", "digits_cnn", "apply_mask"]
+__all__ = ["softmax_cross_entropy", "forward", "logits", "predict", "accuracy", "train", "finetune", "digits_cnn", "apply_mask"]
 
 
 def _cols_index(c, h, w, kh, kw, stride, padding):
@@ -121,17 +121,22 @@ def accuracy(network: Network, images, labels) -> float:
     return float((predict(network, images) == np.asarray(labels)).mean())
 
 
-def _loss_and_grads(network, x, y):
-    outs, caches, net = forward(network, x, keep=True)
-    z = outs[-1].reshape(len(x), -1)
-    z = z - z.max(axis=1, keepdims=True)
+def softmax_cross_entropy(logits, labels) -> tuple:
+    """``(loss, dloss/dlogits)`` of the mean softmax cross-entropy of ``logits`` ``(n, classes)`` (float) against
+    integer ``labels`` ``(n,)``."""
+    z = logits - logits.max(axis=1, keepdims=True)
     prob = np.exp(z)
     prob /= prob.sum(axis=1, keepdims=True)
-    n = len(y)
-    loss = -np.log(prob[np.arange(n), y] + 1e-12).mean()
-    grad = prob
-    grad[np.arange(n), y] -= 1
-    grad = (grad / n).reshape(outs[-1].shape)
+    n = len(labels)
+    loss = -np.log(prob[np.arange(n), labels] + 1e-12).mean()
+    prob[np.arange(n), labels] -= 1
+    return loss, prob / n
+
+
+def _loss_and_grads(network, x, y):
+    outs, caches, net = forward(network, x, keep=True)
+    loss, grad = softmax_cross_entropy(outs[-1].reshape(len(x), -1), y)
+    grad = grad.reshape(outs[-1].shape)
     grads = {}
     for layer, cache in zip(reversed(net.layers), reversed(caches)):
         if layer.relu:
