@@ -1,7 +1,7 @@
 # sparsegen: every target bootstraps .venv with the pinned dependencies on first use.
 # Everything is written under $SPARSEGEN_BUILD if set, else ./build (gen/paths.py build_dir).
 #   make verilog    emit every preset into build/verilog/<preset>/
-#   make test       golden, Amaranth-sim, lint and cocotb tests (Verilator + Icarus), ~minutes on 2 cores
+#   make test       golden, Amaranth-sim, lint and cocotb tests (Verilator + Icarus), ~13 min on 2 cores; prints the 25 slowest
 #   make test-full  the same with the larger config matrix and long sweeps
 #   make bench      generation/build/simulation throughput and cycle-model figures
 #   make demo       the digits CNN: float, int8, IMAGES=n (default 100) test images on the GEMM and RRAM RTL
@@ -40,7 +40,7 @@ verilog: $(STAMP)
 	$(VPY) -m gen verilog --all --out $(BUILD)/verilog
 
 test: $(STAMP)
-	$(VERILATOR_ENV) $(VPY) -m pytest -n $(JOBS) -m "not slow" $(PYTEST_ARGS)
+	$(VERILATOR_ENV) $(VPY) -m pytest -n $(JOBS) -m "not slow" --durations=25 $(PYTEST_ARGS)
 
 test-full: $(STAMP)
 	$(VERILATOR_ENV) SPARSEGEN_FULL=1 $(VPY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
