@@ -53,9 +53,7 @@ def _run(args):
 
 def _perf_mapping(cfg, args):
     """The layer ``rram-perf`` measures, mapped onto ``cfg``'s geometry (checked to fit the tile)."""
-    import numpy as np
-
-    from gen.compiler.sparse_map import plan_layer
+    from gen.rram.layer import dense_layer_weights, map_layer
 
     if args.weights is not None:
         from gen.compiler.report import prepared_layers
@@ -78,23 +76,9 @@ def _perf_mapping(cfg, args):
             if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
                 raise ValueError(f"--layer {args.layer!r} is not K,N: two positive integers, e.g. 128,32")
             k, n = (checks.check_int(f"--layer {label}", int(p), 1, 65536) for label, p in zip("KN", parts))
-        lo, hi = -(1 << (cfg.weight_bits - 1)), (1 << (cfg.weight_bits - 1)) - 1
-        w = np.random.default_rng(0).integers(lo, hi + 1, size=(k, n))
+        w = dense_layer_weights(cfg, k, n)
         what = f"dense random {k}×{n}"
-    if args.mapping != "dense" and cfg.encoding != "differential":
-        raise ValueError(f"--mapping {args.mapping} needs encoding = 'differential' (the sparse strategies do)")
-    mapping = plan_layer(w, cfg.geometry, strategy=args.mapping, weight_bits=cfg.weight_bits,
-                         **({"encoding": cfg.encoding} if args.mapping == "dense" else {})).mapping()
-    for label, value, cap in (("crossbars", mapping.n_xbars, cfg.n_xbars), ("OUs", mapping.n_ous, cfg.ou_table_depth),
-                              ("K", mapping.n_inputs, cfg.input_capacity), ("N", mapping.n_outputs,
-                                                                            cfg.output_capacity)):
-        if value > cap:
-            raise ValueError(f"the layer ({what}, mapping {args.mapping}) needs {value} {label}: the tile holds "
-                             f"{cap} (use --set, e.g. n_xbars=, max_ous=, max_inputs=, max_outputs=)")
-    per_xbar = np.bincount(mapping.ou_xbar, minlength=1).max() if mapping.n_ous else 0
-    if per_xbar > cfg.lane_depth:
-        raise ValueError(f"the layer puts {per_xbar} OUs on one crossbar: its queue holds {cfg.lane_depth}")
-    return mapping, what
+    return map_layer(cfg, w, strategy=args.mapping, what=what), what
 
 
 def _perf(args):

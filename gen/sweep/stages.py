@@ -4,8 +4,8 @@ Each stage is ``function(config, workloads, options, *, work_dir) -> dict of met
 code: the cycle models (:mod:`gen.gemm.perf` for both GEMM dataflows, :mod:`gen.systolic.perf`), the synthesis
 flow (:func:`gen.synth.flow.synthesize`, its own cache included) and the compiler's report
 (:func:`gen.compiler.report.map_report`). A stage raises to say it failed; the engine records the message.
-:data:`PERF_MODELS` maps a config kind to its perf function: a kind without one (an RRAM tile, until a cycle model
-of whole layers exists for it) fails its ``perf`` stage with a message saying so.
+:data:`PERF_MODELS` maps a config kind to its perf function (GEMM engines, systolic arrays, RRAM tiles); a kind
+without one fails its ``perf`` stage with a message saying so.
 """
 
 import hashlib
@@ -57,7 +57,28 @@ def _systolic_perf(config, shapes):
     return out
 
 
-PERF_MODELS = {"gemm": _gemm_perf, "systolic": _systolic_perf}
+def _rram_perf(config, shapes):
+    from gen.rram import perf
+    from gen.rram.layer import dense_layer_weights, map_layer
+
+    # a GEMM workload M × K × N is M input vectors streamed back to back through a dense K × N layer that the
+    # tile holds whole (gen.rram.perf.stream_schedule); the limit: L for the first vector, the busiest lane's
+    # conversions for each further one
+    cycles = ideal = 0
+    per = {}
+    for name, (m, k, n) in shapes:
+        mapping = map_layer(config, dense_layer_weights(config, k, n), what=f"gemm workload {name!r}: {k}×{n}")
+        sched = perf.stream_schedule(config, mapping, m)
+        per[name] = sched[-1][1] - sched[0][0] + 1
+        cycles += per[name]
+        ideal += perf.limit_cycles(config, mapping) + (m - 1) * perf.stream_limit_per_vector(config, mapping)
+    out = {"cycles": cycles, "ideal_cycles": ideal, "utilization": ideal / cycles}
+    if len(shapes) > 1:
+        out.update({f"cycles.{name}": c for name, c in per.items()})
+    return out
+
+
+PERF_MODELS = {"gemm": _gemm_perf, "systolic": _systolic_perf, "rram": _rram_perf}
 """Config kind → ``perf(config, [(name, (M, K, N)), …]) -> metrics``; a new cycle model registers here."""
 
 

@@ -361,3 +361,32 @@ def test_onnx_and_network_workloads(tmp_path):
     path.write_text(_toml({k: v for k, v in spec.items() if k != "perf"}))
     assert main(["sweep", "--spec", str(path), "--workers", "0", "--out", str(tmp_path / "o3"), "--no-plots"]) == 2
     assert not (tmp_path / "o3").exists()
+
+
+def test_rram_perf_is_the_tile_cycle_model(tmp_path):
+    """`perf` on RRAM tile points: each GEMM workload M×K×N is M vectors streamed through a dense K×N layer on the
+    tile, its cycles the tile's stream schedule (gen.rram.perf, asserted = RTL in tests/rram); fewer ADCs per
+    crossbar cost cycles; a layer larger than the tile fails its point with the limit it exceeds."""
+    from gen.rram import perf as rram_perf
+    from gen.rram.layer import dense_layer_weights, map_layer
+
+    spec = {"name": "tile", "base": "rram_32x32_c2_small", "axes": {"adcs_per_xbar": [1, 2]}, "stages": ["perf"],
+            "workloads": [{"gemm": [5, 32, 4], "name": "fc"}, {"gemm": [1, 20, 2], "name": "small"}]}
+    got = engine.run_sweep(spec, workers=0, out_dir=tmp_path / "o", cache_dir=tmp_path / "c", plots=False)
+    rows = {row["adcs_per_xbar"]: row for row in got["rows"]}
+    for adcs, row in rows.items():
+        cfg = load_config("rram_32x32_c2_small", {"adcs_per_xbar": adcs})
+        want = {}
+        for name, (m, k, n) in (("fc", (5, 32, 4)), ("small", (1, 20, 2))):
+            mapping = map_layer(cfg, dense_layer_weights(cfg, k, n))
+            sched = rram_perf.stream_schedule(cfg, mapping, m)
+            want[name] = sched[-1][1] - sched[0][0] + 1
+            assert want[name] >= rram_perf.limit_cycles(cfg, mapping)
+        assert row["status"] == "ok", row
+        assert row["cycles.fc"] == want["fc"] and row["cycles.small"] == want["small"]
+        assert row["cycles"] == want["fc"] + want["small"] and 0 < row["utilization"] <= 1
+    assert rows[1]["cycles"] > rows[2]["cycles"]
+    big = {**spec, "name": "big", "axes": {"adcs_per_xbar": [2]}, "workloads": [{"gemm": [2, 300, 4]}]}
+    got = engine.run_sweep(big, workers=0, out_dir=tmp_path / "o2", cache_dir=tmp_path / "c2", plots=False)
+    (row,) = got["rows"]
+    assert row["status"] != "ok" and "needs" in row["error"] and "the tile holds" in row["error"], row
