@@ -35,7 +35,7 @@ from gen.compiler.sparse_map import map_layer
 from gen.config import load_config
 from gen.network.spec import Network, save
 from gen.paths import build_dir
-from sim.network.golden import input_ints, layer_gemm
+from sim.network.golden import classes_of, input_ints, layer_gemm
 
 __all__ = ["ENGINES", "RRAM_GEOMETRY", "RRAM_DAC_BITS", "RtlResult", "gemm_config", "gemm_matrix_of",
            "rram_config", "rram_mappings", "check_gemm_config", "run_rtl", "model_cycles", "job_paths"]
@@ -212,7 +212,7 @@ def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "veril
         bit_exact = bool(r["bit_exact"])
     shutil.rmtree(job_dir, ignore_errors=True)      # the simulator's run directory keeps its log and results
     cycles["total"] = sum(cycles.values())
-    return RtlResult(outputs, outputs[-1].reshape(len(inputs), -1).argmax(axis=1), cycles, bit_exact, seconds,
+    return RtlResult(outputs, classes_of(network, outputs[-1]), cycles, bit_exact, seconds,
                      cfg.top, waves_written[-1] if waves_written else None)
 
 

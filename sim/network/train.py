@@ -2,8 +2,8 @@
 
 Also writes ``digits_cnn_test_acts.npz``: every layer's int8 activations of the 450 test images
 (:func:`sim.network.golden.save_activations`), for activation-sparsity studies. Reproducible: seed 0, 40 epochs of Adam (cosine-decayed lr 0.01, batch 32) on the 1,347 training images of
-:func:`gen.network.data.digits`, then :func:`sim.network.golden.quantize` (one weight scale per layer, shifts
-calibrated on the training images). About 10 s on one core. The default ``--out-dir`` is the build directory;
+:func:`gen.network.data.digits`, then :func:`sim.network.golden.quantize` (one weight scale per output channel,
+shifts calibrated on the training images). About 10 s on one core. The default ``--out-dir`` is the build directory;
 ``--out-dir gen/network/data`` regenerates the shipped files (:data:`gen.network.spec.SHIPPED`). Tests never
 train.
 """
