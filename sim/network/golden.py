@@ -114,7 +114,12 @@ def classes_of(network: Network, logits) -> np.ndarray:
     dequantized logits ``logits · scale`` (the last layer's per-output-channel scale; a host operation, since the
     engines have no per-channel multiplier). Ties go to the lowest class."""
     _check_quantized(network)
-    flat = np.asarray(logits).reshape(len(logits), -1)
+    logits = np.asarray(logits)
+    out = tuple(network.shapes[-1])
+    if logits.ndim < 2 or np.prod(logits.shape[1:], dtype=np.int64) != np.prod(out) or logits.shape[1] != out[0]:
+        raise ValueError(f"logits shape {logits.shape} does not match the network output: allowed (n, {out[0]}, ...) "
+                         f"with {int(np.prod(out))} values per image")
+    flat = logits.reshape(len(logits), -1)
     scale = np.asarray(network.weighted[-1].scale, np.float64)
     return (flat * np.repeat(scale, flat.shape[1] // len(scale))).argmax(axis=1)   # (c, y, x) order
 
