@@ -41,9 +41,9 @@ __all__ = ["ENGINES", "RRAM_GEOMETRY", "RRAM_DAC_BITS", "RtlResult", "gemm_confi
            "rram_config", "rram_mappings", "check_gemm_config", "run_rtl", "model_cycles", "job_paths"]
 
 ENGINES = ("gemm", "rram")
-# 128×128 crossbars of 4-bit cells (PRIME's), 16×16 OUs, 2-bit DAC (4 input planes): a 10-bit lossless ADC.
-# Chosen for simulation speed: the tile is sequential (3 cycles per converted bitline per plane) and cocotb
-# simulates a few thousand cycles per second, so 4 bitlines per weight instead of 8 halve the cycles.
+# 128×128 crossbars of 4-bit cells (PRIME's), 16×16 OUs, 2-bit DAC (5 input planes with the sign's): a 10-bit
+# lossless ADC. Chosen for simulation speed: a lane's conversion cycles grow with the converted bitlines per plane,
+# so 4 bitlines per weight instead of 8 halve them.
 RRAM_GEOMETRY = {"xbar_rows": 128, "xbar_cols": 128, "ou_rows": 16, "ou_cols": 16, "cell_bits": 4}
 RRAM_DAC_BITS = 2
 _COUNTER = itertools.count()
