@@ -5,7 +5,7 @@
 #   make test-full  the same with the larger config matrix and long sweeps
 #   make bench      generation/build/simulation throughput and cycle-model figures
 #   make demo       the digits CNN: float, int8, IMAGES=n (default 100) test images on the GEMM and RRAM RTL
-#                   (RRAM_IMAGES=m for another count on the slow sequential tile),
+#                   (RRAM_IMAGES=m for another count on the RRAM tile),
 #                   pruning and analog accuracy, plots in build/network/plots
 #   make scalesim-venv  SCALE-Sim v3's own venv (build/scalesim-venv; also created on first use)
 #   make synth      Yosys + nextpnr (ECP5, out of context) on every preset: area, fmax, critical path, then

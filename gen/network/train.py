@@ -225,8 +225,8 @@ def digits_cnn(seed: int = 0) -> Network:
     """The untrained digits CNN (He-initialized, seeded): see :data:`gen.network.spec.SHIPPED`.
 
     ``conv1`` 3×3 1→8 (stride 2, pad 1) → ReLU → ``conv2`` 3×3 8→16 (stride 2, pad 1) → ReLU → ``pool`` max
-    2×2 (global) → ``fc`` 16→10 (logits, no ReLU). Small on purpose: one image is 21 im2col vectors, a few tens of
-    thousands of cycles on the sequential RRAM tile.
+    2×2 (global) → ``fc`` 16→10 (logits, no ReLU). Small on purpose: one image is 21 im2col vectors, about 1,500
+    cycles on the RRAM tile (``sim.network.rtl.model_cycles``).
     """
     rng = np.random.default_rng(seed)
 

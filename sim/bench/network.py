@@ -2,7 +2,7 @@
 the cycle models, and the accuracy table (``python -m sim.bench --only network``).
 
 Float, int8 golden and the ideal analog model run the 450 test images; the GEMM engine's RTL 20 and the RRAM
-tile's RTL 4 (Verilator, one simulation each: the figure includes the simulator start and, for the tile,
+tile's RTL 20 (Verilator, one simulation each: the figure includes the simulator start and, for the tile,
 programming every layer once). Fails when an RTL layer differs from the int8 golden.
 """
 
@@ -17,7 +17,7 @@ from sim.network.rtl import model_cycles
 
 __all__ = ["main"]
 
-RTL_IMAGES = {"gemm_rtl": 20, "rram_rtl": 4}
+RTL_IMAGES = {"gemm_rtl": 20, "rram_rtl": 20}
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ from hw.formats.mapping import CrossbarGeometry
 from hw.formats.mvm import lossless_adc_bits
 from gen.compiler.sparse_map import map_layer
 from gen.rram.analog import PhysicsParams, analog_mvm, program
-from sim.network.golden import int8_forward
+from sim.network.golden import classes_of, int8_forward
 
 __all__ = ["ANALOG_GEOMETRY", "ANALOG_DAC_BITS", "DRIFT_T0", "DRIFT_NU", "PCM_DRIFT_NU", "drift", "analog_forward",
            "analog_predict", "lossless_bits"]
@@ -97,4 +97,4 @@ def analog_forward(network, images, params: PhysicsParams, *, seed: int = 0, adc
 
 def analog_predict(network, images, params: PhysicsParams, **options) -> np.ndarray:
     """``(n,)`` classes on one simulated chip (:func:`analog_forward`'s options)."""
-    return analog_forward(network, images, params, **options)[-1].reshape(len(images), -1).argmax(axis=1)
+    return classes_of(network, analog_forward(network, images, params, **options)[-1])

@@ -14,6 +14,9 @@ Integer semantics of an int8 :class:`gen.network.spec.Network` (what the GEMM en
 
 :func:`quantize` builds it from a float network: per-output-channel symmetric int8 (or ternary) weights with the
 scale of each input channel folded in (so one shift per layer suffices), shifts calibrated on training images.
+The class of an image is the argmax of its *dequantized* logits, ``logits · scale`` of the last layer
+(:func:`classes_of`, on the host): with per-channel scales one integer unit of a logit is worth a different amount
+in each class.
 """
 
 from dataclasses import replace
@@ -27,7 +30,7 @@ from gen.compiler.quantize import quantize_symmetric, ternarize
 from gen.network.spec import ACT_BITS, MAX_SHIFT, Network
 from sim.gemm.golden import requantize
 
-__all__ = ["input_ints", "layer_gemm", "output_stage", "int8_forward", "int8_predict", "quantize", "quantize_shifts", "QUANT_MODES", "GRANULARITIES",
+__all__ = ["input_ints", "layer_gemm", "output_stage", "int8_forward", "classes_of", "int8_predict", "quantize", "quantize_shifts", "QUANT_MODES", "GRANULARITIES",
            "save_activations"]
 
 QUANT_MODES = ("int8", "ternary")
@@ -106,9 +109,24 @@ def int8_forward(network: Network, images=None, *, inputs=None, gemm=None) -> li
     return outs
 
 
+def classes_of(network: Network, logits) -> np.ndarray:
+    """``(n,)`` classes from the integer logits ``(n, classes, ...)`` of an int8 network: the argmax of the
+    dequantized logits ``logits · scale`` (the last layer's per-output-channel scale; a host operation, since the
+    engines have no per-channel multiplier). Ties go to the lowest class."""
+    _check_quantized(network)
+    logits = np.asarray(logits)
+    out = tuple(network.shapes[-1])
+    if logits.ndim < 2 or np.prod(logits.shape[1:], dtype=np.int64) != np.prod(out) or logits.shape[1] != out[0]:
+        raise ValueError(f"logits shape {logits.shape} does not match the network output: allowed (n, {out[0]}, ...) "
+                         f"with {int(np.prod(out))} values per image")
+    flat = logits.reshape(len(logits), -1)
+    scale = np.asarray(network.weighted[-1].scale, np.float64)
+    return (flat * np.repeat(scale, flat.shape[1] // len(scale))).argmax(axis=1)   # (c, y, x) order
+
+
 def int8_predict(network: Network, images) -> np.ndarray:
-    """``(n,)`` classes of the int8 golden (argmax of the int8 logits; ties go to the lowest class)."""
-    return int8_forward(network, images)[-1].reshape(len(images), -1).argmax(axis=1)
+    """``(n,)`` classes of the int8 golden (:func:`classes_of` its int8 logits)."""
+    return classes_of(network, int8_forward(network, images)[-1])
 
 
 def _fold(layer, weight, s_in):
@@ -142,21 +160,21 @@ def _quantizer(mode, granularity):
     return per_tensor
 
 
-def quantize(network: Network, calib_images, *, mode: str = "int8", granularity: str = "tensor",
+def quantize(network: Network, calib_images, *, mode: str = "int8", granularity: str = "channel",
              labels=None) -> Network:
     """The int8 network of a float ``network``, shifts calibrated on ``calib_images`` (float, image units).
 
     Weights: each layer's float weights times its input channels' scales (the image scale
     ``max(images) / 127`` for the first; ``scale · 2^shift`` of the producing channel after that), quantized
     symmetrically (:func:`gen.compiler.quantize.quantize_symmetric`, or :func:`~gen.compiler.quantize.ternarize`
-    for ``mode="ternary"``) with one scale per layer (``granularity="tensor"``, the default) or one per output
-    channel (``"channel"``). Per channel, one shift per layer leaves the channels of the next layer's input at
-    different scales, and folding them into its weights costs that layer's small-scale inputs their precision
-    (2.4 points of test accuracy on the digits CNN, see docs/network.md). Zeros stay zeros, so a pruning
-    mask survives. Shifts: the smallest that keeps the
-    largest calibration sum in int8; with ``labels``, each layer's shift is then lowered by up to 3 where that
-    raises the calibration accuracy (a few outliers saturate, the rest gain resolution), layer by layer. The returned layers' ``scale`` is the
-    float value of one unit of their integer sum, per output channel.
+    for ``mode="ternary"``) with one scale per output channel (``granularity="channel"``, the default) or one per
+    layer (``"tensor"``). Per channel, the engine's one shift per layer leaves the channels of the next layer's
+    input at different scales; they are folded into that layer's float weights before it is quantized, and the
+    last layer's per-class scales are applied on the host (:func:`classes_of`). Zeros stay zeros, so a pruning
+    mask survives. Shifts: the smallest that keeps the largest calibration sum in int8; with ``labels``, each
+    layer's shift is then lowered by up to 3 where that raises the calibration accuracy (a few outliers
+    saturate, the rest gain resolution), layer by layer. The returned layers' ``scale`` is the float value of one
+    unit of their integer sum, per output channel.
     """
     checks.check_instance("network", network, Network)
     quantizer = _quantizer(mode, granularity)
@@ -200,7 +218,7 @@ def quantize(network: Network, calib_images, *, mode: str = "int8", granularity:
     return qnet
 
 
-def quantize_shifts(network: Network, calib_images, shifts, mode: str = "int8", granularity: str = "tensor") -> Network:
+def quantize_shifts(network: Network, calib_images, shifts, mode: str = "int8", granularity: str = "channel") -> Network:
     """:func:`quantize` with the given per-layer ``shifts`` (one per weighted layer) instead of calibrated ones."""
     images = checks.check_float_array("calib_images", calib_images)
     input_scale = float(np.max(np.abs(images))) / _TOP or 1.0

@@ -35,15 +35,15 @@ from gen.compiler.sparse_map import map_layer
 from gen.config import load_config
 from gen.network.spec import Network, save
 from gen.paths import build_dir
-from sim.network.golden import input_ints, layer_gemm
+from sim.network.golden import classes_of, input_ints, layer_gemm
 
 __all__ = ["ENGINES", "RRAM_GEOMETRY", "RRAM_DAC_BITS", "RtlResult", "gemm_config", "gemm_matrix_of",
            "rram_config", "rram_mappings", "check_gemm_config", "run_rtl", "model_cycles", "job_paths"]
 
 ENGINES = ("gemm", "rram")
-# 128×128 crossbars of 4-bit cells (PRIME's), 16×16 OUs, 2-bit DAC (4 input planes): a 10-bit lossless ADC.
-# Chosen for simulation speed: the tile is sequential (3 cycles per converted bitline per plane) and cocotb
-# simulates a few thousand cycles per second, so 4 bitlines per weight instead of 8 halve the cycles.
+# 128×128 crossbars of 4-bit cells (PRIME's), 16×16 OUs, 2-bit DAC (5 input planes with the sign's): a 10-bit
+# lossless ADC. Chosen for simulation speed: a lane's conversion cycles grow with the converted bitlines per plane,
+# so 4 bitlines per weight instead of 8 halve them.
 RRAM_GEOMETRY = {"xbar_rows": 128, "xbar_cols": 128, "ou_rows": 16, "ou_cols": 16, "cell_bits": 4}
 RRAM_DAC_BITS = 2
 _COUNTER = itertools.count()
@@ -212,7 +212,7 @@ def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "veril
         bit_exact = bool(r["bit_exact"])
     shutil.rmtree(job_dir, ignore_errors=True)      # the simulator's run directory keeps its log and results
     cycles["total"] = sum(cycles.values())
-    return RtlResult(outputs, outputs[-1].reshape(len(inputs), -1).argmax(axis=1), cycles, bit_exact, seconds,
+    return RtlResult(outputs, classes_of(network, outputs[-1]), cycles, bit_exact, seconds,
                      cfg.top, waves_written[-1] if waves_written else None)
 
 

@@ -10,7 +10,7 @@ from gen.network.spec import load
 from gen.rram.analog import PhysicsParams
 from sim.gemm.golden import gemm_engine
 from sim.network.analog import analog_forward
-from sim.network.golden import input_ints, int8_forward, layer_gemm, output_stage, save_activations
+from sim.network.golden import classes_of, input_ints, int8_forward, layer_gemm, output_stage, quantize, save_activations
 from sim.network.pipeline import SHIPPED_ACCURACY, evaluate
 from sim.network.rtl import gemm_config, gemm_matrix_of, model_cycles
 
@@ -28,6 +28,27 @@ def test_shipped_accuracy_is_the_documented_one(nets):
     assert a_float == SHIPPED_ACCURACY["float"]
     assert a_int8 == SHIPPED_ACCURACY["int8"]
     assert a_float - a_int8 <= 0.01, "int8 must stay within 1 point of float"
+
+
+def test_shipped_int8_is_per_channel_quantization_of_the_float(nets):
+    """digits_cnn_int8.npz is sim.network.golden.quantize (per channel, the default) of digits_cnn_float.npz on the
+    training images: every weighted layer has its own scale per output channel, and the host's classes are the
+    argmax of the dequantized logits."""
+    f, q = nets
+    x, y = digits("train")
+    again = quantize(f, x, labels=y)
+    for got, want in zip(again.layers, q.layers, strict=True):
+        assert got.shift == want.shift, got.name
+        if want.has_weights:
+            np.testing.assert_array_equal(got.weight, want.weight)
+            np.testing.assert_allclose(got.scale, want.scale, rtol=1e-6)   # float weights ship as float32
+            assert len(np.unique(want.scale)) == len(want.scale), f"{want.name}: one scale per output channel"
+            # each output channel uses the whole int8 range of its own scale (the input scales folded in)
+            assert (np.abs(want.weight).reshape(len(want.scale), -1).max(axis=1) == 127).all(), want.name
+    xt, _ = digits("test")
+    logits = int8_forward(q, xt)[-1].reshape(len(xt), -1)
+    np.testing.assert_array_equal(classes_of(q, logits), (logits * q.weighted[-1].scale).argmax(axis=1))
+    assert (classes_of(q, logits) != logits.argmax(axis=1)).any(), "per-class scales that never matter test nothing"
 
 
 def test_golden_is_the_gemm_engine_golden(nets, seed):

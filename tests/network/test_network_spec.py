@@ -8,7 +8,7 @@ import pytest
 from gen.network.data import digits
 from gen.network.spec import Layer, Network, load, save
 from gen.network.train import logits
-from sim.network.golden import input_ints, int8_forward
+from sim.network.golden import classes_of, input_ints, int8_forward
 from sim.network.pipeline import evaluate
 
 
@@ -76,6 +76,10 @@ def test_path_needs_matching_network(nets):
         evaluate(q, xt[:2], yt[:2], "gpu")
     with pytest.raises(ValueError, match="labels has 3 entries for 2 images"):
         evaluate(q, xt[:2], yt[:3])
+    with pytest.raises(ValueError, match=r"logits shape \(2, 9\) does not match the network output: allowed \(n, 10"):
+        classes_of(q, np.zeros((2, 9), np.int64))
+    with pytest.raises(ValueError, match="has float weights"):
+        classes_of(f, np.zeros((2, 10), np.int64))
 
 
 def test_save_load_round_trip(nets, tmp_path):
