@@ -28,11 +28,14 @@ Strategies (compose with ``+``, e.g. ``"kernel-reorder+bit-squeeze"``; ``dense``
 
 Physical layout of the compacted strategies: a column group's compacted rows fill *slots* — ``xbar_rows``
 wordlines × one OU column position of a crossbar (``xbar_cols // ou_cols`` positions per crossbar; when
-``ou_cols`` does not divide ``xbar_cols`` the remainder bitlines stay unused) — one slot per ``xbar_rows``
-compacted rows; slots are numbered group by group and fill crossbars position by position. A slot holds one group
-only: the column table is per bitline, so two groups with different outputs cannot share a bitline even in
-different OUs. The sparse strategies need the ``differential`` encoding (offset encoding stores a zero weight as
-non-zero cells).
+``ou_cols`` does not divide ``xbar_cols`` the remainder bitlines stay unused). Each OU row group a group touches is
+one scheduled OU with its own routing (mapping format v2), so with ``slots="shared"`` (default) the next group
+starts at the next OU row-group boundary rather than the next slot (:func:`shared_slot_starts`) and the slots go
+round-robin over the crossbars: a slot's remainder holds other groups' rows, its bitlines serving other outputs
+in those row groups. ``slots="single"`` keeps one group per slot (the packing before v2); the planner tries both
+and keeps the better (crossbars, ADC conversions, OUs; ties keep ``single``). The sparse strategies need the
+``differential`` encoding (offset encoding stores a zero weight as non-zero cells). Every mapping passes
+:func:`gen.compiler.rram_map.check_routing` before it is returned (no routing entry the tile would reject).
 """
 
 from dataclasses import dataclass, field
@@ -46,7 +49,8 @@ from gen.compiler.bit_squeeze import bit_sparse_round
 from gen.compiler.kernel_reorder import group_outputs
 from gen.compiler.rram_map import check_routing, check_weights, columns_per_output, map_dense, weight_slices
 
-__all__ = ["STRATEGIES", "SLOTS", "parse_strategy", "shared_slot_starts", "bitline_levels", "MapPlan", "plan_layer", "map_layer", "dense_stats"]
+__all__ = ["STRATEGIES", "SLOTS", "parse_strategy", "shared_slot_starts", "bitline_levels", "MapPlan", "plan_layer",
+           "map_layer", "dense_stats"]
 
 STRATEGIES = ("dense", "ou-sparse", "kernel-reorder", "bit-squeeze")
 SLOTS = ("shared", "single")
@@ -128,8 +132,9 @@ class MapPlan:
     stats : dict
         ``crossbars``, ``ous``, ``ous_max_per_xbar`` (OUs of the busiest crossbar), ``adc_per_plane`` (converted OU
         columns per input plane), ``drives_per_plane`` (driven OU wordlines per input plane), ``cells_used``,
-        ``nonzero_cells``; for compacted strategies also ``order`` (``output-major``, ``output-major, packed`` or
-        ``slice-major, packed``).
+        ``nonzero_cells``, ``mapped_cells`` (stored rows × the bitlines holding a weight slice: the fill's
+        numerator, :mod:`gen.compiler.metrics`); for compacted strategies also ``order`` (``output-major``,
+        ``output-major, packed`` or ``slice-major, packed``) and ``slots`` (``shared`` or ``single``).
     info : dict
         Strategy details for ``TileMapping.info`` (rounding report, order, permutation).
     """

@@ -94,13 +94,13 @@ def print_before_after(results, before):
     """The paper-style schemes, one group per slot (before) → shared slots (after), per network."""
     print("\npaper-style table, before (one column group per slot) → after (shared slots); area x, energy x and "
           "speed x vs dense:")
-    print(f"{'scheme':<30} {'network':<12} {'crossbars':>15} {'area x':>13} {'energy µJ':>17} {'energy x':>13} "
+    print(f"{'scheme':<32} {'network':<12} {'crossbars':>15} {'area x':>13} {'energy µJ':>17} {'energy x':>13} "
           f"{'fill':>15} {'cycles':>21} {'speed x':>13}")
     for label, pruning, mapping, _ in CLAIMS:
         for n in results:
             b, a = before[n][pruning, mapping], results[n][pruning, mapping]
             pair = lambda key, fmt: f"{format(b[key], fmt)} → {format(a[key], fmt)}"     # noqa: E731
-            print(f"{label:<30} {n:<12} {pair('crossbars', 'd'):>15} {pair('area_efficiency', '.2f'):>13} "
+            print(f"{label:<32} {n:<12} {pair('crossbars', 'd'):>15} {pair('area_efficiency', '.2f'):>13} "
                   f"{b['energy_pj'] / 1e6:>7.1f} → {a['energy_pj'] / 1e6:<7.1f} {pair('energy_efficiency', '.2f'):>13} "
                   f"{pair('fill', '.1%'):>15} {pair('cycles', '.3e'):>21} {pair('speedup', '.2f'):>13}")
 
