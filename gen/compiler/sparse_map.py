@@ -238,10 +238,11 @@ def _place(groups, geometry, shared):
     ou_rows_driven = np.minimum(end[ou_group], hi) - np.maximum(start[ou_group], lo)
     n_slots = -(-int(end.max(initial=0)) // rows_x)
     n_xbars = -(-n_slots // per_xbar)
-    address = start[None, :] + pos                                   # (K, G), meaningful where nz
-    row_ou = np.where(nz, (ou_off[:-1] - first)[None, :] + row_group(address), -1)
+    # (K, G) tables as large as the layer's cell image: int32 (addresses and OU indices stay far below 2**31)
+    address = start.astype(np.int32)[None, :] + pos                 # meaningful where nz
+    row_ou = np.where(nz, (ou_off[:-1] - first).astype(np.int32)[None, :] + row_group(address), -1)
     xbar, position = _slot_place(slot, n_xbars=n_xbars, per_xbar=per_xbar, spread=shared)
-    return dict(groups, address=address, row_ou=row_ou, n_xbars=n_xbars, spread=shared,
+    return dict(groups, start=start, row_ou=row_ou, n_xbars=n_xbars, spread=shared,
                 ou_xbar=xbar.astype(np.int32), ou_row_group=rg.astype(np.int32),
                 ou_col_group=position.astype(np.int32), ou_group=ou_group, ou_rows_driven=ou_rows_driven)
 
@@ -276,7 +277,7 @@ def _with_mask(base, oc, squeeze):
     return {**layout, "mask": mask}, stats
 
 
-def _materialize(plan, *, order_pad, grouped, nz, pos, lg, address, row_ou, n_xbars, spread, ou_xbar, ou_row_group,
+def _materialize(plan, *, order_pad, grouped, nz, pos, lg, start, row_ou, n_xbars, spread, ou_xbar, ou_row_group,
                  ou_col_group, ou_group, mask, shift, sign, per_output):
     g = plan.geometry
     oc, rows_x = g.ou_cols, g.xbar_rows
@@ -285,7 +286,7 @@ def _materialize(plan, *, order_pad, grouped, nz, pos, lg, address, row_ou, n_xb
     n_groups = nz.shape[1]
     levels = np.zeros((n_xbars, rows_x, g.xbar_cols), dtype=np.uint8)
     kk, gg = np.nonzero(nz)
-    aa = address[kk, gg]
+    aa = start[gg] + pos[kk, gg]
     xbar, position = _slot_place(aa // rows_x, n_xbars=n_xbars, per_xbar=per_xbar, spread=spread)
     cols = position[:, None] * oc + np.arange(oc)
     levels[xbar[:, None], (aa % rows_x)[:, None], cols] = grouped.reshape(k_total, n_groups, oc)[kk, gg]
