@@ -13,8 +13,9 @@ Strategies (compose with ``+``, e.g. ``"kernel-reorder+bit-squeeze"``; ``dense``
     ``ou-sparse`` after permuting the outputs so outputs with the same zero rows (pattern-pruned kernels of the
     same patterns) share a column group (:func:`gen.compiler.kernel_reorder.group_outputs`); the permutation is
     kept only if it saves crossbars, then ADC conversions, then OUs, so it never does worse than ``ou-sparse``.
-    ``col_output`` maps every bitline back to its original output. With ``ou_cols <= columns_per_output`` a group holds one output
-    and the permutation changes nothing unless combined with ``bit-squeeze``'s slice-major order.
+    The routing (``ou_col_output``) maps every OU column back to its original output. With ``ou_cols <=
+    columns_per_output`` a group holds one output and the permutation changes nothing unless combined with
+    ``bit-squeeze``'s slice-major order.
 ``bit-squeeze`` (SME style)
     ``ou-sparse`` plus: bitlines that are zero over the whole layer are dropped before grouping (slices packed);
     inside each OU only bitlines with a non-zero cell in the OU's rows are converted (``ou_col_mask``); and the
