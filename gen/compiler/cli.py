@@ -8,7 +8,7 @@ from hw import checks
 
 from gen.compiler.energy import EnergyTable
 from gen.compiler.networks import NETWORKS
-from gen.compiler.sparse_map import STRATEGIES
+from gen.compiler.sparse_map import SLOTS, STRATEGIES
 from gen.compiler.workloads import QUANTIZERS, shipped_weights
 
 __all__ = ["register"]
@@ -26,11 +26,12 @@ def _run(args):
 
     table = EnergyTable.from_json(args.energy) if args.energy else EnergyTable()
     checks.check_int("--round", args.round, 0)
+    checks.check_choice("--slots", args.slots, SLOTS)
     result = map_report(net=args.net, weights=args.weights, onnx=args.onnx, prune=args.prune, quant=args.quant,
                         strategy=args.mapping, xbar=_pair(args.xbar, "--xbar"), ou=_pair(args.ou, "--ou"),
                         cell_bits=args.cell_bits, round_error=args.round, input_bits=args.input_bits,
                         dac_bits=args.dac_bits, adc_bits=args.adc_bits, seed=args.seed, table=table,
-                        progress=not args.quiet)
+                        progress=not args.quiet, slots=args.slots)
     if args.json:
         json.dump(result, sys.stdout, indent=1)
         print()
@@ -55,6 +56,10 @@ def register(commands):
     p.add_argument("--quant", default="int8", help=f"{' | '.join(QUANTIZERS)} (default int8)")
     p.add_argument("--mapping", default="dense", metavar="STRATEGY",
                    help=f"{' | '.join(STRATEGIES)}, or a '+' composition (default dense)")
+    p.add_argument("--slots", default="shared", metavar="PACKING",
+                   help=f"{' | '.join(SLOTS)}: compacted strategies let column groups share slots through the per-OU "
+                        "routing where that saves crossbars (default shared), or keep one column group per slot "
+                        "(single, the packing before mapping format v2)")
     p.add_argument("--xbar", default="128x128", help="crossbar ROWSxCOLS (default 128x128)")
     p.add_argument("--ou", default="9x8", help="operation unit ROWSxCOLS (default 9x8)")
     p.add_argument("--cell-bits", type=int, default=2, help="bits per cell: 1, 2 or 4 (default 2)")

@@ -2,7 +2,7 @@
 
 For pattern-pruned convolutions, outputs whose kernels share patterns have identical zero im2col rows; once they
 share an OU column group, those rows are zero across the whole group and row compaction removes them. The
-permutation is applied through the mapping's column table (``col_output``), so it is invisible to the user: the
+permutation is applied through the mapping's per-OU routing (``ou_col_output``), so it is invisible to the user: the
 tile still produces outputs in their original order.
 """
 

@@ -18,6 +18,11 @@ Definitions (per inference, i.e. per input image; a convolution's mapping runs o
   vector — the indexed input fetch — and four per output written), with :class:`EnergyTable` energies.
 - ``utilization = cells_used / (crossbars · xbar_rows · xbar_cols)``; ``nonzero_fraction = nonzero_cells /
   cells_used``; ``area_efficiency = dense crossbars / crossbars`` (same layer, :func:`map_dense`).
+- ``fill = mapped_cells / (crossbars · xbar_rows · xbar_cols)``: the fraction of the used crossbars' cells that
+  hold a mapped weight column-row, i.e. a stored row (a wordline some OU drives) of a bitline that holds a weight
+  slice (converted or not: bit-squeeze's skipped zero slices count, padding bitlines of a column group and the
+  rows and slots no group uses do not). Dense: ``K · N · columns_per_output``. It measures the packing: shared
+  slots raise it; ``utilization`` counts only converted cells.
 """
 
 import numpy as np
@@ -31,7 +36,8 @@ from gen.rram import perf
 
 __all__ = ["mapping_stats", "layer_metrics", "network_totals", "SUMMED"]
 
-SUMMED = ("crossbars", "dense_crossbars", "ous", "cells_used", "nonzero_cells", "capacity_cells", "ou_activations",
+SUMMED = ("crossbars", "dense_crossbars", "ous", "cells_used", "nonzero_cells", "mapped_cells", "capacity_cells",
+          "ou_activations",
           "adc_conversions", "dense_adc_conversions", "cycles", "dense_cycles", "energy_pj", "dense_energy_pj",
           "weights", "nonzero_weights")
 
@@ -81,6 +87,7 @@ def layer_metrics(stats: dict, dense: dict, *, geometry, positions: int, n_outpu
     return {"crossbars": stats["crossbars"], "dense_crossbars": dense["crossbars"], "ous": stats["ous"],
             "cells_used": stats["cells_used"], "nonzero_cells": stats["nonzero_cells"], "capacity_cells": capacity,
             "utilization": stats["cells_used"] / capacity if capacity else 0.0,
+            "mapped_cells": stats["mapped_cells"], "fill": stats["mapped_cells"] / capacity if capacity else 0.0,
             "ou_activations": stats["ous"] * planes * positions,
             "adc_conversions": stats["adc_per_plane"] * planes * positions,
             "dense_adc_conversions": dense["adc_per_plane"] * planes * positions,
@@ -94,6 +101,7 @@ def network_totals(rows: list[dict], geometry) -> dict:
     total = {key: sum(row[key] for row in rows) for key in SUMMED}
     ratio = lambda a, b: a / b if b else float("nan")     # noqa: E731
     total.update(utilization=ratio(total["cells_used"], total["capacity_cells"]),
+                 fill=ratio(total["mapped_cells"], total["capacity_cells"]),
                  area_efficiency=ratio(total["dense_crossbars"], total["crossbars"]),
                  adc_reduction=ratio(total["dense_adc_conversions"], total["adc_conversions"]),
                  energy_efficiency=ratio(total["dense_energy_pj"], total["energy_pj"]),

@@ -15,13 +15,13 @@ from gen.compiler.metrics import layer_metrics, network_totals
 from gen.compiler.networks import network
 from gen.compiler.prune import parse_prune
 from gen.compiler.rram_map import columns_per_output
-from gen.compiler.sparse_map import dense_stats, parse_strategy, plan_layer
+from gen.compiler.sparse_map import SLOTS, dense_stats, parse_strategy, plan_layer
 from gen.compiler.workloads import QUANTIZERS, layer_matrices, load_npz, prepare_layer, synthetic_weights
 
 __all__ = ["Progress", "prepared_layers", "map_prepared", "map_strategies", "map_report", "format_report"]
 
 _STAT_KEYS = ("crossbars", "ous", "ous_max_per_xbar", "adc_per_plane", "drives_per_plane", "cells_used",
-              "nonzero_cells", "k", "n")
+              "nonzero_cells", "mapped_cells", "k", "n")
 _MAX_KEYS = ("ous_max_per_xbar", "k", "n")     # matrices of a layer run on their own crossbars, in parallel
 
 
@@ -81,8 +81,9 @@ def map_prepared(layer, q, geometry, *, strategy, **kw):
 
 
 def map_strategies(layer, q, geometry, *, strategies, weight_bits, round_error=0, input_bits=8, input_signed=True,
-                   dac_bits=1, adc_bits=None, table=None):
-    """Report rows of one prepared layer for several strategies (the matrices' layouts are shared between them)."""
+                   dac_bits=1, adc_bits=None, table=None, slots="shared"):
+    """Report rows of one prepared layer for several strategies (the matrices' layouts are shared between them);
+    ``slots`` as :func:`gen.compiler.sparse_map.plan_layer` takes it."""
     per_output = columns_per_output(weight_bits=weight_bits, cell_bits=geometry.cell_bits, encoding="differential")
     matrices = layer_matrices(layer, q, xbar_rows=geometry.xbar_rows, xbar_cols=geometry.xbar_cols,
                               per_output=per_output)
@@ -93,16 +94,18 @@ def map_strategies(layer, q, geometry, *, strategies, weight_bits, round_error=0
     rows = {}
     for strategy in strategies:
         stats = dict.fromkeys(_STAT_KEYS, 0)
-        rounding, order = [], set()
+        rounding, order, packing = [], set(), set()
         for m, cache in zip(matrices, caches):
             plan = plan_layer(m, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error,
-                              cache=cache)
+                              slots=slots, cache=cache)
             _combine(stats, plan.stats | {"k": m.shape[0], "n": m.shape[1]})
             order.add(plan.stats.get("order", "-"))
+            packing.add(plan.stats.get("slots", "-"))
             if "rounding" in plan.info:
                 rounding.append(plan.info["rounding"])
         row = {"name": layer.name, "kind": layer.kind, "shape": list(layer.shape), "positions": layer.positions,
                "weights": int(q.size), "nonzero_weights": int(np.count_nonzero(q)), "order": "/".join(sorted(order)),
+               "slots": "/".join(sorted(packing)),
                **layer_metrics(stats, dense, geometry=geometry, positions=layer.positions, n_outputs=layer.cout,
                                input_bits=input_bits, input_signed=input_signed, dac_bits=dac_bits,
                                adc_bits=adc_bits, table=table)}
@@ -121,12 +124,13 @@ def _combine(total, stats):
 
 def map_report(*, net=None, weights=None, onnx=None, prune="none", quant="int8", strategy="dense", xbar=(128, 128),
                ou=(9, 8), cell_bits=2, round_error=0, input_bits=8, dac_bits=1, adc_bits=None, seed=0,
-               table=None, progress=False) -> dict:
+               table=None, progress=False, slots="shared") -> dict:
     """Prune, quantize and map a network; returns ``{"settings", "layers", "totals"}`` (JSON-ready).
 
     Every argument is checked before any work (``TypeError``/``ValueError`` naming it): ``input_bits`` 2 … 16,
     ``dac_bits`` 1 or 2 and ``adc_bits`` 1 … 16 or None (lossless) as :class:`gen.rram.config.RramTileConfig`
-    allows, ``round_error`` and ``seed`` 0 or more.
+    allows, ``round_error`` and ``seed`` 0 or more, ``slots`` ``"shared"`` or ``"single"``
+    (:func:`gen.compiler.sparse_map.plan_layer`).
     """
     for name, pair in (("xbar", xbar), ("ou", ou)):
         if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
@@ -147,6 +151,7 @@ def map_report(*, net=None, weights=None, onnx=None, prune="none", quant="int8",
     geometry = CrossbarGeometry(xbar_rows=xbar[0], xbar_cols=xbar[1], ou_rows=ou[0], ou_cols=ou[1],
                                 cell_bits=cell_bits)
     parse_strategy(strategy)
+    slots = checks.check_choice("slots", slots, SLOTS)
     table = table or EnergyTable()
     weight_bits = QUANTIZERS.get(quant, 8)
     layers = list(network(net)) if net is not None else None
@@ -160,7 +165,7 @@ def map_report(*, net=None, weights=None, onnx=None, prune="none", quant="int8",
     for layer, q, prep in prepared_layers(net=net, weights=weights, prune=prune, quant=quant, seed=seed,
                                           geometry=geometry, onnx=onnx):
         row = map_prepared(layer, q, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error,
-                           input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits, table=table)
+                           input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits, table=table, slots=slots)
         row["prune"] = {k: v for k, v in prep["prune"].items() if k not in ("patterns",)}
         rows.append(row)
         bar.step(layer.name)
@@ -169,7 +174,7 @@ def map_report(*, net=None, weights=None, onnx=None, prune="none", quant="int8",
                 "weight_source": "user .npz" if weights is not None else
                 "ONNX initializers (positions from shape inference)" if onnx is not None else
                 f"synthetic: seeded Laplacian per output channel (seed {seed}), not trained",
-                "prune": prune, "quant": quant, "mapping": strategy, "xbar": list(xbar), "ou": list(ou),
+                "prune": prune, "quant": quant, "mapping": strategy, "slots": slots, "xbar": list(xbar), "ou": list(ou),
                 "cell_bits": cell_bits, "weight_bits": weight_bits, "round_error": round_error,
                 "input_bits": input_bits, "dac_bits": dac_bits, "energy_table": table.to_dict()}
     return {"settings": settings, "layers": rows, "totals": network_totals(rows, geometry)}
@@ -190,11 +195,11 @@ def format_report(result: dict) -> str:
     """The per-layer table and the totals as text."""
     s = result["settings"]
     lines = [f"map-report: {s['net'] or s['weights'] or s.get('onnx')}  prune {s['prune']}  quant {s['quant']}  mapping {s['mapping']}  "
-             f"xbar {s['xbar'][0]}x{s['xbar'][1]}  OU {s['ou'][0]}x{s['ou'][1]}  cell bits {s['cell_bits']}",
+             f"slots {s.get('slots', 'shared')}  xbar {s['xbar'][0]}x{s['xbar'][1]}  OU {s['ou'][0]}x{s['ou'][1]}  cell bits {s['cell_bits']}",
              f"weights: {s['weight_source']}",
              *[f"skipped: {k['node']} ({k['op']}): {k['note']}" for k in s.get("skipped", [])],
              ""]
-    header = (f"{'layer':<22} {'kind':<4} {'K×N':>11} {'zeros':>6} {'xbars':>6} {'dense':>6} {'util':>6} "
+    header = (f"{'layer':<22} {'kind':<4} {'K×N':>11} {'zeros':>6} {'xbars':>6} {'dense':>6} {'fill':>6} {'util':>6} "
               f"{'OU act':>10} {'ADC conv':>10} {'cycles':>10} {'energy µJ':>10}")
     lines.append(header)
     for r in result["layers"]:
@@ -202,13 +207,13 @@ def format_report(result: dict) -> str:
         k = int(np.prod(shape[1:]))
         kn = f"{k}×{shape[0]}"
         lines.append(f"{r['name'][:22]:<22} {r['kind']:<4} {kn:>11} {1 - r['nonzero_weights'] / max(r['weights'], 1):>6.1%} "
-                     f"{r['crossbars']:>6} {r['dense_crossbars']:>6} {r['utilization']:>6.1%} "
+                     f"{r['crossbars']:>6} {r['dense_crossbars']:>6} {r['fill']:>6.1%} {r['utilization']:>6.1%} "
                      f"{r['ou_activations']:>10.3g} {r['adc_conversions']:>10.3g} {r['cycles']:>10.3g} "
                      f"{r['energy_pj'] / 1e6:>10.3f}")
     t = result["totals"]
-    utilization = f"{t['utilization']:.1%}" if math.isfinite(t["utilization"]) else "n/a"
+    utilization, fill = (f"{t[k]:.1%}" if math.isfinite(t[k]) else "n/a" for k in ("utilization", "fill"))
     lines += ["", f"total: {t['crossbars']} crossbars (dense {t['dense_crossbars']}: area efficiency "
-                  f"{_times(t['area_efficiency'])}), utilization {utilization}, "
+                  f"{_times(t['area_efficiency'])}), fill {fill}, utilization {utilization}, "
                   f"{t['nonzero_weights']}/{t['weights']} non-zero weights",
               f"       {t['ou_activations']:.4g} OU activations, {t['adc_conversions']:.4g} ADC conversions "
               f"({_times(t['adc_reduction'])} fewer than dense), {t['cycles']:.4g} cycles ({_times(t['speedup'])}), "

@@ -10,7 +10,7 @@ from hw import checks
 from hw.checks import check_choice
 from hw.formats.mapping import ENCODINGS, CrossbarGeometry, TileMapping
 
-__all__ = ["Slice", "weight_slices", "columns_per_output", "map_dense", "check_weights"]
+__all__ = ["Slice", "weight_slices", "columns_per_output", "map_dense", "check_weights", "check_routing"]
 
 
 class Slice:
@@ -33,6 +33,21 @@ def check_weights(w, weight_bits):
         raise ValueError(f"weight W[{k}, {n}] = {int(w[k, n])} does not fit {weight_bits}-bit two's complement: "
                          f"allowed {lo} … {hi}")
     return w.astype(np.int64)
+
+
+def check_routing(mapping: TileMapping, *, weight_bits: int) -> TileMapping:
+    """The compiler's table writer check: validate ``mapping`` and make sure every OU column's routing is one the
+    RRAM tile accepts (it rejects any other table entry with error code 4, BAD_ROUTE): output ``-1 … N-1`` (a
+    converted column ``0 … N-1``), sign ±1, and slice shift ``0 … weight_bits - 1`` in every column. Returns
+    ``mapping``; raises ``ValueError`` naming the first bad entry, in one line."""
+    weight_bits = checks.check_int("weight_bits", weight_bits, 2, 16)
+    mapping.validate()
+    bad = mapping.ou_col_shift.astype(np.int64) >= weight_bits
+    if bad.any():
+        o, c = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"TileMapping.ou_col_shift[{o}, {c}] = {int(mapping.ou_col_shift[o, c])} is invalid: allowed "
+                         f"0 … {weight_bits - 1} (weight_bits - 1; the tile rejects it with BAD_ROUTE)")
+    return mapping
 
 
 def columns_per_output(*, weight_bits: int, cell_bits: int, encoding: str) -> int:
@@ -137,4 +152,4 @@ def map_dense(w, geometry: CrossbarGeometry, *, weight_bits: int = 8, encoding: 
         ou_col_mask=np.array([o[4] for o in ous], dtype=bool).reshape(len(ous), g.ou_cols),
         col_output=col_output, col_shift=col_shift, col_sign=col_sign,
         info={"strategy": "dense", "encoding": encoding, "weight_bits": weight_bits})
-    return mapping.validate()
+    return check_routing(mapping, weight_bits=weight_bits)

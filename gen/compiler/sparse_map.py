@@ -13,8 +13,9 @@ Strategies (compose with ``+``, e.g. ``"kernel-reorder+bit-squeeze"``; ``dense``
     ``ou-sparse`` after permuting the outputs so outputs with the same zero rows (pattern-pruned kernels of the
     same patterns) share a column group (:func:`gen.compiler.kernel_reorder.group_outputs`); the permutation is
     kept only if it saves crossbars, then ADC conversions, then OUs, so it never does worse than ``ou-sparse``.
-    ``col_output`` maps every bitline back to its original output. With ``ou_cols <= columns_per_output`` a group holds one output
-    and the permutation changes nothing unless combined with ``bit-squeeze``'s slice-major order.
+    The routing (``ou_col_output``) maps every OU column back to its original output. With ``ou_cols <=
+    columns_per_output`` a group holds one output and the permutation changes nothing unless combined with
+    ``bit-squeeze``'s slice-major order.
 ``bit-squeeze`` (SME style)
     ``ou-sparse`` plus: bitlines that are zero over the whole layer are dropped before grouping (slices packed);
     inside each OU only bitlines with a non-zero cell in the OU's rows are converted (``ou_col_mask``); and the
@@ -28,11 +29,14 @@ Strategies (compose with ``+``, e.g. ``"kernel-reorder+bit-squeeze"``; ``dense``
 
 Physical layout of the compacted strategies: a column group's compacted rows fill *slots* — ``xbar_rows``
 wordlines × one OU column position of a crossbar (``xbar_cols // ou_cols`` positions per crossbar; when
-``ou_cols`` does not divide ``xbar_cols`` the remainder bitlines stay unused) — one slot per ``xbar_rows``
-compacted rows; slots are numbered group by group and fill crossbars position by position. A slot holds one group
-only: the column table is per bitline, so two groups with different outputs cannot share a bitline even in
-different OUs. The sparse strategies need the ``differential`` encoding (offset encoding stores a zero weight as
-non-zero cells).
+``ou_cols`` does not divide ``xbar_cols`` the remainder bitlines stay unused). Each OU row group a group touches is
+one scheduled OU with its own routing (mapping format v2), so with ``slots="shared"`` (default) the next group
+starts at the next OU row-group boundary rather than the next slot (:func:`shared_slot_starts`) and the slots go
+round-robin over the crossbars: a slot's remainder holds other groups' rows, its bitlines serving other outputs
+in those row groups. ``slots="single"`` keeps one group per slot (the packing before v2); the planner tries both
+and keeps the better (crossbars, ADC conversions, OUs; ties keep ``single``). The sparse strategies need the
+``differential`` encoding (offset encoding stores a zero weight as non-zero cells). Every mapping passes
+:func:`gen.compiler.rram_map.check_routing` before it is returned (no routing entry the tile would reject).
 """
 
 from dataclasses import dataclass, field
@@ -44,11 +48,14 @@ from hw.formats.mapping import CrossbarGeometry, TileMapping
 
 from gen.compiler.bit_squeeze import bit_sparse_round
 from gen.compiler.kernel_reorder import group_outputs
-from gen.compiler.rram_map import check_weights, columns_per_output, map_dense, weight_slices
+from gen.compiler.rram_map import check_routing, check_weights, columns_per_output, map_dense, weight_slices
 
-__all__ = ["STRATEGIES", "parse_strategy", "bitline_levels", "MapPlan", "plan_layer", "map_layer", "dense_stats"]
+__all__ = ["STRATEGIES", "SLOTS", "parse_strategy", "shared_slot_starts", "bitline_levels", "MapPlan", "plan_layer",
+           "map_layer", "dense_stats"]
 
 STRATEGIES = ("dense", "ou-sparse", "kernel-reorder", "bit-squeeze")
+SLOTS = ("shared", "single")
+"""Slot packings of the compacted strategies: column groups share slots (per-OU routing), or one group per slot."""
 
 
 def parse_strategy(spec: str) -> frozenset:
@@ -98,19 +105,20 @@ def dense_stats(k_total: int, n_total: int, geometry: CrossbarGeometry, *, per_o
     g = geometry
     total_cols = n_total * per_output
     if not k_total or not n_total:
-        return _stats(0, 0, 0, 0, 0, 0, nonzero_cells)
+        return _stats(0, 0, 0, 0, 0, 0, nonzero_cells, 0)
     row_tiles, col_tiles = -(-k_total // g.xbar_rows), -(-total_cols // g.xbar_cols)
     rows = np.minimum(g.xbar_rows, k_total - np.arange(row_tiles) * g.xbar_rows)
     cols = np.minimum(g.xbar_cols, total_cols - np.arange(col_tiles) * g.xbar_cols)
     ou_r, ou_c = -(-rows // g.ou_rows), -(-cols // g.ou_cols)
     return _stats(row_tiles * col_tiles, int(ou_r.sum() * ou_c.sum()), int(ou_r.max() * ou_c.max()),
-                  int(ou_r.sum()) * total_cols, k_total * int(ou_c.sum()), k_total * total_cols, nonzero_cells)
+                  int(ou_r.sum()) * total_cols, k_total * int(ou_c.sum()), k_total * total_cols, nonzero_cells,
+                  k_total * total_cols)
 
 
-def _stats(crossbars, ous, ous_max_xbar, adc, drives, cells, nonzero_cells):
+def _stats(crossbars, ous, ous_max_xbar, adc, drives, cells, nonzero_cells, mapped_cells):
     return {"crossbars": int(crossbars), "ous": int(ous), "ous_max_per_xbar": int(ous_max_xbar),
             "adc_per_plane": int(adc), "drives_per_plane": int(drives), "cells_used": int(cells),
-            "nonzero_cells": int(nonzero_cells)}
+            "nonzero_cells": int(nonzero_cells), "mapped_cells": int(mapped_cells)}
 
 
 @dataclass
@@ -125,8 +133,9 @@ class MapPlan:
     stats : dict
         ``crossbars``, ``ous``, ``ous_max_per_xbar`` (OUs of the busiest crossbar), ``adc_per_plane`` (converted OU
         columns per input plane), ``drives_per_plane`` (driven OU wordlines per input plane), ``cells_used``,
-        ``nonzero_cells``; for compacted strategies also ``order`` (``output-major``, ``output-major, packed`` or
-        ``slice-major, packed``).
+        ``nonzero_cells``, ``mapped_cells`` (stored rows × the bitlines holding a weight slice: the fill's
+        numerator, :mod:`gen.compiler.metrics`); for compacted strategies also ``order`` (``output-major``,
+        ``output-major, packed`` or ``slice-major, packed``) and ``slots`` (``shared`` or ``single``).
     info : dict
         Strategy details for ``TileMapping.info`` (rounding report, order, permutation).
     """
@@ -161,10 +170,9 @@ def _cumsum0(a):
     return out
 
 
-def _layout(levels_flat, order, geometry):
-    """Group → rows → slots → OUs for one bitline order (the converted columns come from :func:`_with_mask`)."""
-    g = geometry
-    oc, rows_x, orow = g.ou_cols, g.xbar_rows, g.ou_rows
+def _groups(levels_flat, order, geometry):
+    """Bitline order → column groups of ``ou_cols`` bitlines and their compacted rows (independent of packing)."""
+    oc = geometry.ou_cols
     k_total = levels_flat.shape[0]
     n_groups = -(-len(order) // oc)
     order_pad = np.full(n_groups * oc, -1, dtype=np.int64)
@@ -178,28 +186,75 @@ def _layout(levels_flat, order, geometry):
         nz = (grouped.view(np.uint64).reshape(k_total, n_groups, oc // 8) != 0).any(axis=2)
     else:
         nz = (grouped.reshape(k_total, n_groups, oc) != 0).any(axis=2)   # (K, G): row k stored in group g
-    lg = nz.sum(axis=0)
+    pos = np.cumsum(nz, axis=0, dtype=np.int32) - 1                  # compacted position of every stored row
+    return dict(order_pad=order_pad, grouped=grouped, nz=nz, pos=pos, lg=nz.sum(axis=0).astype(np.int64))
+
+
+def shared_slot_starts(rows, *, xbar_rows: int, ou_rows: int) -> np.ndarray:
+    """First wordline address of every column group under shared-slot packing.
+
+    Addresses run slot by slot (slot ``s`` holds ``s·xbar_rows … (s+1)·xbar_rows - 1``); a group's ``rows[g]``
+    compacted rows take consecutive addresses, and the next group starts at the next OU row-group boundary (a
+    multiple of ``ou_rows`` inside a slot, or the next slot), so no OU holds rows of two groups. A group with no
+    rows takes nothing. Exact and sequential; vectorized when ``ou_rows`` divides ``xbar_rows``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if xbar_rows % ou_rows == 0:
+        return ou_rows * _cumsum0(-(-rows // ou_rows))[:-1]
+    starts = np.empty(len(rows), dtype=np.int64)
+    address = 0
+    for g, count in enumerate(rows.tolist()):
+        starts[g] = address
+        if count:
+            slot, offset = divmod(address + count, xbar_rows)
+            address = slot * xbar_rows + min(-(-offset // ou_rows) * ou_rows, xbar_rows)
+    return starts
+
+
+def _place(groups, geometry, shared):
+    """Column groups → wordline addresses → slots and OUs: one group per slot, or shared slots."""
+    g = geometry
+    rows_x, orow = g.xbar_rows, g.ou_rows
+    lg, nz, pos = groups["lg"], groups["nz"], groups["pos"]
     rg_per_slot = -(-rows_x // orow)
-    n_ou_g = (lg // rows_x) * rg_per_slot + -(-(lg % rows_x) // orow)
-    slots_g = -(-lg // rows_x)
-    ou_off, slot_off = _cumsum0(n_ou_g), _cumsum0(slots_g)
-    n_ous, n_slots = int(ou_off[-1]), int(slot_off[-1])
-    per_xbar = g.xbar_cols // oc
+    per_xbar = g.xbar_cols // g.ou_cols
+    if shared:
+        start = shared_slot_starts(lg, xbar_rows=rows_x, ou_rows=orow)
+    else:
+        start = rows_x * _cumsum0(-(-lg // rows_x))[:-1]
+    end = start + lg
+
+    def row_group(address):                                          # global OU row-group index of an address
+        return (address // rows_x) * rg_per_slot + (address % rows_x) // orow
+
+    first = row_group(start)
+    n_ou_g = np.where(lg > 0, row_group(np.maximum(end - 1, 0)) - first + 1, 0)
+    ou_off = _cumsum0(n_ou_g)
+    n_ous = int(ou_off[-1])
+    ou_group = np.repeat(np.arange(len(lg)), n_ou_g)
+    index = first[ou_group] + np.arange(n_ous) - ou_off[ou_group]
+    slot, rg = index // rg_per_slot, index % rg_per_slot
+    lo = slot * rows_x + rg * orow
+    hi = np.minimum(lo + orow, (slot + 1) * rows_x)
+    ou_rows_driven = np.minimum(end[ou_group], hi) - np.maximum(start[ou_group], lo)
+    n_slots = -(-int(end.max(initial=0)) // rows_x)
     n_xbars = -(-n_slots // per_xbar)
-    ou_group = np.repeat(np.arange(n_groups), n_ou_g)
-    local = np.arange(n_ous) - ou_off[ou_group]
-    seg, rg = local // rg_per_slot, local % rg_per_slot
-    slot = slot_off[ou_group] + seg
-    seg_rows = np.minimum(rows_x, lg[ou_group] - seg * rows_x)
-    ou_rows_driven = np.clip(seg_rows - rg * orow, 0, orow)
-    # compacted position of every stored row, and its OU
-    pos = np.cumsum(nz, axis=0, dtype=np.int32) - 1
-    row_ou = np.where(nz, ou_off[:-1].astype(np.int32)[None, :] + (pos // rows_x) * rg_per_slot + (pos % rows_x) // orow,
-                      -1)
-    ou_xbar = (slot // per_xbar).astype(np.int32)
-    return dict(order_pad=order_pad, grouped=grouped, nz=nz, pos=pos, row_ou=row_ou, slot_off=slot_off,
-                slots_g=slots_g, n_xbars=n_xbars, ou_xbar=ou_xbar, ou_row_group=rg.astype(np.int32),
-                ou_col_group=(slot % per_xbar).astype(np.int32), ou_group=ou_group, ou_rows_driven=ou_rows_driven)
+    # (K, G) tables as large as the layer's cell image: int32 (addresses and OU indices stay far below 2**31)
+    address = start.astype(np.int32)[None, :] + pos                 # meaningful where nz
+    row_ou = np.where(nz, (ou_off[:-1] - first).astype(np.int32)[None, :] + row_group(address), -1)
+    xbar, position = _slot_place(slot, n_xbars=n_xbars, per_xbar=per_xbar, spread=shared)
+    return dict(groups, start=start, row_ou=row_ou, n_xbars=n_xbars, spread=shared,
+                ou_xbar=xbar.astype(np.int32), ou_row_group=rg.astype(np.int32),
+                ou_col_group=position.astype(np.int32), ou_group=ou_group, ou_rows_driven=ou_rows_driven)
+
+
+def _slot_place(slot, *, n_xbars, per_xbar, spread):
+    """Crossbar and OU column position of slots: crossbar by crossbar (one group per slot), or spread round-robin
+    over the crossbars (shared slots: every slot but the last is full, so this balances the crossbars' OU queues,
+    which set the cycles)."""
+    if spread:
+        return slot % max(n_xbars, 1), slot // max(n_xbars, 1)
+    return slot // per_xbar, slot % per_xbar
 
 
 def _with_mask(base, oc, squeeze):
@@ -207,22 +262,24 @@ def _with_mask(base, oc, squeeze):
     in the OU's rows — and its statistics."""
     order_pad, ou_group, row_ou, grouped = base["order_pad"], base["ou_group"], base["row_ou"], base["grouped"]
     n_groups, n_ous = len(order_pad) // oc, len(ou_group)
+    assigned = order_pad.reshape(n_groups, oc) >= 0                   # bitlines a group holds (not padding)
     if squeeze:
         mask = np.zeros((n_ous, oc), dtype=bool)
         cells = grouped.reshape(grouped.shape[0], n_groups, oc)
         for t in range(oc):
             mask[row_ou[cells[:, :, t] != 0], t] = True
     else:
-        mask = (order_pad.reshape(n_groups, oc) >= 0)[ou_group]
+        mask = assigned[ou_group]
     driven = base["ou_rows_driven"]
     stats = _stats(base["n_xbars"], n_ous, np.bincount(base["ou_xbar"], minlength=1).max() if n_ous else 0,
-                   mask.sum(), driven.sum(), (driven * mask.sum(axis=1)).sum(), np.count_nonzero(grouped))
-    layout = {k: v for k, v in base.items() if k not in ("ou_group", "ou_rows_driven")}
+                   mask.sum(), driven.sum(), (driven * mask.sum(axis=1)).sum(), np.count_nonzero(grouped),
+                   (driven * assigned.sum(axis=1)[ou_group]).sum())
+    layout = {k: v for k, v in base.items() if k != "ou_rows_driven"}
     return {**layout, "mask": mask}, stats
 
 
-def _materialize(plan, *, order_pad, grouped, nz, pos, row_ou, slot_off, slots_g, n_xbars, ou_xbar, ou_row_group,
-                 ou_col_group, mask, shift, sign, per_output):
+def _materialize(plan, *, order_pad, grouped, nz, pos, lg, start, row_ou, n_xbars, spread, ou_xbar, ou_row_group,
+                 ou_col_group, ou_group, mask, shift, sign, per_output):
     g = plan.geometry
     oc, rows_x = g.ou_cols, g.xbar_rows
     k_total, n_total = plan.weights.shape
@@ -230,34 +287,34 @@ def _materialize(plan, *, order_pad, grouped, nz, pos, row_ou, slot_off, slots_g
     n_groups = nz.shape[1]
     levels = np.zeros((n_xbars, rows_x, g.xbar_cols), dtype=np.uint8)
     kk, gg = np.nonzero(nz)
-    pp = pos[kk, gg]
-    slot = slot_off[gg] + pp // rows_x
-    cols = (slot % per_xbar)[:, None] * oc + np.arange(oc)
-    levels[(slot // per_xbar)[:, None], (pp % rows_x)[:, None], cols] = grouped.reshape(k_total, n_groups, oc)[kk, gg]
+    aa = start[gg] + pos[kk, gg]
+    xbar, position = _slot_place(aa // rows_x, n_xbars=n_xbars, per_xbar=per_xbar, spread=spread)
+    cols = position[:, None] * oc + np.arange(oc)
+    levels[xbar[:, None], (aa % rows_x)[:, None], cols] = grouped.reshape(k_total, n_groups, oc)[kk, gg]
     ou_inputs = np.full((len(ou_xbar), g.ou_rows), -1, dtype=np.int32)
-    ou_inputs[row_ou[kk, gg], (pp % rows_x) % g.ou_rows] = kk
-    col_output = np.full((n_xbars, g.xbar_cols), -1, dtype=np.int32)
-    col_shift = np.zeros((n_xbars, g.xbar_cols), dtype=np.uint8)
-    col_sign = np.ones((n_xbars, g.xbar_cols), dtype=np.int8)
-    slot_group = np.repeat(np.arange(n_groups), slots_g)
-    all_slots = np.arange(len(slot_group))
-    ids = order_pad.reshape(n_groups, oc)[slot_group]                      # (slots, oc) bitline ids
-    xs, cs = (all_slots // per_xbar)[:, None], (all_slots % per_xbar)[:, None] * oc + np.arange(oc)
-    used = ids >= 0
-    col_output[np.broadcast_to(xs, ids.shape)[used], cs[used]] = ids[used] // per_output
-    col_shift[np.broadcast_to(xs, ids.shape)[used], cs[used]] = shift[ids[used] % per_output]
-    col_sign[np.broadcast_to(xs, ids.shape)[used], cs[used]] = sign[ids[used] % per_output]
-    mapping = TileMapping.from_column_tables(geometry=g, n_inputs=k_total, n_outputs=n_total, levels=levels, ou_xbar=ou_xbar,
-                          ou_row_group=ou_row_group, ou_col_group=ou_col_group, ou_inputs=ou_inputs,
-                          ou_col_mask=mask, col_output=col_output, col_shift=col_shift, col_sign=col_sign,
-                          info={"strategy": plan.strategy, "encoding": plan.encoding, "weight_bits": plan.weight_bits,
-                                **plan.info})
-    return mapping.validate()
+    ou_inputs[row_ou[kk, gg], (aa % rows_x) % g.ou_rows] = kk
+    # per-OU routing (mapping format v2): an OU column serves the bitline its group holds there, so a physical
+    # bitline serves another output in the row groups of another group (shared slots)
+    ids = order_pad.reshape(n_groups, oc)[ou_group]                       # (n_ous, oc) bitline ids, -1 padding
+    role = np.maximum(ids, 0) % per_output
+    mapping = TileMapping(
+        geometry=g, n_inputs=k_total, n_outputs=n_total, levels=levels, ou_xbar=ou_xbar, ou_row_group=ou_row_group,
+        ou_col_group=ou_col_group, ou_inputs=ou_inputs, ou_col_mask=mask,
+        ou_col_output=np.where(mask, ids // per_output, -1).astype(np.int32),
+        ou_col_shift=np.where(mask, shift[role], 0).astype(np.uint8),
+        ou_col_sign=np.where(mask, sign[role], 1).astype(np.int8),
+        info={"strategy": plan.strategy, "encoding": plan.encoding, "weight_bits": plan.weight_bits, **plan.info})
+    return check_routing(mapping, weight_bits=plan.weight_bits)
 
 
 def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight_bits: int = 8,
-               encoding: str = "differential", round_error: int = 0, cache: dict | None = None) -> MapPlan:
+               encoding: str = "differential", round_error: int = 0, slots: str = "shared",
+               cache: dict | None = None) -> MapPlan:
     """Plan the mapping of an integer ``K × N`` matrix with a strategy (see the module docstring).
+
+    ``slots`` (compacted strategies): ``"shared"`` (default) lets column groups share slots through the per-OU
+    routing where that needs fewer crossbars, ADC conversions or OUs; ``"single"`` keeps one column group per slot
+    (the packing before mapping format v2, for comparison). Dense ignores it.
 
     ``round_error`` (integer weight units) enables bit-sparsity-aware rounding; it needs ``bit-squeeze``.
     ``cache``: pass the same dict to plan one matrix with several strategies (the bench does); it must not be
@@ -270,6 +327,7 @@ def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight
         without ``bit-squeeze``, weights that are not integers or do not fit ``weight_bits``.
     """
     parts = parse_strategy(strategy)
+    slots = checks.check_choice("slots", slots, SLOTS)
     if round_error:
         cache = None                       # rounded weights differ from the matrix the cache describes
     checks.check_instance("geometry", geometry, CrossbarGeometry)
@@ -310,8 +368,10 @@ def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight
         candidates += [("output-major", False, True), ("slice-major", False, True)]
     if reorder:
         candidates += [(order, True, packed) for order, _, packed in candidates]
+    packings = (False, True) if slots == "shared" else (False,)
+    candidates = [c + (shared,) for c in candidates for shared in packings]
     best = None
-    for name, permuted, packed in candidates:
+    for name, permuted, packed, shared in candidates:
         group_size = g.ou_cols // p if name == "output-major" else g.ou_cols   # outputs per column group
         if permuted and group_size <= 1:
             continue
@@ -331,16 +391,20 @@ def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight
             order = ids.ravel()
             if packed:
                 order = order[cache["alive"][order]]
-            cache[key] = _layout(flat, order, g)
-        if key + (squeeze,) not in cache:
-            cache[key + (squeeze,)] = _with_mask(cache[key], g.ou_cols, squeeze)
-        layout, stats = cache[key + (squeeze,)]
+            cache[key] = _groups(flat, order, g)
+        if key + (shared,) not in cache:
+            cache[key + (shared,)] = _place(cache[key], g, shared)
+        if key + (shared, squeeze) not in cache:
+            cache[key + (shared, squeeze)] = _with_mask(cache[key + (shared,)], g.ou_cols, squeeze)
+        layout, stats = cache[key + (shared, squeeze)]
+        # ties keep the earlier candidate: one group per slot, so sharing appears only where it gains something
         rank = (stats["crossbars"], stats["adc_per_plane"], stats["ous"])
         if best is None or rank < best[0]:
-            best = (rank, name + (", packed" if packed else ""), layout, stats, perm, permuted)
-    _, name, layout, stats, perm, permuted = best
-    stats = {**stats, "order": name}
-    info = {**info, "order": name}
+            best = (rank, name + (", packed" if packed else ""), layout, stats, perm, permuted, shared)
+    _, name, layout, stats, perm, permuted, shared = best
+    packing = "shared" if shared else "single"
+    stats = {**stats, "order": name, "slots": packing}
+    info = {**info, "order": name, "slots": packing}
     if permuted:
         info["output_order"] = perm.tolist()
     canonical = "+".join(s for s in STRATEGIES if s in parts)
@@ -349,8 +413,8 @@ def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight
 
 
 def map_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight_bits: int = 8,
-              encoding: str = "differential", round_error: int = 0) -> TileMapping:
+              encoding: str = "differential", round_error: int = 0, slots: str = "shared") -> TileMapping:
     """:func:`plan_layer` then build the :class:`TileMapping` (``hw.formats.mvm.mvm`` of it equals
     ``x @ plan.weights`` with a lossless ADC; ``plan.weights`` is ``w`` unless ``round_error`` moved some)."""
     return plan_layer(w, geometry, strategy=strategy, weight_bits=weight_bits, encoding=encoding,
-                      round_error=round_error).mapping()
+                      round_error=round_error, slots=slots).mapping()

@@ -27,6 +27,7 @@ METRICS = {
     "ff": ("min", "flip-flops"), "dsp": ("min", "MULT18X18D"), "fmax_mhz": ("max", "MHz"),
     "map_crossbars": ("min", "crossbars"), "map_energy_pj": ("min", "pJ per inference"),
     "map_cycles": ("min", "OU cycles per inference"), "map_utilization": ("max", "fraction of cells"),
+    "map_fill": ("max", "fraction of cells holding a mapped weight"),
     "map_speedup": ("max", "× over the dense mapping"), "map_area_efficiency": ("max", "× fewer crossbars"),
     "map_energy_efficiency": ("max", "× over the dense mapping"),
 }

@@ -152,7 +152,7 @@ def synth(config, workloads, options, *, work_dir) -> dict:
 
 def map_stage(config, workloads, options, *, work_dir=None) -> dict:
     """The compiler's report (``map-report``) of every network workload, summed: crossbars, OU cycles, energy,
-    utilization and the ratios over the dense mapping. An RRAM tile's crossbar, OU, cell, input, DAC and ADC
+    utilization, fill and the ratios over the dense mapping. An RRAM tile's crossbar, OU, cell, input, DAC and ADC
     settings come from the config; other kinds use the ``[map]`` options."""
     from gen.compiler.report import map_report
 
@@ -171,6 +171,7 @@ def map_stage(config, workloads, options, *, work_dir=None) -> dict:
     return {"map_crossbars": totals["crossbars"], "map_cycles": totals["cycles"],
             "map_energy_pj": totals["energy_pj"], "map_utilization": ratio(totals["cells_used"],
                                                                           totals["capacity_cells"]),
+            "map_fill": ratio(totals["mapped_cells"], totals["capacity_cells"]),
             "map_speedup": ratio(totals["dense_cycles"], totals["cycles"]),
             "map_area_efficiency": ratio(totals["dense_crossbars"], totals["crossbars"]),
             "map_energy_efficiency": ratio(totals["dense_energy_pj"], totals["energy_pj"])}

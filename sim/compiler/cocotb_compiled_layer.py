@@ -22,8 +22,8 @@ from sim.gemm.conv import conv2d_direct
 from sim.gemm.golden import padded_weights, requantize
 from hw.formats.mvm import mvm as ideal_mvm
 from gen.gemm.perf import job_cycles
-from sim.compiler.compiled_layer import (GEMM_PRUNE, LAYER, PADDING, RRAM_PRUNE, RRAM_STRATEGIES, STRIDE, compiled_layer,
-                                   layer_input, requant_shift, rram_plans)
+from sim.compiler.compiled_layer import (GEMM_PRUNE, LAYER, PADDING, RRAM_PRUNES, RRAM_STRATEGIES, STRIDE,
+                                         compiled_layer, layer_input, requant_shift, rram_plans)
 from sim.gemm.tb import GemmEngineTB
 from sim.rram.tb import RramTileTB
 from sim.common.tbenv import settings
@@ -34,25 +34,28 @@ VECTORS = 2          # conv2 output positions per strategy with gaps and backpre
 @cocotb.test()
 async def rram_compiled_layer(dut):
     """Pattern-pruned conv2 mapped by each strategy: programmed, tables loaded, real im2col vectors bit-exact with
-    the tile golden, ``x @ Wq`` and the direct convolution; counters equal to the compiler's predictions."""
+    the tile golden, ``x @ Wq`` and the direct convolution; counters equal to the compiler's predictions. One
+    mapping packs its column groups into shared slots (bitlines serving two outputs in different OUs)."""
     s = settings(RramTileConfig)
     cfg, seed, rng = s.config, s.seed, s.rng
     assert not cfg.adc_clips, "the tile's ADC must be lossless for the x @ Wq comparison"
     plans = rram_plans(cfg.geometry, input_bits=cfg.input_bits, input_signed=cfg.input_signed, dac_bits=cfg.dac_bits)
-    _, q = compiled_layer(RRAM_PRUNE)
     x2 = layer_input(seed)
-    kh, kw = q.shape[2:]
-    A = im2col(x2, kh, kw, STRIDE, PADDING)                         # [positions, K]: every output pixel's window
-    direct = conv2d_direct(x2, q, STRIDE, PADDING).reshape(q.shape[0], -1).T    # [positions, N]
     tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
     await tb.start()
     prev = await tb.read_regs()
     dense_ous = cfg.n_xbars * cfg.row_groups * cfg.col_groups
-    reordered = 0
-    picks = np.sort(rng.choice(len(A), (len(RRAM_STRATEGIES), VECTORS), replace=False), axis=1)
-    for strategy, pick in zip(RRAM_STRATEGIES, picks):
+    reordered = shared = 0
+    outputs = 0
+    for strategy in RRAM_STRATEGIES:
+        _, q = compiled_layer(RRAM_PRUNES[strategy])
+        kh, kw = q.shape[2:]
+        A = im2col(x2, kh, kw, STRIDE, PADDING)                     # [positions, K]: every output pixel's window
+        direct = conv2d_direct(x2, q, STRIDE, PADDING).reshape(q.shape[0], -1).T    # [positions, N]
+        pick = np.sort(rng.choice(len(A), VECTORS, replace=False))
         plan, row = plans[strategy]
         mapping = plan.mapping()
+        shared += mapping.shared_bitlines() > 0
         W = plan.weights
         np.testing.assert_array_equal(W, weights_to_gemm(q))        # the compiler's K order is the driver's
         reordered += "output_order" in mapping.info
@@ -65,7 +68,9 @@ async def rram_compiled_layer(dut):
         regs = await tb.check_registers()                           # every register equals the golden's
         got = {name: regs[name] - prev[name] for name in ("OU_ACTIVATIONS", "ADC_CONVERSIONS", "SKIPPED_OUS", "MVMS")}
         prev = regs
-        cocotb.log.info("%s: %d OUs, %s per %d vectors", strategy, mapping.n_ous, got, VECTORS)
+        cocotb.log.info("%s (%s, %s slots, %d bitlines shared): %d OUs on %d crossbars, %s per %d vectors",
+                        strategy, RRAM_PRUNES[strategy], plan.stats["slots"], mapping.shared_bitlines(),
+                        mapping.n_ous, mapping.n_xbars, got, VECTORS)
         np.testing.assert_array_equal(ys, ideal_mvm(mapping, X, input_bits=cfg.input_bits,
                                                     input_signed=cfg.input_signed, dac_bits=cfg.dac_bits,
                                                     adc_bits=cfg.adc_bits))
@@ -96,10 +101,12 @@ async def rram_compiled_layer(dut):
         assert regs["ADC_CONVERSIONS"] - prev["ADC_CONVERSIONS"] == row["adc_conversions"], strategy
         cocotb.log.info("%s: one inference (%d vectors) in %d cycles = the compiler's row", strategy, positions, cycles)
         prev = regs
+        outputs += (VECTORS + len(A)) * q.shape[0]
         src.set_pause_generator(tb.pause_generator("inputs", random.Random(seed)))
         sink.set_pause_generator(tb.pause_generator("outputs", random.Random(seed + 1)))
     assert reordered, "kernel-reorder kept the identity order: the layer did not exercise output permutation"
-    tb.scoreboard.assert_done((VECTORS + len(A)) * len(RRAM_STRATEGIES) * q.shape[0])
+    assert shared, "no mapping shared a slot: the run did not exercise per-OU routing of two outputs on a bitline"
+    tb.scoreboard.assert_done(outputs)
 
 
 async def _gemm_conv(dut, *, gap, stall):

@@ -24,7 +24,8 @@ from hw.formats.conv import conv2d
 from sim.gemm.golden import requantize
 from hw.formats.mvm import lossless_adc_bits
 
-__all__ = ["BARS", "LAYER", "STRIDE", "PADDING", "RRAM_PRUNE", "RRAM_STRATEGIES", "RRAM_GEOMETRY", "RRAM_DAC_BITS",
+__all__ = ["BARS", "LAYER", "STRIDE", "PADDING", "RRAM_PRUNE", "RRAM_STRATEGIES", "RRAM_PRUNES", "RRAM_GEOMETRY",
+           "RRAM_DAC_BITS",
            "GEMM_PRUNE",
            "compiled_layer", "layer_input", "requant_shift", "rram_plans", "rram_config", "gemm_config",
            "plan_user_layer", "tile_config", "run_layer_on_tile"]
@@ -34,6 +35,9 @@ STRIDE, PADDING = 2, 1                     # conv2 of the bars CNN (train_tiny: 
 RRAM_PRUNE = "pattern:k=4,P=4"
 # ou-sparse and kernel-reorder schedule whole OUs; kernel-reorder+bit-squeeze adds per-OU column masks.
 RRAM_STRATEGIES = ("ou-sparse", "kernel-reorder", "kernel-reorder+bit-squeeze")
+# The pruning each strategy's run uses: k = 2 leaves every column group so few compacted rows that the compiler
+# packs them into shared slots (one crossbar instead of two; bitlines serve two outputs in different row groups).
+RRAM_PRUNES = {"ou-sparse": RRAM_PRUNE, "kernel-reorder": RRAM_PRUNE, "kernel-reorder+bit-squeeze": "pattern:k=2,P=4"}
 # 64×64 crossbars of 2-bit cells, 9×16 OUs: an OU column group holds two outputs (8 bitlines each), so the kernel
 # reordering has outputs to group (with 9×8 OUs a group is one output and it changes nothing), and every
 # strategy's mapping of conv2 fits two crossbars.
@@ -74,16 +78,20 @@ def layer_input(seed: int) -> np.ndarray:
 
 
 def rram_plans(geometry, *, input_bits=8, input_signed=True, dac_bits=1):
-    """Every strategy of :data:`RRAM_STRATEGIES` on the pattern-pruned conv2: ``{strategy: (plan, row)}``.
+    """Every strategy of :data:`RRAM_STRATEGIES` on conv2 pattern-pruned as :data:`RRAM_PRUNES` says:
+    ``{strategy: (plan, row)}``.
 
     ``plan`` is the :class:`gen.compiler.sparse_map.MapPlan` (``plan.mapping()`` the tile's mapping, ``plan.weights``
     the ``K × N`` matrix it computes); ``row`` is the compiler's report row (``map-report``) for the same layer,
     whose ``ou_activations`` and ``adc_conversions`` are per inference, i.e. for ``row["positions"]`` vectors.
     """
-    layer, q = compiled_layer(RRAM_PRUNE)
-    rows = map_strategies(layer, q, geometry, strategies=list(RRAM_STRATEGIES), weight_bits=8,
-                          input_bits=input_bits, input_signed=input_signed, dac_bits=dac_bits)
-    return {s: (plan_layer(as_matrix(q), geometry, strategy=s, weight_bits=8), rows[s]) for s in RRAM_STRATEGIES}
+    plans = {}
+    for s in RRAM_STRATEGIES:
+        layer, q = compiled_layer(RRAM_PRUNES[s])
+        row, = map_strategies(layer, q, geometry, strategies=[s], weight_bits=8, input_bits=input_bits,
+                              input_signed=input_signed, dac_bits=dac_bits).values()
+        plans[s] = (plan_layer(as_matrix(q), geometry, strategy=s, weight_bits=8), row)
+    return plans
 
 
 def rram_config(mappings, *, name="rram_bars_conv2"):

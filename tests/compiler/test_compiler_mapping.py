@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from gen.compiler.metrics import mapping_stats
 from gen.compiler.prune import as_matrix, prune
 from gen.compiler.quantize import quantize_symmetric
-from gen.compiler.rram_map import columns_per_output, map_dense
-from gen.compiler.sparse_map import STRATEGIES, dense_stats, map_layer, parse_strategy, plan_layer
+from gen.compiler.rram_map import check_routing, columns_per_output, map_dense
+from gen.compiler.sparse_map import STRATEGIES, dense_stats, map_layer, parse_strategy, plan_layer, shared_slot_starts
 from hw.formats.mapping import CrossbarGeometry, input_planes
 from hw.formats.mvm import lossless_adc_bits, mvm
 
@@ -54,18 +54,28 @@ def random_inputs(p, rng, k, batch=3):
     return rng.integers(lo, hi + 1, size=(batch, k))
 
 
+def test_every_strategy_computes_x_times_w_exactly():
+    """Ideal tile (lossless ADC) == x @ Wq for every strategy and composition, with shared slots and with one column
+    group per slot; planner statistics == built mapping. Shared slots must actually put two outputs on one
+    bitline in some of the generated layers (counted here), or the property would not cover them."""
+    seen = {"examples": 0, "shared": 0}
+    check_every_strategy(seen)
+    print(f"layers with a bitline serving two outputs: {seen['shared']} of {seen['examples']}")
+    assert seen["shared"] >= 10, seen
+
+
 @settings(max_examples=200)
 @given(p=layers())
-def test_every_strategy_computes_x_times_w_exactly(p):
-    """Ideal tile (lossless ADC) == x @ Wq for every strategy and composition; planner statistics == built mapping."""
+def check_every_strategy(seen, p):
     rng = np.random.default_rng(p["seed"])
     w = quantized_matrix(p, rng)
     x = random_inputs(p, rng, w.shape[0])
     planes = len(input_planes(p["input_bits"], p["input_signed"], p["dac_bits"]))
     g = p["geometry"]
     kw = dict(input_bits=p["input_bits"], input_signed=p["input_signed"], dac_bits=p["dac_bits"])
-    stats = {}
+    stats, single = {}, {}
     cache = {}
+    shared = False
     for strategy in ALL:
         plan = plan_layer(w, g, strategy=strategy, weight_bits=p["weight_bits"], cache=cache)
         mapping = plan.mapping()
@@ -81,22 +91,44 @@ def test_every_strategy_computes_x_times_w_exactly(p):
         # the tile's conversion cycles: one per OU unless a group sends two outputs to one accumulator bank
         assert conv >= measured["ous_max_per_xbar"] and (conv == measured["ous_max_per_xbar"] or strategy != "dense")
         assert mapping.adc_conversions(planes) == int(mapping.ou_col_mask.sum()) * planes == plan.stats["adc_per_plane"] * planes
+        # fill: every converted cell is a mapped one; without bit-squeeze's masks, every mapped cell is converted
+        mapped = plan.stats["mapped_cells"]
+        assert measured["cells_used"] <= mapped <= mapping.n_xbars * g.xbar_rows * g.xbar_cols
+        assert mapped == measured["cells_used"] or "bit-squeeze" in strategy
+        sharing = mapping.shared_bitlines()
+        assert not sharing or plan.stats["slots"] == "shared", strategy
+        shared |= sharing > 0
         stats[strategy] = measured
+        if strategy in ("ou-sparse", "kernel-reorder+bit-squeeze"):
+            # one column group per slot (the packing before v2): exact too, never fewer crossbars, never sharing
+            plan1 = plan_layer(w, g, strategy=strategy, weight_bits=p["weight_bits"], slots="single", cache=cache)
+            mapping1 = plan1.mapping()
+            np.testing.assert_array_equal(mvm(mapping1, x, **kw), x @ w, err_msg=strategy)
+            assert mapping1.shared_bitlines() == 0 and plan1.stats["slots"] == "single"
+            assert rank(plan.stats) <= rank(plan1.stats), strategy
+            single[strategy] = mapping_stats(mapping1)
+    seen["examples"] += 1
+    seen["shared"] += shared
     # output reordering is invisible: every output's non-zero weights are somewhere in the column table
     for strategy in ALL:
         assert stats[strategy]["nonzero_cells"] == stats["dense"]["nonzero_cells"], strategy
     for key in ("ous", "adc_per_plane", "cells_used"):
-        assert stats["ou-sparse"][key] <= stats["dense"][key], key
-    rank = lambda s: (s["crossbars"], s["adc_per_plane"], s["ous"])      # noqa: E731  what the planner minimizes
+        assert single["ou-sparse"][key] <= stats["dense"][key], key
     assert rank(stats["kernel-reorder"]) <= rank(stats["ou-sparse"])
     assert rank(stats["bit-squeeze"]) <= rank(stats["ou-sparse"])
     assert stats["bit-squeeze"]["adc_per_plane"] <= stats["ou-sparse"]["adc_per_plane"] or \
         stats["bit-squeeze"]["crossbars"] < stats["ou-sparse"]["crossbars"]
     assert rank(stats["kernel-reorder+bit-squeeze"]) <= rank(stats["bit-squeeze"])
-    # dense closed form == map_dense
+    # dense closed form == map_dense; every cell of the weight image is mapped and converted
     per_output = columns_per_output(weight_bits=p["weight_bits"], cell_bits=g.cell_bits, encoding="differential")
     closed = dense_stats(*w.shape, g, per_output=per_output, nonzero_cells=stats["dense"]["nonzero_cells"])
+    assert closed.pop("mapped_cells") == stats["dense"]["cells_used"] == w.size * per_output
     assert closed == stats["dense"]
+
+
+def rank(s):
+    """What the planner minimizes: crossbars, then ADC conversions, then OUs."""
+    return (s["crossbars"], s["adc_per_plane"], s["ous"])
 
 
 @settings(max_examples=60)
@@ -215,3 +247,117 @@ def test_map_dense_unchanged(seed):
     a, b = map_layer(w, g, strategy="dense"), map_dense(w, g)
     for name in ("levels", "ou_inputs", "ou_col_mask", "ou_col_output", "ou_col_shift", "ou_col_sign"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+# ---- shared slots (mapping format v2's per-OU routing) --------------------------------------------------------
+
+def reference_starts(rows, xbar_rows, ou_rows):
+    """Shared-slot packing written out row group by row group: the capacities of one slot's row groups repeat,
+    and a group takes whole row groups from the first free one until its rows fit."""
+    caps = [min(ou_rows, xbar_rows - r) for r in range(0, xbar_rows, ou_rows)]
+    starts, index = [], 0
+    for count in rows:
+        slot, rg = divmod(index, len(caps))
+        starts.append(slot * xbar_rows + rg * ou_rows)
+        while count > 0:
+            count -= caps[index % len(caps)]
+            index += 1
+    return starts
+
+
+@settings(max_examples=100)
+@given(rows=st.lists(st.integers(0, 60), max_size=12), xbar_rows=st.integers(1, 40), data=st.data())
+def test_shared_slot_starts_match_the_row_group_walk(rows, xbar_rows, data):
+    ou_rows = data.draw(st.integers(1, xbar_rows))
+    assert shared_slot_starts(rows, xbar_rows=xbar_rows, ou_rows=ou_rows).tolist() == \
+        reference_starts(rows, xbar_rows, ou_rows)
+
+
+def test_shared_slots_fill_the_remainder_of_a_slot(seed):
+    """8 outputs, each 6 non-zero rows of its own, 4-bit cells (4 bitlines per int8 output): a column group (OU
+    8 wide) is 2 outputs with 12 compacted rows. One group per slot leaves 4 of a slot's 16 wordlines empty; shared,
+    the next group starts on the next OU row group (wordline 12), so 4 groups take 3 slots instead of 4, and the
+    bitlines of slot 0 serve the outputs of group 0 in row groups 0-2 and those of group 1 in row group 3."""
+    rng = np.random.default_rng(seed)
+    k, n = 48, 8
+    w = np.zeros((k, n), dtype=np.int64)
+    for j in range(n):
+        w[6 * j:6 * j + 6, j] = rng.integers(1, 128, size=6) * rng.choice([-1, 1], size=6)
+    g = CrossbarGeometry(xbar_rows=16, xbar_cols=8, ou_rows=4, ou_cols=8, cell_bits=4)
+    single = plan_layer(w, g, strategy="ou-sparse", slots="single")
+    shared = plan_layer(w, g, strategy="ou-sparse")
+    assert (single.stats["crossbars"], shared.stats["crossbars"]) == (4, 3)
+    assert single.stats["mapped_cells"] == shared.stats["mapped_cells"] == 4 * 12 * 8
+    m = shared.mapping()
+    x = rng.integers(-128, 128, size=(3, k))
+    np.testing.assert_array_equal(mvm(m, x), x @ w)
+    np.testing.assert_array_equal(mvm(single.mapping(), x), x @ w)
+    assert m.shared_bitlines() > 0 and single.mapping().shared_bitlines() == 0
+    on_xbar0 = m.ou_xbar == 0
+    # slot 0 (crossbar 0): group 0 = outputs 0, 1 in row groups 0, 1, 2; group 1 = outputs 2, 3 from row group 3 on
+    outputs = {int(rg): sorted(set(m.ou_col_output[o].tolist())) for o, rg in
+               zip(np.flatnonzero(on_xbar0), m.ou_row_group[on_xbar0])}
+    assert outputs == {0: [0, 1], 1: [0, 1], 2: [0, 1], 3: [2, 3]}
+    rows = map_report_rows(w, g)
+    assert rows["single"]["fill"] == pytest.approx(384 / (4 * 16 * 8))
+    assert rows["shared"]["fill"] == pytest.approx(384 / (3 * 16 * 8))
+
+
+def map_report_rows(w, g):
+    """The compiler's report rows of one fc layer ``w`` with one and with shared slots."""
+    from gen.compiler.networks import Layer
+    from gen.compiler.report import map_strategies
+
+    layer = Layer("fc", "fc", w.shape[0], w.shape[1])
+    return {slots: map_strategies(layer, w.T, g, strategies=["ou-sparse"], weight_bits=8, slots=slots)["ou-sparse"]
+            for slots in ("single", "shared")}
+
+
+def test_table_writer_rejects_routing_the_tile_would_reject():
+    """The compiler's check before any table is written: a routing entry out of range (the tile's BAD_ROUTE) is a
+    one-line ValueError naming the entry, never a table."""
+    w = np.array([[3, -4], [0, 7], [5, 1]])
+    g = CrossbarGeometry(xbar_rows=8, xbar_cols=16, ou_rows=2, ou_cols=8)
+    m = map_layer(w, g, strategy="ou-sparse")
+    assert check_routing(m, weight_bits=8) is m
+    out = m.ou_col_output.copy()
+    out[0, 0] = 2                                                  # an output >= N
+    with pytest.raises(ValueError, match=r"^TileMapping.ou_col_output\[0, 0\] = 2 is invalid: allowed -1 … 1 "
+                                         r"\(outputs\)$"):
+        check_routing(m.replace(ou_col_output=out), weight_bits=8)
+    shift = m.ou_col_shift.copy()
+    shift[0, 1] = 8                                                # a slice shift >= weight_bits
+    with pytest.raises(ValueError, match=r"^TileMapping.ou_col_shift\[0, 1\] = 8 is invalid: allowed 0 … 7 "
+                                         r"\(weight_bits - 1; the tile rejects it with BAD_ROUTE\)$"):
+        check_routing(m.replace(ou_col_shift=shift), weight_bits=8)
+    sign = m.ou_col_sign.copy()
+    sign[0, 2] = 0
+    with pytest.raises(ValueError, match=r"^TileMapping.ou_col_sign\[0, 2\] = 0 is invalid: allowed -1 or \+1$"):
+        check_routing(m.replace(ou_col_sign=sign), weight_bits=8)
+
+
+def test_mapping_file_loader_rejects_bad_routing(tmp_path, seed):
+    """A shared-slot mapping round-trips through the mapping file (sim.rram.tables save/load); a file whose routing
+    sends a column to an output >= N, or a converted column to -1, is rejected in one line."""
+    from sim.rram.tables import load_mapping, save_mapping
+
+    rng = np.random.default_rng(seed)
+    w = np.zeros((48, 8), dtype=np.int64)
+    for j in range(8):
+        w[6 * j:6 * j + 6, j] = rng.integers(1, 128, size=6)
+    g = CrossbarGeometry(xbar_rows=16, xbar_cols=8, ou_rows=4, ou_cols=8, cell_bits=4)
+    m = map_layer(w, g, strategy="ou-sparse")
+    assert m.shared_bitlines() > 0
+    save_mapping(tmp_path / "good.npz", m)
+    loaded = load_mapping(tmp_path / "good.npz")
+    for name in ("levels", "ou_inputs", "ou_col_mask", "ou_col_output", "ou_col_shift", "ou_col_sign"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(m, name))
+    for value, message in ((8, r"^TileMapping.ou_col_output\[1, 3\] = 8 is invalid: allowed -1 … 7 \(outputs\)$"),
+                           (-1, r"^TileMapping.ou_col_mask\[1, 3\] = True converts a column whose ou_col_output is "
+                                r"-1 \(unused\)$")):
+        out = m.ou_col_output.copy()
+        out[1, 3] = value
+        save_mapping(tmp_path / "bad.npz", m.replace(ou_col_output=out))
+        with pytest.raises(ValueError, match=message) as error:
+            load_mapping(tmp_path / "bad.npz")
+        assert "\n" not in str(error.value)

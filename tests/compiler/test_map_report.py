@@ -110,6 +110,38 @@ def test_cli_table_json_and_progress(capsys):
     assert all(r["rounding"]["max_abs_error"] <= 1 for r in report["layers"])
 
 
+def test_fill_and_shared_slots_in_the_report(capsys):
+    """The report's fill (mapped weight column-rows / cells of the used crossbars) per layer, in the totals, the
+    JSON and the text; shared slots never need more crossbars than one group per slot, and where they save some,
+    fill rises and the row says so."""
+    argv = ["map-report", "--net", "tiny", "--prune", "magnitude:ratio=0.9", "--mapping", "ou-sparse", "--xbar",
+            "64x64", "--json", "--quiet"]
+    reports = {}
+    for slots in ("shared", "single"):
+        assert run([*argv, "--slots", slots]) == 0
+        reports[slots] = json.loads(capsys.readouterr().out)
+        assert reports[slots]["settings"]["slots"] == slots
+    saved = 0
+    for shared, single in zip(reports["shared"]["layers"], reports["single"]["layers"]):
+        assert shared["crossbars"] <= single["crossbars"] and single["slots"] == "single"
+        for row in (shared, single):
+            assert row["fill"] == row["mapped_cells"] / row["capacity_cells"] == pytest.approx(row["utilization"])
+        if shared["crossbars"] < single["crossbars"]:
+            saved += 1
+            assert shared["slots"] == "shared" and shared["fill"] > single["fill"]
+            assert shared["mapped_cells"] == single["mapped_cells"]
+    assert saved, "shared slots saved no crossbar on a 90 %-pruned network: the test would not see them"
+    t = reports["shared"]["totals"]
+    assert t["fill"] == t["mapped_cells"] / t["capacity_cells"] > reports["single"]["totals"]["fill"]
+    assert run(argv[:-2]) == 0
+    out = capsys.readouterr().out
+    assert "slots shared" in out and f"fill {t['fill']:.1%}" in out and " fill " in out.splitlines()[3]
+    dense = map_report(net="tiny", strategy="dense", xbar=(64, 64))
+    for row, layer in zip(dense["layers"], network("tiny")):
+        if layer.kind != "dw":                                      # (depthwise: its block-diagonal chunks)
+            assert row["mapped_cells"] == np.prod(layer.shape) * 8    # K · N · columns_per_output
+
+
 @pytest.mark.parametrize("quant, bits", [("int4", 4), ("ternary", 2)])
 def test_cli_narrow_weights(quant, bits, capsys):
     assert run(["map-report", "--net", "tiny", "--quant", quant, "--mapping", "bit-squeeze", "--json", "--quiet"]) == 0
@@ -130,6 +162,8 @@ def test_cli_narrow_weights(quant, bits, capsys):
     (["--net", "tiny", "--round", "2"], "needs the bit-squeeze strategy"),
     (["--net", "nope"], "--net 'nope' is not known"),
     (["--weights", "/nonexistent.npz"], "no such file and no shipped weights of that name"),
+    (["--net", "tiny", "--slots", "some"], "sparsegen: error: --slots = 'some' is not allowed: allowed 'shared', "
+                                           "'single'\n"),
 ])
 def test_cli_bad_options_exit_2(argv, message, capsys):
     assert run(["map-report", "--quiet", *argv]) == 2
