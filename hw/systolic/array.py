@@ -12,7 +12,6 @@ from hw.systolic.delay import delayed
 from hw.systolic.grid import grid_verilog
 from hw.systolic.pe import SparsePE
 from hw.shared import add_shared, add_verilog, emitting_once, shared_module
-from hw.systolic.pe_row import PERow
 
 __all__ = ["SparseSystolicArray"]
 
@@ -181,15 +180,13 @@ class SparseSystolicArray(wiring.Component):
         return [pes[rows - 1][c].psum_out for c in range(cols)], [pes[rows - 1][c].zeros_out for c in range(cols)]
 
     def _verilog_grid(self, m, advance, acts_in, w_valid, w_row, w_data):
-        """The grid of :meth:`_pe_grid` with its de-skew, for arrays emitted once: ``rows`` identical
-        :class:`hw.systolic.pe_row.PERow` (emitted once, as is their PE) wired by the hand-written Verilog of
-        :func:`hw.systolic.grid.grid_verilog`, so that Amaranth never flattens its O(rows·cols) bits. Same timing;
-        returns the de-skewed sums and zero counts per column."""
+        """The grid of :meth:`_pe_grid` with its de-skew, for arrays emitted once: ``rows`` identical PE rows of the
+        once-emitted PE, wired by the hand-written Verilog of :func:`hw.systolic.grid.grid_verilog`, so that
+        Amaranth never flattens its O(rows·cols) bits. Same timing; returns the de-skewed sums and zero counts per
+        column."""
         rows, cols = self._rows, self._cols
         acc, zero_bits = self._pe_args["acc_bits"], self._pe_args["zero_bits"]
         row_bits = max(1, (rows - 1).bit_length())
-        row_args = dict(cols=cols, row_bits=row_bits, **self._pe_args)
-        row_module = shared_module(PERow, **row_args)
         w_row_x = Signal(row_bits, name="w_row_x")      # rows = 1: w_row has no bits
         psum = Signal(cols * acc, name="grid_psum")
         zeros = Signal(cols * zero_bits, name="grid_zeros")
@@ -197,7 +194,7 @@ class SparseSystolicArray(wiring.Component):
         text = functools.partial(grid_verilog, rows=rows, cols=cols, act_width=len(acts_in) // rows,
                                  acc_bits=acc, zero_bits=zero_bits, row_bits=row_bits,
                                  w_bits=len(w_data.as_value()) // cols,
-                                 row_module=row_module)
+                                 pe_module=shared_module(SparsePE, **self._pe_args))
         add_verilog(m, "grid", "grid", text, i_en=advance, i_acts=acts_in, i_w_valid=w_valid, i_w_row=w_row_x,
                     i_w_data=w_data.as_value(), o_psum=psum, o_zeros=zeros)
         return ([psum[c * acc:(c + 1) * acc].as_signed() for c in range(cols)],

@@ -2,12 +2,12 @@
 
 Amaranth builds a bit-level netlist of every module it converts, so the glue between the PE rows of an ``R × C``
 array (partial sums and zero counts passed down, the activation skew lines, the weight column delays, the result
-de-skew lines: O(R·C) bits) costs time linear in the array's content. :func:`grid_verilog` writes that glue as
-plain Verilog text around ``rows`` instances of the once-emitted :class:`hw.systolic.pe_row.PERow` module; the
-array adds it with :func:`hw.shared.add_verilog` when it is emitted once. The grid is the one of
-:meth:`hw.systolic.array.SparseSystolicArray._pe_grid` plus its de-skew, register for register in timing: every
-register loads only while ``en`` is high, starts at 0 and is cleared by ``rst`` (synchronous, active high), as
-Amaranth's registers are.
+de-skew lines: O(R·C) bits) costs time linear in the array's content. :func:`grid_verilog` writes that glue, and
+the PE row (:func:`row_verilog`: ``cols`` instances of the once-emitted :class:`hw.systolic.pe.SparsePE` module),
+as plain Verilog text; the array adds it with :func:`hw.shared.add_verilog` when it is emitted once. The grid is
+the one of :meth:`hw.systolic.array.SparseSystolicArray._pe_grid` plus its de-skew, register for register in
+timing: every register loads only while ``en`` is high, starts at 0 and is cleared by ``rst`` (synchronous, active
+high), as Amaranth's registers are.
 
 Ports of the module (``clk``, ``rst``, ``en`` 1 bit each):
 
@@ -20,7 +20,7 @@ Ports of the module (``clk``, ``rst``, ``en`` 1 bit each):
   counts, column c delayed ``cols − 1 − c`` enabled cycles (de-skewed), at bits ``[c·w, (c+1)·w)``.
 """
 
-__all__ = ["grid_verilog"]
+__all__ = ["grid_verilog", "row_verilog"]
 
 
 def _line(name, width, n, d):
@@ -36,15 +36,47 @@ def _line(name, width, n, d):
             f"    else if (en) {name}_line <= {shift};"], f"{name}_line[{bits - 1}:{bits - width}]"
 
 
-def grid_verilog(name, *, rows, cols, act_width, acc_bits, zero_bits, row_bits, w_bits, row_module):
-    """Verilog text of module ``name``: ``rows`` instances of ``row_module`` (a :class:`hw.systolic.pe_row.PERow`
-    of ``cols`` PEs, ``row_bits``-bit row index, ``act_width``-bit activation blocks, ``w_bits`` weight bits per
-    column) with the skew, weight-delay and de-skew lines described in this module's docstring.
+def row_verilog(name, *, cols, act_width, acc_bits, zero_bits, row_bits, w_bits, pe_module):
+    """Verilog text of module ``name``: one PE row, ``cols`` instances of ``pe_module`` (a
+    :class:`hw.systolic.pe.SparsePE`) side by side. Activations enter column 0 (``act_in``) and flow right through
+    the PEs' ``act_out``; column c's partial sum and zero count come in from above (``psum_in``, ``zeros_in``, bits
+    ``[c·w, (c+1)·w)``) and leave below (``psum_out``, ``zeros_out``); PE c writes ``w_data``'s column c when
+    ``w_valid[c]`` is high and ``w_row``'s column c equals the row's index ``row``. Timing: that of its PEs."""
+    acc, zb, rb, wb, aw = acc_bits, zero_bits, row_bits, w_bits, act_width
+    out = [f"module {name}(clk, rst, en, row, act_in, psum_in, zeros_in, w_valid, w_row, w_data, psum_out, zeros_out);",
+           "  input clk;", "  input rst;", "  input en;", f"  input [{rb - 1}:0] row;", f"  input [{aw - 1}:0] act_in;",
+           f"  input [{cols * acc - 1}:0] psum_in;", f"  input [{cols * zb - 1}:0] zeros_in;",
+           f"  input [{cols - 1}:0] w_valid;", f"  input [{cols * rb - 1}:0] w_row;",
+           f"  input [{cols * wb - 1}:0] w_data;",
+           f"  output [{cols * acc - 1}:0] psum_out;", f"  output [{cols * zb - 1}:0] zeros_out;",
+           # act[c] enters PE c; the last PE's act_out has no consumer
+           f"  wire [{(cols + 1) * aw - 1}:0] act;", f"  assign act[{aw - 1}:0] = act_in;"]
+    for c in range(cols):
+        out += [f"  {pe_module} pe_{c} (.clk(clk), .rst(rst), .en(en),",
+                f"    .w_we(w_valid[{c}] & (w_row[{(c + 1) * rb - 1}:{c * rb}] == row)),"
+                f" .w_data(w_data[{(c + 1) * wb - 1}:{c * wb}]),",
+                f"    .act_in(act[{(c + 1) * aw - 1}:{c * aw}]), .act_out(act[{(c + 2) * aw - 1}:{(c + 1) * aw}]),",
+                f"    .psum_in(psum_in[{(c + 1) * acc - 1}:{c * acc}]),"
+                f" .psum_out(psum_out[{(c + 1) * acc - 1}:{c * acc}]),",
+                f"    .zeros_in(zeros_in[{(c + 1) * zb - 1}:{c * zb}]),"
+                f" .zeros_out(zeros_out[{(c + 1) * zb - 1}:{c * zb}]));"]
+    out.append("endmodule")
+    return "\n".join(out) + "\n"
+
+
+def grid_verilog(name, *, rows, cols, act_width, acc_bits, zero_bits, row_bits, w_bits, pe_module):
+    """Verilog text of module ``name`` and of its PE row ``<name>_row`` (:func:`row_verilog`, ``cols`` instances of
+    ``pe_module``, a :class:`hw.systolic.pe.SparsePE` with ``act_width``-bit activation blocks and ``w_bits`` weight
+    bits): ``rows`` row instances, their row index ``row_bits`` wide, with the skew, weight-delay and de-skew lines
+    described in this module's docstring.
 
     Deterministic: the same arguments give the same text. Its size grows with ``rows + cols``, not ``rows·cols``.
     """
     acc, zb, rb, wb = acc_bits, zero_bits, row_bits, w_bits
-    out = [f"module {name}(clk, rst, en, acts, w_valid, w_row, w_data, psum, zeros);",
+    row_module = f"{name}_row"
+    out = [row_verilog(row_module, cols=cols, act_width=act_width, acc_bits=acc, zero_bits=zb, row_bits=rb,
+                       w_bits=wb, pe_module=pe_module).rstrip("\n"),
+           f"module {name}(clk, rst, en, acts, w_valid, w_row, w_data, psum, zeros);",
            "  input clk;", "  input rst;", "  input en;",
            f"  input [{rows * act_width - 1}:0] acts;", "  input w_valid;", f"  input [{rb - 1}:0] w_row;",
            f"  input [{cols * wb - 1}:0] w_data;",
@@ -72,6 +104,7 @@ def grid_verilog(name, *, rows, cols, act_width, acc_bits, zero_bits, row_bits, 
     for c in range(cols):
         d = f"{{ zeros_r{last}[{(c + 1) * zb - 1}:{c * zb}], psum_r{last}[{(c + 1) * acc - 1}:{c * acc}] }}"
         lines, q = _line(f"deskew_c{c}", zb + acc, cols - 1 - c, d)
-        out += lines + [f"  assign {{ zeros[{(c + 1) * zb - 1}:{c * zb}], psum[{(c + 1) * acc - 1}:{c * acc}] }} = {q};"]
+        out += lines + [f"  assign {{ zeros[{(c + 1) * zb - 1}:{c * zb}], psum[{(c + 1) * acc - 1}:{c * acc}] }}"
+                        f" = {q};"]
     out.append("endmodule")
     return "\n".join(out) + "\n"
