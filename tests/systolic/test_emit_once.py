@@ -23,11 +23,13 @@ EQUIVALENCE = {
     "4x1_1of4": (4, 1, {"keep": 1}),
     "2x3_3of8_u6_sat16_p4": (2, 3, {"keep": 3, "block": 8, "act_bits": 6, "act_signed": False, "acc_bits": 16,
                                     "overflow": "saturate", "pe_pipeline": 4}),
-    "2x2_dense": (2, 2, {"keep": 4}),
 }
+# `make test-full` only (the grid does not depend on the PE's kind): dense PEs
+SLOW_EQUIVALENCE = {"2x2_dense": (2, 2, {"keep": 4})}
 
 
-@pytest.mark.parametrize("name", EQUIVALENCE)
+@pytest.mark.parametrize("name", [*EQUIVALENCE, *(pytest.param(name, marks=pytest.mark.slow)
+                                                  for name in SLOW_EQUIVALENCE)])
 def test_emit_once_matches_flat_verilog(tmp_path, seed, name):
     """The emitted-once Verilog against the flat one (one module per PE, what the other tests simulate): every
     output bit, every cycle, under random inputs (weights, activations, valid, ready) and random resets."""
@@ -35,7 +37,7 @@ def test_emit_once_matches_flat_verilog(tmp_path, seed, name):
         pytest.skip("iverilog not found: install Icarus Verilog (apt-get install iverilog)")
     from sim.synth.netlist_cosim import cosimulate
 
-    rows, cols, overrides = EQUIVALENCE[name]
+    rows, cols, overrides = (EQUIVALENCE | SLOW_EQUIVALENCE)[name]
     top = f"ssa_{name}"
     flat = tmp_path / "flat.v"
     flat_array = SparseSystolicArray(rows=rows, cols=cols, **ARRAY | overrides)
