@@ -7,8 +7,8 @@ Inside :func:`emit_once` (what the Verilog generator opens for large arrays):
 - :func:`add_shared` adds an ``Instance`` of a module named ``<prefix>__shared<i>``, one per distinct
   ``(class, parameters)``, and records how to build it; :func:`shared_module` records one without an instance
   (for hand-written Verilog that instantiates it);
-- :func:`add_verilog` adds an ``Instance`` of a hand-written module ``<prefix>__<module>`` (e.g. the array's
-  grid of PE rows, written with its skew lines as plain Verilog text, so that Amaranth never sees its bits).
+- :func:`add_verilog` adds an ``Instance`` of a hand-written module ``<prefix>__<module>`` (the array's grid of PE
+  rows with its skew lines, :mod:`hw.systolic.grid`, as plain Verilog text, so that Amaranth never sees its bits).
 
 The generator converts each recorded component once and appends it, and every hand-written text, to the same
 ``.v`` file (:func:`gen.verilog.convert`). Outside :func:`emit_once` (the Amaranth simulator, small designs)
@@ -82,8 +82,9 @@ def add_shared(m, name, cls, **params):
 def add_verilog(m, name, module, text, **ports):
     """Add submodule ``name`` of ``m``: an ``Instance`` of the hand-written module ``<prefix>__<module>`` inside
     :func:`emit_once`. ``text(module_name)`` returns its Verilog (called once per module name; the same name must
-    always give the same text); ``ports`` as for ``Instance`` (``i_<port>=``, ``o_<port>=``); clock ``clk`` and
-    reset ``rst`` are connected. Returns the module name."""
+    always give the same text), which may also define modules of its own named ``<module_name>_<suffix>``;
+    ``ports`` as for ``Instance`` (``i_<port>=``, ``o_<port>=``); clock ``clk`` and reset ``rst`` are connected.
+    Returns the module name."""
     prefix, modules, _ = _state("add_verilog")
     full = f"{prefix}__{module}"
     if full not in modules:
