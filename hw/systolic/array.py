@@ -1,15 +1,17 @@
 """The weight-stationary N:M sparse systolic array: streams in, streams out, one pipeline enable."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value
+import functools
+
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_int
 from hw.systolic.beats import act_layout, index_bits, result_layout, weight_layout
-from hw.systolic.delay import delayed, delayed_line
+from hw.systolic.delay import delayed
+from hw.systolic.grid import grid_verilog
 from hw.systolic.pe import SparsePE
-from hw.shared import add_shared, emitting_once
-from hw.systolic.pe_row import PERow
+from hw.shared import add_shared, add_verilog, emitting_once, shared_module
 
 __all__ = ["SparseSystolicArray"]
 
@@ -125,21 +127,19 @@ class SparseSystolicArray(wiring.Component):
                 in_flight.eq(Cat(a_fire, in_flight[:-1])),
             ]
 
-        line = delayed_line if emitting_once() else delayed     # one register per line in big arrays
-
-        def delay(value, n, name):
-            return line(m, value, n, en=advance, name=name)
-
         if emitting_once():
-            bottom_psum, bottom_zeros = self._row_grid(m, advance, acts_in, w_valid, w_row, w_data, delay)
+            psums, zeros = self._verilog_grid(m, advance, acts_in, w_valid, w_row, w_data)
+            m.d.comb += [self.results.payload[c].eq(psums[c]) for c in range(cols)]
         else:
-            bottom_psum, bottom_zeros = self._pe_grid(m, advance, acts_in, w_valid, w_row, w_data, delay)
+            def delay(value, n, name):
+                return delayed(m, value, n, en=advance, name=name)
 
-        # De-skew: column c leaves the bottom row c cycles before the last column.
-        zeros = []
-        for c in range(cols):
-            m.d.comb += self.results.payload[c].eq(delay(bottom_psum[c], cols - 1 - c, f"psum_deskew_c{c}"))
-            zeros.append(delay(bottom_zeros[c], cols - 1 - c, f"zeros_deskew_c{c}"))
+            bottom_psum, bottom_zeros = self._pe_grid(m, advance, acts_in, w_valid, w_row, w_data, delay)
+            # De-skew: column c leaves the bottom row c cycles before the last column.
+            zeros = []
+            for c in range(cols):
+                m.d.comb += self.results.payload[c].eq(delay(bottom_psum[c], cols - 1 - c, f"psum_deskew_c{c}"))
+                zeros.append(delay(bottom_zeros[c], cols - 1 - c, f"zeros_deskew_c{c}"))
         m.d.comb += self.results.valid.eq(in_flight[-1])
 
         r_fire = self.results.valid & self.results.ready
@@ -179,31 +179,23 @@ class SparseSystolicArray(wiring.Component):
                     m.d.comb += [pe.psum_in.eq(pes[r - 1][c].psum_out), pe.zeros_in.eq(pes[r - 1][c].zeros_out)]
         return [pes[rows - 1][c].psum_out for c in range(cols)], [pes[rows - 1][c].zeros_out for c in range(cols)]
 
-    def _row_grid(self, m, advance, acts_in, w_valid, w_row, w_data, delay):
-        """The same grid as :meth:`_pe_grid` built from ``rows`` identical :class:`hw.systolic.pe_row.PERow`
-        (emitted once, as is their PE): the delayed weight bus is shared by all rows, each row compares its
-        index. Same timing; returns the bottom row's sums and zero counts per column."""
+    def _verilog_grid(self, m, advance, acts_in, w_valid, w_row, w_data):
+        """The grid of :meth:`_pe_grid` with its de-skew, for arrays emitted once: ``rows`` identical PE rows of the
+        once-emitted PE, wired by the hand-written Verilog of :func:`hw.systolic.grid.grid_verilog`, so that
+        Amaranth never flattens its O(rows·cols) bits. Same timing; returns the de-skewed sums and zero counts per
+        column."""
         rows, cols = self._rows, self._cols
-        row_bits = max(1, (rows - 1).bit_length())
-        w_valid_c = [delay(w_valid, c, f"w_valid_c{c}") for c in range(cols)]
-        w_row_c = [delay(w_row, c, f"w_row_c{c}") for c in range(cols)]
-        w_data_c = [delay(w_data[c], c, f"w_data_c{c}") for c in range(cols)]
-        above = None
-        w_data_bus = Cat(*(Value.cast(w) for w in w_data_c))
-        for r in range(rows):
-            row = add_shared(m, f"row_{r}", PERow, cols=cols, row_bits=row_bits, **self._pe_args)
-            width = len(row.act_in)
-            m.d.comb += [
-                row.en.eq(advance),
-                row.row.eq(r),
-                row.act_in.eq(delay(acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}")),
-                row.w_valid.eq(Cat(*w_valid_c)),
-                row.w_row.eq(Cat(*w_row_c)),
-                row.w_data.eq(w_data_bus),
-            ]
-            if above is not None:
-                m.d.comb += [row.psum_in.eq(above.psum_out), row.zeros_in.eq(above.zeros_out)]
-            above = row
         acc, zero_bits = self._pe_args["acc_bits"], self._pe_args["zero_bits"]
-        return ([above.psum_out[c * acc:(c + 1) * acc].as_signed() for c in range(cols)],
-                [above.zeros_out[c * zero_bits:(c + 1) * zero_bits] for c in range(cols)])
+        row_bits = max(1, (rows - 1).bit_length())
+        w_row_x = Signal(row_bits, name="w_row_x")      # rows = 1: w_row has no bits
+        psum = Signal(cols * acc, name="grid_psum")
+        zeros = Signal(cols * zero_bits, name="grid_zeros")
+        m.d.comb += w_row_x.eq(w_row)
+        text = functools.partial(grid_verilog, rows=rows, cols=cols, act_width=len(acts_in) // rows,
+                                 acc_bits=acc, zero_bits=zero_bits, row_bits=row_bits,
+                                 w_bits=len(w_data.as_value()) // cols,
+                                 pe_module=shared_module(SparsePE, **self._pe_args))
+        add_verilog(m, "grid", "grid", text, i_en=advance, i_acts=acts_in, i_w_valid=w_valid, i_w_row=w_row_x,
+                    i_w_data=w_data.as_value(), o_psum=psum, o_zeros=zeros)
+        return ([psum[c * acc:(c + 1) * acc].as_signed() for c in range(cols)],
+                [zeros[c * zero_bits:(c + 1) * zero_bits] for c in range(cols)])

@@ -1,8 +1,8 @@
 """Enabled delay lines: the skew and de-skew registers of every systolic array in the project."""
 
-from amaranth.hdl import Cat, Signal, Value
+from amaranth.hdl import Signal
 
-__all__ = ["delayed", "delayed_line"]
+__all__ = ["delayed"]
 
 
 def delayed(m, value, n, *, en, name):
@@ -17,19 +17,3 @@ def delayed(m, value, n, *, en, name):
         value = reg
     return value
 
-
-def delayed_line(m, value, n, *, en, name):
-    """:func:`delayed` as one shift register of ``n·len(value)`` bits (a single Verilog ``reg``): what arrays
-    emitted once per PE (:mod:`hw.shared`) use, so that their skew lines do not add ``n`` signals each.
-
-    Latency ``n`` enabled cycles; the register is ``<name>_line``, the output ``<name>_out``.
-    """
-    if n == 0:
-        return value
-    width = len(Value.cast(value))
-    line = Signal(n * width, name=f"{name}_line")
-    with m.If(en):
-        m.d.sync += line.eq(Cat(value, line[:-width]) if n > 1 else Value.cast(value))
-    out = Signal(value.shape(), name=f"{name}_out")
-    m.d.comb += out.eq(line[(n - 1) * width:])
-    return out

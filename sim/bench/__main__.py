@@ -27,8 +27,8 @@ SECTIONS = {
     "synth": "sim.bench.synth",
 }
 # sections that run only when named with --only: synth places and routes for tens of minutes on 2 cores when
-# its cache is cold (`make synth` runs it after synthesizing every preset); scale converts a 128x128 array (minutes)
-# and fails its 30 s target (docs/limitations.md)
+# its cache is cold (`make synth` runs it after synthesizing every preset); scale builds a 32x32 array in Verilator
+# (minutes on a busy machine)
 OPT_IN = {"synth", "scale"}
 
 

@@ -22,7 +22,7 @@ CONFIGS = {
                                                   acc_bits=12, overflow="wrap"),
     "ssa_3x4_2of4_s8_p4": SystolicConfig(rows=3, cols=4, keep=2, block=4, pe_pipeline=4),
 }
-# 65 PEs: at gen.verilog.EMIT_ONCE_MIN_PES, so the Verilog holds one PE row module and one PE module, instantiated.
+# 65 PEs: at gen.verilog.EMIT_ONCE_MIN_PES, so the Verilog holds the PE once and the grid of rows as written Verilog.
 # Icarus in `make test` (the Verilator build of 65 PEs takes minutes on 2 busy cores), both in `make test-full`.
 EMIT_ONCE = {"ssa_5x13_2of4_emit_once": SystolicConfig(rows=5, cols=13, keep=2, block=4, pe_pipeline=1)}
 EMIT_ONCE_SIMS = SIMULATORS if os.environ.get("SPARSEGEN_FULL") else ["icarus"]
