@@ -257,8 +257,8 @@ class ArrayConfig(ConfigBase):
     manifests.
     """
 
-    rows: int = param(4, 1, 64)
-    cols: int = param(4, 1, 64)
+    rows: int = param(4, 1, 128)
+    cols: int = param(4, 1, 128)
     act_bits: int = param(8, 2, 16)
     act_signed: bool = param(True)
     weight_bits: int = param(8, 2, 16)

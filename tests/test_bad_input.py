@@ -287,7 +287,7 @@ def test_configs_accept_numpy_scalars_and_store_plain_values():
         assert all(type(v) in (int, float, bool, str, type(None)) for v in config.to_dict().values()), config
         assert type(config).from_dict(json.loads(json.dumps(config.to_dict()))) == config, field
     assert load_config("dense_4x4", {"rows": np.int64(2)}).rows == 2
-    with pytest.raises(TypeError, match=r"^SystolicConfig.rows = '4' is a str, not an integer: allowed 1 … 64"):
+    with pytest.raises(TypeError, match=r"^SystolicConfig.rows = '4' is a str, not an integer: allowed 1 … 128"):
         SystolicConfig(rows="4")
     with pytest.raises(TypeError, match=r"^RramTileConfig.stuck_sa0 = 'x' is a str, not a number"):
         RramTileConfig(stuck_sa0="x")

@@ -185,7 +185,7 @@ def test_parse_override_errors(text, pattern):
 
 
 def test_override_errors_through_load_config():
-    with pytest.raises(ValueError, match="SystolicConfig.rows = 0 is out of range: allowed 1 … 64"):
+    with pytest.raises(ValueError, match="SystolicConfig.rows = 0 is out of range: allowed 1 … 128"):
         load_config("dense_4x4", ["rows=0"])
     with pytest.raises(ValueError, match="unknown SystolicConfig field.*'depth'"):
         load_config("dense_4x4", {"depth": 3})
@@ -272,8 +272,8 @@ def test_bad_base(tmp_path, files, pattern):
 # ---- field validation ------------------------------------------------------------------------------------
 
 BAD_VALUES = [
-    ("rows", 0), ("rows", 65), ("rows", -1), ("rows", True), ("rows", 4.0), ("rows", "4"), ("rows", None),
-    ("cols", 0), ("cols", 65), ("cols", 2**100), ("cols", False),
+    ("rows", 0), ("rows", 129), ("rows", -1), ("rows", True), ("rows", 4.0), ("rows", "4"), ("rows", None),
+    ("cols", 0), ("cols", 129), ("cols", 2**100), ("cols", False),
     ("act_bits", 1), ("act_bits", 17), ("act_bits", 8.5),
     ("act_signed", 1), ("act_signed", "true"), ("act_signed", None),
     ("weight_bits", 1), ("weight_bits", 17), ("weight_bits", "8"),
@@ -331,10 +331,10 @@ def test_numpy_scalars_are_stored_as_python_values():
         assert type(dataclasses.replace(config, rows=rows).rows) is int
     gemm = GemmConfig(max_m=np.uint16(7), relu=np.bool_(True), out_bits=np.int8(8), acc_bits=24, max_k=16)
     assert (type(gemm.max_m), type(gemm.relu), type(gemm.out_bits)) == (int, bool, int)
-    with pytest.raises(TypeError, match=r"SystolicConfig.rows = np.float64\(4.0\) is a float64, not an integer: allowed 1 … 64"):
+    with pytest.raises(TypeError, match=r"SystolicConfig.rows = np.float64\(4.0\) is a float64, not an integer: allowed 1 … 128"):
         SystolicConfig(rows=np.float64(4.0))
-    with pytest.raises(ValueError, match=r"SystolicConfig.rows = 65 is out of range: allowed 1 … 64"):
-        SystolicConfig(rows=np.int64(65))
+    with pytest.raises(ValueError, match=r"SystolicConfig.rows = 129 is out of range: allowed 1 … 128"):
+        SystolicConfig(rows=np.int64(129))
 
 
 def test_range_messages_name_limits():

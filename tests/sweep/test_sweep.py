@@ -208,7 +208,7 @@ def test_interrupted_sweep_resumes(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"axes": {"rows": [2, 100]}}, "axes.rows: GemmConfig.rows = 100 is out of range: allowed 1 … 64"),
+    ({"axes": {"rows": [2, 200]}}, "axes.rows: GemmConfig.rows = 200 is out of range: allowed 1 … 128"),
     ({"axes": {"rows": [2, "two"]}}, "cannot parse 'two' for GemmConfig.rows"),
     ({"axes": {"dataflow": ["ws", "xs"]}}, "GemmConfig.dataflow = 'xs' is not allowed: allowed 'ws', 'os'"),
     ({"axes": {"ou_rows": [9]}}, "axes.ou_rows is not a field of GemmConfig"),
