@@ -7,8 +7,8 @@ the grid of rows as hand-written Verilog, :mod:`hw.systolic.grid`; what ``make v
 ``--old-max`` (default 8), the same with one module per PE instance (what smaller arrays keep). The emitted text is
 checked to be identical on a second conversion of the smallest array (deterministic). ``--verilator N`` (default
 32; 0: none) builds the N×N array's Verilog for cocotb on Verilator from scratch, as the tests do
-(:func:`sim.common.runner.ensure_build`), and reports its wall and CPU time. The configs stop at 64×64 (``rows``,
-``cols`` ≤ 64), so the arrays are built from the component directly. Fails if 128×128 takes more than 30 s to emit
+(:func:`sim.common.runner.ensure_build`), and reports its wall and CPU time. The arrays are built from the component directly
+(the same Verilog as ``python -m gen verilog --config ssa_16x16_2of4 --set rows=N --set cols=N``). Fails if 128×128 takes more than 30 s to emit
 or the Verilator build more than 120 s of wall time.
 """
 
