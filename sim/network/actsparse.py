@@ -62,6 +62,10 @@ def adbb_gemm(act_keep: int, block: int = BLOCK, layers=None):
 def adbb_predict(qnet: Network, images, act_keep: int | None, block: int = BLOCK, layers=None) -> np.ndarray:
     """``(n,)`` classes of the int8 network ``qnet`` with A-DBB ``act_keep`` of ``block`` on the input of the
     weighted ``layers`` (default all; ``act_keep = None``: dense activations, the plain int8 golden)."""
+    names = [layer.name for layer in qnet.weighted]
+    for name in layers or ():
+        if name not in names:
+            raise ValueError(f"layers {name!r} is not a weighted layer: allowed {', '.join(names)}")
     gemm = None if act_keep is None else adbb_gemm(act_keep, block, layers)
     return classes_of(qnet, int8_forward(qnet, images, gemm=gemm)[-1])
 
@@ -82,13 +86,14 @@ def int8_units(qnet: Network) -> dict:
 
 def adbb_finetune(fnet: Network, act_keep: int, *, block: int = BLOCK, mask: dict | None = None,
                   teacher: Network | None = None, distill: float = DISTILL, epochs: int = EPOCHS, lr: float = LR,
-                  seed: int = 0, straight_through: bool = False, progress=None) -> tuple:
+                  seed: int = 0, straight_through: bool = False, layers=None, progress=None) -> tuple:
     """``(float network, int8 network)``: ``fnet`` fine-tuned with A-DBB ``act_keep`` of ``block`` in the forward
     pass, then quantized per channel as shipped (:func:`sim.network.golden.quantize` with the training labels).
 
     ``mask``: a weight pruning mask kept throughout (fine-tuning never revives a pruned weight). ``teacher``: a
     float network distilled from (its softmax on dense activations is ``distill`` of the target; default
-    ``fnet`` itself; ``distill = 0`` turns it off). Seeded (``seed``); about 30 s for 30 epochs on one core.
+    ``fnet`` itself; ``distill = 0`` turns it off). ``layers``: the weighted layers pruned (default all).
+    Seeded (``seed``); about 30 s for 30 epochs on one core.
     """
     act_keep, block = _check(act_keep, block)
     x, y = digits("train")
@@ -96,22 +101,22 @@ def adbb_finetune(fnet: Network, act_keep: int, *, block: int = BLOCK, mask: dic
     def units(net):
         # shifts scale a whole layer's input alike, so the quick calibration (no label search) ranks the same
         return int8_units(quantize(net, x))
-    rule = ActPrune(act_keep, block, units=units, straight_through=straight_through)
+    rule = ActPrune(act_keep, block, units=units, straight_through=straight_through, layers=layers)
     tuned = finetune(fnet, mask or {}, x, y, seed=seed, epochs=epochs, lr=lr, act_prune=rule,
                      teacher=(fnet if teacher is None else teacher) if distill else None, distill=distill,
                      progress=progress)
     return tuned, quantize(tuned, x, labels=y)
 
 
-def _accuracies(qnet, images, labels, act_keeps, block):
+def _accuracies(qnet, images, labels, act_keeps, block, layers):
     out = {"dense": float(np.mean(adbb_predict(qnet, images, None) == labels))}
     for a in act_keeps:
-        out[a] = float(np.mean(adbb_predict(qnet, images, a, block) == labels))
+        out[a] = float(np.mean(adbb_predict(qnet, images, a, block, layers) == labels))
     return out
 
 
 def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
-               lr: float = LR, distill: float = DISTILL, seed: int = 0, quiet: bool = True) -> dict:
+               lr: float = LR, distill: float = DISTILL, seed: int = 0, layers=None, quiet: bool = True) -> dict:
     """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
     without and with A-DBB-aware fine-tuning.
 
@@ -120,7 +125,8 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     shipped network (``fnet``, default the shipped float one, quantized as shipped); ``2:4``: its weights pruned
     2:4 and fine-tuned with the mask (15 epochs, as in :func:`sim.network.accuracy.pruning_study`).
     ``finetune[a]``: that start fine-tuned by :func:`adbb_finetune` with A-DBB ``a`` (mask kept, ``fnet`` the
-    teacher), measured at ``a``.
+    teacher), measured at ``a``. ``layers``: the weighted layers whose input A-DBB prunes (default all: one
+    engine runs the whole network).
     """
     t0 = time.perf_counter()
     acts = tuple(_check(a, block)[0] for a in act_keeps)
@@ -136,17 +142,18 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
         bar = tqdm(total=len(starts) * len(acts), desc="A-DBB fine-tuning", leave=False)
     out = {}
     for key, (start, m) in starts.items():
-        row = {"no_finetune": _accuracies(quantize(start, x, labels=y), xt, yt, acts, block), "finetune": {}}
+        row = {"no_finetune": _accuracies(quantize(start, x, labels=y), xt, yt, acts, block, layers), "finetune": {}}
         for a in acts:
             _, qtuned = adbb_finetune(start, a, block=block, mask=m, teacher=fnet, distill=distill, epochs=epochs,
-                                      lr=lr, seed=seed)
-            row["finetune"][a] = float(np.mean(adbb_predict(qtuned, xt, a, block) == yt))
+                                      lr=lr, seed=seed, layers=layers)
+            row["finetune"][a] = float(np.mean(adbb_predict(qtuned, xt, a, block, layers) == yt))
             if bar is not None:
                 bar.update()
         out[key] = row
     if bar is not None:
         bar.close()
     out.update(block=block, epochs=epochs, lr=lr, distill=distill, seed=seed, images=len(yt),
+               layers=list(layers) if layers is not None else [l.name for l in fnet.weighted],
                seconds=time.perf_counter() - t0)
     return out
 
@@ -171,19 +178,21 @@ def main(argv=None) -> int:
     parser.add_argument("--distill", type=float, default=DISTILL,
                         help=f"share of the dense teacher's softmax in the target, 0 = off (default {DISTILL})")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layers", help="comma-separated weighted layers A-DBB prunes (default all)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     try:
         study = adbb_study(epochs=args.epochs, lr=args.lr, distill=args.distill, seed=args.seed,
-                           quiet=args.json)
+                           layers=args.layers.split(",") if args.layers else None, quiet=args.json)
     except (TypeError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     if args.json:
         print(json.dumps(study, indent=2))
     else:
         print("\n".join(study_table(study)))
-        print(f"({study['images']} test images, int8 golden; A-DBB fine-tuning {study['epochs']} epochs, lr "
-              f"{study['lr']}, distill {study['distill']}, seed {study['seed']}; {study['seconds']:.0f} s)")
+        print(f"({study['images']} test images, int8 golden, A-DBB on {', '.join(study['layers'])}; A-DBB "
+              f"fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill {study['distill']}, seed "
+              f"{study['seed']}; {study['seconds']:.0f} s)")
     return 0
 
 

@@ -86,9 +86,10 @@ def test_adbb_backward_is_the_gradient_through_kept_entries(seed):
     :func:`gradients`; the straight-through variant differs."""
     rng = np.random.default_rng(seed + 2)
     print(f"seed {seed}")
-    net = digits_cnn(seed % 1000)
+    net = load("digits-float")              # trained: no probability underflows the loss's log floor
     x, y = digits("train")
-    x, y = x[:5], y[:5]
+    pick = rng.choice(len(x), 5, replace=False)
+    x, y = x[pick], y[pick]
     rule = ActPrune(2, 4)
     _, grads = gradients(net, x, y, act_prune=rule)
     weights = net.weights()
