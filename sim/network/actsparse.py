@@ -39,10 +39,8 @@ EPOCHS, LR, DISTILL = 30, 0.005, 0.5      # the A-DBB fine-tuning recipe (docs/g
 
 
 def _check(act_keep, block):
-    block = checks.check_int("block", block, 2, 16, allowed="a power of two 2 … 16 (the engine's block)")
-    if block & (block - 1):
-        checks.fail("block", block, "is not a power of two", "a power of two 2 … 16 (the engine's block)")
-    return checks.check_int("act_keep", act_keep, 1, block, allowed=f"1 … {block} (block)"), block
+    rule = ActPrune(act_keep, block)                     # the one validation of act_keep and block
+    return int(rule.act_keep), int(rule.block)
 
 
 def adbb_gemm(act_keep: int, block: int = BLOCK, layers=None):

@@ -1,5 +1,5 @@
 """A-DBB on the trained network (docs/gemm-actsparse.md, "Accuracy on the trained network"): the int8 hook against
-an independent loop reference and the engine's own golden, the float A-DBB mask against adbb_prune, the A-DBB
+an independent re-implementation and the engine's own golden, the float A-DBB mask against adbb_prune, the A-DBB
 backward pass against finite differences, fine-tuning keeping a 2:4 mask, bad input. No training beyond one
 tiny epoch."""
 
@@ -17,16 +17,11 @@ from sim.network.actsparse import adbb_gemm, adbb_predict, int8_units
 from sim.network.golden import classes_of, input_ints, layer_gemm, output_stage
 
 
-def loop_adbb(A, act_keep, block):
-    """Independent reference: per row and block, sort lanes by (−|a|, lane) and keep the first ``act_keep``."""
-    A = np.asarray(A, np.int64)
-    out = np.zeros_like(A)
-    for m in range(A.shape[0]):
-        for b0 in range(0, A.shape[1], block):
-            lanes = list(range(b0, min(b0 + block, A.shape[1])))
-            for lane in sorted(lanes, key=lambda i: (-abs(int(A[m, i])), i))[:act_keep]:
-                out[m, lane] = A[m, lane]
-    return out
+def ref_adbb(A, act_keep, block):
+    """Independent of ``adbb_prune`` (pairwise ranks): the training's float mask, a stable descending sort per
+    block (:func:`gen.network.train.adbb_keep`; ``tests/gemm/test_actsparse.py`` holds ``adbb_prune`` equal to a
+    loop reference)."""
+    return np.where(adbb_keep(A, act_keep=act_keep, block=block), A, 0).astype(np.int64)
 
 
 def tied_acts(rng, m, k):
@@ -45,13 +40,13 @@ def test_hook_is_adbb_prune_per_layer(seed):
     W = rng.integers(-127, 128, (10, 6))
     engine = load_config("gemm_4x4_2of4_act1of4")        # the engine's own golden selects the same lanes
     for act_keep in (1, 2, 3):
-        want = loop_adbb(A, act_keep, 4)
+        want = ref_adbb(A, act_keep, 4)
         assert np.array_equal(adbb_gemm(act_keep)(None, A, W), want @ W), act_keep
-    assert np.array_equal(effective_acts(engine, A), loop_adbb(A, 1, 4))
+    assert np.array_equal(effective_acts(engine, A), ref_adbb(A, 1, 4))
 
 
 def test_adbb_predict_is_the_layer_by_layer_reference():
-    """Every weighted layer (the image's too) computes ``loop_adbb(A) @ W`` before its output stage."""
+    """Every weighted layer (the image's too) computes ``ref_adbb(A) @ W`` before its output stage."""
     q = load("digits-int8")
     xt, _ = digits("test")
     x = input_ints(q, xt[:4])
@@ -61,7 +56,7 @@ def test_adbb_predict_is_the_layer_by_layer_reference():
             x = x.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
             continue
         A, W = layer_gemm(layer, x)
-        out = output_stage(loop_adbb(A, 2, 4) @ W, layer)
+        out = output_stage(ref_adbb(A, 2, 4) @ W, layer)
         c, h, w = shape
         x = out.reshape(len(x), h * w, c).transpose(0, 2, 1).reshape(len(x), c, h, w)
     assert np.array_equal(adbb_predict(q, xt[:4], 2), classes_of(q, x))
