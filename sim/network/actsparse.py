@@ -12,12 +12,12 @@ Fine-tuning (:func:`adbb_finetune`) is :func:`gen.network.train.finetune` with :
 in the forward pass (gradient through the kept activations only); magnitudes are compared in the int8 network's
 units (:func:`int8_units`, re-derived from the current float weights every epoch); the dense float network is
 distilled from; the result is quantized per channel as shipped (:func:`sim.network.golden.quantize` with the
-training labels). ``python -m sim.network.actsparse [--epochs E] [--distill D] [--json]`` prints the study.
+training labels). ``python -m sim.network.actsparse [--epochs E] [--lr R] [--distill D] [--seed S] [--layers L,...] [--json]``
+prints the study.
 """
 
 import argparse
 import json
-
 import time
 
 import numpy as np
@@ -30,8 +30,8 @@ from gen.network.spec import SHIPPED, Network, load
 from gen.network.train import ActPrune, finetune
 from sim.network.golden import classes_of, int8_forward, quantize
 
-__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "adbb_gemm", "adbb_predict", "int8_units", "adbb_finetune", "adbb_study",
-           "study_table"]
+__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "adbb_gemm", "adbb_predict", "int8_units",
+           "adbb_finetune", "adbb_study", "study_table", "main"]
 
 ACT_KEEPS = (3, 2, 1)
 BLOCK = 4
@@ -41,6 +41,13 @@ EPOCHS, LR, DISTILL = 30, 0.005, 0.5      # the A-DBB fine-tuning recipe (docs/g
 def _check(act_keep, block):
     rule = ActPrune(act_keep, block)                     # the one validation of act_keep and block
     return int(rule.act_keep), int(rule.block)
+
+
+def _check_layers(network, layers):
+    names = [layer.name for layer in network.weighted]
+    for name in layers or ():
+        if name not in names:
+            raise ValueError(f"layers {name!r} is not a weighted layer: allowed {', '.join(names)}")
 
 
 def adbb_gemm(act_keep: int, block: int = BLOCK, layers=None):
@@ -60,10 +67,7 @@ def adbb_gemm(act_keep: int, block: int = BLOCK, layers=None):
 def adbb_predict(qnet: Network, images, act_keep: int | None, block: int = BLOCK, layers=None) -> np.ndarray:
     """``(n,)`` classes of the int8 network ``qnet`` with A-DBB ``act_keep`` of ``block`` on the input of the
     weighted ``layers`` (default all; ``act_keep = None``: dense activations, the plain int8 golden)."""
-    names = [layer.name for layer in qnet.weighted]
-    for name in layers or ():
-        if name not in names:
-            raise ValueError(f"layers {name!r} is not a weighted layer: allowed {', '.join(names)}")
+    _check_layers(qnet, layers)
     gemm = None if act_keep is None else adbb_gemm(act_keep, block, layers)
     return classes_of(qnet, int8_forward(qnet, images, gemm=gemm)[-1])
 
@@ -129,6 +133,7 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     t0 = time.perf_counter()
     acts = tuple(_check(a, block)[0] for a in act_keeps)
     fnet = load(SHIPPED["digits-float"]) if fnet is None else checks.check_instance("fnet", fnet, Network)
+    _check_layers(fnet, layers)
     x, y = digits("train")
     xt, yt = digits("test")
     name, params = parse_prune("nm:2:4")

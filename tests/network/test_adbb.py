@@ -138,3 +138,11 @@ def test_bad_types_are_type_errors():
         ActPrune(1, units=[1.0])
     with pytest.raises(TypeError, match="act_prune"):
         finetune(digits_cnn(0), {}, digits("train")[0][:2], [0, 1], epochs=1, act_prune=2)
+
+
+def test_study_cli_bad_layer_is_one_line(capsys):
+    from sim.network.actsparse import main
+    with pytest.raises(SystemExit) as exc:
+        main(["--layers", "conv1,conv9"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "\n" not in err and "conv9" in err and "Traceback" not in err, err
