@@ -31,7 +31,7 @@ from gen.network.train import ActPrune, finetune
 from sim.network.golden import classes_of, int8_forward, quantize
 
 __all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "adbb_gemm", "adbb_predict", "int8_units",
-           "adbb_finetune", "adbb_study", "study_table", "main"]
+           "adbb_finetune", "adbb_study", "rtl_check", "study_table", "main"]
 
 ACT_KEEPS = (3, 2, 1)
 BLOCK = 4
@@ -161,6 +161,32 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     return out
 
 
+def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", seed: int = 0) -> dict:
+    """The 2:4 network fine-tuned with A-DBB ``act_keep`` (as in :func:`adbb_study`) on the first ``images`` test
+    images through the RTL of the 4×4 2:4 × A-DBB ``act_keep``:4 engine (``gemm_4x4_2of4_act1of4`` for 1;
+    :func:`sim.network.rtl.run_rtl`, every layer checked against the A-DBB int8 golden inside the simulation).
+    Returns ``{"top", "images", "bit_exact", "rtl_accuracy", "golden_accuracy", "cycles"}``."""
+    import dataclasses
+
+    from sim.network.rtl import gemm_config, run_rtl
+
+    act_keep, _ = _check(act_keep, BLOCK)
+    checks.check_int("images", images, 1, 450)
+    fnet = load(SHIPPED["digits-float"])
+    x, y = digits("train")
+    xt, yt = digits("test")
+    name, params = parse_prune("nm:2:4")
+    mask = {k: prune(w, name, params)[0] for k, w in fnet.weights().items()}
+    start = finetune(fnet, mask, x, y, seed=seed, epochs=15)
+    _, qnet = adbb_finetune(start, act_keep, mask=mask, teacher=fnet, seed=seed)
+    cfg = dataclasses.replace(gemm_config(qnet), act_keep=act_keep, act_mode="adbb", name=None)
+    r = run_rtl(qnet, xt[:images], sim=sim, seed=seed, config=cfg)
+    golden = adbb_predict(qnet, xt[:images], act_keep)
+    return {"top": r.top, "images": images, "bit_exact": bool(r.bit_exact and np.array_equal(r.predictions, golden)),
+            "rtl_accuracy": float(np.mean(r.predictions == yt[:images])),
+            "golden_accuracy": float(np.mean(golden == yt[:images])), "cycles": r.cycles["total"]}
+
+
 def study_table(study: dict) -> list:
     """Lines of the table of :func:`adbb_study` (accuracy in %, without / with A-DBB fine-tuning)."""
     acts = [k for k in study["int8"]["no_finetune"] if k != "dense"]
@@ -182,8 +208,17 @@ def main(argv=None) -> int:
                         help=f"share of the dense teacher's softmax in the target, 0 = off (default {DISTILL})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--layers", help="comma-separated weighted layers A-DBB prunes (default all)")
+    parser.add_argument("--rtl", type=int, metavar="N", help="instead: the fine-tuned 2:4 × A-DBB 1:4 network on N "
+                        "test images through the gemm_4x4_2of4_act1of4 engine's RTL (Verilator)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    if args.rtl is not None:
+        try:
+            result = rtl_check(1, args.rtl, seed=args.seed)
+        except (TypeError, ValueError) as exc:
+            parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        print(json.dumps(result, indent=2))
+        return 0 if result["bit_exact"] else 1
     try:
         study = adbb_study(epochs=args.epochs, lr=args.lr, distill=args.distill, seed=args.seed,
                            layers=args.layers.split(",") if args.layers else None, quiet=args.json)
