@@ -5,7 +5,13 @@ Everything works on batches ``(n, C, H, W)`` float64. Convolutions use the one i
 softmax cross-entropy; :func:`finetune` is the same with a pruning mask re-applied after every step (so pruned
 weights stay exactly zero), the fair-comparison step of the accuracy study. Both are seeded and deterministic.
 Layers have no bias: the GEMM engine and the RRAM tile compute ``x · W`` only.
+
+:class:`ActPrune` puts the activation-sparse engine's A-DBB rule (:mod:`hw.formats.actsparse`) into the forward
+pass: each weighted layer's im2col input keeps, in every K-block of every row, its ``act_keep`` entries of largest
+magnitude (ties to the lower position); :func:`finetune` with ``act_prune=`` trains with it in the loop (S2TA).
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,7 +19,7 @@ from hw import checks
 from hw.formats.conv import im2col
 from gen.network.spec import Layer, Network
 
-__all__ = ["softmax_cross_entropy", "forward", "logits", "predict", "accuracy", "train", "finetune", "digits_cnn", "apply_mask"]
+__all__ = ["ActPrune", "adbb_keep", "softmax_cross_entropy", "forward", "logits", "predict", "accuracy", "gradients", "train", "finetune", "digits_cnn", "apply_mask"]
 
 
 def _cols_index(c, h, w, kh, kw, stride, padding):
@@ -22,8 +28,99 @@ def _cols_index(c, h, w, kh, kw, stride, padding):
     return im2col(np.arange(c * hp * wp).reshape(c, hp, wp), kh, kw, stride, 0)
 
 
-def _layer_forward(layer, x):
-    """``(y, cache)`` of one layer on a float batch (before ReLU)."""
+@dataclass(frozen=True)
+class ActPrune:
+    """A-DBB on every weighted layer's input, as the activation-sparse GEMM engine applies it.
+
+    Parameters
+    ----------
+    act_keep : int
+        Activations kept per K-block, ``1 … block``.
+    block : int
+        K-block size (the engine's ``block``, one of :data:`hw.formats.nm.BLOCKS` ≥ 2). Blocks are cut from K
+        position 0 of each im2col row (the one K order of :mod:`hw.formats.conv`); the last is zero-padded.
+    units : dict or callable, optional
+        ``{layer name: (C_in,) float}``: the float value of one integer unit of each input channel, so that the
+        magnitudes compared are the int8 network's (with per-channel scales an int8 unit differs per channel), or
+        ``units(network) -> dict`` re-evaluated at the start of every fine-tuning epoch. ``None``: compare the
+        float values themselves (equal units).
+    straight_through : bool
+        Backward pass: ``False`` (default) passes the gradient through the kept entries only (the pruned ones are
+        constants 0); ``True`` passes it to every entry as if nothing were pruned (straight-through estimator).
+    layers : tuple of str, optional
+        The weighted layers whose input is pruned (default ``None``: all of them); the others see dense inputs.
+    """
+
+    act_keep: int
+    block: int = 4
+    units: object = None
+    straight_through: bool = False
+    layers: tuple | None = None
+
+    def __post_init__(self):
+        block = checks.check_int("block", self.block, 2, 16, allowed="a power of two 2 … 16 (the engine's block)")
+        if block & (block - 1):
+            checks.fail("block", block, "is not a power of two", "a power of two 2 … 16 (the engine's block)")
+        checks.check_int("act_keep", self.act_keep, 1, block, allowed=f"1 … {block} (block)")
+        checks.check_bool("straight_through", self.straight_through)
+        if self.units is not None and not (callable(self.units) or isinstance(self.units, dict)):
+            raise TypeError(f"units = {type(self.units).__name__} is not a dict or callable: allowed "
+                            "{layer name: (C_in,) array}, units(network) -> dict or None")
+        if self.layers is not None:
+            if isinstance(self.layers, str) or not all(isinstance(n, str) for n in self.layers):
+                raise TypeError(f"layers = {self.layers!r} is not a sequence of layer names: allowed a tuple of "
+                                "str or None")
+            object.__setattr__(self, "layers", tuple(self.layers))
+
+    def resolve(self, network):
+        """This rule with callable ``units`` evaluated on ``network`` (a dict, checked against its layers)."""
+        units = self.units(network) if callable(self.units) else self.units
+        names = {layer.name: layer for layer in network.weighted}
+        for name in self.layers or ():
+            if name not in names:
+                raise ValueError(f"layers {name!r} is not a weighted layer: allowed {', '.join(names)}")
+        for name, u in (units or {}).items():
+            if name not in names:
+                raise ValueError(f"units layer {name!r} is not a weighted layer: allowed {', '.join(names)}")
+            checks.check_float_array(f"units {name!r}", u, ndim=1)
+        units = None if units is None else {k: np.asarray(u, np.float64) for k, u in units.items()}
+        return ActPrune(self.act_keep, self.block, units, self.straight_through, self.layers)
+
+
+def adbb_keep(x, *, act_keep, block, units=None) -> np.ndarray:
+    """Mask (bool, shape of ``x``) of the entries A-DBB keeps along the last axis of a float array ``x``: in every
+    block of ``block`` consecutive entries from position 0, the ``act_keep`` of largest ``|x| / units`` (``units``
+    broadcast along the last axis; ties to the lower position). On integers it keeps exactly what
+    :func:`hw.formats.actsparse.adbb_prune` keeps."""
+    x = np.asarray(x, np.float64)
+    mag = np.abs(x) if units is None else np.abs(x) / units
+    k = x.shape[-1]
+    kp = -(-k // block) * block
+    mag = np.concatenate([mag, np.zeros(x.shape[:-1] + (kp - k,))], axis=-1).reshape(x.shape[:-1] + (-1, block))
+    # a stable descending sort puts equal magnitudes in lane order: a lane's place in it is its A-DBB rank
+    order = np.argsort(-mag, axis=-1, kind="stable")
+    rank = np.argsort(order, axis=-1)
+    return (rank < act_keep).reshape(x.shape[:-1] + (kp,))[..., :k]
+
+
+def _input_units(layer, prune, per_channel):
+    """The (K,) units of a layer's im2col columns (``per_channel`` K columns per input channel), or None."""
+    if prune.units is None or layer.name not in prune.units:
+        return None
+    return np.repeat(prune.units[layer.name], per_channel)
+
+
+def _prune_cols(layer, cols, prune, per_channel):
+    """``(cols kept, mask)``: A-DBB of the im2col rows ``cols`` (mask None without ``prune``)."""
+    if prune is None or (prune.layers is not None and layer.name not in prune.layers):
+        return cols, None
+    keep = adbb_keep(cols, act_keep=prune.act_keep, block=prune.block,
+                     units=_input_units(layer, prune, per_channel))
+    return cols * keep, keep
+
+
+def _layer_forward(layer, x, prune=None):
+    """``(y, cache)`` of one layer on a float batch (before ReLU); ``prune`` an :class:`ActPrune` (resolved)."""
     b, c, h, w = x.shape
     if layer.kind == "maxpool":
         s = layer.size
@@ -32,8 +129,8 @@ def _layer_forward(layer, x):
         y = blocks.max(axis=(3, 5))
         return y, (x.shape, blocks, y)
     if layer.kind == "fc":
-        flat = x.reshape(b, -1)
-        return (flat @ layer.weight.T)[:, :, None, None], (x.shape, flat)
+        flat, keep = _prune_cols(layer, x.reshape(b, -1), prune, h * w)
+        return (flat @ layer.weight.T)[:, :, None, None], (x.shape, flat, keep)
     wt = layer.weight
     kh, kw = wt.shape[2:]
     p = layer.padding
@@ -41,15 +138,17 @@ def _layer_forward(layer, x):
     ho = (h + 2 * p - kh) // layer.stride + 1
     wo = (w + 2 * p - kw) // layer.stride + 1
     cols = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))).reshape(b, -1)[:, idx]             # (b, P, c·kh·kw)
+    cols, keep = _prune_cols(layer, cols, prune, kh * kw)
     if layer.kind == "conv":
         y = cols @ wt.reshape(wt.shape[0], -1).T                                          # (b, P, o)
     else:
         y = np.einsum("bpck,ck->bpc", cols.reshape(b, -1, c, kh * kw), wt.reshape(c, -1))
-    return y.transpose(0, 2, 1).reshape(b, -1, ho, wo), (x.shape, cols, idx)
+    return y.transpose(0, 2, 1).reshape(b, -1, ho, wo), (x.shape, cols, idx, keep)
 
 
-def _layer_backward(layer, grad, cache):
-    """``(dx, dw)`` of one layer (``dw`` None for maxpool)."""
+def _layer_backward(layer, grad, cache, prune=None):
+    """``(dx, dw)`` of one layer (``dw`` None for maxpool). A-DBB's pruned inputs get no gradient unless
+    ``prune.straight_through``."""
     if layer.kind == "maxpool":
         shape, blocks, y = cache
         s = layer.size
@@ -60,10 +159,13 @@ def _layer_backward(layer, grad, cache):
         dx[:, :, :ho * s, :wo * s] = (hit * grad[:, :, :, None, :, None]).reshape(b, c, ho * s, wo * s)
         return dx, None
     if layer.kind == "fc":
-        shape, flat = cache
+        shape, flat, keep = cache
         g = grad.reshape(grad.shape[0], -1)
-        return (g @ layer.weight).reshape(shape), g.T @ flat
-    shape, cols, idx = cache
+        dflat = g @ layer.weight
+        if keep is not None and not prune.straight_through:
+            dflat = dflat * keep
+        return dflat.reshape(shape), g.T @ flat
+    shape, cols, idx, keep = cache
     b, c, h, w = shape
     p = layer.padding
     wt = layer.weight
@@ -75,6 +177,8 @@ def _layer_backward(layer, grad, cache):
         k = wt.shape[2] * wt.shape[3]
         dw = np.einsum("bpc,bpck->ck", g, cols.reshape(b, -1, c, k)).reshape(wt.shape)
         dcols = (g[:, :, :, None] * wt.reshape(1, 1, c, k)).reshape(b, g.shape[1], -1)
+    if keep is not None and not prune.straight_through:
+        dcols = dcols * keep
     dxp = np.zeros((b, c * (h + 2 * p) * (w + 2 * p)))
     flat_idx = idx.ravel()
     for i in range(b):                                  # bincount: a scatter-add of the repeated taps
@@ -83,20 +187,24 @@ def _layer_backward(layer, grad, cache):
     return dx, dw
 
 
-def forward(network: Network, images, *, keep: bool = False):
+def forward(network: Network, images, *, keep: bool = False, act_prune: ActPrune | None = None):
     """Float outputs of every layer: a list with one ``(n, C, H, W)`` array per layer (after its ReLU).
 
     ``network`` must be a float network (the int8 one runs in :func:`sim.network.golden.int8_forward`).
-    ``keep`` also returns the caches and the network for the backward pass.
+    ``keep`` also returns the caches and the network for the backward pass. ``act_prune`` applies A-DBB to
+    every weighted layer's im2col input (:class:`ActPrune`).
     """
     x = network.check_images(images)
     if network.quantized:
         raise ValueError(f"network {network.name!r} has integer weights: allowed a float network "
                          "(sim.network.golden.int8_forward runs int8 ones)")
     net = network
+    if act_prune is not None:
+        checks.check_instance("act_prune", act_prune, ActPrune)
+        act_prune = act_prune.resolve(net)
     outs, caches = [], []
     for layer in net.layers:
-        y, cache = _layer_forward(layer, x)
+        y, cache = _layer_forward(layer, x, act_prune)
         if layer.relu:
             cache = (cache, y > 0)
             y = np.maximum(y, 0)
@@ -133,19 +241,33 @@ def softmax_cross_entropy(logits, labels) -> tuple:
     return loss, prob / n
 
 
-def _loss_and_grads(network, x, y):
-    outs, caches, net = forward(network, x, keep=True)
+def _loss_and_grads(network, x, y, act_prune=None, soft=None):
+    outs, caches, net = forward(network, x, keep=True, act_prune=act_prune)
     loss, grad = softmax_cross_entropy(outs[-1].reshape(len(x), -1), y)
+    if soft is not None:
+        # distillation: the target is (1 − weight) · one-hot label + weight · the teacher's probabilities
+        weight, probs = soft
+        grad = grad + weight * (np.eye(grad.shape[1])[y] - probs) / len(x)
     grad = grad.reshape(outs[-1].shape)
     grads = {}
     for layer, cache in zip(reversed(net.layers), reversed(caches)):
         if layer.relu:
             cache, active = cache
             grad = grad * active
-        grad, dw = _layer_backward(layer, grad, cache)
+        grad, dw = _layer_backward(layer, grad, cache, act_prune)
         if dw is not None:
             grads[layer.name] = dw
     return loss, grads
+
+
+def gradients(network: Network, images, labels, *, act_prune: ActPrune | None = None) -> tuple:
+    """``(loss, {layer name: dloss/dweight})`` of the mean softmax cross-entropy of a float network on one batch
+    (what a training step uses; ``act_prune`` as in :func:`forward`)."""
+    x = network.check_images(images)
+    y = checks.check_int_array("labels", labels, ndim=1, lo=0, hi=network.classes - 1)
+    if len(y) != len(x):
+        raise ValueError(f"labels has {len(y)} entries for {len(x)} images: allowed one per image")
+    return _loss_and_grads(network, x, y, act_prune)
 
 
 def apply_mask(network: Network, mask: dict) -> Network:
@@ -153,7 +275,8 @@ def apply_mask(network: Network, mask: dict) -> Network:
     return network.with_weights({name: network.weights()[name] * np.asarray(m, bool) for name, m in mask.items()})
 
 
-def _adam(network, images, labels, *, seed, epochs, batch, lr, mask=None, progress=None, project=None):
+def _adam(network, images, labels, *, seed, epochs, batch, lr, mask=None, progress=None, project=None,
+          act_prune=None, teacher=None, distill=0.5):
     checks.check_int("epochs", epochs, 0, 10_000)
     checks.check_int("batch", batch, 1, 1 << 20)
     checks.check_float("lr", lr, 0.0, 1.0)
@@ -172,11 +295,19 @@ def _adam(network, images, labels, *, seed, epochs, batch, lr, mask=None, progre
     step, total = 0, epochs * (-(-len(x) // batch))
     for epoch in range(epochs):
         order = rng.permutation(len(x))
+        # callable units follow the weights: re-evaluated once per epoch on the current network
+        act = None if act_prune is None else act_prune.resolve(network.with_weights(params))
         for start in range(0, len(x), batch):
             sel = order[start:start + batch]
             # straight-through estimator: the forward pass sees the projected weights, the update the float ones
             shown = params if project is None else {k: project(w) for k, w in params.items()}
-            _, grads = _loss_and_grads(network.with_weights(shown), x[sel], y[sel])
+            xb = x[sel]
+            soft = None
+            if teacher is not None:
+                z = logits(teacher, xb)
+                z = np.exp(z - z.max(axis=1, keepdims=True))
+                soft = (distill, z / z.sum(axis=1, keepdims=True))
+            _, grads = _loss_and_grads(network.with_weights(shown), xb, y[sel], act, soft)
             step += 1
             rate = lr * 0.5 * (1 + np.cos(np.pi * step / total))                # cosine decay to 0
             for k in params:
@@ -200,14 +331,24 @@ def train(network: Network, images, labels, *, seed: int = 0, epochs: int = 60, 
 
 
 def finetune(network: Network, mask: dict, images, labels, *, seed: int = 0, epochs: int = 15, batch: int = 32,
-             lr: float = 0.002, progress=None, project=None) -> Network:
+             lr: float = 0.002, progress=None, project=None, act_prune: ActPrune | None = None,
+             teacher: Network | None = None, distill: float = 0.5) -> Network:
     """Masked fine-tuning: the weights of ``mask`` (``{layer name: bool array}``, True = kept) are pruned first
     and stay exactly zero (the mask is re-applied after every step); the rest are trained.
 
     A few seconds for the digits CNN (15 epochs over 1,347 images on one core). ``project(w) -> w`` (e.g. a
     quantizer returning dequantized weights) makes it quantization-aware with a straight-through estimator: the
     forward pass uses ``project(w)``, the update goes to the float ``w``, and the result is projected.
+    ``act_prune`` (:class:`ActPrune`) trains with the engine's A-DBB on every weighted layer's input in the loop
+    (S2TA's A-DBB-aware training); with an empty ``mask`` nothing is pruned in the weights. ``teacher`` (a float
+    network, e.g. the unpruned one) adds knowledge distillation: the target is ``(1 − distill)`` of the one-hot
+    label plus ``distill`` of the teacher's softmax on the same batch (the teacher sees dense activations).
     """
+    if teacher is not None:
+        checks.check_instance("teacher", teacher, Network)
+    checks.check_float("distill", distill, 0.0, 1.0)
+    if act_prune is not None:
+        checks.check_instance("act_prune", act_prune, ActPrune)
     if not isinstance(mask, dict):
         raise TypeError(f"mask = {type(mask).__name__} is not a dict: allowed {{layer name: bool array}}")
     weights = network.weights()
@@ -218,7 +359,7 @@ def finetune(network: Network, mask: dict, images, labels, *, seed: int = 0, epo
             raise ValueError(f"mask {name!r} shape {np.shape(m)} differs from the weight's {weights[name].shape}")
     mask = {k: np.asarray(m, bool) for k, m in mask.items()}
     return _adam(network, images, labels, seed=seed, epochs=epochs, batch=batch, lr=lr, mask=mask,
-                 progress=progress, project=project)
+                 progress=progress, project=project, act_prune=act_prune, teacher=teacher, distill=distill)
 
 
 def digits_cnn(seed: int = 0) -> Network:

@@ -17,6 +17,11 @@ causes (random 2:4 weights). The lossless engines also run behind the driver's c
 (:func:`sim.gemm.driver.balance_channels`: channels dealt to K-blocks so that every block mixes dense and sparse
 ones; W is permuted alike, its pruning would be done in that order). Checks: 2:4 × A-DBB 1:4 ≥ 1.9× weight-only and ≥ 3.8× dense on every synthetic and file activation set; on the
 digits CNN's layers a miss is reported, not failed (its layers are smaller than a few K-tiles).
+
+After the cycle tables: the accuracy of the trained digits CNN (int8 golden, 450 test images) with the A-DBB
+engines' activation pruning on every weighted layer, int8 and 2:4 weights × act_keep {dense, 3, 2, 1}, without
+and with A-DBB-aware fine-tuning (:func:`sim.network.actsparse.adbb_study`, a few minutes of seeded numpy), and
+each engine's accuracy beside its speedup (``--no-accuracy`` skips it).
 """
 
 import argparse
@@ -115,9 +120,41 @@ def row(cfg, A, N, W):
             "rel_error": err}
 
 
+# engine → (weights, act_keep) of the accuracy study: what the engine computes on the trained network
+ACCURACY_OF = {"dense 2:2": ("int8", "dense"), "weight-only 2:4": ("2:4", "dense"),
+               "2:4 x A-DBB 2:4": ("2:4", 2), "2:4 x A-DBB 1:4": ("2:4", 1)}
+SPEEDUP_SETS = ("synthetic 50% zeros", f"digits CNN conv2 ({TRAINED_IMAGES} test images)")
+
+
+def accuracy_section(results) -> dict:
+    """Print and return the A-DBB accuracy study (:func:`sim.network.actsparse.adbb_study`) and, per engine, its
+    accuracy on the trained network beside its speedups over dense from the cycle tables."""
+    from sim.network.actsparse import adbb_study, study_table
+
+    study = adbb_study(quiet=False)
+    print(f"\nAccuracy on the trained digits CNN (int8 golden, {study['images']} test images; A-DBB of every "
+          f"weighted layer's im2col input, block {study['block']}; no FT / A-DBB fine-tuning {study['epochs']} "
+          f"epochs, lr {study['lr']}, distill {study['distill']}; {study['seconds']:.0f} s):")
+    for line in study_table(study):
+        print("  " + line)
+    print(f"\n{'engine':<20} {'accuracy (no FT / A-DBB FT)':>28}   speedup vs dense: " + " / ".join(SPEEDUP_SETS))
+    engines_out = {}
+    for name, (weights, act) in ACCURACY_OF.items():
+        row = study[weights]
+        no_ft = row["no_finetune"][act]
+        ft = row["finetune"].get(act, no_ft)
+        speed = [results[s][name]["speedup_vs_dense"] for s in SPEEDUP_SETS if s in results]
+        engines_out[name] = {"accuracy": no_ft, "accuracy_finetuned": ft, "speedup_vs_dense": speed}
+        print(f"{name:<20} {f'{100 * no_ft:.2f} / {100 * ft:.2f} %':>28}   "
+              + " / ".join(f"{v:.3f}x" for v in speed))
+    return {"study": study, "engines": engines_out}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sim.bench.actsparse", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--no-accuracy", action="store_true",
+                        help="skip the accuracy study on the trained network (the A-DBB fine-tuning)")
     args = parser.parse_args(argv)
     cfgs = engines()
     assert len({c.multipliers for c in cfgs.values()}) == 1, "equal multipliers"
@@ -157,6 +194,8 @@ def main(argv=None):
         results[set_name] = rows
     print("\ncycles: gen/gemm/perf.py (ideal host, = RTL in tests/gemm); MACs: non-zero activation x non-zero "
           "weight; gated: multiplier slots without a non-zero activation (docs/gemm-actsparse.md)")
+    if not args.no_accuracy:
+        results["accuracy"] = accuracy_section(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0 if ok else 1

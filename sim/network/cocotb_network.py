@@ -5,7 +5,9 @@ Settings (:func:`sim.common.tbenv.settings`): the DUT's config, the seed and the
 holding ``network.npz`` (:func:`gen.network.spec.save`) and ``job.npz`` (the int8 ``inputs``, the RRAM
 ``strategy``, ``progress``); the result (every layer's output as the RTL produced it, the cycles per layer,
 ``bit_exact``) goes to ``result.npz`` there. Each layer's output is asserted equal to
-:func:`sim.network.golden.int8_forward` before the next layer starts.
+:func:`sim.network.golden.int8_forward` before the next layer starts; on an A-DBB engine (``act_keep > 0``,
+``act_mode = "adbb"``) with the engine's activation pruning in its GEMMs
+(:func:`sim.gemm.golden.effective_acts`, as :func:`sim.network.actsparse.adbb_gemm`).
 """
 
 import time
@@ -19,6 +21,7 @@ from gen.network.spec import load
 from gen.rram.config import RramTileConfig
 from sim.common.tbenv import knob, settings
 from sim.gemm.driver import gemm_result
+from sim.gemm.golden import effective_acts
 from sim.gemm.tb import GemmEngineTB
 from sim.network.golden import int8_forward, layer_gemm, output_stage
 from sim.network.rtl import gemm_matrix_of, job_paths
@@ -69,7 +72,7 @@ async def gemm_network(dut):
     s = settings(GemmConfig)
     cfg = s.config
     network, inputs, _, progress, out_path = _job()
-    golden = int8_forward(network, inputs=inputs)
+    golden = int8_forward(network, inputs=inputs, gemm=lambda layer, A, W: effective_acts(cfg, A) @ W)
     tb = GemmEngineTB(dut, cfg, seed=s.seed)
     await tb.start()
 

@@ -161,7 +161,7 @@ def _quantizer(mode, granularity):
 
 
 def quantize(network: Network, calib_images, *, mode: str = "int8", granularity: str = "channel",
-             labels=None) -> Network:
+             labels=None, gemm=None) -> Network:
     """The int8 network of a float ``network``, shifts calibrated on ``calib_images`` (float, image units).
 
     Weights: each layer's float weights times its input channels' scales (the image scale
@@ -173,8 +173,10 @@ def quantize(network: Network, calib_images, *, mode: str = "int8", granularity:
     last layer's per-class scales are applied on the host (:func:`classes_of`). Zeros stay zeros, so a pruning
     mask survives. Shifts: the smallest that keeps the largest calibration sum in int8; with ``labels``, each
     layer's shift is then lowered by up to 3 where that raises the calibration accuracy (a few outliers
-    saturate, the rest gain resolution), layer by layer. The returned layers' ``scale`` is the float value of one
-    unit of their integer sum, per output channel.
+    saturate, the rest gain resolution), layer by layer. ``gemm`` (the hook of :func:`int8_forward`, e.g. the
+    A-DBB engine's, :func:`sim.network.actsparse.adbb_gemm`) is what that accuracy is measured with (default the
+    exact sums). The returned layers' ``scale`` is the float value of one unit of their integer sum, per output
+    channel.
     """
     checks.check_instance("network", network, Network)
     quantizer = _quantizer(mode, granularity)
@@ -205,7 +207,7 @@ def quantize(network: Network, calib_images, *, mode: str = "int8", granularity:
     labels = np.asarray(labels)
 
     def acc_of(net):
-        return float((int8_predict(net, images) == labels).mean())
+        return float((classes_of(net, int8_forward(net, images, gemm=gemm)[-1]) == labels).mean())
     best = acc_of(qnet)
     shifts = [l.shift for l in qnet.weighted]
     for i in range(len(shifts)):                    # coordinate search, layer by layer, lower shifts only

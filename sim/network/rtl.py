@@ -113,7 +113,8 @@ class RtlResult:
     cycles : dict
         Simulated clock cycles per weighted layer (all images), and ``"total"``.
     bit_exact : bool
-        Every layer equal to :func:`sim.network.golden.int8_forward` (checked inside the simulation too).
+        Every layer equal to :func:`sim.network.golden.int8_forward` (checked inside the simulation too; on an
+        A-DBB engine with its activation pruning, :func:`sim.network.actsparse.adbb_gemm`).
     seconds : float
         Wall time of the simulation (build excluded when cached).
     top : str

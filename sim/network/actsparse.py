@@ -1,0 +1,238 @@
+"""The accuracy cost of A-DBB activation pruning on the trained digits CNN, without and with A-DBB-aware
+fine-tuning (docs/gemm-actsparse.md, "Accuracy on the trained network").
+
+The int8 golden (:func:`sim.network.golden.int8_forward`) with its ``gemm`` hook replaced by what the
+activation-sparse engine computes in A-DBB mode (:func:`sim.gemm.golden.effective_acts`): every weighted layer's
+GEMM operand A (its im2col rows; the first layer's are the int8 image's, since the whole network runs on the
+engine) pruned by :func:`hw.formats.actsparse.adbb_prune`, K-blocks of ``block`` cut from K position 0 of each
+row (the engine's K-tiles start on block boundaries, so a job's blocks are the row's), the last block
+zero-padded. The logits layer runs as ``[W, −W]`` on the same A, so its A-DBB is the same.
+
+Fine-tuning (:func:`adbb_finetune`) is :func:`gen.network.train.finetune` with :class:`gen.network.train.ActPrune`
+in the forward pass (gradient through the kept activations only); magnitudes are compared in the int8 network's
+units (:func:`int8_units`, re-derived from the current float weights every epoch); the dense float network is
+distilled from; the result is quantized per channel as shipped (:func:`sim.network.golden.quantize` with the
+training labels). ``python -m sim.network.actsparse [--epochs E] [--lr R] [--distill D] [--seed S] [--layers L,...] [--json]``
+prints the study.
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from hw import checks
+from hw.formats.actsparse import adbb_prune
+from gen.compiler.prune import parse_prune, prune
+from gen.network.data import digits
+from gen.network.spec import SHIPPED, Network, load
+from gen.network.train import ActPrune, finetune
+from sim.network.golden import classes_of, int8_forward, quantize
+
+__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "adbb_gemm", "adbb_predict", "int8_units",
+           "adbb_finetune", "adbb_study", "rtl_check", "study_table", "main"]
+
+ACT_KEEPS = (3, 2, 1)
+BLOCK = 4
+EPOCHS, LR, DISTILL = 30, 0.005, 0.5      # the A-DBB fine-tuning recipe (docs/gemm-actsparse.md)
+
+
+def _check(act_keep, block):
+    rule = ActPrune(act_keep, block)                     # the one validation of act_keep and block
+    return int(rule.act_keep), int(rule.block)
+
+
+def _check_layers(network, layers):
+    names = [layer.name for layer in network.weighted]
+    for name in layers or ():
+        if name not in names:
+            raise ValueError(f"layers {name!r} is not a weighted layer: allowed {', '.join(names)}")
+
+
+def adbb_gemm(act_keep: int, block: int = BLOCK, layers=None):
+    """The ``gemm(layer, A, W)`` hook of :func:`sim.network.golden.int8_forward` that computes what the A-DBB
+    engine computes: ``adbb_prune(A, act_keep=, block=) @ W`` on the weighted layers named in ``layers``
+    (default ``None``: all, the first included); the others compute ``A @ W``."""
+    act_keep, block = _check(act_keep, block)
+    layers = None if layers is None else tuple(layers)
+
+    def gemm(layer, A, W):
+        if layers is not None and layer.name not in layers:
+            return A @ W
+        return adbb_prune(A, act_keep=act_keep, block=block) @ W
+    return gemm
+
+
+def adbb_predict(qnet: Network, images, act_keep: int | None, block: int = BLOCK, layers=None) -> np.ndarray:
+    """``(n,)`` classes of the int8 network ``qnet`` with A-DBB ``act_keep`` of ``block`` on the input of the
+    weighted ``layers`` (default all; ``act_keep = None``: dense activations, the plain int8 golden)."""
+    _check_layers(qnet, layers)
+    gemm = None if act_keep is None else adbb_gemm(act_keep, block, layers)
+    return classes_of(qnet, int8_forward(qnet, images, gemm=gemm)[-1])
+
+
+def int8_units(qnet: Network) -> dict:
+    """``{weighted layer: (C_in,) float}``: the float value of one integer unit of each input channel of the int8
+    network (the image scale for the first layer, then the producing layer's ``scale · 2^shift`` per channel,
+    unchanged through a max-pool). A-DBB compares int8 magnitudes; with per-channel scales they rank channels
+    differently from the float values."""
+    units, current = {}, np.full(qnet.input_shape[0], float(qnet.input_scale))
+    for layer in qnet.layers:
+        if layer.kind == "maxpool":
+            continue
+        units[layer.name] = current
+        current = np.asarray(layer.scale, np.float64) * (1 << layer.shift)
+    return units
+
+
+def adbb_finetune(fnet: Network, act_keep: int, *, block: int = BLOCK, mask: dict | None = None,
+                  teacher: Network | None = None, distill: float = DISTILL, epochs: int = EPOCHS, lr: float = LR,
+                  seed: int = 0, straight_through: bool = False, layers=None, progress=None) -> tuple:
+    """``(float network, int8 network)``: ``fnet`` fine-tuned with A-DBB ``act_keep`` of ``block`` in the forward
+    pass, then quantized per channel as shipped (:func:`sim.network.golden.quantize` with the training labels).
+
+    ``mask``: a weight pruning mask kept throughout (fine-tuning never revives a pruned weight). ``teacher``: a
+    float network distilled from (its softmax on dense activations is ``distill`` of the target; default
+    ``fnet`` itself; ``distill = 0`` turns it off). ``layers``: the weighted layers pruned (default all).
+    Seeded (``seed``); about 30 s for 30 epochs on one core.
+    """
+    act_keep, block = _check(act_keep, block)
+    x, y = digits("train")
+
+    def units(net):
+        # shifts scale a whole layer's input alike, so the quick calibration (no label search) ranks the same
+        return int8_units(quantize(net, x))
+    rule = ActPrune(act_keep, block, units=units, straight_through=straight_through, layers=layers)
+    tuned = finetune(fnet, mask or {}, x, y, seed=seed, epochs=epochs, lr=lr, act_prune=rule,
+                     teacher=(fnet if teacher is None else teacher) if distill else None, distill=distill,
+                     progress=progress)
+    return tuned, quantize(tuned, x, labels=y)
+
+
+def _accuracies(qnet, images, labels, act_keeps, block, layers):
+    out = {"dense": float(np.mean(adbb_predict(qnet, images, None) == labels))}
+    for a in act_keeps:
+        out[a] = float(np.mean(adbb_predict(qnet, images, a, block, layers) == labels))
+    return out
+
+
+def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
+               lr: float = LR, distill: float = DISTILL, seed: int = 0, layers=None, quiet: bool = True) -> dict:
+    """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
+    without and with A-DBB-aware fine-tuning.
+
+    Returns ``{"int8": row, "2:4": row, "block", "epochs", "lr", "distill", "seed", "images", "seconds"}`` with
+    ``row = {"no_finetune": {"dense": acc, act_keep: acc, …}, "finetune": {act_keep: acc, …}}``. ``int8``: the
+    shipped network (``fnet``, default the shipped float one, quantized as shipped); ``2:4``: its weights pruned
+    2:4 and fine-tuned with the mask (15 epochs, as in :func:`sim.network.accuracy.pruning_study`).
+    ``finetune[a]``: that start fine-tuned by :func:`adbb_finetune` with A-DBB ``a`` (mask kept, ``fnet`` the
+    teacher), measured at ``a``. ``layers``: the weighted layers whose input A-DBB prunes (default all: one
+    engine runs the whole network).
+    """
+    t0 = time.perf_counter()
+    acts = tuple(_check(a, block)[0] for a in act_keeps)
+    fnet = load(SHIPPED["digits-float"]) if fnet is None else checks.check_instance("fnet", fnet, Network)
+    _check_layers(fnet, layers)
+    x, y = digits("train")
+    xt, yt = digits("test")
+    name, params = parse_prune("nm:2:4")
+    mask = {k: prune(w, name, params)[0] for k, w in fnet.weights().items()}
+    starts = {"int8": (fnet, None), "2:4": (finetune(fnet, mask, x, y, seed=seed, epochs=15), mask)}
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+        bar = tqdm(total=len(starts) * len(acts), desc="A-DBB fine-tuning", leave=False)
+    out = {}
+    for key, (start, m) in starts.items():
+        row = {"no_finetune": _accuracies(quantize(start, x, labels=y), xt, yt, acts, block, layers), "finetune": {}}
+        for a in acts:
+            _, qtuned = adbb_finetune(start, a, block=block, mask=m, teacher=fnet, distill=distill, epochs=epochs,
+                                      lr=lr, seed=seed, layers=layers)
+            row["finetune"][a] = float(np.mean(adbb_predict(qtuned, xt, a, block, layers) == yt))
+            if bar is not None:
+                bar.update()
+        out[key] = row
+    if bar is not None:
+        bar.close()
+    out.update(block=block, epochs=epochs, lr=lr, distill=distill, seed=seed, images=len(yt),
+               layers=list(layers) if layers is not None else [l.name for l in fnet.weighted],
+               seconds=time.perf_counter() - t0)
+    return out
+
+
+def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", seed: int = 0) -> dict:
+    """The 2:4 network fine-tuned with A-DBB ``act_keep`` (as in :func:`adbb_study`) on the first ``images`` test
+    images through the RTL of the 4×4 2:4 × A-DBB ``act_keep``:4 engine (``gemm_4x4_2of4_act1of4`` for 1;
+    :func:`sim.network.rtl.run_rtl`, every layer checked against the A-DBB int8 golden inside the simulation).
+    Returns ``{"top", "images", "bit_exact", "rtl_accuracy", "golden_accuracy", "cycles"}``."""
+    import dataclasses
+
+    from sim.network.rtl import gemm_config, run_rtl
+
+    act_keep, _ = _check(act_keep, BLOCK)
+    checks.check_int("images", images, 1, 450)
+    fnet = load(SHIPPED["digits-float"])
+    x, y = digits("train")
+    xt, yt = digits("test")
+    name, params = parse_prune("nm:2:4")
+    mask = {k: prune(w, name, params)[0] for k, w in fnet.weights().items()}
+    start = finetune(fnet, mask, x, y, seed=seed, epochs=15)
+    _, qnet = adbb_finetune(start, act_keep, mask=mask, teacher=fnet, seed=seed)
+    cfg = dataclasses.replace(gemm_config(qnet), act_keep=act_keep, act_mode="adbb", name=None)
+    r = run_rtl(qnet, xt[:images], sim=sim, seed=seed, config=cfg)
+    golden = adbb_predict(qnet, xt[:images], act_keep)
+    return {"top": r.top, "images": images, "bit_exact": bool(r.bit_exact and np.array_equal(r.predictions, golden)),
+            "rtl_accuracy": float(np.mean(r.predictions == yt[:images])),
+            "golden_accuracy": float(np.mean(golden == yt[:images])), "cycles": r.cycles["total"]}
+
+
+def study_table(study: dict) -> list:
+    """Lines of the table of :func:`adbb_study` (accuracy in %, without / with A-DBB fine-tuning)."""
+    acts = [k for k in study["int8"]["no_finetune"] if k != "dense"]
+    head = ["weights", "dense acts"] + [f"A-DBB {a}:{study['block']} (no FT / A-DBB FT)" for a in acts]
+    lines = [" | ".join(head)]
+    for key, label in (("int8", "int8 (shipped)"), ("2:4", "2:4 + masked FT")):
+        row = study[key]
+        cells = [label, f"{100 * row['no_finetune']['dense']:.2f}"]
+        cells += [f"{100 * row['no_finetune'][a]:.2f} / {100 * row['finetune'][a]:.2f}" for a in acts]
+        lines.append(" | ".join(cells))
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.network.actsparse", description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"A-DBB fine-tuning epochs (default {EPOCHS})")
+    parser.add_argument("--lr", type=float, default=LR, help=f"its learning rate (default {LR})")
+    parser.add_argument("--distill", type=float, default=DISTILL,
+                        help=f"share of the dense teacher's softmax in the target, 0 = off (default {DISTILL})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layers", help="comma-separated weighted layers A-DBB prunes (default all)")
+    parser.add_argument("--rtl", type=int, metavar="N", help="instead: the fine-tuned 2:4 × A-DBB 1:4 network on N "
+                        "test images through the gemm_4x4_2of4_act1of4 engine's RTL (Verilator)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    if args.rtl is not None:
+        try:
+            result = rtl_check(1, args.rtl, seed=args.seed)
+        except (TypeError, ValueError) as exc:
+            parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        print(json.dumps(result, indent=2))
+        return 0 if result["bit_exact"] else 1
+    try:
+        study = adbb_study(epochs=args.epochs, lr=args.lr, distill=args.distill, seed=args.seed,
+                           layers=args.layers.split(",") if args.layers else None, quiet=args.json)
+    except (TypeError, ValueError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    if args.json:
+        print(json.dumps(study, indent=2))
+    else:
+        print("\n".join(study_table(study)))
+        print(f"({study['images']} test images, int8 golden, A-DBB on {', '.join(study['layers'])}; A-DBB "
+              f"fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill {study['distill']}, seed "
+              f"{study['seed']}; {study['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

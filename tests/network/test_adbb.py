@@ -1,0 +1,148 @@
+"""A-DBB on the trained network (docs/gemm-actsparse.md, "Accuracy on the trained network"): the int8 hook against
+an independent re-implementation and the engine's own golden, the float A-DBB mask against adbb_prune, the A-DBB
+backward pass against finite differences, fine-tuning keeping a 2:4 mask, bad input. No training beyond one
+tiny epoch."""
+
+import numpy as np
+import pytest
+
+from gen.compiler.prune import prune
+from gen.config import load_config
+from gen.network.data import digits
+from gen.network.spec import load
+from gen.network.train import ActPrune, adbb_keep, digits_cnn, finetune, gradients
+from hw.formats.actsparse import adbb_prune
+from sim.gemm.golden import effective_acts
+from sim.network.actsparse import adbb_gemm, adbb_predict, int8_units
+from sim.network.golden import classes_of, input_ints, layer_gemm, output_stage
+
+
+def ref_adbb(A, act_keep, block):
+    """Independent of ``adbb_prune`` (pairwise ranks): the training's float mask, a stable descending sort per
+    block (:func:`gen.network.train.adbb_keep`; ``tests/gemm/test_actsparse.py`` holds ``adbb_prune`` equal to a
+    loop reference)."""
+    return np.where(adbb_keep(A, act_keep=act_keep, block=block), A, 0).astype(np.int64)
+
+
+def tied_acts(rng, m, k):
+    """int8 activations with zeros, ties (one magnitude, random signs, in a third of the rows) and −128."""
+    A = rng.integers(-128, 128, (m, k))
+    A[rng.random((m, k)) < 0.3] = 0
+    tie = rng.random(m) < 0.35
+    A[tie] = rng.choice([-1, 1], (int(tie.sum()), k)) * rng.integers(1, 129, (int(tie.sum()), 1))
+    return np.clip(A, -128, 127)
+
+
+def test_hook_is_adbb_prune_per_layer(seed):
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    A = tied_acts(rng, 23, 10)                           # K = 10: the last block zero-padded, as conv1's K = 9
+    W = rng.integers(-127, 128, (10, 6))
+    engine = load_config("gemm_4x4_2of4_act1of4")        # the engine's own golden selects the same lanes
+    for act_keep in (1, 2, 3):
+        want = ref_adbb(A, act_keep, 4)
+        assert np.array_equal(adbb_gemm(act_keep)(None, A, W), want @ W), act_keep
+    assert np.array_equal(effective_acts(engine, A), ref_adbb(A, 1, 4))
+
+
+def test_adbb_predict_is_the_layer_by_layer_reference():
+    """Every weighted layer (the image's too) computes ``ref_adbb(A) @ W`` before its output stage."""
+    q = load("digits-int8")
+    xt, _ = digits("test")
+    x = input_ints(q, xt[:4])
+    for layer, shape in zip(q.layers, q.shapes[1:]):
+        if layer.kind == "maxpool":
+            n, c, h, w = x.shape
+            x = x.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+            continue
+        A, W = layer_gemm(layer, x)
+        out = output_stage(ref_adbb(A, 2, 4) @ W, layer)
+        c, h, w = shape
+        x = out.reshape(len(x), h * w, c).transpose(0, 2, 1).reshape(len(x), c, h, w)
+    assert np.array_equal(adbb_predict(q, xt[:4], 2), classes_of(q, x))
+
+
+def test_float_mask_equals_adbb_prune(seed):
+    rng = np.random.default_rng(seed + 1)
+    print(f"seed {seed}")
+    A = tied_acts(rng, 40, 13)
+    units = rng.choice([0.25, 1.0, 3.0], 13)
+    for act_keep in (1, 2, 3):
+        want = adbb_prune(A, act_keep=act_keep, block=4) != 0
+        got = adbb_keep(A.astype(float), act_keep=act_keep, block=4) & (A != 0)
+        assert np.array_equal(got, want)
+        # in int8 units: the float values A·units rank as the integers A do
+        scaled = adbb_keep(A * units, act_keep=act_keep, block=4, units=units) & (A != 0)
+        assert np.array_equal(scaled, want)
+
+
+def test_adbb_backward_is_the_gradient_through_kept_entries(seed):
+    """Finite differences of the loss with A-DBB in the forward pass (masks locally constant) against
+    :func:`gradients`; the straight-through variant differs."""
+    rng = np.random.default_rng(seed + 2)
+    print(f"seed {seed}")
+    net = load("digits-float")              # trained: no probability underflows the loss's log floor
+    x, y = digits("train")
+    pick = rng.choice(len(x), 5, replace=False)
+    x, y = x[pick], y[pick]
+    rule = ActPrune(2, 4)
+    _, grads = gradients(net, x, y, act_prune=rule)
+    weights = net.weights()
+    for name, w in weights.items():
+        for flat in rng.choice(w.size, 3, replace=False):
+            idx = np.unravel_index(flat, w.shape)
+            losses = []
+            for eps in (1e-6, -1e-6):
+                moved = w.copy()
+                moved[idx] += eps
+                losses.append(gradients(net.with_weights({name: moved}), x, y, act_prune=rule)[0])
+            fd = (losses[0] - losses[1]) / 2e-6
+            assert abs(fd - grads[name][idx]) <= 1e-5 * max(1.0, abs(fd)), (name, idx, fd, grads[name][idx])
+    _, st = gradients(net, x, y, act_prune=ActPrune(2, 4, straight_through=True))
+    assert not np.allclose(st["conv1"], grads["conv1"])
+
+
+def test_finetune_with_adbb_keeps_the_24_mask():
+    f = load("digits-float")
+    x, y = digits("train")
+    mask = {k: prune(w, "nm", {"keep": 2, "block": 4})[0] for k, w in f.weights().items()}
+    q = load("digits-int8")
+    tuned = finetune(f, mask, x[:64], y[:64], epochs=1, act_prune=ActPrune(1, 4, units=int8_units(q)), teacher=f)
+    for name, w in tuned.weights().items():
+        assert np.all(w[~mask[name]] == 0), name
+        assert not np.array_equal(w[mask[name]], f.weights()[name][mask[name]]), name
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: ActPrune(5, 4), "act_keep"),
+    (lambda: ActPrune(0, 4), "act_keep"),
+    (lambda: ActPrune(2, 3), "block"),
+    (lambda: ActPrune(2, 32), "block"),
+    (lambda: adbb_gemm(5), "act_keep"),
+    (lambda: adbb_gemm(1, 6), "block"),
+    (lambda: adbb_predict(load("digits-int8"), digits("test")[0][:2], 4, 2), "act_keep"),
+    (lambda: gradients(digits_cnn(0), digits("train")[0][:2], [0, 1], act_prune=ActPrune(1, layers=("conv9",))),
+     "conv9"),
+    (lambda: gradients(digits_cnn(0), digits("train")[0][:2], [0, 1], act_prune=ActPrune(1, units={"x": [1.0]})),
+     "units"),
+])
+def test_bad_input_is_a_one_line_value_error(call, name):
+    with pytest.raises(ValueError) as err:
+        call()
+    message = str(err.value)
+    assert name in message and "\n" not in message, message
+
+
+def test_bad_types_are_type_errors():
+    with pytest.raises(TypeError, match="units"):
+        ActPrune(1, units=[1.0])
+    with pytest.raises(TypeError, match="act_prune"):
+        finetune(digits_cnn(0), {}, digits("train")[0][:2], [0, 1], epochs=1, act_prune=2)
+
+
+def test_study_cli_bad_layer_is_one_line(capsys):
+    from sim.network.actsparse import main
+    with pytest.raises(SystemExit) as exc:
+        main(["--layers", "conv1,conv9"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "\n" not in err and "conv9" in err and "Traceback" not in err, err
