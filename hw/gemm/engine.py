@@ -5,7 +5,6 @@ from types import SimpleNamespace
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.formats.ints import hw_overflow
@@ -14,6 +13,7 @@ from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
 from hw.gemm.ws_core import WSArrayCore
 from hw.gemm.act_core import ActArrayCore
 from hw.gemm.act_select import select_step
+from hw.gemm.accumulator import AccumulatorBuffer
 
 __all__ = ["GemmEngine", "COUNTERS", "descriptor_errors", "output_stage"]
 
@@ -81,9 +81,10 @@ class GemmEngine(wiring.Component):
     Pipeline stages: weight buffer (``SyncFIFO`` of ``2·rows`` beats, bypassed when empty: no added latency; with
     the shadow registers it holds the three tiles a host may send before any activation row), loader
     (descriptor, weight beats → shadow tile token), issuer (activation rows, tagged with their tile), array core
-    (:class:`WSArrayCore`, latency ``rows + cols + pe_pipeline``), accumulator stage (synchronous ``Memory`` of
-    ``max_m × cols`` sums, read one cycle ahead through the core's ``peek``; K-tiles add in place; the last
-    K-tile's rows go through ReLU/requantization to ``results``). Backpressure on ``results`` freezes the core
+    (:class:`WSArrayCore`, latency ``rows + cols + pe_pipeline``), accumulator stage (:class:`AccumulatorBuffer` of
+    ``max_m × cols`` sums in block RAM, read two cycles ahead through the core's ``peek2`` and added through a
+    registered read with a forwarding path; K-tiles add in place; the last K-tile's rows go through
+    ReLU/requantization to ``results``). Backpressure on ``results`` freezes the core
     and the accumulator stage.
 
     Parameters
@@ -339,34 +340,22 @@ class GemmEngine(wiring.Component):
         return a_fire
 
     def _accumulator(self, m, core):
-        """The accumulator: ``Memory`` of ``max_m × cols`` sums, read one cycle ahead through ``peek``; a first
-        K-tile row writes, a middle one adds in place, the last one adds and goes to ``results``. Returns the
-        row's tag and its sums. Latency 0."""
+        """The accumulator (:class:`AccumulatorBuffer`, ``max_m × cols`` sums, read two advances ahead through
+        ``peek2``): a first K-tile row writes, a middle one adds in place, the last one adds and goes to
+        ``results``. Returns the row's tag and its sums. Latency 0."""
         cfg = self._cfg
-        acc_shape = data.ArrayLayout(signed(cfg.acc_bits), cfg.cols)
-        m.submodules.acc = acc = Memory(shape=acc_shape, depth=cfg.acc_depth, init=[])
-        wp = acc.write_port()
-        rp = acc.read_port(transparent_for=(wp,))
-        peek = data.View(self._tag_layout, core.peek.tag)
+        m.submodules.acc = acc = AccumulatorBuffer(cols=cfg.cols, acc_bits=cfg.acc_bits, depth=cfg.acc_depth,
+                                                   overflow=hw_overflow(cfg.overflow))
+        ahead = data.View(self._tag_layout, core.peek2.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)
-        psums = core.results.payload.psums
-        m.d.comb += [rp.addr.eq(peek.m), rp.en.eq(core.advance)]
-
-        sums = Signal(acc_shape, name="sums")
-        for c in range(cfg.cols):
-            total = Mux(out_tag.first, psums[c], psums[c] + rp.data[c])
-            if cfg.overflow == "saturate":
-                _clamp(m, sums[c], total, cfg.acc_bits)
-            else:
-                m.d.comb += sums[c].eq(total)      # truncation: two's-complement wrap-around
         m.d.comb += [
-            wp.addr.eq(out_tag.m),
-            wp.data.eq(sums),
-            wp.en.eq(core.results.valid & ~out_tag.last),
+            acc.advance.eq(core.advance), acc.ahead.m.eq(ahead.m),
+            acc.row.valid.eq(core.results.valid), acc.row.m.eq(out_tag.m), acc.row.first.eq(out_tag.first),
+            acc.row.write.eq(~out_tag.last), acc.row.psums.eq(core.results.payload.psums),
             self.results.valid.eq(core.results.valid & out_tag.last),
             core.results.ready.eq(~out_tag.last | self.results.ready),
         ]
-        return out_tag, sums
+        return out_tag, acc.sums
 
     def _counters(self, m, core, s, a_fire, out_tag):
         """The performance counters (docs/gemm.md "Counters"). 1 cycle (registered)."""

@@ -2,13 +2,14 @@
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from hw.formats.ints import hw_overflow
 from hw.systolic.beats import weight_layout
+from hw.systolic.mac import tree_sum
 from hw.gemm.os_array import SparseOSArray
 from hw.gemm.os_beats import os_act_layout
 from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
@@ -37,7 +38,8 @@ class GemmOSEngine(wiring.Component):
     step and the stream has no beat (so an input stall is visible on the ports), or can take one and the other
     stream offers a beat.
 
-    Latency: a tile whose last step transfers in cycle a offers result row i in cycle ``a + cols + 1 + i``.
+    Latency: a tile whose last step transfers in cycle a offers result row i in cycle
+    ``a + cols + 1 + pe_pipeline + i``.
 
     Parameters
     ----------
@@ -76,8 +78,9 @@ class GemmOSEngine(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from a tile's last step to its last result row's first possible transfer: ``rows + cols``."""
-        return self._cfg.rows + self._cfg.cols
+        """Cycles from a tile's last step to its last result row's first possible transfer:
+        ``rows + cols + pe_pipeline`` (``GemmConfig.latency``)."""
+        return self._cfg.latency
 
     def elaborate(self, platform):
         m = Module()
@@ -86,21 +89,21 @@ class GemmOSEngine(wiring.Component):
         m.submodules.core = core = SparseOSArray(
             rows=rows, cols=cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits,
             acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-            overflow=hw_overflow(cfg.overflow), counter_bits=cfg.counter_bits)
+            overflow=hw_overflow(cfg.overflow), counter_bits=cfg.counter_bits, pe_pipeline=cfg.pe_pipeline)
         # Tiles whose last step has entered the core and whose last result row has not left it. Last steps are
-        # >= rows pipeline cycles apart and a tile's rows have left rows + cols cycles after its last step, so at
-        # most (rows + cols) // rows + 1 are in flight; the extra entry is margin (a full FIFO would hold steps).
-        m.submodules.info = info = SyncFIFO(width=self._info_layout.size, depth=(rows + cols) // rows + 2)
+        # >= rows pipeline cycles apart and a tile's rows have left cfg.latency cycles after its last step, so at
+        # most latency // rows + 1 are in flight; the extra entry is margin (a full FIFO would hold steps).
+        m.submodules.info = info = SyncFIFO(width=self._info_layout.size, depth=cfg.latency // rows + 2)
 
         s = self._sequencer_registers(m)
         step_ok, fire = self._joined_streams(m, core, info, s)
-        real = self._padding(m, core, s)
+        self._padding(m, core, s)
         d_fire = self._sequencer(m, s, fire)
         self._descriptor(m, s, d_fire)
         self._tile_info(m, info, s, fire)
         r_info, o_row = self._output(m, core, info)
         self._counters(m, core, s, step_ok, fire, r_info, o_row)
-        self._mac_counters(m, real, s.n_valid, fire)
+        self._mac_counters(m, s, fire)
         return m
 
     def _sequencer_registers(self, m):
@@ -118,6 +121,11 @@ class GemmOSEngine(wiring.Component):
         s.k_left = Signal(range(cfg.max_k + 1), name="k_left")                  # K − t·block (lanes below are real)
         s.m_rem = Signal(range(cfg.max_m + 1), name="m_rem")                    # M − mm·rows
         s.n_rem = Signal(range(cfg.max_n + 1), name="n_rem")                    # N − nn·cols
+        # registered copies of "row i < M", "lane b < K" and "column j < N" for the current tile and K-block,
+        # updated with m_rem, k_left and n_rem (:meth:`_track`), so no compare sits on the count path
+        s.row_real = Signal(rows, name="row_real")
+        s.lane_real = Signal(block, name="lane_real")
+        s.col_real = Signal(cols, name="col_real")
         s.step_last = s.t == s.j_steps - 1
         s.m_last = s.m_rem <= rows
         s.n_last = s.n_rem <= cols
@@ -155,7 +163,7 @@ class GemmOSEngine(wiring.Component):
         for i in range(rows):
             for b in range(block):
                 m.d.comb += [
-                    real[i][b].eq((i < s.m_valid) & (b < s.k_left)),
+                    real[i][b].eq(s.row_real[i] & s.lane_real[b]),
                     core.acts.payload[i][b].eq(Mux(real[i][b], self.acts.payload[i][b], 0)),
                 ]
         m.d.comb += [
@@ -174,16 +182,27 @@ class GemmOSEngine(wiring.Component):
 
         with m.If(fire):
             with m.If(s.step_last):
-                m.d.sync += [s.t.eq(0), s.k_left.eq(s.j_k)]
+                m.d.sync += s.t.eq(0)
+                self._track(m, s, k_left=s.j_k)
                 with m.If(s.m_last):
-                    m.d.sync += [s.m_rem.eq(s.j_m), s.n_rem.eq(s.n_rem - cols)]
+                    self._track(m, s, m_rem=s.j_m, n_rem=s.n_rem - cols)
                     with m.If(s.n_last):
                         m.d.sync += s.busy.eq(0)
                 with m.Else():
-                    m.d.sync += s.m_rem.eq(s.m_rem - rows)
+                    self._track(m, s, m_rem=s.m_rem - rows)
             with m.Else():
-                m.d.sync += [s.t.eq(s.t + 1), s.k_left.eq(s.k_left - block)]
+                m.d.sync += s.t.eq(s.t + 1)
+                self._track(m, s, k_left=s.k_left - block)
         return d_fire
+
+    def _track(self, m, s, *, m_rem=None, k_left=None, n_rem=None):
+        """Load ``m_rem``/``k_left``/``n_rem`` with the given values and their ``row_real``/``lane_real``/
+        ``col_real`` masks with them. 1 cycle."""
+        cfg = self._cfg
+        for value, reg, mask, width in ((m_rem, s.m_rem, s.row_real, cfg.rows), (k_left, s.k_left, s.lane_real,
+                                        cfg.block), (n_rem, s.n_rem, s.col_real, cfg.cols)):
+            if value is not None:
+                m.d.sync += [reg.eq(value), mask.eq(Cat(value > i for i in range(width)))]
 
     def _descriptor(self, m, s, d_fire):
         """The descriptor check: a bad one counts in ``jobs_rejected`` and sets ``error``, a good one starts the
@@ -198,7 +217,8 @@ class GemmOSEngine(wiring.Component):
             with m.Else():
                 m.d.sync += [s.busy.eq(1), s.j_m.eq(desc.m), s.j_k.eq(desc.k),
                              s.j_steps.eq((desc.k + cfg.block - 1) >> log_block),
-                             s.t.eq(0), s.k_left.eq(desc.k), s.m_rem.eq(desc.m), s.n_rem.eq(desc.n)]
+                             s.t.eq(0)]
+                self._track(m, s, k_left=desc.k, m_rem=desc.m, n_rem=desc.n)
                 if cfg.shift_bits:
                     m.d.sync += s.j_shift.eq(desc.shift)
 
@@ -250,31 +270,38 @@ class GemmOSEngine(wiring.Component):
         with m.If(r_fire & r_info.job_end & (o_row == r_info.m_valid - 1)):
             m.d.sync += self.jobs_done.eq(self.jobs_done + 1)
 
-    def _mac_counters(self, m, real, n_valid, fire):
+    def _mac_counters(self, m, s, fire):
         """``macs``/``zero_skips``: a step's MAC slots on real positions (row < M, column < N, K position < K),
-        split by whether the selected activation is zero, counted as the step enters. 1 cycle (registered)."""
+        split by whether the selected activation is zero. Three registered stages (the per-K-block counts over
+        rows with the step's indices, the per-step sums, the counters), so a step counts 3 cycles after it
+        enters."""
         cfg = self._cfg
         rows, cols, block, keep = cfg.rows, cfg.cols, cfg.block, cfg.keep
-        nonzero = [Cat(real[i][b] & (self.acts.payload[i][b] != 0) for i in range(rows)) for b in range(block)]
-        zero = [Cat(real[i][b] & (self.acts.payload[i][b] == 0) for i in range(rows)) for b in range(block)]
-        nz_count = [Signal(range(rows + 1), name=f"nz_b{b}") for b in range(block)]
-        z_count = [Signal(range(rows + 1), name=f"z_b{b}") for b in range(block)]
-        for b in range(block):
-            m.d.comb += [nz_count[b].eq(sum(nonzero[b])), z_count[b].eq(sum(zero[b]))]
-        step_macs, step_zeros = 0, 0
-        for j in range(cols):
-            for s in range(keep):
-                if cfg.sparse:
-                    idx = self.weights.payload[j][s].index
-                    nz = Signal(range(rows + 1), name=f"nz_c{j}_s{s}")
-                    z = Signal(range(rows + 1), name=f"z_c{j}_s{s}")
-                    with m.Switch(idx):
-                        for b in range(block):
-                            with m.Case(b):
-                                m.d.comb += [nz.eq(nz_count[b]), z.eq(z_count[b])]
-                else:
-                    nz, z = nz_count[s], z_count[s]
-                step_macs += Mux(j < n_valid, nz, 0)
-                step_zeros += Mux(j < n_valid, z, 0)
+        acts = self.acts.payload
+        nz_a = [Signal(range(rows + 1), name=f"nz_b{b}") for b in range(block)]
+        z_a = [Signal(range(rows + 1), name=f"z_b{b}") for b in range(block)]
+        idx_a = Signal.like(self.weights.payload, name="w_step")
+        cols_a = Signal(cols, name="cols_real")
         with m.If(fire):
-            m.d.sync += [self.macs.eq(self.macs + step_macs), self.zero_skips.eq(self.zero_skips + step_zeros)]
+            # a step's counts by K position; the multiplier slots pick theirs in the next stage
+            for b in range(block):
+                real = [s.row_real[i] & s.lane_real[b] for i in range(rows)]
+                m.d.sync += [nz_a[b].eq(tree_sum(real[i] & (acts[i][b] != 0) for i in range(rows))),
+                             z_a[b].eq(tree_sum(real[i] & (acts[i][b] == 0) for i in range(rows)))]
+            m.d.sync += [idx_a.eq(self.weights.payload), cols_a.eq(s.col_real)]
+        with m.Else():
+            m.d.sync += [nz.eq(0) for nz in nz_a] + [z.eq(0) for z in z_a]
+        slot_nz, slot_z = [], []
+        for j in range(cols):
+            for k in range(keep):
+                b = idx_a[j][k].index if cfg.sparse else k
+                pick_nz = Signal(range(rows + 1), name=f"nz_c{j}_s{k}")
+                pick_z = Signal(range(rows + 1), name=f"z_c{j}_s{k}")
+                m.d.comb += [pick_nz.eq(Mux(cols_a[j], Array(nz_a)[b], 0)),
+                             pick_z.eq(Mux(cols_a[j], Array(z_a)[b], 0))]
+                slot_nz.append(pick_nz)
+                slot_z.append(pick_z)
+        step_macs = Signal(range(rows * cols * keep + 1), name="step_macs")
+        step_zeros = Signal.like(step_macs, name="step_zeros")
+        m.d.sync += [step_macs.eq(tree_sum(slot_nz)), step_zeros.eq(tree_sum(slot_z)),
+                     self.macs.eq(self.macs + step_macs), self.zero_skips.eq(self.zero_skips + step_zeros)]
