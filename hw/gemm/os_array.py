@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from hw.checks import check_int
 from hw.systolic.beats import index_bits, result_layout
 from hw.systolic.delay import delayed
+from hw.systolic.mac import tree_sum
 from hw.gemm.os_beats import os_act_layout, os_weight_layout
 from hw.gemm.os_pe import SparseOSPE
 
@@ -226,4 +227,4 @@ class SparseOSArray(wiring.Component):
             m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
         with m.If(s.advance):
             # A step's zero skips are counted as it leaves the bottom PE row, column by column.
-            m.d.sync += self.zero_skips.eq(self.zero_skips + sum(pes[rows - 1][j].zeros_out for j in range(cols)))
+            m.d.sync += self.zero_skips.eq(self.zero_skips + tree_sum(pes[rows - 1][j].zeros_out for j in range(cols)))

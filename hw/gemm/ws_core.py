@@ -197,21 +197,36 @@ class WSArrayCore(wiring.Component):
                                  pe.macs_in.eq(up.macs_out)]
         return pes
 
+    def _count(self, m, bottom, st, name):
+        """A row's count over its real columns: the bottom PE row's ``bottom[c]`` de-skewed (``cols − 1 − c``
+        cycles) and summed where ``c < n_valid``. Every column but the last is summed one advance early (from its
+        de-skew line's second-to-last register and the tag one advance ahead) into a register, so the counters'
+        increment is that register plus one term. Latency up to ``cols − 1``, like the sums."""
+        cols = self._cols
+        early = []
+        for c in range(cols - 1):
+            ahead = self._delay(m, bottom[c], cols - 2 - c, f"{name}_deskew_c{c}")
+            early.append(Mux(c < st.tags[-2].n_valid, ahead, 0))
+        last = Mux(cols - 1 < st.tags[-1].n_valid, bottom[cols - 1], 0)
+        if not early:
+            return last
+        part = Signal(range(len(bottom) * (1 << len(bottom[0])) + 1), name=f"{name}_part")
+        with m.If(self.advance):
+            m.d.sync += part.eq(tree_sum(early))
+        return part + last
+
     def _deskew(self, m, pes, st):
         """The results: column c of the bottom PE row delayed ``cols - 1 - c`` cycles so that a row leaves in one
         beat, its counts over real columns, its tag, ``peek`` and ``peek2`` (the rows one and two advances ahead).
         Latency up to ``cols - 1``."""
         rows, cols = self._rows, self._cols
         last = st.tags[-1]
-        zeros, macs = [], []
         for c in range(cols):
             bottom = pes[rows - 1][c]
             m.d.comb += self.results.payload.psums[c].eq(
                 self._delay(m, bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
-            real = c < last.n_valid
-            zeros.append(Mux(real, self._delay(m, bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"), 0))
-            macs.append(Mux(real, self._delay(m, bottom.macs_out, cols - 1 - c, f"macs_deskew_c{c}"), 0))
-        zeros, macs = tree_sum(zeros), tree_sum(macs)     # the counters' increments: a tree, not a chain
+        zeros = self._count(m, [pes[rows - 1][c].zeros_out for c in range(cols)], st, "zeros")
+        macs = self._count(m, [pes[rows - 1][c].macs_out for c in range(cols)], st, "macs")
         m.d.comb += [
             self.results.valid.eq(st.in_flight[-1]),
             self.results.payload.tag.eq(last.tag),
