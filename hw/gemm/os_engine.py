@@ -63,7 +63,7 @@ class GemmOSEngine(wiring.Component):
             raise TypeError(f"expected a GemmConfig with dataflow = \"os\", not {config!r}")
         self._cfg = cfg = config
         self._info_layout = data.StructLayout({
-            "m_valid": range(cfg.rows + 1), "n_valid": range(cfg.cols + 1), "job_end": 1,
+            "m_valid": range(cfg.rows + 1), "n_valid": range(cfg.cols + 1), "job_end": 1, "rows_real": cfg.rows,
             **({"shift": cfg.shift_bits} if cfg.shift_bits else {})})
         super().__init__({
             "desc": In(stream.Signature(desc_layout(cfg))),
@@ -126,9 +126,11 @@ class GemmOSEngine(wiring.Component):
         s.row_real = Signal(rows, name="row_real")
         s.lane_real = Signal(block, name="lane_real")
         s.col_real = Signal(cols, name="col_real")
-        s.step_last = s.t == s.j_steps - 1
-        s.m_last = s.m_rem <= rows
-        s.n_last = s.n_rem <= cols
+        # registered: "this is the tile's last K-block / the job's last M-tile / last N-tile", updated with t, m_rem
+        # and n_rem, because the step handshake and every sequencer register's enable depend on them
+        s.step_last = Signal(name="step_last")
+        s.m_last = Signal(name="m_last")
+        s.n_last = Signal(name="n_last")
         s.m_valid = Mux(s.m_last, s.m_rem, rows)
         s.n_valid = Mux(s.n_last, s.n_rem, cols)
         return s
@@ -182,7 +184,7 @@ class GemmOSEngine(wiring.Component):
 
         with m.If(fire):
             with m.If(s.step_last):
-                m.d.sync += s.t.eq(0)
+                m.d.sync += [s.t.eq(0), s.step_last.eq(s.j_steps == 1)]
                 self._track(m, s, k_left=s.j_k)
                 with m.If(s.m_last):
                     self._track(m, s, m_rem=s.j_m, n_rem=s.n_rem - cols)
@@ -191,7 +193,7 @@ class GemmOSEngine(wiring.Component):
                 with m.Else():
                     self._track(m, s, m_rem=s.m_rem - rows)
             with m.Else():
-                m.d.sync += s.t.eq(s.t + 1)
+                m.d.sync += [s.t.eq(s.t + 1), s.step_last.eq(s.t + 2 == s.j_steps)]
                 self._track(m, s, k_left=s.k_left - block)
         return d_fire
 
@@ -199,10 +201,13 @@ class GemmOSEngine(wiring.Component):
         """Load ``m_rem``/``k_left``/``n_rem`` with the given values and their ``row_real``/``lane_real``/
         ``col_real`` masks with them. 1 cycle."""
         cfg = self._cfg
-        for value, reg, mask, width in ((m_rem, s.m_rem, s.row_real, cfg.rows), (k_left, s.k_left, s.lane_real,
-                                        cfg.block), (n_rem, s.n_rem, s.col_real, cfg.cols)):
+        for value, reg, mask, width, last in ((m_rem, s.m_rem, s.row_real, cfg.rows, s.m_last),
+                                              (k_left, s.k_left, s.lane_real, cfg.block, None),
+                                              (n_rem, s.n_rem, s.col_real, cfg.cols, s.n_last)):
             if value is not None:
                 m.d.sync += [reg.eq(value), mask.eq(Cat(value > i for i in range(width)))]
+                if last is not None:
+                    m.d.sync += last.eq(value <= width)
 
     def _descriptor(self, m, s, d_fire):
         """The descriptor check: a bad one counts in ``jobs_rejected`` and sets ``error``, a good one starts the
@@ -217,7 +222,7 @@ class GemmOSEngine(wiring.Component):
             with m.Else():
                 m.d.sync += [s.busy.eq(1), s.j_m.eq(desc.m), s.j_k.eq(desc.k),
                              s.j_steps.eq((desc.k + cfg.block - 1) >> log_block),
-                             s.t.eq(0)]
+                             s.t.eq(0), s.step_last.eq(desc.k <= cfg.block)]
                 self._track(m, s, k_left=desc.k, m_rem=desc.m, n_rem=desc.n)
                 if cfg.shift_bits:
                     m.d.sync += s.j_shift.eq(desc.shift)
@@ -228,29 +233,42 @@ class GemmOSEngine(wiring.Component):
         w_info = data.View(self._info_layout, info.w_data)
         m.d.comb += [
             w_info.m_valid.eq(s.m_valid), w_info.n_valid.eq(s.n_valid), w_info.job_end.eq(s.m_last & s.n_last),
+            w_info.rows_real.eq(s.row_real),
             info.w_en.eq(fire & s.step_last),
         ]
         if self._cfg.shift_bits:
             m.d.comb += w_info.shift.eq(s.j_shift)
 
     def _output(self, m, core, info):
-        """The output: drop a tile's padded rows, ReLU/requantize the others into ``results``; the tile's info leaves
-        the FIFO with its last row. Returns the tile info and the row counter. Latency 0 (combinational)."""
+        """The output: a skid register after the core, then drop a tile's padded rows and ReLU/requantize the others
+        into ``results``; the tile's info leaves the FIFO with its last row. Returns the tile info and the row
+        counter. Latency 0 (a row passes the empty skid register combinationally)."""
         cfg = self._cfg
         rows = cfg.rows
         r_info = data.View(self._info_layout, info.r_data)
         o_row = Signal(range(rows), name="o_row")
-        drop = o_row >= r_info.m_valid
-        m.d.comb += [
-            self.results.valid.eq(core.results.valid & ~drop),
-            core.results.ready.eq(drop | self.results.ready),
-        ]
-        output_stage(m, cfg, core.results.payload, shift=r_info.shift if cfg.shift_bits else 0,
+        # The skid register decouples the core's enable (which gates every PE register) from the output: the core
+        # advances unless the skid register is full, a register; a row the output cannot take waits there.
+        skid_full = Signal(name="skid_full")
+        skid = Signal.like(core.results.payload, name="skid")
+        m.d.comb += core.results.ready.eq(~skid_full)
+        head_valid = skid_full | core.results.valid
+        head = Mux(skid_full, skid, core.results.payload)
+        drop = ~r_info.rows_real.bit_select(o_row, 1)
+        m.d.comb += self.results.valid.eq(head_valid & ~drop)
+        out_row = Signal.like(core.results.payload, name="out_row")
+        m.d.comb += out_row.eq(head)
+        output_stage(m, cfg, out_row, shift=r_info.shift if cfg.shift_bits else 0,
                      n_valid=r_info.n_valid, out=self.results.payload)
-        c_fire = core.results.valid & core.results.ready
-        with m.If(c_fire):
+        consumed = head_valid & (drop | self.results.ready)
+        with m.If(skid_full):
+            with m.If(consumed):
+                m.d.sync += skid_full.eq(0)
+        with m.Elif(core.results.valid & ~consumed):
+            m.d.sync += [skid_full.eq(1), skid.eq(core.results.payload)]
+        with m.If(consumed):
             m.d.sync += o_row.eq(Mux(o_row == rows - 1, 0, o_row + 1))
-        m.d.comb += info.r_en.eq(c_fire & (o_row == rows - 1))
+        m.d.comb += info.r_en.eq(consumed & (o_row == rows - 1))
         return r_info, o_row
 
     def _counters(self, m, core, s, step_ok, fire, r_info, o_row):
