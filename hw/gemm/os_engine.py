@@ -98,8 +98,8 @@ class GemmOSEngine(wiring.Component):
         s = self._sequencer_registers(m)
         step_ok, fire = self._joined_streams(m, core, info, s)
         self._padding(m, core, s)
-        d_fire = self._sequencer(m, s, fire)
-        self._descriptor(m, s, d_fire)
+        job_done_step = self._sequencer(m, s, fire)
+        self._descriptor(m, s, job_done_step)
         self._tile_info(m, info, s, fire)
         r_info, o_row = self._output(m, core, info)
         self._counters(m, core, s, step_ok, fire, r_info, o_row)
@@ -175,12 +175,10 @@ class GemmOSEngine(wiring.Component):
         return real
 
     def _sequencer(self, m, s, fire):
-        """The sequencer's walk: ``desc.ready`` (idle, or the job's last step now), then per step the next K-block,
-        M-tile, N-tile or the end of the job. Returns the descriptor transfer. One step per cycle."""
+        """The sequencer's walk: per step the next K-block, M-tile, N-tile or the end of the job. Returns "the job's
+        last step now". One step per cycle."""
         rows, cols, block = self._cfg.rows, self._cfg.cols, self._cfg.block
         job_done_step = fire & s.step_last & s.m_last & s.n_last
-        m.d.comb += self.desc.ready.eq(~s.busy | job_done_step)
-        d_fire = self.desc.valid & self.desc.ready
 
         with m.If(fire):
             with m.If(s.step_last):
@@ -195,7 +193,7 @@ class GemmOSEngine(wiring.Component):
             with m.Else():
                 m.d.sync += [s.t.eq(s.t + 1), s.step_last.eq(s.t + 2 == s.j_steps)]
                 self._track(m, s, k_left=s.k_left - block)
-        return d_fire
+        return job_done_step
 
     def _track(self, m, s, *, m_rem=None, k_left=None, n_rem=None):
         """Load ``m_rem``/``k_left``/``n_rem`` with the given values and their ``row_real``/``lane_real``/
@@ -209,23 +207,39 @@ class GemmOSEngine(wiring.Component):
                 if last is not None:
                     m.d.sync += last.eq(value <= width)
 
-    def _descriptor(self, m, s, d_fire):
-        """The descriptor check: a bad one counts in ``jobs_rejected`` and sets ``error``, a good one starts the
-        sequencer at the job's first step. 1 cycle."""
+    def _descriptor(self, m, s, job_done_step):
+        """The descriptor register and check: ``desc.ready`` while the register is empty; a bad descriptor counts
+        in ``jobs_rejected`` and sets ``error`` as it transfers; a good one starts the sequencer at the job's first
+        step when it is idle or on the current job's last step (from the register, else straight from the port),
+        and waits in the register otherwise. 1 cycle."""
+        # desc.ready is a register, so the descriptor handshake does not hang off the step handshake's fire
+        pending = Signal(desc_layout(self._cfg), name="desc_pending")
+        pending_valid = Signal(name="desc_pending_valid")
+        m.d.comb += self.desc.ready.eq(~pending_valid)
+        d_fire = self.desc.valid & self.desc.ready
+        bad = descriptor_errors(m, self._cfg, self.desc.payload)
+        good = d_fire & ~bad.any()
+        idle = ~s.busy | job_done_step
+        with m.If(d_fire & bad.any()):
+            m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
+        with m.If(idle & pending_valid):
+            self._start(m, s, pending)
+            m.d.sync += pending_valid.eq(0)
+        with m.Elif(idle & good):
+            self._start(m, s, self.desc.payload)
+        with m.Elif(good):
+            m.d.sync += [pending.eq(self.desc.payload), pending_valid.eq(1)]
+
+    def _start(self, m, s, desc):
+        """Start the sequencer at the first step of job ``desc``. 1 cycle."""
         cfg = self._cfg
         log_block = cfg.block.bit_length() - 1
-        desc = self.desc.payload
-        bad = descriptor_errors(m, cfg, desc)
-        with m.If(d_fire):
-            with m.If(bad.any()):
-                m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
-            with m.Else():
-                m.d.sync += [s.busy.eq(1), s.j_m.eq(desc.m), s.j_k.eq(desc.k),
-                             s.j_steps.eq((desc.k + cfg.block - 1) >> log_block),
-                             s.t.eq(0), s.step_last.eq(desc.k <= cfg.block)]
-                self._track(m, s, k_left=desc.k, m_rem=desc.m, n_rem=desc.n)
-                if cfg.shift_bits:
-                    m.d.sync += s.j_shift.eq(desc.shift)
+        m.d.sync += [s.busy.eq(1), s.j_m.eq(desc.m), s.j_k.eq(desc.k),
+                     s.j_steps.eq((desc.k + cfg.block - 1) >> log_block),
+                     s.t.eq(0), s.step_last.eq(desc.k <= cfg.block)]
+        self._track(m, s, k_left=desc.k, m_rem=desc.m, n_rem=desc.n)
+        if cfg.shift_bits:
+            m.d.sync += s.j_shift.eq(desc.shift)
 
     def _tile_info(self, m, info, s, fire):
         """The tile info (valid rows and columns, job end, shift) into the FIFO with the tile's last step, for its
