@@ -160,7 +160,7 @@ class GemmEngine(wiring.Component):
         combinational (0 cycles)."""
         cfg = self._cfg
         rows, cols, kdim = cfg.rows, cfg.cols, cfg.k
-        s = SimpleNamespace()
+        s = SimpleNamespace(cfg=cfg)
         # loader: descriptor, then the weight beats of each tile into the shadow registers
         s.l_busy = Signal(name="l_busy")
         s.l_k = Signal(range(cfg.max_k + 1), name="l_k")
@@ -184,18 +184,30 @@ class GemmEngine(wiring.Component):
         s.i_kvalid, s.i_nvalid = Signal.like(s.t_kvalid, name="i_kvalid"), Signal.like(s.t_nvalid, name="i_nvalid")
         s.i_first, s.i_last, s.i_job_last = Signal(name="i_first"), Signal(name="i_last"), Signal(name="i_job_last")
         s.i_shift = Signal.like(s.l_shift, name="i_shift")
-        s.i_idle = Signal(name="i_idle")
-        m.d.comb += s.i_idle.eq(s.i_left == 0)
+        s.i_idle = Signal(name="i_idle", init=1)                      # i_left == 0
 
         # Taking the token needs only the first row's valid; it fires together with that row (on `advance`).
         s.take_ok = Signal(name="take_ok")
         m.d.comb += s.take_ok.eq(s.i_idle & s.t_valid & self.acts.valid)
         s.shadow_free = ~s.t_valid | s.take_ok
 
-        s.tile_last_beat = s.l_beat == rows - 1
-        s.k_last = s.l_krem <= kdim
-        s.n_last = s.l_nrem <= cols
+        # registered copies of l_beat == rows − 1, l_krem <= k, l_nrem <= cols (and i_idle above), loaded with their
+        # counters (:meth:`_load`): the handshakes and the descriptor's ready depend on them
+        s.tile_last_beat = Signal(name="tile_last_beat", init=int(rows == 1))
+        s.k_last = Signal(name="k_last", init=1)
+        s.n_last = Signal(name="n_last", init=1)
         return s
+
+    @staticmethod
+    def _load(m, s, **values):
+        """Load the counters named in ``values`` (``l_beat``, ``l_krem``, ``l_nrem``, ``i_left``) together with their
+        registered flags. 1 cycle."""
+        flags = {"l_beat": ("tile_last_beat", lambda v, c: v == c.rows - 1),
+                 "l_krem": ("k_last", lambda v, c: v <= c.k), "l_nrem": ("n_last", lambda v, c: v <= c.cols),
+                 "i_left": ("i_idle", lambda v, c: v == 0)}
+        for name, value in values.items():
+            flag, test = flags[name]
+            m.d.sync += [getattr(s, name).eq(value), getattr(s, flag).eq(test(value, s.cfg))]
 
     def _weight_buffer(self, m, core, s):
         """The weight buffer: a ``SyncFIFO`` of two tiles (``2·rows`` beats) between ``weights`` and the loader,
@@ -228,7 +240,7 @@ class GemmEngine(wiring.Component):
         d_fire = self.desc.valid & self.desc.ready
 
         with m.If(w_fire):
-            m.d.sync += s.l_beat.eq(0 if rows == 1 else Mux(s.tile_last_beat, 0, s.l_beat + 1))
+            self._load(m, s, l_beat=0 if rows == 1 else Mux(s.tile_last_beat, 0, s.l_beat + 1))
             with m.If(s.tile_last_beat):
                 m.d.sync += [
                     s.t_m.eq(s.l_m), s.t_kvalid.eq(Mux(s.k_last, s.l_krem, kdim)),
@@ -237,11 +249,11 @@ class GemmEngine(wiring.Component):
                     s.t_shift.eq(s.l_shift),
                 ]
                 with m.If(s.k_last):
-                    m.d.sync += [s.l_krem.eq(s.l_k), s.l_nrem.eq(s.l_nrem - cols)]
+                    self._load(m, s, l_krem=s.l_k, l_nrem=s.l_nrem - cols)
                     with m.If(s.n_last):
                         m.d.sync += s.l_busy.eq(0)
                 with m.Else():
-                    m.d.sync += s.l_krem.eq(s.l_krem - kdim)
+                    self._load(m, s, l_krem=s.l_krem - kdim)
         return d_fire
 
     def _descriptor(self, m, s, d_fire):
@@ -254,8 +266,8 @@ class GemmEngine(wiring.Component):
             with m.If(bad.any()):
                 m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
             with m.Else():
-                m.d.sync += [s.l_busy.eq(1), s.l_m.eq(desc.m), s.l_k.eq(desc.k), s.l_krem.eq(desc.k),
-                             s.l_nrem.eq(desc.n)]
+                m.d.sync += [s.l_busy.eq(1), s.l_m.eq(desc.m), s.l_k.eq(desc.k)]
+                self._load(m, s, l_krem=desc.k, l_nrem=desc.n)
                 if cfg.shift_bits:
                     m.d.sync += s.l_shift.eq(desc.shift)
 
@@ -284,12 +296,14 @@ class GemmEngine(wiring.Component):
         with m.If(a_fire):
             with m.If(take):
                 m.d.sync += [
-                    s.i_left.eq(s.t_m - 1), s.i_row.eq(1), s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid),
+                    s.i_row.eq(1), s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid),
                     s.i_first.eq(s.t_first), s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last),
                     s.i_shift.eq(s.t_shift), s.t_valid.eq(0),
                 ]
+                self._load(m, s, i_left=s.t_m - 1)
             with m.Else():
-                m.d.sync += [s.i_left.eq(s.i_left - 1), s.i_row.eq(s.i_row + 1)]
+                m.d.sync += s.i_row.eq(s.i_row + 1)
+                self._load(m, s, i_left=s.i_left - 1)
         with m.If(w_fire & s.tile_last_beat):      # after the take above: a load finishing now refills the token
             m.d.sync += s.t_valid.eq(1)
         return a_fire
@@ -328,13 +342,15 @@ class GemmEngine(wiring.Component):
             with m.If(take):
                 # the token is taken by the first step; later steps of that row run from the issuer's copy
                 m.d.sync += [
-                    s.i_left.eq(Mux(last, s.t_m - 1, s.t_m)), s.i_row.eq(Mux(last, 1, 0)),
+                    s.i_row.eq(Mux(last, 1, 0)),
                     s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid), s.i_first.eq(s.t_first),
                     s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last), s.i_shift.eq(s.t_shift),
                     s.t_valid.eq(0),
                 ]
+                self._load(m, s, i_left=Mux(last, s.t_m - 1, s.t_m))
             with m.Elif(last):
-                m.d.sync += [s.i_left.eq(s.i_left - 1), s.i_row.eq(s.i_row + 1)]
+                m.d.sync += s.i_row.eq(s.i_row + 1)
+                self._load(m, s, i_left=s.i_left - 1)
         with m.If(w_fire & s.tile_last_beat):
             m.d.sync += s.t_valid.eq(1)
         return a_fire

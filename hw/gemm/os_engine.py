@@ -295,9 +295,9 @@ class GemmOSEngine(wiring.Component):
             m.d.sync += self.stall_output.eq(self.stall_output + 1)
         with m.If(step_ok & ~(self.acts.valid & self.weights.valid)):
             m.d.sync += self.stall_input.eq(self.stall_input + 1)
-        # the analogue of WS's weight stall: a job's step waits although the pipeline advances (a short tile's
-        # last step held for the output spacing)
-        with m.If(s.busy & ~step_ok & (~core.results.valid | core.results.ready)):
+        # the analogue of WS's weight stall: a job cannot take a step in a cycle not stalled on output (a short
+        # tile's last step held for the output spacing, or the core held by a full skid register)
+        with m.If(s.busy & ~step_ok & ~(self.results.valid & ~self.results.ready)):
             m.d.sync += self.stall_weight.eq(self.stall_weight + 1)
         with m.If(r_fire & r_info.job_end & (o_row == r_info.m_valid - 1)):
             m.d.sync += self.jobs_done.eq(self.jobs_done + 1)
