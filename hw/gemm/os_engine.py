@@ -219,15 +219,19 @@ class GemmOSEngine(wiring.Component):
         d_fire = self.desc.valid & self.desc.ready
         bad = descriptor_errors(m, self._cfg, self.desc.payload)
         good = d_fire & ~bad.any()
-        idle = ~s.busy | job_done_step
         with m.If(d_fire & bad.any()):
             m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
-        with m.If(idle & pending_valid):
-            self._start(m, s, pending)
-            m.d.sync += pending_valid.eq(0)
-        with m.Elif(idle & good):
-            self._start(m, s, self.desc.payload)
-        with m.Elif(good):
+        # the next job and whether there is one depend on registers and the port only; the step handshake's fire
+        # enters only through `idle`, one gate before the sequencer's registers
+        job = Signal.like(pending, name="desc_next")
+        m.d.comb += job.eq(Mux(pending_valid, pending.as_value(), self.desc.payload.as_value()))
+        idle = ~s.busy | job_done_step
+        with m.If(idle & (pending_valid | good)):
+            self._start(m, s, job)
+        with m.If(pending_valid):
+            with m.If(idle):
+                m.d.sync += pending_valid.eq(0)
+        with m.Elif(good & ~idle):
             m.d.sync += [pending.eq(self.desc.payload), pending_valid.eq(1)]
 
     def _start(self, m, s, desc):
