@@ -208,31 +208,18 @@ class GemmOSEngine(wiring.Component):
                     m.d.sync += last.eq(value <= width)
 
     def _descriptor(self, m, s, job_done_step):
-        """The descriptor register and check: ``desc.ready`` while the register is empty; a bad descriptor counts
-        in ``jobs_rejected`` and sets ``error`` as it transfers; a good one starts the sequencer at the job's first
-        step when it is idle or on the current job's last step (from the register, else straight from the port),
-        and waits in the register otherwise. 1 cycle."""
-        # desc.ready is a register, so the descriptor handshake does not hang off the step handshake's fire
-        pending = Signal(desc_layout(self._cfg), name="desc_pending")
-        pending_valid = Signal(name="desc_pending_valid")
-        m.d.comb += self.desc.ready.eq(~pending_valid)
-        d_fire = self.desc.valid & self.desc.ready
-        bad = descriptor_errors(m, self._cfg, self.desc.payload)
-        good = d_fire & ~bad.any()
-        with m.If(d_fire & bad.any()):
-            m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
-        # the next job and whether there is one depend on registers and the port only; the step handshake's fire
-        # enters only through `idle`, one gate before the sequencer's registers
-        job = Signal.like(pending, name="desc_next")
-        m.d.comb += job.eq(Mux(pending_valid, pending.as_value(), self.desc.payload.as_value()))
+        """The descriptor: ``desc.ready`` while idle or on the current job's last step; a bad descriptor counts in
+        ``jobs_rejected`` and sets ``error``, a good one starts the sequencer at the job's first step. 1 cycle."""
         idle = ~s.busy | job_done_step
-        with m.If(idle & (pending_valid | good)):
-            self._start(m, s, job)
-        with m.If(pending_valid):
-            with m.If(idle):
-                m.d.sync += pending_valid.eq(0)
-        with m.Elif(good & ~idle):
-            m.d.sync += [pending.eq(self.desc.payload), pending_valid.eq(1)]
+        m.d.comb += self.desc.ready.eq(idle)
+        bad = descriptor_errors(m, self._cfg, self.desc.payload)
+        # the start condition is `idle` and the port's valid and payload: the step handshake's fire enters only
+        # through `idle`, one gate before the sequencer's registers (not through desc.ready)
+        with m.If(idle & self.desc.valid):
+            with m.If(bad.any()):
+                m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
+            with m.Else():
+                self._start(m, s, self.desc.payload)
 
     def _start(self, m, s, desc):
         """Start the sequencer at the first step of job ``desc``. 1 cycle."""
