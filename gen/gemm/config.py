@@ -42,8 +42,9 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
     relu : bool
         Fused ReLU on the final sums (before requantization).
     pe_pipeline : int
-        WS only: pipeline registers in every PE, 0 … 4, as in :class:`gen.systolic.config.SystolicConfig` (each adds a
-        cycle to :attr:`latency`); must be 0 with ``dataflow = "os"``.
+        Pipeline registers in every PE, 0 … 4, as in :class:`gen.systolic.config.SystolicConfig` (each adds a cycle
+        to :attr:`latency`); WS: :class:`hw.systolic.pe.SparsePE`, OS: :class:`hw.gemm.os_pe.SparseOSPE` (the same
+        stages in front of the output-stationary accumulator); must be 0 with ``act_keep > 0``.
     out_bits : int or None
         ``None``: results are the ``acc_bits`` sums. Otherwise 2 … ``acc_bits``: each job's descriptor carries a
         right shift ``s`` (0 … ``acc_bits − 1``) and results are ``clamp((x + 2**(s−1)) >> s)`` (round half up,
@@ -80,14 +81,12 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
     DERIVED: ClassVar[tuple[str, ...]] = ("k", "sparse", "index_bits", "multipliers", "weight_entry_bits",
                                           "acc_depth", "result_bits", "latency", "load_beats", "group")
     FIELD_RULES: ClassVar[dict[str, str]] = {
-        "pe_pipeline": 'must be 0 with dataflow = "os" or act_keep > 0',
+        "pe_pipeline": "must be 0 with act_keep > 0",
         "act_keep": ('0 (off) or a divisor of keep; > 0 needs dataflow = "ws", pe_pipeline = 0, overflow other than '
                      '"saturate" and block ≥ 2')}
 
     def __post_init__(self):
         super().__post_init__()
-        if self.dataflow == "os" and self.pe_pipeline:
-            self._fail("pe_pipeline", 'is not allowed with dataflow = "os"', "0 (the OS core has no PE pipeline)")
         if self.act_keep:
             if self.keep % self.act_keep:
                 self._fail("act_keep", f"does not divide keep = {self.keep}", "0 or a divisor of keep")
@@ -136,7 +135,7 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
     def latency(self) -> int:
         """WS: cycles from an activation row's transfer to its result's first possible transfer,
         ``rows + cols + pe_pipeline``. OS: cycles from a tile's last step to its last result row's first possible
-        transfer, ``rows + cols``."""
+        transfer, ``rows + cols + pe_pipeline``."""
         return self.rows + self.cols + self.pe_pipeline
 
     @property

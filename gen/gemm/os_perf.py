@@ -1,6 +1,7 @@
 """Closed-form cycle model of the output-stationary core ``SparseOSArray`` (README "Output-stationary core").
 
-Every function takes a parameter object (duck-typed: ``.rows``, ``.cols`` and, for :func:`macs`, ``.keep``).
+Every function takes a parameter object (duck-typed: ``.rows``, ``.cols``, optionally ``.pe_pipeline`` (default 0)
+and, for :func:`macs`, ``.keep``).
 Cycle numbers count clock cycles and assume no input gaps (both input streams valid whenever the core can take a
 step) and no backpressure (``results__ready`` always high); with stalls, the same formulas hold in cycles where
 the core advances. A tile has ``T`` K-blocks (``K = T · block``) and enters as ``T`` steps.
@@ -36,21 +37,28 @@ def _check_cfg(p, *fields):
     checks.check_attrs("p", p, ("rows", "cols", *fields), "the core's parameters (an object with rows, cols)")
 
 
-def latency(p):
-    """Cycles from a tile's last step transfer to its first result beat (row 0): ``cols + 1``.
+def _pipeline(p):
+    """The PEs' pipeline registers (``p.pe_pipeline``; 0 when the parameter object has none)."""
+    return getattr(p, "pe_pipeline", 0)
 
-    Result row i follows ``i`` cycles later, so the last row leaves ``rows + cols`` cycles after the last step.
+
+def latency(p):
+    """Cycles from a tile's last step transfer to its first result beat (row 0): ``cols + 1 + pe_pipeline``.
+
+    Result row i follows ``i`` cycles later, so the last row leaves ``rows + cols + pe_pipeline`` cycles after the
+    last step.
     """
     _check_cfg(p)
-    return p.cols + 1
+    return p.cols + 1 + _pipeline(p)
 
 
 def tile_cycles(p, k_blocks):
     """Cycles from the first step transfer to the last result transfer, inclusive, for one tile of ``T``
-    back-to-back steps: ``T + rows + cols``. Also the ``busy_cycles`` increase for such a tile alone."""
+    back-to-back steps: ``T + rows + cols + pe_pipeline``. Also the ``busy_cycles`` increase for such a tile
+    alone."""
     k_blocks = _check_t(k_blocks)
     _check_cfg(p)
-    return k_blocks + p.rows + p.cols
+    return k_blocks + p.rows + p.cols + _pipeline(p)
 
 
 def tile_interval(p, k_blocks):
@@ -78,13 +86,13 @@ def last_step_cycles(p, tiles):
 
 def result_cycles(p, tiles):
     """Transfer cycle of every result beat of back-to-back tiles (first step = cycle 0), in output order:
-    row i of tile k at ``L_k + cols + 1 + i``."""
+    row i of tile k at ``L_k + cols + 1 + pe_pipeline + i``."""
     return [last + latency(p) + i for last in last_step_cycles(p, tiles) for i in range(p.rows)]
 
 
 def stream_cycles(p, tiles):
     """Cycles from the first step transfer to the last result transfer, inclusive, for back-to-back tiles of
-    ``tiles = [T_0, T_1, …]`` K-blocks: ``T_0 + Σ_{k≥1} max(T_k, rows) + rows + cols``. Also the ``busy_cycles``
+    ``tiles = [T_0, T_1, …]`` K-blocks: ``T_0 + Σ_{k≥1} max(T_k, rows) + rows + cols + pe_pipeline``. Also the ``busy_cycles``
     increase for such a stream (every cycle of it is busy)."""
     tiles = _check_tiles(tiles)
     if not tiles:

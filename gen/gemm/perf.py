@@ -39,12 +39,12 @@ N-tiles × M-tiles (``rows × cols`` of C), each ``S = ⌈K/block⌉`` steps (on
 ``f_0 = 1``, ``l_0 = f_0 + S_0 − 1``; ``l_t = max(l_{t−1} + S_t, l_{t−1} + R)`` (a last step waits ``R`` cycles
 after the previous one: one result row per cycle leaves the core) and ``f_t = l_{t−1} + 1``, except ``f_t = l_t``
 when ``S_t = 1`` (the only step is the last one). Result row i < m_t leaves in
-cycle ``l_t + cols + 1 + i``. Counters: ``busy_cycles = Σ S_t`` (steps), ``stall_weight = Σ_{t≥1} max(0, R − S_t)``
+cycle ``l_t + cols + 1 + i`` (``pe_pipeline = 0``). Counters: ``busy_cycles = Σ S_t`` (steps), ``stall_weight = Σ_{t≥1} max(0, R − S_t)``
 (the held last steps), ``stall_input = stall_output = 0``. ``row_starts`` are the ``f_t``, ``loads`` is empty,
 ``weight_accepts`` are the step cycles (a step takes one weight and one activation beat): ``f_t … f_t + S_t − 2``
-and ``l_t``. ``acts_from`` must be 0 (the two streams are joined).
-One job of ``mt·nt`` tiles (:func:`job_cycles`): ``P = max(S, R)``, ``cycles = S + (mt·nt − 1)·P + cols + m_last +
-1`` with ``m_last = M − (mt − 1)·R``.
+and ``l_t``. ``acts_from`` must be 0 (the two streams are joined). With ``pe_pipeline = p`` every result row leaves
+``p`` cycles later (``l_t + cols + 1 + p + i``). One job of ``mt·nt`` tiles (:func:`job_cycles`): ``P = max(S, R)``,
+``cycles = S + (mt·nt − 1)·P + cols + p + m_last + 1`` with ``m_last = M − (mt − 1)·R``.
 """
 
 from collections.abc import Iterable
@@ -137,7 +137,7 @@ def _predict_os(cfg, jobs) -> Prediction:
         starts.append(first)
         steps_at += [first + i for i in range(steps - 1)] + [end]
         last = end
-        results += [end + cfg.cols + 1 + i for i in range(m_valid)]
+        results += [end + cfg.cols + 1 + getattr(cfg, "pe_pipeline", 0) + i for i in range(m_valid)]
     return Prediction(cycles=results[-1] + 1, busy_cycles=sum(tile_steps), stall_input=0, stall_output=0,
                       stall_weight=stall_weight, jobs_done=len(jobs), loads=[], row_starts=starts,
                       result_cycles=results, weight_accepts=steps_at)
@@ -212,7 +212,8 @@ def job_cycles(cfg, m, k, n):
     m, k, n = _check(cfg, m, k, n)
     if _os(cfg):
         steps, mt, nt = os_tiles(cfg, m, k, n)
-        return steps + (mt * nt - 1) * max(steps, cfg.rows) + cfg.cols + m - (mt - 1) * cfg.rows + 1
+        return (steps + (mt * nt - 1) * max(steps, cfg.rows) + cfg.cols + getattr(cfg, "pe_pipeline", 0)
+                + m - (mt - 1) * cfg.rows + 1)
     kt, nt = tiles(cfg, k, n)
     period = max(m, cfg.rows)
     return cfg.rows + 1 + (kt * nt - 1) * period + m + cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)

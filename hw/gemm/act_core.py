@@ -16,9 +16,9 @@ __all__ = ["ActArrayCore"]
 
 
 class ActArrayCore(WSArrayCore):
-    """``rows × cols`` :class:`hw.gemm.act_pe.ActPE` with the members, enable, skew, de-skew and ``peek`` of
-    :class:`hw.gemm.ws_core.WSArrayCore` (same latency ``rows + cols``), for one tile of ``rows·group·block``
-    K positions.
+    """``rows × cols`` :class:`hw.gemm.act_pe.ActPE` with the members, enable, skew, de-skew, ``peek`` and
+    ``peek2`` of :class:`hw.gemm.ws_core.WSArrayCore` (same latency ``rows + cols``), for one tile of
+    ``rows·group·block`` K positions.
 
     - ``weights``: beats of the next tile, PE row 0 first, ``rows`` per tile; a beat holds ``group·keep`` entries
       (block-major) for each PE column.
@@ -61,6 +61,7 @@ class ActArrayCore(WSArrayCore):
                 "tag": tag_bits}))),
             "advance": Out(1),
             "peek": Out(data.StructLayout({"valid": 1, "tag": tag_bits})),
+            "peek2": Out(data.StructLayout({"valid": 1, "tag": tag_bits})),
         })
 
     def _input_stage(self, m, w_fire, a_fire):

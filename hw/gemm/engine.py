@@ -5,7 +5,6 @@ from types import SimpleNamespace
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.formats.ints import hw_overflow
@@ -14,6 +13,7 @@ from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
 from hw.gemm.ws_core import WSArrayCore
 from hw.gemm.act_core import ActArrayCore
 from hw.gemm.act_select import select_step
+from hw.gemm.accumulator import AccumulatorBuffer
 
 __all__ = ["GemmEngine", "COUNTERS", "descriptor_errors", "output_stage"]
 
@@ -81,9 +81,10 @@ class GemmEngine(wiring.Component):
     Pipeline stages: weight buffer (``SyncFIFO`` of ``2·rows`` beats, bypassed when empty: no added latency; with
     the shadow registers it holds the three tiles a host may send before any activation row), loader
     (descriptor, weight beats → shadow tile token), issuer (activation rows, tagged with their tile), array core
-    (:class:`WSArrayCore`, latency ``rows + cols + pe_pipeline``), accumulator stage (synchronous ``Memory`` of
-    ``max_m × cols`` sums, read one cycle ahead through the core's ``peek``; K-tiles add in place; the last
-    K-tile's rows go through ReLU/requantization to ``results``). Backpressure on ``results`` freezes the core
+    (:class:`WSArrayCore`, latency ``rows + cols + pe_pipeline``), accumulator stage (:class:`AccumulatorBuffer` of
+    ``max_m × cols`` sums in block RAM, read two cycles ahead through the core's ``peek2`` and added through a
+    registered read with a forwarding path; K-tiles add in place; the last K-tile's rows go through
+    ReLU/requantization to ``results``). Backpressure on ``results`` freezes the core
     and the accumulator stage.
 
     Parameters
@@ -159,7 +160,7 @@ class GemmEngine(wiring.Component):
         combinational (0 cycles)."""
         cfg = self._cfg
         rows, cols, kdim = cfg.rows, cfg.cols, cfg.k
-        s = SimpleNamespace()
+        s = SimpleNamespace(cfg=cfg)
         # loader: descriptor, then the weight beats of each tile into the shadow registers
         s.l_busy = Signal(name="l_busy")
         s.l_k = Signal(range(cfg.max_k + 1), name="l_k")
@@ -183,18 +184,30 @@ class GemmEngine(wiring.Component):
         s.i_kvalid, s.i_nvalid = Signal.like(s.t_kvalid, name="i_kvalid"), Signal.like(s.t_nvalid, name="i_nvalid")
         s.i_first, s.i_last, s.i_job_last = Signal(name="i_first"), Signal(name="i_last"), Signal(name="i_job_last")
         s.i_shift = Signal.like(s.l_shift, name="i_shift")
-        s.i_idle = Signal(name="i_idle")
-        m.d.comb += s.i_idle.eq(s.i_left == 0)
+        s.i_idle = Signal(name="i_idle", init=1)                      # i_left == 0
 
         # Taking the token needs only the first row's valid; it fires together with that row (on `advance`).
         s.take_ok = Signal(name="take_ok")
         m.d.comb += s.take_ok.eq(s.i_idle & s.t_valid & self.acts.valid)
         s.shadow_free = ~s.t_valid | s.take_ok
 
-        s.tile_last_beat = s.l_beat == rows - 1
-        s.k_last = s.l_krem <= kdim
-        s.n_last = s.l_nrem <= cols
+        # registered copies of l_beat == rows − 1, l_krem <= k, l_nrem <= cols (and i_idle above), loaded with their
+        # counters (:meth:`_load`): the handshakes and the descriptor's ready depend on them
+        s.tile_last_beat = Signal(name="tile_last_beat", init=int(rows == 1))
+        s.k_last = Signal(name="k_last", init=1)
+        s.n_last = Signal(name="n_last", init=1)
         return s
+
+    @staticmethod
+    def _load(m, s, **values):
+        """Load the counters named in ``values`` (``l_beat``, ``l_krem``, ``l_nrem``, ``i_left``) together with their
+        registered flags. 1 cycle."""
+        flags = {"l_beat": ("tile_last_beat", lambda v, c: v == c.rows - 1),
+                 "l_krem": ("k_last", lambda v, c: v <= c.k), "l_nrem": ("n_last", lambda v, c: v <= c.cols),
+                 "i_left": ("i_idle", lambda v, c: v == 0)}
+        for name, value in values.items():
+            flag, test = flags[name]
+            m.d.sync += [getattr(s, name).eq(value), getattr(s, flag).eq(test(value, s.cfg))]
 
     def _weight_buffer(self, m, core, s):
         """The weight buffer: a ``SyncFIFO`` of two tiles (``2·rows`` beats) between ``weights`` and the loader,
@@ -227,7 +240,7 @@ class GemmEngine(wiring.Component):
         d_fire = self.desc.valid & self.desc.ready
 
         with m.If(w_fire):
-            m.d.sync += s.l_beat.eq(0 if rows == 1 else Mux(s.tile_last_beat, 0, s.l_beat + 1))
+            self._load(m, s, l_beat=0 if rows == 1 else Mux(s.tile_last_beat, 0, s.l_beat + 1))
             with m.If(s.tile_last_beat):
                 m.d.sync += [
                     s.t_m.eq(s.l_m), s.t_kvalid.eq(Mux(s.k_last, s.l_krem, kdim)),
@@ -236,11 +249,11 @@ class GemmEngine(wiring.Component):
                     s.t_shift.eq(s.l_shift),
                 ]
                 with m.If(s.k_last):
-                    m.d.sync += [s.l_krem.eq(s.l_k), s.l_nrem.eq(s.l_nrem - cols)]
+                    self._load(m, s, l_krem=s.l_k, l_nrem=s.l_nrem - cols)
                     with m.If(s.n_last):
                         m.d.sync += s.l_busy.eq(0)
                 with m.Else():
-                    m.d.sync += s.l_krem.eq(s.l_krem - kdim)
+                    self._load(m, s, l_krem=s.l_krem - kdim)
         return d_fire
 
     def _descriptor(self, m, s, d_fire):
@@ -253,8 +266,8 @@ class GemmEngine(wiring.Component):
             with m.If(bad.any()):
                 m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
             with m.Else():
-                m.d.sync += [s.l_busy.eq(1), s.l_m.eq(desc.m), s.l_k.eq(desc.k), s.l_krem.eq(desc.k),
-                             s.l_nrem.eq(desc.n)]
+                m.d.sync += [s.l_busy.eq(1), s.l_m.eq(desc.m), s.l_k.eq(desc.k)]
+                self._load(m, s, l_krem=desc.k, l_nrem=desc.n)
                 if cfg.shift_bits:
                     m.d.sync += s.l_shift.eq(desc.shift)
 
@@ -283,12 +296,14 @@ class GemmEngine(wiring.Component):
         with m.If(a_fire):
             with m.If(take):
                 m.d.sync += [
-                    s.i_left.eq(s.t_m - 1), s.i_row.eq(1), s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid),
+                    s.i_row.eq(1), s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid),
                     s.i_first.eq(s.t_first), s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last),
                     s.i_shift.eq(s.t_shift), s.t_valid.eq(0),
                 ]
+                self._load(m, s, i_left=s.t_m - 1)
             with m.Else():
-                m.d.sync += [s.i_left.eq(s.i_left - 1), s.i_row.eq(s.i_row + 1)]
+                m.d.sync += s.i_row.eq(s.i_row + 1)
+                self._load(m, s, i_left=s.i_left - 1)
         with m.If(w_fire & s.tile_last_beat):      # after the take above: a load finishing now refills the token
             m.d.sync += s.t_valid.eq(1)
         return a_fire
@@ -327,46 +342,36 @@ class GemmEngine(wiring.Component):
             with m.If(take):
                 # the token is taken by the first step; later steps of that row run from the issuer's copy
                 m.d.sync += [
-                    s.i_left.eq(Mux(last, s.t_m - 1, s.t_m)), s.i_row.eq(Mux(last, 1, 0)),
+                    s.i_row.eq(Mux(last, 1, 0)),
                     s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid), s.i_first.eq(s.t_first),
                     s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last), s.i_shift.eq(s.t_shift),
                     s.t_valid.eq(0),
                 ]
+                self._load(m, s, i_left=Mux(last, s.t_m - 1, s.t_m))
             with m.Elif(last):
-                m.d.sync += [s.i_left.eq(s.i_left - 1), s.i_row.eq(s.i_row + 1)]
+                m.d.sync += s.i_row.eq(s.i_row + 1)
+                self._load(m, s, i_left=s.i_left - 1)
         with m.If(w_fire & s.tile_last_beat):
             m.d.sync += s.t_valid.eq(1)
         return a_fire
 
     def _accumulator(self, m, core):
-        """The accumulator: ``Memory`` of ``max_m × cols`` sums, read one cycle ahead through ``peek``; a first
-        K-tile row writes, a middle one adds in place, the last one adds and goes to ``results``. Returns the
-        row's tag and its sums. Latency 0."""
+        """The accumulator (:class:`AccumulatorBuffer`, ``max_m × cols`` sums, read two advances ahead through
+        ``peek2``): a first K-tile row writes, a middle one adds in place, the last one adds and goes to
+        ``results``. Returns the row's tag and its sums. Latency 0."""
         cfg = self._cfg
-        acc_shape = data.ArrayLayout(signed(cfg.acc_bits), cfg.cols)
-        m.submodules.acc = acc = Memory(shape=acc_shape, depth=cfg.acc_depth, init=[])
-        wp = acc.write_port()
-        rp = acc.read_port(transparent_for=(wp,))
-        peek = data.View(self._tag_layout, core.peek.tag)
+        m.submodules.acc = acc = AccumulatorBuffer(cols=cfg.cols, acc_bits=cfg.acc_bits, depth=cfg.acc_depth,
+                                                   overflow=hw_overflow(cfg.overflow))
+        ahead = data.View(self._tag_layout, core.peek2.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)
-        psums = core.results.payload.psums
-        m.d.comb += [rp.addr.eq(peek.m), rp.en.eq(core.advance)]
-
-        sums = Signal(acc_shape, name="sums")
-        for c in range(cfg.cols):
-            total = Mux(out_tag.first, psums[c], psums[c] + rp.data[c])
-            if cfg.overflow == "saturate":
-                _clamp(m, sums[c], total, cfg.acc_bits)
-            else:
-                m.d.comb += sums[c].eq(total)      # truncation: two's-complement wrap-around
         m.d.comb += [
-            wp.addr.eq(out_tag.m),
-            wp.data.eq(sums),
-            wp.en.eq(core.results.valid & ~out_tag.last),
+            acc.advance.eq(core.advance), acc.ahead.m.eq(ahead.m),
+            acc.row.valid.eq(core.results.valid), acc.row.m.eq(out_tag.m), acc.row.first.eq(out_tag.first),
+            acc.row.write.eq(~out_tag.last), acc.row.psums.eq(core.results.payload.psums),
             self.results.valid.eq(core.results.valid & out_tag.last),
             core.results.ready.eq(~out_tag.last | self.results.ready),
         ]
-        return out_tag, sums
+        return out_tag, acc.sums
 
     def _counters(self, m, core, s, a_fire, out_tag):
         """The performance counters (docs/gemm.md "Counters"). 1 cycle (registered)."""

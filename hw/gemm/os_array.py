@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from hw.checks import check_int
 from hw.systolic.beats import index_bits, result_layout
 from hw.systolic.delay import delayed
+from hw.systolic.mac import tree_sum
 from hw.gemm.os_beats import os_act_layout, os_weight_layout
 from hw.gemm.os_pe import SparseOSPE
 
@@ -37,7 +38,8 @@ class SparseOSArray(wiring.Component):
     - The whole core advances only when ``results`` can move (``advance = ~valid | ready``): backpressure
       freezes every register, so no beat is lost or duplicated.
 
-    Latency: a tile whose last step transfers in cycle a offers result row i in cycle ``a + cols + 1 + i``.
+    Latency: a tile whose last step transfers in cycle a offers result row i in cycle
+    ``a + cols + 1 + pe_pipeline + i``.
 
     Parameters
     ----------
@@ -53,6 +55,9 @@ class SparseOSArray(wiring.Component):
         Accumulator behavior (see :class:`SparseOSPE`); saturation clamps after each K-block.
     counter_bits : int
         Width of the wrapping performance counters.
+    pe_pipeline : int
+        Pipeline registers in every PE, 0 (default) … 4 (:class:`SparseOSPE` ``pipeline``); each adds a cycle of
+        latency.
 
     Members
     -------
@@ -64,13 +69,13 @@ class SparseOSArray(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
-                 overflow="wrap", counter_bits=32):
+                 overflow="wrap", counter_bits=32, pe_pipeline=0):
         check_int("rows", rows, 1, 256)
         check_int("cols", cols, 1, 256)
         check_int("counter_bits", counter_bits, 1, 64)
         self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
                              acc_bits=acc_bits, keep=keep, block=block,
-                             zero_bits=(rows * keep).bit_length(), overflow=overflow)
+                             zero_bits=(rows * keep).bit_length(), overflow=overflow, pipeline=pe_pipeline)
         SparseOSPE.check_parameters(**self._pe_args)
         self._rows, self._cols = rows, cols
         super().__init__({
@@ -95,8 +100,9 @@ class SparseOSArray(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from a tile's last step transfer to its first result beat's first possible transfer."""
-        return self._cols + 1
+        """Cycles from a tile's last step transfer to its first result beat's first possible transfer:
+        ``cols + 1 + pe_pipeline``."""
+        return self._cols + 1 + self._pe_args["pipeline"]
 
     def elaborate(self, platform):
         m = Module()
@@ -138,7 +144,8 @@ class SparseOSArray(wiring.Component):
         rows, cols = self._rows, self._cols
         hold, fire, last = s.hold, s.fire, s.last
         tile_open = Signal(name="tile_open")     # a tile's first step has entered and its last has not
-        in_flight = Signal(rows + cols, name="in_flight")   # bit n: a step entered n + 1 pipeline cycles ago
+        # bit n: a step entered n + 1 pipeline cycles ago
+        in_flight = Signal(rows + cols + self._pe_args["pipeline"], name="in_flight")
         with m.If(s.advance):
             with m.If(fire & last):
                 m.d.sync += hold.eq(rows - 1)
@@ -220,4 +227,4 @@ class SparseOSArray(wiring.Component):
             m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
         with m.If(s.advance):
             # A step's zero skips are counted as it leaves the bottom PE row, column by column.
-            m.d.sync += self.zero_skips.eq(self.zero_skips + sum(pes[rows - 1][j].zeros_out for j in range(cols)))
+            m.d.sync += self.zero_skips.eq(self.zero_skips + tree_sum(pes[rows - 1][j].zeros_out for j in range(cols)))

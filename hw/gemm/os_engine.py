@@ -2,13 +2,14 @@
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from hw.formats.ints import hw_overflow
 from hw.systolic.beats import weight_layout
+from hw.systolic.mac import tree_sum
 from hw.gemm.os_array import SparseOSArray
 from hw.gemm.os_beats import os_act_layout
 from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
@@ -37,7 +38,8 @@ class GemmOSEngine(wiring.Component):
     step and the stream has no beat (so an input stall is visible on the ports), or can take one and the other
     stream offers a beat.
 
-    Latency: a tile whose last step transfers in cycle a offers result row i in cycle ``a + cols + 1 + i``.
+    Latency: a tile whose last step transfers in cycle a offers result row i in cycle
+    ``a + cols + 1 + pe_pipeline + i``.
 
     Parameters
     ----------
@@ -61,7 +63,7 @@ class GemmOSEngine(wiring.Component):
             raise TypeError(f"expected a GemmConfig with dataflow = \"os\", not {config!r}")
         self._cfg = cfg = config
         self._info_layout = data.StructLayout({
-            "m_valid": range(cfg.rows + 1), "n_valid": range(cfg.cols + 1), "job_end": 1,
+            "m_valid": range(cfg.rows + 1), "n_valid": range(cfg.cols + 1), "job_end": 1, "rows_real": cfg.rows,
             **({"shift": cfg.shift_bits} if cfg.shift_bits else {})})
         super().__init__({
             "desc": In(stream.Signature(desc_layout(cfg))),
@@ -76,8 +78,9 @@ class GemmOSEngine(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from a tile's last step to its last result row's first possible transfer: ``rows + cols``."""
-        return self._cfg.rows + self._cfg.cols
+        """Cycles from a tile's last step to its last result row's first possible transfer:
+        ``rows + cols + pe_pipeline`` (``GemmConfig.latency``)."""
+        return self._cfg.latency
 
     def elaborate(self, platform):
         m = Module()
@@ -86,21 +89,21 @@ class GemmOSEngine(wiring.Component):
         m.submodules.core = core = SparseOSArray(
             rows=rows, cols=cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits,
             acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-            overflow=hw_overflow(cfg.overflow), counter_bits=cfg.counter_bits)
+            overflow=hw_overflow(cfg.overflow), counter_bits=cfg.counter_bits, pe_pipeline=cfg.pe_pipeline)
         # Tiles whose last step has entered the core and whose last result row has not left it. Last steps are
-        # >= rows pipeline cycles apart and a tile's rows have left rows + cols cycles after its last step, so at
-        # most (rows + cols) // rows + 1 are in flight; the extra entry is margin (a full FIFO would hold steps).
-        m.submodules.info = info = SyncFIFO(width=self._info_layout.size, depth=(rows + cols) // rows + 2)
+        # >= rows pipeline cycles apart and a tile's rows have left cfg.latency cycles after its last step, so at
+        # most latency // rows + 1 are in flight; the extra entry is margin (a full FIFO would hold steps).
+        m.submodules.info = info = SyncFIFO(width=self._info_layout.size, depth=cfg.latency // rows + 2)
 
         s = self._sequencer_registers(m)
         step_ok, fire = self._joined_streams(m, core, info, s)
-        real = self._padding(m, core, s)
-        d_fire = self._sequencer(m, s, fire)
-        self._descriptor(m, s, d_fire)
+        self._padding(m, core, s)
+        job_done_step = self._sequencer(m, s, fire)
+        self._descriptor(m, s, job_done_step)
         self._tile_info(m, info, s, fire)
         r_info, o_row = self._output(m, core, info)
         self._counters(m, core, s, step_ok, fire, r_info, o_row)
-        self._mac_counters(m, real, s.n_valid, fire)
+        self._mac_counters(m, s, fire)
         return m
 
     def _sequencer_registers(self, m):
@@ -118,9 +121,16 @@ class GemmOSEngine(wiring.Component):
         s.k_left = Signal(range(cfg.max_k + 1), name="k_left")                  # K − t·block (lanes below are real)
         s.m_rem = Signal(range(cfg.max_m + 1), name="m_rem")                    # M − mm·rows
         s.n_rem = Signal(range(cfg.max_n + 1), name="n_rem")                    # N − nn·cols
-        s.step_last = s.t == s.j_steps - 1
-        s.m_last = s.m_rem <= rows
-        s.n_last = s.n_rem <= cols
+        # registered copies of "row i < M", "lane b < K" and "column j < N" for the current tile and K-block,
+        # updated with m_rem, k_left and n_rem (:meth:`_track`), so no compare sits on the count path
+        s.row_real = Signal(rows, name="row_real")
+        s.lane_real = Signal(block, name="lane_real")
+        s.col_real = Signal(cols, name="col_real")
+        # registered: "this is the tile's last K-block / the job's last M-tile / last N-tile", updated with t, m_rem
+        # and n_rem, because the step handshake and every sequencer register's enable depend on them
+        s.step_last = Signal(name="step_last")
+        s.m_last = Signal(name="m_last")
+        s.n_last = Signal(name="n_last")
         s.m_valid = Mux(s.m_last, s.m_rem, rows)
         s.n_valid = Mux(s.n_last, s.n_rem, cols)
         return s
@@ -155,7 +165,7 @@ class GemmOSEngine(wiring.Component):
         for i in range(rows):
             for b in range(block):
                 m.d.comb += [
-                    real[i][b].eq((i < s.m_valid) & (b < s.k_left)),
+                    real[i][b].eq(s.row_real[i] & s.lane_real[b]),
                     core.acts.payload[i][b].eq(Mux(real[i][b], self.acts.payload[i][b], 0)),
                 ]
         m.d.comb += [
@@ -165,42 +175,62 @@ class GemmOSEngine(wiring.Component):
         return real
 
     def _sequencer(self, m, s, fire):
-        """The sequencer's walk: ``desc.ready`` (idle, or the job's last step now), then per step the next K-block,
-        M-tile, N-tile or the end of the job. Returns the descriptor transfer. One step per cycle."""
+        """The sequencer's walk: per step the next K-block, M-tile, N-tile or the end of the job. Returns "the job's
+        last step now". One step per cycle."""
         rows, cols, block = self._cfg.rows, self._cfg.cols, self._cfg.block
         job_done_step = fire & s.step_last & s.m_last & s.n_last
-        m.d.comb += self.desc.ready.eq(~s.busy | job_done_step)
-        d_fire = self.desc.valid & self.desc.ready
 
         with m.If(fire):
             with m.If(s.step_last):
-                m.d.sync += [s.t.eq(0), s.k_left.eq(s.j_k)]
+                m.d.sync += [s.t.eq(0), s.step_last.eq(s.j_steps == 1)]
+                self._track(m, s, k_left=s.j_k)
                 with m.If(s.m_last):
-                    m.d.sync += [s.m_rem.eq(s.j_m), s.n_rem.eq(s.n_rem - cols)]
+                    self._track(m, s, m_rem=s.j_m, n_rem=s.n_rem - cols)
                     with m.If(s.n_last):
                         m.d.sync += s.busy.eq(0)
                 with m.Else():
-                    m.d.sync += s.m_rem.eq(s.m_rem - rows)
+                    self._track(m, s, m_rem=s.m_rem - rows)
             with m.Else():
-                m.d.sync += [s.t.eq(s.t + 1), s.k_left.eq(s.k_left - block)]
-        return d_fire
+                m.d.sync += [s.t.eq(s.t + 1), s.step_last.eq(s.t + 2 == s.j_steps)]
+                self._track(m, s, k_left=s.k_left - block)
+        return job_done_step
 
-    def _descriptor(self, m, s, d_fire):
-        """The descriptor check: a bad one counts in ``jobs_rejected`` and sets ``error``, a good one starts the
-        sequencer at the job's first step. 1 cycle."""
+    def _track(self, m, s, *, m_rem=None, k_left=None, n_rem=None):
+        """Load ``m_rem``/``k_left``/``n_rem`` with the given values and their ``row_real``/``lane_real``/
+        ``col_real`` masks with them. 1 cycle."""
         cfg = self._cfg
-        log_block = cfg.block.bit_length() - 1
-        desc = self.desc.payload
-        bad = descriptor_errors(m, cfg, desc)
-        with m.If(d_fire):
+        for value, reg, mask, width, last in ((m_rem, s.m_rem, s.row_real, cfg.rows, s.m_last),
+                                              (k_left, s.k_left, s.lane_real, cfg.block, None),
+                                              (n_rem, s.n_rem, s.col_real, cfg.cols, s.n_last)):
+            if value is not None:
+                m.d.sync += [reg.eq(value), mask.eq(Cat(value > i for i in range(width)))]
+                if last is not None:
+                    m.d.sync += last.eq(value <= width)
+
+    def _descriptor(self, m, s, job_done_step):
+        """The descriptor: ``desc.ready`` while idle or on the current job's last step; a bad descriptor counts in
+        ``jobs_rejected`` and sets ``error``, a good one starts the sequencer at the job's first step. 1 cycle."""
+        idle = ~s.busy | job_done_step
+        m.d.comb += self.desc.ready.eq(idle)
+        bad = descriptor_errors(m, self._cfg, self.desc.payload)
+        # the start condition is `idle` and the port's valid and payload: the step handshake's fire enters only
+        # through `idle`, one gate before the sequencer's registers (not through desc.ready)
+        with m.If(idle & self.desc.valid):
             with m.If(bad.any()):
                 m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
             with m.Else():
-                m.d.sync += [s.busy.eq(1), s.j_m.eq(desc.m), s.j_k.eq(desc.k),
-                             s.j_steps.eq((desc.k + cfg.block - 1) >> log_block),
-                             s.t.eq(0), s.k_left.eq(desc.k), s.m_rem.eq(desc.m), s.n_rem.eq(desc.n)]
-                if cfg.shift_bits:
-                    m.d.sync += s.j_shift.eq(desc.shift)
+                self._start(m, s, self.desc.payload)
+
+    def _start(self, m, s, desc):
+        """Start the sequencer at the first step of job ``desc``. 1 cycle."""
+        cfg = self._cfg
+        log_block = cfg.block.bit_length() - 1
+        m.d.sync += [s.busy.eq(1), s.j_m.eq(desc.m), s.j_k.eq(desc.k),
+                     s.j_steps.eq((desc.k + cfg.block - 1) >> log_block),
+                     s.t.eq(0), s.step_last.eq(desc.k <= cfg.block)]
+        self._track(m, s, k_left=desc.k, m_rem=desc.m, n_rem=desc.n)
+        if cfg.shift_bits:
+            m.d.sync += s.j_shift.eq(desc.shift)
 
     def _tile_info(self, m, info, s, fire):
         """The tile info (valid rows and columns, job end, shift) into the FIFO with the tile's last step, for its
@@ -208,29 +238,42 @@ class GemmOSEngine(wiring.Component):
         w_info = data.View(self._info_layout, info.w_data)
         m.d.comb += [
             w_info.m_valid.eq(s.m_valid), w_info.n_valid.eq(s.n_valid), w_info.job_end.eq(s.m_last & s.n_last),
+            w_info.rows_real.eq(s.row_real),
             info.w_en.eq(fire & s.step_last),
         ]
         if self._cfg.shift_bits:
             m.d.comb += w_info.shift.eq(s.j_shift)
 
     def _output(self, m, core, info):
-        """The output: drop a tile's padded rows, ReLU/requantize the others into ``results``; the tile's info leaves
-        the FIFO with its last row. Returns the tile info and the row counter. Latency 0 (combinational)."""
+        """The output: a skid register after the core, then drop a tile's padded rows and ReLU/requantize the others
+        into ``results``; the tile's info leaves the FIFO with its last row. Returns the tile info and the row
+        counter. Latency 0 (a row passes the empty skid register combinationally)."""
         cfg = self._cfg
         rows = cfg.rows
         r_info = data.View(self._info_layout, info.r_data)
         o_row = Signal(range(rows), name="o_row")
-        drop = o_row >= r_info.m_valid
-        m.d.comb += [
-            self.results.valid.eq(core.results.valid & ~drop),
-            core.results.ready.eq(drop | self.results.ready),
-        ]
-        output_stage(m, cfg, core.results.payload, shift=r_info.shift if cfg.shift_bits else 0,
+        # The skid register decouples the core's enable (which gates every PE register) from the output: the core
+        # advances unless the skid register is full, a register; a row the output cannot take waits there.
+        skid_full = Signal(name="skid_full")
+        skid = Signal.like(core.results.payload, name="skid")
+        m.d.comb += core.results.ready.eq(~skid_full)
+        head_valid = skid_full | core.results.valid
+        head = Mux(skid_full, skid, core.results.payload)
+        drop = ~r_info.rows_real.bit_select(o_row, 1)
+        m.d.comb += self.results.valid.eq(head_valid & ~drop)
+        out_row = Signal.like(core.results.payload, name="out_row")
+        m.d.comb += out_row.eq(head)
+        output_stage(m, cfg, out_row, shift=r_info.shift if cfg.shift_bits else 0,
                      n_valid=r_info.n_valid, out=self.results.payload)
-        c_fire = core.results.valid & core.results.ready
-        with m.If(c_fire):
+        consumed = head_valid & (drop | self.results.ready)
+        with m.If(skid_full):
+            with m.If(consumed):
+                m.d.sync += skid_full.eq(0)
+        with m.Elif(core.results.valid & ~consumed):
+            m.d.sync += [skid_full.eq(1), skid.eq(core.results.payload)]
+        with m.If(consumed):
             m.d.sync += o_row.eq(Mux(o_row == rows - 1, 0, o_row + 1))
-        m.d.comb += info.r_en.eq(c_fire & (o_row == rows - 1))
+        m.d.comb += info.r_en.eq(consumed & (o_row == rows - 1))
         return r_info, o_row
 
     def _counters(self, m, core, s, step_ok, fire, r_info, o_row):
@@ -243,38 +286,45 @@ class GemmOSEngine(wiring.Component):
             m.d.sync += self.stall_output.eq(self.stall_output + 1)
         with m.If(step_ok & ~(self.acts.valid & self.weights.valid)):
             m.d.sync += self.stall_input.eq(self.stall_input + 1)
-        # the analogue of WS's weight stall: a job's step waits although the pipeline advances (a short tile's
-        # last step held for the output spacing)
-        with m.If(s.busy & ~step_ok & (~core.results.valid | core.results.ready)):
+        # the analogue of WS's weight stall: a job cannot take a step in a cycle not stalled on output (a short
+        # tile's last step held for the output spacing, or the core held by a full skid register)
+        with m.If(s.busy & ~step_ok & ~(self.results.valid & ~self.results.ready)):
             m.d.sync += self.stall_weight.eq(self.stall_weight + 1)
         with m.If(r_fire & r_info.job_end & (o_row == r_info.m_valid - 1)):
             m.d.sync += self.jobs_done.eq(self.jobs_done + 1)
 
-    def _mac_counters(self, m, real, n_valid, fire):
+    def _mac_counters(self, m, s, fire):
         """``macs``/``zero_skips``: a step's MAC slots on real positions (row < M, column < N, K position < K),
-        split by whether the selected activation is zero, counted as the step enters. 1 cycle (registered)."""
+        split by whether the selected activation is zero. Three registered stages (the per-K-block counts over
+        rows with the step's indices, the per-step sums, the counters), so a step counts 3 cycles after it
+        enters."""
         cfg = self._cfg
         rows, cols, block, keep = cfg.rows, cfg.cols, cfg.block, cfg.keep
-        nonzero = [Cat(real[i][b] & (self.acts.payload[i][b] != 0) for i in range(rows)) for b in range(block)]
-        zero = [Cat(real[i][b] & (self.acts.payload[i][b] == 0) for i in range(rows)) for b in range(block)]
-        nz_count = [Signal(range(rows + 1), name=f"nz_b{b}") for b in range(block)]
-        z_count = [Signal(range(rows + 1), name=f"z_b{b}") for b in range(block)]
-        for b in range(block):
-            m.d.comb += [nz_count[b].eq(sum(nonzero[b])), z_count[b].eq(sum(zero[b]))]
-        step_macs, step_zeros = 0, 0
-        for j in range(cols):
-            for s in range(keep):
-                if cfg.sparse:
-                    idx = self.weights.payload[j][s].index
-                    nz = Signal(range(rows + 1), name=f"nz_c{j}_s{s}")
-                    z = Signal(range(rows + 1), name=f"z_c{j}_s{s}")
-                    with m.Switch(idx):
-                        for b in range(block):
-                            with m.Case(b):
-                                m.d.comb += [nz.eq(nz_count[b]), z.eq(z_count[b])]
-                else:
-                    nz, z = nz_count[s], z_count[s]
-                step_macs += Mux(j < n_valid, nz, 0)
-                step_zeros += Mux(j < n_valid, z, 0)
+        acts = self.acts.payload
+        nz_a = [Signal(range(rows + 1), name=f"nz_b{b}") for b in range(block)]
+        z_a = [Signal(range(rows + 1), name=f"z_b{b}") for b in range(block)]
+        idx_a = Signal.like(self.weights.payload, name="w_step")
+        cols_a = Signal(cols, name="cols_real")
         with m.If(fire):
-            m.d.sync += [self.macs.eq(self.macs + step_macs), self.zero_skips.eq(self.zero_skips + step_zeros)]
+            # a step's counts by K position; the multiplier slots pick theirs in the next stage
+            for b in range(block):
+                real = [s.row_real[i] & s.lane_real[b] for i in range(rows)]
+                m.d.sync += [nz_a[b].eq(tree_sum(real[i] & (acts[i][b] != 0) for i in range(rows))),
+                             z_a[b].eq(tree_sum(real[i] & (acts[i][b] == 0) for i in range(rows)))]
+            m.d.sync += [idx_a.eq(self.weights.payload), cols_a.eq(s.col_real)]
+        with m.Else():
+            m.d.sync += [nz.eq(0) for nz in nz_a] + [z.eq(0) for z in z_a]
+        slot_nz, slot_z = [], []
+        for j in range(cols):
+            for k in range(keep):
+                b = idx_a[j][k].index if cfg.sparse else k
+                pick_nz = Signal(range(rows + 1), name=f"nz_c{j}_s{k}")
+                pick_z = Signal(range(rows + 1), name=f"z_c{j}_s{k}")
+                m.d.comb += [pick_nz.eq(Mux(cols_a[j], Array(nz_a)[b], 0)),
+                             pick_z.eq(Mux(cols_a[j], Array(z_a)[b], 0))]
+                slot_nz.append(pick_nz)
+                slot_z.append(pick_z)
+        step_macs = Signal(range(rows * cols * keep + 1), name="step_macs")
+        step_zeros = Signal.like(step_macs, name="step_zeros")
+        m.d.sync += [step_macs.eq(tree_sum(slot_nz)), step_zeros.eq(tree_sum(slot_z)),
+                     self.macs.eq(self.macs + step_macs), self.zero_skips.eq(self.zero_skips + step_zeros)]

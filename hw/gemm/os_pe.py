@@ -1,10 +1,11 @@
 """The sparse processing element of the output-stationary core."""
 
-from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.systolic.beats import index_bits, weight_entry_layout
+from hw.systolic.delay import delayed
 from hw.systolic.mac import gated_product, wrap_or_saturate
 from hw.systolic.pe import SparsePE
 
@@ -26,8 +27,13 @@ class SparseOSPE(wiring.Component):
 
     Timing: one cycle from ``act_in``/``w_in``/``step_in``/``zeros_in`` to ``act_out``/``w_out``/``step_out``/
     ``zeros_out`` (activations flow right, weights, step flags and zero counts flow down). ``acc`` and ``done``
-    are registered: in the cycle after a valid step marked ``last``, ``acc`` holds the finished C element and
-    ``done`` is high. Every register only updates in cycles where ``en`` is high; ``acc`` only on valid steps.
+    are registered: ``1 + pipeline`` cycles after a valid step marked ``last``, ``acc`` holds the finished C
+    element and ``done`` is high. ``pipeline`` places the registers of
+    :class:`~hw.systolic.pe.SparsePE` between the inputs and the accumulator adder (1: products, 2: also the
+    index-muxed activations with their weights, 3: products a second time, 4: also the sum of the ``keep``
+    products); the step's flags are delayed with them, so the accumulator sees every step ``pipeline`` cycles
+    late and unchanged. Every register only updates in cycles where ``en`` is high; ``acc`` only on valid
+    steps.
 
     Parameters
     ----------
@@ -43,6 +49,8 @@ class SparseOSPE(wiring.Component):
         Width of the zero-skip count chain.
     overflow : ``"wrap"`` or ``"saturate"``
         What the accumulator adder does on overflow.
+    pipeline : int
+        Pipeline registers between the inputs and the accumulator adder, 0 (default) … 4.
 
     Members
     -------
@@ -61,9 +69,12 @@ class SparseOSPE(wiring.Component):
 
     STEP = data.StructLayout({"valid": 1, "first": 1, "last": 1})
 
-    def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits, overflow="wrap"):
+    def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits, overflow="wrap",
+                 pipeline=0):
         self.check_parameters(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
-                              acc_bits=acc_bits, keep=keep, block=block, zero_bits=zero_bits, overflow=overflow)
+                              acc_bits=acc_bits, keep=keep, block=block, zero_bits=zero_bits, overflow=overflow,
+                              pipeline=pipeline)
+        self._pipeline = pipeline
         self._act_shape = signed(act_bits) if act_signed else unsigned(act_bits)
         self._acc_bits = acc_bits
         self._keep = keep
@@ -86,7 +97,7 @@ class SparseOSPE(wiring.Component):
             "done": Out(1),
         })
 
-    # Same parameter rules as the weight-stationary PE (which also takes ``pipeline``, left at 0 here).
+    # Same parameter rules as the weight-stationary PE, ``pipeline`` included.
     check_parameters = staticmethod(SparsePE.check_parameters)
 
     @property
@@ -104,16 +115,20 @@ class SparseOSPE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         step = self.step_in
-
-        total = Mux(step.first, 0, self.acc)
+        selected = [self.w_in[s] for s in range(self._keep)]
+        acts = [self.act_in[w.index] if self._index_bits else self.act_in[s] for s, w in enumerate(selected)]
         zeros = 0
-        for s in range(self._keep):
-            w = self.w_in[s]
-            act = self.act_in[w.index] if self._index_bits else self.act_in[s]
-            product, is_zero = gated_product(m, act, w.value, s)
-            total = total + product
-            zeros = zeros + is_zero
-
+        for act in acts:
+            zeros = zeros + (act == 0)
+        products = [self._slot(m, act, w.value, s) for s, (act, w) in enumerate(zip(acts, selected))]
+        psum = products[0]
+        for product in products[1:]:
+            psum = psum + product
+        if self._pipeline >= 4:
+            psum = self._stage(m, psum, "product_sum")
+        # the step's flags reach the accumulator with its products
+        acc_step = delayed(m, step, self._pipeline, en=self.en, name="acc_step")
+        total = Mux(acc_step.first, 0, self.acc) + psum
         acc_next = wrap_or_saturate(m, total, self._acc_bits, self._overflow, "acc_next")
 
         with m.If(self.en):
@@ -122,8 +137,28 @@ class SparseOSPE(wiring.Component):
                 self.w_out.eq(self.w_in),
                 self.step_out.eq(step),
                 self.zeros_out.eq(self.zeros_in + Mux(step.valid, zeros, 0)),
-                self.done.eq(step.valid & step.last),
+                self.done.eq(acc_step.valid & acc_step.last),
             ]
-            with m.If(step.valid):
+            with m.If(acc_step.valid):
                 m.d.sync += self.acc.eq(acc_next)
         return m
+
+    def _stage(self, m, value, name):
+        """``value`` in a register named ``name``, updated when ``en``: 1 cycle."""
+        reg = Signal.like(value, name=name)
+        with m.If(self.en):
+            m.d.sync += reg.eq(value)
+        return reg
+
+    def _slot(self, m, act, weight, s):
+        """Multiplier slot ``s``: the selected activation times its streamed weight, through the ``pipeline``
+        registers of :class:`~hw.systolic.pe.SparsePE` (2: the selected operands, 1 and 3: the product).
+        ``min(pipeline, 3)`` cycles."""
+        if self._pipeline >= 2:
+            act, weight = self._stage(m, act, f"act_sel{s}"), self._stage(m, weight, f"weight_sel{s}")
+        product, _ = gated_product(m, act, weight, s)
+        for level, suffix in ((1, "_q"), (3, "_q2")):
+            # a DSP block absorbs the first product register; the second lands next to the adder
+            if self._pipeline >= level:
+                product = self._stage(m, product, f"product{s}{suffix}")
+        return product

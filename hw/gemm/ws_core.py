@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from hw.checks import check_int
 from hw.systolic.beats import act_layout, index_bits, result_layout, weight_layout
 from hw.systolic.delay import delayed
+from hw.systolic.mac import tree_sum
 from hw.systolic.pe import SparsePE
 from hw.shared import add_shared
 
@@ -37,9 +38,10 @@ class WSArrayCore(wiring.Component):
       (``macs``) and zero-skipped (``zeros``) multiplications over real lanes and columns.
 
     The core is one pipeline with one enable, ``advance = ~results.valid | results.ready``. Latency:
-    ``rows + cols + pe_pipeline`` cycles from an ``acts`` transfer to the result's first possible transfer. ``peek`` shows
-    the valid bit and tag of the row that reaches ``results`` at the next advance (for a synchronous
-    accumulator read one cycle ahead).
+    ``rows + cols + pe_pipeline`` cycles from an ``acts`` transfer to the result's first possible transfer.
+    ``peek`` shows the valid bit and tag of the row that reaches ``results`` at the next advance (for a
+    synchronous accumulator read one cycle ahead), ``peek2`` the same two advances ahead (for the accumulator's
+    pipelined read, :class:`hw.gemm.accumulator.AccumulatorBuffer`; at latency 2 it is the ``acts`` transfer).
 
     Parameters
     ----------
@@ -56,7 +58,7 @@ class WSArrayCore(wiring.Component):
     weights : In(stream.Signature(ArrayLayout(ArrayLayout(entry, keep), cols)))
     results : Out(stream.Signature(StructLayout({"psums", "macs", "zeros", "tag"})))
     advance : Out(1)
-    peek : Out(StructLayout({"valid", "tag"}))
+    peek, peek2 : Out(StructLayout({"valid", "tag"}))
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
@@ -83,6 +85,7 @@ class WSArrayCore(wiring.Component):
                 "tag": tag_bits}))),
             "advance": Out(1),
             "peek": Out(data.StructLayout({"valid": 1, "tag": tag_bits})),
+            "peek2": Out(data.StructLayout({"valid": 1, "tag": tag_bits})),
         })
 
     @property
@@ -194,20 +197,36 @@ class WSArrayCore(wiring.Component):
                                  pe.macs_in.eq(up.macs_out)]
         return pes
 
+    def _count(self, m, bottom, st, name):
+        """A row's count over its real columns: the bottom PE row's ``bottom[c]`` de-skewed (``cols − 1 − c``
+        cycles) and summed where ``c < n_valid``. Every column but the last is summed one advance early (from its
+        de-skew line's second-to-last register and the tag one advance ahead) into a register, so the counters'
+        increment is that register plus one term. Latency up to ``cols − 1``, like the sums."""
+        cols = self._cols
+        early = []
+        for c in range(cols - 1):
+            ahead = self._delay(m, bottom[c], cols - 2 - c, f"{name}_deskew_c{c}")
+            early.append(Mux(c < st.tags[-2].n_valid, ahead, 0))
+        last = Mux(cols - 1 < st.tags[-1].n_valid, bottom[cols - 1], 0)
+        if not early:
+            return last
+        part = Signal(range(len(bottom) * (1 << len(bottom[0])) + 1), name=f"{name}_part")
+        with m.If(self.advance):
+            m.d.sync += part.eq(tree_sum(early))
+        return part + last
+
     def _deskew(self, m, pes, st):
         """The results: column c of the bottom PE row delayed ``cols - 1 - c`` cycles so that a row leaves in one
-        beat, its counts over real columns, its tag, and ``peek`` (the row one advance ahead). Latency up to
-        ``cols - 1``."""
+        beat, its counts over real columns, its tag, ``peek`` and ``peek2`` (the rows one and two advances ahead).
+        Latency up to ``cols - 1``."""
         rows, cols = self._rows, self._cols
         last = st.tags[-1]
-        zeros, macs = 0, 0
         for c in range(cols):
             bottom = pes[rows - 1][c]
             m.d.comb += self.results.payload.psums[c].eq(
                 self._delay(m, bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
-            real = c < last.n_valid
-            zeros = zeros + Mux(real, self._delay(m, bottom.zeros_out, cols - 1 - c, f"zeros_deskew_c{c}"), 0)
-            macs = macs + Mux(real, self._delay(m, bottom.macs_out, cols - 1 - c, f"macs_deskew_c{c}"), 0)
+        zeros = self._count(m, [pes[rows - 1][c].zeros_out for c in range(cols)], st, "zeros")
+        macs = self._count(m, [pes[rows - 1][c].macs_out for c in range(cols)], st, "macs")
         m.d.comb += [
             self.results.valid.eq(st.in_flight[-1]),
             self.results.payload.tag.eq(last.tag),
@@ -216,3 +235,8 @@ class WSArrayCore(wiring.Component):
             self.peek.valid.eq(st.in_flight[-2]),    # latency >= 2: rows, cols >= 1
             self.peek.tag.eq(st.tags[-2].tag),
         ]
+        if len(st.tags) >= 3:
+            m.d.comb += [self.peek2.valid.eq(st.in_flight[-3]), self.peek2.tag.eq(st.tags[-3].tag)]
+        else:
+            m.d.comb += [self.peek2.valid.eq(self.acts.valid & self.acts.ready),
+                         self.peek2.tag.eq(self.acts.payload.tag)]

@@ -6,7 +6,7 @@ not in how they multiply and accumulate, and the golden models rely on these two
 
 from amaranth.hdl import Signal, Value, signed
 
-__all__ = ["gated_product", "wrap_or_saturate"]
+__all__ = ["gated_product", "tree_sum", "wrap_or_saturate"]
 
 
 def gated_product(m, act, weight, name):
@@ -42,3 +42,14 @@ def wrap_or_saturate(m, total, acc_bits, overflow, name):
     else:
         m.d.comb += out.eq(total)   # truncation is two's-complement wrap-around
     return out
+
+
+def tree_sum(values):
+    """The sum of ``values`` (Amaranth values or ints) as a balanced tree of two-operand adders: ``⌈log2 n⌉``
+    adders deep instead of the ``n − 1`` of a running sum, which is what bounds a counter's increment path."""
+    values = list(values)
+    if not values:
+        return 0
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i] for i in range(0, len(values), 2)]
+    return values[0]

@@ -28,13 +28,15 @@ class OSCoreParams:
     acc_bits: int = 32
     overflow: str = "wrap"
     counter_bits: int = 32
+    pe_pipeline: int = 0
 
     @property
     def top(self):
         """Verilog module name, unique per parameter set."""
         sign = "s" if self.act_signed else "u"
         return (f"os_{self.rows}x{self.cols}_{self.keep}of{self.block}_{sign}{self.act_bits}w{self.weight_bits}"
-                f"_acc{self.acc_bits}_{self.overflow}_cnt{self.counter_bits}")
+                f"_acc{self.acc_bits}_{self.overflow}_cnt{self.counter_bits}"
+                + (f"_p{self.pe_pipeline}" if self.pe_pipeline else ""))
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -29,6 +29,9 @@ CONFIGS = {
                                       relu=True, out_bits=8, dataflow="os"),
     "os_2x3_1of1_dense": GemmConfig(rows=2, cols=3, keep=1, block=1, acc_bits=24, max_m=7, max_k=9, max_n=7,
                                     dataflow="os"),
+    # the pipelined OS core (every PE register stage, the sum of products included)
+    "os_3x2_2of4_p4": GemmConfig(rows=3, cols=2, keep=2, block=4, acc_bits=24, max_m=8, max_k=30, max_n=5,
+                                 dataflow="os", pe_pipeline=4),
     "os_2x2_1of2_sat12_u8": GemmConfig(rows=2, cols=2, keep=1, block=2, act_signed=False, acc_bits=12,
                                        overflow="saturate", max_m=5, max_k=20, max_n=5, dataflow="os"),
     # activation sparsity (docs/gemm-actsparse.md): A-DBB 1:4 on 2:4 weights (two K-blocks per PE), lossless with

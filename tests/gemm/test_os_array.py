@@ -23,6 +23,9 @@ CONFIGS = {
     "2x2_4of4_a6w5_wrap10": OSCoreParams(rows=2, cols=2, keep=4, block=4, act_bits=6, weight_bits=5, acc_bits=10),
     "1x1_2of4_sat8": OSCoreParams(rows=1, cols=1, keep=2, block=4, acc_bits=8, overflow="saturate"),
     "4x1_2of8_u4": OSCoreParams(rows=4, cols=1, keep=2, block=8, act_bits=4, act_signed=False),
+    "2x3_2of4_s8_p4": OSCoreParams(rows=2, cols=3, keep=2, block=4, pe_pipeline=4),
+    "3x2_1of4_sat12_p2": OSCoreParams(rows=3, cols=2, keep=1, block=4, acc_bits=12, overflow="saturate",
+                                      pe_pipeline=2),
 }
 COUNTERS = ("cycles", "busy_cycles", "stall_cycles", "zero_skips")
 

@@ -12,6 +12,11 @@ PES = {
                           overflow="saturate"),
     "4of4_s6_sat12": dict(act_bits=6, act_signed=True, weight_bits=5, acc_bits=12, keep=4, block=4,
                           overflow="saturate"),
+    # pipelined: the accumulator sees every step `pipeline` enabled cycles late
+    "2of4_s8_wrap12_p4": dict(act_bits=8, act_signed=True, weight_bits=8, acc_bits=12, keep=2, block=4,
+                              overflow="wrap", pipeline=4),
+    "1of4_u8_sat10_p2": dict(act_bits=8, act_signed=False, weight_bits=8, acc_bits=10, keep=1, block=4,
+                             overflow="saturate", pipeline=2),
 }
 
 
@@ -28,8 +33,11 @@ def test_os_pe_random_steps(name, seed):
 
     steps = 300
 
+    delay = args.get("pipeline", 0)
+
     async def bench(ctx):
         acc, done, tile_open, checked = 0, 0, False, 0
+        seen = [(0, 0)] * (delay + 1)    # (acc, done) of the model after each enabled cycle, oldest first
         for _ in range(steps):
             en, valid = rng.random() < 0.8, rng.random() < 0.7
             last = bool(rng.random() < 0.3)
@@ -60,9 +68,10 @@ def test_os_pe_random_steps(name, seed):
                 assert [ctx.get(dut.act_out[b]) for b in range(block)] == acts
                 assert [ctx.get(dut.w_out[s].value) for s in range(keep)] == wvals
                 assert ctx.get(dut.step_out.valid) == valid and ctx.get(dut.step_out.last) == last
-            assert ctx.get(dut.acc) == acc, "accumulator"
-            assert ctx.get(dut.done) == done
-            checked += done
+                seen = seen[1:] + [(acc, done)]
+            assert ctx.get(dut.acc) == seen[0][0], "accumulator"
+            assert ctx.get(dut.done) == seen[0][1]
+            checked += seen[0][1]
         assert checked > 10
 
     tb = Bench(dut, within=steps + 1, why="1 tick per step, nothing awaits the PE")

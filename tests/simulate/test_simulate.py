@@ -167,7 +167,7 @@ def test_onnx_digits_cnn(seed, tmp_path, capsys):
     assert [(r["name"], r.get("shift")) for r in report["layers"]] == [(l.name, l.shift) for l in qnet.layers]
     assert [(r["name"], *r["gemm"]) for r in report["layers"] if "gemm" in r] == _spec_gemm(shipped)
     assert report["cycles"] == sum(r["cycles"] for r in report["layers"] if "cycles" in r) > 0
-    assert report["top"] == "gemm_ws_4x4_4of4_s8w8acc24_m256k72n20_relu_o8"      # tests/network's build
+    assert report["top"] == "gemm_ws_4x4_4of4_s8w8acc24_m256k72n20_relu_o8_p4"   # tests/network's build
     assert f"{report['cycles']} engine cycles in all" in text and "layer fc (fc, no ReLU: [W, −W])" in text
 
 

@@ -1,0 +1,91 @@
+"""The WS GEMM engines' accumulator buffer: a read-modify-write pipeline with a forwarding path."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.checks import check_choice, check_int
+from hw.formats.ints import HW_OVERFLOW_MODES
+from hw.systolic.mac import wrap_or_saturate
+
+__all__ = ["AccumulatorBuffer"]
+
+
+class AccumulatorBuffer(wiring.Component):
+    """``depth`` rows of ``cols`` signed ``acc_bits`` sums, added to in place by a stream of partial-sum rows.
+
+    The rows come out of a pipeline with one enable, ``advance`` (the array core's); a row moves one place on
+    every advance. The buffer sees each row twice: its address two advances before it arrives (``ahead``), and
+    the row itself (``row``). For every valid ``row`` in the cycle it is present, ``sums`` is
+
+    - ``row.psums`` if ``row.first``, else ``row.psums + buffer[row.m]`` (wrapping, or saturating at ``acc_bits``
+      when ``overflow = "saturate"``), where ``buffer[row.m]`` includes every earlier row's write;
+    - and on the advance that consumes the row, ``buffer[row.m] = sums`` if ``row.write``.
+
+    Timing: the read of ``buffer[ahead.m]`` is issued on the advance two before the row (synchronous block-RAM
+    read); on the next advance its data is registered (``rd``), with the sums of the row present in that cycle
+    forwarded in its place when it writes the same address (a block RAM read issued in the same cycle as a write
+    returns the new data). So the path block RAM → adder → block RAM of a one-cycle read–add–write becomes block
+    RAM → register and register → adder → block RAM, and back-to-back rows on one address (an M = 1 job's K-tiles)
+    accumulate correctly. No latency of its own: ``sums`` is combinational from ``row.psums`` and ``rd``. Writes
+    happen only on advances, and ``sums`` is stable while ``advance`` is low.
+
+    Parameters
+    ----------
+    cols : int
+        Sums per row, 1 … 256.
+    acc_bits : int
+        Width of every sum (two's complement), 2 … 64.
+    depth : int
+        Rows in the buffer (block RAM words), 1 … 65536.
+    overflow : ``"wrap"`` or ``"saturate"``
+        What the adder does on overflow.
+
+    Members
+    -------
+    advance : In(1)
+        The pipeline moves one place.
+    ahead : In(StructLayout({"m": range(depth)}))
+        Address of the row that arrives two advances from now (a bubble's address is read and ignored).
+    row : In(StructLayout({"valid", "m", "first", "write", "psums": ArrayLayout(signed(acc_bits), cols)}))
+        The row present this cycle.
+    sums : Out(ArrayLayout(signed(acc_bits), cols))
+    """
+
+    def __init__(self, *, cols, acc_bits, depth, overflow="wrap"):
+        check_int("cols", cols, 1, 256)
+        check_int("acc_bits", acc_bits, 2, 64)
+        check_int("depth", depth, 1, 65536)
+        check_choice("overflow", overflow, HW_OVERFLOW_MODES)
+        self._cols, self._acc_bits, self._depth, self._overflow = cols, acc_bits, depth, overflow
+        self._sums = data.ArrayLayout(signed(acc_bits), cols)
+        addr = range(max(depth, 2))
+        super().__init__({
+            "advance": In(1),
+            "ahead": In(data.StructLayout({"m": addr})),
+            "row": In(data.StructLayout({"valid": 1, "m": addr, "first": 1, "write": 1, "psums": self._sums})),
+            "sums": Out(self._sums),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=self._sums, depth=self._depth, init=[])
+        wp = mem.write_port()
+        rp = mem.read_port(transparent_for=(wp,))
+        row = self.row
+        writes = row.valid & row.write & self.advance
+        m.d.comb += [rp.addr.eq(self.ahead.m), rp.en.eq(self.advance),
+                     wp.addr.eq(row.m), wp.data.eq(self.sums), wp.en.eq(writes)]
+
+        # the address rp.data belongs to, and its data with the present row's write forwarded
+        rd_m = Signal.like(row.m, name="rd_m")
+        rd = Signal(self._sums, name="rd")
+        with m.If(self.advance):
+            m.d.sync += [rd_m.eq(self.ahead.m),
+                         rd.eq(Mux(writes & (row.m == rd_m), self.sums, rp.data))]
+
+        for c in range(self._cols):
+            total = Mux(row.first, row.psums[c], row.psums[c] + rd[c])
+            m.d.comb += self.sums[c].eq(wrap_or_saturate(m, total, self._acc_bits, self._overflow, f"sum_c{c}"))
+        return m
