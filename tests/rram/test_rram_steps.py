@@ -28,12 +28,12 @@ def reference_steps(mask, outputs, adcs):
     return steps, max(base, 1)
 
 
-@pytest.mark.parametrize("ou_cols,adcs", [(8, 8), (8, 3), (8, 1), (4, 2), (5, 5)])
+@pytest.mark.parametrize("ou_cols,adcs", [(8, 8), (8, 3), (5, 1)])
 def test_steps_match_the_stall_rule(ou_cols, adcs):
     seed = 1200 + 10 * ou_cols + adcs
     print(f"seed = {seed}")
     rng = np.random.default_rng(seed)
-    n = 300
+    n = 60
     masks = rng.random((n, ou_cols)) < rng.choice([0.3, 0.7, 1.0], size=(n, 1))
     # few distinct outputs so that groups often share a bank (stalls) and an output (bit slices)
     outs = np.where(masks, rng.integers(0, rng.choice([2, 5, 12], size=(n, 1)), size=(n, ou_cols)), -1)
