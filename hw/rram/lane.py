@@ -241,7 +241,9 @@ class CrossbarLane(wiring.Component):
         wb = max(1, (-(-p.output_capacity // nb) - 1).bit_length())
         adders = s.adders
         shift, _, _ = s.rom(adders.o_tag, "s")
-        d_bank, d_word = Signal(range(max(2, nb))), self.d_addr.as_unsigned()[lb:lb + wb]
+        d_bank, d_word = Signal(range(max(2, nb))), Signal(wb)
+        # zero-extended: with fewer outputs than banks the word index has no bits of its own
+        m.d.comb += d_word.eq(self.d_addr.as_unsigned() >> lb)
         d_touched = Signal()
         d_datas, a_valids, d_touches = [], [], []
         for b in range(nb):
@@ -252,7 +254,8 @@ class CrossbarLane(wiring.Component):
             acc_w = acc.write_port()
             acc_r = acc.read_port(transparent_for=(acc_w,))
             d_r = acc.read_port()
-            s_out = adders.o_output[b].as_unsigned()[lb:lb + wb]
+            s_out = Signal(wb, name=f"s_word{b}")
+            m.d.comb += s_out.eq(adders.o_output[b].as_unsigned() >> lb)
             a_valid, a_word = Signal(name=f"a_valid{b}"), Signal(wb, name=f"a_word{b}")
             a_sum, a_was = Signal(signed(p.acc_bits), name=f"a_sum{b}"), Signal(name=f"a_was{b}")
             m.d.comb += [acc_r.addr.eq(Cat(s_out, self.half)), acc_r.en.eq(1)]
