@@ -227,8 +227,9 @@ class RramController(wiring.Component):
         for x, lane in enumerate(self.lanes):
             m.d.comb += [lane.q_we.eq(s.ou_write & (ou.xbar == x)), lane.q_waddr.eq(s.lane_n[x]),
                          lane.q_wdata.eq(ou)]
-        # The entry's conversion steps follow it into the lane ConversionSteps.LATENCY cycles later, long before an
-        # MVM can read them (a vector's first beat comes at least 2 cycles after END, the lanes start after it).
+        # The entry's conversion steps follow it into the lane ConversionSteps.LATENCY = 4 cycles later, before an
+        # MVM can read them: with the last OU beat at edge t, END comes at t+1 or later, a vector's first (and, K = 1,
+        # last) beat at t+3, the lanes start at t+4 and read their first entry at t+5 (tests: steps_just_in_time).
         addr_bits = len(self.lanes[0].q_waddr)
         m.submodules.steps = steps = ConversionSteps(ou_cols=p.ou_cols, adcs=self.adcs,
                                                      output_bits=len(ou.route[0].output),

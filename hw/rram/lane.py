@@ -125,8 +125,9 @@ class CrossbarLane(wiring.Component):
         s.plane_bits = max(1, (len(self.planes) - 1).bit_length())
 
     def _front(self, m, s):
-        """Stages A (queue read), B (input reads), C (READ_OU offered; its routing pushed into the metadata FIFO
-        in the handshake cycle). They advance together unless C's command waits."""
+        """Stages A (queue read), B (the entry arrives), R (entry registered; input reads), C (READ_OU offered; its
+        routing pushed into the metadata FIFO in the handshake cycle). They advance together unless C's command
+        waits."""
         p = self.p
         m.submodules.queue = queue = Memory(shape=beats.ou_entry_layout(p), depth=max(2, self.depth), init=[])
         q_w, q_r = queue.write_port(), queue.read_port()
@@ -143,6 +144,8 @@ class CrossbarLane(wiring.Component):
         s.meta, s.meta_layout = meta, meta_layout
         f_run, f_plane, f_idx = Signal(), Signal(s.plane_bits), Signal(range(max(2, self.depth)))
         b_valid, b_plane, c_valid, c_plane = Signal(), Signal(s.plane_bits), Signal(), Signal(s.plane_bits)
+        r_valid, r_plane = Signal(), Signal(s.plane_bits)
+        r_entry, r_steps = Signal(beats.ou_entry_layout(p)), Signal(self.steps_layout)
         c_entry, c_steps = Signal(beats.ou_entry_layout(p)), Signal(self.steps_layout)
         cmd = self.cmd
         fire = cmd.valid & cmd.ready
@@ -159,10 +162,12 @@ class CrossbarLane(wiring.Component):
             with m.Else():
                 m.d.sync += f_idx.eq(f_idx + 1)
         with m.If(adv):
-            m.d.sync += [b_valid.eq(issue), b_plane.eq(f_plane), c_valid.eq(b_valid), c_plane.eq(b_plane),
-                         c_entry.eq(q_r.data), c_steps.eq(st_r.data)]
+            # R registers the queue's block-RAM output (5.8 ns clock-to-out on ECP5) before the input addresses
+            m.d.sync += [b_valid.eq(issue), b_plane.eq(f_plane), r_valid.eq(b_valid), r_plane.eq(b_plane),
+                         r_entry.eq(q_r.data), r_steps.eq(st_r.data), c_valid.eq(r_valid), c_plane.eq(r_plane),
+                         c_entry.eq(r_entry), c_steps.eq(r_steps)]
         for r in range(p.ou_rows):
-            index = q_r.data.inputs[r]
+            index = r_entry.inputs[r]
             # an undriven wordline (-1) reads word 0 of the half (never out of range: no X); its chunk is forced
             # to 0. Half h's words start at h · 2**(x_bits - 1): no adder between the queue and the buffer.
             m.d.comb += self.x_addr[r].eq(Cat(Mux(index < 0, 0, index.as_unsigned())[:self.x_bits - 1], self.half))
@@ -175,7 +180,7 @@ class CrossbarLane(wiring.Component):
         meta_in = meta_layout(meta.w_data)
         m.d.comb += [meta.w_en.eq(fire), meta_in.plane.eq(c_plane), meta_in.mask.eq(c_entry.mask),
                      meta_in.route.eq(c_entry.route), meta_in.steps.eq(c_steps)]
-        s.f_run, s.b_valid, s.c_valid = f_run, b_valid, c_valid
+        s.f_run, s.b_valid, s.c_valid = f_run, Cat(b_valid, r_valid).any(), c_valid
 
     def _convert(self, m, s):
         """The conversion stage (H): holds one OU activation's codes; in its k-th cycle each accumulator bank takes

@@ -27,7 +27,7 @@ def tree_sum(values):
 
 
 class ConversionSteps(wiring.Component):
-    """Steps of one OU entry per cycle, pipelined: ``LATENCY`` = 3 cycles from ``valid`` to ``o_valid``.
+    """Steps of one OU entry per cycle, pipelined: ``LATENCY`` = 4 cycles from ``valid`` to ``o_valid``.
 
     Parameters (keyword-only, checked)
     ----------
@@ -47,12 +47,12 @@ class ConversionSteps(wiring.Component):
     o_valid : Out(1); o_tag : Out(tag_bits)
         The entry, ``LATENCY`` cycles later (registered).
     step : Out(array of ou_cols unsigned); last : Out(unsigned)
-        Combinational from the last register: column c converts in the activation's conversion cycle ``step[c]``
+        With ``o_valid`` (registered): column c converts in the activation's conversion cycle ``step[c]``
         (counted from 0; meaningless for a column not in the mask); ``last`` = the activation's conversion cycles − 1
         (0 for an empty mask: an OU converting nothing takes 1 cycle).
     """
 
-    LATENCY = 3
+    LATENCY = 4
 
     def __init__(self, *, ou_cols, adcs, output_bits, tag_bits):
         self.oc = check_int("ou_cols", ou_cols, 1, 64)
@@ -140,7 +140,7 @@ class ConversionSteps(wiring.Component):
         return wstep, group3, mask3
 
     def _total(self, m, wstep, group, mask):
-        """Combinational: a group takes as many cycles as distinct ``wstep`` values it holds (they run 0 … n−1);
+        """Stage 4 (registered, the outputs): a group takes as many cycles as distinct ``wstep`` values it holds (they run 0 … n−1);
         ``step`` adds the cycles of the groups before; ``last`` is the sum over the groups, minus 1."""
         oc = self.oc
         cycles = []
@@ -155,6 +155,6 @@ class ConversionSteps(wiring.Component):
             offset = base[0]
             for g in range(1, self.groups):
                 offset = Mux(group[c] == g, base[g], offset)
-            m.d.comb += self.step[c].eq(offset + wstep[c])
+            m.d.sync += self.step[c].eq(offset + wstep[c])
         total = tree_sum(cycles)
-        m.d.comb += self.last.eq(Mux(total == 0, 0, total - 1))
+        m.d.sync += self.last.eq(Mux(total == 0, 0, total - 1))
