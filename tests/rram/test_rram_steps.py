@@ -33,7 +33,7 @@ def test_steps_match_the_stall_rule(ou_cols, adcs):
     seed = 1200 + 10 * ou_cols + adcs
     print(f"seed = {seed}")
     rng = np.random.default_rng(seed)
-    n = 60
+    n = 40
     masks = rng.random((n, ou_cols)) < rng.choice([0.3, 0.7, 1.0], size=(n, 1))
     # few distinct outputs so that groups often share a bank (stalls) and an output (bit slices)
     outs = np.where(masks, rng.integers(0, rng.choice([2, 5, 12], size=(n, 1)), size=(n, ou_cols)), -1)
