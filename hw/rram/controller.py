@@ -85,7 +85,7 @@ class RramController(wiring.Component):
         Counters, see ``beats.REGISTERS``.
 
     Timing: ``gen/rram/perf.py`` (docs/rram.md, "Timing"). A program beat takes ``1 + 4·writes`` cycles, 1 more
-    when the cell fails; a table beat 1 cycle; an MVM ``K + LANE_FILL + max_x W_x + N + 2`` from its first input
+    when the cell fails; a table beat 1 cycle; an MVM ``K + LANE_FILL + max_x W_x + N + 4`` from its first input
     beat to its last output beat with ``W_x`` the conversion-stage cycles of crossbar x.
     """
 

@@ -25,15 +25,17 @@ __all__ = ["CrossbarLane"]
 class CrossbarLane(wiring.Component):
     """The pipeline of one crossbar (keyword-only parameters, all checked; ``p`` is :func:`hw.rram.beats.params`).
 
-    Stages per OU activation (1 cycle each unless stalled): A reads the OU entry from the lane's queue; B reads the
-    ``ou_rows`` indexed inputs from the input buffer (one read port per wordline); C offers ``READ_OU`` with the
-    plane's chunk of every driven wordline; the crossbar answers 2 cycles later; the conversion stage takes the
-    codes and converts ``adcs`` columns per cycle, all routed to the same output (a column routed elsewhere waits
-    for a later cycle: the stall rule); the adder tree sums ``±code << shift`` of those columns; the accumulator
-    stage adds ``±sum << plane shift`` to the output's accumulator (read-modify-write, transparent, so consecutive
-    cycles may add to the same output). An OU activation occupies the conversion stage ``max(1, Σ_outputs
-    ceil(columns routed there / adcs))`` cycles; the stages before it stall only while it is busy. From ``start``
-    to the last accumulator write: ``LANE_FILL + W`` cycles (``gen.rram.perf.LANE_FILL`` = 7), ``W`` the
+    Stages per OU activation (1 cycle each unless stalled): A reads the OU entry and its conversion steps from the
+    lane's queue (block RAM); B registers them (R); R reads the ``ou_rows`` indexed inputs from the input buffer
+    (one read port per wordline); C offers ``READ_OU`` with the plane's chunk of every driven wordline; the crossbar
+    answers 2 cycles later; the conversion stage (H) takes the codes and, in its k-th cycle, passes the columns
+    whose step is k (:class:`hw.rram.steps.ConversionSteps`: per bank the columns of one output, ``adcs`` per
+    group; a column routed elsewhere waits for a later cycle: the stall rule) to the adder pipeline
+    (:class:`hw.rram.bank_adders.BankAdders`, 3 cycles: the sum of ``±code << shift`` per bank); the accumulator
+    stage adds ``sum << plane shift`` to the output's accumulator (read-modify-write, transparent, so consecutive
+    cycles may add to the same output). An OU activation occupies the conversion stage ``conv(o)`` cycles
+    (:func:`hw.formats.mapping.conversion_cycles`); the stages before it stall only while it is busy. From
+    ``start`` to the last accumulator write: ``LANE_FILL + W`` cycles (``gen.rram.perf.LANE_FILL`` = 10), ``W`` the
     conversion-stage cycles of the walk.
 
     The accumulators are ``banks = accumulator_banks(adcs)`` memories (output j in bank ``j mod banks``, so one
@@ -53,6 +55,8 @@ class CrossbarLane(wiring.Component):
         Nothing in flight: the last accumulation of the walk is written.
     q_we, q_waddr, q_wdata : In
         Queue write port (table loading).
+    st_we, st_waddr, st_wdata : In
+        Step memory write port: the conversion steps of queue entry ``st_waddr`` (``ConversionSteps``' result).
     x_addr : Out(array of ou_rows addresses); x_en : Out(1); x_data : In(array of ou_rows inputs)
         The lane's input-buffer read ports (synchronous: data 1 cycle after an enabled address).
     cmd : Out(stream), rsp : In(stream)
@@ -83,7 +87,6 @@ class CrossbarLane(wiring.Component):
         self.steps_layout = data.StructLayout({
             "step": data.ArrayLayout(unsigned(max(1, (p.ou_cols - 1).bit_length())), p.ou_cols),
             "last": unsigned(max(1, (p.ou_cols - 1).bit_length()))})
-        self.a_bits = max(1, (2 * p.output_capacity - 1).bit_length())
         super().__init__({
             "start": In(1), "half": In(1), "n_ous": In(range(lane_depth + 1)), "idle": Out(1),
             "q_we": In(1), "q_waddr": In(range(max(2, lane_depth))), "q_wdata": In(beats.ou_entry_layout(p)),
