@@ -1,23 +1,16 @@
 """The shift-and-add of a crossbar lane, pipelined: per accumulator bank, the sum of the terms of the columns the
 conversion stage selected for that bank in one cycle (docs/rram.md, "Architecture")."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_int
+from hw.rram.steps import tree_sum
 
 __all__ = ["BankAdders"]
 
 CHUNK = 4       # terms summed in the first adder stage (two adder levels per stage at most)
-
-
-def balanced_sum(values):
-    """Sum of signed values as a balanced adder tree."""
-    terms = list(values)
-    while len(terms) > 1:
-        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
-    return terms[0]
 
 
 class BankAdders(wiring.Component):
@@ -84,8 +77,8 @@ class BankAdders(wiring.Component):
                 out = out | Mux(sel[c], t_outputs[c].as_unsigned(), 0)
             m.d.sync += s1_out[b].eq(out)
             for i, chunk in enumerate(chunks):
-                m.d.sync += s1_part[b][i].eq(balanced_sum(Mux(sel[c], t_terms[c], 0) for c in chunk))
+                m.d.sync += s1_part[b][i].eq(tree_sum(Mux(sel[c], t_terms[c], 0) for c in chunk))
         m.d.sync += [self.o_valid.eq(s1_valid), self.o_tag.eq(s1_tag)]
         for b in range(nb):
-            m.d.sync += [self.o_output[b].eq(s1_out[b]), self.o_sum[b].eq(balanced_sum(s1_part[b]))]
+            m.d.sync += [self.o_output[b].eq(s1_out[b]), self.o_sum[b].eq(tree_sum(s1_part[b]))]
         return m

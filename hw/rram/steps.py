@@ -19,7 +19,7 @@ __all__ = ["ConversionSteps", "tree_sum"]
 
 
 def tree_sum(values):
-    """Sum of unsigned values as a balanced adder tree (a chain of adds is as deep as the list is long); 0 for none."""
+    """Sum of values as a balanced adder tree (a chain of adds is as deep as the list is long); 0 for none."""
     terms = list(values) or [Const(0, 1)]
     while len(terms) > 1:
         terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
