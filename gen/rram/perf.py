@@ -29,9 +29,10 @@ __all__ = ["INPUT_START", "LANE_FILL", "MVM_OVERHEAD", "program_cycles", "ou_con
            "report"]
 
 INPUT_START = 1     # cycles from the loader seeing a vector to its first beat's handshake
-LANE_FILL = 7
-"""Cycles from the lanes' start to their last accumulator write, beyond ``W_x``: queue read (1), input-buffer read
-(1), READ_OU handshake (1) and crossbar latency (2), the adder tree (1), the accumulator read-modify-write (1)
+LANE_FILL = 10
+"""Cycles from the lanes' start to their last accumulator write, beyond ``W_x``: queue read (1), its register (1), input-buffer read
+(1), READ_OU handshake (1) and crossbar latency (2), the adder pipeline (3: registered selection, chunk sums, bank
+sums), the accumulator read-modify-write (1)
 (:class:`hw.rram.lane.CrossbarLane`)."""
 START = 1           # the vector's last input beat → the lanes start (the half is marked full, then seen)
 FINISH = 1          # the lanes' last accumulator write → the vector is computed

@@ -18,6 +18,7 @@ from hw.checks import check_bool, check_int
 from hw.rram import beats
 from hw.rram.crossbar import Op, command_layout, response_bits
 from hw.rram.lane import CrossbarLane
+from hw.rram.steps import ConversionSteps
 from hw.formats.mapping import input_planes
 
 __all__ = ["RramController", "COUNTERS"]
@@ -84,7 +85,7 @@ class RramController(wiring.Component):
         Counters, see ``beats.REGISTERS``.
 
     Timing: ``gen/rram/perf.py`` (docs/rram.md, "Timing"). A program beat takes ``1 + 4·writes`` cycles, 1 more
-    when the cell fails; a table beat 1 cycle; an MVM ``K + LANE_FILL + max_x W_x + N + 2`` from its first input
+    when the cell fails; a table beat 1 cycle; an MVM ``K + LANE_FILL + max_x W_x + N + 4`` from its first input
     beat to its last output beat with ``W_x`` the conversion-stage cycles of crossbar x.
     """
 
@@ -189,10 +190,11 @@ class RramController(wiring.Component):
         # Separate copies rather than one memory with n_xbars·ou_rows read ports: Yosys' memory mapping would
         # replicate it the same way, but runs out of memory doing so on the larger presets.
         p = self.p
-        s.x_w = SimpleNamespace(addr=Signal(range(2 * p.input_capacity)), data=Signal(p.input_bits), en=Signal())
+        bits = self.lanes[0].x_bits       # half h's words start at h · 2**(bits - 1)
+        s.x_w = SimpleNamespace(addr=Signal(bits), data=Signal(p.input_bits), en=Signal())
         for x, lane in enumerate(self.lanes):
             for r in range(p.ou_rows):
-                copy = Memory(shape=unsigned(p.input_bits), depth=2 * p.input_capacity, init=[])
+                copy = Memory(shape=unsigned(p.input_bits), depth=1 << bits, init=[])
                 m.submodules[f"x_buf{x}_{r}"] = copy
                 w, port = copy.write_port(), copy.read_port()
                 m.d.comb += [w.addr.eq(s.x_w.addr), w.data.eq(s.x_w.data), w.en.eq(s.x_w.en),
@@ -225,6 +227,21 @@ class RramController(wiring.Component):
         for x, lane in enumerate(self.lanes):
             m.d.comb += [lane.q_we.eq(s.ou_write & (ou.xbar == x)), lane.q_waddr.eq(s.lane_n[x]),
                          lane.q_wdata.eq(ou)]
+        # The entry's conversion steps follow it into the lane ConversionSteps.LATENCY = 4 cycles later, before an
+        # MVM can read them: with the last OU beat at edge t, END comes at t+1 or later, a vector's first (and, K = 1,
+        # last) beat at t+3, the lanes start at t+4 and read their first entry at t+5 (tests: steps_just_in_time).
+        addr_bits = len(self.lanes[0].q_waddr)
+        m.submodules.steps = steps = ConversionSteps(ou_cols=p.ou_cols, adcs=self.adcs,
+                                                     output_bits=len(ou.route[0].output),
+                                                     tag_bits=addr_bits + len(ou.xbar))
+        m.d.comb += [steps.valid.eq(s.ou_write), steps.mask.eq(ou.mask),
+                     steps.tag.eq(Cat(pick(s.lane_n, ou.xbar)[:addr_bits], ou.xbar))]
+        for c in range(ou_cols):
+            m.d.comb += steps.outputs[c].eq(ou.route[c].output)
+        for x, lane in enumerate(self.lanes):
+            m.d.comb += [lane.st_we.eq(steps.o_valid & (steps.o_tag[addr_bits:] == x)),
+                         lane.st_waddr.eq(steps.o_tag[:addr_bits]), lane.st_wdata.step.eq(steps.step),
+                         lane.st_wdata.last.eq(steps.last)]
 
     def _sequencing_registers(self, m, s):
         """Who holds which half: ``full[h]`` (input half h holds a vector not yet computed), ``acc_busy[h]``
@@ -370,7 +387,7 @@ class RramController(wiring.Component):
                             m.d.sync += s.lh.eq(~s.lh)
                             set_at(m, s.full, s.lh, 1)
         m.d.comb += [s.loader_idle.eq(fsm.ongoing("L_IDLE")), inputs.ready.eq(fsm.ongoing("L_IN")),
-                     s.x_w.addr.eq(Mux(s.lh, p.input_capacity, 0) + count), s.x_w.data.eq(inputs.payload.value),
+                     s.x_w.addr.eq(Cat(count[:len(s.x_w.addr) - 1], s.lh)), s.x_w.data.eq(inputs.payload.value),
                      s.x_w.en.eq(fsm.ongoing("L_IN") & inputs.valid & (count < p.input_capacity))]
 
     def _compute(self, m, s):

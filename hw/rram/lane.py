@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 from hw.checks import check_int
 from hw.formats.mapping import accumulator_banks, input_planes
 from hw.rram import beats
+from hw.rram.bank_adders import BankAdders
 from hw.rram.crossbar import Op, command_layout, response_bits
 
 __all__ = ["CrossbarLane"]
@@ -24,15 +25,17 @@ __all__ = ["CrossbarLane"]
 class CrossbarLane(wiring.Component):
     """The pipeline of one crossbar (keyword-only parameters, all checked; ``p`` is :func:`hw.rram.beats.params`).
 
-    Stages per OU activation (1 cycle each unless stalled): A reads the OU entry from the lane's queue; B reads the
-    ``ou_rows`` indexed inputs from the input buffer (one read port per wordline); C offers ``READ_OU`` with the
-    plane's chunk of every driven wordline; the crossbar answers 2 cycles later; the conversion stage takes the
-    codes and converts ``adcs`` columns per cycle, all routed to the same output (a column routed elsewhere waits
-    for a later cycle: the stall rule); the adder tree sums ``±code << shift`` of those columns; the accumulator
-    stage adds ``±sum << plane shift`` to the output's accumulator (read-modify-write, transparent, so consecutive
-    cycles may add to the same output). An OU activation occupies the conversion stage ``max(1, Σ_outputs
-    ceil(columns routed there / adcs))`` cycles; the stages before it stall only while it is busy. From ``start``
-    to the last accumulator write: ``LANE_FILL + W`` cycles (``gen.rram.perf.LANE_FILL`` = 7), ``W`` the
+    Stages per OU activation (1 cycle each unless stalled): A reads the OU entry and its conversion steps from the
+    lane's queue (block RAM); B registers them (R); R reads the ``ou_rows`` indexed inputs from the input buffer
+    (one read port per wordline); C offers ``READ_OU`` with the plane's chunk of every driven wordline; the crossbar
+    answers 2 cycles later; the conversion stage (H) takes the codes and, in its k-th cycle, passes the columns
+    whose step is k (:class:`hw.rram.steps.ConversionSteps`: per bank the columns of one output, ``adcs`` per
+    group; a column routed elsewhere waits for a later cycle: the stall rule) to the adder pipeline
+    (:class:`hw.rram.bank_adders.BankAdders`, 3 cycles: the sum of ``±code << shift`` per bank); the accumulator
+    stage adds ``sum << plane shift`` to the output's accumulator (read-modify-write, transparent, so consecutive
+    cycles may add to the same output). An OU activation occupies the conversion stage ``conv(o)`` cycles
+    (:func:`hw.formats.mapping.conversion_cycles`); the stages before it stall only while it is busy. From
+    ``start`` to the last accumulator write: ``LANE_FILL + W`` cycles (``gen.rram.perf.LANE_FILL`` = 10), ``W`` the
     conversion-stage cycles of the walk.
 
     The accumulators are ``banks = accumulator_banks(adcs)`` memories (output j in bank ``j mod banks``, so one
@@ -52,6 +55,8 @@ class CrossbarLane(wiring.Component):
         Nothing in flight: the last accumulation of the walk is written.
     q_we, q_waddr, q_wdata : In
         Queue write port (table loading).
+    st_we, st_waddr, st_wdata : In
+        Step memory write port: the conversion steps of queue entry ``st_waddr`` (``ConversionSteps``' result).
     x_addr : Out(array of ou_rows addresses); x_en : Out(1); x_data : In(array of ou_rows inputs)
         The lane's input-buffer read ports (synchronous: data 1 cycle after an enabled address).
     cmd : Out(stream), rsp : In(stream)
@@ -78,11 +83,14 @@ class CrossbarLane(wiring.Component):
         self.planes = input_planes(p.input_bits, p.input_signed, dac_bits)
         self.cmd_layout = command_layout(n_xbars=1, xbar_rows=p.xbar_rows, xbar_cols=p.xbar_cols,
                                          cell_bits=p.cell_bits, ou_rows=p.ou_rows, dac_bits=dac_bits)
-        self.x_bits = max(1, (2 * p.input_capacity - 1).bit_length())
-        self.a_bits = max(1, (2 * p.output_capacity - 1).bit_length())
+        self.x_bits = max(1, (p.input_capacity - 1).bit_length()) + 1     # half, then the word
+        self.steps_layout = data.StructLayout({
+            "step": data.ArrayLayout(unsigned(max(1, (p.ou_cols - 1).bit_length())), p.ou_cols),
+            "last": unsigned(max(1, (p.ou_cols - 1).bit_length()))})
         super().__init__({
             "start": In(1), "half": In(1), "n_ous": In(range(lane_depth + 1)), "idle": Out(1),
             "q_we": In(1), "q_waddr": In(range(max(2, lane_depth))), "q_wdata": In(beats.ou_entry_layout(p)),
+            "st_we": In(1), "st_waddr": In(range(max(2, lane_depth))), "st_wdata": In(self.steps_layout),
             "x_addr": Out(data.ArrayLayout(unsigned(self.x_bits), p.ou_rows)), "x_en": Out(1),
             "x_data": In(data.ArrayLayout(unsigned(p.input_bits), p.ou_rows)),
             "cmd": Out(stream.Signature(self.cmd_layout)),
@@ -99,9 +107,10 @@ class CrossbarLane(wiring.Component):
         self._plane_rom(m, s)
         self._front(m, s)
         self._convert(m, s)
+        self._adders_busy(m, s)
         self._accumulate(m, s)
-        m.d.comb += self.idle.eq(~Cat(s.f_run, s.b_valid, s.c_valid, s.meta.r_rdy, s.h_valid,
-                                      *[valid for valid, _, _ in s.banks_s], s.a_valid).any())
+        m.d.comb += self.idle.eq(~Cat(s.f_run, s.b_valid, s.c_valid, s.meta.r_rdy, s.h_valid, s.adders_busy,
+                                      s.a_valid).any())
         return m
 
     def _plane_rom(self, m, s):
@@ -119,24 +128,33 @@ class CrossbarLane(wiring.Component):
         s.plane_bits = max(1, (len(self.planes) - 1).bit_length())
 
     def _front(self, m, s):
-        """Stages A (queue read), B (input reads), C (READ_OU offered; its routing pushed into the metadata FIFO
-        in the handshake cycle). They advance together unless C's command waits."""
+        """Stages A (queue read), B (the entry arrives), R (entry registered; input reads), C (READ_OU offered; its
+        routing pushed into the metadata FIFO in the handshake cycle). They advance together unless C's command
+        waits."""
         p = self.p
         m.submodules.queue = queue = Memory(shape=beats.ou_entry_layout(p), depth=max(2, self.depth), init=[])
         q_w, q_r = queue.write_port(), queue.read_port()
         m.d.comb += [q_w.en.eq(self.q_we), q_w.addr.eq(self.q_waddr), q_w.data.eq(self.q_wdata)]
+        # the entries' conversion steps, written by the controller a few cycles after the entry (ConversionSteps)
+        m.submodules.steps = steps = Memory(shape=self.steps_layout, depth=max(2, self.depth), init=[])
+        st_w, st_r = steps.write_port(), steps.read_port()
+        m.d.comb += [st_w.en.eq(self.st_we), st_w.addr.eq(self.st_waddr), st_w.data.eq(self.st_wdata)]
+        s.steps_layout = self.steps_layout
         meta_layout = data.StructLayout({"plane": unsigned(s.plane_bits), "mask": unsigned(p.ou_cols),
-                                         "route": data.ArrayLayout(beats.route_layout(p), p.ou_cols)})
+                                         "route": data.ArrayLayout(beats.route_layout(p), p.ou_cols),
+                                         "steps": self.steps_layout})
         m.submodules.meta = meta = SyncFIFO(width=meta_layout.size, depth=4)
         s.meta, s.meta_layout = meta, meta_layout
         f_run, f_plane, f_idx = Signal(), Signal(s.plane_bits), Signal(range(max(2, self.depth)))
         b_valid, b_plane, c_valid, c_plane = Signal(), Signal(s.plane_bits), Signal(), Signal(s.plane_bits)
-        c_entry = Signal(beats.ou_entry_layout(p))
+        r_valid, r_plane = Signal(), Signal(s.plane_bits)
+        r_entry, r_steps = Signal(beats.ou_entry_layout(p)), Signal(self.steps_layout)
+        c_entry, c_steps = Signal(beats.ou_entry_layout(p)), Signal(self.steps_layout)
         cmd = self.cmd
         fire = cmd.valid & cmd.ready
         adv = ~c_valid | fire
         issue = f_run & adv
-        m.d.comb += [q_r.addr.eq(f_idx), q_r.en.eq(adv), self.x_en.eq(adv)]
+        m.d.comb += [q_r.addr.eq(f_idx), q_r.en.eq(adv), st_r.addr.eq(f_idx), st_r.en.eq(adv), self.x_en.eq(adv)]
         with m.If(self.start):
             m.d.sync += [f_run.eq(self.n_ous != 0), f_idx.eq(0), f_plane.eq(0)]
         with m.Elif(issue):
@@ -147,13 +165,15 @@ class CrossbarLane(wiring.Component):
             with m.Else():
                 m.d.sync += f_idx.eq(f_idx + 1)
         with m.If(adv):
-            m.d.sync += [b_valid.eq(issue), b_plane.eq(f_plane), c_valid.eq(b_valid), c_plane.eq(b_plane),
-                         c_entry.eq(q_r.data)]
-        base = Mux(self.half, p.input_capacity, 0)
+            # R registers the queue's block-RAM output (5.8 ns clock-to-out on ECP5) before the input addresses
+            m.d.sync += [b_valid.eq(issue), b_plane.eq(f_plane), r_valid.eq(b_valid), r_plane.eq(b_plane),
+                         r_entry.eq(q_r.data), r_steps.eq(st_r.data), c_valid.eq(r_valid), c_plane.eq(r_plane),
+                         c_entry.eq(r_entry), c_steps.eq(r_steps)]
         for r in range(p.ou_rows):
-            index = q_r.data.inputs[r]
-            # an undriven wordline (-1) reads word `base` (never out of range: no X); its chunk is forced to 0
-            m.d.comb += self.x_addr[r].eq(base + Mux(index < 0, 0, index.as_unsigned()))
+            index = r_entry.inputs[r]
+            # an undriven wordline (-1) reads word 0 of the half (never out of range: no X); its chunk is forced
+            # to 0. Half h's words start at h · 2**(x_bits - 1): no adder between the queue and the buffer.
+            m.d.comb += self.x_addr[r].eq(Cat(Mux(index < 0, 0, index.as_unsigned())[:self.x_bits - 1], self.half))
         shift, mask, _ = s.rom(c_plane, "c")
         m.d.comb += [cmd.valid.eq(c_valid & meta.w_rdy), cmd.payload.op.eq(Op.READ_OU),
                      cmd.payload.row.eq(c_entry.row_group), cmd.payload.col.eq(c_entry.col_group)]
@@ -162,144 +182,117 @@ class CrossbarLane(wiring.Component):
             m.d.comb += cmd.payload.drive[r].eq(Mux(c_entry.inputs[r] < 0, 0, chunk))
         meta_in = meta_layout(meta.w_data)
         m.d.comb += [meta.w_en.eq(fire), meta_in.plane.eq(c_plane), meta_in.mask.eq(c_entry.mask),
-                     meta_in.route.eq(c_entry.route)]
-        s.f_run, s.b_valid, s.c_valid = f_run, b_valid, c_valid
-
-    def _first(self, m, mask, name):
-        """The first ``adcs`` set bits of ``mask`` (all of them when ``adcs >= ou_cols``). Combinational."""
-        oc = self.p.ou_cols
-        if self.adcs >= oc:
-            return mask
-        out = Signal(oc, name=name)
-        ranks = [sum((mask[i] for i in range(c)), Const(0, range(oc + 1))) for c in range(oc)]
-        m.d.comb += out.eq(Cat(*[mask[c] & (ranks[c] < self.adcs) for c in range(oc)]))
-        return out
+                     meta_in.route.eq(c_entry.route), meta_in.steps.eq(c_steps)]
+        s.f_run, s.b_valid, s.c_valid = f_run, Cat(b_valid, r_valid).any(), c_valid
 
     def _convert(self, m, s):
-        """The conversion stage (H): holds one OU activation's codes; its converted columns, in column order, form
-        groups of ``adcs`` (``grp``: the current group's columns still to add, ``rest``: later groups). Per cycle
-        each accumulator bank takes, of the group's columns routed to it, those routed to the same output as the
-        lowest one; the group's next cycle takes the others. Then the adder trees (S): per bank, the sum of
-        ``±code << shift`` of its columns. The next activation enters in the cycle the last columns leave."""
+        """The conversion stage (H): holds one OU activation's codes; in its k-th cycle each accumulator bank takes
+        the columns whose precomputed step (:class:`hw.rram.steps.ConversionSteps`) is k — the columns of one
+        output (the stall rule). The next activation enters in the cycle of step ``last``. The selection and the
+        columns' terms ``±code << shift`` (sign: the column's and the plane's) go to the adder trees
+        (:class:`hw.rram.bank_adders.BankAdders`, 3 cycles)."""
         p, oc, adc, nb, lb = self.p, self.p.ou_cols, self.adc_bits, self.banks, self.bank_bits
         meta_out = s.meta_layout(s.meta.r_data)
-        h_valid, grp, rest, codes = Signal(), Signal(oc), Signal(oc), Signal(oc * adc)
+        h_valid, mask, codes = Signal(), Signal(oc), Signal(oc * adc)
         route = Signal(data.ArrayLayout(beats.route_layout(p), oc))
+        steps = Signal(s.steps_layout)
+        in_bank = [Signal(oc, name=f"in_bank{b}") for b in range(nb)]
         h_plane = Signal(s.plane_bits)
-        same = [Signal(oc, name=f"same{c}") for c in range(oc)]     # same[l][c]: columns l and c share an output
-        h_step, h_ideal = Signal(range(oc + 2)), Signal(range(oc + 2))
-        leads, sels = [], []
-        for b in range(nb):
-            in_bank = Cat(*[route[c].output.as_unsigned()[:lb] == b for c in range(oc)]) if lb else Const(-1, oc)
-            cand = Signal(oc, name=f"cand{b}")
-            m.d.comb += cand.eq(grp & in_bank)
-            lead = cand & (~cand + 1)                                 # one-hot: the bank's lowest column
-            sel = Signal(oc, name=f"sel{b}")
-            m.d.comb += sel.eq(grp & Cat(*[(lead & Cat(*[same[l_][c] for l_ in range(oc)])).any()
-                                           for c in range(oc)]))
-            leads.append(lead)
-            sels.append(sel)
-        left = grp & ~self._or(sels)
-        nxt = self._first(m, rest, "next_group")
-        last = (left == 0) & (rest == 0)
+        k, h_ideal = Signal(range(oc + 1)), Signal(range(oc + 2))
+        last = k == steps.last
         # only a response to this lane's READ_OU has its routing in the FIFO (write-verify's READ_CELL has none)
         ready = s.meta.r_rdy & (~h_valid | last)
         take = self.rsp.valid & ready
         m.d.comb += [self.rsp.ready.eq(ready), s.meta.r_en.eq(take)]
-        first = self._first(m, meta_out.mask, "first_group")
         popcount = sum((meta_out.mask[c] for c in range(oc)), Const(0, range(oc + 1)))
-        ideal = sum(((popcount > k * self.adcs) for k in range(1, -(-oc // self.adcs))), Const(1, range(oc + 2)))
+        ideal = sum(((popcount > j * self.adcs) for j in range(1, -(-oc // self.adcs))), Const(1, range(oc + 2)))
         with m.If(take):
-            m.d.sync += [h_valid.eq(1), grp.eq(first), rest.eq(meta_out.mask & ~first),
-                         codes.eq(self.rsp.payload[:oc * adc]), route.eq(meta_out.route), h_plane.eq(meta_out.plane),
-                         h_step.eq(0), h_ideal.eq(ideal)]
-            for l_ in range(oc):
-                m.d.sync += same[l_].eq(Cat(*[meta_out.route[l_].output == meta_out.route[c].output
-                                              for c in range(oc)]))
+            m.d.sync += [h_valid.eq(1), mask.eq(meta_out.mask), codes.eq(self.rsp.payload[:oc * adc]),
+                         route.eq(meta_out.route), steps.eq(meta_out.steps), h_plane.eq(meta_out.plane),
+                         k.eq(0), h_ideal.eq(ideal)]
+            for b in range(nb):
+                m.d.sync += in_bank[b].eq(Cat(*[(meta_out.route[c].output.as_unsigned()[:lb] == b) if lb else 1
+                                                for c in range(oc)]))
         with m.Elif(h_valid):
-            m.d.sync += h_step.eq(h_step + 1)
-            with m.If(left == 0):
-                m.d.sync += [grp.eq(nxt), rest.eq(rest & ~nxt)]
-            with m.Else():
-                m.d.sync += grp.eq(left)
+            m.d.sync += k.eq(k + 1)
             with m.If(last):
                 m.d.sync += h_valid.eq(0)
         # the counter strobes leave through a register: off the conversion loop's critical path (the counters lag
         # by one cycle, long before the controller is idle again)
         m.d.sync += [self.take.eq(take), self.conversions.eq(Mux(take, popcount, 0)), self.step.eq(h_valid),
-                     self.stall.eq(h_valid & (h_step >= h_ideal))]
-        # S: one adder tree per bank over this cycle's columns of that bank
-        tree_bits = adc + p.weight_bits + max(1, oc.bit_length()) + 1
-        signed_terms = []
+                     self.stall.eq(h_valid & (k >= h_ideal))]
+        now = Cat(*[h_valid & mask[c] & (steps.step[c] == k) for c in range(oc)])
+        _, _, plane_neg = s.rom(h_plane, "h")
+        m.submodules.adders = adders = BankAdders(ou_cols=oc, banks=nb, term_bits=adc + p.weight_bits + 1,
+                                                  output_bits=len(route[0].output), tag_bits=s.plane_bits)
         for c in range(oc):
             mag = Signal(unsigned(adc + p.weight_bits), name=f"mag{c}")
-            term = Signal(signed(adc + p.weight_bits + 1), name=f"term{c}")
             m.d.comb += [mag.eq(codes.word_select(c, adc) << route[c].shift),
-                         term.eq(Mux(route[c].negative, -mag, mag))]
-            signed_terms.append(term)
-        s.banks_s = []
+                         adders.terms[c].eq(Mux(route[c].negative ^ plane_neg, -mag, mag)),
+                         adders.outputs[c].eq(route[c].output)]
         for b in range(nb):
-            valid, out, total = Signal(name=f"s_valid{b}"), Signal(beats.widths(p).output_index, name=f"s_out{b}"), \
-                Signal(signed(tree_bits), name=f"s_sum{b}")
-            terms = [Mux(sels[b][c], signed_terms[c], 0) for c in range(oc)]
-            lead_out = 0
-            for c in range(oc):
-                lead_out = Mux(leads[b][c], route[c].output, lead_out)
-            m.d.sync += [valid.eq(h_valid & sels[b].any()), out.eq(lead_out), total.eq(sum(terms))]
-            s.banks_s.append((valid, out, total))
-        s.s_plane = Signal(s.plane_bits)
-        m.d.sync += s.s_plane.eq(h_plane)
-        s.h_valid = h_valid
+            m.d.comb += adders.sel[b].eq(now & in_bank[b])
+        m.d.comb += adders.tag.eq(h_plane)
+        s.adders, s.h_valid = adders, h_valid
 
-    @staticmethod
-    def _or(values):
-        out = values[0]
-        for v in values[1:]:
-            out = out | v
-        return out
+    def _adders_busy(self, m, s):
+        """A selection is inside the adder pipeline (``BankAdders.LATENCY`` cycles after the conversion stage)."""
+        busy = Signal(s.adders.LATENCY)
+        m.d.sync += busy.eq(Cat(s.h_valid, busy[:-1]))
+        s.adders_busy = busy.any()
 
     def _accumulate(self, m, s):
-        """A: per bank, ``acc[half][output] += ±sum << plane shift`` (read in S's cycle, written in the next;
-        transparent), and the drain port of the other half (output j in bank ``j mod banks``, word ``j / banks``)."""
+        """A: per bank, ``acc[half][output] += sum << plane shift`` (read in the adders' last cycle, written in the
+        next; transparent, so consecutive cycles may add to the same output), and the drain port of the other half
+        (output j in bank ``j mod banks``, word ``j / banks``; a half's words at ``half · 2**word_bits``)."""
         p, nb, lb = self.p, self.banks, self.bank_bits
-        cap = p.output_capacity
-        words = -(-cap // nb)
-        touched = [Signal(max(2, cap), name=f"touched{h}") for h in range(2)]
-        shift, _, neg = s.rom(s.s_plane, "s")
-        d_bank = Signal(range(max(2, nb)))
+        wb = max(1, (-(-p.output_capacity // nb) - 1).bit_length())
+        adders = s.adders
+        shift, _, _ = s.rom(adders.o_tag, "s")
+        d_bank, d_word = Signal(range(max(2, nb))), Signal(wb)
+        # zero-extended: with fewer outputs than banks the word index has no bits of its own
+        m.d.comb += d_word.eq(self.d_addr.as_unsigned() >> lb)
         d_touched = Signal()
-        d_datas = []
-        a_valids = []
-        for b, (s_valid, s_out, s_sum) in enumerate(s.banks_s):
-            acc = Memory(shape=signed(p.acc_bits), depth=max(2, 2 * words), init=[])
+        d_datas, a_valids, d_touches = [], [], []
+        for b in range(nb):
+            # touched[h]: word w of this bank holds this vector's sum (a half is cleared by forgetting it)
+            touched = [Signal(1 << wb, name=f"touched{b}_{h}") for h in range(2)]
+            acc = Memory(shape=signed(p.acc_bits), depth=2 << wb, init=[])
             m.submodules[f"acc{b}"] = acc
             acc_w = acc.write_port()
             acc_r = acc.read_port(transparent_for=(acc_w,))
             d_r = acc.read_port()
-            a_valid, a_out = Signal(name=f"a_valid{b}"), Signal(range(max(2, cap)), name=f"a_out{b}")
-            a_sum = Signal(signed(p.acc_bits), name=f"a_sum{b}")
-            base = Mux(self.half, words, 0)
-            m.d.comb += [acc_r.addr.eq(base + (s_out.as_unsigned() >> lb)), acc_r.en.eq(1)]
-            m.d.sync += [a_valid.eq(s_valid), a_out.eq(s_out.as_unsigned()),
-                         a_sum.eq(Mux(neg, -s_sum, s_sum) << shift)]
-            was = Mux(self.half, touched[1].bit_select(a_out, 1), touched[0].bit_select(a_out, 1))
-            m.d.comb += [acc_w.addr.eq(base + (a_out >> lb)), acc_w.en.eq(a_valid),
-                         acc_w.data.eq(Mux(was, acc_r.data, 0) + a_sum)]
+            s_out = Signal(wb, name=f"s_word{b}")
+            m.d.comb += s_out.eq(adders.o_output[b].as_unsigned() >> lb)
+            a_valid, a_word = Signal(name=f"a_valid{b}"), Signal(wb, name=f"a_word{b}")
+            a_sum, a_was = Signal(signed(p.acc_bits), name=f"a_sum{b}"), Signal(name=f"a_was{b}")
+            m.d.comb += [acc_r.addr.eq(Cat(s_out, self.half)), acc_r.en.eq(1)]
+            # a_was: the word already holds this vector's sum, looked up a cycle ahead (with this cycle's write)
+            hit = a_valid & (a_word == s_out)
+            m.d.sync += [a_valid.eq(adders.o_valid[b]), a_word.eq(s_out), a_sum.eq(adders.o_sum[b] << shift),
+                         a_was.eq((Mux(self.half, touched[1].bit_select(s_out, 1), touched[0].bit_select(s_out, 1))
+                                   | hit) & ~(self.d_clear & (self.d_half == self.half)))]
+            m.d.comb += [acc_w.addr.eq(Cat(a_word, self.half)), acc_w.en.eq(a_valid),
+                         acc_w.data.eq(Mux(a_was, acc_r.data, 0) + a_sum)]
             for h in range(2):
-                with m.If(a_valid & (self.half == h) & ~(self.d_clear & (self.d_half == h))):
-                    m.d.sync += touched[h].bit_select(a_out, 1).eq(1)
-            m.d.comb += [d_r.addr.eq(Mux(self.d_half, words, 0) + (self.d_addr >> lb)), d_r.en.eq(self.d_en)]
+                with m.If(self.d_clear & (self.d_half == h)):
+                    m.d.sync += touched[h].eq(0)
+                with m.Elif(a_valid & (self.half == h)):
+                    m.d.sync += touched[h].bit_select(a_word, 1).eq(1)
+            m.d.comb += [d_r.addr.eq(Cat(d_word, self.d_half)), d_r.en.eq(self.d_en)]
             d_datas.append(d_r.data)
             a_valids.append(a_valid)
-        for h in range(2):
-            with m.If(self.d_clear & (self.d_half == h)):
-                m.d.sync += touched[h].eq(0)
+            d_touches.append(Mux(self.d_half, touched[1].bit_select(d_word, 1), touched[0].bit_select(d_word, 1)))
         with m.If(self.d_en):
-            m.d.sync += [d_touched.eq(Mux(self.d_half, touched[1].bit_select(self.d_addr, 1),
-                                          touched[0].bit_select(self.d_addr, 1))),
+            m.d.sync += [d_touched.eq(d_touches[0] if nb == 1 else _pick(d_touches, self.d_addr[:lb])),
                          d_bank.eq(self.d_addr[:lb] if lb else 0)]
-        chosen = d_datas[0]
-        for b in range(1, nb):
-            chosen = Mux(d_bank == b, d_datas[b], chosen)
-        m.d.comb += self.d_data.eq(Mux(d_touched, chosen, 0))
+        m.d.comb += self.d_data.eq(Mux(d_touched, _pick(d_datas, d_bank), 0))
         s.a_valid = Cat(*a_valids).any()
+
+
+def _pick(values, index):
+    """``values[index]`` as a chain of Muxes."""
+    out = values[0]
+    for i, value in enumerate(values[1:], start=1):
+        out = Mux(index == i, value, out)
+    return out

@@ -180,3 +180,11 @@ def test_tile_v2_parallel_lanes_stream(name, seed):
     if routed:      # (one ADC never stalls: every column takes its own cycle anyway)
         assert golden.counters["stalls"] > 0, "no OU routed to two outputs: the stall rule was not exercised"
     assert golden.counters["busy3" if cfg.n_xbars == 4 else "busy1"] > 0
+
+
+def test_steps_just_in_time(seed):
+    """K = 1 right after the tables (ideal host): the lanes read their first entry 1 cycle after its conversion
+    steps (ConversionSteps, 4 cycles behind the table beat) reach the lane; outputs, STALLS and cycles exact."""
+    cfg, _, n, _ = V2["routed_adc2_dac2"]
+    golden, _, _ = run_session(cfg, 1, n, seed, vectors=2, routed=True)
+    assert golden.counters["mvms"] == 2
