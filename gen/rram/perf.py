@@ -5,7 +5,8 @@ Counts clock cycles with an ideal host (no input gaps, no output backpressure) a
 helpers count them.
 
 - Program beat: ``1 + 4·writes`` cycles to the next one, 1 more when the cell fails write-verify (logged or, with a
-  full fault log, dropped): :func:`program_cycles`. Table beat: 1 cycle.
+  full fault log, dropped): :func:`program_cycles`. Table beat: 1 cycle; its effects (STATUS, ERRORS, the queue
+  write) come :data:`TABLE_LATENCY` cycles after its handshake, and a program beat or the loader waits for them.
 - MVM: each crossbar's lane spends ``W_x = n_planes · Σ_{OU o on x} conv(o)`` cycles in its conversion stage, with
   ``conv(o)`` = Σ over its groups of ``adcs_per_xbar`` converted columns of the most distinct outputs the group
   sends to one accumulator bank (at least 1; :func:`ou_conversion_cycles`); ``ceil(converted / adcs_per_xbar)``
@@ -24,11 +25,17 @@ import numpy as np
 from hw import checks
 from hw.formats.mapping import conversion_cycles
 
-__all__ = ["INPUT_START", "LANE_FILL", "MVM_OVERHEAD", "program_cycles", "ou_conversion_cycles", "lane_cycles", "mvm_cycles",
+__all__ = ["INPUT_START", "TABLE_LATENCY", "LANE_FILL", "MVM_OVERHEAD", "program_cycles", "ou_conversion_cycles", "lane_cycles", "mvm_cycles",
            "stream_schedule", "schedule", "stream_total", "compute_cycles", "stream_cycles_per_vector", "limit_cycles", "stream_limit_per_vector", "old_mvm_cycles",
            "report"]
 
 INPUT_START = 1     # cycles from the loader seeing a vector to its first beat's handshake
+TABLE_LATENCY = 1
+"""Cycles from a table beat's handshake (edge t) to the edge its checks' results and writes take effect (t + 1:
+STATUS, ERRORS, tables valid and the OU queue change then, visible from cycle t + 2): the registered beat's stage 1
+(:meth:`hw.rram.controller.RramController._table_load`). Until then no program beat transfers and the loader does
+not see a vector: after the last table beat at t, a program beat transfers at t + 1 + TABLE_LATENCY at the
+earliest, and the loader sees a vector at t + 1 + TABLE_LATENCY (its first beat one cycle later, INPUT_START)."""
 LANE_FILL = 10
 """Cycles from the lanes' start to their last accumulator write, beyond ``W_x``: queue read (1), its register (1), input-buffer read
 (1), READ_OU handshake (1) and crossbar latency (2), the adder pipeline (3: registered selection, chunk sums, bank

@@ -85,8 +85,9 @@ class RramController(wiring.Component):
         Counters, see ``beats.REGISTERS``.
 
     Timing: ``gen/rram/perf.py`` (docs/rram.md, "Timing"). A program beat takes ``1 + 4·writes`` cycles, 1 more
-    when the cell fails; a table beat 1 cycle; an MVM ``K + LANE_FILL + max_x W_x + N + 4`` from its first input
-    beat to its last output beat with ``W_x`` the conversion-stage cycles of crossbar x.
+    when the cell fails; a table beat 1 cycle, its checks' results and writes taking effect 1 cycle after its
+    handshake (``TABLE_LATENCY``); an MVM ``K + max_x W_x + N + MVM_OVERHEAD`` from its first input beat to its
+    last output beat with ``W_x`` the conversion-stage cycles of crossbar x.
     """
 
     def __init__(self, *, n_xbars, xbar_rows, xbar_cols, cell_bits, ou_rows, ou_cols, dac_bits, adc_bits,
@@ -149,12 +150,13 @@ class RramController(wiring.Component):
             self._idle(m, s)
             self._program(m, s)
         self._program_handshakes(m, s, fsm)
+        self._table_load(m, s)
         self._loader(m, s)
         self._compute(m, s)
         self._drain(m, s)
         self._crossbar_ports(m, s, fsm)
         self._counters(m, s)
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | ~s.quiet)
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | ~s.quiet | s.tr.valid)
         return m
 
     def _count(self, name, amount=1):
@@ -201,15 +203,17 @@ class RramController(wiring.Component):
                              port.addr.eq(lane.x_addr[r]), port.en.eq(lane.x_en), lane.x_data[r].eq(port.data)]
 
     def _table_checks(self, m, s):
-        """The range checks of the offered table beat: ``hdr_ok``; for an OU entry ``ou_ok`` (BAD_OU), ``route_ok``
-        (BAD_ROUTE) and ``used_ok`` (UNUSED_COLUMN). Combinational."""
+        """Stage 0 of a table beat, at its handshake: the range checks of the offered beat against the load's state
+        (``hdr_ok``; for an OU entry ``ou_ok`` (BAD_OU), ``route_ok`` (BAD_ROUTE), ``used_ok`` (UNUSED_COLUMN)),
+        registered with the beat for stage 1 (:meth:`_table_load`). Combinational checks, 1 register stage."""
         p, ou_rows, ou_cols = self.p, self.p.ou_rows, self.p.ou_cols
         tb = self.tables.payload
         hdr, ou = tb.body.header, tb.body.ou
-        s.hdr_ok = ((hdr.n_ous <= p.ou_table_depth) & (hdr.n_inputs >= 1) & (hdr.n_inputs <= p.input_capacity)
-                    & (hdr.n_outputs >= 1) & (hdr.n_outputs <= p.output_capacity))
+        hdr_ok = ((hdr.n_ous <= p.ou_table_depth) & (hdr.n_inputs >= 1) & (hdr.n_inputs <= p.input_capacity)
+                  & (hdr.n_outputs >= 1) & (hdr.n_outputs <= p.output_capacity))
+        addr = pick(s.lane_n, ou.xbar)
         ou_checks = [ou.xbar < p.n_xbars, ou.row_group < p.row_groups, ou.col_group < p.col_groups,
-                     s.ou_count < s.n_ous, pick(s.lane_n, ou.xbar) < self.depth]
+                     s.ou_count < s.n_ous, addr < self.depth]
         first_row = Signal(range(p.row_groups * ou_rows + 1))
         first_col = Signal(range(p.col_groups * ou_cols + 1))
         m.d.comb += [first_row.eq(ou.row_group * ou_rows), first_col.eq(ou.col_group * ou_cols)]
@@ -219,24 +223,61 @@ class RramController(wiring.Component):
             ou_checks.append((index >= -1) & ((index < 0) | ((index < s.n_inputs) & ~absent)))
         for c in range(ou_cols):
             ou_checks.append(~ou.mask[c] | (first_col + c < p.xbar_cols))
-        s.ou_ok = Cat(*ou_checks).all()
-        s.route_ok = Cat(*[(ou.route[c].output >= -1) & (ou.route[c].output < s.n_outputs)
-                           & (ou.route[c].shift < p.weight_bits) for c in range(ou_cols)]).all()
-        s.used_ok = Cat(*[~ou.mask[c] | (ou.route[c].output >= 0) for c in range(ou_cols)]).all()
+        ou_ok = Cat(*ou_checks).all()
+        route_ok = Cat(*[(ou.route[c].output >= -1) & (ou.route[c].output < s.n_outputs)
+                         & (ou.route[c].shift < p.weight_bits) for c in range(ou_cols)]).all()
+        used_ok = Cat(*[~ou.mask[c] | (ou.route[c].output >= 0) for c in range(ou_cols)]).all()
+        # Stage 1 acts on the registered beat, so that no check feeds an enable or a queue write in its cycle. The
+        # state the checks read (K, N, n_ous, the entry counts, whether a load is open) is updated here, at the
+        # handshake, so the next beat's checks see it; what depends on a check (the error, load_err, the writes)
+        # is stage 1's.
+        r = s.tr = SimpleNamespace(valid=Signal(), beat=Signal.like(tb), hdr_ok=Signal(), ou_ok=Signal(),
+                                   route_ok=Signal(), ok=Signal(), open=Signal(), count_ok=Signal(),
+                                   addr=Signal.like(addr, name="tr_addr"))
+        take = Signal()
+        m.d.comb += take.eq(self.tables.valid & self.tables.ready)
+        m.d.sync += r.valid.eq(take)
+        with m.If(take):
+            m.d.sync += [r.beat.eq(tb), r.hdr_ok.eq(hdr_ok), r.ou_ok.eq(ou_ok), r.route_ok.eq(route_ok),
+                         r.ok.eq(ou_ok & route_ok & used_ok), r.open.eq(s.loading),
+                         r.count_ok.eq(s.ou_count == s.n_ous), r.addr.eq(addr)]
+            with m.Switch(tb.kind):
+                with m.Case(beats.TABLE_HEADER):
+                    m.d.sync += [s.loading.eq(1), s.ou_count.eq(0), s.n_ous.eq(hdr.n_ous),
+                                 s.n_inputs.eq(hdr.n_inputs), s.n_outputs.eq(hdr.n_outputs)]
+                    m.d.sync += [n.eq(0) for n in s.lane_n]
+                with m.Case(beats.TABLE_OU):
+                    # Every entry of an open load counts, good or not: after a bad one the load has failed and
+                    # its counts are never used (the next HEADER clears them); before it, all entries were good.
+                    with m.If(s.loading):
+                        m.d.sync += s.ou_count.eq(s.ou_count + 1)
+                        for x in range(self.p.n_xbars):
+                            with m.If(ou.xbar == x):
+                                m.d.sync += s.lane_n[x].eq(s.lane_n[x] + 1)
+                with m.Case(beats.TABLE_END):
+                    m.d.sync += s.loading.eq(0)
+        self._table_writes(m, s)
+
+    def _table_writes(self, m, s):
+        """Stage 1's writes of a good OU entry: into its crossbar's queue at ``tr.addr``, and its conversion steps
+        (:class:`hw.rram.steps.ConversionSteps`) into the lane's step memory ``LATENCY`` = 4 cycles later."""
+        p, r = self.p, s.tr
+        ou = r.beat.body.ou
         s.ou_write = Signal()
         for x, lane in enumerate(self.lanes):
-            m.d.comb += [lane.q_we.eq(s.ou_write & (ou.xbar == x)), lane.q_waddr.eq(s.lane_n[x]),
+            m.d.comb += [lane.q_we.eq(s.ou_write & (ou.xbar == x)), lane.q_waddr.eq(r.addr),
                          lane.q_wdata.eq(ou)]
-        # The entry's conversion steps follow it into the lane ConversionSteps.LATENCY = 4 cycles later, before an
-        # MVM can read them: with the last OU beat at edge t, END comes at t+1 or later, a vector's first (and, K = 1,
-        # last) beat at t+3, the lanes start at t+4 and read their first entry at t+5 (tests: steps_just_in_time).
+        # The steps reach the lane before an MVM can read them: with the last OU beat's handshake at edge t, its
+        # stage-1 write at t+1 and its steps at t+5; END comes at t+1 or later, stage 1 holds it at t+2, the loader
+        # sees a vector at t+3, its first (and, K = 1, last) beat at t+4, the lanes start at t+5 and read their first
+        # entry at t+6 (tests: steps_just_in_time).
         addr_bits = len(self.lanes[0].q_waddr)
         m.submodules.steps = steps = ConversionSteps(ou_cols=p.ou_cols, adcs=self.adcs,
                                                      output_bits=len(ou.route[0].output),
                                                      tag_bits=addr_bits + len(ou.xbar))
         m.d.comb += [steps.valid.eq(s.ou_write), steps.mask.eq(ou.mask),
-                     steps.tag.eq(Cat(pick(s.lane_n, ou.xbar)[:addr_bits], ou.xbar))]
-        for c in range(ou_cols):
+                     steps.tag.eq(Cat(r.addr[:addr_bits], ou.xbar))]
+        for c in range(p.ou_cols):
             m.d.comb += steps.outputs[c].eq(ou.route[c].output)
         for x, lane in enumerate(self.lanes):
             m.d.comb += [lane.st_we.eq(steps.o_valid & (steps.o_tag[addr_bits:] == x)),
@@ -259,62 +300,55 @@ class RramController(wiring.Component):
         s.iters = Signal(range(self.max_iters + 1))
 
     def _idle(self, m, s):
-        """IDLE: while no MVM is in flight, take a program beat (a bad cell is rejected), else a table beat.
-        1 cycle per accepted beat."""
+        """IDLE: while no MVM is in flight, take a program beat (a bad cell is rejected; not while a table beat is in
+        stage 1), else a table beat (each cycle). 1 cycle per accepted beat."""
         p = self.p
         cell_ok = (self.program.payload.xbar < p.n_xbars) & (self.program.payload.row < p.xbar_rows) \
             & (self.program.payload.col < p.xbar_cols)
         with m.State("IDLE"):
-            with m.If(s.quiet & self.program.valid):
+            # not while a table beat is in its stage 1 (its error and a BAD_CELL would both count in one cycle)
+            with m.If(s.quiet & ~s.tr.valid & self.program.valid):
                 m.d.sync += [s.cell.eq(self.program.payload), s.iters.eq(0)]
                 with m.If(cell_ok):
                     m.next = "P_WRITE"
                 with m.Else():
                     m.d.sync += self._reject(s, "BAD_CELL")
-            with m.Elif(s.quiet & self.tables.valid):
-                self._table_load(m, s)
-        m.d.comb += [self.program.ready.eq(s.ctl_idle_now & s.quiet & self.program.valid),
+        m.d.comb += [self.program.ready.eq(s.ctl_idle_now & s.quiet & ~s.tr.valid & self.program.valid),
                      self.tables.ready.eq(s.ctl_idle_now & s.quiet & ~self.program.valid & self.tables.valid)]
 
     def _table_load(self, m, s):
-        """A table beat (in IDLE): HEADER opens a load, OU entries are checked and written into their crossbar's
-        queue, END validates the tables; the first error of a load is reported and its remaining beats ignored;
-        a beat of the reserved kind is rejected and otherwise ignored. 1 cycle."""
-        tb = self.tables.payload
-        hdr = tb.body.header
-        with m.Switch(tb.kind):
-            with m.Case(beats.TABLE_HEADER):
-                m.d.sync += [s.tables_valid.eq(0), s.loading.eq(1), s.load_err.eq(~s.hdr_ok), s.ou_count.eq(0),
-                             s.n_ous.eq(hdr.n_ous), s.n_inputs.eq(hdr.n_inputs), s.n_outputs.eq(hdr.n_outputs),
-                             s.error.eq(0)] + [n.eq(0) for n in s.lane_n]
-                with m.If(~s.hdr_ok):
-                    m.d.sync += self._reject(s, "BAD_HEADER")
-            with m.Case(beats.TABLE_OU):
-                with m.If(~s.loading):
-                    m.d.sync += self._reject(s, "BAD_SEQUENCE")
-                with m.Elif(~s.load_err):
-                    with m.If(s.ou_ok & s.route_ok & s.used_ok):
-                        m.d.comb += s.ou_write.eq(1)
-                        m.d.sync += s.ou_count.eq(s.ou_count + 1)
-                        for x in range(self.p.n_xbars):
-                            with m.If(tb.body.ou.xbar == x):
-                                m.d.sync += s.lane_n[x].eq(s.lane_n[x] + 1)
-                    with m.Else():
-                        m.d.sync += s.load_err.eq(1)
-                        with m.If(~s.ou_ok):
-                            m.d.sync += self._reject(s, "BAD_OU")
-                        with m.Elif(~s.route_ok):
-                            m.d.sync += self._reject(s, "BAD_ROUTE")
+        """Stage 1 of a table beat, the cycle after its handshake, on the registered beat and check results: HEADER
+        opens a load, a good OU entry is written into its crossbar's queue, END validates the tables; the first
+        error of a load is reported and its remaining beats ignored; a beat of the reserved kind is rejected and
+        otherwise ignored. 1 cycle; one beat per cycle."""
+        r = s.tr
+        with m.If(r.valid):
+            with m.Switch(r.beat.kind):
+                with m.Case(beats.TABLE_HEADER):
+                    m.d.sync += [s.tables_valid.eq(0), s.load_err.eq(~r.hdr_ok), s.error.eq(0)]
+                    with m.If(~r.hdr_ok):
+                        m.d.sync += self._reject(s, "BAD_HEADER")
+                with m.Case(beats.TABLE_OU):
+                    with m.If(~r.open):
+                        m.d.sync += self._reject(s, "BAD_SEQUENCE")
+                    with m.Elif(~s.load_err):
+                        with m.If(r.ok):
+                            m.d.comb += s.ou_write.eq(1)
                         with m.Else():
-                            m.d.sync += self._reject(s, "UNUSED_COLUMN")
-            with m.Case(beats.TABLE_RESERVED):
-                m.d.sync += self._reject(s, "BAD_SEQUENCE")
-            with m.Case(beats.TABLE_END):
-                m.d.sync += s.loading.eq(0)
-                with m.If(~s.loading | (~s.load_err & (s.ou_count != s.n_ous))):
+                            m.d.sync += s.load_err.eq(1)
+                            with m.If(~r.ou_ok):
+                                m.d.sync += self._reject(s, "BAD_OU")
+                            with m.Elif(~r.route_ok):
+                                m.d.sync += self._reject(s, "BAD_ROUTE")
+                            with m.Else():
+                                m.d.sync += self._reject(s, "UNUSED_COLUMN")
+                with m.Case(beats.TABLE_RESERVED):
                     m.d.sync += self._reject(s, "BAD_SEQUENCE")
-                with m.Elif(~s.load_err):
-                    m.d.sync += s.tables_valid.eq(1)
+                with m.Case(beats.TABLE_END):
+                    with m.If(~r.open | (~s.load_err & ~r.count_ok)):
+                        m.d.sync += self._reject(s, "BAD_SEQUENCE")
+                    with m.Elif(~s.load_err):
+                        m.d.sync += s.tables_valid.eq(1)
 
     def _program(self, m, s):
         """Write-verify of one cell on its crossbar: WRITE → READ_CELL → compare the response → rewrite, up to
@@ -363,14 +397,15 @@ class RramController(wiring.Component):
         """The input loader: a vector's beats into input half ``lh`` (free: ``~full[lh]``), checked at ``last``
         against the tables and K; a good vector marks the half full. It starts a vector only when the controller
         is idle and no program or table beat waits (they have priority); 1 cycle from seeing the first beat to
-        taking it, then 1 cycle per beat."""
+        taking it, then 1 cycle per beat. Not while a table beat is in stage 1 (its tables are not yet valid, its
+        entry's conversion steps not yet in the lane)."""
         p = self.p
         count = Signal(range(p.input_capacity + 2))     # saturates at capacity + 1 ("too long")
         inputs = self.inputs
         with m.FSM(name="loader") as fsm:
             with m.State("L_IDLE"):
                 with m.If(inputs.valid & s.ctl_idle_now & ~self.program.valid & ~self.tables.valid
-                          & ~pick(s.full, s.lh)):
+                          & ~s.tr.valid & ~pick(s.full, s.lh)):
                     m.d.sync += count.eq(0)
                     m.next = "L_IN"
             with m.State("L_IN"):

@@ -70,7 +70,7 @@ def model_cycles(cfg, mapping, writes, logged, n_table, n_vectors):
         program.append(t)
         t += perf.program_cycles(w, logged=bad)
     table = list(range(t, t + n_table))
-    t += n_table
+    t += n_table + perf.TABLE_LATENCY       # the last table beat's stage 1, then the loader may see a vector
     # the vectors are offered back to back: the second loads while the first computes (stream_schedule)
     sched = perf.stream_schedule(cfg, mapping, n_vectors)
     first_in = [t + a for a, _ in sched]
