@@ -188,3 +188,77 @@ def test_steps_just_in_time(seed):
     cfg, _, n, _ = V2["routed_adc2_dac2"]
     golden, _, _ = run_session(cfg, 1, n, seed, vectors=2, routed=True)
     assert golden.counters["mvms"] == 2
+
+
+def test_table_latency_status_and_next_beats(seed):
+    """docs/rram.md "Timing", table beats: a bad OU entry (BAD_ROUTE) at edge t changes STATUS[7:4] and ERRORS at
+    t + 1 + TABLE_LATENCY's edge (read in cycle t + 2, unchanged in t + 1), STATUS.busy is 1 in the cycle after
+    every table beat; after the last table beat at t a program beat transfers at t + 2, and after a valid load the
+    loader sees a vector at t + 2 (first beat t + 3); the load after the bad one and its MVM are bit-exact."""
+    cfg = CONFIGS["c2_ou5x4_s4_lossy"]
+    mapping, x = session(cfg, 11, 2, seed, vectors=1)
+    golden = TileGolden(cfg)
+    golden.program(mapping.levels, footprint(mapping))
+    good = tables_of(cfg, mapping)
+    bad = good.select(slice(None))
+    bad.ou_col_output = np.array(bad.ou_col_output)
+    bad.ou_col_output[0, 0] = good.n_outputs            # route to output N: BAD_ROUTE
+    assert golden.load_tables(bad) == beats.ERROR_CODES["BAD_ROUTE"]
+    xbar, row, col, level = program_cells(cfg, mapping.levels, footprint(mapping))[0].tolist()
+    golden.program_cell(xbar, row, col, level)
+    assert golden.load_tables(good) == 0
+    y = golden.mvm(x[0])
+    dut = build(cfg)
+    bench = Bench(dut, within=20000)
+    out, seen = {}, []
+    status, errors = beats.REGISTER_ADDR["STATUS"], beats.REGISTER_ADDR["ERRORS"]
+
+    async def host(ctx):
+        _, now = await put_all(ctx, dut.program, driver.program_beats(cfg, mapping.levels, footprint(mapping)),
+                               bench=bench)
+        while True:      # write-verify of the last cell over: the controller is idle
+            ctx.set(dut.reg_addr, status)
+            if not ctx.get(dut.reg_data) & 1:
+                break
+            await ctx.tick()
+            now += 1
+        out["bad"], now = await put_all(ctx, dut.tables, driver.table_beats(cfg, bad), start=now, bench=bench)
+        cell_beat = beats.pack_beats(beats.program_layout(beats.params_of(cfg)),
+                                     {"xbar": [xbar], "row": [row], "col": [col], "level": [level]})
+        out["cell"], now = await put_all(ctx, dut.program, cell_beat, start=now, bench=bench)
+        while True:
+            ctx.set(dut.reg_addr, status)
+            if not ctx.get(dut.reg_data) & 1:
+                break
+            await ctx.tick()
+            now += 1
+        out["good"], now = await put_all(ctx, dut.tables, driver.table_beats(cfg, good), start=now, bench=bench)
+        out["inputs"], now = await put_all(ctx, dut.inputs, driver.input_beats(cfg, x[0]), start=now, bench=bench)
+
+    async def monitor(ctx):
+        while True:     # per cycle: (STATUS, ERRORS) as read in that cycle
+            ctx.set(dut.reg_addr, status)
+            st = ctx.get(dut.reg_data)
+            ctx.set(dut.reg_addr, errors)
+            seen.append((st, ctx.get(dut.reg_data)))
+            await ctx.tick()
+
+    async def consumer(ctx):
+        words, _, _ = await get_all(ctx, dut.outputs, len(y), bench=bench)
+        out["y"] = driver.outputs_from_beats(cfg, words, len(y))
+
+    bench.add(host)
+    bench.add(consumer)
+    bench.add(monitor, background=True)
+    bench.run()
+    np.testing.assert_array_equal(out["y"][0], y)
+    code = beats.STATUS_BITS["error"]
+    t = out["bad"][1]       # the bad OU entry, right after the HEADER
+    assert [(st >> code & 0xF, e) for st, e in seen[t:t + 3]] == [(0, 0), (0, 0), (beats.ERROR_CODES["BAD_ROUTE"], 1)]
+    for c in out["bad"] + out["good"]:
+        assert seen[c + 1][0] & 1, f"STATUS.busy low in the cycle after the table beat at {c}"
+    assert out["cell"][0] == out["bad"][-1] + 1 + perf.TABLE_LATENCY
+    assert out["inputs"][0] == out["good"][-1] + 1 + perf.TABLE_LATENCY + perf.INPUT_START
+    assert seen[out["good"][-1] + 1][0] >> beats.STATUS_BITS["tables_valid"] & 1 == 0
+    assert seen[out["good"][-1] + 2][0] >> beats.STATUS_BITS["tables_valid"] & 1 == 1
+    assert seen[-1][1] == golden.counters["errors"] == 1
