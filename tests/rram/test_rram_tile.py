@@ -257,6 +257,8 @@ def test_table_latency_status_and_next_beats(seed):
     assert [(st >> code & 0xF, e) for st, e in seen[t:t + 3]] == [(0, 0), (0, 0), (beats.ERROR_CODES["BAD_ROUTE"], 1)]
     for c in out["bad"] + out["good"]:
         assert seen[c + 1][0] & 1, f"STATUS.busy low in the cycle after the table beat at {c}"
+    for c in (out["bad"][-1], out["good"][-1]):
+        assert not seen[c + 2][0] & 1, f"STATUS.busy high 2 cycles after the last table beat at {c}"
     assert out["cell"][0] == out["bad"][-1] + 1 + perf.TABLE_LATENCY
     assert out["inputs"][0] == out["good"][-1] + 1 + perf.TABLE_LATENCY + perf.INPUT_START
     assert seen[out["good"][-1] + 1][0] >> beats.STATUS_BITS["tables_valid"] & 1 == 0
