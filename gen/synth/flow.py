@@ -371,7 +371,8 @@ def synthesize_verilog(verilog: Path, top: str, ports: list[dict], *, target: st
         raise SynthError(reason)
     verilog = Path(verilog).resolve()
     text = verilog.read_text()
-    options = ({"freq_mhz": freq_mhz, "dsp": dsp, "seed": seed} | ({} if pnr else {"pnr": False})
+    # freq_mhz as a float: 100 and 100.0 are one key
+    options = ({"freq_mhz": float(freq_mhz), "dsp": dsp, "seed": seed} | ({} if pnr else {"pnr": False})
                | ({"dsp_regs": False} if target == "ecp5" and not dsp_regs else {}))
     key = _cache_key(text, top, target, options)
     cache_file = Path(cache_dir or default_cache_dir()) / f"{top}-{target}-{key[:16]}.json"
@@ -554,7 +555,8 @@ def multiplier_lut_equivalent(a_bits: int = 8, b_bits: int = 8, *, signed: bool 
 
 def format_table(rows: list[tuple[str, dict]]) -> str:
     """A text table of ``(preset, report)`` pairs: resources, fmax, critical path and runtime."""
-    head = (f"{'preset':<18} {'target':<7} {'LUT4':>6} {'carry':>6} {'FF':>6} {'DSP':>4} {'BRAM':>4} "
+    w = max([18] + [len(preset) for preset, _ in rows])
+    head = (f"{'preset':<{w}} {'target':<7} {'LUT4':>6} {'carry':>6} {'FF':>6} {'DSP':>4} {'BRAM':>4} "
             f"{'fmax MHz':>8}  {'runtime':>7}  critical path (start → end)")
     lines = [head, "-" * len(head)]
     for preset, r in rows:
@@ -568,10 +570,10 @@ def format_table(rows: list[tuple[str, dict]]) -> str:
             fmax, path = "-", pnr.get("skipped", "")
         if r["target"] == "generic":
             g = r["generic"]
-            lines.append(f"{preset:<18} {'generic':<7} {g['gates']:>6} gates {g['ff_cells']:>6} FF cells")
+            lines.append(f"{preset:<{w}} {'generic':<7} {g['gates']:>6} gates {g['ff_cells']:>6} FF cells")
             continue
         runtime = f"{r['runtime_s']['total']:.0f} s" + ("*" if r.get("cached") else "")
-        lines.append(f"{preset:<18} {r['target']:<7} {res.get('lut4', 0):>6} {res.get('carry', 0):>6} "
+        lines.append(f"{preset:<{w}} {r['target']:<7} {res.get('lut4', 0):>6} {res.get('carry', 0):>6} "
                      f"{res.get('ff', 0):>6} {res.get('dsp', 0):>4} {res.get('bram', 0):>4} {fmax:>8}  {runtime:>7}  "
                      f"{path}")
     lines.append("(* = from the cache; runtime of the run that produced it. ^ = fmax and critical path of the largest "

@@ -5,21 +5,47 @@ kernel-reordered pattern-pruned conv2 of the toy CNN on the same preset, a dense
 ``rram_64x64_c1``), each with ``adcs_per_xbar = ou_cols`` and 1: the cycles of an isolated MVM and per vector of 8
 back to back, measured under Verilator (``sim.rram.cocotb_tile.bench_cycles``, every output checked against the
 golden), the model (``gen/rram/perf.py``), the limit L, the ratio, and the sequential v1 controller's cycles for
-the same work. Targets: isolated ≤ 1.15 L, stream ≤ 1.10 L per vector, RTL = model. The controller's ECP5 area
-and fmax come from ``python -m gen synth --config rram_128x128_c2_ou9x8_adc5`` (docs/synthesis.md).
+the same work. Targets: isolated ≤ 1.15 L, stream ≤ 1.10 L per vector, RTL = model. Then the controller's ECP5
+area and fmax (``crossbar = "external"``) of every RRAM preset from the synthesis flow, exactly as ``python -m gen
+synth --config PRESET`` runs it (:func:`gen.synth.flow.synthesize`, so a ``make synth`` result is reused from the
+cache; a cold run is about 15 min for the 128 × 128 preset on 2 cores); target ≥ 100 MHz. ``--no-synth`` skips it.
 """
+
+import dataclasses
 
 import argparse
 import json
 import tempfile
 from pathlib import Path
 
+from gen.config import list_presets, load_config
+from gen.paths import build_dir
 from gen.rram import perf
+from gen.synth.flow import format_table, synthesize, tools_available
 from sim.common.runner import run_design, simulator_available, verilator_env
 from sim.rram.perf_workloads import WORKLOADS, workload
 from sim.rram.tables import save_mapping
 
 MVM_TARGET, STREAM_TARGET, VECTORS = 1.15, 1.10, 8
+FMAX_TARGET = 100.0     # MHz, issue #12
+
+
+def synth_rows():
+    """ECP5 figures of every RRAM preset's controller: ``[(preset, report), ...]``."""
+    rows = []
+    for name in [p for p in list_presets() if load_config(p).kind == "rram"]:
+        cfg = dataclasses.replace(load_config(name), crossbar="external")
+        rows.append((name, synthesize(cfg, target="ecp5", out_dir=build_dir() / "synth" / name)))
+    return rows
+
+
+def print_synth(rows) -> bool:
+    """Print the synthesis table (:func:`gen.synth.flow.format_table`); True when every controller reaches
+    :data:`FMAX_TARGET`."""
+    print(f"\nRRAM controllers on ECP5 (crossbar = \"external\", as python -m gen synth --config PRESET), "
+          f"target >= {FMAX_TARGET:.0f} MHz\n")
+    print(format_table(rows))
+    return all(rep.get("pnr", {}).get("fmax_mhz", 0) >= FMAX_TARGET for _, rep in rows)
 
 
 def rtl(cfg, mapping, out_dir):
@@ -35,6 +61,7 @@ def rtl(cfg, mapping, out_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sim.bench.rram_perf", description=__doc__.splitlines()[0])
     parser.add_argument("--no-rtl", action="store_true", help="cycle model only (skip the Verilator runs)")
+    parser.add_argument("--no-synth", action="store_true", help="skip the controllers' synthesis")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     if not args.no_rtl:
@@ -67,8 +94,18 @@ def main(argv=None):
                       f"{r['old_mvm_cycles']:>8} {'yes' if met else 'NO':>4}")
     print(f"\n(RTL columns {'from the model: --no-rtl' if args.no_rtl else 'measured under Verilator'}; "
           "v1 MVM: the sequential controller this tile replaced)")
+    synth = []
+    if not args.no_synth:
+        available, reason = tools_available()
+        if available:
+            synth = synth_rows()
+            ok &= print_synth(synth)
+        else:
+            print(f"\n(synthesis skipped: {reason})")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        args.json.write_text(json.dumps({"cycles": rows, "synth": [
+            {"preset": name, "resources": rep["resources"], "fmax_mhz": rep.get("pnr", {}).get("fmax_mhz")}
+            for name, rep in synth]}, indent=1) + "\n")
     return 0 if ok else 1
 
 
