@@ -213,25 +213,24 @@ def test_table_latency_status_and_next_beats(seed):
     out, seen = {}, []
     status, errors = beats.REGISTER_ADDR["STATUS"], beats.REGISTER_ADDR["ERRORS"]
 
+    async def until_idle(ctx, now):
+        """Cycles until STATUS.busy reads 0 (write-verify of the last cell over): the cycle it does."""
+        while True:
+            ctx.set(dut.reg_addr, status)
+            if not ctx.get(dut.reg_data) & 1:
+                return now
+            await ctx.tick()
+            now += 1
+
     async def host(ctx):
         _, now = await put_all(ctx, dut.program, driver.program_beats(cfg, mapping.levels, footprint(mapping)),
                                bench=bench)
-        while True:      # write-verify of the last cell over: the controller is idle
-            ctx.set(dut.reg_addr, status)
-            if not ctx.get(dut.reg_data) & 1:
-                break
-            await ctx.tick()
-            now += 1
+        now = await until_idle(ctx, now)
         out["bad"], now = await put_all(ctx, dut.tables, driver.table_beats(cfg, bad), start=now, bench=bench)
         cell_beat = beats.pack_beats(beats.program_layout(beats.params_of(cfg)),
                                      {"xbar": [xbar], "row": [row], "col": [col], "level": [level]})
         out["cell"], now = await put_all(ctx, dut.program, cell_beat, start=now, bench=bench)
-        while True:
-            ctx.set(dut.reg_addr, status)
-            if not ctx.get(dut.reg_data) & 1:
-                break
-            await ctx.tick()
-            now += 1
+        now = await until_idle(ctx, now)
         out["good"], now = await put_all(ctx, dut.tables, driver.table_beats(cfg, good), start=now, bench=bench)
         out["inputs"], now = await put_all(ctx, dut.inputs, driver.input_beats(cfg, x[0]), start=now, bench=bench)
 
