@@ -17,6 +17,7 @@ EXTENSIONS = (
     "sim.simulate.cli",
     "sim.sweep.cli",
     "sim.network.cli",
+    "sim.seeds.cli",
 )
 
 

@@ -24,6 +24,7 @@ SECTIONS = {
     "soak": "sim.bench.soak",
     "sweep": "sim.bench.sweep",
     "network": "sim.bench.network",
+    "seeds": "sim.bench.seeds",
     "synth": "sim.bench.synth",
 }
 # sections that run only when named with --only: synth places and routes for tens of minutes on 2 cores when
