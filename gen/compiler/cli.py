@@ -40,7 +40,80 @@ def _run(args):
     return 0
 
 
+def _auto_prune(args):
+    from gen.compiler.autoprune import METHODS, ratio_grid, search
+    from gen.compiler.autoprune import energy_proxy
+    from gen.compiler.networks import network
+    from gen.compiler.workloads import load_npz, synthetic_weights
+    from hw.formats.mapping import CrossbarGeometry
+
+    checks.check_choice("--method", args.method, METHODS)
+    checks.check_float("--budget", args.budget, 0.0, 100.0, allowed="0 … 100 (% of weight energy, mean over layers)")
+    if args.target is not None:
+        checks.check_float("--target", args.target, 1.0, allowed="a crossbar reduction ≥ 1")
+    ratio_grid(args.step, args.max_ratio)
+    xbar, ou = _pair(args.xbar, "--xbar"), _pair(args.ou, "--ou")
+    geometry = CrossbarGeometry(xbar_rows=xbar[0], xbar_cols=xbar[1], ou_rows=ou[0], ou_cols=ou[1],
+                                cell_bits=args.cell_bits)
+    if args.out is not None:
+        checks.check_writable_file("--out", args.out)
+    if args.weights is not None:
+        layers = load_npz(args.weights)
+        ints = [layer.name for layer, w in layers if w.dtype.kind != "f"]
+        if ints:
+            raise ValueError(f"--weights {args.weights}: layers {ints} hold integers: allowed float weights (the "
+                             "search prunes by magnitude before quantizing)")
+    else:
+        layers = [(layer, synthetic_weights(layer, seed=args.seed, index=i))
+                  for i, layer in enumerate(network(args.net))]
+    progress = None if args.quiet else (lambda text: print(f"auto-prune: {text}", file=sys.stderr, flush=True))
+    found, uni = search(layers, geometry, energy_proxy(layers, method=args.method, geometry=geometry),
+                        max_drop=args.budget, method=args.method, step=args.step, max_ratio=args.max_ratio,
+                        target=args.target, progress=progress)
+    result = {"searched": found.to_dict(), "uniform": uni.to_dict(),
+              "constraint": "proxy: mean over layers of the % of squared-weight energy pruned (no accuracy)"}
+    if args.out is not None:
+        found.save(args.out)
+    if args.json:
+        json.dump(result, sys.stdout, indent=1)
+        print()
+    else:
+        print(f"auto-prune: {found.total} ou-sparse crossbars of {found.dense_total} dense "
+              f"({found.reduction:.2f}x; uniform ratio {next(iter(uni.ratios.values())):g}: {uni.total}, "
+              f"{uni.reduction:.2f}x) at {found.drop:.3g} % weight energy pruned (budget {args.budget:g})")
+        for name, ratio in found.ratios.items():
+            print(f"  {name:<24} ratio {ratio:<5g} crossbars {found.crossbars[name]:>5} (dense {found.dense[name]})")
+        if args.out is not None:
+            print(f"ratios written to {args.out} (map-report --prune ratios:{args.out})")
+    return 0
+
+
 def register(commands):
+    a = commands.add_parser("auto-prune", help="search per-layer pruning ratios for the fewest ou-sparse crossbars "
+                            "(AUTO-PRUNE) under a weight-energy proxy; the seeds table runs it with accuracy",
+                            description="AUTO-PRUNE's search (gen.compiler.autoprune) on user or synthetic weights. "
+                            "Without a trained network's accuracy the constraint is a proxy: the mean over layers of "
+                            "the percentage of squared-weight energy pruned (--budget).")
+    src = a.add_mutually_exclusive_group(required=True)
+    src.add_argument("--net", help=f"built-in network: {', '.join(NETWORKS)} (synthetic seeded weights)")
+    src.add_argument("--weights", metavar="NPZ", help="float weights, one array per layer (as map-report)")
+    a.add_argument("--budget", type=float, default=3.0, help="proxy constraint: mean %% of weight energy pruned "
+                   "per layer (default 3)")
+    a.add_argument("--method", default="magnitude", help="magnitude (unstructured + ou-sparse compaction) | ou "
+                   "(whole OUs) (default magnitude)")
+    a.add_argument("--target", type=float, default=None, help="crossbar reduction the result must reach (error if "
+                   "not)")
+    a.add_argument("--step", type=float, default=0.05, help="ratio grid step (default 0.05)")
+    a.add_argument("--max-ratio", type=float, default=0.95, help="largest ratio tried (default 0.95)")
+    a.add_argument("--xbar", default="128x128", help="crossbar ROWSxCOLS (default 128x128)")
+    a.add_argument("--ou", default="9x8", help="operation unit ROWSxCOLS (default 9x8)")
+    a.add_argument("--cell-bits", type=int, default=2, help="bits per cell: 1, 2 or 4 (default 2)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
+    a.add_argument("--out", type=Path, metavar="JSON", help="write the searched ratios (for map-report --prune "
+                   "ratios:JSON)")
+    a.add_argument("--json", action="store_true", help="print the searched and uniform results as JSON")
+    a.add_argument("--quiet", action="store_true", help="no progress lines")
+    a.set_defaults(run=_auto_prune)
     p = commands.add_parser("map-report", help="prune, quantize and map a network onto RRAM crossbars; report it",
                             description=__doc__.splitlines()[0])
     source = p.add_mutually_exclusive_group(required=True)
@@ -52,7 +125,8 @@ def register(commands):
                              "convs detected, other operators skipped with a note (needs the onnx extra)")
     p.add_argument("--prune", default="none", metavar="SPEC",
                    help="none | magnitude:ratio=R | nm:KEEP:BLOCK | pattern:k=K,P=P[,connectivity=C] | "
-                        "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | sense (default none)")
+                        "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | sense | ratios:FILE.json or "
+                        "ratios:LAYER=R,... (per-layer ratios, e.g. an AUTO-PRUNE search result) (default none)")
     p.add_argument("--quant", default="int8", help=f"{' | '.join(QUANTIZERS)} (default int8)")
     p.add_argument("--mapping", default="dense", metavar="STRATEGY",
                    help=f"{' | '.join(STRATEGIES)}, or a '+' composition (default dense)")

@@ -166,19 +166,28 @@ def sense(w):
     return mask, _report("sense", mask, kept_per_output=-(-k_total // 2))
 
 
-PRUNERS = {"none": None, "magnitude": magnitude, "nm": nm, "pattern": pattern, "ou": ou_structured, "sense": sense}
-_PARAMS = {"magnitude": {"ratio": float}, "nm": {"keep": int, "block": int},
+PRUNERS = {"none": None, "magnitude": magnitude, "nm": nm, "pattern": pattern, "ou": ou_structured, "sense": sense,
+           "ratios": None}
+# ratios: per-layer ratios (gen.compiler.autoprune's search result), resolved per layer by the network's mapper
+_PARAMS = {"ratios": {},"magnitude": {"ratio": float}, "nm": {"keep": int, "block": int},
            "pattern": {"k": int, "P": int, "connectivity": float},
            "ou": {"ratio": float, "ou_rows": int, "outputs_per_group": int}, "sense": {}, "none": {}}
 
 
 def parse_prune(spec: str) -> tuple[str, dict]:
     """``"pattern:k=4,P=8"`` → ``("pattern", {"k": 4, "P": 8})``. Also ``magnitude:ratio=0.5`` (or
-    ``magnitude:0.5``), ``nm:2:4``/``nm:keep=2,block=4``, ``ou:ratio=0.5``, ``sense``, ``none``."""
+    ``magnitude:0.5``), ``nm:2:4``/``nm:keep=2,block=4``, ``ou:ratio=0.5``, ``sense``, ``none``, and per-layer
+    ratios ``ratios:FILE.json`` / ``ratios:conv1=0.1,conv2=0.6`` → ``("ratios", {"spec": …})`` (resolved per layer
+    by :func:`gen.compiler.autoprune.load_ratios`; :func:`prune` of one layer does not take them)."""
     checks.check_str("--prune", spec, f"a spec such as 'nm:2:4': methods {', '.join(PRUNERS)}")
     name, _, rest = spec.partition(":")
     if name not in PRUNERS:
         raise ValueError(f"--prune method {name!r} is not known: allowed {', '.join(PRUNERS)}")
+    if name == "ratios":
+        if not rest:
+            raise ValueError(f"--prune {spec!r} needs per-layer ratios: allowed ratios:FILE.json (written by "
+                             "gen.compiler.autoprune) or ratios:LAYER=RATIO,…")
+        return name, {"spec": rest}
     allowed = _PARAMS[name]
     params = {}
     if name == "nm" and rest and "=" not in rest:
@@ -212,6 +221,9 @@ def prune(w, name: str, params: dict):
     if name == "none":
         mask = np.ones(w.shape, dtype=bool)
         return mask, _report("none", mask)
+    if name == "ratios":
+        raise ValueError("--prune ratios:… applies to a network (a ratio per layer): allowed map-report or "
+                         "gen.compiler.autoprune.layer_prune for one layer")
     if name == "pattern":
         if w.ndim != 4 or w.shape[2:] != (3, 3):
             mask = np.ones(w.shape, dtype=bool)

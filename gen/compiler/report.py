@@ -10,6 +10,7 @@ import numpy as np
 from hw import checks
 from hw.formats.mapping import CrossbarGeometry
 
+from gen.compiler.autoprune import layer_prune, load_ratios
 from gen.compiler.energy import EnergyTable
 from gen.compiler.metrics import layer_metrics, network_totals
 from gen.compiler.networks import network
@@ -51,6 +52,8 @@ def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=
 
     OU-granular pruning (``ou:ratio=…``) defaults its block to the OU of ``geometry``: ``ou_rows`` rows ×
     ``max(1, ou_cols // columns_per_output)`` outputs (int8 weights), so the pruned blocks are whole OUs.
+    ``ratios:FILE.json`` / ``ratios:LAYER=RATIO,…`` prunes each layer at its own ratio
+    (:func:`gen.compiler.autoprune.load_ratios`); it must name every layer and no other.
     """
     if sum(x is not None for x in (net, weights, onnx)) != 1:
         raise ValueError("give exactly one of --net, --weights and --onnx")
@@ -68,9 +71,20 @@ def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=
     else:
         source = (load_npz(weights) if weights is not None else
                   ((layer, None) for layer in network(net)))
+    per_layer = None
+    if name == "ratios":                  # per-layer ratios (an AUTO-PRUNE search result): every layer, no other
+        method, per_layer = load_ratios(params["spec"])
+        source = list(source)
+        names = [layer.name for layer, _ in source]
+        missing, unknown = [n for n in names if n not in per_layer], [n for n in per_layer if n not in names]
+        if missing or unknown:
+            raise ValueError(f"--prune ratios:{params['spec']}: layers without a ratio {missing}, ratios of unknown "
+                             f"layers {unknown}: allowed one ratio for each of {', '.join(names)}")
     for index, (layer, w) in enumerate(source):
         if w is None:
             w = synthetic_weights(layer, seed=seed, index=index)
+        if per_layer is not None:
+            name, params = layer_prune(method, per_layer[layer.name], geometry, quant=quant)
         q, report = prepare_layer(layer, w, prune_name=name, prune_params=params, quant=quant)
         yield layer, q, report
 

@@ -1,0 +1,64 @@
+"""AUTO-PRUNE's rows of the seeds table (sim/seeds/auto_prune.py), quick: each figure re-measured independently."""
+
+import numpy as np
+import pytest
+
+import sim.seeds as seeds
+from gen.compiler.autoprune import energy_proxy, layer_crossbars
+from gen.compiler.networks import network
+from gen.compiler.prune import magnitude
+from gen.compiler.workloads import synthetic_weights
+from sim.seeds.auto_prune import CLAIM, GEOMETRY, QUICK, RESNET_GEOMETRY, digits_evaluator, digits_layers
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return seeds.seed_rows("auto-prune", quick=True)
+
+
+def test_rows_follow_the_schema(rows):
+    assert [(r["network"], r["weights"], r["claim"]) for r in rows] == [
+        ("digits", "trained", CLAIM), ("digits", "trained", CLAIM), ("digits", "trained", None),
+        ("resnet18", "synthetic", CLAIM)]
+    assert all(r["metric"] == "crossbar_reduction" for r in rows)
+    assert [r["settings"]["point"] for r in rows[:3]] == ["searched", "at the claim", "uniform"]
+    assert rows[0]["settings"]["xbar"] == [32, 32] and rows[0]["settings"]["ou"] == [4, 8]
+
+
+def test_digits_rows_reproduce_independently(rows):
+    """Each trained row's ratios, re-pruned, re-fine-tuned and re-evaluated by a fresh evaluator: the same drop; the
+    int8 network keeps every pruned weight at zero; its crossbars (mapped from its own weights) are the row's."""
+    evaluate = digits_evaluator(epochs=QUICK["epochs"], lr=QUICK["lr"], seed=QUICK["seed"],
+                                shift_search=QUICK["shift_search"])
+    for row in rows[:3]:
+        s = row["settings"]
+        assert evaluate(s["ratios"]) == pytest.approx(row["accuracy_drop"], abs=1e-3)
+        q, acc = evaluate.networks[tuple(sorted(s["ratios"].items()))]
+        assert acc == pytest.approx(s["accuracy"])
+        for (layer, w), ql in zip(digits_layers(), q.weighted):
+            keep = magnitude(w, s["ratios"][layer.name])[0]
+            assert not ql.weight[~keep].any(), layer.name          # fine-tuning revived no pruned weight
+            assert layer_crossbars(layer, ql.weight, GEOMETRY) == s["crossbars"][layer.name]
+        assert row["ours"] == pytest.approx(s["crossbars_dense_total"] / s["crossbars_total"])
+    searched, at_claim, uni = rows[:3]
+    assert searched["accuracy_drop"] <= 1.0 and uni["accuracy_drop"] <= 1.0
+    assert searched["ours"] >= uni["ours"]
+    assert searched["settings"]["uniform_crossbars_total"] == uni["settings"]["crossbars_total"]
+    assert len(set(uni["settings"]["ratios"].values())) == 1
+    assert at_claim["ours"] >= CLAIM
+
+
+def test_resnet18_row_meets_its_proxy(rows):
+    row = rows[3]
+    s = row["settings"]
+    layers = [(layer, synthetic_weights(layer, seed=0, index=i)) for i, layer in enumerate(network("resnet18"))]
+    layers = layers[:QUICK["resnet_layers"]]
+    assert list(s["ratios"]) == [layer.name for layer, _ in layers]
+    assert energy_proxy(layers)(s["ratios"]) <= s["proxy_budget"] + 1e-4
+    crossbars = {layer.name: layer_crossbars(layer, w, RESNET_GEOMETRY, ratio=s["ratios"][layer.name])
+                 for layer, w in layers}
+    assert crossbars == s["crossbars"]
+    assert s["crossbars_total"] <= s["uniform_crossbars_total"]
+    assert row["ours"] == pytest.approx(s["crossbars_dense_total"] / s["crossbars_total"])
+    assert "proxy" in row["note"] and row["accuracy_drop"] is None
+    assert np.isfinite(row["ours"])
