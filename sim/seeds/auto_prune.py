@@ -17,9 +17,9 @@ import itertools
 
 import numpy as np
 
-from gen.compiler.autoprune import crossbar_table, energy_proxy, layer_crossbars, search
+from gen.compiler.autoprune import crossbar_table, energy_proxy, layer_crossbars, layer_prune, search
 from gen.compiler.networks import Layer, network
-from gen.compiler.prune import magnitude
+from gen.compiler.prune import prune
 from gen.compiler.workloads import synthetic_weights
 from gen.network.data import digits
 from gen.network.spec import load
@@ -36,10 +36,10 @@ MAX_DROP = 1.0               # points (issue 14)
 # dense mapping within a few crossbars (17 in all); 4-row OUs compact finely (8 columns = one int8 output)
 GEOMETRY = CrossbarGeometry(xbar_rows=32, xbar_cols=32, ou_rows=4, ou_cols=8, cell_bits=2)
 RESNET_GEOMETRY = CrossbarGeometry(xbar_rows=128, xbar_cols=128, ou_rows=9, ou_cols=8, cell_bits=2)
-FULL = {"epochs": 40, "lr": 0.003, "seed": 0, "step": 0.01, "shift_search": True, "resnet_step": 0.05,
-        "resnet_layers": None}
-QUICK = {"epochs": 1, "lr": 0.003, "seed": 0, "step": 0.05, "shift_search": False, "resnet_step": 0.1,
-         "resnet_layers": 4}
+FULL = {"epochs": 40, "lr": 0.003, "seed": 0, "step": 0.01, "shift_search": True, "calib_images": None,
+        "resnet_step": 0.05, "resnet_layers": None}
+QUICK = {"epochs": 1, "lr": 0.003, "seed": 0, "step": 0.1, "shift_search": False, "calib_images": 200,
+         "resnet_step": 0.1, "resnet_layers": 4}
 
 
 def _geometry_settings(g):
@@ -59,15 +59,19 @@ def digits_layers(fnet=None) -> list:
     return out
 
 
-def digits_evaluator(*, epochs: int, lr: float, seed: int, fnet=None, shift_search: bool = True):
+def digits_evaluator(*, epochs: int, lr: float, seed: int, fnet=None, shift_search: bool = True,
+                     method: str = "magnitude", data=None, calib_images: int | None = None):
     """``evaluate(ratios) -> drop`` on the trained digits CNN (see the module docstring); ``evaluate.networks``
     holds the int8 network of every evaluated point (key: the ratios' items), ``evaluate.base`` the shipped int8
     accuracy. All-zero ratios are the shipped network itself (nothing to fine-tune). ``shift_search``: quantize
     with the train labels (each layer's shift lowered where that raises the train accuracy, as the shipped
-    network was built; about 9 s per point); ``False`` (quick runs) keeps the calibrated shifts."""
+    network was built; about 9 s per point); ``False`` (quick runs) keeps the calibrated shifts. ``method``:
+    the pruning granularity (:data:`gen.compiler.autoprune.METHODS`; ``ou`` takes :data:`GEOMETRY`'s OU).
+    ``data``: ``((train images, labels), (test images, labels))`` if already loaded (default
+    :func:`gen.network.data.digits`). ``calib_images``: quantize with the first that many train images (quick
+    runs; default all of them)."""
     fnet = load("digits-float") if fnet is None else fnet
-    x, y = digits("train")
-    xt, yt = digits("test")
+    (x, y), (xt, yt) = (digits("train"), digits("test")) if data is None else data
     shipped = load("digits-int8")
     base = float(np.mean(int8_predict(shipped, xt) == yt))
 
@@ -77,9 +81,10 @@ def digits_evaluator(*, epochs: int, lr: float, seed: int, fnet=None, shift_sear
             if not any(ratios.values()):
                 q = shipped
             else:
-                mask = {name: magnitude(w, ratios[name])[0] for name, w in fnet.weights().items()}
+                mask = {name: prune(w, *layer_prune(method, ratios[name], GEOMETRY))[0]
+                        for name, w in fnet.weights().items()}
                 tuned = finetune(fnet, mask, x, y, epochs=epochs, lr=lr, seed=seed)
-                q = quantize(tuned, x, labels=y if shift_search else None)
+                q = quantize(tuned, x[:calib_images], labels=y[:calib_images] if shift_search else None)
             evaluate.networks[key] = (q, float(np.mean(int8_predict(q, xt) == yt)))
         return 100.0 * (base - evaluate.networks[key][1])
 
@@ -130,18 +135,31 @@ def _digits_rows(opts, progress):
     fnet = load("digits-float")
     layers = digits_layers(fnet)
     sizes = {layer.name: int(np.asarray(w).size) for layer, w in layers}
+    data = digits("train"), digits("test")
     evaluate = digits_evaluator(epochs=opts["epochs"], lr=opts["lr"], seed=opts["seed"], fnet=fnet,
-                                shift_search=opts["shift_search"])
+                                shift_search=opts["shift_search"], data=data,
+                                calib_images=opts["calib_images"])
     table = crossbar_table(layers, GEOMETRY, step=opts["step"], max_ratio=0.95, progress=progress)
     found, uni = search(layers, GEOMETRY, evaluate, max_drop=MAX_DROP, step=opts["step"], table=table,
                         progress=progress)
     claim_ratios = at_claim(table, sizes, CLAIM)
     if claim_ratios is not None:
         evaluate(claim_ratios)
+    # the other granularity at the searched crossbar counts: whole OUs pruned (smallest ratio per layer reaching them)
+    ou_table = crossbar_table(layers, GEOMETRY, method="ou", step=opts["step"], max_ratio=0.95)
+    ou_ratios = {n: float(next((r for r, c in zip(ou_table["grid"], ou_table["crossbars"][n])
+                                if c <= found.crossbars[n]), ou_table["grid"][-1])) for n in found.ratios}
+    ou_drop = digits_evaluator(epochs=opts["epochs"], lr=opts["lr"], seed=opts["seed"], fnet=fnet,
+                               shift_search=opts["shift_search"], method="ou", data=data,
+                               calib_images=opts["calib_images"])(ou_ratios)
+    ou_point = {"ratios": ou_ratios, "crossbars": sum(ou_table["crossbars"][n][ou_table["grid"].index(r)]
+                                                      for n, r in ou_ratios.items()),
+                "accuracy_drop": round(ou_drop, 4)}
     common = {"method": "magnitude (unstructured) + ou-sparse compaction", "dataset": "digits (sklearn), 450 test",
               "finetune": {"epochs": opts["epochs"], "lr": opts["lr"], "seed": opts["seed"], "split": "train"},
               "quantize": "sim.network.golden.quantize" + (", shift search on the train labels"
-                                                           if opts["shift_search"] else ", calibrated shifts"),
+                                                           if opts["shift_search"] else ", calibrated shifts")
+              + (f", calibrated on {opts['calib_images']} train images" if opts["calib_images"] else ""),
               "ratio_grid_step": opts["step"], "max_drop": MAX_DROP, **_geometry_settings(GEOMETRY),
               "int8_base_accuracy": evaluate.base}
     out = []
@@ -159,6 +177,7 @@ def _digits_rows(opts, progress):
         if what == "searched":
             settings["evaluations"] = len(evaluate.networks)
             settings["uniform_crossbars_total"] = uni.total
+            settings["ou_structured_same_crossbars"] = ou_point
             note = (None if sum(dense.values()) / sum(ours.values()) >= CLAIM else
                     f"3.3× needs conv2 ≥ {claim_ratios['conv2']:.0%} pruned (3 of 12 crossbars); on this 1,384-weight "
                     "network that costs more than 1 point after masked fine-tuning (see the 'at the claim' row)"
