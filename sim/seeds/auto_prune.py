@@ -176,6 +176,10 @@ def _digits_rows(opts, progress):
                     "sparsity": zeros / sum(sizes.values()), "accuracy": acc}
         if what == "searched":
             settings["evaluations"] = len(evaluate.networks)
+            # every point the search evaluated, in order: the rejected ones show how far the next crossbar is
+            settings["evaluated"] = [{"ratios": e["ratios"], "crossbars": e["crossbars"],
+                                      "accuracy_drop": round(e["drop"], 4), "feasible": e["feasible"]}
+                                     for e in found.evaluations]
             settings["uniform_crossbars_total"] = uni.total
             settings["ou_structured_same_crossbars"] = ou_point
             note = (None if sum(dense.values()) / sum(ours.values()) >= CLAIM else

@@ -17,9 +17,9 @@ from gen.compiler.prune import as_matrix, parse_prune, prune
 from gen.compiler.report import map_report
 from gen.compiler.sparse_map import map_layer
 from gen.compiler.workloads import prepare_layer, synthetic_weights
-from gen.network.spec import load
 from hw.formats.mapping import CrossbarGeometry
 from hw.formats.mvm import mvm
+from sim.seeds.auto_prune import digits_layers
 
 G = CrossbarGeometry(xbar_rows=32, xbar_cols=32, ou_rows=4, ou_cols=8, cell_bits=2)
 
@@ -34,15 +34,6 @@ def run(argv):
 def tiny_layers(seed):
     return [(layer, synthetic_weights(layer, seed=seed, index=i)) for i, layer in enumerate(network("tiny"))
             if layer.kind != "dw"]
-
-
-def digits_layers():
-    out = []
-    for layer in load("digits-float").weighted:
-        w = layer.weight
-        out.append((Layer(layer.name, "fc", w.shape[1], w.shape[0]) if w.ndim == 2 else
-                    Layer(layer.name, "conv", w.shape[1], w.shape[0], w.shape[2], 1), w))
-    return out
 
 
 def test_search_meets_its_constraint_beats_uniform_and_maps(tmp_path):
