@@ -47,6 +47,8 @@ def test_search_meets_its_constraint_beats_uniform_and_maps(tmp_path):
     for layer, w in layers:
         assert layer_crossbars(layer, w, G, ratio=found.ratios[layer.name]) == found.crossbars[layer.name]
     path = found.save(tmp_path / "sub" / "ratios.json")
+    with pytest.raises(ValueError, match="is a directory"):
+        found.save(tmp_path)
     npz = tmp_path / "digits.npz"
     np.savez(npz, **{layer.name: w for layer, w in layers})
     for spec in (f"ratios:{path}", "ratios:" + ",".join(f"{k}={v}" for k, v in found.ratios.items())):
@@ -200,6 +202,11 @@ def test_cli_bad_options_exit_2_nothing_written(argv, message, tmp_path, capsys)
     captured = capsys.readouterr()
     assert captured.err.startswith("sparsegen: error: ") and message in captured.err
     assert captured.err.count("\n") == 1 and captured.out == "" and not out.exists()
+    ints = tmp_path / "ints.npz"
+    np.savez(ints, fc=np.ones((4, 3), dtype=np.int64))
+    assert run(["auto-prune", "--quiet", "--weights", str(ints), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "layers ['fc'] hold integers" in captured.err and captured.out == "" and not out.exists()
     assert run(["map-report", "--net", "tiny", "--prune", "ratios:conv1=0.5", "--quiet"]) == 2
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "layers without a ratio" in captured.err and captured.out == ""
