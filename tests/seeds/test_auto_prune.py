@@ -8,7 +8,8 @@ from gen.compiler.autoprune import energy_proxy, layer_crossbars
 from gen.compiler.networks import network
 from gen.compiler.prune import magnitude
 from gen.compiler.workloads import synthetic_weights
-from sim.seeds.auto_prune import CLAIM, GEOMETRY, QUICK, RESNET_GEOMETRY, digits_evaluator, digits_layers
+from sim.seeds.auto_prune import (CLAIM, GEOMETRY, QUICK, RESNET_GEOMETRY, WORD_GEOMETRY, digits_evaluator,
+                                  digits_layers)
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +19,12 @@ def rows():
 
 def test_rows_follow_the_schema(rows):
     assert [(r["network"], r["weights"], r["claim"]) for r in rows] == [
-        ("digits", "trained", CLAIM), ("digits", "trained", CLAIM), ("digits", "trained", None),
+        ("digits", "trained", CLAIM), ("digits", "trained", None), ("digits", "trained", CLAIM),
         ("resnet18", "synthetic", CLAIM)]
     assert all(r["metric"] == "crossbar_reduction" for r in rows)
-    assert [r["settings"]["point"] for r in rows[:3]] == ["searched", "at the claim", "uniform"]
-    assert rows[0]["settings"]["xbar"] == [32, 32] and rows[0]["settings"]["ou"] == [4, 8]
+    assert [r["settings"]["point"] for r in rows[:3]] == ["searched", "uniform", "searched"]
+    assert [(r["settings"]["xbar"], r["settings"]["ou"]) for r in rows] == [
+        ([32, 32], [4, 2]), ([32, 32], [4, 2]), ([32, 32], [4, 8]), ([128, 128], [8, 2])]
 
 
 def test_digits_rows_reproduce_independently(rows):
@@ -32,11 +34,11 @@ def test_digits_rows_reproduce_independently(rows):
     may add zeros, never remove one)."""
     evaluate = digits_evaluator(epochs=QUICK["epochs"], lr=QUICK["lr"], seed=QUICK["seed"],
                                 shift_search=QUICK["shift_search"], calib_images=QUICK["calib_images"])
-    for row in rows[:3]:
+    for row, geometry in zip(rows[:3], (GEOMETRY, GEOMETRY, WORD_GEOMETRY)):
         s = row["settings"]
         assert row["ours"] == pytest.approx(s["crossbars_dense_total"] / s["crossbars_total"])
         for layer, w in digits_layers():
-            assert layer_crossbars(layer, w, GEOMETRY, ratio=s["ratios"][layer.name]) >= s["crossbars"][layer.name]
+            assert layer_crossbars(layer, w, geometry, ratio=s["ratios"][layer.name]) >= s["crossbars"][layer.name]
     s = rows[0]["settings"]
     assert evaluate(s["ratios"]) == pytest.approx(rows[0]["accuracy_drop"], abs=1e-3)
     q, acc = evaluate.networks[tuple(sorted(s["ratios"].items()))]
@@ -45,14 +47,18 @@ def test_digits_rows_reproduce_independently(rows):
         keep = magnitude(w, s["ratios"][layer.name])[0]
         assert not ql.weight[~keep].any(), layer.name              # fine-tuning revived no pruned weight
         assert layer_crossbars(layer, ql.weight, GEOMETRY) == s["crossbars"][layer.name]
-    searched, at_claim, uni = rows[:3]
-    assert searched["accuracy_drop"] <= 1.0 and uni["accuracy_drop"] <= 1.0
+    searched, uni, word = rows[:3]
+    assert searched["accuracy_drop"] <= 1.0 and uni["accuracy_drop"] <= 1.0 and word["accuracy_drop"] <= 1.0
     assert searched["ours"] >= uni["ours"]
     assert searched["settings"]["uniform_crossbars_total"] == uni["settings"]["crossbars_total"]
     assert len(set(uni["settings"]["ratios"].values())) == 1
-    assert at_claim["ours"] >= CLAIM
+    assert word["settings"]["crossbars_total"] <= word["settings"]["uniform_crossbars_total"]
+    claim = word["settings"]["at_the_claim"]
+    assert claim["crossbars_total"] * CLAIM <= word["settings"]["crossbars_dense_total"]
     ou = searched["settings"]["ou_structured_same_crossbars"]
     assert ou["crossbars"] <= searched["settings"]["crossbars_total"] and np.isfinite(ou["accuracy_drop"])
+    assert [e["feasible"] for e in searched["settings"]["evaluated"]] == [
+        e["accuracy_drop"] <= 1.0 for e in searched["settings"]["evaluated"]]
 
 
 def test_resnet18_row_meets_its_proxy(rows):
