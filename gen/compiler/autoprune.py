@@ -390,7 +390,7 @@ def search(layers, geometry: CrossbarGeometry, evaluate, *, max_drop: float, met
                                           table, progress)
     floor = sum(min(table["crossbars"][n]) for n in names)
     dense_total = sum(table["dense"].values())
-    if target is not None and dense_total < target * floor:
+    if target is not None and floor and dense_total < target * floor:     # floor 0: a layer pruned away
         checks.fail("target", checks.Text(f"{target:g}× crossbar reduction"),
                     f"is out of reach of any pruning on the grid: {dense_total} dense crossbars, at least {floor} "
                     f"ou-sparse ones at ratio {max(table['grid']):g} ({dense_total / floor:.2f}×)",
