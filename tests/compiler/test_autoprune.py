@@ -103,11 +103,12 @@ def test_uniform_alone_and_ou_method_masks_are_whole_ous():
 
 @settings(max_examples=25, deadline=None)
 @given(k=st.integers(1, 40), n=st.integers(1, 12), ratio=st.floats(0, 0.95), method=st.sampled_from(METHODS),
-       ou_rows=st.sampled_from([1, 3, 4, 9]), seed=st.integers(0, 2 ** 16))
-def test_searched_layers_compute_exactly(k, n, ratio, method, ou_rows, seed):
-    """A layer pruned the way the search prunes it, quantized and mapped ou-sparse: ``mvm == x @ Wq`` (lossless)."""
+       ou_rows=st.sampled_from([1, 3, 4, 9]), ou_cols=st.sampled_from([2, 3, 8]), seed=st.integers(0, 2 ** 16))
+def test_searched_layers_compute_exactly(k, n, ratio, method, ou_rows, ou_cols, seed):
+    """A layer pruned the way the search prunes it, quantized and mapped ou-sparse: ``mvm == x @ Wq`` (lossless),
+    with OU column groups of a slice pair (2), across slices (3) and a whole int8 output (8)."""
     rng = np.random.default_rng(seed)
-    g = CrossbarGeometry(xbar_rows=16, xbar_cols=16, ou_rows=min(ou_rows, 16), ou_cols=8, cell_bits=2)
+    g = CrossbarGeometry(xbar_rows=16, xbar_cols=16, ou_rows=ou_rows, ou_cols=ou_cols, cell_bits=2)
     layer = Layer("fc", "fc", k, n)
     w = rng.laplace(size=(n, k))
     name, params = layer_prune(method, ratio, g)
