@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import sim.seeds as seeds
+from hw.formats.mapping import CrossbarGeometry
 from gen.compiler.autoprune import energy_proxy, layer_crossbars
 from gen.compiler.networks import network
 from gen.compiler.prune import magnitude
@@ -75,3 +76,33 @@ def test_resnet18_row_meets_its_proxy(rows):
     assert row["ours"] == pytest.approx(s["crossbars_dense_total"] / s["crossbars_total"])
     assert "proxy" in row["note"] and row["accuracy_drop"] is None
     assert np.isfinite(row["ours"])
+
+
+
+@pytest.mark.slow
+def test_searched_conv2_on_the_tile_rtl(seed, tmp_path):
+    """The searched digits conv2 (magnitude 0.53, docs/seeds.md) mapped ou-sparse on 32×32 crossbars with 4×2 OUs
+    runs on the RRAM tile's RTL (Verilator, its own build: make test-full): outputs equal ``x @ Wq`` (checked by
+    ``simulate_layer``), counters equal the compiler's plan."""
+    from sim.common.runner import require_simulator
+    from sim.compiler.compiled_layer import plan_user_layer, tile_config
+    from sim.simulate.run import simulate_layer
+
+    require_simulator("verilator")
+    path = tmp_path / "conv2.npz"
+    np.savez(path, conv2=next(w for layer, w in digits_layers() if layer.name == "conv2"))
+    geometry = {"xbar_rows": 32, "xbar_cols": 32, "ou_rows": 4, "ou_cols": 2, "cell_bits": 2}
+    assert CrossbarGeometry(**geometry) == GEOMETRY
+    _, q, plan = plan_user_layer(path=str(path), prune="magnitude:0.53", strategy="ou-sparse", geometry=geometry)
+    assert plan.stats["crossbars"] == 3
+    run = simulate_layer(path=path, prune="magnitude:0.53", strategy="ou-sparse", geometry=geometry, vectors=2,
+                         seed=seed, progress=False)
+    X = np.random.default_rng(seed).integers(-128, 128, size=(2, q[0].size))
+    np.testing.assert_array_equal(run.outputs[0], X @ plan.weights)
+    regs = run.report["registers"]
+    cfg = tile_config([plan.mapping()], geometry, dac_bits=2)
+    assert regs["MVMS"] == 2 and regs["ERRORS"] == 0
+    planes = cfg.n_planes
+    assert regs["OU_ACTIVATIONS"] == plan.stats["ous"] * planes * 2
+    assert regs["ADC_CONVERSIONS"] == plan.stats["adc_per_plane"] * planes * 2
+    assert regs["SKIPPED_OUS"] == (3 * (32 // 4) * (32 // 2) - plan.stats["ous"]) * planes * 2
