@@ -32,9 +32,9 @@ tiles are sent; a layer with no tile pruned needs none).
 import numpy as np
 
 from hw import checks
-from gen.compiler.prune import as_matrix, from_matrix
+from hw.formats.conv import gemm_matrix
 
-__all__ = ["RULES", "GRANULARITIES", "tile_shape", "tile_grid", "unit_norms", "pe_prune", "tile_map",
+__all__ = ["RULES", "GRANULARITIES", "tile_shape", "tile_grid", "unit_norms", "pe_prune", "tile_map", "skip_jobs", "skip_perf",
            "ternarize_pruned", "ternary_projection", "compression"]
 
 RULES = ("twn", "optimal")
@@ -106,14 +106,17 @@ def pe_prune(w, ratio: float, rows: int = 4, block: int = 4, cols: int = 4, grou
         checks.check_float_array("w", w)         # NaN has no magnitude to rank
     ratio = _check_ratio(ratio)
     tile_k, tile_n, group = tile_shape(rows=rows, block=block, cols=cols, group=group)
-    m = as_matrix(w).astype(np.float64)
+    if w.ndim not in (2, 4):
+        raise ValueError(f"weights must be conv [O, I, kh, kw] or linear [out, in], not an array of shape {w.shape}")
+    # the K × N matrix in the im2col K order (gen.compiler.prune.as_matrix, which imports this module)
+    m = (gemm_matrix(w) if w.ndim == 4 else w.T).astype(np.float64)
     norms = unit_norms(m, tile_k, group)
     n_remove = int(round(ratio * norms.size))
     keep = np.ones(norms.size, bool)
     keep[np.argsort(norms, axis=None, kind="stable")[:n_remove]] = False
     keep = keep.reshape(norms.shape)
     keep_m = np.repeat(np.repeat(keep, tile_k, 0), group, 1)[:m.shape[0], :m.shape[1]]
-    mask = from_matrix(keep_m, w.shape)
+    mask = keep_m.T.reshape(w.shape)
     tiles = tile_map(keep_m, tile_k, tile_n)
     return mask, {"method": "pe", "ratio": ratio, "rows": rows, "block": block, "cols": cols, "group": group,
                   "units": int(norms.size), "units_removed": n_remove, "tiles": int(tiles.size),
@@ -124,6 +127,64 @@ def tile_map(m, tile_k: int, tile_n: int) -> np.ndarray:
     """``(kt, nt)`` bool: which ``tile_k × tile_n`` tiles of the ``K × N`` matrix ``m`` hold a non-zero (the tiles the
     host sends)."""
     return _blocks(np.asarray(m) != 0, tile_k, tile_n, np.any)
+
+
+def skip_jobs(W, m: int, *, k: int, cols: int, max_m: int) -> list[tuple[slice, np.ndarray, np.ndarray]]:
+    """The jobs that compute ``A[m × K] · W`` on a weight-stationary engine (tiles ``k × cols``, at most ``max_m``
+    rows a job) without W's all-zero tiles: ``[(rows of A, K indices, N indices), ...]`` in the order sent.
+
+    The N-tiles are grouped by the set of K-tiles that hold a non-zero (:func:`tile_map`); each group with a
+    non-empty set is one job per ``max_m`` chunk of rows, over those K-tiles' rows (in order, so only the last
+    K-tile can be ragged, as the engine requires) and the group's columns (likewise). An N-tile with no K-tile left
+    is in no job: its outputs are ``post(0) = 0``."""
+    W = checks.check_int_array("W", W, ndim=2)
+    m = checks.check_int("M", m, 1)
+    k, cols, max_m = (checks.check_int(n, v, 1) for n, v in (("k", k), ("cols", cols), ("max_m", max_m)))
+    K, N = W.shape
+    live = tile_map(W, k, cols)
+    groups = {}
+    for nn in range(live.shape[1]):
+        kept = tuple(int(kk) for kk in np.flatnonzero(live[:, nn]))
+        if kept:
+            groups.setdefault(kept, []).append(nn)
+    jobs = []
+    for kept, nts in groups.items():
+        ks = np.concatenate([np.arange(kk * k, min((kk + 1) * k, K)) for kk in kept])
+        cs = np.concatenate([np.arange(nn * cols, min((nn + 1) * cols, N)) for nn in nts])
+        jobs += [(slice(r, min(r + max_m, m)), ks, cs) for r in range(0, m, max_m)]
+    return jobs
+
+
+def skip_perf(cfg, m: int, W) -> dict:
+    """Cycle-model figures (:func:`gen.gemm.perf.predict`, ideal host) of ``A[m × K] · W`` on the weight-stationary
+    engine ``cfg`` with W's all-zero tiles compiled away (:func:`skip_jobs`) against the same layer sent whole (its
+    rows in ``max_m`` chunks): ``{"config", "m", "k", "n", "tiles", "tiles_kept", "jobs" (M, K, N of each job
+    sent), "cycles", "dense_cycles", "cycles_saved"}`` (``cycles = 0`` when every tile is zero).
+
+    ``ValueError``/``TypeError`` (one line): an OS or activation-sparse ``cfg``, W not a 2-D integer matrix in the
+    ``weight_bits`` range or violating keep:block, K or N beyond ``max_k``/``max_n``, ``m`` < 1."""
+    from gen.compiler.nm import check_nm          # here: gen.compiler.nm imports gen.compiler.prune, which imports us
+    from gen.gemm import perf
+    from gen.gemm.config import check_job, check_config
+
+    check_config(cfg)
+    if cfg.dataflow != "ws" or cfg.act_keep:
+        raise ValueError(f"config {cfg.top}: dataflow = {cfg.dataflow!r}, act_keep = {cfg.act_keep}: allowed "
+                         "dataflow 'ws' without activation sparsity (tiles of rows·block × cols are skipped)")
+    m = checks.check_int("M", m, 1)
+    W = checks.check_int_array("W", W, ndim=2)
+    check_job(cfg, np.zeros((1, W.shape[0]), np.int64), W)
+    if cfg.keep < cfg.block:
+        check_nm("W", W, keep=cfg.keep, block=cfg.block, matrix=True)
+    jobs = skip_jobs(W, m, k=cfg.k, cols=cfg.cols, max_m=cfg.max_m)
+    shapes = [(rs.stop - rs.start, len(ks), len(cs)) for rs, ks, cs in jobs]
+    dense = [(min(cfg.max_m, m - r), W.shape[0], W.shape[1]) for r in range(0, m, cfg.max_m)]
+    live = tile_map(W, cfg.k, cfg.cols)
+    cycles = perf.predict(cfg, shapes).cycles if shapes else 0
+    dense_cycles = perf.predict(cfg, dense).cycles
+    return {"config": cfg.top, "m": m, "k": int(W.shape[0]), "n": int(W.shape[1]), "tiles": int(live.size),
+            "tiles_kept": int(live.sum()), "jobs": shapes, "cycles": cycles, "dense_cycles": dense_cycles,
+            "cycles_saved": dense_cycles / cycles if cycles else float("inf")}
 
 
 def _threshold(a, rule, threshold):

@@ -32,6 +32,7 @@ from hw.systolic import beats as array_beats
 from hw.gemm import os_beats
 from sim.gemm.golden import padded_weights, tiles
 from gen.gemm.config import check_dims, check_job
+from gen.compiler.pe_prune import skip_jobs, tile_map
 
 __all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words", "balance_channels",
            "PrunedPlan", "plan_pruned"]
@@ -219,11 +220,10 @@ def plan_pruned(cfg, A, W, shift=0) -> PrunedPlan:
     """Compile a layer for the weight-stationary engine with the all-zero ``k × cols`` tiles of W removed (PE-wise
     pruning, :mod:`gen.compiler.pe_prune`), so that the engine only runs the tiles that hold weights.
 
-    The N-tiles of W are grouped by the set of K-tiles that hold a non-zero: each group with a non-empty set is one
-    job ``A[:, those K-tiles' rows] · W[those rows, the group's columns]`` (K-tiles in order, so only the last one
-    can be ragged, as the engine requires), rows of A split into chunks of at most ``max_m``. An N-tile with no
-    K-tile left is not sent at all; its columns are ``post(0) = 0``. Each job is an ordinary job
-    (:func:`plan_gemm` plans its beats); the cycle model of the job list (:func:`gen.gemm.perf.predict` of
+    The jobs are :func:`gen.compiler.pe_prune.skip_jobs`: N-tiles grouped by the set of K-tiles that hold a
+    non-zero, one job ``A[:, those K-tiles' rows] · W[those rows, the group's columns]`` per group and ``max_m``
+    chunk of rows; an N-tile with no K-tile left is not sent at all (its columns are ``post(0) = 0``). Each job is
+    an ordinary job (:func:`plan_gemm` plans its beats); the cycle model of the job list (:func:`gen.gemm.perf.predict` of
     ``plan.shapes``) is what the engine takes.
 
     Raises
@@ -232,8 +232,6 @@ def plan_pruned(cfg, A, W, shift=0) -> PrunedPlan:
         ``cfg`` not weight-stationary or with activation sparsity, or anything :func:`gen.gemm.config.check_job`
         rejects for a ``max_m`` chunk of A with the whole W (values, shapes, K and N, the shift).
     """
-    from gen.compiler.pe_prune import tile_map
-
     if getattr(cfg, "dataflow", "ws") != "ws" or getattr(cfg, "act_keep", 0):
         raise ValueError(f"config {cfg.top}: dataflow = {cfg.dataflow!r}, act_keep = {cfg.act_keep}: allowed "
                          "dataflow 'ws' without activation sparsity (tiles of rows·block × cols are skipped)")
@@ -247,19 +245,10 @@ def plan_pruned(cfg, A, W, shift=0) -> PrunedPlan:
     (M, K), N = A.shape, W.shape[1]
     padded_weights(cfg, W)                              # keep:block, checked once for the whole layer
     live = tile_map(W, cfg.k, cfg.cols)
-    groups = {}
-    for nn in range(live.shape[1]):
-        kept = tuple(int(kk) for kk in np.flatnonzero(live[:, nn]))
-        if kept:
-            groups.setdefault(kept, []).append(nn)
     jobs, rows, columns = [], [], []
-    for kept, nts in groups.items():
-        ks = np.concatenate([np.arange(kk * cfg.k, min((kk + 1) * cfg.k, K)) for kk in kept])
-        cs = np.concatenate([np.arange(nn * cfg.cols, min((nn + 1) * cfg.cols, N)) for nn in nts])
-        Wg = W[np.ix_(ks, cs)]
-        for rs in chunks:
-            jobs.append((A[rs][:, ks], Wg, shift))
-            rows.append(rs)
-            columns.append(cs)
+    for rs, ks, cs in skip_jobs(W, M, k=cfg.k, cols=cfg.cols, max_m=cfg.max_m):
+        jobs.append((A[rs][:, ks], W[np.ix_(ks, cs)], shift))
+        rows.append(rs)
+        columns.append(cs)
     dense = [(rs.stop - rs.start, K, N) for rs in chunks]
     return PrunedPlan(m=M, k=K, n=N, shift=shift, tiles=live, jobs=jobs, rows=rows, columns=columns, dense=dense)
