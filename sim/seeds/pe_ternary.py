@@ -29,7 +29,7 @@ from gen.compiler.workloads import synthetic_weights
 from gen.config import load_config
 from gen.gemm import perf
 from gen.network.data import digits
-from gen.network.spec import load
+from gen.network.spec import MAX_SHIFT, load
 from gen.network.train import finetune
 from sim.gemm.driver import plan_pruned
 from sim.network.golden import int8_predict, quantize
@@ -46,6 +46,7 @@ RULE, THRESHOLD = "twn", 0.7             # ternary threshold: 0.7 · mean|w| of 
 EPOCHS, QUICK_EPOCHS, QUICK_CALIB, SEED = 30, 1, 200, 0   # quick: 1 epoch, shifts calibrated on 200 images
 SEEDS = (0, 1)                            # fine-tuning seeds per point, accuracy averaged (quick: SEED only)
 R18_RATIO = 0.25                          # ResNet-18 (synthetic): 16/(1 − 0.25) ≈ 21.3 before the tile map
+SHIFT_BITS = MAX_SHIFT.bit_length()      # a layer's requantization shift, 0 … 31
 TARGET = 2.0                              # accuracy points (issue 14)
 CLAIM = 21.0                              # the paper's compression on ResNet-18
 
@@ -175,6 +176,10 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
                 "epochs": QUICK_EPOCHS if quick else EPOCHS, "seeds": [SEED] if quick else list(SEEDS),
                 "calibration_images": QUICK_CALIB if quick else len(digits("train")[1]), "shifts": op["shifts"],
                 "compression_bits": {k: op["compression"][k] for k in ("float_bits", "weight_bits", "index_bits")},
+                # not in the figure: one requantization shift per layer (the per-layer scale folds into it)
+                "shift_bits": SHIFT_BITS * len(op["shifts"]),
+                "compression_with_shifts": op["compression"]["float_bits"] / (
+                    op["compression"]["weight_bits"] + op["compression"]["index_bits"] + SHIFT_BITS * len(op["shifts"])),
                 "sweep": [{"ratio": p["ratio"], "accuracy": round(p["accuracy"], 4), "drop": round(p["drop"], 2),
                            "accuracies": [round(a, 4) for a in p["accuracies"]],
                            "compression": round(p["compression"]["compression"], 2),
