@@ -209,7 +209,8 @@ class PrunedPlan:
         """The jobs' results (``C_i`` of each job, e.g. :func:`gemm_result` of its beats) → ``C[M × N]``. Columns
         whose every tile was removed are ``post(0) = 0``."""
         if len(outputs) != len(self.jobs):
-            raise ValueError(f"expected {len(self.jobs)} job results, got {len(outputs)}")
+            raise ValueError(f"outputs = <{len(outputs)} job results> does not match the plan: allowed "
+                             f"{len(self.jobs)}, one per job")
         C = np.zeros((self.m, self.n), np.int64)
         for out, rs, cs in zip(outputs, self.rows, self.columns):
             C[rs, cs] = out

@@ -19,6 +19,9 @@ the jobs the host sends with the pruned tiles compiled away, :func:`sim.gemm.dri
 ``resnet18``/synthetic ``compression`` at the same tile ratio.
 """
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from hw import checks
@@ -31,12 +34,14 @@ from gen.gemm import perf
 from gen.network.data import digits
 from gen.network.spec import MAX_SHIFT, load
 from gen.network.train import finetune
+from gen.paths import build_dir
+from sim.common.runner import run_design, simulator_available
 from sim.gemm.driver import plan_pruned
-from sim.network.golden import int8_predict, quantize
+from sim.network.golden import int8_forward, int8_predict, layer_gemm, output_stage, quantize
 from sim.network.rtl import gemm_matrix_of
 
-__all__ = ["PRESET", "PRUNED", "RATIOS", "R18_RATIO", "RULE", "THRESHOLD", "EPOCHS", "SEED", "engine_config", "prune_and_tune",
-           "layer_cycles", "sweep", "resnet18_compression", "rows"]
+__all__ = ["PRESET", "PRUNED", "RATIOS", "R18_RATIO", "RULE", "THRESHOLD", "EPOCHS", "SEED", "SEEDS", "engine_config",
+           "prune_and_tune", "layer_cycles", "sweep", "conv2_job", "rtl_cycles", "resnet18_compression", "rows"]
 
 PAPER = "pe-wise-ternary"
 PRESET = "gemm_4x4_2of4"
@@ -47,6 +52,7 @@ EPOCHS, QUICK_EPOCHS, QUICK_CALIB, SEED = 30, 1, 200, 0   # quick: 1 epoch, shif
 SEEDS = (0, 1)                            # fine-tuning seeds per point, accuracy averaged (quick: SEED only)
 R18_RATIO = 0.25                          # ResNet-18 (synthetic): 16/(1 − 0.25) ≈ 21.3 before the tile map
 SHIFT_BITS = MAX_SHIFT.bit_length()      # a layer's requantization shift, 0 … 31
+RTL_IMAGES, RTL_MAX_M, RTL_SIM = 8, 32, "icarus"   # the operating point's conv2 on the RTL (full run only)
 TARGET = 2.0                              # accuracy points (issue 14)
 CLAIM = 21.0                              # the paper's compression on ResNet-18
 
@@ -94,6 +100,36 @@ def layer_cycles(cfg, qnet, images: int) -> dict:
                            "pruned": perf.predict(cfg, plan.shapes).cycles if plan.jobs else 0,
                            "jobs": len(plan.jobs), "tiles": int(plan.tiles.size), "tiles_kept": int(plan.tiles.sum())}
     return out
+
+
+def conv2_job(qnet, images) -> dict:
+    """conv2 of the int8 ``qnet`` on ``images`` (float, image units) as the engine runs it: ``A`` (conv1's int8
+    output, im2col), ``W`` (ternary, ``K × N``), ``shift`` and ``expect``, the layer's int8 output from the network
+    golden (:func:`sim.network.golden.output_stage` of ``A · W``)."""
+    conv1 = int8_forward(qnet, images)[0]
+    layer = next(l for l in qnet.layers if l.name == "conv2")
+    A, W = layer_gemm(layer, conv1)
+    return {"A": A, "W": W, "shift": layer.shift, "expect": output_stage(A @ W, layer)}
+
+
+def rtl_cycles(job: dict, *, sim: str = "icarus", seed: int = 0, out_dir=None, max_m: int = RTL_MAX_M) -> dict:
+    """Run a layer ``job`` (:func:`conv2_job`) on the engine's RTL (``engine_config(max_m=max_m)``): the cocotb tests
+    of :mod:`sim.gemm.cocotb_pe_ternary` (pruned jobs and the dense layer from an ideal host, the pruned jobs with
+    gaps and backpressure; every output checked inside the simulation). Returns ``{"sim", "pruned", "dense",
+    "model_pruned", "model_dense", "jobs", "cycles_saved"}`` (cycles, first descriptor to last result).
+    ``RuntimeError`` when ``sim`` is unavailable; a mismatch fails the run."""
+    cfg = engine_config(max_m=max_m)
+    out = Path(out_dir) if out_dir is not None else build_dir() / "seeds" / "pe_ternary"
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "job.npz", **job)
+    report = out / "report.json"
+    report.unlink(missing_ok=True)
+    run_design(cfg, "sim.gemm.cocotb_pe_ternary", sim, seed=seed, knobs={"job": out / "job.npz", "report": report})
+    got = json.loads(report.read_text())
+    return {"sim": sim, "config": cfg.top, "pruned": got["pruned"]["cycles"], "dense": got["dense"]["cycles"],
+            "model_pruned": got["pruned"]["model"], "model_dense": got["dense"]["model"],
+            "jobs": got["pruned"]["jobs"], "counters": got["pruned"]["counters"],
+            "cycles_saved": got["dense"]["cycles"] / got["pruned"]["cycles"]}
 
 
 def _compression(cfg, qnet):
@@ -201,8 +237,16 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
         dict(base, metric="cycles_saved", claim=None, ours=dense / pruned, accuracy_drop=op["drop"],
              settings=dict(settings, cycles={"dense": dense, "pruned": pruned, "layers": cyc,
                                              "images": len(digits("test")[1])}),
-             note="engine cycles (cycle model = RTL) of the 450 test images, dense jobs / jobs without pruned tiles"),
+             note="engine cycle model of the 450 test images, dense jobs / jobs without the pruned tiles; settings.rtl: "
+                  "the same layer's conv2 on the RTL (cycles = model)"),
     ]
+    if not quick:
+        ok, reason = simulator_available(RTL_SIM)
+        if progress is not None:
+            progress(f"pe-wise-ternary: conv2 of {RTL_IMAGES} test images on the {RTL_SIM} RTL")
+        rtl = (rtl_cycles(conv2_job(op["network"], digits("test")[0][:RTL_IMAGES])) if ok
+               else {"not_run": f"{RTL_SIM} unavailable: {reason}"})
+        out[2]["settings"]["rtl"] = dict(rtl, images=RTL_IMAGES)
     if progress is not None:
         progress("pe-wise-ternary: ResNet-18 synthetic")
     r18 = resnet18_compression(R18_RATIO, quick=quick, cfg=cfg)

@@ -19,7 +19,9 @@ from gen.compiler.quantize import ternarize
 from gen.compiler.sparse_map import map_layer
 from gen.config import load_config
 from gen.gemm import perf
+from gen.network.data import digits
 from gen.network.spec import load
+from gen.network.train import finetune
 from hw.formats.mapping import CrossbarGeometry
 from hw.formats.mvm import lossless_adc_bits, mvm
 from sim.gemm import golden
@@ -169,6 +171,21 @@ def test_finetuning_never_revives_a_pruned_weight():
             assert (~tile_map(as_matrix(layer.weight), cfg.k, cfg.cols)).sum() >= 10     # half of 20 tiles
     cyc = pe_ternary.layer_cycles(cfg, qnet, 10)
     assert cyc["conv2"]["pruned"] < cyc["conv2"]["dense"] and cyc["conv2"]["tiles_kept"] <= 10
+
+
+@settings(max_examples=20, deadline=None)
+@given(ratio=st.floats(0, 0.9), group=st.sampled_from([1, 2, 4]), rule=st.sampled_from(["twn", "optimal"]),
+       seed=st.integers(0, 2**16))
+def test_finetuning_keeps_every_pe_mask(ratio, group, rule, seed):
+    """Quantization-aware masked fine-tuning (one epoch on 64 training images) under random PE masks on every layer:
+    no pruned weight comes back, and every layer is ternary times one scale."""
+    fnet = load("digits-float")
+    x, y = digits("train")
+    mask = {k: pe_prune(w, ratio, group=group)[0] for k, w in fnet.weights().items()}
+    tuned = finetune(fnet, mask, x[:64], y[:64], seed=seed, epochs=1, project=ternary_projection(rule=rule))
+    for k, w in tuned.weights().items():
+        assert not w[~mask[k]].any(), k
+        assert len(np.unique(np.abs(w[w != 0]))) <= 1, k
 
 
 def test_projection_keeps_zeros_and_is_ternary():
