@@ -34,8 +34,8 @@ import numpy as np
 from hw import checks
 from hw.formats.conv import gemm_matrix
 
-__all__ = ["RULES", "GRANULARITIES", "tile_shape", "tile_grid", "unit_norms", "pe_prune", "tile_map", "skip_jobs", "skip_perf",
-           "ternarize_pruned", "ternary_projection", "compression"]
+__all__ = ["RULES", "GRANULARITIES", "tile_shape", "tile_grid", "unit_norms", "pe_prune", "tile_map", "skip_jobs",
+           "skip_perf", "ternarize_pruned", "ternary_projection", "compression"]
 
 RULES = ("twn", "optimal")
 GRANULARITIES = ("tensor", "channel")

@@ -178,8 +178,9 @@ _PARAMS = {"magnitude": {"ratio": float}, "nm": {"keep": int, "block": int}, "pe
 
 def parse_prune(spec: str) -> tuple[str, dict]:
     """``"pattern:k=4,P=8"`` → ``("pattern", {"k": 4, "P": 8})``. Also ``magnitude:ratio=0.5`` (or
-    ``magnitude:0.5``), ``nm:2:4``/``nm:keep=2,block=4``, ``ou:ratio=0.5``, ``pe:ratio=0.5[,rows=4,block=4,cols=4,group=4]``
-    (GEMM-engine tiles, :mod:`gen.compiler.pe_prune`), ``sense``, ``none``."""
+    ``magnitude:0.5``), ``nm:2:4``/``nm:keep=2,block=4``, ``ou:ratio=0.5``,
+    ``pe:ratio=0.5[,rows=4,block=4,cols=4,group=4]`` (GEMM-engine tiles, :mod:`gen.compiler.pe_prune`), ``sense``,
+    ``none``."""
     checks.check_str("--prune", spec, f"a spec such as 'nm:2:4': methods {', '.join(PRUNERS)}")
     name, _, rest = spec.partition(":")
     if name not in PRUNERS:

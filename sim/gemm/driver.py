@@ -224,8 +224,8 @@ def plan_pruned(cfg, A, W, shift=0) -> PrunedPlan:
     The jobs are :func:`gen.compiler.pe_prune.skip_jobs`: N-tiles grouped by the set of K-tiles that hold a
     non-zero, one job ``A[:, those K-tiles' rows] · W[those rows, the group's columns]`` per group and ``max_m``
     chunk of rows; an N-tile with no K-tile left is not sent at all (its columns are ``post(0) = 0``). Each job is
-    an ordinary job (:func:`plan_gemm` plans its beats); the cycle model of the job list (:func:`gen.gemm.perf.predict` of
-    ``plan.shapes``) is what the engine takes.
+    an ordinary job (:func:`plan_gemm` plans its beats); the cycle model of the job list
+    (:func:`gen.gemm.perf.predict` of ``plan.shapes``) is what the engine takes.
 
     Raises
     ------

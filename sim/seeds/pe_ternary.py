@@ -133,7 +133,9 @@ def rtl_cycles(job: dict, *, sim: str = "icarus", seed: int = 0, out_dir=None, m
 
 
 def _compression(cfg, qnet):
-    return compression([as_matrix(l.weight) for l in qnet.weighted], tile_k=_tile(cfg)[0], tile_n=_tile(cfg)[1], weight_bits=cfg.weight_bits)
+    tile_k, tile_n = _tile(cfg)
+    return compression([as_matrix(l.weight) for l in qnet.weighted], tile_k=tile_k, tile_n=tile_n,
+                       weight_bits=cfg.weight_bits)
 
 
 def sweep(*, quick: bool = False, progress=None) -> list[dict]:
@@ -215,7 +217,8 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
                 # not in the figure: one requantization shift per layer (the per-layer scale folds into it)
                 "shift_bits": SHIFT_BITS * len(op["shifts"]),
                 "compression_with_shifts": op["compression"]["float_bits"] / (
-                    op["compression"]["weight_bits"] + op["compression"]["index_bits"] + SHIFT_BITS * len(op["shifts"])),
+                    op["compression"]["weight_bits"] + op["compression"]["index_bits"]
+                    + SHIFT_BITS * len(op["shifts"])),
                 "sweep": [{"ratio": p["ratio"], "accuracy": round(p["accuracy"], 4), "drop": round(p["drop"], 2),
                            "accuracies": [round(a, 4) for a in p["accuracies"]],
                            "compression": round(p["compression"]["compression"], 2),
@@ -223,7 +226,8 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
                                                  / max(1, sum(c["pruned"] for c in p["cycles"].values())), 3)}
                           for p in points]}
     n_weights = op["compression"]["weights"]
-    miss = (f"ternary weights on the {n_weights:,}-weight digits CNN cost {ternary['drop']:.2f} points before any pruning "
+    miss = (f"ternary weights on the {n_weights:,}-weight digits CNN cost {ternary['drop']:.2f} points before any "
+            "pruning "
             "(no redundancy to absorb 2-bit weights; the paper's ResNet-18 has 11 M weights)"
             if ternary["drop"] > TARGET else None)
     base = {"paper": PAPER, "network": "digits", "weights": "trained", "accuracy_target": TARGET}
@@ -237,8 +241,8 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
         dict(base, metric="cycles_saved", claim=None, ours=dense / pruned, accuracy_drop=op["drop"],
              settings=dict(settings, cycles={"dense": dense, "pruned": pruned, "layers": cyc,
                                              "images": len(digits("test")[1])}),
-             note="engine cycle model of the 450 test images, dense jobs / jobs without the pruned tiles; settings.rtl: "
-                  "the same layer's conv2 on the RTL (cycles = model)"),
+             note="engine cycle model of the 450 test images, dense jobs / jobs without the pruned tiles; "
+                  "settings.rtl: the same network's conv2 on the RTL (cycles = model)"),
     ]
     if not quick:
         ok, reason = simulator_available(RTL_SIM)
@@ -255,5 +259,6 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
                 "settings": {"ratio": R18_RATIO, "tile": [tile_k, tile_n], "weight_bits": cfg.weight_bits,
                              "threshold_rule": settings["threshold_rule"], "layers": "first 6" if quick else "all",
                              "bits": {k: r18[k] for k in ("float_bits", "weight_bits", "index_bits")}},
-                "note": "synthetic Laplacian weights: compression only (no accuracy); the tile ratio is set, not searched"})
+                "note": "synthetic Laplacian weights: compression only (no accuracy); the tile ratio is set, not "
+                        "searched"})
     return out
