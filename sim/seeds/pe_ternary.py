@@ -41,7 +41,8 @@ from sim.network.golden import int8_forward, int8_predict, layer_gemm, output_st
 from sim.network.rtl import gemm_matrix_of
 
 __all__ = ["PRESET", "PRUNED", "RATIOS", "R18_RATIO", "RULE", "THRESHOLD", "EPOCHS", "SEED", "SEEDS", "engine_config",
-           "prune_and_tune", "layer_cycles", "sweep", "conv2_job", "rtl_cycles", "resnet18_compression", "rows"]
+           "prune_and_tune", "layer_cycles", "sweep", "operating_point", "conv2_job", "rtl_cycles", "resnet18_compression",
+           "rows"]
 
 PAPER = "pe-wise-ternary"
 PRESET = "gemm_4x4_2of4"
@@ -186,9 +187,10 @@ def resnet18_compression(ratio: float, *, quick: bool = False, seed: int = 0, cf
     return compression(mats, tile_k=_tile(cfg)[0], tile_n=_tile(cfg)[1], weight_bits=cfg.weight_bits)
 
 
-def _operating(points):
+def operating_point(points):
     """The largest ratio within the target (drop ≤ 2 points); when even ratio 0 (ternarization alone) misses it,
-    the largest ratio whose pruning costs at most 2 points on top of ternarization alone."""
+    the largest ratio whose pruning costs at most 2 points on top of ternarization alone. ``points`` as
+    :func:`sweep` returns them (ratio 0 first); returns ``(point, reason)``."""
     within = [p for p in points if p["drop"] <= TARGET]
     if within:
         return max(within, key=lambda p: p["ratio"]), "drop ≤ 2 points"
@@ -202,7 +204,7 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
     checks.check_bool("quick", quick)
     cfg = engine_config()
     points = sweep(quick=quick, progress=progress)
-    op, why = _operating(points)
+    op, why = operating_point(points)
     ternary = points[0]
     cyc = op["cycles"]
     dense = sum(c["dense"] for c in cyc.values())

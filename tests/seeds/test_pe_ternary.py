@@ -237,6 +237,14 @@ def test_bad_input_is_one_line(call, word):
     assert word in str(error.value) and "\n" not in str(error.value)
 
 
+def test_operating_point():
+    def pt(ratio, drop):
+        return {"ratio": ratio, "drop": drop}
+    assert pe_ternary.operating_point([pt(0, 1.0), pt(0.3, 1.9), pt(0.5, 2.5)])[0]["ratio"] == 0.3
+    op, why = pe_ternary.operating_point([pt(0, 6.0), pt(0.1, 9.0), pt(0.3, 7.9), pt(0.5, 14.0)])
+    assert op["ratio"] == 0.3 and "ternarization alone already drops 6.00 points" in why
+
+
 def test_parse_prune_registers_pe():
     name, params = parse_prune("pe:ratio=0.5,rows=2,block=4,cols=4,group=2")
     assert name == "pe" and params == {"ratio": 0.5, "rows": 2, "block": 4, "cols": 4, "group": 2}
@@ -262,6 +270,16 @@ def test_map_report_accepts_pe_pruning(tmp_path):
                cwd=tmp_path)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("sparsegen: error: PE pruning ratio = 1.0") and bad.stderr.count("\n") == 1
+    w = rng.normal(size=(16, 8, 3, 3))
+    w[3, 2, 1, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", conv=w)
+    for spec, word in (("pe:ratio=0.5", "= nan is not finite"), ("pe:ratio=0.5,group=3", "group = 3 does not divide cols = 4"),
+                       ("pe:ratio=x", "ratio = 'x' is not a float")):
+        bad = _cli("map-report", "--weights", str(tmp_path / ("nan.npz" if "nan" in word else "w.npz")), "--prune",
+                   spec, cwd=tmp_path)
+        assert bad.returncode == 2 and bad.stdout == "" and bad.stderr.count("\n") == 1, bad.stderr
+        assert bad.stderr.startswith("sparsegen: error: ") and word in bad.stderr, bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.npz", "w.npz"]          # nothing written
 
 
 def test_perf_skip_zero_tiles(tmp_path):
