@@ -40,9 +40,9 @@ from sim.gemm.driver import plan_pruned
 from sim.network.golden import int8_forward, int8_predict, layer_gemm, output_stage, quantize
 from sim.network.rtl import gemm_matrix_of
 
-__all__ = ["PRESET", "PRUNED", "RATIOS", "R18_RATIO", "RULE", "THRESHOLD", "EPOCHS", "SEED", "SEEDS", "engine_config",
-           "prune_and_tune", "layer_cycles", "sweep", "operating_point", "conv2_job", "rtl_cycles", "resnet18_compression",
-           "rows"]
+__all__ = ["PRESET", "PRUNED", "RATIOS", "R18_RATIO", "RULE", "THRESHOLD", "EPOCHS", "SEED", "SEEDS",
+           "engine_config", "prune_and_tune", "layer_cycles", "sweep", "operating_point", "conv2_job", "rtl_cycles",
+           "resnet18_compression", "rows"]
 
 PAPER = "pe-wise-ternary"
 PRESET = "gemm_4x4_2of4"
@@ -199,6 +199,16 @@ def operating_point(points):
             f"ternarization alone already drops {floor:.2f} points; pruning costs ≤ 2 points more")
 
 
+def _bits(point):
+    """A sweep point's shifts and bit counts; the shifts (one per layer, carrying the per-layer scale) are not in
+    the compression figure, ``compression_with_shifts`` counts them too."""
+    c, shifts = point["compression"], point["shifts"]
+    return {"shifts": shifts, "compression_bits": {k: c[k] for k in ("float_bits", "weight_bits", "index_bits")},
+            "shift_bits": SHIFT_BITS * len(shifts),
+            "compression_with_shifts": c["float_bits"] / (c["weight_bits"] + c["index_bits"]
+                                                          + SHIFT_BITS * len(shifts))}
+
+
 def rows(*, quick: bool = False, progress=None) -> list[dict]:
     """The paper's rows (module docstring); ``quick``: 2 ratios, 1 fine-tuning epoch, 6 ResNet-18 layers."""
     checks.check_bool("quick", quick)
@@ -214,13 +224,7 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
                 "pruned_layers": list(PRUNED), "ratio": op["ratio"], "operating_point": why,
                 "threshold_rule": f"{RULE}: Δ = {THRESHOLD}·mean|w| of the kept weights; one scale per layer",
                 "epochs": QUICK_EPOCHS if quick else EPOCHS, "seeds": [SEED] if quick else list(SEEDS),
-                "calibration_images": QUICK_CALIB if quick else len(digits("train")[1]), "shifts": op["shifts"],
-                "compression_bits": {k: op["compression"][k] for k in ("float_bits", "weight_bits", "index_bits")},
-                # not in the figure: one requantization shift per layer (the per-layer scale folds into it)
-                "shift_bits": SHIFT_BITS * len(op["shifts"]),
-                "compression_with_shifts": op["compression"]["float_bits"] / (
-                    op["compression"]["weight_bits"] + op["compression"]["index_bits"]
-                    + SHIFT_BITS * len(op["shifts"])),
+                "calibration_images": QUICK_CALIB if quick else len(digits("train")[1]), **_bits(op),
                 "sweep": [{"ratio": p["ratio"], "accuracy": round(p["accuracy"], 4), "drop": round(p["drop"], 2),
                            "accuracies": [round(a, 4) for a in p["accuracies"]],
                            "compression": round(p["compression"]["compression"], 2),
@@ -229,8 +233,7 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
                           for p in points]}
     n_weights = op["compression"]["weights"]
     miss = (f"ternary weights on the {n_weights:,}-weight digits CNN cost {ternary['drop']:.2f} points before any "
-            "pruning "
-            "(no redundancy to absorb 2-bit weights; the paper's ResNet-18 has 11 M weights)"
+            "pruning (no redundancy to absorb 2-bit weights; the paper's ResNet-18 has 11 M weights)"
             if ternary["drop"] > TARGET else None)
     base = {"paper": PAPER, "network": "digits", "weights": "trained", "accuracy_target": TARGET}
     out = [
@@ -238,7 +241,7 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
              accuracy_drop=op["drop"], settings=settings,
              note="claim is the paper's ResNet-18 figure (a different network)" + (f"; {miss}" if miss else "")),
         dict(base, metric="compression_ternary", claim=16.0, ours=ternary["compression"]["compression"],
-             accuracy_drop=ternary["drop"], settings=dict(settings, ratio=0.0),
+             accuracy_drop=ternary["drop"], settings=dict(settings, ratio=0.0, **_bits(ternary)),
              note="claim: the issue's floor, 32-bit float → 2-bit weights" + (f"; {miss}" if miss else "")),
         dict(base, metric="cycles_saved", claim=None, ours=dense / pruned, accuracy_drop=op["drop"],
              settings=dict(settings, cycles={"dense": dense, "pruned": pruned, "layers": cyc,
