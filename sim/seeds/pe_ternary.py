@@ -42,7 +42,7 @@ from sim.network.rtl import gemm_matrix_of
 
 __all__ = ["PRESET", "PRUNED", "RATIOS", "R18_RATIO", "RULE", "THRESHOLD", "EPOCHS", "SEED", "SEEDS",
            "engine_config", "prune_and_tune", "layer_cycles", "sweep", "operating_point", "conv2_job", "rtl_cycles",
-           "resnet18_compression", "rows"]
+           "resnet18_compression", "plot", "rows"]
 
 PAPER = "pe-wise-ternary"
 PRESET = "gemm_4x4_2of4"
@@ -199,6 +199,38 @@ def operating_point(points):
             f"ternarization alone already drops {floor:.2f} points; pruning costs ≤ 2 points more")
 
 
+def plot(points, path) -> Path:
+    """The sweep as a picture: accuracy drop and compression against conv2's tiles removed (:func:`sweep` points),
+    the 2-point target and the ternary-only floor marked; a PNG at ``path`` (its folder created). Returns the path."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise OSError(f"the plot needs matplotlib: pip install 'sparsegen[plot]' ({e})") from None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = [100 * p["ratio"] for p in points]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(x, [p["drop"] for p in points], "o-", color="C3", label="accuracy drop (int8, mean of seeds)")
+    for i in range(len(points[0]["accuracies"])):
+        ax.plot(x, [100 * (p["baseline"] - p["accuracies"][i]) for p in points], ".", color="C3", alpha=0.4)
+    ax.axhline(TARGET, color="k", ls=":", label=f"target ≤ {TARGET:g} points")
+    ax.set_xlabel("conv2 tiles removed (% of its 16 × 4 tiles)")
+    ax.set_ylabel("test accuracy drop (points)")
+    ax2 = ax.twinx()
+    ax2.plot(x, [p["compression"]["compression"] for p in points], "s--", color="C0", label="compression vs float32")
+    ax2.axhline(CLAIM, color="C0", ls=":", alpha=0.6, label=f"paper: {CLAIM:g}× (ResNet-18)")
+    ax2.set_ylabel("compression (×)")
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper left")
+    ax.set_title("PE-wise pruning + ternary weights, digits CNN", fontsize=9)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def _bits(point):
     """A sweep point's shifts and bit counts; the shifts (one per layer, carrying the per-layer scale) are not in
     the compression figure, ``compression_with_shifts`` counts them too."""
@@ -250,6 +282,7 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
                   "settings.rtl: the same network's conv2 on the RTL (cycles = model)"),
     ]
     if not quick:
+        settings["plot"] = str(plot(points, build_dir() / "seeds" / "pe_ternary_sweep.png"))
         ok, reason = simulator_available(RTL_SIM)
         if progress is not None:
             progress(f"pe-wise-ternary: conv2 of {RTL_IMAGES} test images on the {RTL_SIM} RTL")

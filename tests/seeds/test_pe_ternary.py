@@ -245,6 +245,13 @@ def test_operating_point():
     assert op["ratio"] == 0.3 and "ternarization alone already drops 6.00 points" in why
 
 
+def test_plot(tmp_path):
+    points = [{"ratio": r, "drop": d, "baseline": 0.9667, "accuracies": [0.9667 - d / 100] * 2,
+               "compression": {"compression": c}} for r, d, c in ((0, 7.4, 16.0), (0.3, 8.3, 19.5), (0.5, 14.6, 25.1))]
+    path = pe_ternary.plot(points, tmp_path / "sub" / "sweep.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_parse_prune_registers_pe():
     name, params = parse_prune("pe:ratio=0.5,rows=2,block=4,cols=4,group=2")
     assert name == "pe" and params == {"ratio": 0.5, "rows": 2, "block": 4, "cols": 4, "group": 2}
