@@ -125,7 +125,8 @@ def register(commands):
                              "convs detected, other operators skipped with a note (needs the onnx extra)")
     p.add_argument("--prune", default="none", metavar="SPEC",
                    help="none | magnitude:ratio=R | nm:KEEP:BLOCK | pattern:k=K,P=P[,connectivity=C] | "
-                        "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | sense | ratios:FILE.json or "
+                        "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | "
+                        "pe:ratio=R[,rows=..,block=..,cols=..,group=..] | sense | ratios:FILE.json or "
                         "ratios:LAYER=R,... (per-layer ratios, e.g. an AUTO-PRUNE search result) (default none)")
     p.add_argument("--quant", default="int8", help=f"{' | '.join(QUANTIZERS)} (default int8)")
     p.add_argument("--mapping", default="dense", metavar="STRATEGY",
