@@ -54,8 +54,8 @@ def register(commands):
                    help="none | magnitude:ratio=R | nm:KEEP:BLOCK | pattern:k=K,P=P[,connectivity=C] | "
                         "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | sense (default none)")
     p.add_argument("--quant", default="int8", help=f"{' | '.join(QUANTIZERS)} (default int8)")
-    p.add_argument("--mapping", default="dense", metavar="STRATEGY",
-                   help=f"{' | '.join(STRATEGIES)}, or a '+' composition (default dense)")
+    p.add_argument("--mapping", "--strategy", default="dense", metavar="STRATEGY",
+                   help=f"{' | '.join(STRATEGIES)}, or a '+' composition (default dense; --strategy is the same)")
     p.add_argument("--slots", default="shared", metavar="PACKING",
                    help=f"{' | '.join(SLOTS)}: compacted strategies let column groups share slots through the per-OU "
                         "routing where that saves crossbars (default shared), or keep one column group per slot "

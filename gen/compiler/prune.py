@@ -92,7 +92,8 @@ def pattern(w, k: int = 4, n_patterns: int = 8, connectivity: float = 0.0):
     lower shape code first; shape code bit ``j`` = kernel position ``j`` in row-major order; equal magnitudes inside
     a kernel are split deterministically but unspecified). Every kernel is projected onto the
     library pattern that keeps the most of its ``|w|`` (ties: the more frequent pattern). Connectivity pruning then
-    removes the ``round(connectivity · O·I)`` whole kernels of smallest remaining L2 norm.
+    removes the ``round(connectivity · O·I)`` whole kernels of smallest remaining L2 norm (``ValueError`` when that
+    is every kernel of the layer).
 
     Report: ``patterns`` (the library as kh×kw 0/1 lists), ``pattern_counts`` (kernels per pattern, after
     connectivity pruning), ``kernels_removed``, ``sparsity``.
@@ -115,6 +116,10 @@ def pattern(w, k: int = 4, n_patterns: int = 8, connectivity: float = 0.0):
     best = np.argmax(mag @ library.T.astype(np.float64), axis=1) if len(chosen) else np.zeros(0, dtype=int)
     kmask = library[best] if len(chosen) else np.zeros_like(mag, dtype=bool)
     n_remove = int(round(connectivity * kmask.shape[0]))
+    if n_remove and n_remove == kmask.shape[0]:
+        # a layer with no kernel left computes nothing: a target no fine-tuning can recover, not a sparser layer
+        checks.fail("connectivity", connectivity, f"removes all {n_remove} kernels of a {w.shape[0]}×{w.shape[1]} "
+                    "layer", f"a ratio that keeps at least one kernel (< {1 - 0.5 / n_remove:.4g})")
     if n_remove:
         norms = np.sqrt(((mag * kmask) ** 2).sum(axis=1))
         kmask[np.argsort(norms, kind="stable")[:n_remove]] = False
