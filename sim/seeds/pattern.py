@@ -286,7 +286,8 @@ def accuracy_sweep(connectivities=(0.0, 0.25, 0.5), seeds=(0, 1, 2), *, progress
 
 
 def main(argv=None) -> int:
-    """``python -m sim.seeds.pattern [--quick] [--sweep]``: the seed's rows as a table, or the accuracy sweep."""
+    """``python -m sim.seeds.pattern [--quick] [--sweep] [--ou-cols N]``: the seed's rows as a table, the accuracy
+    sweep, or the synthetic networks at another OU width."""
     import argparse
 
     from sim.seeds import table
@@ -295,7 +296,17 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="the tests' quick rows")
     parser.add_argument("--sweep", action="store_true",
                         help="digits CNN: accuracy drop and area efficiency at connectivity 0, 0.25, 0.5 × seeds 0, 1, 2")
+    parser.add_argument("--ou-cols", type=int, metavar="N",
+                        help="VGG-16 and ResNet-18 (synthetic) mapped with OUs N bitlines wide instead of 8")
     args = parser.parse_args(argv)
+    if args.ou_cols is not None:
+        geometry = dict(GEOMETRY, ou_cols=checks.check_int("--ou-cols", args.ou_cols, 1, GEOMETRY["xbar_cols"]))
+        for net in ("vgg16", "resnet18"):
+            f = synthetic_figures(net, geometry=geometry)
+            print(f"{net}: OU {geometry['ou_rows']}x{geometry['ou_cols']}: area {f['area_efficiency']:.2f}x "
+                  f"({f['bound_ratio']:.1%} of the bound {f['bound']:.2f}x), energy {f['energy_efficiency']:.2f}x",
+                  flush=True)
+        return 0
     if args.sweep:
         print(f"{'connectivity':>12} {'seed':>4} {'acc. drop (pt)':>14} {'area x':>7} {'energy x':>8} {'conv2 zeros':>11}")
         for r in accuracy_sweep():
