@@ -69,17 +69,19 @@ def _geometry(g):
 
 
 def synthetic_figures(net: str, *, connectivity: float = CONNECTIVITY, n_patterns: int = P, k: int = K,
-                      geometry: dict = GEOMETRY, quick: bool = False, seed: int = 0, progress=None) -> dict:
+                      group: int = 1, geometry: dict = GEOMETRY, quick: bool = False, seed: int = 0,
+                      progress=None) -> dict:
     """Pattern-prune, quantize (int8 per channel) and map the conv layers of ``net`` (synthetic weights, seed
     ``seed``) with :data:`STRATEGY`; returns the network totals (:func:`gen.compiler.metrics.network_totals`) plus
     ``bound`` (weights / non-zero weights), ``bound_ratio`` (area efficiency / bound), ``sparsity`` and
-    ``layers`` (how many were mapped). ``quick`` maps only the first few conv layers."""
+    ``layers`` (how many were mapped). ``quick`` maps only the first few conv layers; ``group`` shares patterns
+    between that many consecutive outputs (:func:`gen.compiler.prune.pattern`)."""
     checks.check_float("connectivity", connectivity, 0.0, 1.0)
     layers = [(i, layer) for i, layer in enumerate(network_layers(net)) if layer.kind != "fc"]
     if quick:
         layers = layers[:_QUICK_LAYERS]
     g = _geometry(geometry)
-    params = {"k": k, "P": n_patterns, "connectivity": connectivity}
+    params = {"k": k, "P": n_patterns, "connectivity": connectivity, "group": group}
     rows = []
     for index, layer in layers:
         if progress is not None:
@@ -124,8 +126,9 @@ def dead_input_mask(network: Network, mask: dict) -> dict:
 
 
 def pattern_finetune(fnet: Network, images, labels, *, layers=TRAINED_LAYERS, k: int = K, n_patterns: int = P,
-                     connectivity: float = CONNECTIVITY, steps: int = 5, epochs: int = 10, final_epochs: int = 30,
-                     lr: float = 0.005, final_lr: float = 0.002, seed: int = 0, progress=None):
+                     connectivity: float = CONNECTIVITY, group: int = 1, steps: int = 5, epochs: int = 10,
+                     final_epochs: int = 30, lr: float = 0.005, final_lr: float = 0.002, seed: int = 0,
+                     progress=None):
     """Pattern + connectivity pruning of ``layers`` of a float network with fine-tuning on ``images``/``labels``.
 
     ``steps`` stages of ``epochs`` each: stage ``s`` fine-tunes with a straight-through projection onto
@@ -133,7 +136,8 @@ def pattern_finetune(fnet: Network, images, labels, *, layers=TRAINED_LAYERS, k:
     pruned weights, re-chosen every batch; the update goes to the float ones). The last stage's pattern masks,
     extended by :func:`dead_input_mask`, are then fixed and ``final_epochs`` of masked fine-tuning
     (:func:`gen.network.train.finetune`) train the kept weights; a pruned weight stays exactly zero. Every stage
-    distils from ``fnet`` (the unpruned network, weight 0.5). Returns ``(network, mask)``.
+    distils from ``fnet`` (the unpruned network, weight 0.5); ``group`` shares patterns between that many
+    consecutive outputs (:func:`gen.compiler.prune.pattern`). Returns ``(network, mask)``.
     """
     from gen.network.train import finetune
 
@@ -154,11 +158,11 @@ def pattern_finetune(fnet: Network, images, labels, *, layers=TRAINED_LAYERS, k:
     checks.check_float("connectivity", connectivity, 0.0, 1.0)
     steps = checks.check_int("steps", steps, 1, 100)
     for name in layers:       # a target no pruning can meet fails here, before any training
-        pattern(weights[name], k, n_patterns, connectivity)
+        pattern(weights[name], k, n_patterns, connectivity, group)
 
     def stage(c):
         def project(w):
-            return w * pattern(w, k, n_patterns, c)[0] if w.shape in shapes else w
+            return w * pattern(w, k, n_patterns, c, group)[0] if w.shape in shapes else w
         return project
     net = fnet
     for s in range(1, steps + 1):
@@ -286,7 +290,7 @@ def accuracy_sweep(connectivities=(0.0, 0.25, 0.5), seeds=(0, 1, 2), *, progress
 
 
 def main(argv=None) -> int:
-    """``python -m sim.seeds.pattern [--quick] [--sweep] [--ou-cols N]``: the seed's rows as a table, the accuracy
+    """``python -m sim.seeds.pattern [--quick] [--sweep] [--ou-cols N [--group G]]``: the seed's rows as a table, the accuracy
     sweep, or the synthetic networks at another OU width."""
     import argparse
 
@@ -298,12 +302,16 @@ def main(argv=None) -> int:
                         help="digits CNN: accuracy drop and area efficiency at connectivity 0, 0.25, 0.5 × seeds 0, 1, 2")
     parser.add_argument("--ou-cols", type=int, metavar="N",
                         help="VGG-16 and ResNet-18 (synthetic) mapped with OUs N bitlines wide instead of 8")
+    parser.add_argument("--group", type=int, default=1, metavar="G",
+                        help="with --ou-cols: patterns shared by G consecutive outputs (default 1)")
     args = parser.parse_args(argv)
     if args.ou_cols is not None:
         geometry = dict(GEOMETRY, ou_cols=checks.check_int("--ou-cols", args.ou_cols, 1, GEOMETRY["xbar_cols"]))
+        group = checks.check_int("--group", args.group, 1, 4096)
         for net in ("vgg16", "resnet18"):
-            f = synthetic_figures(net, geometry=geometry)
-            print(f"{net}: OU {geometry['ou_rows']}x{geometry['ou_cols']}: area {f['area_efficiency']:.2f}x "
+            f = synthetic_figures(net, geometry=geometry, group=group)
+            print(f"{net}: OU {geometry['ou_rows']}x{geometry['ou_cols']}, pattern group {group}: area "
+                  f"{f['area_efficiency']:.2f}x "
                   f"({f['bound_ratio']:.1%} of the bound {f['bound']:.2f}x), energy {f['energy_efficiency']:.2f}x",
                   flush=True)
         return 0
