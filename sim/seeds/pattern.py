@@ -193,7 +193,7 @@ def network_npz(network: Network, path, *, layers=None) -> Path:
 
 
 def trained_figures(*, quick: bool = False, progress=None, recipe: dict | None = None,
-                    connectivity: float = CONNECTIVITY, n_patterns: int = P) -> dict:
+                    connectivity: float = CONNECTIVITY, n_patterns: int = P, group: int = 1) -> dict:
     """The digits CNN through :func:`pattern_finetune` and int8 quantization: ``accuracy``, ``accuracy_drop``
     (points, against the shipped int8 network), ``sparsity`` of the pruned layers, and the map-report totals of its
     conv layers on :data:`TRAINED_GEOMETRY` (with ``bound``, ``bound_ratio``); ``qnet`` is the int8 network.
@@ -207,7 +207,7 @@ def trained_figures(*, quick: bool = False, progress=None, recipe: dict | None =
     fnet = load("digits-float")
     x, y = digits("train")
     xt, yt = digits("test")
-    tuned, mask = pattern_finetune(fnet, x, y, connectivity=connectivity, n_patterns=n_patterns,
+    tuned, mask = pattern_finetune(fnet, x, y, connectivity=connectivity, n_patterns=n_patterns, group=group,
                                    progress=progress, **recipe)
     qnet = quantize(tuned, x, labels=None if quick else y)      # quick: no shift search on the labels (~10 s)
     accuracy = float(np.mean(int8_predict(qnet, xt) == yt))
@@ -273,16 +273,17 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
     return out
 
 
-def accuracy_sweep(connectivities=(0.0, 0.25, 0.5), seeds=(0, 1, 2), *, progress=None) -> list[dict]:
+def accuracy_sweep(connectivities=(0.0, 0.25, 0.5), seeds=(0, 1, 2), *, group: int = 1, progress=None) -> list[dict]:
     """The trained row's accuracy drop and area efficiency at several connectivity ratios and fine-tuning seeds
-    (:data:`RECIPE` with ``seed`` replaced): ``[{"connectivity", "seed", "accuracy_drop", "area_efficiency",
+    (:data:`RECIPE` with ``seed`` replaced; patterns shared by ``group`` outputs): ``[{"connectivity", "seed",
+    "accuracy_drop", "area_efficiency",
     "energy_efficiency", "pruned_sparsity"}, ...]``. What ``python -m sim.seeds.pattern --sweep`` prints."""
     out = []
     for c in connectivities:
         for s in seeds:
             if progress is not None:
                 progress(f"digits: connectivity {c:g}, seed {s}")
-            t = trained_figures(recipe={"seed": s}, connectivity=c)
+            t = trained_figures(recipe={"seed": s}, connectivity=c, group=group)
             out.append({"connectivity": c, "seed": s, "accuracy_drop": t["accuracy_drop"],
                         "area_efficiency": t["area_efficiency"], "energy_efficiency": t["energy_efficiency"],
                         "pruned_sparsity": t["pruned_sparsity"]})
@@ -303,7 +304,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ou-cols", type=int, metavar="N",
                         help="VGG-16 and ResNet-18 (synthetic) mapped with OUs N bitlines wide instead of 8")
     parser.add_argument("--group", type=int, default=1, metavar="G",
-                        help="with --ou-cols: patterns shared by G consecutive outputs (default 1)")
+                        help="with --ou-cols or --sweep: patterns shared by G consecutive outputs (default 1)")
+    parser.add_argument("--connectivity", type=float, action="append", metavar="C",
+                        help="with --sweep: the connectivity ratios (default 0, 0.25, 0.5)")
     args = parser.parse_args(argv)
     if args.ou_cols is not None:
         geometry = dict(GEOMETRY, ou_cols=checks.check_int("--ou-cols", args.ou_cols, 1, GEOMETRY["xbar_cols"]))
@@ -317,7 +320,8 @@ def main(argv=None) -> int:
         return 0
     if args.sweep:
         print(f"{'connectivity':>12} {'seed':>4} {'acc. drop (pt)':>14} {'area x':>7} {'energy x':>8} {'conv2 zeros':>11}")
-        for r in accuracy_sweep():
+        group = checks.check_int("--group", args.group, 1, 4096)
+        for r in accuracy_sweep(tuple(args.connectivity or (0.0, 0.25, 0.5)), group=group):
             print(f"{r['connectivity']:>12g} {r['seed']:>4} {r['accuracy_drop']:>14.2f} {r['area_efficiency']:>7.2f} "
                   f"{r['energy_efficiency']:>8.2f} {r['pruned_sparsity']:>11.1%}", flush=True)
         return 0
