@@ -194,15 +194,14 @@ def digits_pattern_layer(geometry, *, image: int = 0, input_bits=8, input_signed
 
     Returns ``(layer, q, plan, row, A)``: the report layer, the pruned int8 weights (OIHW), the
     :class:`gen.compiler.sparse_map.MapPlan`, the compiler's report row (per inference: ``row["positions"]``
-    vectors) and ``A`` ``[positions, K]``, the layer's im2col input for test image ``image`` (conv1's int8 output
-    in the int8 golden, :func:`sim.network.golden.int8_forward`).
+    vectors) and ``A`` ``[positions, K]``, the layer's im2col input for test image ``image``: the previous layer's
+    int8 output in the int8 golden, as :data:`gen.network.spec.TEST_ACTIVATIONS` holds it (no data set needed).
     """
     import tempfile
     from pathlib import Path
 
-    from gen.network.data import digits
-    from gen.network.spec import load
-    from sim.network.golden import int8_forward, layer_gemm
+    from gen.network.spec import TEST_ACTIVATIONS, load
+    from sim.network.golden import layer_gemm
     from sim.seeds.pattern import network_npz
 
     net = load("digits-int8")
@@ -212,8 +211,8 @@ def digits_pattern_layer(geometry, *, image: int = 0, input_bits=8, input_signed
     row, = map_strategies(layer, q, geometry, strategies=[DIGITS_STRATEGY], weight_bits=8, input_bits=input_bits,
                           input_signed=input_signed, dac_bits=dac_bits).values()
     plan = plan_layer(as_matrix(q), geometry, strategy=DIGITS_STRATEGY, weight_bits=8)
-    images, _ = digits("test")
     names = [l.name for l in net.layers]
-    x = int8_forward(net, images[image:image + 1])[names.index(DIGITS_LAYER) - 1]    # the layer's int8 input
+    with np.load(TEST_ACTIVATIONS) as acts:                  # the layer's int8 input: the previous layer's output
+        x = acts[names[names.index(DIGITS_LAYER) - 1]][image:image + 1].astype(np.int64)
     A, _ = layer_gemm(next(l for l in net.layers if l.name == DIGITS_LAYER), x)
     return layer, q, plan, row, A
