@@ -19,7 +19,7 @@ from gen.systolic.config import SystolicConfig
 REPO = Path(__file__).resolve().parent.parent
 FIELDS = [field.name for field in dataclasses.fields(SystolicConfig)]
 # Valid ranges of the int fields for dense_4x4 (4x4, 1:1, 8-bit signed: acc_bits >= 18 for 4 products of 2**14).
-INT_FIELDS = {"rows": (1, 64), "cols": (1, 64), "act_bits": (2, 16), "weight_bits": (2, 16),
+INT_FIELDS = {"rows": (1, 128), "cols": (1, 128), "act_bits": (2, 16), "weight_bits": (2, 16),
               "acc_bits": (18, 64), "counter_bits": (16, 64), "keep": (1, 1), "block": (1, 16)}
 
 

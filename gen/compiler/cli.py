@@ -52,7 +52,8 @@ def register(commands):
                              "convs detected, other operators skipped with a note (needs the onnx extra)")
     p.add_argument("--prune", default="none", metavar="SPEC",
                    help="none | magnitude:ratio=R | nm:KEEP:BLOCK | pattern:k=K,P=P[,connectivity=C,group=G] | "
-                        "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | sense (default none)")
+                        "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | "
+                        "pe:ratio=R[,rows=..,block=..,cols=..,group=..] | sense (default none)")
     p.add_argument("--quant", default="int8", help=f"{' | '.join(QUANTIZERS)} (default int8)")
     p.add_argument("--mapping", "--strategy", default="dense", metavar="STRATEGY",
                    help=f"{' | '.join(STRATEGIES)}, or a '+' composition (default dense; --strategy is the same)")

@@ -10,6 +10,7 @@ import numpy as np
 
 from hw import checks
 from hw.formats.conv import gemm_matrix
+from gen.compiler.pe_prune import pe_prune
 
 __all__ = ["as_matrix", "from_matrix", "magnitude", "nm", "pattern", "ou_structured", "sense", "PRUNERS",
            "parse_prune", "prune"]
@@ -187,15 +188,20 @@ def sense(w):
     return mask, _report("sense", mask, kept_per_output=-(-k_total // 2))
 
 
-PRUNERS = {"none": None, "magnitude": magnitude, "nm": nm, "pattern": pattern, "ou": ou_structured, "sense": sense}
-_PARAMS = {"magnitude": {"ratio": float}, "nm": {"keep": int, "block": int},
+PRUNERS = {"none": None, "magnitude": magnitude, "nm": nm, "pattern": pattern, "ou": ou_structured, "sense": sense,
+           "pe": pe_prune}
+_PARAMS = {"magnitude": {"ratio": float}, "nm": {"keep": int, "block": int}, "pe": {"ratio": float, "rows": int,
+                                                                                    "block": int, "cols": int,
+                                                                                    "group": int},
            "pattern": {"k": int, "P": int, "connectivity": float, "group": int},
            "ou": {"ratio": float, "ou_rows": int, "outputs_per_group": int}, "sense": {}, "none": {}}
 
 
 def parse_prune(spec: str) -> tuple[str, dict]:
     """``"pattern:k=4,P=8"`` → ``("pattern", {"k": 4, "P": 8})``. Also ``magnitude:ratio=0.5`` (or
-    ``magnitude:0.5``), ``nm:2:4``/``nm:keep=2,block=4``, ``ou:ratio=0.5``, ``sense``, ``none``."""
+    ``magnitude:0.5``), ``nm:2:4``/``nm:keep=2,block=4``, ``ou:ratio=0.5``,
+    ``pe:ratio=0.5[,rows=4,block=4,cols=4,group=4]`` (GEMM-engine tiles, :mod:`gen.compiler.pe_prune`), ``sense``,
+    ``none``."""
     checks.check_str("--prune", spec, f"a spec such as 'nm:2:4': methods {', '.join(PRUNERS)}")
     name, _, rest = spec.partition(":")
     if name not in PRUNERS:
@@ -219,7 +225,7 @@ def parse_prune(spec: str) -> tuple[str, dict]:
         except ValueError:
             raise ValueError(f"--prune {spec!r}: {key} = {value!r} is not a {allowed[key].__name__}: allowed "
                              f"{'an integer' if allowed[key] is int else 'a number'}") from None
-    required = {"magnitude": ["ratio"], "nm": ["keep", "block"], "ou": ["ratio"]}.get(name, [])
+    required = {"magnitude": ["ratio"], "nm": ["keep", "block"], "ou": ["ratio"], "pe": ["ratio"]}.get(name, [])
     missing = [key for key in required if key not in params]
     if missing:
         raise ValueError(f"--prune {spec!r} needs {', '.join(missing)}")

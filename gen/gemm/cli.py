@@ -217,6 +217,8 @@ def _run(args):
     if dense.kind != "gemm":
         raise ValueError(f"--dense {args.dense!r} is a {dense.kind!r} config: allowed a \"gemm\" config")
     shapes = [(f"gemm{i}", parse_gemm(text)) for i, text in enumerate(args.gemm)]
+    if args.skip_zero_tiles is not None:
+        return _skip_zero_tiles(cfg, args, shapes)
     workloads = [network_layers(net=name) for name in args.net]
     workloads += [network_layers(onnx=path) for path in args.onnx]
     if args.layers:
@@ -280,6 +282,40 @@ def _run(args):
     return 0
 
 
+def _skip_zero_tiles(cfg, args, shapes):
+    """``--skip-zero-tiles W.npy`` with one ``--gemm M,K,N``: the jobs with W's all-zero tiles compiled away
+    (:func:`gen.compiler.pe_prune.skip_perf`)."""
+    import numpy as np
+
+    from gen.compiler.pe_prune import skip_perf
+
+    if len(shapes) != 1 or args.net or args.onnx or args.layers or args.act_density is not None:
+        raise ValueError("--skip-zero-tiles takes exactly one --gemm M,K,N (K × N = the matrix's shape): allowed "
+                         "without --layers, --net, --onnx and --act-density")
+    path = checks.check_readable_file("--skip-zero-tiles", args.skip_zero_tiles)
+    try:
+        W = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise ValueError(f"--skip-zero-tiles {path} is not a .npy array: allowed a K × N integer matrix "
+                         f"({str(error).splitlines()[0]})") from None
+    if not isinstance(W, np.ndarray):
+        raise ValueError(f"--skip-zero-tiles {path} is an .npz archive: allowed one .npy K × N integer matrix")
+    m, k, n = shapes[0][1]
+    if W.shape != (k, n):
+        raise ValueError(f"--skip-zero-tiles {path} has shape {W.shape}: allowed ({k}, {n}), the K × N of --gemm")
+    r = skip_perf(cfg, m, W)
+    if args.json:
+        import json
+
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"{r['config']} {m},{k},{n}: tiles kept {r['tiles_kept']}/{r['tiles']} (k={cfg.k} x n={cfg.cols}), "
+          f"{len(r['jobs'])} jobs sent {r['jobs']}")
+    print(f"cycles {r['cycles']}, dense {r['dense_cycles']} (the layer sent whole), cycles saved "
+          f"{r['cycles_saved']:.3f}x (gen/gemm/perf.py, ideal host)")
+    return 0
+
+
 def register(commands):
     perf = commands.add_parser("perf", help="predicted cycles, utilization and speedup of GEMMs on a gemm config")
     perf.add_argument("--config", required=True, metavar="PRESET_OR_PATH", help="a gemm preset or .toml file")
@@ -295,6 +331,9 @@ def register(commands):
     perf.add_argument("--act-density", type=float, metavar="D",
                       help="share of non-zero activations (0 … 1) of seeded synthetic activations: cycles for that "
                            "data (lossless activation sparsity depends on it)")
+    perf.add_argument("--skip-zero-tiles", type=Path, metavar="W.npy",
+                      help="a K×N integer weight matrix (.npy) for the one --gemm M,K,N: its all-zero k×cols tiles "
+                           "compiled away (PE-wise pruning: gen/compiler/pe_prune.py); cycles vs the layer sent whole")
     perf.add_argument("--seed", type=int, default=0, help="seed of the synthetic activations (default 0)")
     perf.add_argument("--json", action="store_true",
                       help="print one JSON object per GEMM (cycles, dense_cycles, speedup, ...) instead of the table")

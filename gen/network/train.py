@@ -234,9 +234,12 @@ def softmax_cross_entropy(logits, labels) -> tuple:
     integer ``labels`` ``(n,)``."""
     z = logits - logits.max(axis=1, keepdims=True)
     prob = np.exp(z)
-    prob /= prob.sum(axis=1, keepdims=True)
+    total = prob.sum(axis=1, keepdims=True)
+    prob /= total
     n = len(labels)
-    loss = -np.log(prob[np.arange(n), labels] + 1e-12).mean()
+    # log-softmax, not log(prob + floor): a floor changes the loss's slope where a probability is ~1e-12 (a badly
+    # misclassified image), and the gradient returned would no longer be the loss's
+    loss = (np.log(total[:, 0]) - z[np.arange(n), labels]).mean()
     prob[np.arange(n), labels] -= 1
     return loss, prob / n
 

@@ -32,8 +32,10 @@ from hw.systolic import beats as array_beats
 from hw.gemm import os_beats
 from sim.gemm.golden import padded_weights, tiles
 from gen.gemm.config import check_dims, check_job
+from gen.compiler.pe_prune import skip_jobs, tile_map
 
-__all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words", "balance_channels"]
+__all__ = ["GemmJob", "plan_gemm", "plan_descriptor", "gemm_result", "result_words", "balance_channels",
+           "PrunedPlan", "plan_pruned"]
 
 
 @dataclass(frozen=True)
@@ -173,3 +175,81 @@ def balance_channels(A, *, block, density=None):
             b = (b + 1) % blocks
         slots[b].append(int(ch))
     return np.array([ch for s in slots for ch in s], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class PrunedPlan:
+    """A layer ``C = post(A · W)`` compiled for the WS engine with its all-zero weight tiles removed
+    (:func:`plan_pruned`).
+
+    ``jobs`` are the ``(A, W, shift)`` jobs the host sends, in order; job ``i`` computes rows ``rows[i]`` of C at the
+    original columns ``columns[i]``. ``tiles`` is the ``(kt, nt)`` map of W's ``k × cols`` tiles that hold a
+    non-zero (the ones sent); ``dense`` the ``(M, K, N)`` jobs of the same layer without skipping (rows split into
+    ``max_m`` chunks), the baseline of the cycles saved."""
+    m: int
+    k: int
+    n: int
+    shift: int
+    tiles: np.ndarray
+    jobs: list
+    rows: list
+    columns: list
+    dense: list
+
+    def __repr__(self):
+        return (f"PrunedPlan(m={self.m}, k={self.k}, n={self.n}, tiles_kept={int(self.tiles.sum())}/"
+                f"{self.tiles.size}, jobs={self.shapes})")
+
+    @property
+    def shapes(self) -> list:
+        """``(M, K, N)`` of every job sent (the input of :func:`gen.gemm.perf.predict`)."""
+        return [(a.shape[0], a.shape[1], w.shape[1]) for a, w, _ in self.jobs]
+
+    def assemble(self, outputs) -> np.ndarray:
+        """The jobs' results (``C_i`` of each job, e.g. :func:`gemm_result` of its beats) → ``C[M × N]``. Columns
+        whose every tile was removed are ``post(0) = 0``."""
+        if len(outputs) != len(self.jobs):
+            raise ValueError(f"outputs = <{len(outputs)} job results> does not match the plan: allowed "
+                             f"{len(self.jobs)}, one per job")
+        C = np.zeros((self.m, self.n), np.int64)
+        for out, rs, cs in zip(outputs, self.rows, self.columns):
+            C[rs, cs] = out
+        return C
+
+
+def plan_pruned(cfg, A, W, shift=0) -> PrunedPlan:
+    """Compile a layer for the weight-stationary engine with the all-zero ``k × cols`` tiles of W removed (PE-wise
+    pruning, :mod:`gen.compiler.pe_prune`), so that the engine only runs the tiles that hold weights.
+
+    The jobs are :func:`gen.compiler.pe_prune.skip_jobs`: N-tiles grouped by the set of K-tiles that hold a
+    non-zero, one job ``A[:, those K-tiles' rows] · W[those rows, the group's columns]`` per group and ``max_m``
+    chunk of rows; an N-tile with no K-tile left is not sent at all (its columns are ``post(0) = 0``). Each job is
+    an ordinary job (:func:`plan_gemm` plans its beats); the cycle model of the job list
+    (:func:`gen.gemm.perf.predict` of ``plan.shapes``) is what the engine takes.
+
+    Raises
+    ------
+    ValueError
+        ``cfg`` not weight-stationary or with activation sparsity, or anything :func:`gen.gemm.config.check_job`
+        rejects for a ``max_m`` chunk of A with the whole W (values, shapes, K and N, the shift).
+    """
+    if getattr(cfg, "dataflow", "ws") != "ws" or getattr(cfg, "act_keep", 0):
+        raise ValueError(f"config {cfg.top}: dataflow = {cfg.dataflow!r}, act_keep = {cfg.act_keep}: allowed "
+                         "dataflow 'ws' without activation sparsity (tiles of rows·block × cols are skipped)")
+    A = np.asarray(A)
+    if A.ndim != 2 or not A.shape[0]:
+        raise ValueError(f"A shape {A.shape}: allowed a 2-D M × K array with M >= 1")
+    chunks = [slice(r, min(r + cfg.max_m, A.shape[0])) for r in range(0, A.shape[0], cfg.max_m)]
+    for rs in chunks:
+        _, W, shift = check_job(cfg, A[rs], W, shift)
+    A = np.asarray(A, np.int64)
+    (M, K), N = A.shape, W.shape[1]
+    padded_weights(cfg, W)                              # keep:block, checked once for the whole layer
+    live = tile_map(W, cfg.k, cfg.cols)
+    jobs, rows, columns = [], [], []
+    for rs, ks, cs in skip_jobs(W, M, k=cfg.k, cols=cfg.cols, max_m=cfg.max_m):
+        jobs.append((A[rs][:, ks], W[np.ix_(ks, cs)], shift))
+        rows.append(rs)
+        columns.append(cs)
+    dense = [(rs.stop - rs.start, K, N) for rs in chunks]
+    return PrunedPlan(m=M, k=K, n=N, shift=shift, tiles=live, jobs=jobs, rows=rows, columns=columns, dense=dense)
