@@ -124,13 +124,13 @@ def register(commands):
                         help="an ONNX model: its Conv/Gemm/MatMul weights, positions from shape inference, depthwise "
                              "convs detected, other operators skipped with a note (needs the onnx extra)")
     p.add_argument("--prune", default="none", metavar="SPEC",
-                   help="none | magnitude:ratio=R | nm:KEEP:BLOCK | pattern:k=K,P=P[,connectivity=C] | "
+                   help="none | magnitude:ratio=R | nm:KEEP:BLOCK | pattern:k=K,P=P[,connectivity=C,group=G] | "
                         "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | "
                         "pe:ratio=R[,rows=..,block=..,cols=..,group=..] | sense | ratios:FILE.json or "
                         "ratios:LAYER=R,... (per-layer ratios, e.g. an AUTO-PRUNE search result) (default none)")
     p.add_argument("--quant", default="int8", help=f"{' | '.join(QUANTIZERS)} (default int8)")
-    p.add_argument("--mapping", default="dense", metavar="STRATEGY",
-                   help=f"{' | '.join(STRATEGIES)}, or a '+' composition (default dense)")
+    p.add_argument("--mapping", "--strategy", default="dense", metavar="STRATEGY",
+                   help=f"{' | '.join(STRATEGIES)}, or a '+' composition (default dense; --strategy is the same)")
     p.add_argument("--slots", default="shared", metavar="PACKING",
                    help=f"{' | '.join(SLOTS)}: compacted strategies let column groups share slots through the per-OU "
                         "routing where that saves crossbars (default shared), or keep one column group per slot "

@@ -86,17 +86,23 @@ def _codes_to_patterns(codes, size):
     return ((codes[:, None] >> np.arange(size)) & 1).astype(bool)
 
 
-def pattern(w, k: int = 4, n_patterns: int = 8, connectivity: float = 0.0):
+def pattern(w, k: int = 4, n_patterns: int = 8, connectivity: float = 0.0, group: int = 1):
     """Pattern pruning of ``kh × kw`` (normally 3×3) kernels.
 
     The library is the ``n_patterns`` most frequent top-``k`` shapes of the layer's kernels (ties between shapes:
     lower shape code first; shape code bit ``j`` = kernel position ``j`` in row-major order; equal magnitudes inside
     a kernel are split deterministically but unspecified). Every kernel is projected onto the
     library pattern that keeps the most of its ``|w|`` (ties: the more frequent pattern). Connectivity pruning then
-    removes the ``round(connectivity · O·I)`` whole kernels of smallest remaining L2 norm.
+    removes the ``round(connectivity · O·I)`` whole kernels of smallest remaining L2 norm (``ValueError`` when that
+    is every kernel of the layer).
+
+    ``group > 1`` shares patterns: the kernels of ``group`` consecutive outputs on one input channel are one *unit*
+    (a 3×3 kernel of summed ``|w|``) that takes one pattern, and connectivity removes ``round(connectivity · units)``
+    whole units; so the outputs of a group have the same zero rows and a crossbar column group holding them (OUs
+    ``group`` outputs wide) stores no zero row. ``group = 1`` is the per-kernel pruning above.
 
     Report: ``patterns`` (the library as kh×kw 0/1 lists), ``pattern_counts`` (kernels per pattern, after
-    connectivity pruning), ``kernels_removed``, ``sparsity``.
+    connectivity pruning), ``kernels_removed``, ``group``, ``sparsity``.
     """
     w = _weights(w)
     if w.ndim != 4:
@@ -107,24 +113,39 @@ def pattern(w, k: int = 4, n_patterns: int = 8, connectivity: float = 0.0):
     k = checks.check_int("pattern k", k, 1, size, allowed=f"1 … {size} (kernel positions)")
     n_patterns = checks.check_int("pattern P", n_patterns, 1)
     connectivity = _check_ratio("connectivity", connectivity)
-    mag = np.abs(w.reshape(-1, size)).astype(np.float64)
+    group = checks.check_int("pattern group", group, 1, 4096)
+    n_out, n_in = w.shape[:2]
+    kernels = np.abs(w.reshape(n_out, n_in, size)).astype(np.float64)
+    owner = np.arange(n_out) // group                                   # the output group of every output
+    n_groups = -(-n_out // group)
+    mag, energy = np.zeros((n_groups, n_in, size)), np.zeros((n_groups, n_in, size))
+    np.add.at(mag, owner, kernels)                                      # group = 1: the kernels themselves
+    np.add.at(energy, owner, kernels ** 2)
+    mag, energy = mag.reshape(-1, size), energy.reshape(-1, size)
     top = np.argpartition(-mag, k - 1, axis=1)[:, :k] if k < size else np.tile(np.arange(size), (len(mag), 1))
     codes = np.bitwise_or.reduce(np.left_shift(1, top), axis=1) if mag.size else np.zeros(0, dtype=np.int64)
     uniq, counts = np.unique(codes, return_counts=True)
     chosen = uniq[np.lexsort((uniq, -counts))][:n_patterns]          # most frequent, then lower code
     library = _codes_to_patterns(chosen, size)                          # (P, size)
     best = np.argmax(mag @ library.T.astype(np.float64), axis=1) if len(chosen) else np.zeros(0, dtype=int)
-    kmask = library[best] if len(chosen) else np.zeros_like(mag, dtype=bool)
-    n_remove = int(round(connectivity * kmask.shape[0]))
+    umask = library[best] if len(chosen) else np.zeros_like(mag, dtype=bool)
+    n_remove = int(round(connectivity * umask.shape[0]))
+    if n_remove and n_remove == umask.shape[0]:
+        # a layer with no kernel left computes nothing: a target no fine-tuning can recover, not a sparser layer
+        what = "kernels" if group == 1 else f"units of {group} kernels"
+        checks.fail("connectivity", connectivity, f"removes all {n_remove} {what} of a {n_out}×{n_in} layer",
+                    f"a ratio that keeps at least one kernel (< {1 - 0.5 / n_remove:.4g})")
     if n_remove:
-        norms = np.sqrt(((mag * kmask) ** 2).sum(axis=1))
-        kmask[np.argsort(norms, kind="stable")[:n_remove]] = False
-    alive = kmask.any(axis=1)
+        norms = np.sqrt((energy * umask).sum(axis=1))
+        umask[np.argsort(norms, kind="stable")[:n_remove]] = False
+    kmask = umask.reshape(n_groups, n_in, size)[owner]                  # (O, I, size)
+    alive = kmask.any(axis=2).ravel()
+    best_kernel = best.reshape(n_groups, n_in)[owner].ravel() if len(chosen) else np.zeros(0, dtype=int)
     mask = kmask.reshape(w.shape)
-    return mask, _report("pattern", mask, k=k, P=n_patterns, connectivity=connectivity,
+    return mask, _report("pattern", mask, k=k, P=n_patterns, connectivity=connectivity, group=group,
                          patterns=[p.reshape(w.shape[2], w.shape[3]).astype(int).tolist() for p in library],
-                         pattern_counts=np.bincount(best[alive], minlength=len(chosen)).tolist(),
-                         kernels_removed=n_remove)
+                         pattern_counts=np.bincount(best_kernel[alive], minlength=len(chosen)).tolist(),
+                         kernels_removed=int((~alive).sum()))
 
 
 def ou_structured(w, ratio: float, ou_rows: int = 9, outputs_per_group: int = 1):
@@ -172,7 +193,7 @@ PRUNERS = {"none": None, "magnitude": magnitude, "nm": nm, "pattern": pattern, "
 # ratios: per-layer ratios (gen.compiler.autoprune's search result), resolved per layer by the network's mapper
 _PARAMS = {"ratios": {}, "magnitude": {"ratio": float}, "nm": {"keep": int, "block": int},
            "pe": {"ratio": float, "rows": int, "block": int, "cols": int, "group": int},
-           "pattern": {"k": int, "P": int, "connectivity": float},
+           "pattern": {"k": int, "P": int, "connectivity": float, "group": int},
            "ou": {"ratio": float, "ou_rows": int, "outputs_per_group": int}, "sense": {}, "none": {}}
 
 
@@ -234,5 +255,5 @@ def prune(w, name: str, params: dict):
             return mask, _report("pattern", mask, skipped="pattern pruning applies to 3×3 convolutions only")
         params = dict(params)
         return pattern(w, k=params.get("k", 4), n_patterns=params.get("P", 8),
-                       connectivity=params.get("connectivity", 0.0))
+                       connectivity=params.get("connectivity", 0.0), group=params.get("group", 1))
     return PRUNERS[name](w, **params)

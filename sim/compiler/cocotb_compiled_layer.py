@@ -23,12 +23,26 @@ from sim.gemm.golden import padded_weights, requantize
 from hw.formats.mvm import mvm as ideal_mvm
 from gen.gemm.perf import job_cycles
 from sim.compiler.compiled_layer import (GEMM_PRUNE, LAYER, PADDING, RRAM_PRUNES, RRAM_STRATEGIES, STRIDE,
-                                         compiled_layer, layer_input, requant_shift, rram_plans)
+                                         compiled_layer, digits_pattern_layer, layer_input, requant_shift,
+                                         rram_plans, run_layer_on_tile)
 from sim.gemm.tb import GemmEngineTB
 from sim.rram.tb import RramTileTB
 from sim.common.tbenv import settings
 
 VECTORS = 2          # conv2 output positions per strategy with gaps and backpressure (then all of them, ideal)
+_CELLS = []          # the tile's cell levels when the last RRAM test of this build ended (cells survive a reset)
+
+
+def _restore_cells(tb):
+    """A fresh golden model learns what the non-volatile cells hold after the earlier tests of this build, so each
+    test programs only the cells that differ (not its whole footprint)."""
+    if _CELLS:
+        for m, levels in zip(tb.golden.mirrors, _CELLS[0]):
+            m.levels[0] = levels
+
+
+def _keep_cells(tb):
+    _CELLS[:] = [[m.levels[0].copy() for m in tb.golden.mirrors]]
 
 
 @cocotb.test()
@@ -43,6 +57,7 @@ async def rram_compiled_layer(dut):
     x2 = layer_input(seed)
     tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
     await tb.start()
+    _restore_cells(tb)
     prev = await tb.read_regs()
     dense_ous = cfg.n_xbars * cfg.row_groups * cfg.col_groups
     reordered = shared = 0
@@ -107,6 +122,56 @@ async def rram_compiled_layer(dut):
     assert reordered, "kernel-reorder kept the identity order: the layer did not exercise output permutation"
     assert shared, "no mapping shared a slot: the run did not exercise per-OU routing of two outputs on a bitline"
     tb.scoreboard.assert_done(outputs)
+    _keep_cells(tb)
+
+
+@cocotb.test()
+async def rram_digits_pattern_layer(dut):
+    """Seed 000 on the RTL: the trained digits CNN's conv2 pattern + connectivity pruned (k = 4) and mapped with
+    kernel-reorder on mapping format v2 (outputs permuted by pattern, column groups sharing slots). Every output of
+    every output position, with input gaps and output backpressure, equals the tile golden and ``x @ Wq``; the
+    counters of one inference and, from an ideal host, its cycles equal the compiler's report row."""
+    s = settings(RramTileConfig)
+    cfg, seed = s.config, s.seed
+    _, q, plan, row, A = digits_pattern_layer(cfg.geometry, image=seed % 450, input_bits=cfg.input_bits,
+                                              input_signed=cfg.input_signed, dac_bits=cfg.dac_bits)
+    mapping, W = plan.mapping(), plan.weights
+    np.testing.assert_array_equal(W, weights_to_gemm(q))
+    assert "output_order" in mapping.info, "kernel-reorder kept the identity order"
+    assert mapping.shared_bitlines() > 0, "no bitline serves two outputs: per-OU routing not exercised"
+    assert (~q.reshape(-1, 9).any(axis=1)).sum() > 0 and (q.reshape(-1, 9) != 0).sum(axis=1).max() <= 4
+    positions = row["positions"]
+    assert len(A) == positions and A.any()
+    tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
+    await tb.start()
+    _restore_cells(tb)
+    prev = await tb.read_regs()
+    Y, regs = await run_layer_on_tile(tb, mapping, A)       # programs the cells that differ from the golden's
+    np.testing.assert_array_equal(Y, ideal_mvm(mapping, A, input_bits=cfg.input_bits, input_signed=cfg.input_signed,
+                                               dac_bits=cfg.dac_bits, adc_bits=cfg.adc_bits))
+    np.testing.assert_array_equal(Y, A @ W)
+    got = {name: regs[name] - prev[name] for name in ("OU_ACTIVATIONS", "ADC_CONVERSIONS", "SKIPPED_OUS", "MVMS")}
+    dense_ous = cfg.n_xbars * cfg.row_groups * cfg.col_groups
+    assert got == {"OU_ACTIVATIONS": row["ou_activations"], "ADC_CONVERSIONS": row["adc_conversions"],
+                   "SKIPPED_OUS": (dense_ous - mapping.n_ous) * cfg.n_planes * positions, "MVMS": positions}, \
+        (got, row)
+    # the same inference from an ideal host: first input beat to last output beat = the row's cycles
+    await tb.idle()
+    src, sink = tb.sources["inputs"], tb.sinks["outputs"]
+    src.set_pause_generator(None)
+    sink.set_pause_generator(None)
+    first = len(src.handshake_cycles)
+    ys = np.array([await tb.mvm(x) for x in A])                     # back to back: the tables are loaded
+    regs2 = await tb.check_registers()
+    np.testing.assert_array_equal(ys, A @ W)
+    assert regs2["OU_ACTIVATIONS"] - regs["OU_ACTIVATIONS"] == row["ou_activations"]
+    cycles = sink.handshake_cycles[-1] - src.handshake_cycles[first] + 1
+    assert cycles == row["cycles"], (cycles, row["cycles"])
+    cocotb.log.info("digits conv2 pattern + kernel-reorder: %d OUs on %d crossbar(s), %d bitlines shared, %s per "
+                    "inference, %d cycles = the compiler's row", mapping.n_ous, mapping.n_xbars,
+                    mapping.shared_bitlines(), got, cycles)
+    tb.scoreboard.assert_done(2 * positions * q.shape[0])
+    _keep_cells(tb)
 
 
 async def _gemm_conv(dut, *, gap, stall):

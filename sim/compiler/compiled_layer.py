@@ -28,7 +28,8 @@ __all__ = ["BARS", "LAYER", "STRIDE", "PADDING", "RRAM_PRUNE", "RRAM_STRATEGIES"
            "RRAM_DAC_BITS",
            "GEMM_PRUNE",
            "compiled_layer", "layer_input", "requant_shift", "rram_plans", "rram_config", "gemm_config",
-           "plan_user_layer", "tile_config", "run_layer_on_tile"]
+           "plan_user_layer", "tile_config", "run_layer_on_tile", "DIGITS_LAYER", "DIGITS_STRATEGY", "digits_prune",
+           "digits_pattern_layer"]
 
 LAYER = "conv2"
 STRIDE, PADDING = 2, 1                     # conv2 of the bars CNN (train_tiny: stride 2, pad 1)
@@ -45,6 +46,11 @@ RRAM_GEOMETRY = {"xbar_rows": 64, "xbar_cols": 64, "ou_rows": 9, "ou_cols": 16, 
 # 2-bit DAC: 5 input planes instead of 8 (signed 8-bit) cuts the simulated cycles
 RRAM_DAC_BITS = 2
 GEMM_PRUNE = "nm:2:4"
+# The trained digits CNN's conv2 (gen.network.spec.SHIPPED "digits-int8": 3×3 8→16, stride 2, pad 1, K = 72, N = 16,
+# 2×2 output positions) pattern-pruned as seed 000 prunes it (sim.seeds.pattern) and mapped with kernel-reorder on
+# RRAM_GEOMETRY, whose 9×16 OUs hold two outputs per column group, so the reordering pairs outputs by pattern.
+DIGITS_LAYER = "conv2"
+DIGITS_STRATEGY = "kernel-reorder"
 _INPUT_BITS = 8
 
 
@@ -172,3 +178,41 @@ async def run_layer_on_tile(tb, mapping, X, *, done=None):
 def gemm_config(m: int, k: int, n: int):
     """The ``gemm_4x4_2of4`` preset (2:4, ReLU, int8 output) with its maxima set to one ``M × K × N`` job."""
     return load_config("gemm_4x4_2of4", {"max_m": m, "max_k": k, "max_n": n})
+
+
+def digits_prune() -> str:
+    """The ``--prune`` spec of seed 000 (:func:`sim.seeds.pattern.prune_spec`: pattern k = 4 + connectivity)."""
+    from sim.seeds.pattern import prune_spec
+
+    return prune_spec()
+
+
+def digits_pattern_layer(geometry, *, image: int = 0, input_bits=8, input_signed=True, dac_bits=1):
+    """The shipped int8 digits CNN's :data:`DIGITS_LAYER`, pattern-pruned by the compiler (:func:`digits_prune`,
+    through ``map-report --weights``'s path :func:`gen.compiler.report.prepared_layers` on the network's ``.npz``)
+    and planned with :data:`DIGITS_STRATEGY`.
+
+    Returns ``(layer, q, plan, row, A)``: the report layer, the pruned int8 weights (OIHW), the
+    :class:`gen.compiler.sparse_map.MapPlan`, the compiler's report row (per inference: ``row["positions"]``
+    vectors) and ``A`` ``[positions, K]``, the layer's im2col input for test image ``image``: the previous layer's
+    int8 output in the int8 golden, as :data:`gen.network.spec.TEST_ACTIVATIONS` holds it (no data set needed).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from gen.network.spec import TEST_ACTIVATIONS, load
+    from sim.network.golden import layer_gemm
+    from sim.seeds.pattern import network_npz
+
+    net = load("digits-int8")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = network_npz(net, Path(tmp) / "digits.npz", layers=[DIGITS_LAYER])
+        (layer, q, _), = prepared_layers(weights=path, prune=digits_prune(), quant="int8")
+    row, = map_strategies(layer, q, geometry, strategies=[DIGITS_STRATEGY], weight_bits=8, input_bits=input_bits,
+                          input_signed=input_signed, dac_bits=dac_bits).values()
+    plan = plan_layer(as_matrix(q), geometry, strategy=DIGITS_STRATEGY, weight_bits=8)
+    names = [l.name for l in net.layers]
+    with np.load(TEST_ACTIVATIONS) as acts:                  # the layer's int8 input: the previous layer's output
+        x = acts[names[names.index(DIGITS_LAYER) - 1]][image:image + 1].astype(np.int64)
+    A, _ = layer_gemm(next(l for l in net.layers if l.name == DIGITS_LAYER), x)
+    return layer, q, plan, row, A

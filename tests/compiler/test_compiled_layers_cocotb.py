@@ -6,6 +6,9 @@ The trained toy CNN's conv2 (``gen/compiler/data/bars.npz``, K = 72, N = 16; :mo
   ``kernel-reorder+bit-squeeze`` onto an RRAM tile derived from the mappings (two 64×64 crossbars, 2-bit cells,
   9×16 OUs, 2-bit DAC, lossless ADC); real im2col vectors of conv2's input are compared with the tile golden,
   ``x @ Wq`` and the direct convolution, and OU_ACTIVATIONS / ADC_CONVERSIONS / SKIPPED_OUS with the compiler's predictions;
+- the trained digits CNN's conv2 (``gen/network/data/digits_cnn_int8.npz``), pattern + connectivity pruned as seed
+  000 prunes it (:mod:`sim.seeds.pattern`) and mapped with kernel-reorder (v2: outputs permuted, shared slots) on
+  the same tile build: every output position bit-exact, counters and cycles equal to the compiler's report row;
 - pruned 2:4 by the compiler and run as a whole convolution (im2col, one 36×72×16 job) on ``gemm_4x4_2of4``
   (ReLU, int8 requantization), compared with the direct convolution after the same output stage, cycles equal to
   the cycle model.
@@ -16,13 +19,15 @@ import pytest
 from hw.formats.mapping import CrossbarGeometry
 from hw.formats.conv import conv_gemm_shape
 from sim.compiler.compiled_layer import (GEMM_PRUNE, PADDING, RRAM_DAC_BITS, RRAM_GEOMETRY, STRIDE, compiled_layer,
-                                   gemm_config, rram_config, rram_plans)
+                                   digits_pattern_layer, gemm_config, rram_config, rram_plans)
 from sim.common.runner import SIMULATORS, run_design
 
 
 def _rram_config():
-    plans = rram_plans(CrossbarGeometry(**RRAM_GEOMETRY), dac_bits=RRAM_DAC_BITS)
-    return rram_config([plan.mapping() for plan, _ in plans.values()])
+    geometry = CrossbarGeometry(**RRAM_GEOMETRY)
+    plans = rram_plans(geometry, dac_bits=RRAM_DAC_BITS)
+    digits = digits_pattern_layer(geometry, dac_bits=RRAM_DAC_BITS)[2]          # seed 000's layer, same build
+    return rram_config([plan.mapping() for plan, _ in plans.values()] + [digits.mapping()])
 
 
 def _gemm_config():
@@ -32,7 +37,7 @@ def _gemm_config():
     return gemm_config(m, k, n)
 
 
-DESIGNS = {"rram": (_rram_config, ["rram_compiled_layer"]),
+DESIGNS = {"rram": (_rram_config, ["rram_compiled_layer", "rram_digits_pattern_layer"]),
            "gemm": (_gemm_config, ["gemm_nm_conv_cycle_model", "gemm_nm_conv_gaps_backpressure"])}
 
 

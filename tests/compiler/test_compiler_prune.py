@@ -107,7 +107,7 @@ def test_prune_spec_parsing_and_errors():
     assert parse_prune("none") == ("none", {})
     with pytest.raises(ValueError, match="method 'foo' is not known: allowed none, magnitude"):
         parse_prune("foo")
-    with pytest.raises(ValueError, match=r"parameter 'q=1' is not allowed: allowed k=…, P=…, connectivity=…"):
+    with pytest.raises(ValueError, match=r"parameter 'q=1' is not allowed: allowed k=…, P=…, connectivity=…, group=…"):
         parse_prune("pattern:q=1")
     with pytest.raises(ValueError, match="needs ratio"):
         parse_prune("magnitude")
