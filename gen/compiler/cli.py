@@ -128,7 +128,10 @@ def register(commands):
                         "ou:ratio=R[,ou_rows=..,outputs_per_group=..] | "
                         "pe:ratio=R[,rows=..,block=..,cols=..,group=..] | sense | ratios:FILE.json or "
                         "ratios:LAYER=R,... (per-layer ratios, e.g. an AUTO-PRUNE search result) (default none)")
-    p.add_argument("--quant", default="int8", help=f"{' | '.join(QUANTIZERS)} (default int8)")
+    p.add_argument("--quant", default="int8", metavar="SPEC",
+                   help=f"{' | '.join(q for q in QUANTIZERS if q != 'sme')} | sme:terms=T[,granularity=channel|layer] "
+                        "(SME: at most T non-zero cell slices per weight, scale per channel or layer minimizing the "
+                        "error; default int8)")
     p.add_argument("--mapping", "--strategy", default="dense", metavar="STRATEGY",
                    help=f"{' | '.join(STRATEGIES)}, or a '+' composition (default dense; --strategy is the same)")
     p.add_argument("--slots", default="shared", metavar="PACKING",

@@ -16,8 +16,10 @@ from gen.compiler.metrics import layer_metrics, network_totals
 from gen.compiler.networks import network
 from gen.compiler.prune import parse_prune
 from gen.compiler.rram_map import columns_per_output
+from gen.compiler.sme import sme_levels
 from gen.compiler.sparse_map import SLOTS, dense_stats, parse_strategy, plan_layer
-from gen.compiler.workloads import QUANTIZERS, layer_matrices, load_npz, prepare_layer, synthetic_weights
+from gen.compiler.workloads import (QUANTIZERS, check_quant, layer_matrices, load_npz, prepare_layer,
+                                    synthetic_weights)
 
 __all__ = ["Progress", "prepared_layers", "map_prepared", "map_strategies", "map_report", "format_report"]
 
@@ -62,8 +64,7 @@ def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=
         per_output = columns_per_output(weight_bits=QUANTIZERS.get(quant, 8), cell_bits=geometry.cell_bits,
                                         encoding="differential")
         params = {"ou_rows": geometry.ou_rows, "outputs_per_group": max(1, geometry.ou_cols // per_output), **params}
-    if quant not in QUANTIZERS:
-        raise ValueError(f"--quant {quant!r} is not known: allowed {', '.join(QUANTIZERS)}")
+    check_quant(quant)
     if onnx is not None:
         from gen.compiler.onnx_import import import_onnx
 
@@ -85,7 +86,8 @@ def prepared_layers(*, net=None, weights=None, prune="none", quant="int8", seed=
             w = synthetic_weights(layer, seed=seed, index=index)
         if per_layer is not None:
             name, params = layer_prune(method, per_layer[layer.name], geometry, quant=quant)
-        q, report = prepare_layer(layer, w, prune_name=name, prune_params=params, quant=quant)
+        q, report = prepare_layer(layer, w, prune_name=name, prune_params=params, quant=quant,
+                                  cell_bits=2 if geometry is None else geometry.cell_bits)
         yield layer, q, report
 
 
@@ -108,10 +110,11 @@ def map_strategies(layer, q, geometry, *, strategies, weight_bits, round_error=0
     rows = {}
     for strategy in strategies:
         stats = dict.fromkeys(_STAT_KEYS, 0)
-        rounding, order, packing = [], set(), set()
+        rounding, order, packing, plans = [], set(), set(), []
         for m, cache in zip(matrices, caches):
             plan = plan_layer(m, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error,
                               slots=slots, cache=cache)
+            plans.append(plan)
             _combine(stats, plan.stats | {"k": m.shape[0], "n": m.shape[1]})
             order.add(plan.stats.get("order", "-"))
             packing.add(plan.stats.get("slots", "-"))
@@ -123,6 +126,8 @@ def map_strategies(layer, q, geometry, *, strategies, weight_bits, round_error=0
                **layer_metrics(stats, dense, geometry=geometry, positions=layer.positions, n_outputs=layer.cout,
                                input_bits=input_bits, input_signed=input_signed, dac_bits=dac_bits,
                                adc_bits=adc_bits, table=table)}
+        if "bit_slice_crossbars" in plan.stats:
+            row["bit_slice_crossbars"] = sum(p.stats["bit_slice_crossbars"] for p in plans)
         if rounding:
             row["rounding"] = {"changed": sum(r["changed"] for r in rounding),
                                "max_abs_error": max(r["max_abs_error"] for r in rounding)}
@@ -152,7 +157,7 @@ def map_report(*, net=None, weights=None, onnx=None, prune="none", quant="int8",
     if net is not None:
         checks.check_str("net", net, "a network name")
     checks.check_str("prune", prune, "a prune spec such as 'nm:2:4'")
-    checks.check_str("quant", quant, ", ".join(QUANTIZERS))
+    check_quant(quant)
     round_error = checks.check_int("round_error", round_error, 0)
     input_bits = checks.check_int("input_bits", input_bits, 2, 16, allowed="2 … 16 (signed inputs)")
     dac_bits = checks.check_choice("dac_bits", dac_bits, (1, 2))
@@ -165,6 +170,9 @@ def map_report(*, net=None, weights=None, onnx=None, prune="none", quant="int8",
     geometry = CrossbarGeometry(xbar_rows=xbar[0], xbar_cols=xbar[1], ou_rows=ou[0], ou_cols=ou[1],
                                 cell_bits=cell_bits)
     parse_strategy(strategy)
+    quant_name, quant_params = check_quant(quant)
+    if quant_name == "sme":            # a slice budget the cells cannot hold fails before any work
+        sme_levels(weight_bits=QUANTIZERS["sme"], cell_bits=cell_bits, terms=quant_params["terms"])
     slots = checks.check_choice("slots", slots, SLOTS)
     table = table or EnergyTable()
     weight_bits = QUANTIZERS.get(quant, 8)
@@ -181,6 +189,8 @@ def map_report(*, net=None, weights=None, onnx=None, prune="none", quant="int8",
         row = map_prepared(layer, q, geometry, strategy=strategy, weight_bits=weight_bits, round_error=round_error,
                            input_bits=input_bits, dac_bits=dac_bits, adc_bits=adc_bits, table=table, slots=slots)
         row["prune"] = {k: v for k, v in prep["prune"].items() if k not in ("patterns",)}
+        if "sme" in prep:
+            row["quant_error"] = prep["sme"]
         rows.append(row)
         bar.step(layer.name)
     settings = {"net": net, "weights": None if weights is None else str(weights),
@@ -191,7 +201,13 @@ def map_report(*, net=None, weights=None, onnx=None, prune="none", quant="int8",
                 "prune": prune, "quant": quant, "mapping": strategy, "slots": slots, "xbar": list(xbar), "ou": list(ou),
                 "cell_bits": cell_bits, "weight_bits": weight_bits, "round_error": round_error,
                 "input_bits": input_bits, "dac_bits": dac_bits, "energy_table": table.to_dict()}
-    return {"settings": settings, "layers": rows, "totals": network_totals(rows, geometry)}
+    totals = network_totals(rows, geometry)
+    if any("bit_slice_crossbars" in r for r in rows):
+        totals["bit_slice_crossbars"] = sum(r.get("bit_slice_crossbars", 0) for r in rows)
+    errors = [r["quant_error"]["rel_rms_error"] for r in rows if "quant_error" in r]
+    if errors:
+        totals["quant_rel_rms_error"] = {"mean": float(np.mean(errors)), "max": float(np.max(errors))}
+    return {"settings": settings, "layers": rows, "totals": totals}
 
 
 def _times(x):
@@ -232,4 +248,10 @@ def format_report(result: dict) -> str:
               f"       {t['ou_activations']:.4g} OU activations, {t['adc_conversions']:.4g} ADC conversions "
               f"({_times(t['adc_reduction'])} fewer than dense), {t['cycles']:.4g} cycles ({_times(t['speedup'])}), "
               f"{t['energy_pj'] / 1e6:.3f} µJ per inference ({_times(t['energy_efficiency'])})"]
+    if "bit_slice_crossbars" in t:
+        lines.append(f"       bit-slice mapping (one significance per crossbar): {t['bit_slice_crossbars']} crossbars, "
+                     f"squeeze-out: {t['crossbars']}")
+    if "quant_rel_rms_error" in t:
+        e = t["quant_rel_rms_error"]
+        lines.append(f"       SME weight error (relative RMS vs float): mean {e['mean']:.2%}, max {e['max']:.2%} per layer")
     return "\n".join(lines)

@@ -26,6 +26,17 @@ Strategies (compose with ``+``, e.g. ``"kernel-reorder+bit-squeeze"``; ``dense``
     rounding (``round_error``) first moves weights by at most that many units to values with fewer non-zero
     slices (:func:`gen.compiler.bit_squeeze.bit_sparse_round`); the plan reports the error and holds the rounded
     weights the mapping computes with.
+``bit-slice`` (SME's bit-slice mapping with squeeze-out; stands alone)
+    Every bitline is one slice significance and polarity of one output; the bitlines that are zero over the layer
+    are dropped and the rest ordered slice-major (significance by significance, polarities, then outputs) and cut
+    into compacted column groups. *Bit-slice mapping*: each significance on crossbars of its own (its groups packed
+    with shared slots from a crossbar boundary); ``stats["bit_slice_crossbars"]`` counts them, per significance in
+    ``info["significance_crossbars"]``. *Squeeze-out*: the crossbars are then emptied into one another — all
+    groups packed together with shared slots, so a significance's sparse last crossbar (or all of a significance
+    that fills less than a crossbar: the high slices of SME-quantized weights) lands in the free slots of the
+    others; the per-OU routing (``ou_col_shift``, ``ou_col_output``, ``ou_col_sign``) is the index that tells the
+    tile which significance and output each column of each OU serves, and only the columns with a non-zero cell in
+    the OU are converted. The mapping emitted is the squeezed one (``stats["crossbars"]``).
 
 Physical layout of the compacted strategies: a column group's compacted rows fill *slots* — ``xbar_rows``
 wordlines × one OU column position of a crossbar (``xbar_cols // ou_cols`` positions per crossbar; when
@@ -53,7 +64,8 @@ from gen.compiler.rram_map import check_routing, check_weights, columns_per_outp
 __all__ = ["STRATEGIES", "SLOTS", "parse_strategy", "shared_slot_starts", "bitline_levels", "MapPlan", "plan_layer",
            "map_layer", "dense_stats"]
 
-STRATEGIES = ("dense", "ou-sparse", "kernel-reorder", "bit-squeeze")
+STRATEGIES = ("dense", "ou-sparse", "kernel-reorder", "bit-squeeze", "bit-slice")
+_ALONE = ("dense", "bit-slice")          # strategies that do not compose with others
 SLOTS = ("shared", "single")
 """Slot packings of the compacted strategies: column groups share slots (per-OU routing), or one group per slot."""
 
@@ -69,8 +81,9 @@ def parse_strategy(spec: str) -> frozenset:
     for part in parts:
         if part not in STRATEGIES:
             raise ValueError(f"mapping strategy {part!r} (in {spec!r}) is not known: allowed {', '.join(STRATEGIES)}")
-    if "dense" in parts and len(parts) > 1:
-        raise ValueError(f"mapping strategy {spec!r}: dense does not compose with sparse strategies")
+    for alone in _ALONE:
+        if alone in parts and len(parts) > 1:
+            raise ValueError(f"mapping strategy {spec!r}: {alone} does not compose with other strategies")
     return frozenset(parts)
 
 
@@ -356,6 +369,8 @@ def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight
     if encoding != "differential":
         raise ValueError(f"mapping strategy {strategy!r} needs encoding 'differential', not {encoding!r}: the offset "
                          "encoding stores zero weights as non-zero cells")
+    if parts == {"bit-slice"}:
+        return _plan_bit_slice(w, g, weight_bits, cache["levels"], info)
     squeeze = "bit-squeeze" in parts
     reorder = "kernel-reorder" in parts
     levels, shift, sign = cache["levels"]
@@ -409,6 +424,38 @@ def plan_layer(w, geometry: CrossbarGeometry, *, strategy: str = "dense", weight
         info["output_order"] = perm.tolist()
     canonical = "+".join(s for s in STRATEGIES if s in parts)
     return MapPlan(canonical, g, w, weight_bits, encoding, stats, info,
+                   _layout={**layout, "shift": shift, "sign": sign, "per_output": p})
+
+
+def _slice_major_alive(levels_flat, shift, n_total, p):
+    """Bitline ids (``output · p + role``) slice-major — significance, polarity, then output — without the bitlines
+    that are zero over the whole layer; and the significance (shift) of each."""
+    ids = (np.arange(n_total)[None, :] * p + np.arange(p)[:, None]).ravel()
+    ids = ids[levels_flat.any(axis=0)[ids]]
+    return ids, shift[ids % p]
+
+
+def _plan_bit_slice(w, g, weight_bits, levels_info, info):
+    """The ``bit-slice`` strategy: bit-slice mapping (one significance per crossbar, counted) then squeeze-out (all
+    significances packed together: the mapping emitted)."""
+    levels, shift, sign = levels_info
+    k_total, n_total, p = levels.shape
+    flat = levels.reshape(k_total, n_total * p)
+    order, significance = _slice_major_alive(flat, shift, n_total, p)
+    per_xbar = g.xbar_cols // g.ou_cols
+    per_significance = {}
+    for s in np.unique(significance).tolist():
+        sub = _groups(flat, order[significance == s], g)
+        start = shared_slot_starts(sub["lg"], xbar_rows=g.xbar_rows, ou_rows=g.ou_rows)
+        slots = -(-int((start + sub["lg"]).max(initial=0)) // g.xbar_rows)
+        per_significance[int(s)] = -(-slots // per_xbar)
+    groups = _groups(flat, order, g)
+    layout, stats = _with_mask(_place(groups, g, True), g.ou_cols, True)
+    bit_slice = sum(per_significance.values())
+    stats = {**stats, "order": "slice-major, packed", "slots": "shared", "bit_slice_crossbars": bit_slice}
+    info = {**info, "order": "slice-major, packed", "slots": "shared", "significance_crossbars": per_significance,
+            "bit_slice_crossbars": bit_slice, "squeezed_out_crossbars": bit_slice - int(stats["crossbars"])}
+    return MapPlan("bit-slice", g, w, weight_bits, "differential", stats, info,
                    _layout={**layout, "shift": shift, "sign": sign, "per_output": p})
 
 

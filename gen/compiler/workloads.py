@@ -33,10 +33,25 @@ from hw import checks
 from gen.compiler.networks import Layer
 from gen.compiler.prune import as_matrix, prune
 from gen.compiler.quantize import quantize_symmetric, ternarize
+from gen.compiler.sme import parse_sme, sme_quantize
 
-__all__ = ["DATA_DIR", "shipped_weights", "weights_path", "synthetic_weights", "load_npz", "QUANTIZERS", "prepare_layer", "layer_matrices"]
+__all__ = ["DATA_DIR", "shipped_weights", "weights_path", "synthetic_weights", "load_npz", "QUANTIZERS", "check_quant", "prepare_layer",
+           "layer_matrices"]
 
-QUANTIZERS = {"int8": 8, "int4": 4, "ternary": 2}     # name → weight_bits of the integers
+QUANTIZERS = {"int8": 8, "int4": 4, "ternary": 2, "sme": 8}     # name → weight_bits of the integers
+"""``sme`` takes parameters: ``sme:terms=T[,granularity=channel|layer]`` (:func:`gen.compiler.sme.parse_sme`)."""
+
+
+def check_quant(quant) -> tuple[str, dict]:
+    """A ``--quant`` spec → ``(name, params)``: a name of :data:`QUANTIZERS`, or ``sme:terms=T[,…]``."""
+    allowed = ", ".join(q for q in QUANTIZERS if q != "sme") + " or sme:terms=T[,granularity=channel|layer]"
+    checks.check_str("quant", quant, allowed)
+    name = quant.partition(":")[0]
+    if name == "sme":
+        return name, parse_sme(quant)
+    if quant not in QUANTIZERS:
+        raise ValueError(f"--quant {quant!r} is not known: allowed {allowed}")
+    return quant, {}
 DATA_DIR = Path(__file__).with_name("data")             # package data: read, never written
 
 
@@ -132,8 +147,11 @@ def _scalar(path, key, value, lo, hi):
 
 
 def prepare_layer(layer: Layer, w, *, prune_name: str = "none", prune_params: dict | None = None,
-                  quant: str = "int8"):
+                  quant: str = "int8", cell_bits: int = 2):
     """Prune (float or integer weights) and quantize (float weights only) one layer.
+
+    ``quant`` is a name of :data:`QUANTIZERS` or an SME spec (``sme:terms=T``: :func:`gen.compiler.sme.sme_quantize`
+    with slices of ``cell_bits``, its weight-error report under ``report["sme"]``).
 
     Returns
     -------
@@ -142,17 +160,19 @@ def prepare_layer(layer: Layer, w, *, prune_name: str = "none", prune_params: di
         ``prune`` (the pruner's report), ``quant``, ``weight_bits``, ``sparsity`` (zeros after quantization).
     """
     checks.check_instance("layer", layer, Layer)
-    checks.check_str("quant", quant, ", ".join(QUANTIZERS))
-    if quant not in QUANTIZERS:
-        raise ValueError(f"--quant {quant!r} is not known: allowed {', '.join(QUANTIZERS)}")
+    quant_name, quant_params = check_quant(quant)
     w = np.asarray(w)
     if w.dtype.kind == "f":
         checks.check_float_array(f"layer {layer.name!r}: w", w)
     mask, prune_report = prune(w, prune_name, prune_params or {})
-    bits = QUANTIZERS[quant]
+    bits = QUANTIZERS[quant_name]
+    extra = {}
     if w.dtype.kind == "f":
         wm = np.where(mask, w, 0).astype(np.float64)
-        q = (ternarize(wm)[0] if quant == "ternary" else quantize_symmetric(wm, bits)[0]).astype(np.int64)
+        if quant_name == "sme":
+            q, _, extra["sme"] = sme_quantize(wm, cell_bits=cell_bits, weight_bits=bits, **quant_params)
+        else:
+            q = (ternarize(wm)[0] if quant == "ternary" else quantize_symmetric(wm, bits)[0]).astype(np.int64)
     else:
         q = np.where(mask, w, 0).astype(np.int64)
         lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -161,7 +181,7 @@ def prepare_layer(layer: Layer, w, *, prune_name: str = "none", prune_params: di
             raise ValueError(f"layer {layer.name!r}: integer weight {list(pos)} = {int(q[pos])} does not fit "
                              f"--quant {quant} ({bits}-bit): allowed {lo} … {hi}")
     return q, {"prune": prune_report, "quant": quant, "weight_bits": bits,
-               "sparsity": float(1 - np.count_nonzero(q) / q.size) if q.size else 0.0}
+               "sparsity": float(1 - np.count_nonzero(q) / q.size) if q.size else 0.0, **extra}
 
 
 def layer_matrices(layer: Layer, q, *, xbar_rows: int, xbar_cols: int, per_output: int) -> list[np.ndarray]:

@@ -228,7 +228,7 @@ def test_strategy_errors():
     with pytest.raises(ValueError, match="weights must be integers"):
         map_layer(np.ones((2, 2)), g, strategy="ou-sparse")
     assert parse_strategy("bit-squeeze+kernel-reorder") == {"kernel-reorder", "bit-squeeze"}
-    assert set(STRATEGIES) == {"dense", *SPARSE}
+    assert set(STRATEGIES) == {"dense", "bit-slice", *SPARSE}
 
 
 def test_dense_offset_encoding_still_maps():
