@@ -443,14 +443,24 @@ def _plan_bit_slice(w, g, weight_bits, levels_info, info):
     flat = levels.reshape(k_total, n_total * p)
     order, significance = _slice_major_alive(flat, shift, n_total, p)
     per_xbar = g.xbar_cols // g.ou_cols
-    per_significance = {}
+    per_significance, subs = {}, []
     for s in np.unique(significance).tolist():
         sub = _groups(flat, order[significance == s], g)
         start = shared_slot_starts(sub["lg"], xbar_rows=g.xbar_rows, ou_rows=g.ou_rows)
         slots = -(-int((start + sub["lg"]).max(initial=0)) // g.xbar_rows)
         per_significance[int(s)] = -(-slots // per_xbar)
-    groups = _groups(flat, order, g)
-    layout, stats = _with_mask(_place(groups, g, True), g.ou_cols, True)
+        subs.append(sub)
+    # squeeze-out: the significances' column groups packed together (never more crossbars than one significance
+    # per crossbar); with several bitlines per group, groups straddling two significances are tried too
+    joint = {key: np.concatenate([sub[key] for sub in subs], axis=1 if key in ("grouped", "nz", "pos") else 0)
+             for key in ("order_pad", "grouped", "nz", "pos", "lg")} if subs else _groups(flat, order, g)
+    candidates = [joint] if g.ou_cols == 1 else [joint, _groups(flat, order, g)]
+    best = None
+    for groups in candidates:
+        layout, stats = _with_mask(_place(groups, g, True), g.ou_cols, True)
+        if best is None or (stats["crossbars"], stats["adc_per_plane"], stats["ous"]) < best[0]:
+            best = ((stats["crossbars"], stats["adc_per_plane"], stats["ous"]), layout, stats)
+    _, layout, stats = best
     bit_slice = sum(per_significance.values())
     stats = {**stats, "order": "slice-major, packed", "slots": "shared", "bit_slice_crossbars": bit_slice}
     info = {**info, "order": "slice-major, packed", "slots": "shared", "significance_crossbars": per_significance,

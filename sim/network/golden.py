@@ -161,7 +161,7 @@ def _quantizer(mode, granularity):
 
 
 def quantize(network: Network, calib_images, *, mode: str = "int8", granularity: str = "channel",
-             labels=None, gemm=None) -> Network:
+             labels=None, gemm=None, quantizer=None) -> Network:
     """The int8 network of a float ``network``, shifts calibrated on ``calib_images`` (float, image units).
 
     Weights: each layer's float weights times its input channels' scales (the image scale
@@ -176,10 +176,11 @@ def quantize(network: Network, calib_images, *, mode: str = "int8", granularity:
     saturate, the rest gain resolution), layer by layer. ``gemm`` (the hook of :func:`int8_forward`, e.g. the
     A-DBB engine's, :func:`sim.network.actsparse.adbb_gemm`) is what that accuracy is measured with (default the
     exact sums). The returned layers' ``scale`` is the float value of one unit of their integer sum, per output
-    channel.
+    channel. ``quantizer`` (a callable ``w -> (q, scale)`` on the folded float weights, e.g. an SME quantizer,
+    :func:`gen.compiler.sme.sme_quantize`) replaces ``mode`` and ``granularity``.
     """
     checks.check_instance("network", network, Network)
-    quantizer = _quantizer(mode, granularity)
+    quantizer = _quantizer(mode, granularity) if quantizer is None else quantizer
     if network.quantized:
         raise ValueError(f"network {network.name!r} is already quantized: allowed a float network")
     images = checks.check_float_array("calib_images", calib_images)
@@ -213,18 +214,19 @@ def quantize(network: Network, calib_images, *, mode: str = "int8", granularity:
     for i in range(len(shifts)):                    # coordinate search, layer by layer, lower shifts only
         for s in range(shifts[i] - 1, max(-1, shifts[i] - 4), -1):
             trial = shifts[:i] + [s] + shifts[i + 1:]
-            cand = quantize_shifts(network, images, trial, mode, granularity)
+            cand = quantize_shifts(network, images, trial, mode, granularity, quantizer=quantizer)
             a = acc_of(cand)
             if a > best:
                 qnet, best, shifts = cand, a, trial
     return qnet
 
 
-def quantize_shifts(network: Network, calib_images, shifts, mode: str = "int8", granularity: str = "channel") -> Network:
+def quantize_shifts(network: Network, calib_images, shifts, mode: str = "int8", granularity: str = "channel", *,
+                    quantizer=None) -> Network:
     """:func:`quantize` with the given per-layer ``shifts`` (one per weighted layer) instead of calibrated ones."""
     images = checks.check_float_array("calib_images", calib_images)
     input_scale = float(np.max(np.abs(images))) / _TOP or 1.0
-    quantizer = _quantizer(mode, granularity)
+    quantizer = _quantizer(mode, granularity) if quantizer is None else quantizer
     s_in = np.full(network.input_shape[0], input_scale)
     layers, shifts = [], list(shifts)
     for layer in network.layers:
