@@ -24,7 +24,7 @@ from hw.formats.mvm import mvm as ideal_mvm
 from gen.gemm.perf import job_cycles
 from sim.compiler.compiled_layer import (GEMM_PRUNE, LAYER, PADDING, RRAM_PRUNES, RRAM_STRATEGIES, STRIDE,
                                          compiled_layer, digits_pattern_layer, layer_input, requant_shift,
-                                         rram_plans, run_layer_on_tile)
+                                         rram_plans, run_layer_on_tile, sme_layer)
 from sim.gemm.tb import GemmEngineTB
 from sim.rram.tb import RramTileTB
 from sim.common.tbenv import settings
@@ -171,6 +171,38 @@ async def rram_digits_pattern_layer(dut):
                     "inference, %d cycles = the compiler's row", mapping.n_ous, mapping.n_xbars,
                     mapping.shared_bitlines(), got, cycles)
     tb.scoreboard.assert_done(2 * positions * q.shape[0])
+    _keep_cells(tb)
+
+
+@cocotb.test()
+async def rram_sme_layer(dut):
+    """Seed 004 on the RTL: the trained digits CNN's conv2, SME-quantized (one non-zero 2-bit slice per weight) and
+    mapped bit-slice + squeeze-out (the significances' crossbars emptied into one another, every OU column routed to
+    its output and significance). Two real im2col vectors with input gaps and output backpressure: every output
+    equals the tile golden and ``x @ Wq``; OU_ACTIVATIONS and ADC_CONVERSIONS equal the compiler's plan."""
+    s = settings(RramTileConfig)
+    cfg, seed, rng = s.config, s.seed, s.rng
+    assert not cfg.adc_clips, "the tile's ADC must be lossless for the x @ Wq comparison"
+    q, plan = sme_layer(cfg.geometry)
+    mapping = plan.mapping()
+    assert plan.stats["crossbars"] < plan.stats["bit_slice_crossbars"], "squeeze-out emptied no crossbar"
+    assert len(set(mapping.ou_xbar[mapping.ou_col_shift.max(axis=1) > 0].tolist())) < len(
+        plan.info["significance_crossbars"]), "significances did not share a crossbar"
+    A = im2col(layer_input(seed), *q.shape[2:], STRIDE, PADDING)
+    X = A[np.sort(rng.choice(len(A), VECTORS, replace=False))]
+    tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
+    await tb.start()
+    _restore_cells(tb)
+    prev = await tb.read_regs()
+    Y, regs = await run_layer_on_tile(tb, mapping, X)       # programs the cells that differ from the golden's
+    np.testing.assert_array_equal(Y, ideal_mvm(mapping, X, input_bits=cfg.input_bits, input_signed=cfg.input_signed,
+                                               dac_bits=cfg.dac_bits, adc_bits=cfg.adc_bits))
+    np.testing.assert_array_equal(Y, X @ weights_to_gemm(q))
+    assert regs["OU_ACTIVATIONS"] - prev["OU_ACTIVATIONS"] == plan.stats["ous"] * cfg.n_planes * VECTORS
+    assert regs["ADC_CONVERSIONS"] - prev["ADC_CONVERSIONS"] == plan.stats["adc_per_plane"] * cfg.n_planes * VECTORS
+    cocotb.log.info("SME conv2 (digits): %d crossbars after squeeze-out (bit-slice %d), %d OUs, %d vectors bit-exact",
+                    mapping.n_xbars, plan.stats["bit_slice_crossbars"], mapping.n_ous, VECTORS)
+    tb.scoreboard.assert_done(VECTORS * mapping.n_outputs)
     _keep_cells(tb)
 
 

@@ -29,7 +29,7 @@ __all__ = ["BARS", "LAYER", "STRIDE", "PADDING", "RRAM_PRUNE", "RRAM_STRATEGIES"
            "GEMM_PRUNE",
            "compiled_layer", "layer_input", "requant_shift", "rram_plans", "rram_config", "gemm_config",
            "plan_user_layer", "tile_config", "run_layer_on_tile", "DIGITS_LAYER", "DIGITS_STRATEGY", "digits_prune",
-           "digits_pattern_layer"]
+           "digits_pattern_layer", "SME_TERMS", "sme_layer"]
 
 LAYER = "conv2"
 STRIDE, PADDING = 2, 1                     # conv2 of the bars CNN (train_tiny: stride 2, pad 1)
@@ -98,6 +98,24 @@ def rram_plans(geometry, *, input_bits=8, input_signed=True, dac_bits=1):
                               input_signed=input_signed, dac_bits=dac_bits).values()
         plans[s] = (plan_layer(as_matrix(q), geometry, strategy=s, weight_bits=8), row)
     return plans
+
+
+SME_TERMS = 1
+"""The SME layer on the tile: at most one non-zero 2-bit slice per weight (the tile test's 2-bit cells)."""
+
+
+def sme_layer(geometry=None):
+    """The trained digits CNN's ``conv2`` (shipped float weights, K = 72, N = 16) SME-quantized
+    (:func:`gen.compiler.sme.sme_quantize`, :data:`SME_TERMS` slices of :data:`RRAM_GEOMETRY`'s cells) and mapped
+    with the ``bit-slice`` strategy (bit-slice mapping + squeeze-out): ``(q, plan)``, ``q`` OIHW int64."""
+    from gen.compiler.sme import sme_quantize
+    from gen.network.spec import load
+    from hw.formats.mapping import CrossbarGeometry
+
+    geometry = geometry or CrossbarGeometry(**RRAM_GEOMETRY)
+    w = next(layer.weight for layer in load("digits-float").weighted if layer.name == LAYER)
+    q, _, _ = sme_quantize(w, terms=SME_TERMS, cell_bits=geometry.cell_bits)
+    return q, plan_layer(as_matrix(q), geometry, strategy="bit-slice", weight_bits=8)
 
 
 def rram_config(mappings, *, name="rram_bars_conv2"):

@@ -9,6 +9,8 @@ The trained toy CNN's conv2 (``gen/compiler/data/bars.npz``, K = 72, N = 16; :mo
 - the trained digits CNN's conv2 (``gen/network/data/digits_cnn_int8.npz``), pattern + connectivity pruned as seed
   000 prunes it (:mod:`sim.seeds.pattern`) and mapped with kernel-reorder (v2: outputs permuted, shared slots) on
   the same tile build: every output position bit-exact, counters and cycles equal to the compiler's report row;
+- the same conv2 SME-quantized (one non-zero 2-bit slice per weight) and mapped bit-slice + squeeze-out (seed 004,
+  4 significance crossbars squeezed into 2), same build: two vectors bit-exact, counters equal to the plan's;
 - pruned 2:4 by the compiler and run as a whole convolution (im2col, one 36×72×16 job) on ``gemm_4x4_2of4``
   (ReLU, int8 requantization), compared with the direct convolution after the same output stage, cycles equal to
   the cycle model.
@@ -19,7 +21,7 @@ import pytest
 from hw.formats.mapping import CrossbarGeometry
 from hw.formats.conv import conv_gemm_shape
 from sim.compiler.compiled_layer import (GEMM_PRUNE, PADDING, RRAM_DAC_BITS, RRAM_GEOMETRY, STRIDE, compiled_layer,
-                                   digits_pattern_layer, gemm_config, rram_config, rram_plans)
+                                   digits_pattern_layer, gemm_config, rram_config, rram_plans, sme_layer)
 from sim.common.runner import SIMULATORS, run_design
 
 
@@ -27,7 +29,8 @@ def _rram_config():
     geometry = CrossbarGeometry(**RRAM_GEOMETRY)
     plans = rram_plans(geometry, dac_bits=RRAM_DAC_BITS)
     digits = digits_pattern_layer(geometry, dac_bits=RRAM_DAC_BITS)[2]          # seed 000's layer, same build
-    return rram_config([plan.mapping() for plan, _ in plans.values()] + [digits.mapping()])
+    sme = sme_layer(geometry)[1]                                                   # seed 004's layer, same build
+    return rram_config([plan.mapping() for plan, _ in plans.values()] + [digits.mapping(), sme.mapping()])
 
 
 def _gemm_config():
@@ -37,7 +40,7 @@ def _gemm_config():
     return gemm_config(m, k, n)
 
 
-DESIGNS = {"rram": (_rram_config, ["rram_compiled_layer", "rram_digits_pattern_layer"]),
+DESIGNS = {"rram": (_rram_config, ["rram_compiled_layer", "rram_digits_pattern_layer", "rram_sme_layer"]),
            "gemm": (_gemm_config, ["gemm_nm_conv_cycle_model", "gemm_nm_conv_gaps_backpressure"])}
 
 
