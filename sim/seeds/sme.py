@@ -27,7 +27,7 @@ from gen.compiler.sme import sme_quantize
 from gen.compiler.sparse_map import dense_stats, plan_layer
 from gen.compiler.workloads import layer_matrices, synthetic_weights
 
-__all__ = ["PAPER", "TERMS", "GEOMETRY", "WEIGHT_BITS", "CLAIMS", "network_figures", "trained_figures", "rows",
+__all__ = ["PAPER", "TERMS", "FoldedProjection", "GEOMETRY", "WEIGHT_BITS", "CLAIMS", "network_figures", "trained_figures", "rows",
            "layer_table"]
 
 PAPER = "sme"
@@ -42,7 +42,9 @@ CLAIMS = {"resnet50": 8.7, "mobilenetv2": 2.1}
 _NAMES = {"resnet50": "resnet50", "mobilenetv2": "mobilenet_v2"}
 QUICK_LAYERS = 4
 """Layers of each big network in ``quick`` mode (the smallest ones)."""
-EPOCHS, QUICK_EPOCHS, SEED = 15, 5, 0
+EPOCHS, QUICK_EPOCHS = 15, 2
+SEEDS = (0, 1, 2)
+"""Fine-tuning seeds of the trained row (its accuracy is their mean; ``quick``: the first)."""
 
 
 def _quantizer(w):
@@ -50,9 +52,30 @@ def _quantizer(w):
     return q, scale
 
 
-def _project(w):
-    q, scale = _quantizer(w)
-    return q * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+class FoldedProjection:
+    """The straight-through projection of SME-aware fine-tuning, mirroring the int8 pipeline
+    (:func:`sim.network.golden.quantize`): each layer's weights are scaled by its input channels' scales (the
+    previous layer's per-channel quantization scales; the per-layer shifts and the image scale are powers of two or
+    one factor, which the per-channel scale search absorbs), SME-quantized per output channel, dequantized and
+    scaled back. :func:`gen.network.train.finetune` projects the layers in network order, so the previous layer's
+    scales are the ones just computed."""
+
+    def __init__(self, network):
+        self.layers = {layer.weight.shape: (i, layer.kind) for i, layer in enumerate(network.weighted)}
+        if len(self.layers) != len(network.weighted):
+            raise ValueError(f"network {network.name!r} has two weighted layers of one shape: allowed distinct shapes")
+        self.scale = None
+
+    def __call__(self, w):
+        index, kind = self.layers[w.shape]
+        if index == 0:
+            fold = np.ones((1,) * w.ndim)
+        elif kind == "fc":
+            fold = np.repeat(self.scale, w.shape[1] // len(self.scale))[None, :]
+        else:
+            fold = self.scale.reshape((1, -1) + (1,) * (w.ndim - 2))
+        q, self.scale = _quantizer(w * fold)
+        return q * self.scale.reshape((-1,) + (1,) * (w.ndim - 1)) / fold
 
 
 def _map_counts(matrices_sme, matrices_int8, per_output):
@@ -112,13 +135,18 @@ def trained_figures(*, quick: bool = False, progress=None) -> dict:
     x, y = digits("train")
     xt, yt = digits("test")
     epochs = QUICK_EPOCHS if quick else EPOCHS
+    seeds = SEEDS[:1] if quick else SEEDS
     fnet = load("digits-float")
     base = float(np.mean(int8_predict(load("digits-int8"), xt) == yt))
-    if progress is not None:
-        progress(f"sme: digits, SME-aware fine-tuning ({epochs} epochs)")
-    tuned = finetune(fnet, {}, x, y, seed=SEED, epochs=epochs, project=_project)
-    qnet = quantize(tuned, x, labels=y, quantizer=_quantizer)
-    ours = float(np.mean(int8_predict(qnet, xt) == yt))
+    accuracies, qnet = [], None
+    for seed in seeds:
+        if progress is not None:
+            progress(f"sme: digits, SME-aware fine-tuning ({epochs} epochs, seed {seed})")
+        tuned = finetune(fnet, {}, x, y, seed=seed, epochs=epochs, project=FoldedProjection(fnet))
+        net = quantize(tuned, x, labels=y, quantizer=_quantizer)
+        accuracies.append(float(np.mean(int8_predict(net, xt) == yt)))
+        qnet = qnet or net                      # the crossbars: the first seed's network
+    ours = float(np.mean(accuracies))
     q8net = quantize(fnet, x, labels=y)
     per_output = columns_per_output(weight_bits=WEIGHT_BITS, cell_bits=GEOMETRY.cell_bits, encoding="differential")
     table = []
@@ -134,7 +162,7 @@ def trained_figures(*, quick: bool = False, progress=None) -> dict:
                       "dense_crossbars": dense, "bit_slice_crossbars": bit_slice, "crossbars": squeezed})
     out = _totals(table)
     out.update(baseline_accuracy=base, accuracy=ours, accuracy_drop=100 * (base - ours), epochs=epochs,
-               network=qnet)
+               network=qnet, seeds=list(seeds), accuracies=accuracies)
     return out
 
 
@@ -168,11 +196,15 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
     out.append({"paper": PAPER, "network": "digits", "weights": "trained", "metric": "crossbar_reduction",
                 "claim": None, "ours": round(fig["crossbar_reduction"], 3),
                 "accuracy_drop": round(fig["accuracy_drop"], 3), "accuracy_target": 0.3,
-                "settings": _settings(fig, {"epochs": fig["epochs"], "seed": SEED,
+                "settings": _settings(fig, {"epochs": fig["epochs"], "finetune_seeds": fig["seeds"],
                                             "accuracy": round(fig["accuracy"], 4),
-                                            "baseline_accuracy": round(fig["baseline_accuracy"], 4)}),
-                "note": "a tiny CNN (three layers of 72-160 weights) on 128x128 crossbars: crossbars stay mostly empty "
-                        "either way"})
+                                            "accuracies": [round(a, 4) for a in fig["accuracies"]],
+                                            "baseline_accuracy": round(fig["baseline_accuracy"], 4),
+                                            "finetune": "SME-aware (straight-through FoldedProjection), lr 0.002, "
+                                                        "train split only"}),
+                "note": "accuracy: mean over fine-tuning seeds; SME weights (4-6 % RMS error vs 0.5 % for int8) cost "
+                        "2-4 of 450 test images after fine-tuning, the target is 1; crossbars: a tiny CNN on "
+                        "128x128 crossbars stays mostly empty either way"})
     return out
 
 

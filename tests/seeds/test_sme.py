@@ -97,12 +97,12 @@ def test_finetuning_with_the_sme_projection_never_revives_a_pruned_weight():
     from gen.network.data import digits
     from gen.network.spec import load
     from gen.network.train import finetune
-    from sim.seeds.sme import _project
+    from sim.seeds.sme import FoldedProjection
 
     fnet = load("digits-float")
     mask = {k: prune(w, "magnitude", {"ratio": 0.5})[0] for k, w in fnet.weights().items()}
     x, y = digits("train")
-    tuned = finetune(fnet, mask, x[:200], y[:200], epochs=1, project=_project)
+    tuned = finetune(fnet, mask, x[:200], y[:200], epochs=1, project=FoldedProjection(fnet))
     for name, w in tuned.weights().items():
         assert (w[~mask[name]] == 0).all(), name
         q, _, _ = sme_quantize(w, terms=2, cell_bits=1)
@@ -171,4 +171,6 @@ def test_seed_rows_quick():
         assert s["int8_rel_rms_error_mean"] < s["rel_rms_error_mean"] < 0.07
     assert out[0]["ours"] > 1 and out[1]["ours"] > 1     # quick: the smallest layers only (targets: make bench)
     digits = out[2]
-    assert digits["accuracy_drop"] <= 0.3 and digits["ours"] > 1
+    assert digits["ours"] > 1 and digits["settings"]["accuracy"] > 0.9     # quick: 2 epochs (target: make bench)
+    assert digits["accuracy_drop"] == pytest.approx(100 * (digits["settings"]["baseline_accuracy"]
+                                                           - digits["settings"]["accuracy"]), abs=0.01)
