@@ -23,7 +23,7 @@ from gen.compiler.networks import network
 from gen.compiler.prune import as_matrix
 from gen.compiler.quantize import quantize_symmetric
 from gen.compiler.rram_map import columns_per_output
-from gen.compiler.sme import sme_quantize
+from gen.compiler.sme import sme_levels, sme_quantize
 from gen.compiler.sparse_map import dense_stats, plan_layer
 from gen.compiler.workloads import layer_matrices, synthetic_weights
 
@@ -47,8 +47,8 @@ SEEDS = (0, 1, 2)
 """Fine-tuning seeds of the trained row (its accuracy is their mean; ``quick``: the first)."""
 
 
-def _quantizer(w):
-    q, scale, _ = sme_quantize(w, terms=TERMS, cell_bits=GEOMETRY.cell_bits, weight_bits=WEIGHT_BITS)
+def _quantizer(w, terms=TERMS):
+    q, scale, _ = sme_quantize(w, terms=terms, cell_bits=GEOMETRY.cell_bits, weight_bits=WEIGHT_BITS)
     return q, scale
 
 
@@ -60,7 +60,8 @@ class FoldedProjection:
     scaled back. :func:`gen.network.train.finetune` projects the layers in network order, so the previous layer's
     scales are the ones just computed."""
 
-    def __init__(self, network):
+    def __init__(self, network, *, terms: int = TERMS):
+        self.terms = terms
         self.layers = {layer.weight.shape: (i, layer.kind) for i, layer in enumerate(network.weighted)}
         if len(self.layers) != len(network.weighted):
             raise ValueError(f"network {network.name!r} has two weighted layers of one shape: allowed distinct shapes")
@@ -74,7 +75,7 @@ class FoldedProjection:
             fold = np.repeat(self.scale, w.shape[1] // len(self.scale))[None, :]
         else:
             fold = self.scale.reshape((1, -1) + (1,) * (w.ndim - 2))
-        q, self.scale = _quantizer(w * fold)
+        q, self.scale = _quantizer(w * fold, self.terms)
         return q * self.scale.reshape((-1,) + (1,) * (w.ndim - 1)) / fold
 
 
@@ -85,7 +86,7 @@ def _map_counts(matrices_sme, matrices_int8, per_output):
     return dense, sum(p.stats["bit_slice_crossbars"] for p in plans), sum(p.stats["crossbars"] for p in plans)
 
 
-def network_figures(net: str, *, quick: bool = False, seed: int = 0, progress=None) -> dict:
+def network_figures(net: str, *, quick: bool = False, seed: int = 0, terms: int = TERMS, progress=None) -> dict:
     """Per-layer weight error and crossbars of one built-in network (synthetic weights), and the totals."""
     layers = list(network(net))
     chosen = range(len(layers))
@@ -98,7 +99,7 @@ def network_figures(net: str, *, quick: bool = False, seed: int = 0, progress=No
         if progress is not None:
             progress(f"sme: {net} {layer.name}")
         w = synthetic_weights(layer, seed=seed, index=index)
-        q, _, report = sme_quantize(w, terms=TERMS, cell_bits=GEOMETRY.cell_bits, weight_bits=WEIGHT_BITS)
+        q, _, report = sme_quantize(w, terms=terms, cell_bits=GEOMETRY.cell_bits, weight_bits=WEIGHT_BITS)
         q8 = quantize_symmetric(w, WEIGHT_BITS)[0].astype(np.int64)
         cut = dict(xbar_rows=GEOMETRY.xbar_rows, xbar_cols=GEOMETRY.xbar_cols, per_output=per_output)
         dense, bit_slice, squeezed = _map_counts(layer_matrices(layer, q, **cut), layer_matrices(layer, q8, **cut),
@@ -125,7 +126,7 @@ def _totals(table):
             "int8_slices_per_weight": float(np.average([r["int8_slices_per_weight"] for r in table], weights=sizes))}
 
 
-def trained_figures(*, quick: bool = False, progress=None) -> dict:
+def trained_figures(*, quick: bool = False, terms: int = TERMS, progress=None) -> dict:
     """The digits CNN: SME quantization-aware fine-tuning, int8-pipeline accuracy, weight error and crossbars."""
     from gen.network.data import digits
     from gen.network.spec import load
@@ -142,8 +143,8 @@ def trained_figures(*, quick: bool = False, progress=None) -> dict:
     for seed in seeds:
         if progress is not None:
             progress(f"sme: digits, SME-aware fine-tuning ({epochs} epochs, seed {seed})")
-        tuned = finetune(fnet, {}, x, y, seed=seed, epochs=epochs, project=FoldedProjection(fnet))
-        net = quantize(tuned, x, labels=y, quantizer=_quantizer)
+        tuned = finetune(fnet, {}, x, y, seed=seed, epochs=epochs, project=FoldedProjection(fnet, terms=terms))
+        net = quantize(tuned, x, labels=y, quantizer=lambda w: _quantizer(w, terms))
         accuracies.append(float(np.mean(int8_predict(net, xt) == yt)))
         qnet = qnet or net                      # the crossbars: the first seed's network
     ours = float(np.mean(accuracies))
@@ -154,7 +155,7 @@ def trained_figures(*, quick: bool = False, progress=None) -> dict:
     for layer, layer8, flayer in zip(qnet.weighted, q8net.weighted, fnet.weighted):
         dense, bit_slice, squeezed = _map_counts([as_matrix(layer.weight)], [as_matrix(layer8.weight)], per_output)
         w = flayer.weight
-        q, scale, report = sme_quantize(w, terms=TERMS, cell_bits=GEOMETRY.cell_bits, weight_bits=WEIGHT_BITS)
+        q, scale, report = sme_quantize(w, terms=terms, cell_bits=GEOMETRY.cell_bits, weight_bits=WEIGHT_BITS)
         table.append({"layer": layer.name, "weights": int(w.size), "rel_rms_error": report["rel_rms_error"],
                       "int8_rel_rms_error": report["int8_rel_rms_error"], "zero_fraction": report["zero_fraction"],
                       "slices_per_weight": report["slices_per_weight"],
@@ -227,10 +228,24 @@ def layer_table(fig) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim.seeds.sme", description="SME per-layer table")
     parser.add_argument("--net", default="resnet50", help="resnet50 | mobilenetv2 | … | digits (trained)")
+    parser.add_argument("--terms", type=int, default=TERMS, help=f"non-zero slices per weight (default {TERMS})")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    fig = trained_figures(quick=args.quick) if args.net == "digits" else network_figures(args.net, quick=args.quick)
+    try:
+        sme_levels(weight_bits=WEIGHT_BITS, cell_bits=GEOMETRY.cell_bits, terms=args.terms)
+        if args.net != "digits":
+            network(args.net)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.net == "digits":
+        fig = trained_figures(quick=args.quick, terms=args.terms)
+    else:
+        fig = network_figures(args.net, quick=args.quick, terms=args.terms)
     print(layer_table(fig))
+    if "accuracy" in fig:
+        print(f"accuracy (int8 pipeline, mean over fine-tuning seeds {fig['seeds']}): {fig['accuracy']:.2%} "
+              f"({', '.join(f'{a:.2%}' for a in fig['accuracies'])}), shipped int8 {fig['baseline_accuracy']:.2%}: "
+              f"drop {fig['accuracy_drop']:.2f} points")
     return 0
 
 

@@ -174,3 +174,17 @@ def test_seed_rows_quick():
     assert digits["ours"] > 1 and digits["settings"]["accuracy"] > 0.9     # quick: 2 epochs (target: make bench)
     assert digits["accuracy_drop"] == pytest.approx(100 * (digits["settings"]["baseline_accuracy"]
                                                            - digits["settings"]["accuracy"]), abs=0.01)
+
+
+def test_per_layer_table_command(capsys):
+    from sim.seeds.sme import main
+
+    assert main(["--net", "tiny", "--terms", "1"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split()[:3] == ["layer", "weights", "SME"]
+    assert "total: dense int8" in text and len(text.splitlines()) == 2 + 5      # tiny has five layers
+    for argv, message in ((["--net", "nope"], "--net 'nope' is not known"),
+                          (["--terms", "9"], "sme terms = 9 is out of range")):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2 and message in capsys.readouterr().err
