@@ -17,9 +17,10 @@ import numpy as np
 
 from hw import checks
 
+from gen.compiler.bit_squeeze import nonzero_slices
 from gen.compiler.quantize import quantize_symmetric
 
-__all__ = ["GRANULARITIES", "SCALE_CANDIDATES", "sme_levels", "nonzero_slice_count", "sme_quantize",
+__all__ = ["GRANULARITIES", "SCALE_CANDIDATES", "sme_levels", "sme_quantize",
            "parse_sme", "weight_error"]
 
 GRANULARITIES = ("channel", "layer")
@@ -50,15 +51,7 @@ def sme_levels(*, weight_bits: int = 8, cell_bits: int = 2, terms: int = 1) -> n
                              allowed=f"1 … {slices} (non-zero slices per weight: {weight_bits}-bit weights on "
                                      f"{cell_bits}-bit cells have {slices})")
     a = np.arange(1 << (weight_bits - 1), dtype=np.int64)
-    return a[nonzero_slice_count(a, cell_bits=cell_bits, weight_bits=weight_bits) <= terms]
-
-
-def nonzero_slice_count(q, *, cell_bits: int, weight_bits: int = 8) -> np.ndarray:
-    """Non-zero ``cell_bits`` slices of ``|q|`` per integer weight (int64, ``q``'s shape)."""
-    slices = _slices(weight_bits, cell_bits)
-    a = np.abs(np.asarray(q, dtype=np.int64))
-    mask = (1 << cell_bits) - 1
-    return sum(((a >> (s * cell_bits)) & mask) != 0 for s in range(slices)).astype(np.int64)
+    return a[nonzero_slices(a, cell_bits=cell_bits, weight_bits=weight_bits) <= terms]
 
 
 def _round_to(levels, a):
@@ -126,9 +119,9 @@ def sme_quantize(w, *, terms: int = 1, cell_bits: int = 2, weight_bits: int = 8,
     report = {"terms": terms, "cell_bits": cell_bits, "weight_bits": weight_bits, "granularity": granularity,
               "rel_rms_error": weight_error(w, q, scale), "int8_rel_rms_error": weight_error(w, q8, s8),
               "zero_fraction": float((q == 0).mean()) if q.size else 0.0,
-              "slices_per_weight": float(nonzero_slice_count(q, cell_bits=cell_bits, weight_bits=weight_bits).mean())
+              "slices_per_weight": float(nonzero_slices(q, cell_bits=cell_bits, weight_bits=weight_bits).mean())
               if q.size else 0.0,
-              "int8_slices_per_weight": float(nonzero_slice_count(q8, cell_bits=cell_bits,
+              "int8_slices_per_weight": float(nonzero_slices(q8, cell_bits=cell_bits,
                                                                   weight_bits=weight_bits).mean()) if q.size else 0.0}
     return q, scale, report
 

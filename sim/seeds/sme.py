@@ -104,12 +104,14 @@ def network_figures(net: str, *, quick: bool = False, seed: int = 0, terms: int 
         cut = dict(xbar_rows=GEOMETRY.xbar_rows, xbar_cols=GEOMETRY.xbar_cols, per_output=per_output)
         dense, bit_slice, squeezed = _map_counts(layer_matrices(layer, q, **cut), layer_matrices(layer, q8, **cut),
                                                  per_output)
-        table.append({"layer": layer.name, "weights": int(w.size), "rel_rms_error": report["rel_rms_error"],
-                      "int8_rel_rms_error": report["int8_rel_rms_error"], "zero_fraction": report["zero_fraction"],
-                      "slices_per_weight": report["slices_per_weight"],
-                      "int8_slices_per_weight": report["int8_slices_per_weight"],
-                      "dense_crossbars": dense, "bit_slice_crossbars": bit_slice, "crossbars": squeezed})
+        table.append(_layer_row(layer.name, w, report, dense, bit_slice, squeezed))
     return _totals(table)
+
+
+def _layer_row(name, w, report, dense, bit_slice, squeezed):
+    keys = ("rel_rms_error", "int8_rel_rms_error", "zero_fraction", "slices_per_weight", "int8_slices_per_weight")
+    return {"layer": name, "weights": int(w.size), **{k: report[k] for k in keys}, "dense_crossbars": dense,
+            "bit_slice_crossbars": bit_slice, "crossbars": squeezed}
 
 
 def _totals(table):
@@ -155,12 +157,8 @@ def trained_figures(*, quick: bool = False, terms: int = TERMS, progress=None) -
     for layer, layer8, flayer in zip(qnet.weighted, q8net.weighted, fnet.weighted):
         dense, bit_slice, squeezed = _map_counts([as_matrix(layer.weight)], [as_matrix(layer8.weight)], per_output)
         w = flayer.weight
-        q, scale, report = sme_quantize(w, terms=terms, cell_bits=GEOMETRY.cell_bits, weight_bits=WEIGHT_BITS)
-        table.append({"layer": layer.name, "weights": int(w.size), "rel_rms_error": report["rel_rms_error"],
-                      "int8_rel_rms_error": report["int8_rel_rms_error"], "zero_fraction": report["zero_fraction"],
-                      "slices_per_weight": report["slices_per_weight"],
-                      "int8_slices_per_weight": report["int8_slices_per_weight"],
-                      "dense_crossbars": dense, "bit_slice_crossbars": bit_slice, "crossbars": squeezed})
+        _, _, report = sme_quantize(w, terms=terms, cell_bits=GEOMETRY.cell_bits, weight_bits=WEIGHT_BITS)
+        table.append(_layer_row(layer.name, w, report, dense, bit_slice, squeezed))
     out = _totals(table)
     out.update(baseline_accuracy=base, accuracy=ours, accuracy_drop=100 * (base - ours), epochs=epochs,
                network=qnet, seeds=list(seeds), accuracies=accuracies)

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from gen.cli import main as run
 from gen.compiler.report import map_report
-from gen.compiler.sme import nonzero_slice_count, parse_sme, sme_levels, sme_quantize, weight_error
+from gen.compiler.bit_squeeze import nonzero_slices
+from gen.compiler.sme import parse_sme, sme_levels, sme_quantize, weight_error
 from gen.compiler.sparse_map import plan_layer
 from hw.formats.mapping import CrossbarGeometry
 from hw.formats.mvm import lossless_adc_bits, mvm
@@ -39,7 +40,7 @@ def test_sme_quantization_and_bit_slice_mapping_are_exact(p):
     w[rng.random(w.shape) < p["zeros"]] = 0.0
     q, scale, report = sme_quantize(w, terms=p["terms"], cell_bits=g.cell_bits, weight_bits=p["weight_bits"],
                                     granularity=p["granularity"])
-    assert (nonzero_slice_count(q, cell_bits=g.cell_bits, weight_bits=p["weight_bits"]) <= p["terms"]).all()
+    assert (nonzero_slices(q, cell_bits=g.cell_bits, weight_bits=p["weight_bits"]) <= p["terms"]).all()
     assert np.isin(np.abs(q), sme_levels(weight_bits=p["weight_bits"], cell_bits=g.cell_bits, terms=p["terms"])).all()
     assert (q[w == 0] == 0).all()
     assert report["rel_rms_error"] == pytest.approx(weight_error(w, q, scale))
@@ -106,7 +107,7 @@ def test_finetuning_with_the_sme_projection_never_revives_a_pruned_weight():
     for name, w in tuned.weights().items():
         assert (w[~mask[name]] == 0).all(), name
         q, _, _ = sme_quantize(w, terms=2, cell_bits=1)
-        assert (nonzero_slice_count(q, cell_bits=1) <= 2).all()
+        assert (nonzero_slices(q, cell_bits=1) <= 2).all()
 
 
 @pytest.mark.parametrize("argv, message", [
