@@ -35,8 +35,8 @@ from gen.compiler.prune import as_matrix, prune
 from gen.compiler.quantize import quantize_symmetric, ternarize
 from gen.compiler.sme import parse_sme, sme_quantize
 
-__all__ = ["DATA_DIR", "shipped_weights", "weights_path", "synthetic_weights", "load_npz", "QUANTIZERS", "check_quant", "prepare_layer",
-           "layer_matrices"]
+__all__ = ["DATA_DIR", "shipped_weights", "weights_path", "synthetic_weights", "load_npz", "QUANTIZERS", "check_quant",
+           "prepare_layer", "layer_matrices"]
 
 QUANTIZERS = {"int8": 8, "int4": 4, "ternary": 2, "sme": 8}     # name → weight_bits of the integers
 """``sme`` takes parameters: ``sme:terms=T[,granularity=channel|layer]`` (:func:`gen.compiler.sme.parse_sme`)."""
@@ -52,6 +52,8 @@ def check_quant(quant) -> tuple[str, dict]:
     if quant not in QUANTIZERS:
         raise ValueError(f"--quant {quant!r} is not known: allowed {allowed}")
     return quant, {}
+
+
 DATA_DIR = Path(__file__).with_name("data")             # package data: read, never written
 
 
