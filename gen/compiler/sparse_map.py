@@ -148,7 +148,8 @@ class MapPlan:
         columns per input plane), ``drives_per_plane`` (driven OU wordlines per input plane), ``cells_used``,
         ``nonzero_cells``, ``mapped_cells`` (stored rows × the bitlines holding a weight slice: the fill's
         numerator, :mod:`gen.compiler.metrics`); for compacted strategies also ``order`` (``output-major``,
-        ``output-major, packed`` or ``slice-major, packed``) and ``slots`` (``shared`` or ``single``).
+        ``output-major, packed`` or ``slice-major, packed``) and ``slots`` (``shared`` or ``single``); for
+        ``bit-slice`` also ``bit_slice_crossbars`` (one significance per crossbar, before squeeze-out).
     info : dict
         Strategy details for ``TileMapping.info`` (rounding report, order, permutation).
     """
