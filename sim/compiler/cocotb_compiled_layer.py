@@ -125,6 +125,20 @@ async def rram_compiled_layer(dut):
     _keep_cells(tb)
 
 
+async def _layer_after_earlier_tests(dut, cfg, seed, mapping, X):
+    """A fresh testbench (gaps and backpressure) on the cells the earlier tests left; ``mapping`` run on the rows of
+    ``X`` (only the cells that differ programmed), every output checked against the tile golden. Returns ``(tb,
+    registers before, Y, registers after)``."""
+    tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
+    await tb.start()
+    _restore_cells(tb)
+    prev = await tb.read_regs()
+    Y, regs = await run_layer_on_tile(tb, mapping, X)
+    np.testing.assert_array_equal(Y, ideal_mvm(mapping, X, input_bits=cfg.input_bits, input_signed=cfg.input_signed,
+                                               dac_bits=cfg.dac_bits, adc_bits=cfg.adc_bits))
+    return tb, prev, Y, regs
+
+
 @cocotb.test()
 async def rram_digits_pattern_layer(dut):
     """Seed 000 on the RTL: the trained digits CNN's conv2 pattern + connectivity pruned (k = 4) and mapped with
@@ -142,13 +156,7 @@ async def rram_digits_pattern_layer(dut):
     assert (~q.reshape(-1, 9).any(axis=1)).sum() > 0 and (q.reshape(-1, 9) != 0).sum(axis=1).max() <= 4
     positions = row["positions"]
     assert len(A) == positions and A.any()
-    tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
-    await tb.start()
-    _restore_cells(tb)
-    prev = await tb.read_regs()
-    Y, regs = await run_layer_on_tile(tb, mapping, A)       # programs the cells that differ from the golden's
-    np.testing.assert_array_equal(Y, ideal_mvm(mapping, A, input_bits=cfg.input_bits, input_signed=cfg.input_signed,
-                                               dac_bits=cfg.dac_bits, adc_bits=cfg.adc_bits))
+    tb, prev, Y, regs = await _layer_after_earlier_tests(dut, cfg, seed, mapping, A)
     np.testing.assert_array_equal(Y, A @ W)
     got = {name: regs[name] - prev[name] for name in ("OU_ACTIVATIONS", "ADC_CONVERSIONS", "SKIPPED_OUS", "MVMS")}
     dense_ous = cfg.n_xbars * cfg.row_groups * cfg.col_groups
@@ -190,13 +198,7 @@ async def rram_sme_layer(dut):
         plan.info["significance_crossbars"]), "significances did not share a crossbar"
     A = im2col(layer_input(seed), *q.shape[2:], STRIDE, PADDING)
     X = A[np.sort(rng.choice(len(A), VECTORS, replace=False))]
-    tb = RramTileTB(dut, cfg, seed=seed, gap=0.2, stall=0.3)
-    await tb.start()
-    _restore_cells(tb)
-    prev = await tb.read_regs()
-    Y, regs = await run_layer_on_tile(tb, mapping, X)       # programs the cells that differ from the golden's
-    np.testing.assert_array_equal(Y, ideal_mvm(mapping, X, input_bits=cfg.input_bits, input_signed=cfg.input_signed,
-                                               dac_bits=cfg.dac_bits, adc_bits=cfg.adc_bits))
+    tb, prev, Y, regs = await _layer_after_earlier_tests(dut, cfg, seed, mapping, X)
     np.testing.assert_array_equal(Y, X @ weights_to_gemm(q))
     assert regs["OU_ACTIVATIONS"] - prev["OU_ACTIVATIONS"] == plan.stats["ous"] * cfg.n_planes * VECTORS
     assert regs["ADC_CONVERSIONS"] - prev["ADC_CONVERSIONS"] == plan.stats["adc_per_plane"] * cfg.n_planes * VECTORS
