@@ -139,6 +139,14 @@ def _fold(layer, weight, s_in):
     return weight * s_in[None, :, None, None]
 
 
+def _next_scales(q, scale, shift):
+    """The scales of a layer's output channels as the next layer's input: ``scale · 2^shift``, and 0 for a channel
+    whose integer weights are all zero (pruned away): its output is always 0, so the weights reading it do not
+    matter, and its quantizer's placeholder scale folded into them would set the next layer's int8 range."""
+    dead = ~np.asarray(q).reshape(len(q), -1).any(axis=1)
+    return np.where(dead, 0.0, np.asarray(scale, np.float64) * (1 << shift))
+
+
 def _shift_for(acc, relu):
     top = int(np.max(np.maximum(acc, 0) if relu else np.abs(acc), initial=0))
     return min(MAX_SHIFT, max(0, top.bit_length() - (ACT_BITS - 1)))
@@ -200,7 +208,7 @@ def quantize(network: Network, calib_images, *, mode: str = "int8", granularity:
         qlayer = replace(qlayer, shift=_shift_for(acc, layer.relu))
         layers.append(qlayer)
         x = _to_maps(qlayer, output_stage(acc, qlayer), len(x), shape)
-        s_in = scale * (1 << qlayer.shift)
+        s_in = _next_scales(q, scale, qlayer.shift)
     qnet = Network(network.name, network.input_shape, layers, input_scale=input_scale, classes=network.classes,
                    dataset=network.dataset)
     if labels is None:
@@ -236,7 +244,7 @@ def quantize_shifts(network: Network, calib_images, shifts, mode: str = "int8", 
         q, scale = quantizer(_fold(layer, layer.weight, s_in))
         shift = checks.check_int(f"layer {layer.name!r} shift", shifts.pop(0), 0, MAX_SHIFT)
         layers.append(replace(layer, weight=q.astype(np.int64), scale=scale, shift=shift))
-        s_in = scale * (1 << shift)
+        s_in = _next_scales(q, scale, shift)
     return Network(network.name, network.input_shape, layers, input_scale=input_scale, classes=network.classes,
                    dataset=network.dataset)
 

@@ -51,6 +51,25 @@ def test_shipped_int8_is_per_channel_quantization_of_the_float(nets):
     assert (classes_of(q, logits) != logits.argmax(axis=1)).any(), "per-class scales that never matter test nothing"
 
 
+def test_a_pruned_away_channel_does_not_set_the_next_layers_range(nets):
+    """A conv1 channel with every weight pruned outputs 0: conv2's weights reading it become 0 and every conv2
+    output channel still spans the whole int8 range with the others (the dead channel's placeholder scale folded
+    into conv2 used to swamp them), and the int8 network stays close to the float one."""
+    f, _ = nets
+    w = f.weights()
+    w["conv1"] = w["conv1"].copy()
+    w["conv1"][0] = 0.0
+    pruned = f.with_weights(w)
+    x, _ = digits("train")
+    q = quantize(pruned, x)
+    conv2 = {l.name: l for l in q.layers}["conv2"]
+    assert (conv2.weight[:, 0] == 0).all()
+    others = np.abs(conv2.weight[:, 1:]).reshape(len(conv2.weight), -1)
+    assert (others.max(axis=1) == 127).all()
+    xt, yt = digits("test")
+    assert evaluate(q, xt, yt, "int8")["accuracy"] >= evaluate(pruned, xt, yt, "float")["accuracy"] - 0.02
+
+
 def test_golden_is_the_gemm_engine_golden(nets, seed):
     """Each layer of the int8 golden equals sim.gemm.golden.gemm_engine on the engine config the RTL uses
     (a layer without ReLU as [W, −W], halves subtracted)."""
