@@ -14,6 +14,7 @@ from gen.compiler.rram_map import check_routing, columns_per_output, map_dense
 from gen.compiler.sparse_map import STRATEGIES, dense_stats, map_layer, parse_strategy, plan_layer, shared_slot_starts
 from hw.formats.mapping import CrossbarGeometry, input_planes
 from hw.formats.mvm import lossless_adc_bits, mvm
+from sim.common.strategies import crossbar_geometries
 
 SPARSE = ("ou-sparse", "kernel-reorder", "bit-squeeze")
 # every strategy and every composition of the sparse ones
@@ -25,10 +26,7 @@ PRUNINGS = [("none", {}), ("magnitude", {"ratio": 0.5}), ("magnitude", {"ratio":
 
 @st.composite
 def layers(draw):
-    cell_bits = draw(st.sampled_from([1, 2, 4]))
-    xbar_rows, xbar_cols = draw(st.integers(2, 40)), draw(st.integers(2, 40))
-    geometry = CrossbarGeometry(xbar_rows=xbar_rows, xbar_cols=xbar_cols, cell_bits=cell_bits,
-                                ou_rows=draw(st.integers(1, xbar_rows)), ou_cols=draw(st.integers(1, xbar_cols)))
+    geometry = draw(crossbar_geometries())
     conv = draw(st.booleans())
     n = draw(st.integers(1, 12))
     shape = (n, draw(st.integers(1, 6)), 3, 3) if conv else (n, draw(st.integers(1, 60)))

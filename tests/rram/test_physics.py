@@ -13,14 +13,13 @@ from hw.formats.mapping import CrossbarGeometry
 from gen.rram.analog import PhysicsParams, analog_mvm, ir_segments, physics_mvm, program
 from gen.rram.sweep import mapping_for, rel_rms_error, workload
 from hw.formats.mvm import column_sums, lossless_adc_bits, mvm
+from sim.common.strategies import crossbar_geometries
 
 
 @st.composite
 def problems(draw):
-    cell_bits = draw(st.sampled_from([1, 2, 4]))
-    xbar_rows, xbar_cols = draw(st.integers(2, 40)), draw(st.integers(2, 40))
-    geometry = CrossbarGeometry(xbar_rows=xbar_rows, xbar_cols=xbar_cols, cell_bits=cell_bits,
-                                ou_rows=draw(st.integers(1, xbar_rows)), ou_cols=draw(st.integers(1, xbar_cols)))
+    geometry = draw(crossbar_geometries())
+    cell_bits = geometry.cell_bits
     input_bits = draw(st.integers(1, 8))
     dac_bits = draw(st.sampled_from([1, 2, 3]))
     lossless = lossless_adc_bits(geometry.ou_rows, cell_bits, dac_bits)

@@ -12,16 +12,14 @@ from gen.compiler.report import map_report
 from gen.compiler.bit_squeeze import nonzero_slices
 from gen.compiler.sme import parse_sme, sme_levels, sme_quantize, weight_error
 from gen.compiler.sparse_map import plan_layer
-from hw.formats.mapping import CrossbarGeometry
 from hw.formats.mvm import lossless_adc_bits, mvm
+from sim.common.strategies import crossbar_geometries
 
 
 @st.composite
 def sme_layers(draw):
-    cell_bits = draw(st.sampled_from([1, 2, 4]))
-    xbar_rows, xbar_cols = draw(st.integers(2, 40)), draw(st.integers(2, 40))
-    geometry = CrossbarGeometry(xbar_rows=xbar_rows, xbar_cols=xbar_cols, cell_bits=cell_bits,
-                                ou_rows=draw(st.integers(1, xbar_rows)), ou_cols=draw(st.integers(1, xbar_cols)))
+    geometry = draw(crossbar_geometries())
+    cell_bits = geometry.cell_bits
     weight_bits = draw(st.sampled_from([b for b in (4, 8) if b % cell_bits == 0]))
     return dict(geometry=geometry, weight_bits=weight_bits, terms=draw(st.integers(1, weight_bits // cell_bits)),
                 n=draw(st.integers(1, 12)), k=draw(st.integers(1, 60)), zeros=draw(st.floats(0, 0.9)),
