@@ -1,7 +1,8 @@
 """Generator of the GEMM engine (kind ``"gemm"``): ``build`` and ``manifest`` for :data:`gen.verilog.GENERATORS`."""
 
 from hw.bits import describe
-from hw.gemm.engine import COUNTERS, GemmEngine
+from hw.gemm.engine import GemmEngine
+from hw.gemm.front import COUNTERS
 from hw.gemm.os_engine import GemmOSEngine
 
 from gen.gemm.config import GemmConfig

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_attrs, check_int
 from hw.gemm.beats import desc_layout
-from hw.gemm.engine import descriptor_errors
+from hw.gemm.front import descriptor_errors
 
 __all__ = ["JobTracker"]
 
@@ -16,7 +16,7 @@ class JobTracker(wiring.Component):
     """Follows a GEMM engine's accepted descriptors and marks the last result beat of each job.
 
     A job ``(M, K, N)`` answers ``M · ceil(N / cols)`` result beats (M rows per N-tile); a rejected descriptor
-    (the engine's own :func:`hw.gemm.engine.descriptor_errors`) answers none and is not tracked. Up to ``depth``
+    (the engine's own :func:`hw.gemm.front.descriptor_errors`) answers none and is not tracked. Up to ``depth``
     accepted jobs whose results have not all left are remembered; ``room`` is low when that many are, and the
     wrapper then holds the next descriptor back.
 

@@ -2,7 +2,7 @@
 the manifest and docs/integration.md.
 
 A map is derived from the wrapped component's signature and the register definitions the design already has in
-``hw/`` (:data:`hw.gemm.engine.COUNTERS`, :data:`hw.gemm.beats.ERROR_FIELDS`, :func:`hw.gemm.beats.desc_layout`,
+``hw/`` (:data:`hw.gemm.front.COUNTERS`, :data:`hw.gemm.beats.ERROR_FIELDS`, :func:`hw.gemm.beats.desc_layout`,
 :data:`hw.rram.beats.REGISTERS`, :data:`hw.rram.beats.STATUS_BITS`, :data:`hw.rram.beats.ERRORS`), never typed
 again. Registers are 32 bits wide, at consecutive word offsets from 0 in the order they are added:
 

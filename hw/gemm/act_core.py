@@ -9,7 +9,6 @@ from amaranth.lib.wiring import In, Out
 from hw.checks import check_int
 from hw.gemm.act_pe import ActPE, act_slot_layout
 from hw.gemm.ws_core import WSArrayCore
-from hw.shared import add_shared
 from hw.systolic.beats import index_bits, result_layout, weight_layout
 
 __all__ = ["ActArrayCore"]
@@ -94,31 +93,12 @@ class ActArrayCore(WSArrayCore):
                 m.d.sync += [st.in_flight[i].eq(st.in_flight[i - 1]), st.tags[i].eq(st.tags[i - 1])]
         return st
 
-    def _pe_grid(self, m, st):
-        """The PEs: weight beats reach column c ``c`` cycles late, a step's slots enter PE row r ``r`` cycles late
-        and flow right, partial sums and counts flow down. Latency ``rows + cols − 1``."""
-        rows, cols, keep = self._rows, self._cols, self._keep
-        args = {k: v for k, v in self._pe_args.items() if k != "pipeline"}
-        pes = [[None] * cols for _ in range(rows)]
-        slot_bits = len(st.slots_in) // (rows * keep)
-        for c in range(cols):
-            wv_c = self._delay(m, st.w_valid, c, f"w_valid_c{c}")
-            wr_c = self._delay(m, st.w_row, c, f"w_row_c{c}")
-            wd_c = self._delay(m, st.w_data[c], c, f"w_data_c{c}")
-            for r in range(rows):
-                pe = pes[r][c] = add_shared(m, f"pe_{r}_{c}", ActPE, **args)
-                m.d.comb += [pe.en.eq(self.advance), pe.w_we.eq(wv_c & (wr_c == r)), pe.w_data.eq(wd_c)]
-                if c == 0:
-                    width = keep * slot_bits
-                    m.d.comb += [
-                        pe.slots_in.eq(self._delay(m, st.slots_in[r * width:(r + 1) * width], r, f"slot_skew_r{r}")),
-                        pe.swap_in.eq(self._delay(m, st.swap_in, r, f"swap_skew_r{r}")),
-                    ]
-                else:
-                    left = pes[r][c - 1]
-                    m.d.comb += [pe.slots_in.eq(left.slots_out), pe.swap_in.eq(left.swap_out)]
-                if r > 0:
-                    up = pes[r - 1][c]
-                    m.d.comb += [pe.psum_in.eq(up.psum_out), pe.zeros_in.eq(up.zeros_out),
-                                 pe.macs_in.eq(up.macs_out)]
-        return pes
+    def _mesh_pe(self):
+        """The mesh's PE: :class:`hw.gemm.act_pe.ActPE` (no PE pipeline)."""
+        return ActPE, {k: v for k, v in self._pe_args.items() if k != "pipeline"}
+
+    def _west(self, st):
+        """The mesh's west feeds: per PE row, its ``keep`` slots of the step and the swap flag."""
+        rows = self._rows
+        width = len(st.slots_in) // rows
+        return {"slots": [st.slots_in[r * width:(r + 1) * width] for r in range(rows)], "swap": [st.swap_in] * rows}

@@ -2,73 +2,21 @@
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Mux, Signal
+from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.wiring import In, Out
 
 from hw.formats.ints import hw_overflow
 from hw.systolic.beats import act_layout, weight_layout
-from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
+from hw.gemm.front import GemmFrontEnd
 from hw.gemm.ws_core import WSArrayCore
 from hw.gemm.act_core import ActArrayCore
 from hw.gemm.act_select import select_step
 from hw.gemm.accumulator import AccumulatorBuffer
 
-__all__ = ["GemmEngine", "COUNTERS", "descriptor_errors", "output_stage"]
+__all__ = ["GemmEngine"]
 
-# performance counters, in port order (docs/gemm.md "Counters")
-COUNTERS = ("cycles", "busy_cycles", "stall_input", "stall_output", "stall_weight", "macs", "zero_skips",
-            "jobs_done", "jobs_rejected")
-
-
-def _clamp(m, target, value, bits):
-    """``target = value`` clamped to the signed ``bits`` range (combinational)."""
-    hi, lo = (1 << (bits - 1)) - 1, -(1 << (bits - 1))
-    with m.If(value > hi):
-        m.d.comb += target.eq(hi)
-    with m.Elif(value < lo):
-        m.d.comb += target.eq(lo)
-    with m.Else():
-        m.d.comb += target.eq(value)
-
-
-def descriptor_errors(m, cfg, desc):
-    """Cause bits (:data:`ERROR_FIELDS` order) of descriptor ``desc``: a dimension outside 1 … max, a shift ≥
-    ``acc_bits``. Combinational; shared by both dataflows."""
-    bad = Signal(len(ERROR_FIELDS), name="bad")
-    m.d.comb += [
-        bad[0].eq((desc.m == 0) | (desc.m > cfg.max_m)),
-        bad[1].eq((desc.k == 0) | (desc.k > cfg.max_k)),
-        bad[2].eq((desc.n == 0) | (desc.n > cfg.max_n)),
-        bad[3].eq((desc.shift >= cfg.acc_bits) if cfg.shift_bits else 0),
-    ]
-    return bad
-
-
-def output_stage(m, cfg, sums, *, shift, n_valid, out):
-    """``out[c] = post(sums[c])`` for ``c < n_valid``, else 0 (combinational; shared by both dataflows).
-
-    ``post`` is ReLU (if ``cfg.relu``), then requantization ``(x + 2**(s-1)) >> s`` saturated to signed
-    ``out_bits`` (if ``cfg.out_bits`` is set).
-    """
-    for c in range(cfg.cols):
-        x = sums[c]
-        if cfg.relu:
-            x = Mux(x < 0, 0, x)
-        if cfg.out_bits is not None:
-            wide = Signal(signed(cfg.acc_bits + 1), name=f"round_c{c}")
-            half = (Const(1, cfg.acc_bits + 1) << shift) >> 1
-            m.d.comb += wide.eq(x + half)
-            shifted = Signal(signed(cfg.acc_bits + 1), name=f"shifted_c{c}")
-            m.d.comb += shifted.eq(wide >> shift)
-            y = Signal(signed(cfg.out_bits), name=f"requant_c{c}")
-            _clamp(m, y, shifted, cfg.out_bits)
-            x = y
-        m.d.comb += out[c].eq(Mux(c < n_valid, x, 0))
-
-
-class GemmEngine(wiring.Component):
+class GemmEngine(GemmFrontEnd):
     """``C[M × N] = A[M × K] · W[K × N]`` on a weight-stationary keep:block array, tile by tile.
 
     A job is one descriptor (M, K, N[, shift]); its work is the tiles (n-tile ``nn``, k-tile ``kk``) in the order
@@ -77,6 +25,9 @@ class GemmEngine(wiring.Component):
     time and while the previous tile computes) and the M activation rows of that K-slice; the last K-tile of each
     N-tile emits M result beats. docs/gemm.md specifies the ports, beat formats, timing and counters;
     :mod:`gen.gemm.perf` is the exact cycle model, the weight port's acceptance cycles included.
+
+    The ports, descriptor check, output stage and the dataflow-independent counters are
+    :class:`hw.gemm.front.GemmFrontEnd`'s; this class is the weight-stationary dataflow.
 
     Pipeline stages: weight buffer (``SyncFIFO`` of ``2·rows`` beats, bypassed when empty: no added latency; with
     the shadow registers it holds the three tiles a host may send before any activation row), loader
@@ -107,21 +58,13 @@ class GemmEngine(wiring.Component):
     def __init__(self, config):
         if getattr(config, "kind", None) != "gemm":
             raise TypeError(f"expected a GemmConfig, not {config!r}")
-        self._cfg = cfg = config
-        self._desc_layout = desc_layout(cfg)
+        cfg = config
         self._tag_layout = data.StructLayout({
             "m": range(max(cfg.max_m, 2)), "first": 1, "last": 1, "job_end": 1, "n_valid": range(cfg.cols + 1),
             **({"shift": cfg.shift_bits} if cfg.shift_bits else {})})
-        super().__init__({
-            "desc": In(stream.Signature(self._desc_layout)),
-            "weights": In(stream.Signature(weight_layout(cols=cfg.cols, keep=cfg.group * cfg.keep,
-                                                         weight_bits=cfg.weight_bits,
-                                                         index_bits=cfg.index_bits))),
-            "acts": In(stream.Signature(act_layout(k=cfg.k, act_bits=cfg.act_bits, act_signed=cfg.act_signed))),
-            "results": Out(stream.Signature(result_layout(cfg))),
-            **{name: Out(cfg.counter_bits) for name in COUNTERS},
-            "error": Out(len(ERROR_FIELDS)),
-        })
+        super().__init__(cfg, weights=weight_layout(cols=cfg.cols, keep=cfg.group * cfg.keep,
+                                                    weight_bits=cfg.weight_bits, index_bits=cfg.index_bits),
+                         acts=act_layout(k=cfg.k, act_bits=cfg.act_bits, act_signed=cfg.act_signed))
 
     @property
     def latency(self):
@@ -129,8 +72,9 @@ class GemmEngine(wiring.Component):
         ``rows + cols + pe_pipeline`` (``GemmConfig.latency``)."""
         return self._cfg.latency
 
-    def elaborate(self, platform):
-        m = Module()
+    def dataflow(self, m):
+        """The weight-stationary dataflow (:meth:`hw.gemm.front.GemmFrontEnd.dataflow`): weight buffer, loader,
+        issuer, array core, accumulator, and the counters whose meaning is its own."""
         cfg = self._cfg
         if cfg.act_keep:
             m.submodules.core = core = ActArrayCore(
@@ -145,14 +89,13 @@ class GemmEngine(wiring.Component):
                 pe_pipeline=cfg.pe_pipeline)
         s = self._job_registers(m)
         w_fire = self._weight_buffer(m, core, s)
-        d_fire = self._loader(m, s, w_fire)
-        self._descriptor(m, s, d_fire)
+        desc_ready = self._loader(m, s, w_fire)
         a_fire = (self._act_issuer if cfg.act_keep else self._issuer)(m, core, s, w_fire)
         out_tag, sums = self._accumulator(m, core)
-        output_stage(m, cfg, sums, shift=out_tag.shift if cfg.shift_bits else 0, n_valid=out_tag.n_valid,
-                     out=self.results.payload)
-        self._counters(m, core, s, a_fire, out_tag)
-        return m
+        self._counters(m, core, s, a_fire)
+        return SimpleNamespace(desc_ready=desc_ready, start=lambda m, desc: self._start(m, s, desc), busy=a_fire,
+                               job_end=out_tag.job_end, sums=sums, shift=out_tag.shift if cfg.shift_bits else 0,
+                               n_valid=out_tag.n_valid)
 
     def _job_registers(self, m):
         """The job state shared by the stages: the loader's counters, the shadow tile ("token", loaded and waiting
@@ -230,14 +173,14 @@ class GemmEngine(wiring.Component):
         return core.weights.valid & core.weights.ready
 
     def _loader(self, m, s, w_fire):
-        """The loader: ``desc.ready`` (idle, or the job's last weight beat now) and the tile walk, ``rows`` weight
-        beats per tile, that fills the token. Returns the descriptor transfer. One beat per cycle; the token is
-        valid the cycle after a tile's last beat."""
+        """The loader: the tile walk, ``rows`` weight beats per tile, that fills the token. Returns when a descriptor
+        may transfer (idle, or the job's last weight beat now). One beat per cycle; the token is valid the cycle
+        after a tile's last beat."""
         cfg = self._cfg
         rows, cols, kdim = cfg.rows, cfg.cols, cfg.k
         job_loaded = w_fire & s.tile_last_beat & s.k_last & s.n_last
-        m.d.comb += self.desc.ready.eq(~s.l_busy | job_loaded)
-        d_fire = self.desc.valid & self.desc.ready
+        desc_ready = Signal(name="desc_ready")
+        m.d.comb += desc_ready.eq(~s.l_busy | job_loaded)
 
         with m.If(w_fire):
             self._load(m, s, l_beat=0 if rows == 1 else Mux(s.tile_last_beat, 0, s.l_beat + 1))
@@ -254,22 +197,14 @@ class GemmEngine(wiring.Component):
                         m.d.sync += s.l_busy.eq(0)
                 with m.Else():
                     self._load(m, s, l_krem=s.l_krem - kdim)
-        return d_fire
+        return desc_ready
 
-    def _descriptor(self, m, s, d_fire):
-        """The descriptor check: a bad one counts in ``jobs_rejected`` and sets ``error``, a good one starts the
-        loader. 1 cycle."""
-        cfg = self._cfg
-        desc = self.desc.payload
-        bad = descriptor_errors(m, cfg, desc)
-        with m.If(d_fire):
-            with m.If(bad.any()):
-                m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
-            with m.Else():
-                m.d.sync += [s.l_busy.eq(1), s.l_m.eq(desc.m), s.l_k.eq(desc.k)]
-                self._load(m, s, l_krem=desc.k, l_nrem=desc.n)
-                if cfg.shift_bits:
-                    m.d.sync += s.l_shift.eq(desc.shift)
+    def _start(self, m, s, desc):
+        """Start the loader on the good descriptor ``desc``. 1 cycle."""
+        m.d.sync += [s.l_busy.eq(1), s.l_m.eq(desc.m), s.l_k.eq(desc.k)]
+        self._load(m, s, l_krem=desc.k, l_nrem=desc.n)
+        if self._cfg.shift_bits:
+            m.d.sync += s.l_shift.eq(desc.shift)
 
     def _issuer(self, m, core, s, w_fire):
         """The issuer: activation rows into the core, tagged with their tile; a tile's first row takes the token
@@ -373,17 +308,12 @@ class GemmEngine(wiring.Component):
         ]
         return out_tag, acc.sums
 
-    def _counters(self, m, core, s, a_fire, out_tag):
-        """The performance counters (docs/gemm.md "Counters"). 1 cycle (registered)."""
+    def _counters(self, m, core, s, a_fire):
+        """The weight-stationary counters (docs/gemm.md "Counters"): ``stall_input``, ``stall_weight``, ``macs``,
+        ``zero_skips``. 1 cycle (registered)."""
         advance = core.advance
-        r_fire = self.results.valid & self.results.ready
         c_fire = core.results.valid & core.results.ready
         acts_wanted = ~s.i_idle | s.t_valid
-        m.d.sync += self.cycles.eq(self.cycles + 1)
-        with m.If(a_fire):
-            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
-        with m.If(self.results.valid & ~self.results.ready):
-            m.d.sync += self.stall_output.eq(self.stall_output + 1)
         with m.If(advance & ~a_fire & acts_wanted):
             m.d.sync += self.stall_input.eq(self.stall_input + 1)
         with m.If(advance & ~acts_wanted & s.l_busy):
@@ -391,5 +321,3 @@ class GemmEngine(wiring.Component):
         with m.If(c_fire):
             m.d.sync += [self.macs.eq(self.macs + core.results.payload.macs),
                          self.zero_skips.eq(self.zero_skips + core.results.payload.zeros)]
-        with m.If(r_fire & out_tag.job_end):
-            m.d.sync += self.jobs_done.eq(self.jobs_done + 1)

@@ -8,10 +8,10 @@ from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_int
 from hw.systolic.beats import index_bits, result_layout
-from hw.systolic.delay import delayed
 from hw.systolic.mac import tree_sum
 from hw.gemm.os_beats import os_act_layout, os_weight_layout
 from hw.gemm.os_pe import SparseOSPE
+from hw.systolic.mesh import build_mesh
 
 __all__ = ["SparseOSArray"]
 
@@ -113,14 +113,10 @@ class SparseOSArray(wiring.Component):
         self._step_join(m, s)
         self._tile_tracking(m, s)
         self._input_stage(m, s)
-        pes = self._pe_grid(m, s)
-        self._output_rows(m, s, pes)
-        self._counters(m, s, pes)
+        mesh = self._pe_grid(m, s)
+        self._output_rows(m, s, mesh)
+        self._counters(m, s, mesh)
         return m
-
-    def _delay(self, m, s, value, n, name):
-        """``value`` delayed ``n`` pipeline cycles (registers enabled by ``advance``)."""
-        return delayed(m, value, n, en=s.advance, name=name)
 
     def _step_join(self, m, s):
         """The joined ``acts``/``weights`` handshake, refusing a last step until the output spacing allows it.
@@ -173,43 +169,23 @@ class SparseOSArray(wiring.Component):
         s.acts_in, s.w_in, s.step_in = acts_in, w_in, step_in
 
     def _pe_grid(self, m, s):
-        """The ``rows × cols`` PEs, activations skewed into row i (i cycles) and weights and steps into column j
-        (j cycles). Returns the PEs, ``pes[i][j]``."""
+        """The ``rows × cols`` PEs (:func:`hw.systolic.mesh.build_mesh`): activations skewed into row i (i cycles)
+        and flowing east, weights and step flags skewed into column j (j cycles) and flowing south with the zero
+        counts. Returns the :class:`hw.systolic.mesh.Mesh`."""
         rows, cols = self._rows, self._cols
-        pes = [[SparseOSPE(**self._pe_args) for _ in range(cols)] for _ in range(rows)]
-        for i in range(rows):
-            for j in range(cols):
-                pe = pes[i][j]
-                m.submodules[f"pe_{i}_{j}"] = pe
-                m.d.comb += pe.en.eq(s.advance)
-                if j == 0:
-                    width = len(pe.act_in.as_value())
-                    m.d.comb += pe.act_in.eq(self._delay(m, s, s.acts_in[i * width:(i + 1) * width], i,
-                                                         f"act_skew_r{i}"))
-                else:
-                    m.d.comb += pe.act_in.eq(pes[i][j - 1].act_out)
-                if i == 0:
-                    m.d.comb += [
-                        pe.w_in.eq(self._delay(m, s, s.w_in[j], j, f"w_skew_c{j}")),
-                        pe.step_in.eq(self._delay(m, s, s.step_in, j, f"step_skew_c{j}")),
-                    ]
-                else:
-                    above = pes[i - 1][j]
-                    m.d.comb += [
-                        pe.w_in.eq(above.w_out),
-                        pe.step_in.eq(above.step_out),
-                        pe.zeros_in.eq(above.zeros_out),
-                    ]
-        return pes
+        width = len(s.acts_in) // rows
+        return build_mesh(m, rows=rows, cols=cols, pe_class=SparseOSPE, pe_params=self._pe_args, en=s.advance,
+                          west={"act": [s.acts_in[i * width:(i + 1) * width] for i in range(rows)]},
+                          north={"w": [s.w_in[j] for j in range(cols)], "step": [s.step_in] * cols},
+                          south=("zeros",))
 
-    def _output_rows(self, m, s, pes):
+    def _output_rows(self, m, s, mesh):
         """De-skew each PE row (column j delayed ``cols - 1 - j`` cycles) and put the one finished row (at most
         one, by the output spacing) on ``results``."""
-        rows, cols = self._rows, self._cols
         valid, payload = 0, 0
-        for i in range(rows):
-            row = Cat(self._delay(m, s, pes[i][j].acc, cols - 1 - j, f"acc_deskew_r{i}_c{j}") for j in range(cols))
-            done = pes[i][cols - 1].done
+        for i, pes in enumerate(mesh.pes):
+            row = Cat(mesh.deskew([pe.acc for pe in pes], f"acc_deskew_r{i}"))
+            done = pes[-1].done
             valid = valid | done
             payload = payload | Mux(done, row, 0)
         m.d.comb += [
@@ -217,9 +193,8 @@ class SparseOSArray(wiring.Component):
             self.results.payload.eq(payload),
         ]
 
-    def _counters(self, m, s, pes):
+    def _counters(self, m, s, mesh):
         """The performance counters (cycles, busy, stalled, zero skips). Registers: 1 cycle."""
-        rows, cols = self._rows, self._cols
         m.d.sync += self.cycles.eq(self.cycles + 1)
         with m.If(s.advance & (s.fire | s.tile_open | s.in_flight.any())):
             m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
@@ -227,4 +202,4 @@ class SparseOSArray(wiring.Component):
             m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
         with m.If(s.advance):
             # A step's zero skips are counted as it leaves the bottom PE row, column by column.
-            m.d.sync += self.zero_skips.eq(self.zero_skips + tree_sum(pes[rows - 1][j].zeros_out for j in range(cols)))
+            m.d.sync += self.zero_skips.eq(self.zero_skips + tree_sum(mesh.bottom("zeros_out")))

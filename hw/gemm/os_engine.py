@@ -2,23 +2,21 @@
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Array, Cat, Mux, Signal
+from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.wiring import In, Out
 
 from hw.formats.ints import hw_overflow
 from hw.systolic.beats import weight_layout
 from hw.systolic.mac import tree_sum
 from hw.gemm.os_array import SparseOSArray
 from hw.gemm.os_beats import os_act_layout
-from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
-from hw.gemm.engine import COUNTERS, descriptor_errors, output_stage
+from hw.gemm.front import GemmFrontEnd
 
 __all__ = ["GemmOSEngine"]
 
 
-class GemmOSEngine(wiring.Component):
+class GemmOSEngine(GemmFrontEnd):
     """``C[M × N] = A[M × K] · W[K × N]`` on an output-stationary keep:block array (:class:`SparseOSArray`).
 
     A job is one descriptor (M, K, N[, shift]); its work is the output tiles (n-tile ``nn``, m-tile ``mm``) in the
@@ -37,6 +35,9 @@ class GemmOSEngine(wiring.Component):
     transfers only together with one of the other; each stream's ``ready`` is high while the engine can take a
     step and the stream has no beat (so an input stall is visible on the ports), or can take one and the other
     stream offers a beat.
+
+    The ports, descriptor check, output stage and the dataflow-independent counters are
+    :class:`hw.gemm.front.GemmFrontEnd`'s; this class is the output-stationary dataflow.
 
     Latency: a tile whose last step transfers in cycle a offers result row i in cycle
     ``a + cols + 1 + pe_pipeline + i``.
@@ -61,20 +62,14 @@ class GemmOSEngine(wiring.Component):
     def __init__(self, config):
         if getattr(config, "kind", None) != "gemm" or config.dataflow != "os":
             raise TypeError(f"expected a GemmConfig with dataflow = \"os\", not {config!r}")
-        self._cfg = cfg = config
+        cfg = config
         self._info_layout = data.StructLayout({
             "m_valid": range(cfg.rows + 1), "n_valid": range(cfg.cols + 1), "job_end": 1, "rows_real": cfg.rows,
             **({"shift": cfg.shift_bits} if cfg.shift_bits else {})})
-        super().__init__({
-            "desc": In(stream.Signature(desc_layout(cfg))),
-            "weights": In(stream.Signature(weight_layout(cols=cfg.cols, keep=cfg.keep, weight_bits=cfg.weight_bits,
-                                                         index_bits=cfg.index_bits))),
-            "acts": In(stream.Signature(os_act_layout(rows=cfg.rows, block=cfg.block, act_bits=cfg.act_bits,
-                                                      act_signed=cfg.act_signed))),
-            "results": Out(stream.Signature(result_layout(cfg))),
-            **{name: Out(cfg.counter_bits) for name in COUNTERS},
-            "error": Out(len(ERROR_FIELDS)),
-        })
+        super().__init__(cfg, weights=weight_layout(cols=cfg.cols, keep=cfg.keep, weight_bits=cfg.weight_bits,
+                                                    index_bits=cfg.index_bits),
+                         acts=os_act_layout(rows=cfg.rows, block=cfg.block, act_bits=cfg.act_bits,
+                                            act_signed=cfg.act_signed))
 
     @property
     def latency(self):
@@ -82,8 +77,9 @@ class GemmOSEngine(wiring.Component):
         ``rows + cols + pe_pipeline`` (``GemmConfig.latency``)."""
         return self._cfg.latency
 
-    def elaborate(self, platform):
-        m = Module()
+    def dataflow(self, m):
+        """The output-stationary dataflow (:meth:`hw.gemm.front.GemmFrontEnd.dataflow`): sequencer, joined K-block
+        streams, core, row drop, and the counters whose meaning is its own."""
         cfg = self._cfg
         rows, cols = cfg.rows, cfg.cols
         m.submodules.core = core = SparseOSArray(
@@ -99,12 +95,13 @@ class GemmOSEngine(wiring.Component):
         step_ok, fire = self._joined_streams(m, core, info, s)
         self._padding(m, core, s)
         job_done_step = self._sequencer(m, s, fire)
-        self._descriptor(m, s, job_done_step)
         self._tile_info(m, info, s, fire)
-        r_info, o_row = self._output(m, core, info)
-        self._counters(m, core, s, step_ok, fire, r_info, o_row)
+        r_info, o_row, row = self._output(m, core, info)
+        self._counters(m, s, step_ok)
         self._mac_counters(m, s, fire)
-        return m
+        return SimpleNamespace(desc_ready=~s.busy | job_done_step, start=lambda m, desc: self._start(m, s, desc),
+                               busy=fire, job_end=r_info.job_end & (o_row == r_info.m_valid - 1), sums=row,
+                               shift=r_info.shift if cfg.shift_bits else 0, n_valid=r_info.n_valid)
 
     def _sequencer_registers(self, m):
         """The sequencer's state: the job (K, M, steps per tile, shift), the current tile's K-block and the M, N
@@ -207,20 +204,6 @@ class GemmOSEngine(wiring.Component):
                 if last is not None:
                     m.d.sync += last.eq(value <= width)
 
-    def _descriptor(self, m, s, job_done_step):
-        """The descriptor: ``desc.ready`` while idle or on the current job's last step; a bad descriptor counts in
-        ``jobs_rejected`` and sets ``error``, a good one starts the sequencer at the job's first step. 1 cycle."""
-        idle = ~s.busy | job_done_step
-        m.d.comb += self.desc.ready.eq(idle)
-        bad = descriptor_errors(m, self._cfg, self.desc.payload)
-        # the start condition is `idle` and the port's valid and payload: the step handshake's fire enters only
-        # through `idle`, one gate before the sequencer's registers (not through desc.ready)
-        with m.If(idle & self.desc.valid):
-            with m.If(bad.any()):
-                m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
-            with m.Else():
-                self._start(m, s, self.desc.payload)
-
     def _start(self, m, s, desc):
         """Start the sequencer at the first step of job ``desc``. 1 cycle."""
         cfg = self._cfg
@@ -245,9 +228,10 @@ class GemmOSEngine(wiring.Component):
             m.d.comb += w_info.shift.eq(s.j_shift)
 
     def _output(self, m, core, info):
-        """The output: a skid register after the core, then drop a tile's padded rows and ReLU/requantize the others
-        into ``results``; the tile's info leaves the FIFO with its last row. Returns the tile info and the row
-        counter. Latency 0 (a row passes the empty skid register combinationally)."""
+        """The output: a skid register after the core, then drop a tile's padded rows (the others go to the front
+        end's ReLU/requantization and ``results``); the tile's info leaves the FIFO with its last row. Returns the
+        tile info, the row counter and the row. Latency 0 (a row passes the empty skid register
+        combinationally)."""
         cfg = self._cfg
         rows = cfg.rows
         r_info = data.View(self._info_layout, info.r_data)
@@ -263,8 +247,6 @@ class GemmOSEngine(wiring.Component):
         m.d.comb += self.results.valid.eq(head_valid & ~drop)
         out_row = Signal.like(core.results.payload, name="out_row")
         m.d.comb += out_row.eq(head)
-        output_stage(m, cfg, out_row, shift=r_info.shift if cfg.shift_bits else 0,
-                     n_valid=r_info.n_valid, out=self.results.payload)
         consumed = head_valid & (drop | self.results.ready)
         with m.If(skid_full):
             with m.If(consumed):
@@ -274,24 +256,17 @@ class GemmOSEngine(wiring.Component):
         with m.If(consumed):
             m.d.sync += o_row.eq(Mux(o_row == rows - 1, 0, o_row + 1))
         m.d.comb += info.r_en.eq(consumed & (o_row == rows - 1))
-        return r_info, o_row
+        return r_info, o_row, out_row
 
-    def _counters(self, m, core, s, step_ok, fire, r_info, o_row):
-        """The cycle-class and job counters (docs/gemm.md "Output-stationary dataflow"). 1 cycle (registered)."""
-        r_fire = self.results.valid & self.results.ready
-        m.d.sync += self.cycles.eq(self.cycles + 1)
-        with m.If(fire):
-            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
-        with m.If(self.results.valid & ~self.results.ready):
-            m.d.sync += self.stall_output.eq(self.stall_output + 1)
+    def _counters(self, m, s, step_ok):
+        """The output-stationary ``stall_input`` and ``stall_weight`` (docs/gemm.md "Output-stationary dataflow").
+        1 cycle (registered)."""
         with m.If(step_ok & ~(self.acts.valid & self.weights.valid)):
             m.d.sync += self.stall_input.eq(self.stall_input + 1)
         # the analogue of WS's weight stall: a job cannot take a step in a cycle not stalled on output (a short
         # tile's last step held for the output spacing, or the core held by a full skid register)
         with m.If(s.busy & ~step_ok & ~(self.results.valid & ~self.results.ready)):
             m.d.sync += self.stall_weight.eq(self.stall_weight + 1)
-        with m.If(r_fire & r_info.job_end & (o_row == r_info.m_valid - 1)):
-            m.d.sync += self.jobs_done.eq(self.jobs_done + 1)
 
     def _mac_counters(self, m, s, fire):
         """``macs``/``zero_skips``: a step's MAC slots on real positions (row < M, column < N, K position < K),

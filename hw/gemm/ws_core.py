@@ -8,10 +8,9 @@ from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_int
 from hw.systolic.beats import act_layout, index_bits, result_layout, weight_layout
-from hw.systolic.delay import delayed
 from hw.systolic.mac import tree_sum
+from hw.systolic.mesh import build_mesh
 from hw.systolic.pe import SparsePE
-from hw.shared import add_shared
 
 __all__ = ["WSArrayCore"]
 
@@ -97,13 +96,9 @@ class WSArrayCore(wiring.Component):
         m = Module()
         w_fire, a_fire = self._handshake(m)
         st = self._input_stage(m, w_fire, a_fire)
-        pes = self._pe_grid(m, st)
-        self._deskew(m, pes, st)
+        mesh = self._pe_grid(m, st)
+        self._deskew(m, mesh, st)
         return m
-
-    def _delay(self, m, value, n, name):
-        """``value`` delayed by ``n`` pipeline advances."""
-        return delayed(m, value, n, en=self.advance, name=name)
 
     def _handshake(self, m):
         """The one pipeline enable ``advance = ~results.valid | results.ready``, which is also both inputs' ready.
@@ -163,50 +158,35 @@ class WSArrayCore(wiring.Component):
                 m.d.sync += [st.in_flight[i].eq(st.in_flight[i - 1]), st.tags[i].eq(st.tags[i - 1])]
         return st
 
-    def _pe_grid(self, m, st):
-        """The ``rows × cols`` tiled PEs: weight beats reach column c ``c`` cycles late (into PE row ``w_row``),
-        activations enter PE row r ``r`` cycles late and flow right, partial sums and counts flow down. Returns
-        the PEs. Latency ``rows + cols - 1 + pe_pipeline`` from the input registers to the bottom-right PE."""
-        rows, cols = self._rows, self._cols
-        pes = [[None] * cols for _ in range(rows)]
-        for c in range(cols):
-            wv_c = self._delay(m, st.w_valid, c, f"w_valid_c{c}")
-            wr_c = self._delay(m, st.w_row, c, f"w_row_c{c}")
-            wd_c = self._delay(m, st.w_data[c], c, f"w_data_c{c}")
-            for r in range(rows):
-                pe = pes[r][c] = add_shared(m, f"pe_{r}_{c}", SparsePE, **self._pe_args)
-                m.d.comb += [
-                    pe.en.eq(self.advance),
-                    pe.w_we.eq(wv_c & (wr_c == r)),
-                    pe.w_data.eq(wd_c),
-                ]
-                if c == 0:
-                    width = len(pe.act_in.as_value())
-                    m.d.comb += [
-                        pe.act_in.eq(self._delay(m, st.acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}")),
-                        pe.swap_in.eq(self._delay(m, st.swap_in, r, f"swap_skew_r{r}")),
-                        pe.lanes_in.eq(self._delay(m, st.lanes_in[r], r, f"lanes_skew_r{r}")),
-                    ]
-                else:
-                    left = pes[r][c - 1]
-                    m.d.comb += [pe.act_in.eq(left.act_out), pe.swap_in.eq(left.swap_out),
-                                 pe.lanes_in.eq(left.lanes_out)]
-                if r > 0:
-                    up = pes[r - 1][c]
-                    m.d.comb += [pe.psum_in.eq(up.psum_out), pe.zeros_in.eq(up.zeros_out),
-                                 pe.macs_in.eq(up.macs_out)]
-        return pes
+    def _mesh_pe(self):
+        """The PE class and parameters of the mesh."""
+        return SparsePE, self._pe_args
 
-    def _count(self, m, bottom, st, name):
+    def _west(self, st):
+        """The mesh's west feeds: per PE row, the row's activation block, swap flag and real lanes."""
+        rows = self._rows
+        width = len(st.acts_in) // rows
+        return {"act": [st.acts_in[r * width:(r + 1) * width] for r in range(rows)],
+                "swap": [st.swap_in] * rows, "lanes": st.lanes_in}
+
+    def _pe_grid(self, m, st):
+        """The ``rows × cols`` PEs (:func:`hw.systolic.mesh.build_mesh`): weight beats reach column c ``c`` cycles
+        late (into PE row ``w_row``), the west feeds (:meth:`_west`) enter PE row r ``r`` cycles late and flow east,
+        partial sums and counts flow south. Returns the :class:`hw.systolic.mesh.Mesh`. Latency
+        ``rows + cols - 1 + pe_pipeline`` from the input registers to the bottom-right PE."""
+        pe_class, pe_params = self._mesh_pe()
+        return build_mesh(m, rows=self._rows, cols=self._cols, pe_class=pe_class, pe_params=pe_params,
+                          en=self.advance, west=self._west(st), south=("psum", "zeros", "macs"),
+                          load=(st.w_valid, st.w_row, st.w_data))
+
+    def _count(self, m, mesh, bottom, st, name):
         """A row's count over its real columns: the bottom PE row's ``bottom[c]`` de-skewed (``cols − 1 − c``
         cycles) and summed where ``c < n_valid``. Every column but the last is summed one advance early (from its
         de-skew line's second-to-last register and the tag one advance ahead) into a register, so the counters'
         increment is that register plus one term. Latency up to ``cols − 1``, like the sums."""
         cols = self._cols
-        early = []
-        for c in range(cols - 1):
-            ahead = self._delay(m, bottom[c], cols - 2 - c, f"{name}_deskew_c{c}")
-            early.append(Mux(c < st.tags[-2].n_valid, ahead, 0))
+        ahead = mesh.deskew(bottom[:-1], f"{name}_deskew", lead=1)
+        early = [Mux(c < st.tags[-2].n_valid, value, 0) for c, value in enumerate(ahead)]
         last = Mux(cols - 1 < st.tags[-1].n_valid, bottom[cols - 1], 0)
         if not early:
             return last
@@ -215,18 +195,15 @@ class WSArrayCore(wiring.Component):
             m.d.sync += part.eq(tree_sum(early))
         return part + last
 
-    def _deskew(self, m, pes, st):
+    def _deskew(self, m, mesh, st):
         """The results: column c of the bottom PE row delayed ``cols - 1 - c`` cycles so that a row leaves in one
         beat, its counts over real columns, its tag, ``peek`` and ``peek2`` (the rows one and two advances ahead).
         Latency up to ``cols - 1``."""
-        rows, cols = self._rows, self._cols
         last = st.tags[-1]
-        for c in range(cols):
-            bottom = pes[rows - 1][c]
-            m.d.comb += self.results.payload.psums[c].eq(
-                self._delay(m, bottom.psum_out, cols - 1 - c, f"psum_deskew_c{c}"))
-        zeros = self._count(m, [pes[rows - 1][c].zeros_out for c in range(cols)], st, "zeros")
-        macs = self._count(m, [pes[rows - 1][c].macs_out for c in range(cols)], st, "macs")
+        psums = mesh.deskew(mesh.bottom("psum_out"), "psum_deskew")
+        m.d.comb += [self.results.payload.psums[c].eq(psum) for c, psum in enumerate(psums)]
+        zeros = self._count(m, mesh, mesh.bottom("zeros_out"), st, "zeros")
+        macs = self._count(m, mesh, mesh.bottom("macs_out"), st, "macs")
         m.d.comb += [
             self.results.valid.eq(st.in_flight[-1]),
             self.results.payload.tag.eq(last.tag),

@@ -1,17 +1,14 @@
 """The weight-stationary N:M sparse systolic array: streams in, streams out, one pipeline enable."""
 
-import functools
-
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_int
 from hw.systolic.beats import act_layout, index_bits, result_layout, weight_layout
-from hw.systolic.delay import delayed
-from hw.systolic.grid import grid_verilog
+from hw.systolic.mesh import build_mesh, mesh_verilog
 from hw.systolic.pe import SparsePE
-from hw.shared import add_shared, add_verilog, emitting_once, shared_module
+from hw.shared import emitting_once
 
 __all__ = ["SparseSystolicArray"]
 
@@ -127,19 +124,8 @@ class SparseSystolicArray(wiring.Component):
                 in_flight.eq(Cat(a_fire, in_flight[:-1])),
             ]
 
-        if emitting_once():
-            psums, zeros = self._verilog_grid(m, advance, acts_in, w_valid, w_row, w_data)
-            m.d.comb += [self.results.payload[c].eq(psums[c]) for c in range(cols)]
-        else:
-            def delay(value, n, name):
-                return delayed(m, value, n, en=advance, name=name)
-
-            bottom_psum, bottom_zeros = self._pe_grid(m, advance, acts_in, w_valid, w_row, w_data, delay)
-            # De-skew: column c leaves the bottom row c cycles before the last column.
-            zeros = []
-            for c in range(cols):
-                m.d.comb += self.results.payload[c].eq(delay(bottom_psum[c], cols - 1 - c, f"psum_deskew_c{c}"))
-                zeros.append(delay(bottom_zeros[c], cols - 1 - c, f"zeros_deskew_c{c}"))
+        psums, zeros = self._grid(m, advance, acts_in, (w_valid, w_row, w_data))
+        m.d.comb += [self.results.payload[c].eq(psums[c]) for c in range(cols)]
         m.d.comb += self.results.valid.eq(in_flight[-1])
 
         r_fire = self.results.valid & self.results.ready
@@ -152,50 +138,19 @@ class SparseSystolicArray(wiring.Component):
             m.d.sync += self.zero_skips.eq(self.zero_skips + sum(zeros))
         return m
 
-    def _pe_grid(self, m, advance, acts_in, w_valid, w_row, w_data, delay):
-        """The ``rows × cols`` PEs, one submodule each: weight beat column c reaches its PEs ``c`` cycles late,
-        activations enter PE row r ``r`` cycles late and flow right, sums flow down. Returns the bottom row's
-        ``psum_out`` and ``zeros_out`` per column. Latency ``rows + cols − 1 + pipeline``."""
+    def _grid(self, m, advance, acts_in, load):
+        """The ``rows × cols`` PEs (:func:`hw.systolic.mesh.build_mesh`): the weight ``load`` reaches column c ``c``
+        cycles after the input stage (the write trails activations), activations enter PE row r ``r`` cycles late
+        and flow east, sums and zero counts flow south; the bottom row de-skewed (column c leaves ``c`` cycles
+        before the last). Emitted once, the same mesh as Verilog text (:func:`hw.systolic.mesh.mesh_verilog`).
+        Returns the de-skewed sums and zero counts per column. Latency ``rows + cols − 1 + pipeline`` from the input
+        stage."""
         rows, cols = self._rows, self._cols
-        pes = [[None] * cols for _ in range(rows)]
-        for c in range(cols):
-            # Weight beat column c reaches its PEs c cycles after the input stage (the write trails activations).
-            wv_c = delay(w_valid, c, f"w_valid_c{c}")
-            wr_c = delay(w_row, c, f"w_row_c{c}")
-            wd_c = delay(w_data[c], c, f"w_data_c{c}")
-            for r in range(rows):
-                pe = pes[r][c] = add_shared(m, f"pe_{r}_{c}", SparsePE, **self._pe_args)
-                m.d.comb += [
-                    pe.en.eq(advance),
-                    pe.w_we.eq(wv_c & (wr_c == r)),
-                    pe.w_data.eq(wd_c),
-                ]
-                if c == 0:
-                    width = len(pe.act_in.as_value())
-                    m.d.comb += pe.act_in.eq(delay(acts_in[r * width:(r + 1) * width], r, f"act_skew_r{r}"))
-                else:
-                    m.d.comb += pe.act_in.eq(pes[r][c - 1].act_out)
-                if r > 0:
-                    m.d.comb += [pe.psum_in.eq(pes[r - 1][c].psum_out), pe.zeros_in.eq(pes[r - 1][c].zeros_out)]
-        return [pes[rows - 1][c].psum_out for c in range(cols)], [pes[rows - 1][c].zeros_out for c in range(cols)]
-
-    def _verilog_grid(self, m, advance, acts_in, w_valid, w_row, w_data):
-        """The grid of :meth:`_pe_grid` with its de-skew, for arrays emitted once: ``rows`` identical PE rows of the
-        once-emitted PE, wired by the hand-written Verilog of :func:`hw.systolic.grid.grid_verilog`, so that
-        Amaranth never flattens its O(rows·cols) bits. Same timing; returns the de-skewed sums and zero counts per
-        column."""
-        rows, cols = self._rows, self._cols
-        acc, zero_bits = self._pe_args["acc_bits"], self._pe_args["zero_bits"]
-        row_bits = max(1, (rows - 1).bit_length())
-        w_row_x = Signal(row_bits, name="w_row_x")      # rows = 1: w_row has no bits
-        psum = Signal(cols * acc, name="grid_psum")
-        zeros = Signal(cols * zero_bits, name="grid_zeros")
-        m.d.comb += w_row_x.eq(w_row)
-        text = functools.partial(grid_verilog, rows=rows, cols=cols, act_width=len(acts_in) // rows,
-                                 acc_bits=acc, zero_bits=zero_bits, row_bits=row_bits,
-                                 w_bits=len(w_data.as_value()) // cols,
-                                 pe_module=shared_module(SparsePE, **self._pe_args))
-        add_verilog(m, "grid", "grid", text, i_en=advance, i_acts=acts_in, i_w_valid=w_valid, i_w_row=w_row_x,
-                    i_w_data=w_data.as_value(), o_psum=psum, o_zeros=zeros)
-        return ([psum[c * acc:(c + 1) * acc].as_signed() for c in range(cols)],
-                [zeros[c * zero_bits:(c + 1) * zero_bits] for c in range(cols)])
+        mesh_args = dict(rows=rows, cols=cols, pe_class=SparsePE, pe_params=self._pe_args, en=advance)
+        if emitting_once():
+            return mesh_verilog(m, **mesh_args, acts=acts_in, load=load, acc_bits=self._pe_args["acc_bits"],
+                                zero_bits=self._pe_args["zero_bits"])
+        width = len(acts_in) // rows
+        mesh = build_mesh(m, **mesh_args, west={"act": [acts_in[r * width:(r + 1) * width] for r in range(rows)]},
+                          south=("psum", "zeros"), load=load)
+        return mesh.deskew(mesh.bottom("psum_out"), "psum_deskew"), mesh.deskew(mesh.bottom("zeros_out"), "zeros_deskew")

@@ -5,7 +5,7 @@ array (partial sums and zero counts passed down, the activation skew lines, the 
 de-skew lines: O(R·C) bits) costs time linear in the array's content. :func:`grid_verilog` writes that glue, and
 the PE row (:func:`row_verilog`: ``cols`` instances of the once-emitted :class:`hw.systolic.pe.SparsePE` module),
 as plain Verilog text; the array adds it with :func:`hw.shared.add_verilog` when it is emitted once. The grid is
-the one of :meth:`hw.systolic.array.SparseSystolicArray._pe_grid` plus its de-skew, register for register in
+the mesh :func:`hw.systolic.mesh.build_mesh` builds for the array plus its de-skew, register for register in
 timing: every register loads only while ``en`` is high, starts at 0 and is cleared by ``rst`` (synchronous, active
 high), as Amaranth's registers are.
 

@@ -12,7 +12,7 @@ import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.gemm.beats import results_from_beats
-from hw.gemm.engine import COUNTERS
+from hw.gemm.front import COUNTERS
 from sim.gemm.driver import plan_gemm, result_words
 from sim.gemm import golden
 from sim.systolic.golden import random_acts, random_nm_weights

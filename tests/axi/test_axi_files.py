@@ -15,7 +15,7 @@ from gen.config import load_config
 from gen.fusesoc import core_name
 from gen.verilog import write_verilog
 from hw.gemm.beats import ERROR_FIELDS, desc_layout
-from hw.gemm.engine import COUNTERS
+from hw.gemm.front import COUNTERS
 from hw.rram import beats as rram_beats
 from sim.common.runner import require_simulator
 

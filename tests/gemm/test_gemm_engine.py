@@ -8,7 +8,7 @@ import pytest
 
 from gen.gemm.config import GemmConfig
 from gen.gemm.verilog import build
-from hw.gemm.engine import COUNTERS
+from hw.gemm.front import COUNTERS
 from sim.gemm.driver import gemm_result, plan_descriptor, plan_gemm
 from sim.gemm import golden
 from sim.systolic.golden import random_acts, random_nm_weights
