@@ -27,15 +27,16 @@ from hw.formats.actsparse import adbb_prune
 from gen.compiler.prune import parse_prune, prune
 from gen.network.data import digits
 from gen.network.spec import SHIPPED, Network, load
-from gen.network.train import ActPrune, finetune
+from gen.network.train import ActPrune, finetune, forward
 from sim.network.golden import classes_of, int8_forward, quantize
 
-__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "adbb_gemm", "adbb_predict", "int8_units",
-           "adbb_finetune", "adbb_study", "rtl_check", "study_table", "main"]
+__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "SEEDS", "adbb_gemm", "adbb_predict", "int8_units",
+           "adbb_finetune", "measure", "finetune_run", "spread", "adbb_study", "rtl_check", "study_table", "main"]
 
 ACT_KEEPS = (3, 2, 1)
 BLOCK = 4
 EPOCHS, LR, DISTILL = 30, 0.005, 0.5      # the A-DBB fine-tuning recipe (docs/gemm-actsparse.md)
+SEEDS = (0, 1, 2)                          # its seeds: 450 test images, the seed-to-seed spread is 1-2 points
 
 
 def _check(act_keep, block):
@@ -86,28 +87,59 @@ def int8_units(qnet: Network) -> dict:
     return units
 
 
-def adbb_finetune(fnet: Network, act_keep: int, *, block: int = BLOCK, mask: dict | None = None,
+def adbb_finetune(fnet: Network, act_keep: int | None, *, block: int = BLOCK, mask: dict | None = None,
                   teacher: Network | None = None, distill: float = DISTILL, epochs: int = EPOCHS, lr: float = LR,
                   seed: int = 0, straight_through: bool = False, layers=None, progress=None) -> tuple:
     """``(float network, int8 network)``: ``fnet`` fine-tuned with A-DBB ``act_keep`` of ``block`` in the forward
     pass, then quantized per channel as shipped (:func:`sim.network.golden.quantize` with the training labels).
 
-    ``mask``: a weight pruning mask kept throughout (fine-tuning never revives a pruned weight). ``teacher``: a
-    float network distilled from (its softmax on dense activations is ``distill`` of the target; default
-    ``fnet`` itself; ``distill = 0`` turns it off). ``layers``: the weighted layers pruned (default all).
-    Seeded (``seed``); about 30 s for 30 epochs on one core.
+    ``act_keep = None``: the same recipe with dense activations (the control that separates what fine-tuning
+    alone does from what A-DBB costs). ``mask``: a weight pruning mask kept throughout (fine-tuning never revives
+    a pruned weight). ``teacher``: a float network distilled from (its softmax on dense activations is ``distill``
+    of the target; default ``fnet`` itself; ``distill = 0`` turns it off). ``layers``: the weighted layers pruned
+    (default all). Seeded (``seed``); about 30 s for 30 epochs on one core.
     """
-    act_keep, block = _check(act_keep, block)
     x, y = digits("train")
+    rule = None
+    if act_keep is not None:
+        act_keep, block = _check(act_keep, block)
 
-    def units(net):
-        # shifts scale a whole layer's input alike, so the quick calibration (no label search) ranks the same
-        return int8_units(quantize(net, x))
-    rule = ActPrune(act_keep, block, units=units, straight_through=straight_through, layers=layers)
+        def units(net):
+            # shifts scale a whole layer's input alike, so the quick calibration (no label search) ranks the same
+            return int8_units(quantize(net, x))
+        rule = ActPrune(act_keep, block, units=units, straight_through=straight_through, layers=layers)
     tuned = finetune(fnet, mask or {}, x, y, seed=seed, epochs=epochs, lr=lr, act_prune=rule,
                      teacher=(fnet if teacher is None else teacher) if distill else None, distill=distill,
                      progress=progress)
     return tuned, quantize(tuned, x, labels=y)
+
+
+def measure(tuned: Network, qnet: Network, act_keep: int | None, *, block: int = BLOCK, layers=None) -> dict:
+    """``{"test", "train", "float"}``: the int8 network ``qnet``'s accuracy with A-DBB ``act_keep`` (``None``:
+    dense) on the 450 test and the 1,347 training images, and its float network ``tuned``'s on the test images
+    with the same A-DBB (:func:`gen.network.train.forward`, magnitudes in ``qnet``'s units, no int8 rounding)."""
+    x, y = digits("train")
+    xt, yt = digits("test")
+    rule = None if act_keep is None else ActPrune(act_keep, block, units=int8_units(qnet), layers=layers)
+    flt = forward(tuned, xt, act_prune=rule)[-1].reshape(len(xt), -1).argmax(axis=1)
+    return {"test": float(np.mean(adbb_predict(qnet, xt, act_keep, block, layers) == yt)),
+            "train": float(np.mean(adbb_predict(qnet, x, act_keep, block, layers) == y)),
+            "float": float(np.mean(flt == yt))}
+
+
+def finetune_run(start: Network, act_keep: int | None, *, seed: int, block: int = BLOCK, mask: dict | None = None,
+                 teacher: Network | None = None, layers=None, **recipe) -> dict:
+    """One seed of :func:`adbb_finetune` (``recipe``: its ``epochs``, ``lr``, ``distill``, ``straight_through``)
+    measured by :func:`measure`: ``{"seed", "test", "train", "float"}``."""
+    tuned, qnet = adbb_finetune(start, act_keep, block=block, mask=mask, teacher=teacher, seed=seed, layers=layers,
+                                **recipe)
+    return {"seed": int(seed), **measure(tuned, qnet, act_keep, block=block, layers=layers)}
+
+
+def spread(runs: list, key: str = "test") -> dict:
+    """``{"mean", "min", "max", "std"}`` of ``key`` over the seeds' ``runs`` (std: population, ``ddof = 0``)."""
+    v = np.array([r[key] for r in runs], np.float64)
+    return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max()), "std": float(v.std())}
 
 
 def _accuracies(qnet, images, labels, act_keeps, block, layers):
@@ -117,45 +149,58 @@ def _accuracies(qnet, images, labels, act_keeps, block, layers):
     return out
 
 
-def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
-               lr: float = LR, distill: float = DISTILL, seed: int = 0, layers=None, quiet: bool = True) -> dict:
-    """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
-    without and with A-DBB-aware fine-tuning.
+def _seeds(seeds):
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError("seeds = () is empty: allowed one or more fine-tuning seeds")
+    return tuple(checks.check_int("seed", s, 0, 2**32 - 1) for s in seeds)
 
-    Returns ``{"int8": row, "2:4": row, "block", "epochs", "lr", "distill", "seed", "images", "seconds"}`` with
-    ``row = {"no_finetune": {"dense": acc, act_keep: acc, …}, "finetune": {act_keep: acc, …}}``. ``int8``: the
-    shipped network (``fnet``, default the shipped float one, quantized as shipped); ``2:4``: its weights pruned
-    2:4 and fine-tuned with the mask (15 epochs, as in :func:`sim.network.accuracy.pruning_study`).
-    ``finetune[a]``: that start fine-tuned by :func:`adbb_finetune` with A-DBB ``a`` (mask kept, ``fnet`` the
-    teacher), measured at ``a``. ``layers``: the weighted layers whose input A-DBB prunes (default all: one
-    engine runs the whole network).
+
+def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
+               lr: float = LR, distill: float = DISTILL, seeds=SEEDS, layers=None, control: bool = False,
+               quiet: bool = True) -> dict:
+    """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
+    without and with A-DBB-aware fine-tuning, the fine-tuning repeated for every seed of ``seeds``.
+
+    Returns ``{"int8": row, "2:4": row, "block", "epochs", "lr", "distill", "seeds", "images", "layers",
+    "seconds"}`` with ``row = {"no_finetune": {"dense": acc, act_keep: acc, …}, "finetune": {act_keep: mean acc,
+    …}, "runs": {act_keep: [run, …]}}`` (a run per seed: :func:`finetune_run`; :func:`spread` summarizes them).
+    ``int8``: the shipped network (``fnet``, default the shipped float one, quantized as shipped); ``2:4``: its
+    weights pruned 2:4 and fine-tuned with the mask (15 epochs, seed 0, as in
+    :func:`sim.network.accuracy.pruning_study`). ``runs[a]``: that start fine-tuned by :func:`adbb_finetune` with
+    A-DBB ``a`` (mask kept, ``fnet`` the teacher), measured at ``a``. No seed is selected: the mean is over all.
+    ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense. ``layers``: the
+    weighted layers whose input A-DBB prunes (default all: one engine runs the whole network).
     """
     t0 = time.perf_counter()
     acts = tuple(_check(a, block)[0] for a in act_keeps)
+    seeds = _seeds(seeds)
     fnet = load(SHIPPED["digits-float"]) if fnet is None else checks.check_instance("fnet", fnet, Network)
     _check_layers(fnet, layers)
     x, y = digits("train")
     xt, yt = digits("test")
     name, params = parse_prune("nm:2:4")
     mask = {k: prune(w, name, params)[0] for k, w in fnet.weights().items()}
-    starts = {"int8": (fnet, None), "2:4": (finetune(fnet, mask, x, y, seed=seed, epochs=15), mask)}
+    starts = {"int8": (fnet, None), "2:4": (finetune(fnet, mask, x, y, seed=0, epochs=15), mask)}
+    jobs = [(key, a, s) for key in starts for a in acts + ((None,) if control else ()) for s in seeds]
     bar = None
     if not quiet:
         from tqdm import tqdm
-        bar = tqdm(total=len(starts) * len(acts), desc="A-DBB fine-tuning", leave=False)
-    out = {}
-    for key, (start, m) in starts.items():
-        row = {"no_finetune": _accuracies(quantize(start, x, labels=y), xt, yt, acts, block, layers), "finetune": {}}
-        for a in acts:
-            _, qtuned = adbb_finetune(start, a, block=block, mask=m, teacher=fnet, distill=distill, epochs=epochs,
-                                      lr=lr, seed=seed, layers=layers)
-            row["finetune"][a] = float(np.mean(adbb_predict(qtuned, xt, a, block, layers) == yt))
-            if bar is not None:
-                bar.update()
-        out[key] = row
+        bar = tqdm(total=len(jobs), desc="A-DBB fine-tuning", leave=False)
+    out = {key: {"no_finetune": _accuracies(quantize(start, x, labels=y), xt, yt, acts, block, layers),
+                 "finetune": {}, "runs": {}} for key, (start, _) in starts.items()}
+    recipe = {"epochs": epochs, "lr": lr, "distill": distill}
+    for key, a, s in jobs:
+        start, m = starts[key]
+        run = finetune_run(start, a, seed=s, block=block, mask=m, teacher=fnet, layers=layers, **recipe)
+        out[key]["runs"].setdefault("dense" if a is None else a, []).append(run)
+        if bar is not None:
+            bar.update()
     if bar is not None:
         bar.close()
-    out.update(block=block, epochs=epochs, lr=lr, distill=distill, seed=seed, images=len(yt),
+    for row in out.values():
+        row["finetune"] = {a: spread(runs)["mean"] for a, runs in row["runs"].items() if a != "dense"}
+    out.update(block=block, epochs=epochs, lr=lr, distill=distill, seeds=list(seeds), images=len(yt),
                layers=list(layers) if layers is not None else [l.name for l in fnet.weighted],
                seconds=time.perf_counter() - t0)
     return out
@@ -187,17 +232,32 @@ def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", se
             "golden_accuracy": float(np.mean(golden == yt[:images])), "cycles": r.cycles["total"]}
 
 
+def _cell(runs):
+    r = spread(runs)
+    return f"{100 * r['mean']:.2f} ({100 * r['min']:.2f}-{100 * r['max']:.2f})"
+
+
 def study_table(study: dict) -> list:
-    """Lines of the table of :func:`adbb_study` (accuracy in %, without / with A-DBB fine-tuning)."""
+    """Lines of the table of :func:`adbb_study` (accuracy in %, without A-DBB fine-tuning / with it: the mean over
+    the seeds and their min-max; ``FT dense`` with ``control``: the same fine-tuning without A-DBB)."""
     acts = [k for k in study["int8"]["no_finetune"] if k != "dense"]
-    head = ["weights", "dense acts"] + [f"A-DBB {a}:{study['block']} (no FT / A-DBB FT)" for a in acts]
+    control = "dense" in study["int8"]["runs"]
+    head = ["weights", "dense acts"] + (["FT dense"] if control else [])
+    head += [f"A-DBB {a}:{study['block']} (no FT / A-DBB FT)" for a in acts]
     lines = [" | ".join(head)]
     for key, label in (("int8", "int8 (shipped)"), ("2:4", "2:4 + masked FT")):
         row = study[key]
-        cells = [label, f"{100 * row['no_finetune']['dense']:.2f}"]
-        cells += [f"{100 * row['no_finetune'][a]:.2f} / {100 * row['finetune'][a]:.2f}" for a in acts]
+        cells = [label, f"{100 * row['no_finetune']['dense']:.2f}"] + ([_cell(row["runs"]["dense"])] if control else [])
+        cells += [f"{100 * row['no_finetune'][a]:.2f} / {_cell(row['runs'][a])}" for a in acts]
         lines.append(" | ".join(cells))
     return lines
+
+
+def _ints(text, name):
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"{name} = {text!r} is not a comma-separated list of integers: allowed e.g. 0,1,2") from None
 
 
 def main(argv=None) -> int:
@@ -206,7 +266,12 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=LR, help=f"its learning rate (default {LR})")
     parser.add_argument("--distill", type=float, default=DISTILL,
                         help=f"share of the dense teacher's softmax in the target, 0 = off (default {DISTILL})")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)),
+                        help=f"comma-separated fine-tuning seeds, all reported (default {','.join(map(str, SEEDS))})")
+    parser.add_argument("--act-keeps", default=",".join(map(str, ACT_KEEPS)),
+                        help=f"comma-separated act_keep values (default {','.join(map(str, ACT_KEEPS))})")
+    parser.add_argument("--control", action="store_true",
+                        help="also fine-tune without A-DBB (same recipe and seeds): what fine-tuning alone does")
     parser.add_argument("--layers", help="comma-separated weighted layers A-DBB prunes (default all)")
     parser.add_argument("--rtl", type=int, metavar="N", help="instead: the fine-tuned 2:4 × A-DBB 1:4 network on N "
                         "test images through the gemm_4x4_2of4_act1of4 engine's RTL (Verilator)")
@@ -214,13 +279,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.rtl is not None:
         try:
-            result = rtl_check(1, args.rtl, seed=args.seed)
+            result = rtl_check(1, args.rtl, seed=_ints(args.seeds, "seeds")[0])
         except (TypeError, ValueError) as exc:
             parser.exit(2, f"{parser.prog}: error: {exc}\n")
         print(json.dumps(result, indent=2))
         return 0 if result["bit_exact"] else 1
     try:
-        study = adbb_study(epochs=args.epochs, lr=args.lr, distill=args.distill, seed=args.seed,
+        study = adbb_study(act_keeps=_ints(args.act_keeps, "act-keeps"), epochs=args.epochs, lr=args.lr,
+                           distill=args.distill, seeds=_ints(args.seeds, "seeds"), control=args.control,
                            layers=args.layers.split(",") if args.layers else None, quiet=args.json)
     except (TypeError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
@@ -229,8 +295,8 @@ def main(argv=None) -> int:
     else:
         print("\n".join(study_table(study)))
         print(f"({study['images']} test images, int8 golden, A-DBB on {', '.join(study['layers'])}; A-DBB "
-              f"fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill {study['distill']}, seed "
-              f"{study['seed']}; {study['seconds']:.0f} s)")
+              f"fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill {study['distill']}, mean (min-max) "
+              f"over seeds {','.join(map(str, study['seeds']))}; {study['seconds']:.0f} s)")
     return 0
 
 
