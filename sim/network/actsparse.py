@@ -12,7 +12,9 @@ Fine-tuning (:func:`adbb_finetune`) is :func:`gen.network.train.finetune` with :
 in the forward pass (gradient through the kept activations only); magnitudes are compared in the int8 network's
 units (:func:`int8_units`, re-derived from the current float weights every epoch); the dense float network is
 distilled from; the result is quantized per channel as shipped (:func:`sim.network.golden.quantize` with the
-training labels). ``python -m sim.network.actsparse [--epochs E] [--lr R] [--distill D] [--seed S] [--layers L,...] [--json]``
+training labels). Every seed of ``--seeds`` (default :data:`SEEDS`) is fine-tuned and reported (mean and min-max:
+the seed-to-seed spread on 450 test images is 1-2 points; no seed is selected). ``python -m sim.network.actsparse
+[--epochs E] [--lr R] [--distill D] [--seeds S,...] [--act-keeps A,...] [--control] [--layers L,...] [--json]``
 prints the study.
 """
 
@@ -30,12 +32,13 @@ from gen.network.spec import SHIPPED, Network, load
 from gen.network.train import ActPrune, finetune, forward
 from sim.network.golden import classes_of, int8_forward, quantize
 
-__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "SEEDS", "adbb_gemm", "adbb_predict", "int8_units",
+__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "SEEDS", "WEIGHTS", "adbb_gemm", "adbb_predict", "int8_units",
            "adbb_finetune", "measure", "finetune_run", "spread", "adbb_study", "rtl_check", "study_table", "main"]
 
 ACT_KEEPS = (3, 2, 1)
 BLOCK = 4
 EPOCHS, LR, DISTILL = 30, 0.005, 0.5      # the A-DBB fine-tuning recipe (docs/gemm-actsparse.md)
+WEIGHTS = ("int8", "2:4")                  # the study's starts: the shipped weights, and them pruned 2:4
 SEEDS = (0, 1, 2)                          # its seeds: 450 test images, the seed-to-seed spread is 1-2 points
 
 
@@ -89,7 +92,8 @@ def int8_units(qnet: Network) -> dict:
 
 def adbb_finetune(fnet: Network, act_keep: int | None, *, block: int = BLOCK, mask: dict | None = None,
                   teacher: Network | None = None, distill: float = DISTILL, epochs: int = EPOCHS, lr: float = LR,
-                  seed: int = 0, straight_through: bool = False, layers=None, progress=None) -> tuple:
+                  seed: int = 0, straight_through: bool = False, layers=None, adbb_calibration: bool = False,
+                  progress=None) -> tuple:
     """``(float network, int8 network)``: ``fnet`` fine-tuned with A-DBB ``act_keep`` of ``block`` in the forward
     pass, then quantized per channel as shipped (:func:`sim.network.golden.quantize` with the training labels).
 
@@ -97,7 +101,9 @@ def adbb_finetune(fnet: Network, act_keep: int | None, *, block: int = BLOCK, ma
     alone does from what A-DBB costs). ``mask``: a weight pruning mask kept throughout (fine-tuning never revives
     a pruned weight). ``teacher``: a float network distilled from (its softmax on dense activations is ``distill``
     of the target; default ``fnet`` itself; ``distill = 0`` turns it off). ``layers``: the weighted layers pruned
-    (default all). Seeded (``seed``); about 30 s for 30 epochs on one core.
+    (default all). ``adbb_calibration``: the shifts' label search measures accuracy with the A-DBB GEMM in the
+    loop (``quantize(..., gemm=adbb_gemm(act_keep))``) instead of exact sums. Seeded (``seed``); about 30 s for
+    30 epochs on one core.
     """
     x, y = digits("train")
     rule = None
@@ -111,7 +117,8 @@ def adbb_finetune(fnet: Network, act_keep: int | None, *, block: int = BLOCK, ma
     tuned = finetune(fnet, mask or {}, x, y, seed=seed, epochs=epochs, lr=lr, act_prune=rule,
                      teacher=(fnet if teacher is None else teacher) if distill else None, distill=distill,
                      progress=progress)
-    return tuned, quantize(tuned, x, labels=y)
+    gemm = adbb_gemm(act_keep, block, layers) if adbb_calibration and act_keep is not None else None
+    return tuned, quantize(tuned, x, labels=y, gemm=gemm)
 
 
 def measure(tuned: Network, qnet: Network, act_keep: int | None, *, block: int = BLOCK, layers=None) -> dict:
@@ -158,18 +165,19 @@ def _seeds(seeds):
 
 def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
                lr: float = LR, distill: float = DISTILL, seeds=SEEDS, layers=None, control: bool = False,
-               quiet: bool = True) -> dict:
+               weights=WEIGHTS, quiet: bool = True, **recipe) -> dict:
     """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
     without and with A-DBB-aware fine-tuning, the fine-tuning repeated for every seed of ``seeds``.
 
     Returns ``{"int8": row, "2:4": row, "block", "epochs", "lr", "distill", "seeds", "images", "layers",
     "seconds"}`` with ``row = {"no_finetune": {"dense": acc, act_keep: acc, …}, "finetune": {act_keep: mean acc,
     …}, "runs": {act_keep: [run, …]}}`` (a run per seed: :func:`finetune_run`; :func:`spread` summarizes them).
+    ``recipe``: more :func:`adbb_finetune` options (``straight_through``, ``adbb_calibration``).
     ``int8``: the shipped network (``fnet``, default the shipped float one, quantized as shipped); ``2:4``: its
     weights pruned 2:4 and fine-tuned with the mask (15 epochs, seed 0, as in
     :func:`sim.network.accuracy.pruning_study`). ``runs[a]``: that start fine-tuned by :func:`adbb_finetune` with
     A-DBB ``a`` (mask kept, ``fnet`` the teacher), measured at ``a``. No seed is selected: the mean is over all.
-    ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense. ``layers``: the
+    ``weights``: which of the two starts (default both). ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense. ``layers``: the
     weighted layers whose input A-DBB prunes (default all: one engine runs the whole network).
     """
     t0 = time.perf_counter()
@@ -181,7 +189,10 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     xt, yt = digits("test")
     name, params = parse_prune("nm:2:4")
     mask = {k: prune(w, name, params)[0] for k, w in fnet.weights().items()}
-    starts = {"int8": (fnet, None), "2:4": (finetune(fnet, mask, x, y, seed=0, epochs=15), mask)}
+    weights = tuple(checks.check_choice("weights", w, WEIGHTS) for w in weights)
+    starts = {"int8": (fnet, None)} if "int8" in weights else {}
+    if "2:4" in weights:
+        starts["2:4"] = (finetune(fnet, mask, x, y, seed=0, epochs=15), mask)
     jobs = [(key, a, s) for key in starts for a in acts + ((None,) if control else ()) for s in seeds]
     bar = None
     if not quiet:
@@ -189,7 +200,7 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
         bar = tqdm(total=len(jobs), desc="A-DBB fine-tuning", leave=False)
     out = {key: {"no_finetune": _accuracies(quantize(start, x, labels=y), xt, yt, acts, block, layers),
                  "finetune": {}, "runs": {}} for key, (start, _) in starts.items()}
-    recipe = {"epochs": epochs, "lr": lr, "distill": distill}
+    recipe = {"epochs": epochs, "lr": lr, "distill": distill, **recipe}
     for key, a, s in jobs:
         start, m = starts[key]
         run = finetune_run(start, a, seed=s, block=block, mask=m, teacher=fnet, layers=layers, **recipe)
@@ -200,7 +211,7 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
         bar.close()
     for row in out.values():
         row["finetune"] = {a: spread(runs)["mean"] for a, runs in row["runs"].items() if a != "dense"}
-    out.update(block=block, epochs=epochs, lr=lr, distill=distill, seeds=list(seeds), images=len(yt),
+    out.update(recipe, block=block, seeds=list(seeds), images=len(yt),
                layers=list(layers) if layers is not None else [l.name for l in fnet.weighted],
                seconds=time.perf_counter() - t0)
     return out
@@ -240,12 +251,15 @@ def _cell(runs):
 def study_table(study: dict) -> list:
     """Lines of the table of :func:`adbb_study` (accuracy in %, without A-DBB fine-tuning / with it: the mean over
     the seeds and their min-max; ``FT dense`` with ``control``: the same fine-tuning without A-DBB)."""
-    acts = [k for k in study["int8"]["no_finetune"] if k != "dense"]
-    control = "dense" in study["int8"]["runs"]
+    keys = [k for k in WEIGHTS if k in study]
+    acts = [k for k in study[keys[0]]["no_finetune"] if k != "dense"]
+    control = "dense" in study[keys[0]]["runs"]
     head = ["weights", "dense acts"] + (["FT dense"] if control else [])
     head += [f"A-DBB {a}:{study['block']} (no FT / A-DBB FT)" for a in acts]
     lines = [" | ".join(head)]
     for key, label in (("int8", "int8 (shipped)"), ("2:4", "2:4 + masked FT")):
+        if key not in study:
+            continue
         row = study[key]
         cells = [label, f"{100 * row['no_finetune']['dense']:.2f}"] + ([_cell(row["runs"]["dense"])] if control else [])
         cells += [f"{100 * row['no_finetune'][a]:.2f} / {_cell(row['runs'][a])}" for a in acts]
@@ -270,6 +284,12 @@ def main(argv=None) -> int:
                         help=f"comma-separated fine-tuning seeds, all reported (default {','.join(map(str, SEEDS))})")
     parser.add_argument("--act-keeps", default=",".join(map(str, ACT_KEEPS)),
                         help=f"comma-separated act_keep values (default {','.join(map(str, ACT_KEEPS))})")
+    parser.add_argument("--straight-through", action="store_true",
+                        help="the gradient also reaches the activations A-DBB drops (straight-through estimator)")
+    parser.add_argument("--adbb-calibration", action="store_true",
+                        help="calibrate the requantization shifts with the A-DBB GEMM in the loop")
+    parser.add_argument("--weights", default=",".join(WEIGHTS),
+                        help=f"comma-separated starts to study (default {','.join(WEIGHTS)})")
     parser.add_argument("--control", action="store_true",
                         help="also fine-tune without A-DBB (same recipe and seeds): what fine-tuning alone does")
     parser.add_argument("--layers", help="comma-separated weighted layers A-DBB prunes (default all)")
@@ -287,6 +307,7 @@ def main(argv=None) -> int:
     try:
         study = adbb_study(act_keeps=_ints(args.act_keeps, "act-keeps"), epochs=args.epochs, lr=args.lr,
                            distill=args.distill, seeds=_ints(args.seeds, "seeds"), control=args.control,
+                           weights=args.weights.split(","), straight_through=args.straight_through, adbb_calibration=args.adbb_calibration,
                            layers=args.layers.split(",") if args.layers else None, quiet=args.json)
     except (TypeError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
@@ -295,7 +316,9 @@ def main(argv=None) -> int:
     else:
         print("\n".join(study_table(study)))
         print(f"({study['images']} test images, int8 golden, A-DBB on {', '.join(study['layers'])}; A-DBB "
-              f"fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill {study['distill']}, mean (min-max) "
+              f"fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill {study['distill']}"
+              f"{', straight-through' if study.get('straight_through') else ''}"
+              f"{', A-DBB calibration' if study.get('adbb_calibration') else ''}, mean (min-max) "
               f"over seeds {','.join(map(str, study['seeds']))}; {study['seconds']:.0f} s)")
     return 0
 
