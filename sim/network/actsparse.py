@@ -29,10 +29,11 @@ from hw.formats.actsparse import adbb_prune
 from gen.compiler.prune import parse_prune, prune
 from gen.network.data import digits
 from gen.network.spec import SHIPPED, Network, load
-from gen.network.train import ActPrune, finetune, forward
+from gen.network.train import ActPrune, finetune, forward, softmax_cross_entropy
 from sim.network.golden import classes_of, int8_forward, quantize
 
 __all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "SEEDS", "WEIGHTS", "adbb_gemm", "adbb_predict", "int8_units",
+           "permute_channels", "adbb_channel_order",
            "adbb_finetune", "measure", "finetune_run", "spread", "adbb_study", "rtl_check", "study_table", "main"]
 
 ACT_KEEPS = (3, 2, 1)
@@ -88,6 +89,81 @@ def int8_units(qnet: Network) -> dict:
         units[layer.name] = current
         current = np.asarray(layer.scale, np.float64) * (1 << layer.shift)
     return units
+
+
+def permute_channels(fnet: Network, perms: dict) -> Network:
+    """``fnet`` with the output channels of the weighted layers in ``perms`` (``{layer name: (C_out,) permutation}``,
+    not the last weighted layer: its channels are the classes) reordered, and the next weighted layer's input
+    channels with them: the same function on dense activations (a max-pool in between keeps channels), but other
+    channels share A-DBB's K-blocks in the next layer. ``conv`` and ``fc`` layers only."""
+    checks.check_instance("fnet", fnet, Network)
+    weighted = list(fnet.weighted)
+    names = [l.name for l in weighted[:-1]]
+    weights = dict(fnet.weights())
+    for name, perm in perms.items():
+        if name not in names:
+            raise ValueError(f"perms layer {name!r} is not a hidden weighted layer: allowed {', '.join(names)}")
+        i = names.index(name)
+        layer, nxt = weighted[i], weighted[i + 1]
+        for l in (layer, nxt):
+            if l.kind not in ("conv", "fc"):
+                raise ValueError(f"perms layer {l.name!r} is {l.kind}: allowed conv and fc layers")
+        perm = checks.check_int_array(f"perms {name!r}", perm, ndim=1, lo=0, hi=layer.out_channels - 1)
+        if sorted(perm.tolist()) != list(range(layer.out_channels)):
+            raise ValueError(f"perms {name!r} = {perm.tolist()} is not a permutation: allowed each of "
+                             f"0 … {layer.out_channels - 1} once")
+        weights[name] = weights[name][perm]
+        w = weights[nxt.name]
+        # an fc layer's K is (c, h, w) flattened: a channel's columns move together
+        weights[nxt.name] = w.reshape(w.shape[0], layer.out_channels, -1)[:, perm].reshape(w.shape)
+    return fnet.with_weights(weights)
+
+
+def adbb_channel_order(fnet: Network, act_keep: int, *, block: int = BLOCK, rounds: int = 2, layers=None) -> dict:
+    """``{hidden weighted layer: permutation}`` of the output channels (for :func:`permute_channels`) that lowers
+    the training loss of ``fnet`` with A-DBB ``act_keep`` of ``block`` on every weighted layer's input (``layers``:
+    on those only): which channels share a K-block decides what top-k drops (Sense groups channels before the
+    engine; here the order is folded into the weights, so the network computes the same on dense activations).
+
+    Deterministic local search: for each hidden layer from the last, every swap of two channels that changes the
+    next layer's blocks is tried and kept when the mean softmax cross-entropy on the 1,347 training images
+    (float forward pass, magnitudes in the int8 network's units) drops; ``rounds`` passes, fewer when a pass keeps
+    no swap. About 15 s per pass on one core for the digits CNN."""
+    act_keep, block = _check(act_keep, block)
+    checks.check_int("rounds", rounds, 0, 100)
+    _check_layers(fnet, layers)
+    x, y = digits("train")
+    units = int8_units(quantize(fnet, x))
+    weighted = list(fnet.weighted)
+    perms = {l.name: np.arange(l.out_channels) for l in weighted[:-1]}
+
+    def loss(order):
+        u = dict(units)
+        for i, l in enumerate(weighted[:-1]):
+            u[weighted[i + 1].name] = units[weighted[i + 1].name][order[l.name]]
+        net = permute_channels(fnet, order)
+        z = forward(net, x, act_prune=ActPrune(act_keep, block, units=u, layers=layers))[-1].reshape(len(x), -1)
+        return softmax_cross_entropy(z, y)[0]
+
+    best = loss(perms)
+    for _ in range(rounds):
+        kept = False
+        for i in reversed(range(len(weighted) - 1)):
+            name, nxt = weighted[i].name, weighted[i + 1]
+            per_channel = int(np.prod(nxt.weight.shape[1:])) // weighted[i].out_channels
+            n = weighted[i].out_channels
+            for a in range(n):
+                for b in range(a + 1, n):
+                    if per_channel == 1 and a // block == b // block:
+                        continue            # one column per channel: a swap inside a block changes nothing
+                    order = {k: v.copy() for k, v in perms.items()}
+                    order[name][[a, b]] = order[name][[b, a]]
+                    trial = loss(order)
+                    if trial < best - 1e-12:
+                        best, perms, kept = trial, order, True
+        if not kept:
+            break
+    return perms
 
 
 def adbb_finetune(fnet: Network, act_keep: int | None, *, block: int = BLOCK, mask: dict | None = None,
@@ -165,7 +241,7 @@ def _seeds(seeds):
 
 def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
                lr: float = LR, distill: float = DISTILL, seeds=SEEDS, layers=None, control: bool = False,
-               weights=WEIGHTS, quiet: bool = True, **recipe) -> dict:
+               weights=WEIGHTS, reorder: bool = False, quiet: bool = True, **recipe) -> dict:
     """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
     without and with A-DBB-aware fine-tuning, the fine-tuning repeated for every seed of ``seeds``.
 
@@ -177,7 +253,10 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     weights pruned 2:4 and fine-tuned with the mask (15 epochs, seed 0, as in
     :func:`sim.network.accuracy.pruning_study`). ``runs[a]``: that start fine-tuned by :func:`adbb_finetune` with
     A-DBB ``a`` (mask kept, ``fnet`` the teacher), measured at ``a``. No seed is selected: the mean is over all.
-    ``weights``: which of the two starts (default both). ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense. ``layers``: the
+    ``weights``: which of the two starts (default both). ``reorder``: the ``int8`` start's channels are first put
+    in :func:`adbb_channel_order` for each ``act_keep`` (:func:`permute_channels`; the permuted network is also
+    the teacher; ``no_finetune`` stays the shipped order's); not with ``2:4`` (its pruning would have to follow the
+    order). ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense. ``layers``: the
     weighted layers whose input A-DBB prunes (default all: one engine runs the whole network).
     """
     t0 = time.perf_counter()
@@ -190,6 +269,8 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     name, params = parse_prune("nm:2:4")
     mask = {k: prune(w, name, params)[0] for k, w in fnet.weights().items()}
     weights = tuple(checks.check_choice("weights", w, WEIGHTS) for w in weights)
+    if reorder and "2:4" in weights:
+        raise ValueError("reorder = True with weights 2:4: allowed with the int8 start only (weights=('int8',))")
     starts = {"int8": (fnet, None)} if "int8" in weights else {}
     if "2:4" in weights:
         starts["2:4"] = (finetune(fnet, mask, x, y, seed=0, epochs=15), mask)
@@ -201,9 +282,15 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     out = {key: {"no_finetune": _accuracies(quantize(start, x, labels=y), xt, yt, acts, block, layers),
                  "finetune": {}, "runs": {}} for key, (start, _) in starts.items()}
     recipe = {"epochs": epochs, "lr": lr, "distill": distill, **recipe}
+    ordered = {}
     for key, a, s in jobs:
         start, m = starts[key]
-        run = finetune_run(start, a, seed=s, block=block, mask=m, teacher=fnet, layers=layers, **recipe)
+        teacher = fnet
+        if reorder and a is not None:
+            if a not in ordered:
+                ordered[a] = permute_channels(fnet, adbb_channel_order(fnet, a, block=block, layers=layers))
+            start = teacher = ordered[a]
+        run = finetune_run(start, a, seed=s, block=block, mask=m, teacher=teacher, layers=layers, **recipe)
         out[key]["runs"].setdefault("dense" if a is None else a, []).append(run)
         if bar is not None:
             bar.update()
@@ -211,7 +298,7 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
         bar.close()
     for row in out.values():
         row["finetune"] = {a: spread(runs)["mean"] for a, runs in row["runs"].items() if a != "dense"}
-    out.update(recipe, block=block, seeds=list(seeds), images=len(yt),
+    out.update(recipe, block=block, seeds=list(seeds), reorder=bool(reorder), images=len(yt),
                layers=list(layers) if layers is not None else [l.name for l in fnet.weighted],
                seconds=time.perf_counter() - t0)
     return out
@@ -290,6 +377,8 @@ def main(argv=None) -> int:
                         help="calibrate the requantization shifts with the A-DBB GEMM in the loop")
     parser.add_argument("--weights", default=",".join(WEIGHTS),
                         help=f"comma-separated starts to study (default {','.join(WEIGHTS)})")
+    parser.add_argument("--reorder", action="store_true", help="fine-tune from the channel order that lowers "
+                        "A-DBB's training loss (adbb_channel_order; with --weights int8)")
     parser.add_argument("--control", action="store_true",
                         help="also fine-tune without A-DBB (same recipe and seeds): what fine-tuning alone does")
     parser.add_argument("--layers", help="comma-separated weighted layers A-DBB prunes (default all)")
@@ -307,7 +396,7 @@ def main(argv=None) -> int:
     try:
         study = adbb_study(act_keeps=_ints(args.act_keeps, "act-keeps"), epochs=args.epochs, lr=args.lr,
                            distill=args.distill, seeds=_ints(args.seeds, "seeds"), control=args.control,
-                           weights=args.weights.split(","), straight_through=args.straight_through, adbb_calibration=args.adbb_calibration,
+                           weights=args.weights.split(","), reorder=args.reorder, straight_through=args.straight_through, adbb_calibration=args.adbb_calibration,
                            layers=args.layers.split(",") if args.layers else None, quiet=args.json)
     except (TypeError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
@@ -318,7 +407,8 @@ def main(argv=None) -> int:
         print(f"({study['images']} test images, int8 golden, A-DBB on {', '.join(study['layers'])}; A-DBB "
               f"fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill {study['distill']}"
               f"{', straight-through' if study.get('straight_through') else ''}"
-              f"{', A-DBB calibration' if study.get('adbb_calibration') else ''}, mean (min-max) "
+              f"{', A-DBB calibration' if study.get('adbb_calibration') else ''}"
+              f"{', channels reordered' if study['reorder'] else ''}, mean (min-max) "
               f"over seeds {','.join(map(str, study['seeds']))}; {study['seconds']:.0f} s)")
     return 0
 

@@ -211,10 +211,37 @@ def test_spread_over_seeds():
 
 
 @pytest.mark.parametrize("argv, name", [(["--seeds", "0,x"], "seeds"), (["--seeds", ""], "seeds"),
-                                        (["--act-keeps", "2,5"], "act_keep"), (["--seeds", "-1"], "seed")])
+                                        (["--act-keeps", "2,5"], "act_keep"), (["--seeds", "-1"], "seed"),
+                                        (["--reorder"], "reorder"), (["--weights", "int4"], "weights")])
 def test_study_cli_bad_seeds_and_act_keeps_are_one_line(capsys, argv, name):
     from sim.network.actsparse import main
     with pytest.raises(SystemExit) as exc:
         main(argv)
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and "\n" not in err and name in err and "Traceback" not in err, err
+
+
+def test_permute_channels_keeps_the_dense_function_and_moves_the_blocks(seed):
+    """A random channel order of conv1 and conv2: the same float logits on dense activations; the fc layer's
+    K-blocks hold other channels (so A-DBB's logits change); bad orders are one-line errors."""
+    from sim.network.actsparse import adbb_channel_order, permute_channels
+
+    rng = np.random.default_rng(seed + 3)
+    print(f"seed {seed}")
+    f = load("digits-float")
+    xt, _ = digits("test")
+    perms = {"conv1": rng.permutation(8), "conv2": rng.permutation(16)}
+    g = permute_channels(f, perms)
+    w, v = f.weights(), g.weights()
+    assert np.array_equal(v["conv2"], w["conv2"][perms["conv2"]][:, perms["conv1"]])
+    assert np.array_equal(v["fc"], w["fc"][:, perms["conv2"]])
+    assert np.allclose(forward(g, xt[:50])[-1], forward(f, xt[:50])[-1], rtol=0, atol=1e-9)
+    rule = ActPrune(2, 4, layers=("fc",))
+    assert not np.allclose(forward(g, xt[:50], act_prune=rule)[-1], forward(f, xt[:50], act_prune=rule)[-1])
+    for bad, name in (({"fc": np.arange(10)}, "fc"), ({"conv1": np.zeros(8, int)}, "permutation"),
+                      ({"conv2": np.arange(15)}, "conv2")):
+        with pytest.raises(ValueError) as err:
+            permute_channels(f, bad)
+        assert name in str(err.value) and "\n" not in str(err.value), err.value
+    identity = adbb_channel_order(f, 2, rounds=0)
+    assert {k: p.tolist() for k, p in identity.items()} == {"conv1": list(range(8)), "conv2": list(range(16))}
