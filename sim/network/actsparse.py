@@ -32,9 +32,9 @@ from gen.network.spec import SHIPPED, Network, load
 from gen.network.train import ActPrune, finetune, forward, softmax_cross_entropy
 from sim.network.golden import classes_of, int8_forward, quantize
 
-__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "SEEDS", "WEIGHTS", "adbb_gemm", "adbb_predict", "int8_units",
-           "permute_channels", "adbb_channel_order",
-           "adbb_finetune", "measure", "finetune_run", "spread", "adbb_study", "rtl_check", "study_table", "main"]
+__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "SEEDS", "WEIGHTS", "adbb_gemm", "adbb_predict",
+           "int8_units", "permute_channels", "adbb_channel_order", "adbb_finetune", "measure", "finetune_run",
+           "spread", "adbb_study", "rtl_check", "study_table", "main"]
 
 ACT_KEEPS = (3, 2, 1)
 BLOCK = 4
@@ -256,8 +256,8 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     ``weights``: which of the two starts (default both). ``reorder``: the ``int8`` start's channels are first put
     in :func:`adbb_channel_order` for each ``act_keep`` (:func:`permute_channels`; the permuted network is also
     the teacher; ``no_finetune`` stays the shipped order's); not with ``2:4`` (its pruning would have to follow the
-    order). ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense. ``layers``: the
-    weighted layers whose input A-DBB prunes (default all: one engine runs the whole network).
+    order). ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense.
+    ``layers``: the weighted layers whose input A-DBB prunes (default all: one engine runs the whole network).
     """
     t0 = time.perf_counter()
     acts = tuple(_check(a, block)[0] for a in act_keeps)
@@ -348,7 +348,8 @@ def study_table(study: dict) -> list:
         if key not in study:
             continue
         row = study[key]
-        cells = [label, f"{100 * row['no_finetune']['dense']:.2f}"] + ([_cell(row["runs"]["dense"])] if control else [])
+        cells = [label, f"{100 * row['no_finetune']['dense']:.2f}"]
+        cells += [_cell(row["runs"]["dense"])] if control else []
         cells += [f"{100 * row['no_finetune'][a]:.2f} / {_cell(row['runs'][a])}" for a in acts]
         lines.append(" | ".join(cells))
     return lines
@@ -396,7 +397,8 @@ def main(argv=None) -> int:
     try:
         study = adbb_study(act_keeps=_ints(args.act_keeps, "act-keeps"), epochs=args.epochs, lr=args.lr,
                            distill=args.distill, seeds=_ints(args.seeds, "seeds"), control=args.control,
-                           weights=args.weights.split(","), reorder=args.reorder, straight_through=args.straight_through, adbb_calibration=args.adbb_calibration,
+                           weights=args.weights.split(","), reorder=args.reorder,
+                           straight_through=args.straight_through, adbb_calibration=args.adbb_calibration,
                            layers=args.layers.split(",") if args.layers else None, quiet=args.json)
     except (TypeError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
