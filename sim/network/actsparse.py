@@ -12,7 +12,9 @@ Fine-tuning (:func:`adbb_finetune`) is :func:`gen.network.train.finetune` with :
 in the forward pass (gradient through the kept activations only); magnitudes are compared in the int8 network's
 units (:func:`int8_units`, re-derived from the current float weights every epoch); the dense float network is
 distilled from; the result is quantized per channel as shipped (:func:`sim.network.golden.quantize` with the
-training labels). ``python -m sim.network.actsparse [--epochs E] [--lr R] [--distill D] [--seed S] [--layers L,...] [--json]``
+training labels). Every seed of ``--seeds`` (default :data:`SEEDS`) is fine-tuned and reported (mean and min-max:
+the seed-to-seed spread on 450 test images is 1-2 points; no seed is selected). ``python -m sim.network.actsparse
+[--epochs E] [--lr R] [--distill D] [--seeds S,...] [--act-keeps A,...] [--control] [--layers L,...] [--json]``
 prints the study.
 """
 
@@ -27,15 +29,18 @@ from hw.formats.actsparse import adbb_prune
 from gen.compiler.prune import parse_prune, prune
 from gen.network.data import digits
 from gen.network.spec import SHIPPED, Network, load
-from gen.network.train import ActPrune, finetune
+from gen.network.train import ActPrune, finetune, forward, softmax_cross_entropy
 from sim.network.golden import classes_of, int8_forward, quantize
 
-__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "adbb_gemm", "adbb_predict", "int8_units",
-           "adbb_finetune", "adbb_study", "rtl_check", "study_table", "main"]
+__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "SEEDS", "WEIGHTS", "adbb_gemm", "adbb_predict",
+           "int8_units", "permute_channels", "adbb_channel_order", "adbb_finetune", "measure", "finetune_run",
+           "spread", "adbb_study", "rtl_check", "study_table", "main"]
 
 ACT_KEEPS = (3, 2, 1)
 BLOCK = 4
 EPOCHS, LR, DISTILL = 30, 0.005, 0.5      # the A-DBB fine-tuning recipe (docs/gemm-actsparse.md)
+WEIGHTS = ("int8", "2:4")                  # the study's starts: the shipped weights, and them pruned 2:4
+SEEDS = (0, 1, 2)                          # its seeds: 450 test images, the seed-to-seed spread is 1-2 points
 
 
 def _check(act_keep, block):
@@ -86,28 +91,138 @@ def int8_units(qnet: Network) -> dict:
     return units
 
 
-def adbb_finetune(fnet: Network, act_keep: int, *, block: int = BLOCK, mask: dict | None = None,
+def permute_channels(fnet: Network, perms: dict) -> Network:
+    """``fnet`` with the output channels of the weighted layers in ``perms`` (``{layer name: (C_out,) permutation}``,
+    not the last weighted layer: its channels are the classes) reordered, and the next weighted layer's input
+    channels with them: the same function on dense activations (a max-pool in between keeps channels), but other
+    channels share A-DBB's K-blocks in the next layer. ``conv`` and ``fc`` layers only."""
+    checks.check_instance("fnet", fnet, Network)
+    weighted = list(fnet.weighted)
+    names = [l.name for l in weighted[:-1]]
+    weights = dict(fnet.weights())
+    for name, perm in perms.items():
+        if name not in names:
+            raise ValueError(f"perms layer {name!r} is not a hidden weighted layer: allowed {', '.join(names)}")
+        i = names.index(name)
+        layer, nxt = weighted[i], weighted[i + 1]
+        for l in (layer, nxt):
+            if l.kind not in ("conv", "fc"):
+                raise ValueError(f"perms layer {l.name!r} is {l.kind}: allowed conv and fc layers")
+        perm = checks.check_int_array(f"perms {name!r}", perm, ndim=1, lo=0, hi=layer.out_channels - 1)
+        if sorted(perm.tolist()) != list(range(layer.out_channels)):
+            raise ValueError(f"perms {name!r} = {perm.tolist()} is not a permutation: allowed each of "
+                             f"0 … {layer.out_channels - 1} once")
+        weights[name] = weights[name][perm]
+        w = weights[nxt.name]
+        # an fc layer's K is (c, h, w) flattened: a channel's columns move together
+        weights[nxt.name] = w.reshape(w.shape[0], layer.out_channels, -1)[:, perm].reshape(w.shape)
+    return fnet.with_weights(weights)
+
+
+def adbb_channel_order(fnet: Network, act_keep: int, *, block: int = BLOCK, rounds: int = 2, layers=None) -> dict:
+    """``{hidden weighted layer: permutation}`` of the output channels (for :func:`permute_channels`) that lowers
+    the training loss of ``fnet`` with A-DBB ``act_keep`` of ``block`` on every weighted layer's input (``layers``:
+    on those only): which channels share a K-block decides what top-k drops (Sense groups channels before the
+    engine; here the order is folded into the weights, so the network computes the same on dense activations).
+
+    Deterministic local search: for each hidden layer from the last, every swap of two channels that changes the
+    next layer's blocks is tried and kept when the mean softmax cross-entropy on the 1,347 training images
+    (float forward pass, magnitudes in the int8 network's units) drops; ``rounds`` passes, fewer when a pass keeps
+    no swap. About 15 s per pass on one core for the digits CNN."""
+    act_keep, block = _check(act_keep, block)
+    checks.check_int("rounds", rounds, 0, 100)
+    _check_layers(fnet, layers)
+    x, y = digits("train")
+    units = int8_units(quantize(fnet, x))
+    weighted = list(fnet.weighted)
+    perms = {l.name: np.arange(l.out_channels) for l in weighted[:-1]}
+
+    def loss(order):
+        u = dict(units)
+        for i, l in enumerate(weighted[:-1]):
+            u[weighted[i + 1].name] = units[weighted[i + 1].name][order[l.name]]
+        net = permute_channels(fnet, order)
+        z = forward(net, x, act_prune=ActPrune(act_keep, block, units=u, layers=layers))[-1].reshape(len(x), -1)
+        return softmax_cross_entropy(z, y)[0]
+
+    best = loss(perms)
+    for _ in range(rounds):
+        kept = False
+        for i in reversed(range(len(weighted) - 1)):
+            name, nxt = weighted[i].name, weighted[i + 1]
+            per_channel = int(np.prod(nxt.weight.shape[1:])) // weighted[i].out_channels
+            n = weighted[i].out_channels
+            for a in range(n):
+                for b in range(a + 1, n):
+                    if per_channel == 1 and a // block == b // block:
+                        continue            # one column per channel: a swap inside a block changes nothing
+                    order = {k: v.copy() for k, v in perms.items()}
+                    order[name][[a, b]] = order[name][[b, a]]
+                    trial = loss(order)
+                    if trial < best - 1e-12:
+                        best, perms, kept = trial, order, True
+        if not kept:
+            break
+    return perms
+
+
+def adbb_finetune(fnet: Network, act_keep: int | None, *, block: int = BLOCK, mask: dict | None = None,
                   teacher: Network | None = None, distill: float = DISTILL, epochs: int = EPOCHS, lr: float = LR,
-                  seed: int = 0, straight_through: bool = False, layers=None, progress=None) -> tuple:
+                  seed: int = 0, straight_through: bool = False, layers=None, adbb_calibration: bool = False,
+                  progress=None) -> tuple:
     """``(float network, int8 network)``: ``fnet`` fine-tuned with A-DBB ``act_keep`` of ``block`` in the forward
     pass, then quantized per channel as shipped (:func:`sim.network.golden.quantize` with the training labels).
 
-    ``mask``: a weight pruning mask kept throughout (fine-tuning never revives a pruned weight). ``teacher``: a
-    float network distilled from (its softmax on dense activations is ``distill`` of the target; default
-    ``fnet`` itself; ``distill = 0`` turns it off). ``layers``: the weighted layers pruned (default all).
-    Seeded (``seed``); about 30 s for 30 epochs on one core.
+    ``act_keep = None``: the same recipe with dense activations (the control that separates what fine-tuning
+    alone does from what A-DBB costs). ``mask``: a weight pruning mask kept throughout (fine-tuning never revives
+    a pruned weight). ``teacher``: a float network distilled from (its softmax on dense activations is ``distill``
+    of the target; default ``fnet`` itself; ``distill = 0`` turns it off). ``layers``: the weighted layers pruned
+    (default all). ``adbb_calibration``: the shifts' label search measures accuracy with the A-DBB GEMM in the
+    loop (``quantize(..., gemm=adbb_gemm(act_keep))``) instead of exact sums. Seeded (``seed``); about 30 s for
+    30 epochs on one core.
     """
-    act_keep, block = _check(act_keep, block)
     x, y = digits("train")
+    rule = None
+    if act_keep is not None:
+        act_keep, block = _check(act_keep, block)
 
-    def units(net):
-        # shifts scale a whole layer's input alike, so the quick calibration (no label search) ranks the same
-        return int8_units(quantize(net, x))
-    rule = ActPrune(act_keep, block, units=units, straight_through=straight_through, layers=layers)
+        def units(net):
+            # shifts scale a whole layer's input alike, so the quick calibration (no label search) ranks the same
+            return int8_units(quantize(net, x))
+        rule = ActPrune(act_keep, block, units=units, straight_through=straight_through, layers=layers)
     tuned = finetune(fnet, mask or {}, x, y, seed=seed, epochs=epochs, lr=lr, act_prune=rule,
                      teacher=(fnet if teacher is None else teacher) if distill else None, distill=distill,
                      progress=progress)
-    return tuned, quantize(tuned, x, labels=y)
+    gemm = adbb_gemm(act_keep, block, layers) if adbb_calibration and act_keep is not None else None
+    return tuned, quantize(tuned, x, labels=y, gemm=gemm)
+
+
+def measure(tuned: Network, qnet: Network, act_keep: int | None, *, block: int = BLOCK, layers=None) -> dict:
+    """``{"test", "train", "float"}``: the int8 network ``qnet``'s accuracy with A-DBB ``act_keep`` (``None``:
+    dense) on the 450 test and the 1,347 training images, and its float network ``tuned``'s on the test images
+    with the same A-DBB (:func:`gen.network.train.forward`, magnitudes in ``qnet``'s units, no int8 rounding)."""
+    x, y = digits("train")
+    xt, yt = digits("test")
+    rule = None if act_keep is None else ActPrune(act_keep, block, units=int8_units(qnet), layers=layers)
+    flt = forward(tuned, xt, act_prune=rule)[-1].reshape(len(xt), -1).argmax(axis=1)
+    return {"test": float(np.mean(adbb_predict(qnet, xt, act_keep, block, layers) == yt)),
+            "train": float(np.mean(adbb_predict(qnet, x, act_keep, block, layers) == y)),
+            "float": float(np.mean(flt == yt))}
+
+
+def finetune_run(start: Network, act_keep: int | None, *, seed: int, block: int = BLOCK, mask: dict | None = None,
+                 teacher: Network | None = None, layers=None, **recipe) -> dict:
+    """One seed of :func:`adbb_finetune` (``recipe``: its ``epochs``, ``lr``, ``distill``, ``straight_through``)
+    measured by :func:`measure`: ``{"seed", "test", "train", "float"}``."""
+    tuned, qnet = adbb_finetune(start, act_keep, block=block, mask=mask, teacher=teacher, seed=seed, layers=layers,
+                                **recipe)
+    return {"seed": int(seed), **measure(tuned, qnet, act_keep, block=block, layers=layers)}
+
+
+def spread(runs: list, key: str = "test") -> dict:
+    """``{"mean", "min", "max", "std"}`` of ``key`` over the seeds' ``runs`` (std: population, ``ddof = 0``)."""
+    v = np.array([r[key] for r in runs], np.float64)
+    return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max()), "std": float(v.std())}
 
 
 def _accuracies(qnet, images, labels, act_keeps, block, layers):
@@ -117,45 +232,73 @@ def _accuracies(qnet, images, labels, act_keeps, block, layers):
     return out
 
 
-def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
-               lr: float = LR, distill: float = DISTILL, seed: int = 0, layers=None, quiet: bool = True) -> dict:
-    """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
-    without and with A-DBB-aware fine-tuning.
+def _seeds(seeds):
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError("seeds = () is empty: allowed one or more fine-tuning seeds")
+    return tuple(checks.check_int("seed", s, 0, 2**32 - 1) for s in seeds)
 
-    Returns ``{"int8": row, "2:4": row, "block", "epochs", "lr", "distill", "seed", "images", "seconds"}`` with
-    ``row = {"no_finetune": {"dense": acc, act_keep: acc, …}, "finetune": {act_keep: acc, …}}``. ``int8``: the
-    shipped network (``fnet``, default the shipped float one, quantized as shipped); ``2:4``: its weights pruned
-    2:4 and fine-tuned with the mask (15 epochs, as in :func:`sim.network.accuracy.pruning_study`).
-    ``finetune[a]``: that start fine-tuned by :func:`adbb_finetune` with A-DBB ``a`` (mask kept, ``fnet`` the
-    teacher), measured at ``a``. ``layers``: the weighted layers whose input A-DBB prunes (default all: one
-    engine runs the whole network).
+
+def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
+               lr: float = LR, distill: float = DISTILL, seeds=SEEDS, layers=None, control: bool = False,
+               weights=WEIGHTS, reorder: bool = False, quiet: bool = True, **recipe) -> dict:
+    """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
+    without and with A-DBB-aware fine-tuning, the fine-tuning repeated for every seed of ``seeds``.
+
+    Returns ``{"int8": row, "2:4": row, "block", "epochs", "lr", "distill", "seeds", "images", "layers",
+    "seconds"}`` with ``row = {"no_finetune": {"dense": acc, act_keep: acc, …}, "finetune": {act_keep: mean acc,
+    …}, "runs": {act_keep: [run, …]}}`` (a run per seed: :func:`finetune_run`; :func:`spread` summarizes them).
+    ``recipe``: more :func:`adbb_finetune` options (``straight_through``, ``adbb_calibration``).
+    ``int8``: the shipped network (``fnet``, default the shipped float one, quantized as shipped); ``2:4``: its
+    weights pruned 2:4 and fine-tuned with the mask (15 epochs, seed 0, as in
+    :func:`sim.network.accuracy.pruning_study`). ``runs[a]``: that start fine-tuned by :func:`adbb_finetune` with
+    A-DBB ``a`` (mask kept, ``fnet`` the teacher), measured at ``a``. No seed is selected: the mean is over all.
+    ``weights``: which of the two starts (default both). ``reorder``: the ``int8`` start's channels are first put
+    in :func:`adbb_channel_order` for each ``act_keep`` (:func:`permute_channels`; the permuted network is also
+    the teacher; ``no_finetune`` stays the shipped order's); not with ``2:4`` (its pruning would have to follow the
+    order). ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense.
+    ``layers``: the weighted layers whose input A-DBB prunes (default all: one engine runs the whole network).
     """
     t0 = time.perf_counter()
     acts = tuple(_check(a, block)[0] for a in act_keeps)
+    seeds = _seeds(seeds)
     fnet = load(SHIPPED["digits-float"]) if fnet is None else checks.check_instance("fnet", fnet, Network)
     _check_layers(fnet, layers)
     x, y = digits("train")
     xt, yt = digits("test")
     name, params = parse_prune("nm:2:4")
     mask = {k: prune(w, name, params)[0] for k, w in fnet.weights().items()}
-    starts = {"int8": (fnet, None), "2:4": (finetune(fnet, mask, x, y, seed=seed, epochs=15), mask)}
+    weights = tuple(checks.check_choice("weights", w, WEIGHTS) for w in weights)
+    if reorder and "2:4" in weights:
+        raise ValueError("reorder = True with weights 2:4: allowed with the int8 start only (weights=('int8',))")
+    starts = {"int8": (fnet, None)} if "int8" in weights else {}
+    if "2:4" in weights:
+        starts["2:4"] = (finetune(fnet, mask, x, y, seed=0, epochs=15), mask)
+    jobs = [(key, a, s) for key in starts for a in acts + ((None,) if control else ()) for s in seeds]
     bar = None
     if not quiet:
         from tqdm import tqdm
-        bar = tqdm(total=len(starts) * len(acts), desc="A-DBB fine-tuning", leave=False)
-    out = {}
-    for key, (start, m) in starts.items():
-        row = {"no_finetune": _accuracies(quantize(start, x, labels=y), xt, yt, acts, block, layers), "finetune": {}}
-        for a in acts:
-            _, qtuned = adbb_finetune(start, a, block=block, mask=m, teacher=fnet, distill=distill, epochs=epochs,
-                                      lr=lr, seed=seed, layers=layers)
-            row["finetune"][a] = float(np.mean(adbb_predict(qtuned, xt, a, block, layers) == yt))
-            if bar is not None:
-                bar.update()
-        out[key] = row
+        bar = tqdm(total=len(jobs), desc="A-DBB fine-tuning", leave=False)
+    out = {key: {"no_finetune": _accuracies(quantize(start, x, labels=y), xt, yt, acts, block, layers),
+                 "finetune": {}, "runs": {}} for key, (start, _) in starts.items()}
+    recipe = {"epochs": epochs, "lr": lr, "distill": distill, **recipe}
+    ordered = {}
+    for key, a, s in jobs:
+        start, m = starts[key]
+        teacher = fnet
+        if reorder and a is not None:
+            if a not in ordered:
+                ordered[a] = permute_channels(fnet, adbb_channel_order(fnet, a, block=block, layers=layers))
+            start = teacher = ordered[a]
+        run = finetune_run(start, a, seed=s, block=block, mask=m, teacher=teacher, layers=layers, **recipe)
+        out[key]["runs"].setdefault("dense" if a is None else a, []).append(run)
+        if bar is not None:
+            bar.update()
     if bar is not None:
         bar.close()
-    out.update(block=block, epochs=epochs, lr=lr, distill=distill, seed=seed, images=len(yt),
+    for row in out.values():
+        row["finetune"] = {a: spread(runs)["mean"] for a, runs in row["runs"].items() if a != "dense"}
+    out.update(recipe, block=block, seeds=list(seeds), reorder=bool(reorder), images=len(yt),
                layers=list(layers) if layers is not None else [l.name for l in fnet.weighted],
                seconds=time.perf_counter() - t0)
     return out
@@ -187,17 +330,36 @@ def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", se
             "golden_accuracy": float(np.mean(golden == yt[:images])), "cycles": r.cycles["total"]}
 
 
+def _cell(runs):
+    r = spread(runs)
+    return f"{100 * r['mean']:.2f} ({100 * r['min']:.2f}-{100 * r['max']:.2f})"
+
+
 def study_table(study: dict) -> list:
-    """Lines of the table of :func:`adbb_study` (accuracy in %, without / with A-DBB fine-tuning)."""
-    acts = [k for k in study["int8"]["no_finetune"] if k != "dense"]
-    head = ["weights", "dense acts"] + [f"A-DBB {a}:{study['block']} (no FT / A-DBB FT)" for a in acts]
+    """Lines of the table of :func:`adbb_study` (accuracy in %, without A-DBB fine-tuning / with it: the mean over
+    the seeds and their min-max; ``FT dense`` with ``control``: the same fine-tuning without A-DBB)."""
+    keys = [k for k in WEIGHTS if k in study]
+    acts = [k for k in study[keys[0]]["no_finetune"] if k != "dense"]
+    control = "dense" in study[keys[0]]["runs"]
+    head = ["weights", "dense acts"] + (["FT dense"] if control else [])
+    head += [f"A-DBB {a}:{study['block']} (no FT / A-DBB FT)" for a in acts]
     lines = [" | ".join(head)]
     for key, label in (("int8", "int8 (shipped)"), ("2:4", "2:4 + masked FT")):
+        if key not in study:
+            continue
         row = study[key]
         cells = [label, f"{100 * row['no_finetune']['dense']:.2f}"]
-        cells += [f"{100 * row['no_finetune'][a]:.2f} / {100 * row['finetune'][a]:.2f}" for a in acts]
+        cells += [_cell(row["runs"]["dense"])] if control else []
+        cells += [f"{100 * row['no_finetune'][a]:.2f} / {_cell(row['runs'][a])}" for a in acts]
         lines.append(" | ".join(cells))
     return lines
+
+
+def _ints(text, name):
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"{name} = {text!r} is not a comma-separated list of integers: allowed e.g. 0,1,2") from None
 
 
 def main(argv=None) -> int:
@@ -206,7 +368,20 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=LR, help=f"its learning rate (default {LR})")
     parser.add_argument("--distill", type=float, default=DISTILL,
                         help=f"share of the dense teacher's softmax in the target, 0 = off (default {DISTILL})")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)),
+                        help=f"comma-separated fine-tuning seeds, all reported (default {','.join(map(str, SEEDS))})")
+    parser.add_argument("--act-keeps", default=",".join(map(str, ACT_KEEPS)),
+                        help=f"comma-separated act_keep values (default {','.join(map(str, ACT_KEEPS))})")
+    parser.add_argument("--straight-through", action="store_true",
+                        help="the gradient also reaches the activations A-DBB drops (straight-through estimator)")
+    parser.add_argument("--adbb-calibration", action="store_true",
+                        help="calibrate the requantization shifts with the A-DBB GEMM in the loop")
+    parser.add_argument("--weights", default=",".join(WEIGHTS),
+                        help=f"comma-separated starts to study (default {','.join(WEIGHTS)})")
+    parser.add_argument("--reorder", action="store_true", help="fine-tune from the channel order that lowers "
+                        "A-DBB's training loss (adbb_channel_order; with --weights int8)")
+    parser.add_argument("--control", action="store_true",
+                        help="also fine-tune without A-DBB (same recipe and seeds): what fine-tuning alone does")
     parser.add_argument("--layers", help="comma-separated weighted layers A-DBB prunes (default all)")
     parser.add_argument("--rtl", type=int, metavar="N", help="instead: the fine-tuned 2:4 × A-DBB 1:4 network on N "
                         "test images through the gemm_4x4_2of4_act1of4 engine's RTL (Verilator)")
@@ -214,13 +389,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.rtl is not None:
         try:
-            result = rtl_check(1, args.rtl, seed=args.seed)
+            result = rtl_check(1, args.rtl, seed=_ints(args.seeds, "seeds")[0])
         except (TypeError, ValueError) as exc:
             parser.exit(2, f"{parser.prog}: error: {exc}\n")
         print(json.dumps(result, indent=2))
         return 0 if result["bit_exact"] else 1
     try:
-        study = adbb_study(epochs=args.epochs, lr=args.lr, distill=args.distill, seed=args.seed,
+        study = adbb_study(act_keeps=_ints(args.act_keeps, "act-keeps"), epochs=args.epochs, lr=args.lr,
+                           distill=args.distill, seeds=_ints(args.seeds, "seeds"), control=args.control,
+                           weights=args.weights.split(","), reorder=args.reorder,
+                           straight_through=args.straight_through, adbb_calibration=args.adbb_calibration,
                            layers=args.layers.split(",") if args.layers else None, quiet=args.json)
     except (TypeError, ValueError) as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
@@ -229,8 +407,11 @@ def main(argv=None) -> int:
     else:
         print("\n".join(study_table(study)))
         print(f"({study['images']} test images, int8 golden, A-DBB on {', '.join(study['layers'])}; A-DBB "
-              f"fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill {study['distill']}, seed "
-              f"{study['seed']}; {study['seconds']:.0f} s)")
+              f"fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill {study['distill']}"
+              f"{', straight-through' if study.get('straight_through') else ''}"
+              f"{', A-DBB calibration' if study.get('adbb_calibration') else ''}"
+              f"{', channels reordered' if study['reorder'] else ''}, mean (min-max) "
+              f"over seeds {','.join(map(str, study['seeds']))}; {study['seconds']:.0f} s)")
     return 0
 
 

@@ -10,7 +10,7 @@ from gen.compiler.prune import prune
 from gen.config import load_config
 from gen.network.data import digits
 from gen.network.spec import load
-from gen.network.train import ActPrune, adbb_keep, digits_cnn, finetune, gradients, softmax_cross_entropy
+from gen.network.train import ActPrune, adbb_keep, digits_cnn, finetune, forward, gradients, predict, softmax_cross_entropy
 from hw.formats.actsparse import adbb_prune
 from sim.gemm.golden import effective_acts
 from sim.network.actsparse import adbb_gemm, adbb_predict, int8_units
@@ -178,3 +178,70 @@ def test_softmax_cross_entropy_is_the_log_softmax_and_its_slope(seed):
         down[i, j] -= eps
         fd = (softmax_cross_entropy(up, labels)[0] - softmax_cross_entropy(down, labels)[0]) / (2 * eps)
         assert grad[i, j] == pytest.approx(fd, rel=1e-6, abs=1e-9), (i, j)
+
+
+def test_adbb_finetune_keeps_the_mask_and_measure_is_the_golden():
+    """One epoch of the study's fine-tuning keeps the 2:4 mask in the float and the int8 network; the study's
+    figures (:func:`measure`) are the int8 A-DBB golden's and the float A-DBB forward's; on the shipped networks
+    with dense activations, 435/450 and the float accuracy."""
+    from sim.network.actsparse import adbb_finetune, measure
+
+    f = load("digits-float")
+    mask = {k: prune(w, "nm", {"keep": 2, "block": 4})[0] for k, w in f.weights().items()}
+    x, y = digits("train")
+    xt, yt = digits("test")
+    tuned, q = adbb_finetune(f, 2, mask=mask, teacher=f, epochs=1, seed=1)
+    for name, w in tuned.weights().items():
+        assert np.all(w[~mask[name]] == 0) and np.all(q.weights()[name][~mask[name]] == 0), name
+    run = measure(tuned, q, 2)
+    assert run["test"] == np.mean(adbb_predict(q, xt, 2) == yt)
+    assert run["train"] == np.mean(adbb_predict(q, x, 2) == y)
+    flt = forward(tuned, xt, act_prune=ActPrune(2, 4, units=int8_units(q)))[-1].reshape(len(xt), -1).argmax(1)
+    assert run["float"] == np.mean(flt == yt) and abs(run["float"] - run["test"]) < 0.1, run
+    dense = measure(f, load("digits-int8"), None)
+    assert dense["test"] == 435 / 450 and dense["float"] == np.mean(predict(f, xt) == yt), dense
+
+
+def test_spread_over_seeds():
+    from sim.network.actsparse import spread
+
+    runs = [{"test": 0.94}, {"test": 0.92}, {"test": 0.96}]
+    assert spread(runs) == pytest.approx({"mean": 0.94, "min": 0.92, "max": 0.96, "std": np.sqrt(0.0008 / 3)})
+    assert spread([{"train": 1.0}], "train") == {"mean": 1.0, "min": 1.0, "max": 1.0, "std": 0.0}
+
+
+@pytest.mark.parametrize("argv, name", [(["--seeds", "0,x"], "seeds"), (["--seeds", ""], "seeds"),
+                                        (["--act-keeps", "2,5"], "act_keep"), (["--seeds", "-1"], "seed"),
+                                        (["--reorder"], "reorder"), (["--weights", "int4"], "weights")])
+def test_study_cli_bad_seeds_and_act_keeps_are_one_line(capsys, argv, name):
+    from sim.network.actsparse import main
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "\n" not in err and name in err and "Traceback" not in err, err
+
+
+def test_permute_channels_keeps_the_dense_function_and_moves_the_blocks(seed):
+    """A random channel order of conv1 and conv2: the same float logits on dense activations; the fc layer's
+    K-blocks hold other channels (so A-DBB's logits change); bad orders are one-line errors."""
+    from sim.network.actsparse import adbb_channel_order, permute_channels
+
+    rng = np.random.default_rng(seed + 3)
+    print(f"seed {seed}")
+    f = load("digits-float")
+    xt, _ = digits("test")
+    perms = {"conv1": rng.permutation(8), "conv2": rng.permutation(16)}
+    g = permute_channels(f, perms)
+    w, v = f.weights(), g.weights()
+    assert np.array_equal(v["conv2"], w["conv2"][perms["conv2"]][:, perms["conv1"]])
+    assert np.array_equal(v["fc"], w["fc"][:, perms["conv2"]])
+    assert np.allclose(forward(g, xt[:50])[-1], forward(f, xt[:50])[-1], rtol=0, atol=1e-9)
+    rule = ActPrune(2, 4, layers=("fc",))
+    assert not np.allclose(forward(g, xt[:50], act_prune=rule)[-1], forward(f, xt[:50], act_prune=rule)[-1])
+    for bad, name in (({"fc": np.arange(10)}, "fc"), ({"conv1": np.zeros(8, int)}, "permutation"),
+                      ({"conv2": np.arange(15)}, "conv2")):
+        with pytest.raises(ValueError) as err:
+            permute_channels(f, bad)
+        assert name in str(err.value) and "\n" not in str(err.value), err.value
+    identity = adbb_channel_order(f, 2, rounds=0)
+    assert {k: p.tolist() for k, p in identity.items()} == {"conv1": list(range(8)), "conv2": list(range(16))}
