@@ -6,7 +6,7 @@ all of it. Reference: a cycle-by-cycle list model written from the module docstr
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
