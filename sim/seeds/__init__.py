@@ -32,9 +32,11 @@ is missed, or what the figure means).
 import importlib
 import math
 
+import numpy as np
+
 from hw import checks
 
-__all__ = ["PAPERS", "ROW_KEYS", "check_row", "seed_rows", "met", "table"]
+__all__ = ["PAPERS", "ROW_KEYS", "check_row", "seed_rows", "met", "table", "int8_accuracy", "accuracy_drop"]
 
 PAPERS = {
     "pattern-kernel-reorder": "sim.seeds.pattern",
@@ -44,6 +46,25 @@ PAPERS = {
 }
 ROW_KEYS = ("paper", "network", "weights", "metric", "claim", "ours", "accuracy_drop", "settings")
 _OPTIONAL = ("accuracy_target", "note")
+
+
+def int8_accuracy(qnet, images=None, labels=None) -> float:
+    """Test accuracy (a fraction) of an int8 network through the int8 golden (:func:`sim.network.golden.int8_predict`,
+    classes as :func:`~sim.network.golden.classes_of`), on ``images``/``labels`` or the 450 digits test images."""
+    from gen.network.data import digits
+    from sim.network.golden import int8_predict
+
+    if images is None:
+        images, labels = digits("test")
+    return float(np.mean(int8_predict(qnet, images) == np.asarray(labels)))
+
+
+def accuracy_drop(accuracy) -> float:
+    """Percentage points below the shipped ``digits-int8``'s test accuracy
+    (:data:`sim.network.pipeline.SHIPPED_ACCURACY`, 435/450): the drop every trained row reports."""
+    from sim.network.pipeline import SHIPPED_ACCURACY
+
+    return 100.0 * (SHIPPED_ACCURACY["int8"] - float(accuracy))
 
 
 def _number(row, key, allow_none):

@@ -25,7 +25,8 @@ from gen.network.data import digits
 from gen.network.spec import load
 from gen.network.train import finetune
 from hw.formats.mapping import CrossbarGeometry
-from sim.network.golden import int8_predict, quantize
+from sim.network.golden import quantize
+from sim.seeds import int8_accuracy
 
 __all__ = ["CLAIM", "MAX_DROP", "GEOMETRY", "WORD_GEOMETRY", "RESNET_GEOMETRY", "FULL", "QUICK", "digits_layers", "digits_evaluator",
            "network_crossbars", "at_claim", "rows"]
@@ -76,7 +77,7 @@ def digits_evaluator(*, epochs: int, lr: float, seed: int, fnet=None, shift_sear
     fnet = load("digits-float") if fnet is None else fnet
     (x, y), (xt, yt) = (digits("train"), digits("test")) if data is None else data
     shipped = load("digits-int8")
-    base = float(np.mean(int8_predict(shipped, xt) == yt))
+    base = int8_accuracy(shipped, xt, yt)
 
     def evaluate(ratios):
         key = tuple(sorted(ratios.items()))
@@ -88,7 +89,7 @@ def digits_evaluator(*, epochs: int, lr: float, seed: int, fnet=None, shift_sear
                         for name, w in fnet.weights().items()}
                 tuned = finetune(fnet, mask, x, y, epochs=epochs, lr=lr, seed=seed)
                 q = quantize(tuned, x[:calib_images], labels=y[:calib_images] if shift_search else None)
-            evaluate.networks[key] = (q, float(np.mean(int8_predict(q, xt) == yt)))
+            evaluate.networks[key] = (q, int8_accuracy(q, xt, yt))
         return 100.0 * (base - evaluate.networks[key][1])
 
     evaluate.networks, evaluate.base = {}, base

@@ -201,8 +201,8 @@ def trained_figures(*, quick: bool = False, progress=None, recipe: dict | None =
     ``quick``: :data:`QUICK_RECIPE` and shifts calibrated without the labels' search."""
     from gen.network.data import digits
     from gen.network.spec import load
-    from sim.network.golden import int8_predict, quantize
-    from sim.network.pipeline import SHIPPED_ACCURACY
+    from sim.network.golden import quantize
+    from sim.seeds import accuracy_drop, int8_accuracy
 
     recipe = dict(QUICK_RECIPE if quick else RECIPE, **(recipe or {}))
     fnet = load("digits-float")
@@ -211,7 +211,7 @@ def trained_figures(*, quick: bool = False, progress=None, recipe: dict | None =
     tuned, mask = pattern_finetune(fnet, x, y, connectivity=connectivity, n_patterns=n_patterns, group=group,
                                    progress=progress, **recipe)
     qnet = quantize(tuned, x, labels=None if quick else y)      # quick: no shift search on the labels (~10 s)
-    accuracy = float(np.mean(int8_predict(qnet, xt) == yt))
+    accuracy = int8_accuracy(qnet, xt, yt)
     convs = [layer.name for layer in qnet.weighted if layer.kind == "conv"]
     with tempfile.TemporaryDirectory() as tmp:
         g = TRAINED_GEOMETRY
@@ -220,7 +220,7 @@ def trained_figures(*, quick: bool = False, progress=None, recipe: dict | None =
                             cell_bits=g["cell_bits"])
     pruned = [mask[name] for name in TRAINED_LAYERS]
     return {**_with_bound(report["totals"], len(report["layers"])), "accuracy": accuracy,
-            "accuracy_drop": 100 * (SHIPPED_ACCURACY["int8"] - accuracy),
+            "accuracy_drop": accuracy_drop(accuracy),
             "pruned_sparsity": 1 - sum(int(m.sum()) for m in pruned) / sum(m.size for m in pruned),
             "kernels_removed": int(sum((~m.reshape(-1, 9).any(axis=1)).sum() for m in pruned)),
             "recipe": recipe, "mapped_layers": convs, "qnet": qnet}

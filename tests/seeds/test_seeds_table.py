@@ -54,3 +54,12 @@ def test_cli_rejects_an_unknown_paper():
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("sparsegen: error: --only") and "Traceback" not in r.stderr
     assert r.stdout == ""
+
+
+def test_the_accuracy_drop_is_against_the_shipped_int8_network():
+    from gen.network.spec import load
+    from sim.network.pipeline import SHIPPED_ACCURACY
+
+    assert seeds.int8_accuracy(load("digits-int8")) == SHIPPED_ACCURACY["int8"] == 435 / 450
+    assert seeds.accuracy_drop(435 / 450) == 0
+    assert seeds.accuracy_drop(434 / 450) == pytest.approx(100 / 450)
