@@ -36,7 +36,7 @@ import numpy as np
 
 from hw import checks
 
-__all__ = ["PAPERS", "ROW_KEYS", "check_row", "seed_rows", "met", "table", "int8_accuracy", "accuracy_drop"]
+__all__ = ["PAPERS", "ROW_KEYS", "check_row", "seed_rows", "met", "table", "int8_accuracy", "accuracy_drop", "make_row"]
 
 PAPERS = {
     "pattern-kernel-reorder": "sim.seeds.pattern",
@@ -98,6 +98,19 @@ def check_row(row) -> dict:
     if "accuracy_target" in row:
         _number(row, "accuracy_target", True)
     return row
+
+
+def make_row(paper, network, weights, metric, *, claim, ours, settings, accuracy_drop=None, accuracy_target=None,
+             note=None) -> dict:
+    """One row of :data:`ROW_KEYS` (``accuracy_target`` and ``note`` only when given), validated by
+    :func:`check_row`."""
+    row = {"paper": paper, "network": network, "weights": weights, "metric": metric, "claim": claim,
+           "ours": float(ours), "accuracy_drop": accuracy_drop, "settings": settings}
+    if accuracy_target is not None:
+        row["accuracy_target"] = accuracy_target
+    if note:
+        row["note"] = note
+    return check_row(row)
 
 
 def met(row) -> bool | None:

@@ -26,7 +26,7 @@ from gen.network.spec import load
 from gen.network.train import finetune
 from hw.formats.mapping import CrossbarGeometry
 from sim.network.golden import quantize
-from sim.seeds import int8_accuracy
+from sim.seeds import int8_accuracy, make_row
 
 __all__ = ["CLAIM", "MAX_DROP", "GEOMETRY", "WORD_GEOMETRY", "RESNET_GEOMETRY", "FULL", "QUICK", "digits_layers", "digits_evaluator",
            "network_crossbars", "at_claim", "rows"]
@@ -125,14 +125,9 @@ def at_claim(table, sizes, target) -> dict:
 
 
 def _row(network_name, weights, result_crossbars, dense, drop, settings, *, claim, note=None):
-    row = {"paper": "auto-prune", "network": network_name, "weights": weights, "metric": "crossbar_reduction",
-           "claim": claim, "ours": sum(dense.values()) / max(sum(result_crossbars.values()), 1),
-           "accuracy_drop": drop, "settings": settings}
-    if weights == "trained":
-        row["accuracy_target"] = MAX_DROP
-    if note:
-        row["note"] = note
-    return row
+    return make_row("auto-prune", network_name, weights, "crossbar_reduction", claim=claim,
+                    ours=sum(dense.values()) / max(sum(result_crossbars.values()), 1), settings=settings,
+                    accuracy_drop=drop, accuracy_target=MAX_DROP if weights == "trained" else None, note=note)
 
 
 def _digits_search(opts, geometry, fnet, data, progress):

@@ -33,6 +33,7 @@ from gen.compiler.report import map_prepared, map_report
 from gen.compiler.workloads import prepare_layer, synthetic_weights
 from gen.network.spec import Network
 from hw.formats.mapping import CrossbarGeometry
+from sim.seeds import make_row
 
 __all__ = ["PAPER", "CLAIMS", "K", "P", "CONNECTIVITY", "GEOMETRY", "TRAINED_GEOMETRY", "STRATEGY", "TRAINED_LAYERS",
            "ACCURACY_TARGET", "RECIPE", "QUICK_RECIPE", "prune_spec", "synthetic_figures", "dead_input_mask",
@@ -236,13 +237,9 @@ def _settings(geometry, figures, **extra):
 
 
 def _row(network, weights, metric, ours, settings, accuracy_drop=None, note=None):
-    row = {"paper": PAPER, "network": network, "weights": weights, "metric": metric, "claim": CLAIMS[metric],
-           "ours": round(float(ours), 3), "accuracy_drop": accuracy_drop, "settings": settings}
-    if weights == "trained":
-        row["accuracy_target"] = ACCURACY_TARGET
-    if note:
-        row["note"] = note
-    return row
+    return make_row(PAPER, network, weights, metric, claim=CLAIMS[metric], ours=ours, settings=settings,
+                    accuracy_drop=accuracy_drop, accuracy_target=ACCURACY_TARGET if weights == "trained" else None,
+                    note=note)
 
 
 def rows(*, quick: bool = False, progress=None) -> list[dict]:

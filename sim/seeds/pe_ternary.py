@@ -40,7 +40,7 @@ from sim.gemm.driver import plan_pruned
 from sim.network.golden import int8_forward, layer_gemm, output_stage, quantize
 from sim.network.rtl import gemm_matrix_of
 from sim.network.pipeline import SHIPPED_ACCURACY
-from sim.seeds import accuracy_drop, int8_accuracy
+from sim.seeds import accuracy_drop, int8_accuracy, make_row
 
 __all__ = ["PRESET", "PRUNED", "RATIOS", "R18_RATIO", "RULE", "THRESHOLD", "EPOCHS", "SEED", "SEEDS",
            "engine_config", "prune_and_tune", "layer_cycles", "sweep", "operating_point", "conv2_job", "rtl_cycles",
@@ -269,19 +269,20 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
     miss = (f"ternary weights on the {n_weights:,}-weight digits CNN cost {ternary['drop']:.2f} points before any "
             "pruning (no redundancy to absorb 2-bit weights; the paper's ResNet-18 has 11 M weights)"
             if ternary["drop"] > TARGET else None)
-    base = {"paper": PAPER, "network": "digits", "weights": "trained", "accuracy_target": TARGET}
+    def trained(metric, claim, ours, drop, settings, note):
+        return make_row(PAPER, "digits", "trained", metric, claim=claim, ours=ours, settings=settings,
+                        accuracy_drop=drop, accuracy_target=TARGET, note=note)
     out = [
-        dict(base, metric="compression", claim=CLAIM, ours=op["compression"]["compression"],
-             accuracy_drop=op["drop"], settings=settings,
-             note="claim is the paper's ResNet-18 figure (a different network)" + (f"; {miss}" if miss else "")),
-        dict(base, metric="compression_ternary", claim=16.0, ours=ternary["compression"]["compression"],
-             accuracy_drop=ternary["drop"], settings=dict(settings, ratio=0.0, **_bits(ternary)),
-             note="claim: the issue's floor, 32-bit float → 2-bit weights" + (f"; {miss}" if miss else "")),
-        dict(base, metric="cycles_saved", claim=None, ours=dense / pruned, accuracy_drop=op["drop"],
-             settings=dict(settings, cycles={"dense": dense, "pruned": pruned, "layers": cyc,
-                                             "images": len(digits("test")[1])}),
-             note="engine cycle model of the 450 test images, dense jobs / jobs without the pruned tiles; "
-                  "settings.rtl: the same network's conv2 on the RTL (cycles = model)"),
+        trained("compression", CLAIM, op["compression"]["compression"], op["drop"], settings,
+                "claim is the paper's ResNet-18 figure (a different network)" + (f"; {miss}" if miss else "")),
+        trained("compression_ternary", 16.0, ternary["compression"]["compression"], ternary["drop"],
+                dict(settings, ratio=0.0, **_bits(ternary)),
+                "claim: the issue's floor, 32-bit float → 2-bit weights" + (f"; {miss}" if miss else "")),
+        trained("cycles_saved", None, dense / pruned, op["drop"],
+                dict(settings, cycles={"dense": dense, "pruned": pruned, "layers": cyc,
+                                       "images": len(digits("test")[1])}),
+                "engine cycle model of the 450 test images, dense jobs / jobs without the pruned tiles; "
+                "settings.rtl: the same network's conv2 on the RTL (cycles = model)"),
     ]
     if not quick:
         settings["plot"] = str(plot(points, build_dir() / "seeds" / "pe_ternary_sweep.png"))
@@ -294,11 +295,10 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
     if progress is not None:
         progress("pe-wise-ternary: ResNet-18 synthetic")
     r18 = resnet18_compression(R18_RATIO, quick=quick, cfg=cfg)
-    out.append({"paper": PAPER, "network": "resnet18", "weights": "synthetic", "metric": "compression",
-                "claim": CLAIM, "ours": r18["compression"], "accuracy_drop": None,
-                "settings": {"ratio": R18_RATIO, "tile": [tile_k, tile_n], "weight_bits": cfg.weight_bits,
-                             "threshold_rule": settings["threshold_rule"], "layers": "first 6" if quick else "all",
-                             "bits": {k: r18[k] for k in ("float_bits", "weight_bits", "index_bits")}},
-                "note": "synthetic Laplacian weights: compression only (no accuracy); the tile ratio is set, not "
-                        "searched"})
+    out.append(make_row(
+        PAPER, "resnet18", "synthetic", "compression", claim=CLAIM, ours=r18["compression"],
+        settings={"ratio": R18_RATIO, "tile": [tile_k, tile_n], "weight_bits": cfg.weight_bits,
+                  "threshold_rule": settings["threshold_rule"], "layers": "first 6" if quick else "all",
+                  "bits": {k: r18[k] for k in ("float_bits", "weight_bits", "index_bits")}},
+        note="synthetic Laplacian weights: compression only (no accuracy); the tile ratio is set, not searched"))
     return out

@@ -26,6 +26,7 @@ from gen.compiler.rram_map import columns_per_output
 from gen.compiler.sme import sme_levels, sme_quantize
 from gen.compiler.sparse_map import dense_stats, plan_layer
 from gen.compiler.workloads import layer_matrices, synthetic_weights
+from sim.seeds import make_row
 
 __all__ = ["PAPER", "TERMS", "FoldedProjection", "GEOMETRY", "WEIGHT_BITS", "CLAIMS", "network_figures", "trained_figures", "rows",
            "layer_table"]
@@ -187,25 +188,22 @@ def rows(*, quick: bool = False, progress=None) -> list[dict]:
     out = []
     for net, claim in CLAIMS.items():
         fig = network_figures(net, quick=quick, progress=progress)
-        row = {"paper": PAPER, "network": _NAMES[net], "weights": "synthetic", "metric": "crossbar_reduction",
-               "claim": claim, "ours": round(fig["crossbar_reduction"], 3), "accuracy_drop": None,
-               "settings": _settings(fig, {"seed": 0, "quick": quick})}
-        if quick:
-            row["note"] = f"quick: the {len(fig['layers'])} smallest layers of the network"
-        out.append(row)
+        out.append(make_row(PAPER, _NAMES[net], "synthetic", "crossbar_reduction", claim=claim,
+                            ours=fig["crossbar_reduction"], settings=_settings(fig, {"seed": 0, "quick": quick}),
+                            note=f"quick: the {len(fig['layers'])} smallest layers of the network" if quick else None))
     fig = trained_figures(quick=quick, progress=progress)
-    out.append({"paper": PAPER, "network": "digits", "weights": "trained", "metric": "crossbar_reduction",
-                "claim": None, "ours": round(fig["crossbar_reduction"], 3),
-                "accuracy_drop": round(fig["accuracy_drop"], 3), "accuracy_target": 0.3,
-                "settings": _settings(fig, {"epochs": fig["epochs"], "finetune_seeds": fig["seeds"],
-                                            "accuracy": round(fig["accuracy"], 4),
-                                            "accuracies": [round(a, 4) for a in fig["accuracies"]],
-                                            "baseline_accuracy": round(fig["baseline_accuracy"], 4),
-                                            "finetune": "SME-aware (straight-through FoldedProjection), lr 0.002, "
-                                                        "train split only"}),
-                "note": "accuracy: mean over fine-tuning seeds; SME weights (4-6 % RMS error vs 0.5 % for int8) cost "
-                        "2-4 of 450 test images after fine-tuning, the target is 1; crossbars: a tiny CNN on "
-                        "128x128 crossbars stays mostly empty either way"})
+    out.append(make_row(
+        PAPER, "digits", "trained", "crossbar_reduction", claim=None, ours=fig["crossbar_reduction"],
+        accuracy_drop=round(fig["accuracy_drop"], 3), accuracy_target=0.3,
+        settings=_settings(fig, {"epochs": fig["epochs"], "finetune_seeds": fig["seeds"],
+                                 "accuracy": round(fig["accuracy"], 4),
+                                 "accuracies": [round(a, 4) for a in fig["accuracies"]],
+                                 "baseline_accuracy": round(fig["baseline_accuracy"], 4),
+                                 "finetune": "SME-aware (straight-through FoldedProjection), lr 0.002, "
+                                             "train split only"}),
+        note="accuracy: mean over fine-tuning seeds; SME weights (4-6 % RMS error vs 0.5 % for int8) cost "
+             "2-4 of 450 test images after fine-tuning, the target is 1; crossbars: a tiny CNN on "
+             "128x128 crossbars stays mostly empty either way"))
     return out
 
 

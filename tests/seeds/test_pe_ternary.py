@@ -61,7 +61,7 @@ def test_pe_mask_removes_whole_units_smallest_first(p):
             unit = keep[i * tk:(i + 1) * tk, j * g:(j + 1) * g]
             assert unit.all() or not unit.any(), "a unit partly pruned"
             removed[i, j] = not unit.any()
-    assert removed.sum() == report["units_removed"] == round(p["ratio"] * kt * ut)
+    assert removed.sum() == report["units_removed"] == round(p["ratio"] * (kt * ut))     # ratio · units
     norms = unit_norms(m, tk, g)
     if removed.any() and (~removed).any():
         assert norms[removed].max() <= norms[~removed].min()

@@ -63,3 +63,14 @@ def test_the_accuracy_drop_is_against_the_shipped_int8_network():
     assert seeds.int8_accuracy(load("digits-int8")) == SHIPPED_ACCURACY["int8"] == 435 / 450
     assert seeds.accuracy_drop(435 / 450) == 0
     assert seeds.accuracy_drop(434 / 450) == pytest.approx(100 / 450)
+
+
+def test_make_row_builds_a_checked_row():
+    row = seeds.make_row("sme", "resnet50", "synthetic", "crossbar_reduction", claim=8.7, ours=9.1,
+                         settings={"cell_bits": 1})
+    assert row == ROW
+    trained = seeds.make_row("sme", "digits", "trained", "crossbar_reduction", claim=None, ours=1.5, settings={},
+                             accuracy_drop=0.2, accuracy_target=0.3, note="n")
+    assert trained["accuracy_target"] == 0.3 and trained["note"] == "n"
+    with pytest.raises(ValueError, match="accuracy_drop"):
+        seeds.make_row("sme", "digits", "trained", "crossbar_reduction", claim=None, ours=1.5, settings={})
