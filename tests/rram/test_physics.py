@@ -59,21 +59,28 @@ def test_ideal_physics_equals_integer_golden(p):
 
 
 def test_cross_check_adc_bits(seed):
-    """9-row OUs, 2-bit cells, int8 × int8, noise off: a 5-bit ADC is exact, a 4-bit ADC clips a little (some
-    column sums exceed 15, counted independently from the golden column sums)."""
-    w, x = workload(seed, 512)                    # 4-bit clipping is rare: a few column sums per 64 vectors
-    # plus one vector of -1s (every bit plane all ones: each column sum is its 9 levels, mean 13.5, std 3.4), so that
-    # some sums exceed 15 whatever the seed
-    x = np.vstack([x, np.full((1, x.shape[1]), -1, dtype=x.dtype)])
+    """9-row OUs, 2-bit cells, int8 × int8, noise off: a 5-bit ADC is exact, a 4-bit ADC equals the golden's clipping
+    (small error on random data), and clips for certain where a column sum exceeds 15 (counted independently from
+    the golden column sums)."""
+    w, x = workload(seed, 512)                    # 4-bit clipping is rare here: a few column sums per 64 vectors
     mapping = mapping_for(w, 9)
     assert lossless_adc_bits(9, 2) == 5
     y5 = physics_mvm(mapping, x, PhysicsParams.ideal(), seed=seed, adc_bits=5)
     y4 = physics_mvm(mapping, x, PhysicsParams.ideal(), seed=seed, adc_bits=4)
     np.testing.assert_array_equal(y5, x @ w)
     np.testing.assert_array_equal(y4, mvm(mapping, x, adc_bits=4))
-    assert 0 < rel_rms_error(y4, x @ w) < 0.02
-    raw = x & 0xFF
-    assert sum(int((column_sums(mapping, (raw >> b) & 1) > 15).sum()) for b in range(8)) > 0
+    assert rel_rms_error(y4, x @ w) < 0.02
+    # certain clipping: nine weights of 127 (three 2-bit slices at level 3) under a vector of -1s (every bit plane
+    # drives every row): those slices' column sums are 9 · 3 = 27 > 15
+    w_hot = np.vstack([np.full((9, 1), 127), w[9:, :1]])
+    x_hot = np.vstack([x[:3], np.full((1, x.shape[1]), -1, dtype=x.dtype)])
+    hot = mapping_for(w_hot, 9)
+    raw = x_hot[-1:] & 0xFF
+    assert sum(int((column_sums(hot, (raw >> b) & 1) > 15).sum()) for b in range(8)) > 0
+    y4_hot = physics_mvm(hot, x_hot, PhysicsParams.ideal(), seed=seed, adc_bits=4)
+    np.testing.assert_array_equal(y4_hot, mvm(hot, x_hot, adc_bits=4))
+    np.testing.assert_array_equal(physics_mvm(hot, x_hot, PhysicsParams.ideal(), seed=seed, adc_bits=5), x_hot @ w_hot)
+    assert y4_hot[-1, 0] != (x_hot @ w_hot)[-1, 0]
 
 
 def test_differential_pairs_cancel_gmin_without_reference():
