@@ -47,7 +47,9 @@ def _run(args):
         print(f"figures: {args.json}")
     print(f"sweep took {result['seconds']:.1f} s")
     cc = result["cross_check"]
-    exact = cc["adc5_error"] == 0 and cc["adc4_error"] > 0 and cc["matches_golden"]
+    # the 4-bit ADC's error is data-dependent (0 when no column sum exceeds 15); its equality with the golden is in
+    # matches_golden
+    exact = cc["adc5_error"] == 0 and cc["matches_golden"]
     return 0 if exact and result["adc_ou"]["ideal_matches_golden"] else 1
 
 

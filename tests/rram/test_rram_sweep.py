@@ -6,7 +6,8 @@ import json
 import numpy as np
 
 from gen.cli import main
-from gen.rram.sweep import CROSS_CHECK_VECTORS, QUICK
+from gen.rram.sweep import CROSS_CHECK_VECTORS, QUICK, mapping_for, workload
+from hw.formats.mvm import column_sums
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SWEEPS = ("prog_sigma", "read_sigma", "stuck_rate", "wire_r_ohm")
@@ -43,7 +44,13 @@ def test_cli_quick_sweep(tmp_path, capsys, seed):
             low, high = result["sweeps"][name][variant]
             assert high > low, (name, variant)
     cc = result["cross_check"]
-    assert cc["adc5_error"] == 0 and 0 < cc["adc4_error"] < 0.02 and cc["matches_golden"] is True
+    # the 4-bit ADC is lossy exactly when some column sum of the workload's bit planes exceeds 15 (2.9 % of the
+    # seeds 0 … 999 have none: then the error is 0); counted here from the golden column sums
+    w, x = workload(seed % 1000, CROSS_CHECK_VECTORS)
+    mapping, raw = mapping_for(w, 9), x & 0xFF
+    clipped = sum(int((column_sums(mapping, (raw >> b) & 1) > 15).sum()) for b in range(8))
+    assert cc["adc5_error"] == 0 and cc["adc4_error"] < 0.02 and cc["matches_golden"] is True
+    assert (cc["adc4_error"] > 0) == (clipped > 0), (cc["adc4_error"], clipped)
     assert cc["vectors"] == CROSS_CHECK_VECTORS and cc["lossless_adc_bits"] == 5
     assert "5-bit ADC error 0," in printed
 
