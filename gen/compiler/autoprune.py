@@ -46,7 +46,7 @@ from gen.compiler.rram_map import columns_per_output
 from gen.compiler.sparse_map import plan_layer
 from gen.compiler.workloads import QUANTIZERS, layer_matrices, prepare_layer
 
-__all__ = ["METHODS", "STRATEGY", "ratio_grid", "layer_prune", "layer_crossbars", "crossbar_table", "energy_proxy", "SearchResult",
+__all__ = ["METHODS", "QUANTS", "STRATEGY", "ratio_grid", "layer_prune", "layer_crossbars", "crossbar_table", "energy_proxy", "SearchResult",
            "search", "uniform", "load_ratios", "parse_ratios"]
 
 METHODS = ("magnitude", "ou")
@@ -60,6 +60,10 @@ def ratio_grid(step: float = 0.01, max_ratio: float = 0.95) -> np.ndarray:
     step = checks.check_float("step", step, 1e-4, 0.5, allowed="1e-4 … 0.5")
     max_ratio = checks.check_float("max_ratio", max_ratio, 0.0, 0.999, allowed="0 … 0.999")
     return np.round(np.arange(int(math.floor(max_ratio / step + 1e-9)) + 1) * step, 6)
+
+
+# SME needs its term count (``sme:terms=T``): the search's quantizers are the plain ones
+QUANTS = tuple(q for q in QUANTIZERS if q != "sme")
 
 
 def layer_prune(method: str, ratio: float, geometry: CrossbarGeometry | None = None, *, quant: str = "int8"):
@@ -110,6 +114,7 @@ def layer_crossbars(layer: Layer, w, geometry: CrossbarGeometry, *, method: str 
                     quant: str = "int8", dense: bool = False) -> int:
     """Crossbars of one layer pruned at ``ratio`` (float weights; integer weights are taken as quantized) and
     mapped ``ou-sparse`` — or, with ``dense``, mapped densely (the pruning does not change that count)."""
+    checks.check_choice("quant", quant, QUANTS)
     name, params = layer_prune(method, ratio, geometry, quant=quant)
     q, _ = prepare_layer(layer, w, prune_name="none" if dense else name, prune_params=None if dense else params,
                          quant=quant)
@@ -135,7 +140,7 @@ def crossbar_table(layers, geometry: CrossbarGeometry, *, method: str = "magnitu
     layers = _check_layers(layers)
     checks.check_instance("geometry", geometry, CrossbarGeometry)
     checks.check_choice("method", method, METHODS)
-    checks.check_choice("quant", quant, tuple(QUANTIZERS))
+    checks.check_choice("quant", quant, QUANTS)
     grid = ratio_grid(step, max_ratio)
     table, dense = {}, {}
     for layer, w in layers:

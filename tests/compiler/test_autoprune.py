@@ -154,6 +154,8 @@ def _bad(tmp_path):
         "table": (lambda: search([(fc, np.ones((4, 3)))], G, lambda r: 0.0, max_drop=1.0,
                                  table=crossbar_table(tiny_layers(0), G, step=0.5)), "table = .* does not match"),
         "method": (lambda: layer_prune("pattern", 0.5), "method = 'pattern' is not allowed"),
+        "sme": (lambda: crossbar_table(tiny_layers(0), G, quant="sme"), "quant = 'sme' is not allowed: allowed "
+                "'int8', 'int4', 'ternary'"),
         "one layer": (lambda: prune(np.ones((4, 3)), "ratios", {"spec": "fc=0.5"}), "applies to a network"),
         "empty spec": (lambda: parse_prune("ratios"), "needs per-layer ratios"),
         "inline": (lambda: load_ratios("fc=x"), "fc = 'x' is not a number"),
@@ -168,7 +170,7 @@ def _bad(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["nan", "ints", "shape", "callable", "nan drop", "max_drop", "unmet at 0",
-                                  "unreachable", "unmet target", "table", "method", "one layer", "empty spec",
+                                  "unreachable", "unmet target", "table", "method", "sme", "one layer", "empty spec",
                                   "inline", "inline range", "json", "missing file", "layers", "unknown"])
 def test_bad_input_is_one_clear_error(case, tmp_path):
     call, message = _bad(tmp_path)[case]
