@@ -1,0 +1,116 @@
+"""The outer-product PE of the activation-sparse GEMM engine with weights sparse along N (docs/gemm-actsparse.md)."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.checks import check_int
+from hw.gemm.act_pe import ActPE, act_slot_layout
+from hw.systolic.beats import index_bits, weight_entry_layout
+from hw.systolic.mac import gated_product
+
+__all__ = ["OuterPE"]
+
+
+class OuterPE(ActPE):
+    """Weight-stationary PE for one K-block × one N-block, weights ``keep:block`` along N, activations in slots.
+
+    The PE holds, for each of its ``block`` K rows, that row's ``keep`` compressed weights of its N-block
+    (:func:`hw.formats.nm_n.compress_n`: value and column inside the N-block); entry ``kr·keep + e`` is entry e of
+    K row kr, ``block·keep`` entries in an active and a shadow bank. Each enabled cycle it takes ``act_keep``
+    activation slots (value, K position inside the block, :mod:`hw.formats.actsparse`), reads for each slot the
+    weight row at the slot's position, forms the ``act_keep·keep`` products and adds each one into the partial sum
+    of its column: ``psum_out[c] = psum_in[c] + Σ_{j,e: index(row pos_j, e) = c} value_j · weight(pos_j, e)``
+    (``acc_bits`` two's complement, wrapping). Every product is useful when both operands are non-zero: there is
+    no index intersection, so a step does the ``block × block`` dense MACs of the block pair with ``act_keep·keep``
+    multipliers. A product with a non-zero activation counts 1 on ``macs_out``, one with a zero activation (an
+    empty slot) 1 on ``zeros_out``: ``keep`` per slot.
+
+    Timing: 1 cycle from ``slots_in`` to ``slots_out`` and to the ``psum_out`` that includes its products (the
+    products are not registered separately: no ``pipeline`` option). ``w_we`` writes the shadow bank; a step whose
+    ``swap_in`` is high computes with the shadow bank and makes it the active one. Registers only update while
+    ``en`` is high.
+
+    Parameters
+    ----------
+    act_bits, act_signed, weight_bits, acc_bits : int, bool, int, int
+        Operand and partial-sum widths in bits (two's complement; activations unsigned when ``act_signed`` is
+        False).
+    keep, block : int
+        Weight sparsity ``keep:block`` along N, ``block`` 2 … 16, ``keep`` 1 … ``block``.
+    act_keep : int
+        Activation slots per step, 1 … ``block``.
+    count_bits : int
+        Width of the ``macs``/``zeros`` count chains, 1 … 32.
+
+    Members
+    -------
+    en : In(1)
+    slots_in, slots_out : In/Out(ArrayLayout(act_slot_layout, act_keep))
+    swap_in, swap_out : In/Out(1)
+    psum_in, psum_out : In/Out(ArrayLayout(signed(acc_bits), block))
+        Element c is the partial sum of column c of the N-block.
+    macs_in, macs_out, zeros_in, zeros_out : In/Out(count_bits)
+    w_we : In(1)
+    w_data : In(ArrayLayout(weight entry, block·keep))
+        Entry ``{value: signed(weight_bits), index: unsigned(log2 block)}`` (no ``index`` when ``keep = block``:
+        entry e of a row is column e).
+    """
+
+    def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep, count_bits):
+        check_int("block", block, 2, 16)
+        check_int("keep", keep, 1, block)
+        check_int("act_keep", act_keep, 1, block)
+        check_int("acc_bits", acc_bits, 2, 128)
+        check_int("count_bits", count_bits, 1, 32)
+        self._keep, self._block, self._act_keep = keep, block, act_keep
+        self._acc_bits = acc_bits
+        self._index_bits = index_bits(keep=keep, block=block)
+        slots = data.ArrayLayout(act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block), act_keep)
+        entries = data.ArrayLayout(weight_entry_layout(weight_bits=weight_bits, index_bits=self._index_bits),
+                                   block * keep)
+        psums = data.ArrayLayout(signed(acc_bits), block)
+        wiring.Component.__init__(self, {
+            "en": In(1),
+            "slots_in": In(slots), "slots_out": Out(slots),
+            "swap_in": In(1), "swap_out": Out(1),
+            "psum_in": In(psums), "psum_out": Out(psums),
+            "macs_in": In(count_bits), "macs_out": Out(count_bits),
+            "zeros_in": In(count_bits), "zeros_out": Out(count_bits),
+            "w_we": In(1),
+            "w_data": In(entries),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        weights = self._weight_registers(m)
+        totals = [self.psum_in[c] for c in range(self._block)]
+        macs, zeros = self.macs_in, self.zeros_in
+        for j in range(self._act_keep):
+            for e, entry in enumerate(self._row(m, weights, j)):
+                product, is_zero = gated_product(m, self.slots_in[j].value, entry.value, f"{j}_{e}")
+                macs, zeros = macs + ~is_zero, zeros + is_zero
+                for c in range(self._block):
+                    if not self._index_bits:         # dense along N: entry e is column e
+                        totals[c] = totals[c] + product if c == e else totals[c]
+                    else:
+                        totals[c] = totals[c] + Mux(entry.index == c, product, 0)
+        with m.If(self.en):
+            m.d.sync += [
+                self.slots_out.eq(self.slots_in), self.swap_out.eq(self.swap_in),
+                self.macs_out.eq(macs), self.zeros_out.eq(zeros),
+            ]
+            m.d.sync += [self.psum_out[c].eq(total[:self._acc_bits]) for c, total in enumerate(totals)]
+        return m
+
+    def _row(self, m, weights, j):
+        """The ``keep`` entries of the K row at slot ``j``'s position (a ``block``-way mux). Combinational."""
+        pos = self.slots_in[j].pos
+        row = Signal(data.ArrayLayout(weights.shape().elem_shape, self._keep), name=f"row{j}")
+        flat = weights.as_value()
+        width = len(flat) // self._block
+        m.d.comb += row.eq(flat[:width])
+        for kr in range(1, self._block):
+            with m.If(pos == kr):
+                m.d.comb += row.eq(flat[kr * width:(kr + 1) * width])
+        return [row[e] for e in range(self._keep)]
