@@ -47,6 +47,7 @@ class ActArrayCore(WSArrayCore):
                              keep=keep, block=block, act_keep=act_keep, count_bits=len(Signal(count)),
                              pipeline=0)
         self._rows, self._cols, self._block, self._keep = rows, cols, block, keep
+        self._n_tile = cols
         group = keep // act_keep
         slot = act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block)
         wiring.Component.__init__(self, {
@@ -79,7 +80,8 @@ class ActArrayCore(WSArrayCore):
         st.w_row = Signal.like(load_row, name="w_row")
         st.w_data = Signal(self.weights.payload.shape(), name="w_data")
         st.in_flight = [Signal(name=f"in_flight{i}") for i in range(lat)]
-        st.tags = [Signal(data.StructLayout({"n_valid": range(cols + 1), "tag": len(step.tag)}), name=f"tag{i}")
+        st.tags = [Signal(data.StructLayout({"n_valid": range(self._n_tile + 1), "tag": len(step.tag)}),
+                          name=f"tag{i}")
                    for i in range(lat)]
         with m.If(self.advance):
             m.d.sync += [

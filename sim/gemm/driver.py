@@ -30,7 +30,7 @@ import numpy as np
 from hw.gemm import beats as gemm_beats
 from hw.systolic import beats as array_beats
 from hw.gemm import os_beats
-from sim.gemm.golden import padded_weights, tiles
+from sim.gemm.golden import n_axis, n_tile, padded_weights, tiles
 from gen.gemm.config import check_dims, check_job
 from gen.compiler.pe_prune import skip_jobs, tile_map
 
@@ -91,6 +91,8 @@ def plan_gemm(cfg, A, W, shift=0) -> GemmJob:
     kt, nt = tiles(cfg, K, N)
     arr = cfg.systolic
     group = getattr(cfg, "group", 1)
+    if n_axis(cfg):
+        return _plan_n(cfg, A, N, values, indices, shift)
     if group > 1:
         # a PE covers `group` K-blocks: its beat entries are those blocks' slots, block-major (docs/gemm-actsparse.md)
         arr = SimpleNamespace(**{f: getattr(cfg, f) for f in ("rows", "cols", "act_bits", "act_signed",
@@ -101,6 +103,33 @@ def plan_gemm(cfg, A, W, shift=0) -> GemmJob:
         indices = indices.reshape(R // group, group, Np, keep).transpose(0, 2, 1, 3).reshape(R // group, Np, -1)
         if not cfg.index_bits:
             indices = np.broadcast_to(np.arange(group * keep), indices.shape)
+    Ap = np.zeros((M, kt * cfg.k), np.int64)
+    Ap[:, :K] = A
+    act_tiles = [array_beats.act_beats(arr, Ap[:, kk * cfg.k:(kk + 1) * cfg.k]) for kk in range(kt)]
+    weights, acts = [], []
+    for nn in range(nt):
+        cs = slice(nn * cfg.cols, (nn + 1) * cfg.cols)
+        for kk in range(kt):
+            rs = slice(kk * cfg.rows, (kk + 1) * cfg.rows)
+            weights += array_beats.weight_beats(arr, values[rs, cs], indices[rs, cs])
+            acts += act_tiles[kk]
+    return GemmJob(m=M, k=K, n=N, shift=shift, desc=gemm_beats.desc_beat(cfg, M, K, N, shift), weights=weights,
+                   acts=acts, k_tiles=kt, n_tiles=nt, tile_beats=(M,) * (kt * nt))
+
+
+def _plan_n(cfg, A, N, values, indices, shift):
+    """The WS beat sequence with weights along N (docs/gemm-actsparse.md): the beat of PE row r holds, for each PE
+    column c, the ``block·keep`` entries of the K rows of K-block r, N-block c (entry ``kr·keep + e``)."""
+    M, K = A.shape
+    kt, nt = tiles(cfg, K, N)
+    entries = cfg.block * cfg.keep
+    arr = SimpleNamespace(**{f: getattr(cfg, f) for f in ("rows", "cols", "act_bits", "act_signed", "weight_bits",
+                                                          "acc_bits", "index_bits", "block")}, keep=entries)
+    Kp, B, keep = values.shape                      # (K rows, N-blocks, keep) → (K-blocks, N-blocks, block·keep)
+    values = values.reshape(Kp // cfg.block, cfg.block, B, keep).transpose(0, 2, 1, 3).reshape(-1, B, entries)
+    indices = indices.reshape(Kp // cfg.block, cfg.block, B, keep).transpose(0, 2, 1, 3).reshape(-1, B, entries)
+    if not cfg.index_bits:
+        indices = np.broadcast_to(np.arange(entries), indices.shape)
     Ap = np.zeros((M, kt * cfg.k), np.int64)
     Ap[:, :K] = A
     act_tiles = [array_beats.act_beats(arr, Ap[:, kk * cfg.k:(kk + 1) * cfg.k]) for kk in range(kt)]
@@ -139,8 +168,8 @@ def gemm_result(cfg, job: GemmJob, words) -> np.ndarray:
     """The job's result beats (``job.result_beats`` of them, in order) → ``C[M × N]`` (int64)."""
     if len(words) != job.result_beats:
         raise ValueError(f"expected {job.result_beats} result beats for M = {job.m}, N = {job.n}, got {len(words)}")
-    rows = gemm_beats.results_from_beats(cfg, words).reshape(job.n_tiles, job.m, cfg.cols)
-    return rows.transpose(1, 0, 2).reshape(job.m, job.n_tiles * cfg.cols)[:, :job.n]
+    rows = gemm_beats.results_from_beats(cfg, words).reshape(job.n_tiles, job.m, n_tile(cfg))
+    return rows.transpose(1, 0, 2).reshape(job.m, job.n_tiles * n_tile(cfg))[:, :job.n]
 
 
 def result_words(cfg, job: GemmJob, C) -> list:
@@ -148,9 +177,9 @@ def result_words(cfg, job: GemmJob, C) -> list:
     from hw import bits
 
     C = np.asarray(C, dtype=np.int64)
-    padded = np.zeros((job.m, job.n_tiles * cfg.cols), np.int64)
+    padded = np.zeros((job.m, job.n_tiles * n_tile(cfg)), np.int64)
     padded[:, :job.n] = C
-    rows = padded.reshape(job.m, job.n_tiles, cfg.cols).transpose(1, 0, 2).reshape(-1, cfg.cols)
+    rows = padded.reshape(job.m, job.n_tiles, n_tile(cfg)).transpose(1, 0, 2).reshape(-1, n_tile(cfg))
     return bits.pack(gemm_beats.result_layout(cfg), rows)
 
 
