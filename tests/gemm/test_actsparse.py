@@ -10,9 +10,10 @@ import pytest
 from gen.cli import main
 from gen.config import load_config
 from gen.gemm import perf
-from gen.gemm.cli import act_perf, dense_twin
+from gen.gemm.cli import act_perf, dense_twin, weight_only_twin
 from gen.gemm.config import GemmConfig
 from hw.formats.actsparse import adbb_prune, row_steps, step_slots
+from hw.formats.nm_n import prune_n
 from sim.gemm import golden
 from sim.systolic.golden import random_acts, random_nm_weights
 
@@ -151,3 +152,55 @@ def test_perf_act_errors_are_one_line(capsys, argv, text):
     assert main(["perf", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sparsegen: error: ") and text in err and len(err.strip().splitlines()) == 1, err
+
+
+# weights keep:block along N (weight_axis = "n", docs/gemm-actsparse.md "Weights along N")
+OUTER = GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=16, max_k=40, max_n=30, act_keep=2,
+                   weight_axis="n")
+
+
+def test_outer_config_rules():
+    with pytest.raises(ValueError, match=r"^GemmConfig.weight_axis = 'n' needs act_keep > 0"):
+        GemmConfig(keep=2, block=4, weight_axis="n")
+    with pytest.raises(ValueError, match="weight_axis"):
+        GemmConfig(keep=2, block=4, act_keep=2, weight_axis="m")
+    # no divisor rule along N: 3 slots on 2:4 weights (6 multipliers per PE)
+    cfg = GemmConfig(keep=2, block=4, act_keep=3, weight_axis="n")
+    assert (cfg.multipliers, cfg.n_tile, cfg.k, cfg.group) == (4 * 4 * 6, 16, 16, 1)
+    assert cfg.top.endswith("_a3_wn")
+    head = load_config("gemm_8x8_2of4_act2of4")
+    assert (head.weight_axis, head.rows, head.cols, head.multipliers, head.k, head.n_tile) == ("n", 8, 4, 128, 32, 16)
+    assert dense_twin(head).multipliers == weight_only_twin(head).multipliers == load_config("gemm_8x8_2of4").multipliers
+    assert load_config("gemm_8x8_2of4_act2of4_k").weight_axis == "k"
+
+
+def test_outer_golden_and_counts(seed):
+    rng = np.random.default_rng(seed)
+    A = golden.act_stimulus(rng, random_acts(rng, m=9, k=37, act_bits=8, act_signed=True), act_bits=8,
+                            act_signed=True, block=4)
+    W = prune_n(rng.integers(-128, 128, size=(37, 23)), keep=2, block=4)
+    for mode in ("adbb", "lossless"):
+        cfg = dataclasses.replace(OUTER, act_mode=mode)
+        Ae = adbb_loop(A, 2, 4) if mode == "adbb" else A
+        assert np.array_equal(golden.gemm_engine(cfg, A, W), Ae @ W)
+        macs, skips = golden.mac_counts(cfg, A, W)
+        # keep products per activation slot over the 6 N-blocks of N = 23
+        assert macs == np.count_nonzero(Ae) * 2 * 6
+        assert macs + skips == int(golden.act_steps(cfg, A).sum()) * cfg.rows * 2 * 2 * 6
+    # weights must be keep:block along N: a K-axis 2:4 matrix is rejected naming the row and N-block
+    Wk = random_nm_weights(rng, k=40, n=23, keep=2, block=4, weight_bits=8, density=1.0)[:37]
+    bad = np.argwhere(np.count_nonzero(np.pad(Wk, ((0, 0), (0, 1))).reshape(37, 6, 4), axis=2) > 2)[0]
+    with pytest.raises(ValueError, match=rf"^W row {bad[0]}, N-block {bad[1]} "):
+        golden.gemm_engine(OUTER, A, Wk)
+
+
+def test_outer_headline_speedup():
+    """2:4 along N × A-DBB 2:4 (gemm_8x8_2of4_act2of4): ≥ 1.9× weight-only 2:4 and ≥ 3.8× dense, 128 multipliers."""
+    o = act_perf(load_config("gemm_8x8_2of4_act2of4"), (256, 256, 64), 0.5)
+    print(o)
+    assert o["multipliers"] == 128
+    assert o["speedup"] >= 3.8 and o["speedup_vs_weight_only"] >= 1.9
+    assert o["weight_only_cycles"] == perf.job_cycles(load_config("gemm_8x8_2of4", {"pe_pipeline": 0}), 256, 256, 64)
+    # the K-axis design of the same sparsities is no faster than weight-only (docs/gemm-actsparse.md)
+    k_axis = act_perf(load_config("gemm_8x8_2of4_act2of4_k"), (256, 256, 64), 0.5)
+    assert k_axis["cycles"] == k_axis["weight_only_cycles"]
