@@ -2,7 +2,6 @@
 
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_int
 from hw.gemm.act_pe import ActPE, act_slot_layout
@@ -69,17 +68,8 @@ class OuterPE(ActPE):
         slots = data.ArrayLayout(act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block), act_keep)
         entries = data.ArrayLayout(weight_entry_layout(weight_bits=weight_bits, index_bits=self._index_bits),
                                    block * keep)
-        psums = data.ArrayLayout(signed(acc_bits), block)
-        wiring.Component.__init__(self, {
-            "en": In(1),
-            "slots_in": In(slots), "slots_out": Out(slots),
-            "swap_in": In(1), "swap_out": Out(1),
-            "psum_in": In(psums), "psum_out": Out(psums),
-            "macs_in": In(count_bits), "macs_out": Out(count_bits),
-            "zeros_in": In(count_bits), "zeros_out": Out(count_bits),
-            "w_we": In(1),
-            "w_data": In(entries),
-        })
+        wiring.Component.__init__(self, self._members(slots=slots, entries=entries, count_bits=count_bits,
+                                                      psum=data.ArrayLayout(signed(acc_bits), block)))
 
     def elaborate(self, platform):
         m = Module()
@@ -95,12 +85,7 @@ class OuterPE(ActPE):
                         totals[c] = totals[c] + product if c == e else totals[c]
                     else:
                         totals[c] = totals[c] + Mux(entry.index == c, product, 0)
-        with m.If(self.en):
-            m.d.sync += [
-                self.slots_out.eq(self.slots_in), self.swap_out.eq(self.swap_in),
-                self.macs_out.eq(macs), self.zeros_out.eq(zeros),
-            ]
-            m.d.sync += [self.psum_out[c].eq(total[:self._acc_bits]) for c, total in enumerate(totals)]
+        self._outputs(m, [(self.psum_out[c], total) for c, total in enumerate(totals)], macs, zeros)
         return m
 
     def _row(self, m, weights, j):

@@ -90,46 +90,18 @@ def plan_gemm(cfg, A, W, shift=0) -> GemmJob:
         return _plan_os(cfg, A, N, values, indices, shift)
     kt, nt = tiles(cfg, K, N)
     arr = cfg.systolic
-    group = getattr(cfg, "group", 1)
-    if n_axis(cfg):
-        return _plan_n(cfg, A, N, values, indices, shift)
+    # rows of `values` one PE holds: `group` K-blocks (weights along K), or the `block` K rows of its K-block (weights
+    # along N: each row's entries for the PE's N-block); its beat entries are theirs, row-major (docs/gemm-actsparse.md)
+    group = cfg.block if n_axis(cfg) else getattr(cfg, "group", 1)
     if group > 1:
-        # a PE covers `group` K-blocks: its beat entries are those blocks' slots, block-major (docs/gemm-actsparse.md)
         arr = SimpleNamespace(**{f: getattr(cfg, f) for f in ("rows", "cols", "act_bits", "act_signed",
                                                               "weight_bits", "acc_bits", "index_bits")},
-                              block=group * cfg.block, keep=group * cfg.keep)
+                              block=cfg.k // cfg.rows, keep=group * cfg.keep)
         R, Np, keep = values.shape
         values = values.reshape(R // group, group, Np, keep).transpose(0, 2, 1, 3).reshape(R // group, Np, -1)
         indices = indices.reshape(R // group, group, Np, keep).transpose(0, 2, 1, 3).reshape(R // group, Np, -1)
         if not cfg.index_bits:
             indices = np.broadcast_to(np.arange(group * keep), indices.shape)
-    Ap = np.zeros((M, kt * cfg.k), np.int64)
-    Ap[:, :K] = A
-    act_tiles = [array_beats.act_beats(arr, Ap[:, kk * cfg.k:(kk + 1) * cfg.k]) for kk in range(kt)]
-    weights, acts = [], []
-    for nn in range(nt):
-        cs = slice(nn * cfg.cols, (nn + 1) * cfg.cols)
-        for kk in range(kt):
-            rs = slice(kk * cfg.rows, (kk + 1) * cfg.rows)
-            weights += array_beats.weight_beats(arr, values[rs, cs], indices[rs, cs])
-            acts += act_tiles[kk]
-    return GemmJob(m=M, k=K, n=N, shift=shift, desc=gemm_beats.desc_beat(cfg, M, K, N, shift), weights=weights,
-                   acts=acts, k_tiles=kt, n_tiles=nt, tile_beats=(M,) * (kt * nt))
-
-
-def _plan_n(cfg, A, N, values, indices, shift):
-    """The WS beat sequence with weights along N (docs/gemm-actsparse.md): the beat of PE row r holds, for each PE
-    column c, the ``block·keep`` entries of the K rows of K-block r, N-block c (entry ``kr·keep + e``)."""
-    M, K = A.shape
-    kt, nt = tiles(cfg, K, N)
-    entries = cfg.block * cfg.keep
-    arr = SimpleNamespace(**{f: getattr(cfg, f) for f in ("rows", "cols", "act_bits", "act_signed", "weight_bits",
-                                                          "acc_bits", "index_bits", "block")}, keep=entries)
-    Kp, B, keep = values.shape                      # (K rows, N-blocks, keep) → (K-blocks, N-blocks, block·keep)
-    values = values.reshape(Kp // cfg.block, cfg.block, B, keep).transpose(0, 2, 1, 3).reshape(-1, B, entries)
-    indices = indices.reshape(Kp // cfg.block, cfg.block, B, keep).transpose(0, 2, 1, 3).reshape(-1, B, entries)
-    if not cfg.index_bits:
-        indices = np.broadcast_to(np.arange(entries), indices.shape)
     Ap = np.zeros((M, kt * cfg.k), np.int64)
     Ap[:, :K] = A
     act_tiles = [array_beats.act_beats(arr, Ap[:, kk * cfg.k:(kk + 1) * cfg.k]) for kk in range(kt)]

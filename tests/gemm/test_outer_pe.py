@@ -1,69 +1,11 @@
-"""Weights sparse along N (docs/gemm-actsparse.md, "weight_axis = n"): the format of hw.formats.nm_n against loop
-references and hypothesis round trips, and the outer-product PE alone in the Amaranth simulator against a numpy
-model."""
+"""The outer-product PE (weights sparse along N, docs/gemm-actsparse.md) alone in the Amaranth simulator against a
+numpy model; the weight format's tests are in test_actsparse.py."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-from hypothesis.extra import numpy as hnp
-
-from hw.formats.nm_n import check_n, compress_n, decompress_n, prune_n
+from hw.formats.nm_n import compress_n, prune_n
 from hw.gemm.outer_pe import OuterPE
 from sim.common.amaranth_bench import Bench
-
-
-def prune_loop(W, keep, block):
-    """Loop reference: per (row, N-block), sort columns by (−|w|, column), keep the first ``keep``."""
-    out = np.zeros_like(W)
-    for r in range(W.shape[0]):
-        for b in range(0, W.shape[1], block):
-            cols = list(range(b, min(b + block, W.shape[1])))
-            for c in sorted(cols, key=lambda c: (-abs(int(W[r, c])), c))[:keep]:
-                out[r, c] = W[r, c]
-    return out
-
-
-def test_prune_n_hand_examples():
-    W = np.array([[3, -3, 0, 2, 7, 7, 7, 7], [-128, 127, -127, 5, 0, 0, 0, 1]])
-    assert prune_n(W, keep=2, block=4).tolist() == [[3, -3, 0, 0, 7, 7, 0, 0], [-128, 127, 0, 0, 0, 0, 0, 1]]
-    assert prune_n(W, keep=1, block=4).tolist() == [[3, 0, 0, 0, 7, 0, 0, 0], [-128, 0, 0, 0, 0, 0, 0, 1]]
-    # ragged N: the last block is short
-    assert prune_n(np.array([[1, 2, 3, 4, 9, -9]]), keep=1, block=4).tolist() == [[0, 0, 0, 4, 9, 0]]
-
-
-def test_check_n_names_row_and_block():
-    W = np.zeros((3, 8), np.int64)
-    W[2, 5:8] = 1
-    with pytest.raises(ValueError, match=r"^W row 2, N-block 1 \(columns 4\.\.7\) has 3 non-zeros: allowed at most 2"):
-        check_n(W, keep=2, block=4)
-    with pytest.raises(ValueError, match="W row 2, N-block 1"):
-        compress_n(W, keep=2, block=4)
-    assert check_n(W, keep=3, block=4).dtype == np.int64
-
-
-def test_compress_n_layout():
-    W = np.array([[0, 5, 0, -2, 0, 0, 0, 0]])
-    values, indices = compress_n(W, keep=2, block=4)
-    assert values.tolist() == [[[5, -2], [0, 0]]]
-    assert indices.tolist() == [[[1, 3], [0, 1]]]         # padding: value 0 at the lowest free columns
-
-
-@settings(max_examples=60, deadline=None)
-@given(W=hnp.arrays(np.int64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=13),
-                    elements=st.integers(-128, 127)),
-       keep_block=st.sampled_from([(1, 2), (1, 4), (2, 4), (3, 4), (4, 4), (2, 8), (5, 8)]))
-def test_prune_compress_round_trip(W, keep_block):
-    keep, block = keep_block
-    P = prune_n(W, keep=keep, block=block)
-    assert np.array_equal(P, prune_loop(W, keep, block))
-    values, indices = compress_n(P, keep=keep, block=block)
-    assert values.shape == (W.shape[0], -(-W.shape[1] // block), keep)
-    assert ((indices >= 0) & (indices < block)).all()
-    assert all(len(set(row)) == keep for row in indices.reshape(-1, keep).tolist())
-    back = decompress_n(values, indices, block=block)
-    assert np.array_equal(back[:, :W.shape[1]], P) and not back[:, W.shape[1]:].any()
-    # a pruned matrix is its own prune
-    assert np.array_equal(prune_n(P, keep=keep, block=block), P)
 
 
 PES = {
