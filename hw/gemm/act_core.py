@@ -37,16 +37,19 @@ class ActArrayCore(WSArrayCore):
         Width of the opaque per-step tag, 1 … 256.
     """
 
+    MAX_PIPELINE = 0      # ActPE has no pipeline
+
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep,
-                 tag_bits=1):
+                 tag_bits=1, pipeline=0):
         check_int("rows", rows, 1, 256)
+        check_int("pipeline", pipeline, 0, self.MAX_PIPELINE)
         check_int("cols", cols, 1, 256)
         check_int("tag_bits", tag_bits, 1, 256)
         shape = self._pe_shape(keep=keep, block=block, act_keep=act_keep)
         count = range(rows * cols * shape.multipliers + 1)
         self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits, acc_bits=acc_bits,
                              keep=keep, block=block, act_keep=act_keep, count_bits=len(Signal(count)),
-                             pipeline=0)
+                             pipeline=pipeline)
         self._rows, self._cols, self._block, self._keep = rows, cols, block, keep
         self._n_tile = cols * shape.columns
         slot = act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block)

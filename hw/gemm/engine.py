@@ -82,7 +82,7 @@ class GemmEngine(GemmFrontEnd):
             m.submodules.core = core = (OuterArrayCore if cfg.weight_axis == "n" else ActArrayCore)(
                 rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
                 weight_bits=cfg.weight_bits, acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-                act_keep=cfg.act_keep, tag_bits=self._tag_layout.size)
+                act_keep=cfg.act_keep, tag_bits=self._tag_layout.size, pipeline=cfg.pe_pipeline)
         else:
             m.submodules.core = core = WSArrayCore(
                 rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,

@@ -29,7 +29,11 @@ class OuterArrayCore(ActArrayCore):
         As in :class:`hw.gemm.outer_pe.OuterPE`.
     tag_bits : int
         Width of the opaque per-step tag, 1 … 256.
+    pipeline : int
+        0 or 1, :class:`hw.gemm.outer_pe.OuterPE`'s product registers; latency ``rows + cols + pipeline``.
     """
+
+    MAX_PIPELINE = 1
 
     @staticmethod
     def _pe_shape(*, keep, block, act_keep):
@@ -38,8 +42,8 @@ class OuterArrayCore(ActArrayCore):
         return SimpleNamespace(slots=act_keep, entries=block * keep, multipliers=act_keep * keep, columns=block)
 
     def _mesh_pe(self):
-        """The mesh's PE: :class:`hw.gemm.outer_pe.OuterPE` (no PE pipeline)."""
-        return OuterPE, {k: v for k, v in self._pe_args.items() if k != "pipeline"}
+        """The mesh's PE: :class:`hw.gemm.outer_pe.OuterPE`."""
+        return OuterPE, self._pe_args
 
     def _columns(self, psum):
         """A PE column's ``block`` partial sums, its N-block's columns in order."""

@@ -1,6 +1,6 @@
 """The outer-product PE of the activation-sparse GEMM engine with weights sparse along N (docs/gemm-actsparse.md)."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 
 from hw.checks import check_int
@@ -25,10 +25,12 @@ class OuterPE(ActPE):
     multipliers. A product with a non-zero activation counts 1 on ``macs_out``, one with a zero activation (an
     empty slot) 1 on ``zeros_out``: ``keep`` per slot.
 
-    Timing: 1 cycle from ``slots_in`` to ``slots_out`` and to the ``psum_out`` that includes its products (the
-    products are not registered separately: no ``pipeline`` option). ``w_we`` writes the shadow bank; a step whose
-    ``swap_in`` is high computes with the shadow bank and makes it the active one. Registers only update while
-    ``en`` is high.
+    Timing: 1 cycle from ``slots_in`` to ``slots_out``; ``1 + pipeline`` cycles to the ``psum_out`` (and
+    ``macs_out``/``zeros_out``) that include its products: ``pipeline = 1`` registers the products (with their
+    columns and zero flags) and adds them to ``psum_in`` one enabled cycle later, cutting the path weight-row mux →
+    multiplier → column adders (in a mesh every PE adds the same cycle, so the array's latency grows by 1).
+    ``w_we`` writes the shadow bank; a step whose ``swap_in`` is high computes with the shadow bank and makes it the
+    active one. Registers only update while ``en`` is high.
 
     Parameters
     ----------
@@ -41,6 +43,8 @@ class OuterPE(ActPE):
         Activation slots per step, 1 … ``block``.
     count_bits : int
         Width of the ``macs``/``zeros`` count chains, 1 … 32.
+    pipeline : int
+        0 or 1: product registers (see Timing).
 
     Members
     -------
@@ -56,8 +60,10 @@ class OuterPE(ActPE):
         entry e of a row is column e).
     """
 
-    def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep, count_bits):
+    def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep, count_bits,
+                 pipeline=0):
         check_int("block", block, 2, 16)
+        self._pipeline = check_int("pipeline", pipeline, 0, 1)
         check_int("keep", keep, 1, block)
         check_int("act_keep", act_keep, 1, block)
         check_int("acc_bits", acc_bits, 2, 128)
@@ -74,19 +80,31 @@ class OuterPE(ActPE):
     def elaborate(self, platform):
         m = Module()
         weights = self._weight_registers(m)
-        totals = [self.psum_in[c] for c in range(self._block)]
-        macs, zeros = self.macs_in, self.zeros_in
+        terms = []          # (column hits, product, zero flag) of every multiplier
         for j in range(self._act_keep):
             for e, entry in enumerate(self._row(m, weights, j)):
                 product, is_zero = gated_product(m, self.slots_in[j].value, entry.value, f"{j}_{e}")
-                macs, zeros = macs + ~is_zero, zeros + is_zero
-                for c in range(self._block):
-                    if not self._index_bits:         # dense along N: entry e is column e
-                        totals[c] = totals[c] + product if c == e else totals[c]
-                    else:
-                        totals[c] = totals[c] + Mux(entry.index == c, product, 0)
+                # dense along N (no index): entry e is column e
+                hits = [entry.index == c if self._index_bits else Const(c == e, 1) for c in range(self._block)]
+                terms.append(self._staged(m, Cat(*hits), product, is_zero, f"{j}_{e}"))
+        totals = [self.psum_in[c] for c in range(self._block)]
+        macs, zeros = self.macs_in, self.zeros_in
+        for hits, product, is_zero in terms:
+            macs, zeros = macs + ~is_zero, zeros + is_zero
+            totals = [total + Mux(hits[c], product, 0) for c, total in enumerate(totals)]
         self._outputs(m, [(self.psum_out[c], total) for c, total in enumerate(totals)], macs, zeros)
         return m
+
+    def _staged(self, m, hits, product, is_zero, name):
+        """``(hits, product, is_zero)`` as the adders see them: as they are, or (``pipeline = 1``) registered
+        while ``en``. 0 or 1 cycle."""
+        if not self._pipeline:
+            return hits, product, is_zero
+        regs = (Signal.like(hits, name=f"hits{name}_p"), Signal.like(product, name=f"product{name}_p"),
+                Signal(name=f"zero{name}_p", init=1))        # after reset: an empty slot
+        with m.If(self.en):
+            m.d.sync += [reg.eq(value) for reg, value in zip(regs, (hits, product, is_zero))]
+        return regs
 
     def _row(self, m, weights, j):
         """The ``keep`` entries of the K row at slot ``j``'s position (a ``block``-way mux). Combinational."""

@@ -44,12 +44,12 @@ CONFIGS = {
     "act_2x2_4of4_a1_lossless_u8": GemmConfig(rows=2, cols=2, keep=4, block=4, act_signed=False, acc_bits=24,
                                               max_m=6, max_k=70, max_n=5, act_keep=1, act_mode="lossless"),
     # weights 2:4 / 1:4 along N (outer-product PEs, N-tile cols·block): A-DBB 2:4 with ReLU/int8 out, lossless 1:4
-    # with unsigned activations
+    # with unsigned activations and registered products (pe_pipeline = 1)
     "outer_2x3_2of4_a2_relu_o8": GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=8, max_k=40,
                                             max_n=30, relu=True, out_bits=8, act_keep=2, weight_axis="n"),
-    "outer_2x2_1of4_a1_lossless_u8": GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=24,
-                                                max_m=6, max_k=30, max_n=19, act_keep=1, act_mode="lossless",
-                                                weight_axis="n"),
+    "outer_2x2_1of4_a1_lossless_u8_p1": GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=24,
+                                                   max_m=6, max_k=30, max_n=19, act_keep=1, act_mode="lossless",
+                                                   weight_axis="n", pe_pipeline=1),
 }
 
 

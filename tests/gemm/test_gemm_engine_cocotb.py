@@ -49,7 +49,9 @@ if os.environ.get("SPARSEGEN_FULL"):
                     act_keep=act_keep, act_mode=mode, weight_axis="n")
     CONFIGS["sparse_2x2_1of4_u8_sat14_relu"] = GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=14,
                                                           overflow="saturate", max_m=10, max_k=40, max_n=6, relu=True)
-    CONFIGS.update({f"preset_{name}": load_config(name, {"max_m": 48, "max_k": 96, "max_n": 24})
+    # max_n: at least three N-tiles (the weights-first host's 2·n_tile + 1; weights along N: n_tile = cols·block)
+    CONFIGS.update({f"preset_{name}": load_config(name, {"max_m": 48, "max_k": 96,
+                                                         "max_n": max(24, 2 * load_config(name).n_tile + 1)})
                     for name in list_presets("gemm")})
 
 

@@ -12,6 +12,11 @@ PES = {
     "2of4_a2_s8": dict(act_bits=8, act_signed=True, weight_bits=8, acc_bits=12, keep=2, block=4, act_keep=2),
     "1of4_a1_u8": dict(act_bits=8, act_signed=False, weight_bits=8, acc_bits=10, keep=1, block=4, act_keep=1),
     "4of4_a4_s6": dict(act_bits=6, act_signed=True, weight_bits=5, acc_bits=12, keep=4, block=4, act_keep=4),
+    # products registered: the sums and counts take them one enabled cycle later
+    "2of4_a2_s8_p1": dict(act_bits=8, act_signed=True, weight_bits=8, acc_bits=12, keep=2, block=4, act_keep=2,
+                          pipeline=1),
+    "4of4_a3_s6_p1": dict(act_bits=6, act_signed=True, weight_bits=5, acc_bits=12, keep=4, block=4, act_keep=3,
+                          pipeline=1),
 }
 
 
@@ -31,9 +36,13 @@ def test_outer_pe_random_steps(name, seed):
         W = rng.integers(w_lo, w_hi, size=(block, block), endpoint=True)
         return prune_n(np.where(rng.random(W.shape) < 0.2, 0, W), keep=keep, block=block)
 
+    pipeline = args.get("pipeline", 0)
+
     async def bench(ctx):
         active = shadow = np.zeros((block, block), np.int64)
         psum_out, counts, swapped = np.zeros(block, np.int64), (0, 0), 0
+        # pipeline 1: the previous enabled step's products and counts (after reset: empty slots)
+        staged = (np.zeros(block, np.int64), 0, act_keep * keep)
         for _ in range(steps):
             en, we, swap = rng.random() < 0.8, rng.random() < 0.2, rng.random() < 0.15
             W = random_weights()
@@ -60,10 +69,12 @@ def test_outer_pe_random_steps(name, seed):
             await ctx.tick()
             if en:
                 used = shadow if swap else active
-                total = psum_in + sum(vals[j] * used[pos[j]] for j in range(act_keep))
-                psum_out = ((total + half) % (2 * half)) - half
                 filled = sum(v != 0 for v in vals)
-                counts = ((macs_in + filled * keep) % 64, (zeros_in + (act_keep - filled) * keep) % 64)
+                step = (sum(vals[j] * used[pos[j]] for j in range(act_keep)), filled * keep, (act_keep - filled) * keep)
+                if pipeline:
+                    step, staged = staged, step
+                psum_out = ((psum_in + step[0] + half) % (2 * half)) - half
+                counts = ((macs_in + step[1]) % 64, (zeros_in + step[2]) % 64)
                 if swap:
                     active, swapped = shadow, swapped + 1
                 if we:
