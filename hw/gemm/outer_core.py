@@ -10,7 +10,7 @@ __all__ = ["OuterArrayCore"]
 
 class OuterArrayCore(ActArrayCore):
     """``rows × cols`` :class:`hw.gemm.outer_pe.OuterPE` with the members, enable, skew, de-skew, ``peek`` and
-    ``peek2`` of :class:`hw.gemm.act_core.ActArrayCore` (same latency ``rows + cols``), for one tile of
+    ``peek2`` of :class:`hw.gemm.act_core.ActArrayCore` (latency ``rows + cols + pipeline``), for one tile of
     ``rows·block`` K positions × ``cols·block`` output columns.
 
     - ``weights``: beats of the next tile, PE row 0 first, ``rows`` per tile; a beat holds, for each PE column,
