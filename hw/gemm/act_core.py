@@ -35,6 +35,8 @@ class ActArrayCore(WSArrayCore):
         As in :class:`hw.gemm.act_pe.ActPE`.
     tag_bits : int
         Width of the opaque per-step tag, 1 … 256.
+    pipeline : int
+        PE pipeline registers, 0 … ``MAX_PIPELINE`` (0 here); latency ``rows + cols + pipeline``.
     """
 
     MAX_PIPELINE = 0      # ActPE has no pipeline
