@@ -1,6 +1,6 @@
 """The outer-product PE of the activation-sparse GEMM engine with weights sparse along N (docs/gemm-actsparse.md)."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 
 from hw.checks import check_int
@@ -26,9 +26,12 @@ class OuterPE(ActPE):
     empty slot) 1 on ``zeros_out``: ``keep`` per slot.
 
     Timing: 1 cycle from ``slots_in`` to ``slots_out``; ``1 + pipeline`` cycles to the ``psum_out`` (and
-    ``macs_out``/``zeros_out``) that include its products: ``pipeline = 1`` registers the products (with their
-    columns and zero flags) and adds them to ``psum_in`` one enabled cycle later, cutting the path weight-row mux →
-    multiplier → column adders (in a mesh every PE adds the same cycle, so the array's latency grows by 1).
+    ``macs_out``/``zeros_out``) that include its products: ``pipeline = 1`` registers each column's sum of the
+    step's products and the step's counts and adds them to ``psum_in``/``macs_in``/``zeros_in`` one enabled cycle
+    later, cutting the path weight-row mux → multiplier → column select → ``acc_bits`` adder (in a mesh every PE
+    adds the same cycle, so the array's latency grows by 1). A row's entries have distinct columns, so each column
+    takes at most one product per slot: ``act_keep`` products per column, summed narrow, then one ``acc_bits`` add
+    per column.
     ``w_we`` writes the shadow bank; a step whose ``swap_in`` is high computes with the shadow bank and makes it the
     active one. Registers only update while ``en`` is high.
 
@@ -80,31 +83,46 @@ class OuterPE(ActPE):
     def elaborate(self, platform):
         m = Module()
         weights = self._weight_registers(m)
-        terms = []          # (column hits, product, zero flag) of every multiplier
+        columns = [[] for _ in range(self._block)]     # per column: the product each slot sends it (or 0)
+        macs = zeros = 0
         for j in range(self._act_keep):
+            hits = [[] for _ in range(self._block)]
             for e, entry in enumerate(self._row(m, weights, j)):
                 product, is_zero = gated_product(m, self.slots_in[j].value, entry.value, f"{j}_{e}")
-                # dense along N (no index): entry e is column e
-                hits = [entry.index == c if self._index_bits else Const(c == e, 1) for c in range(self._block)]
-                terms.append(self._staged(m, Cat(*hits), product, is_zero, f"{j}_{e}"))
-        totals = [self.psum_in[c] for c in range(self._block)]
-        macs, zeros = self.macs_in, self.zeros_in
-        for hits, product, is_zero in terms:
-            macs, zeros = macs + ~is_zero, zeros + is_zero
-            totals = [total + Mux(hits[c], product, 0) for c, total in enumerate(totals)]
-        self._outputs(m, [(self.psum_out[c], total) for c, total in enumerate(totals)], macs, zeros)
+                macs, zeros = macs + ~is_zero, zeros + is_zero
+                for c in range(self._block):
+                    # dense along N (no index): entry e is column e
+                    if not self._index_bits:
+                        hits[c] += [product.as_unsigned()] if c == e else []
+                    else:
+                        hits[c].append(Mux(entry.index == c, product.as_unsigned(), 0))
+            # a row's entries have distinct columns: at most one product of slot j per column, so an OR selects it
+            for c, column in enumerate(hits):
+                if column:
+                    picked = Signal(signed(len(column[0])), name=f"pick{j}_c{c}")
+                    m.d.comb += picked.eq(_any(column))
+                    columns[c].append(picked)
+        # narrow per-column sums of the slots' products first, then one acc_bits add per column
+        sums = [sum(column[1:], column[0]) if column else Const(0, 1) for column in columns]
+        sums, macs, zeros = self._staged(m, sums, macs, zeros)
+        totals = [self.psum_in[c] + s for c, s in enumerate(sums)]
+        self._outputs(m, [(self.psum_out[c], total) for c, total in enumerate(totals)], self.macs_in + macs,
+                      self.zeros_in + zeros)
         return m
 
-    def _staged(self, m, hits, product, is_zero, name):
-        """``(hits, product, is_zero)`` as the adders see them: as they are, or (``pipeline = 1``) registered
-        while ``en``. 0 or 1 cycle."""
+    def _staged(self, m, sums, macs, zeros):
+        """The per-column product sums and the step's counts as the partial-sum adders see them: as they are, or
+        (``pipeline = 1``) registered while ``en``. 0 or 1 cycle."""
         if not self._pipeline:
-            return hits, product, is_zero
-        regs = (Signal.like(hits, name=f"hits{name}_p"), Signal.like(product, name=f"product{name}_p"),
-                Signal(name=f"zero{name}_p", init=1))        # after reset: an empty slot
+            return sums, macs, zeros
+        count = range(self._act_keep * self._keep + 1)
+        regs = [Signal(signed(len(s) + 1), name=f"sum_c{c}_p") for c, s in enumerate(sums)]
+        r_macs = Signal(count, name="macs_p")
+        r_zeros = Signal(count, name="zeros_p", init=self._act_keep * self._keep)    # after reset: empty slots
         with m.If(self.en):
-            m.d.sync += [reg.eq(value) for reg, value in zip(regs, (hits, product, is_zero))]
-        return regs
+            m.d.sync += [reg.eq(s) for reg, s in zip(regs, sums)]
+            m.d.sync += [r_macs.eq(macs), r_zeros.eq(zeros)]
+        return regs, r_macs, r_zeros
 
     def _row(self, m, weights, j):
         """The ``keep`` entries of the K row at slot ``j``'s position (a ``block``-way mux). Combinational."""
@@ -117,3 +135,11 @@ class OuterPE(ActPE):
             with m.If(pos == kr):
                 m.d.comb += row.eq(flat[kr * width:(kr + 1) * width])
         return [row[e] for e in range(self._keep)]
+
+
+def _any(values):
+    """Bitwise OR of ``values`` (unsigned, at most one non-zero: a one-hot select)."""
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out
