@@ -313,12 +313,14 @@ class ArrayConfig(ConfigBase):
         """Width of one compressed weight entry: ``weight_bits + index_bits``."""
         return self.weight_bits + self.index_bits
 
-    def _check_accumulator(self, max_k):
-        """With ``overflow = "check"``: ``acc_bits`` must hold the worst-case sum of a ``max_k``-long reduction."""
-        needed = required_acc_bits(max_k=max_k, keep=self.keep, block=self.block, act_bits=self.act_bits,
+    def _check_accumulator(self, max_k, keep=None):
+        """With ``overflow = "check"``: ``acc_bits`` must hold the worst-case sum of a ``max_k``-long reduction with
+        at most ``keep`` (default: the config's ``keep``) products per K-block."""
+        keep = self.keep if keep is None else keep
+        needed = required_acc_bits(max_k=max_k, keep=keep, block=self.block, act_bits=self.act_bits,
                                    act_signed=self.act_signed, weight_bits=self.weight_bits)
         if self.acc_bits < needed:
-            products = -(-max_k // self.block) * self.keep
+            products = -(-max_k // self.block) * keep
             signedness = "signed" if self.act_signed else "unsigned"
             lower_max_k = ", lower max_k" if max_k > self.k else ""
             self._fail("acc_bits",

@@ -19,17 +19,33 @@ from hw import checks
 
 from gen.config import BLOCKS, load_config
 
-__all__ = ["register", "dense_twin", "parse_gemm", "perf_table", "network_layers", "network_table", "synthetic_acts",
+__all__ = ["register", "dense_twin", "weight_only_twin", "parse_gemm", "perf_table", "network_layers", "network_table", "synthetic_acts",
            "act_perf"]
+
+
+def _widened(cfg):
+    """``cfg`` without activation sparsity, weights along K, with ``cols`` widened by ``act_keep`` when its weights
+    are along N (an outer-product PE has ``keep·act_keep`` multipliers): the same multiplier count."""
+    if getattr(cfg, "weight_axis", "k") == "n":
+        return dataclasses.replace(cfg, cols=cfg.cols * cfg.act_keep, act_keep=0, weight_axis="k", name=None)
+    return cfg
 
 
 def dense_twin(cfg):
     """The dense engine with ``cfg``'s multiplier count: ``keep == block == cfg.keep`` (k = rows·keep), or, when
-    ``keep`` is not an allowed block size, 1:1 with ``cols·keep`` columns. Overflow ``"wrap"``: only timing matters."""
+    ``keep`` is not an allowed block size, 1:1 with ``cols·keep`` columns; weights along N: the same with ``cols``
+    widened by ``act_keep`` first. Overflow ``"wrap"``: only timing matters."""
+    cfg = _widened(cfg)
     if cfg.keep in BLOCKS:
         return dataclasses.replace(cfg, block=cfg.keep, overflow="wrap", out_bits=None, name=None, act_keep=0)
     return dataclasses.replace(cfg, keep=1, block=1, cols=cfg.cols * cfg.keep, overflow="wrap", out_bits=None,
                                name=None, act_keep=0)
+
+
+def weight_only_twin(cfg):
+    """The weight-only engine with ``cfg``'s multiplier count: ``act_keep = 0`` (weights along N: ``keep:block``
+    along K, ``cols`` widened by ``act_keep``)."""
+    return dataclasses.replace(_widened(cfg), act_keep=0, name=None)
 
 
 def synthetic_acts(cfg, m, k, density, seed=0):
@@ -47,8 +63,8 @@ def synthetic_acts(cfg, m, k, density, seed=0):
 
 def act_perf(cfg, shape, density, seed=0):
     """One GEMM on an activation-sparse engine (or any WS engine) with synthetic activations of ``density``:
-    ``cycles`` (for that data), ``dense_cycles`` (the dense engine with equal multipliers), ``weight_only_cycles``
-    (the same engine without activation sparsity) and ``speedup = dense_cycles / cycles``."""
+    ``cycles`` (for that data), ``dense_cycles`` (the dense engine with equal multipliers, :func:`dense_twin`),
+    ``weight_only_cycles`` (:func:`weight_only_twin`) and ``speedup = dense_cycles / cycles``."""
     from hw.formats.actsparse import row_steps
     from gen.gemm import perf
 
@@ -59,10 +75,10 @@ def act_perf(cfg, shape, density, seed=0):
         steps = [row_steps(A, act_keep=cfg.act_keep, block=cfg.block, k_tile=cfg.k, mode="lossless")]
     cycles = perf.predict(cfg, [shape], steps=steps).cycles
     dense = perf.job_cycles(dense_twin(cfg), m, k, n)
-    weight_only = perf.job_cycles(dataclasses.replace(cfg, act_keep=0, name=None), m, k, n)
+    weight_only = perf.job_cycles(weight_only_twin(cfg), m, k, n)
     return {"config": cfg.top, "m": m, "k": k, "n": n, "act_density": density, "act_keep": cfg.act_keep,
-            "act_mode": cfg.act_mode if cfg.act_keep else None, "seed": seed, "cycles": cycles,
-            "dense_cycles": dense, "weight_only_cycles": weight_only, "speedup": dense / cycles,
+            "act_mode": cfg.act_mode if cfg.act_keep else None, "seed": seed, "multipliers": cfg.multipliers,
+            "cycles": cycles, "dense_cycles": dense, "weight_only_cycles": weight_only, "speedup": dense / cycles,
             "speedup_vs_weight_only": weight_only / cycles}
 
 
@@ -193,7 +209,7 @@ def _check_dense(cfg, dense):
                          f"config (keep == block) with {cfg.multipliers} multipliers")
     if dense.multipliers != cfg.multipliers:
         raise ValueError(f"dense baseline {dense.top} has {dense.multipliers} multipliers: allowed "
-                         f"{cfg.multipliers} (the engine's rows·cols·keep), so that the speedup compares equal "
+                         f"{cfg.multipliers} (the engine's rows·cols·keep, ·act_keep with weights along N), so that the speedup compares equal "
                          f"hardware")
 
 
@@ -244,7 +260,7 @@ def _run(args):
         return 0
     networks = [(title, network_table(cfg, dense, layers)) for title, layers in workloads]   # all checked first
     table = perf_table(cfg, dense, shapes)
-    print(f"engine {cfg.top}: {cfg.rows}x{cfg.cols} {cfg.keep}:{cfg.block}, tile k={cfg.k} n={cfg.cols}, "
+    print(f"engine {cfg.top}: {cfg.rows}x{cfg.cols} {cfg.keep}:{cfg.block}, tile k={cfg.k} n={cfg.n_tile}, "
           f"{cfg.multipliers} multipliers")
     print(f"dense baseline {dense.top}: {dense.keep}:{dense.block}, tile k={dense.k} n={dense.cols}, "
           f"{dense.multipliers} multipliers\n")

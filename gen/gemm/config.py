@@ -10,9 +10,10 @@ from hw.formats.actsparse import ACT_MODES
 from gen.config import MAX_K_LIMIT, ArrayConfig, param
 from gen.systolic.config import SystolicConfig
 
-__all__ = ["GemmConfig", "DATAFLOWS", "check_config", "check_dims", "check_job"]
+__all__ = ["GemmConfig", "DATAFLOWS", "WEIGHT_AXES", "check_config", "check_dims", "check_job"]
 
 DATAFLOWS = ("ws", "os")
+WEIGHT_AXES = ("k", "n")
 _MAX_DIM = 1 << 16
 
 
@@ -44,19 +45,27 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
     pe_pipeline : int
         Pipeline registers in every PE, 0 … 4, as in :class:`gen.systolic.config.SystolicConfig` (each adds a cycle
         to :attr:`latency`); WS: :class:`hw.systolic.pe.SparsePE`, OS: :class:`hw.gemm.os_pe.SparseOSPE` (the same
-        stages in front of the output-stationary accumulator); must be 0 with ``act_keep > 0``.
+        stages in front of the output-stationary accumulator); with ``act_keep > 0``: 0 (weights along K) or 0 … 1
+        (weights along N: :class:`hw.gemm.outer_pe.OuterPE`'s product registers).
     out_bits : int or None
         ``None``: results are the ``acc_bits`` sums. Otherwise 2 … ``acc_bits``: each job's descriptor carries a
         right shift ``s`` (0 … ``acc_bits − 1``) and results are ``clamp((x + 2**(s−1)) >> s)`` (round half up,
         no rounding term for ``s = 0``) saturated to signed ``out_bits``.
     act_keep : int
         Dynamic activation sparsity (docs/gemm-actsparse.md): 0 (default) off; otherwise 1 … ``keep``, a divisor of
-        ``keep``, WS only, ``pe_pipeline = 0``, ``overflow`` not ``"saturate"``, ``block ≥ 2``. Every PE then covers
+        ``keep`` (weights along N: 1 … ``block``), WS only, ``pe_pipeline`` as stated there, ``overflow`` not
+        ``"saturate"``, ``block ≥ 2``. With weights along K every PE then covers
         ``group = keep / act_keep`` K-blocks (``k = rows·group·block``) and its ``keep`` multipliers take
         ``act_keep`` (value, position) activation slots of each of its blocks, looking the weight up by position.
     act_mode : str
         ``"adbb"``: activations pruned on the fly to the ``act_keep`` of largest magnitude per block (lossy, one step
         per row); ``"lossless"``: denser blocks take more steps (:mod:`hw.formats.actsparse`).
+    weight_axis : str
+        The axis of the weights' ``keep:block`` sparsity. ``"k"`` (default): along K, as above. ``"n"`` (needs
+        ``act_keep > 0``): along the output axis N (:mod:`hw.formats.nm_n`): every PE
+        (:class:`hw.gemm.outer_pe.OuterPE`) covers one K-block × one N-block with ``act_keep·keep`` multipliers,
+        ``act_keep`` 1 … ``block`` (no divisor rule); the N-tile is ``cols·block`` columns wide
+        (:attr:`n_tile`) and every step is ``block²/(keep·act_keep)`` times the dense multiplier-cycles.
     name : str or None
         Verilog top-module name; ``None`` derives one from the parameters (see :attr:`top`).
 
@@ -74,30 +83,37 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
     dataflow: str = param("ws", choices=DATAFLOWS)
     relu: bool = param(False)
     out_bits: int | None = param(None, 2, "acc_bits")
-    act_keep: int = param(0, 0, "keep")
+    act_keep: int = param(0, 0, "block")
     act_mode: str = param("adbb", choices=ACT_MODES)
+    weight_axis: str = param("k", choices=WEIGHT_AXES)
 
     kind: ClassVar[str] = "gemm"
     DERIVED: ClassVar[tuple[str, ...]] = ("k", "sparse", "index_bits", "multipliers", "weight_entry_bits",
-                                          "acc_depth", "result_bits", "latency", "load_beats", "group")
+                                          "acc_depth", "result_bits", "latency", "load_beats", "group", "n_tile")
     FIELD_RULES: ClassVar[dict[str, str]] = {
-        "pe_pipeline": "must be 0 with act_keep > 0",
-        "act_keep": ('0 (off) or a divisor of keep; > 0 needs dataflow = "ws", pe_pipeline = 0, overflow other than '
-                     '"saturate" and block ≥ 2')}
+        "pe_pipeline": 'with act_keep > 0: 0 (weight_axis = "k") or 0 … 1 (weight_axis = "n")',
+        "act_keep": ('0 (off), or (weight_axis = "k") a divisor of keep; > 0 needs dataflow = "ws", pe_pipeline as '
+                     'stated there, overflow other than "saturate" and block ≥ 2'),
+        "weight_axis": '"n" needs act_keep > 0'}
 
     def __post_init__(self):
         super().__post_init__()
+        if self.weight_axis == "n" and not self.act_keep:
+            self._fail("weight_axis", "needs act_keep > 0 (an activation-sparse engine)", '"k"')
         if self.act_keep:
-            if self.keep % self.act_keep:
+            if self.weight_axis == "k" and self.keep % self.act_keep:
                 self._fail("act_keep", f"does not divide keep = {self.keep}", "0 or a divisor of keep")
             for bad, why in ((self.dataflow != "ws", 'needs dataflow = "ws"'),
-                             (self.pe_pipeline != 0, "needs pe_pipeline = 0"),
+                             (self.pe_pipeline > (self.weight_axis == "n"),
+                              "needs pe_pipeline = 0" + (" or 1" if self.weight_axis == "n" else "")),
                              (self.overflow == "saturate", 'is not allowed with overflow = "saturate"'),
                              (self.block < 2, "needs block ≥ 2")):
                 if bad:
                     self._fail("act_keep", why, "0 (off)")
         if self.overflow == "check":
-            self._check_accumulator(self.max_k)
+            # weights along N: a column gets one product per kept activation (act_keep per K-block; lossless: all)
+            self._check_accumulator(self.max_k, None if self.weight_axis == "k" else
+                                    self.act_keep if self.act_mode == "adbb" else self.block)
 
     @property
     def systolic(self) -> SystolicConfig:
@@ -107,8 +123,19 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
 
     @property
     def group(self) -> int:
-        """K-blocks per PE: ``keep / act_keep`` with activation sparsity, else 1."""
-        return self.keep // self.act_keep if self.act_keep else 1
+        """K-blocks per PE: ``keep / act_keep`` with activation sparsity along K, else 1."""
+        return self.keep // self.act_keep if self.act_keep and self.weight_axis == "k" else 1
+
+    @property
+    def n_tile(self) -> int:
+        """Output columns of one tile (and of a result beat): ``cols``, or ``cols·block`` with ``weight_axis =
+        "n"`` (a PE column covers an N-block)."""
+        return self.cols * self.block if self.weight_axis == "n" else self.cols
+
+    @property
+    def multipliers(self) -> int:
+        """Number of multipliers: ``rows·cols·keep``, or ``rows·cols·keep·act_keep`` with ``weight_axis = "n"``."""
+        return self.rows * self.cols * self.keep * (self.act_keep if self.weight_axis == "n" else 1)
 
     @property
     def k(self) -> int:
@@ -153,7 +180,8 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
                 f"{'s' if self.act_signed else 'u'}{self.act_bits}w{self.weight_bits}acc{self.acc_bits}"
                 f"_m{self.max_m}k{self.max_k}n{self.max_n}{post}{suffix}"
                 + (f"_p{self.pe_pipeline}" if self.pe_pipeline else "")
-                + (f"_a{self.act_keep}{'l' if self.act_mode == 'lossless' else ''}" if self.act_keep else ""))
+                + (f"_a{self.act_keep}{'l' if self.act_mode == 'lossless' else ''}" if self.act_keep else "")
+                + ("_wn" if self.weight_axis == "n" else ""))
 
     def summary(self) -> str:
         return (f"{self.rows}x{self.cols}  {self.keep}:{self.block}  "

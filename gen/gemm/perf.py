@@ -61,9 +61,10 @@ def _os(cfg):
 
 
 def tiles(cfg, k, n):
-    """``(kt, nt)``: the ceil-divided K-tiles (``rows·block`` deep) and N-tiles (``cols`` wide) of a job."""
+    """``(kt, nt)``: the ceil-divided K-tiles (``k`` deep) and N-tiles (``n_tile`` wide: ``cols``, or ``cols·block``
+    with weights sparse along N) of a job."""
     _, k, n, _ = check_dims(cfg, 1, k, n)
-    return -(-k // cfg.k), -(-n // cfg.cols)
+    return -(-k // cfg.k), -(-n // getattr(cfg, "n_tile", cfg.cols))
 
 
 def os_tiles(cfg, m, k, n):

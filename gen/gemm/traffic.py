@@ -9,7 +9,9 @@ nothing between jobs):
   (K padded to whole tiles) → ``A = nt · M · kt·k · act_bits / 8``; every weight tile once,
   ``kt · nt · rows`` beats of ``cols · keep`` compressed entries (value + index) →
   ``W = kt·rows · nt·cols · keep · (weight_bits + index_bits) / 8``; ``C = nt · M · cols · result_bits / 8``
-  (padded columns included: the result beat is ``cols`` wide).
+  (padded columns included: the result beat is ``cols`` wide). Activation-sparse engines: a beat holds
+  ``cols · group·keep`` entries (weights along K) or ``cols · block·keep`` (weights along N, whose N-tile and
+  result beat are ``n_tile = cols·block`` wide).
 - OS: each output tile streams its K-blocks of A and W: A once per N-tile (``nt · mt·rows · S·block`` elements,
   rows padded to whole M-tiles, ``S = ⌈K/block⌉``) and W once per M-tile (``mt · S · nt·cols · keep`` entries);
   C as in WS.
@@ -60,9 +62,10 @@ def split_jobs(cfg, m, k, n, *, name="GEMM", split_k=False):
 def job_traffic(cfg, m, k, n) -> dict:
     """``{"a_bytes", "w_bytes", "c_bytes"}`` (floats, bytes) of one job ``M × K × N`` on ``cfg`` (module docstring)."""
     check_config(cfg)
-    nt = -(-n // cfg.cols)
+    n_tile = getattr(cfg, "n_tile", cfg.cols)
+    nt = -(-n // n_tile)
     entry = cfg.weight_bits + cfg.index_bits
-    c = nt * m * cfg.cols * cfg.result_bits / 8
+    c = nt * m * n_tile * cfg.result_bits / 8
     if getattr(cfg, "dataflow", "ws") == "os":
         steps, mt = -(-k // cfg.block), -(-m // cfg.rows)
         a = nt * mt * cfg.rows * steps * cfg.block * cfg.act_bits / 8
@@ -70,5 +73,7 @@ def job_traffic(cfg, m, k, n) -> dict:
     else:
         kt = -(-k // cfg.k)
         a = nt * m * kt * cfg.k * cfg.act_bits / 8
-        w = kt * cfg.rows * nt * cfg.cols * cfg.keep * entry / 8
+        # entries per PE of a weight beat: keep, group·keep (act_keep along K), block·keep (weights along N)
+        per_pe = cfg.keep * (cfg.block if getattr(cfg, "weight_axis", "k") == "n" else getattr(cfg, "group", 1))
+        w = kt * cfg.rows * nt * cfg.cols * per_pe * entry / 8
     return {"a_bytes": a, "w_bytes": w, "c_bytes": c}

@@ -60,7 +60,7 @@ def manifest(config: GemmConfig, top: GemmEngine) -> dict:
     return manifest_header(config, top, meanings) | {
         "streams": streams(top, ("desc", "weights", "acts", "results"), describe),
         "dataflow": config.dataflow,
-        "tile": ({"k": config.k, "n": config.cols, "weight_beats": config.rows,
+        "tile": ({"k": config.k, "n": config.n_tile, "weight_beats": config.rows,
                   "order": "for each N-tile, for each K-tile: rows weight beats (PE row 0 first), M activation rows"}
                  if config.dataflow == "ws" else
                  {"m": config.rows, "n": config.cols, "k_block": config.block,

@@ -35,33 +35,46 @@ class ActArrayCore(WSArrayCore):
         As in :class:`hw.gemm.act_pe.ActPE`.
     tag_bits : int
         Width of the opaque per-step tag, 1 … 256.
+    pipeline : int
+        PE pipeline registers, 0 … ``MAX_PIPELINE`` (0 here); latency ``rows + cols + pipeline``.
     """
 
+    MAX_PIPELINE = 0      # ActPE has no pipeline
+
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep,
-                 tag_bits=1):
+                 tag_bits=1, pipeline=0):
         check_int("rows", rows, 1, 256)
+        check_int("pipeline", pipeline, 0, self.MAX_PIPELINE)
         check_int("cols", cols, 1, 256)
         check_int("tag_bits", tag_bits, 1, 256)
-        count = range(rows * cols * keep + 1)
+        shape = self._pe_shape(keep=keep, block=block, act_keep=act_keep)
+        count = range(rows * cols * shape.multipliers + 1)
         self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits, acc_bits=acc_bits,
                              keep=keep, block=block, act_keep=act_keep, count_bits=len(Signal(count)),
-                             pipeline=0)
+                             pipeline=pipeline)
         self._rows, self._cols, self._block, self._keep = rows, cols, block, keep
-        group = keep // act_keep
+        self._n_tile = cols * shape.columns
         slot = act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block)
         wiring.Component.__init__(self, {
             "acts": In(stream.Signature(data.StructLayout({
-                "slots": data.ArrayLayout(slot, rows * keep), "swap": 1, "n_valid": range(cols + 1),
+                "slots": data.ArrayLayout(slot, rows * shape.slots), "swap": 1, "n_valid": range(self._n_tile + 1),
                 "tag": tag_bits}))),
-            "weights": In(stream.Signature(weight_layout(cols=cols, keep=group * keep, weight_bits=weight_bits,
+            "weights": In(stream.Signature(weight_layout(cols=cols, keep=shape.entries, weight_bits=weight_bits,
                                                          index_bits=index_bits(keep=keep, block=block)))),
             "results": Out(stream.Signature(data.StructLayout({
-                "psums": result_layout(cols=cols, acc_bits=acc_bits), "macs": count, "zeros": count,
+                "psums": result_layout(cols=self._n_tile, acc_bits=acc_bits), "macs": count, "zeros": count,
                 "tag": tag_bits}))),
             "advance": Out(1),
             "peek": Out(data.StructLayout({"valid": 1, "tag": tag_bits})),
             "peek2": Out(data.StructLayout({"valid": 1, "tag": tag_bits})),
         })
+
+    @staticmethod
+    def _pe_shape(*, keep, block, act_keep):
+        """One PE's ``slots`` per step, weight ``entries``, ``multipliers`` and output ``columns``: ``ActPE`` takes
+        ``keep`` slots (``group`` blocks × ``act_keep``) with ``group·keep`` entries and ``keep`` multipliers for
+        one column."""
+        return SimpleNamespace(slots=keep, entries=keep // act_keep * keep, multipliers=keep, columns=1)
 
     def _input_stage(self, m, w_fire, a_fire):
         """Input registers: the step's slots (emptied when no step transfers), swap, the weight beat with its PE
@@ -79,7 +92,8 @@ class ActArrayCore(WSArrayCore):
         st.w_row = Signal.like(load_row, name="w_row")
         st.w_data = Signal(self.weights.payload.shape(), name="w_data")
         st.in_flight = [Signal(name=f"in_flight{i}") for i in range(lat)]
-        st.tags = [Signal(data.StructLayout({"n_valid": range(cols + 1), "tag": len(step.tag)}), name=f"tag{i}")
+        st.tags = [Signal(data.StructLayout({"n_valid": range(self._n_tile + 1), "tag": len(step.tag)}),
+                          name=f"tag{i}")
                    for i in range(lat)]
         with m.If(self.advance):
             m.d.sync += [

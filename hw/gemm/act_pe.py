@@ -69,16 +69,22 @@ class ActPE(wiring.Component):
         slots = data.ArrayLayout(act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block), keep)
         entries = data.ArrayLayout(weight_entry_layout(weight_bits=weight_bits, index_bits=self._index_bits),
                                    self._group * keep)
-        super().__init__({
+        super().__init__(self._members(slots=slots, entries=entries, psum=signed(acc_bits), count_bits=count_bits))
+
+    @staticmethod
+    def _members(*, slots, entries, psum, count_bits):
+        """The signature members: ``slots``/``swap`` east, ``psum`` (its shape), ``macs``/``zeros`` south, the
+        weight write port of ``entries``."""
+        return {
             "en": In(1),
             "slots_in": In(slots), "slots_out": Out(slots),
             "swap_in": In(1), "swap_out": Out(1),
-            "psum_in": In(signed(acc_bits)), "psum_out": Out(signed(acc_bits)),
+            "psum_in": In(psum), "psum_out": Out(psum),
             "macs_in": In(count_bits), "macs_out": Out(count_bits),
             "zeros_in": In(count_bits), "zeros_out": Out(count_bits),
             "w_we": In(1),
             "w_data": In(entries),
-        })
+        }
 
     def elaborate(self, platform):
         m = Module()
@@ -87,12 +93,18 @@ class ActPE(wiring.Component):
         for j in range(self._keep):
             product, is_zero = gated_product(m, self.slots_in[j].value, self._lookup(m, weights, j), j)
             total, macs, zeros = total + product, macs + ~is_zero, zeros + is_zero
+        self._outputs(m, [(self.psum_out, total)], macs, zeros)
+        return m
+
+    def _outputs(self, m, psums, macs, zeros):
+        """Register the step while ``en``: slots and swap east, each ``(psum output, sum)`` of ``psums`` (truncated
+        to ``acc_bits``: wrapping) and the counts south. 1 cycle."""
         with m.If(self.en):
             m.d.sync += [
                 self.slots_out.eq(self.slots_in), self.swap_out.eq(self.swap_in),
-                self.psum_out.eq(total[:self._acc_bits]), self.macs_out.eq(macs), self.zeros_out.eq(zeros),
+                self.macs_out.eq(macs), self.zeros_out.eq(zeros),
             ]
-        return m
+            m.d.sync += [out.eq(total[:self._acc_bits]) for out, total in psums]
 
     def _weight_registers(self, m):
         """Active and shadow banks; returns the weights this cycle uses (the shadow on a swap). 1 cycle to write."""

@@ -34,8 +34,9 @@ def desc_layout(cfg):
 
 
 def result_layout(cfg):
-    """One result beat: ``cols`` signed ``result_bits`` elements."""
-    return _array_result_layout(cols=cfg.cols, acc_bits=cfg.result_bits)
+    """One result beat: ``n_tile`` (``cols``; ``cols·block`` with weights sparse along N) signed ``result_bits``
+    elements."""
+    return _array_result_layout(cols=getattr(cfg, "n_tile", cfg.cols), acc_bits=cfg.result_bits)
 
 
 def desc_beat(cfg, m, k, n, shift=0):

@@ -11,6 +11,7 @@ from hw.systolic.beats import act_layout, weight_layout
 from hw.gemm.front import GemmFrontEnd
 from hw.gemm.ws_core import WSArrayCore
 from hw.gemm.act_core import ActArrayCore
+from hw.gemm.outer_core import OuterArrayCore
 from hw.gemm.act_select import select_step
 from hw.gemm.accumulator import AccumulatorBuffer
 
@@ -60,9 +61,10 @@ class GemmEngine(GemmFrontEnd):
             raise TypeError(f"expected a GemmConfig, not {config!r}")
         cfg = config
         self._tag_layout = data.StructLayout({
-            "m": range(max(cfg.max_m, 2)), "first": 1, "last": 1, "job_end": 1, "n_valid": range(cfg.cols + 1),
+            "m": range(max(cfg.max_m, 2)), "first": 1, "last": 1, "job_end": 1, "n_valid": range(cfg.n_tile + 1),
             **({"shift": cfg.shift_bits} if cfg.shift_bits else {})})
-        super().__init__(cfg, weights=weight_layout(cols=cfg.cols, keep=cfg.group * cfg.keep,
+        entries = cfg.block * cfg.keep if cfg.weight_axis == "n" else cfg.group * cfg.keep
+        super().__init__(cfg, weights=weight_layout(cols=cfg.cols, keep=entries,
                                                     weight_bits=cfg.weight_bits, index_bits=cfg.index_bits),
                          acts=act_layout(k=cfg.k, act_bits=cfg.act_bits, act_signed=cfg.act_signed))
 
@@ -77,10 +79,10 @@ class GemmEngine(GemmFrontEnd):
         issuer, array core, accumulator, and the counters whose meaning is its own."""
         cfg = self._cfg
         if cfg.act_keep:
-            m.submodules.core = core = ActArrayCore(
+            m.submodules.core = core = (OuterArrayCore if cfg.weight_axis == "n" else ActArrayCore)(
                 rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
                 weight_bits=cfg.weight_bits, acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-                act_keep=cfg.act_keep, tag_bits=self._tag_layout.size)
+                act_keep=cfg.act_keep, tag_bits=self._tag_layout.size, pipeline=cfg.pe_pipeline)
         else:
             m.submodules.core = core = WSArrayCore(
                 rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
@@ -102,7 +104,7 @@ class GemmEngine(GemmFrontEnd):
         for its first activation row) and the issuer's active tile. Registers; ``i_idle``/``take_ok`` are
         combinational (0 cycles)."""
         cfg = self._cfg
-        rows, cols, kdim = cfg.rows, cfg.cols, cfg.k
+        rows, cols, kdim = cfg.rows, cfg.n_tile, cfg.k       # cols: output columns of a tile
         s = SimpleNamespace(cfg=cfg)
         # loader: descriptor, then the weight beats of each tile into the shadow registers
         s.l_busy = Signal(name="l_busy")
@@ -146,7 +148,7 @@ class GemmEngine(GemmFrontEnd):
         """Load the counters named in ``values`` (``l_beat``, ``l_krem``, ``l_nrem``, ``i_left``) together with their
         registered flags. 1 cycle."""
         flags = {"l_beat": ("tile_last_beat", lambda v, c: v == c.rows - 1),
-                 "l_krem": ("k_last", lambda v, c: v <= c.k), "l_nrem": ("n_last", lambda v, c: v <= c.cols),
+                 "l_krem": ("k_last", lambda v, c: v <= c.k), "l_nrem": ("n_last", lambda v, c: v <= c.n_tile),
                  "i_left": ("i_idle", lambda v, c: v == 0)}
         for name, value in values.items():
             flag, test = flags[name]
@@ -177,7 +179,7 @@ class GemmEngine(GemmFrontEnd):
         may transfer (idle, or the job's last weight beat now). One beat per cycle; the token is valid the cycle
         after a tile's last beat."""
         cfg = self._cfg
-        rows, cols, kdim = cfg.rows, cfg.cols, cfg.k
+        rows, cols, kdim = cfg.rows, cfg.n_tile, cfg.k
         job_loaded = w_fire & s.tile_last_beat & s.k_last & s.n_last
         desc_ready = Signal(name="desc_ready")
         m.d.comb += desc_ready.eq(~s.l_busy | job_loaded)
@@ -295,7 +297,7 @@ class GemmEngine(GemmFrontEnd):
         ``peek2``): a first K-tile row writes, a middle one adds in place, the last one adds and goes to
         ``results``. Returns the row's tag and its sums. Latency 0."""
         cfg = self._cfg
-        m.submodules.acc = acc = AccumulatorBuffer(cols=cfg.cols, acc_bits=cfg.acc_bits, depth=cfg.acc_depth,
+        m.submodules.acc = acc = AccumulatorBuffer(cols=cfg.n_tile, acc_bits=cfg.acc_bits, depth=cfg.acc_depth,
                                                    overflow=hw_overflow(cfg.overflow))
         ahead = data.View(self._tag_layout, core.peek2.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)

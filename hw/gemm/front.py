@@ -45,7 +45,7 @@ def output_stage(m, cfg, sums, *, shift, n_valid, out):
     ``post`` is ReLU (if ``cfg.relu``), then requantization ``(x + 2**(s-1)) >> s`` saturated to signed
     ``out_bits`` (if ``cfg.out_bits`` is set).
     """
-    for c in range(cfg.cols):
+    for c in range(cfg.n_tile):
         x = sums[c]
         if cfg.relu:
             x = Mux(x < 0, 0, x)

@@ -71,6 +71,7 @@ class WSArrayCore(wiring.Component):
                              pipeline=pe_pipeline)
         SparsePE.check_parameters(**{k: v for k, v in self._pe_args.items() if k != "tiled"})
         self._rows, self._cols, self._block, self._keep = rows, cols, block, keep
+        self._n_tile = cols
         k = rows * block
         count = range(rows * cols * keep + 1)
         super().__init__({
@@ -138,7 +139,8 @@ class WSArrayCore(wiring.Component):
         st.w_data = Signal(self.weights.payload.shape(), name="w_data")
         # stage i: the row i + 1 cycles past its transfer
         st.in_flight = [Signal(name=f"in_flight{i}") for i in range(lat)]
-        st.tags = [Signal(data.StructLayout({"n_valid": range(cols + 1), "tag": len(row.tag)}), name=f"tag{i}")
+        st.tags = [Signal(data.StructLayout({"n_valid": range(self._n_tile + 1), "tag": len(row.tag)}),
+                          name=f"tag{i}")
                    for i in range(lat)]
         with m.If(advance):
             m.d.sync += [
@@ -179,15 +181,20 @@ class WSArrayCore(wiring.Component):
                           en=self.advance, west=self._west(st), south=("psum", "zeros", "macs"),
                           load=(st.w_valid, st.w_row, st.w_data))
 
+    def _columns(self, psum):
+        """The output columns of one PE column's partial sum (here: the one sum)."""
+        return [psum]
+
     def _count(self, m, mesh, bottom, st, name):
         """A row's count over its real columns: the bottom PE row's ``bottom[c]`` de-skewed (``cols − 1 − c``
         cycles) and summed where ``c < n_valid``. Every column but the last is summed one advance early (from its
         de-skew line's second-to-last register and the tag one advance ahead) into a register, so the counters'
         increment is that register plus one term. Latency up to ``cols − 1``, like the sums."""
         cols = self._cols
+        width = self._n_tile // cols            # output columns per PE column
         ahead = mesh.deskew(bottom[:-1], f"{name}_deskew", lead=1)
-        early = [Mux(c < st.tags[-2].n_valid, value, 0) for c, value in enumerate(ahead)]
-        last = Mux(cols - 1 < st.tags[-1].n_valid, bottom[cols - 1], 0)
+        early = [Mux(c * width < st.tags[-2].n_valid, value, 0) for c, value in enumerate(ahead)]
+        last = Mux((cols - 1) * width < st.tags[-1].n_valid, bottom[cols - 1], 0)
         if not early:
             return last
         part = Signal(range(len(bottom) * (1 << len(bottom[0])) + 1), name=f"{name}_part")
@@ -200,7 +207,7 @@ class WSArrayCore(wiring.Component):
         beat, its counts over real columns, its tag, ``peek`` and ``peek2`` (the rows one and two advances ahead).
         Latency up to ``cols - 1``."""
         last = st.tags[-1]
-        psums = mesh.deskew(mesh.bottom("psum_out"), "psum_deskew")
+        psums = [column for psum in mesh.deskew(mesh.bottom("psum_out"), "psum_deskew") for column in self._columns(psum)]
         m.d.comb += [self.results.payload.psums[c].eq(psum) for c, psum in enumerate(psums)]
         zeros = self._count(m, mesh, mesh.bottom("zeros_out"), st, "zeros")
         macs = self._count(m, mesh, mesh.bottom("macs_out"), st, "macs")

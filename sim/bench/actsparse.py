@@ -1,8 +1,10 @@
 """`make bench` section "actsparse": cycles, speedup and an energy proxy of activation sparsity on the WS engine.
 
-Engines (all 8×8 with 128 multipliers): dense ``gemm_8x8_dense``; weight-only 2:4 ``gemm_8x8_2of4`` (today's
-baseline, zero activations only gated); 2:4 × A-DBB 2:4 ``gemm_8x8_2of4_act2of4``; 2:4 × A-DBB 1:4
-``gemm_8x8_2of4_act1of4``; 2:4 × lossless 2:4 and 1:4 (``act_mode = "lossless"``). Activations: synthetic (25, 50
+Engines (all with 128 multipliers): dense ``gemm_8x8_dense``; weight-only 2:4 ``gemm_8x8_2of4`` (today's
+baseline, zero activations only gated); weights 2:4 along N (``2:4N``, the 8×4 outer-product PEs) × A-DBB 2:4
+``gemm_8x8_2of4_act2of4`` and × lossless 2:4; weights 2:4 along K (``2:4K``, activation-indexed PEs) × A-DBB 2:4
+``gemm_8x8_2of4_act2of4_k``, × A-DBB 1:4 ``gemm_8x8_2of4_act1of4`` and × lossless 2:4 and 1:4
+(``act_mode = "lossless"``). Each engine gets random 2:4 weights along its own axis. Activations: synthetic (25, 50
 and 75 % zeros, seeded, :func:`gen.gemm.cli.synthetic_acts`) and, when the file exists, the real activations of a
 trained network: the digits CNN's (:func:`trained_sets`, always), and those of ``$SPARSEGEN_ACTS`` or
 ``<build>/actsparse/activations.npz`` when that file exists, one 2-D integer array per layer (its
@@ -15,14 +17,16 @@ performed (multiplications with a non-zero activation and weight slot), gated sl
 avoided: a slot without a non-zero activation), and for A-DBB the relative error ``‖C' − C‖ / ‖C‖`` its pruning
 causes (random 2:4 weights). The lossless engines also run behind the driver's channel rearrangement
 (:func:`sim.gemm.driver.balance_channels`: channels dealt to K-blocks so that every block mixes dense and sparse
-ones; W is permuted alike, its pruning would be done in that order). Checks: 2:4 × A-DBB 1:4 ≥ 1.9× weight-only and ≥ 3.8× dense on every synthetic and file activation set; on the
-digits CNN's layers a miss is reported, not failed (its layers are smaller than a few K-tiles).
+ones; W is permuted alike: along K its pruning would be done in that order, along N the permuted rows stay 2:4).
+Checks: 2:4N × A-DBB 2:4 (the headline) and 2:4K × A-DBB 1:4 ≥ 1.9× weight-only and ≥ 3.8× dense on every
+synthetic and file activation set; on the digits CNN's layers a miss is reported, not failed (its layers are
+smaller than a few K-tiles).
 
 After the cycle tables: the accuracy of the trained digits CNN (int8 golden, 450 test images) with the A-DBB
-engines' activation pruning on every weighted layer, int8 weights × act_keep {dense, 2} and 2:4 weights ×
-act_keep {dense, 2, 1}, without and with A-DBB-aware fine-tuning (:func:`sim.network.actsparse.adbb_study`, every
-seed of :data:`sim.network.actsparse.SEEDS`: mean and min-max, no seed selected; 9 fine-tunings of 30 epochs on the
-1,347 training images), and each engine's accuracy beside its speedup (``--no-accuracy`` skips it).
+engines' activation pruning on every weighted layer, int8 weights × act_keep {dense, 2}, 2:4 weights (along K) ×
+act_keep {dense, 2, 1} and 2:4 weights along N × act_keep {dense, 2}, without and with A-DBB-aware fine-tuning
+(:func:`sim.network.actsparse.adbb_study`, every seed of :data:`sim.network.actsparse.SEEDS`: mean and min-max, no
+seed selected; 12 fine-tunings of 30 epochs on the 1,347 training images), and each engine's accuracy beside its speedup (``--no-accuracy`` skips it).
 """
 
 import argparse
@@ -44,21 +48,25 @@ from sim.systolic.golden import random_nm_weights
 SHAPE = (256, 256, 64)
 DENSITIES = (0.75, 0.5, 0.25)          # non-zero shares: 25, 50, 75 % zeros
 TRAINED_IMAGES = 64                     # test images of the digits CNN whose activations are a "real" set
+HEADLINE = "2:4N x A-DBB 2:4"           # the issue's 2:4 x A-DBB 2:4 target: weights along N
+CHECKED = (HEADLINE, "2:4K x A-DBB 1:4")  # the engines held to >= 1.9x weight-only and >= 3.8x dense
 
 
 def engines():
     """name → config, in table order."""
-    a2 = load_config("gemm_8x8_2of4_act2of4")
+    n2, k2 = load_config("gemm_8x8_2of4_act2of4"), load_config("gemm_8x8_2of4_act2of4_k")
     # the baselines at the activation-sparse engines' PE pipeline (none): equal latency, so the ratios are the
     # dataflow's alone (the shipped gemm_8x8_* presets are built with pe_pipeline = 4: 4 cycles more per job)
-    flat = {"pe_pipeline": a2.pe_pipeline}
+    flat = {"pe_pipeline": n2.pe_pipeline}
     return {
         "dense 2:2": load_config("gemm_8x8_dense", flat),
         "weight-only 2:4": load_config("gemm_8x8_2of4", flat),
-        "2:4 x A-DBB 2:4": a2,
-        "2:4 x A-DBB 1:4": load_config("gemm_8x8_2of4_act1of4"),
-        "2:4 x lossless 2:4": dataclasses.replace(a2, act_mode="lossless", name=None),
-        "2:4 x lossless 1:4": load_config("gemm_8x8_2of4_act1of4", {"act_mode": "lossless"}),
+        HEADLINE: n2,
+        "2:4N x lossless 2:4": dataclasses.replace(n2, act_mode="lossless", name=None),
+        "2:4K x A-DBB 2:4": k2,
+        "2:4K x A-DBB 1:4": load_config("gemm_8x8_2of4_act1of4"),
+        "2:4K x lossless 2:4": dataclasses.replace(k2, act_mode="lossless", name=None),
+        "2:4K x lossless 1:4": load_config("gemm_8x8_2of4_act1of4", {"act_mode": "lossless"}),
     }
 
 
@@ -126,13 +134,14 @@ def row(cfg, A, N, W):
 
 # engine → (weights, act_keep) of the accuracy study: what the engine computes on the trained network
 ACCURACY_OF = {"dense 2:2": ("int8", "dense"), "weight-only 2:4": ("2:4", "dense"),
-               "2:4 x A-DBB 2:4": ("2:4", 2), "2:4 x A-DBB 1:4": ("2:4", 1)}
+               HEADLINE: ("2:4N", 2), "2:4K x A-DBB 2:4": ("2:4", 2), "2:4K x A-DBB 1:4": ("2:4", 1)}
 SPEEDUP_SETS = ("synthetic 50% zeros", f"digits CNN conv2 ({TRAINED_IMAGES} test images)")
 
 
 # the act_keep studied per start: the issue's int8 x A-DBB 2:4 target, and the engines' 2:4 x act_keep 2 and 1
-# (int8 x 1:4 and act_keep 3 have no engine: python -m sim.network.actsparse prints them)
-ACCURACY_ACT_KEEPS = {"int8": (2,), "2:4": (2, 1)}
+# (int8 x 1:4 and act_keep 3 have no engine: python -m sim.network.actsparse prints them), and the headline engine's
+# 2:4-along-N weights x A-DBB 2:4
+ACCURACY_ACT_KEEPS = {"int8": (2,), "2:4": (2, 1), "2:4N": (2,)}
 
 
 def accuracy_section(results) -> dict:
@@ -183,13 +192,16 @@ def main(argv=None):
             if m > cfg.max_m or k > cfg.max_k or N > cfg.max_n:
                 cfgs[name] = cfg = dataclasses.replace(cfg, max_m=max(m, cfg.max_m), max_k=max(k, cfg.max_k),
                                                        max_n=max(N, cfg.max_n), overflow="wrap", name=None)
-        kp = -(-k // 4) * 4
+        kp, npad = -(-k // 4) * 4, -(-N // 4) * 4
         W = random_nm_weights(rng, k=kp, n=N, keep=2, block=4, weight_bits=8, density=1.0)[:k]
-        rows = {name: row(cfg, A, N, W) for name, cfg in cfgs.items()}
+        # 2:4 along N for the outer-product engines: the same generator on Wᵀ
+        Wn = random_nm_weights(rng, k=npad, n=k, keep=2, block=4, weight_bits=8, density=1.0)[:N].T.copy()
+        weights = {name: Wn if golden.n_axis(cfg) else W for name, cfg in cfgs.items()}
+        rows = {name: row(cfg, A, N, weights[name]) for name, cfg in cfgs.items()}
         # Sense-style channel rearrangement (sim.gemm.driver.balance_channels) in front of the lossless engines
         perm = balance_channels(A, block=4)
         for name in [n for n in cfgs if "lossless" in n]:
-            rows[f"{name} balanced"] = row(cfgs[name], A[:, perm], N, W[perm])
+            rows[f"{name} balanced"] = row(cfgs[name], A[:, perm], N, weights[name][perm])
         dense, wonly = rows["dense 2:2"]["cycles"], rows["weight-only 2:4"]["cycles"]
         zeros = 1 - np.count_nonzero(A) / A.size
         print(f"\n{set_name}: A {m}x{k} ({zeros:.0%} zeros), N = {N}")
@@ -199,15 +211,16 @@ def main(argv=None):
             r["speedup_vs_dense"], r["speedup_vs_weight_only"] = dense / r["cycles"], wonly / r["cycles"]
             print(f"{name:<29} {r['cycles']:>8} {r['speedup_vs_dense']:>8.3f}x {r['speedup_vs_weight_only']:>6.3f}x "
                   f"{r['multiplier_cycles']:>12} {r['macs']:>10} {r['gated_slots']:>10} {r['rel_error']:>8.4f}")
-        head = rows["2:4 x A-DBB 1:4"]
-        if head["speedup_vs_weight_only"] < 1.9 or head["speedup_vs_dense"] < 3.8:
-            if set_name.startswith("digits CNN"):
-                # the digits CNN's layers are a few K-tiles deep and M is small: fill and drain, not the
-                # multipliers, bound them; reported as a miss of the issue's target (docs/limitations.md)
-                print("MISSED (reported, not a bench failure): 2:4 x A-DBB 1:4 below 1.9x weight-only / 3.8x dense")
-            else:
-                ok = False
-                print("FAILED: 2:4 x A-DBB 1:4 below 1.9x weight-only / 3.8x dense")
+        for name in CHECKED:
+            head = rows[name]
+            if head["speedup_vs_weight_only"] < 1.9 or head["speedup_vs_dense"] < 3.8:
+                if set_name.startswith("digits CNN"):
+                    # the digits CNN's layers are a few K-tiles deep and M is small: fill and drain, not the
+                    # multipliers, bound them; reported as a miss of the issue's target (docs/limitations.md)
+                    print(f"MISSED (reported, not a bench failure): {name} below 1.9x weight-only / 3.8x dense")
+                else:
+                    ok = False
+                    print(f"FAILED: {name} below 1.9x weight-only / 3.8x dense")
         results[set_name] = rows
     print("\ncycles: gen/gemm/perf.py (ideal host, = RTL in tests/gemm); MACs: non-zero activation x non-zero "
           "weight; gated: multiplier slots without a non-zero activation (docs/gemm-actsparse.md)")

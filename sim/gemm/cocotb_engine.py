@@ -36,8 +36,8 @@ async def _start(dut, *, gap=0.0, stall=0.0):
 async def back_to_back_cycle_model(dut):
     """Ragged jobs from an ideal host: bit-exact, every result cycle and counter equal to the cycle model."""
     tb, cfg, _ = await _start(dut)
-    shapes = [(cfg.max_m, cfg.max_k, cfg.max_n), (1, 1, 1), (2, cfg.k + 1, cfg.cols + 1),
-              (cfg.rows + 2, 2 * cfg.k - 1, 2 * cfg.cols - 1), tb.random_shape()]
+    shapes = [(cfg.max_m, cfg.max_k, cfg.max_n), (1, 1, 1), (2, cfg.k + 1, cfg.n_tile + 1),
+              (cfg.rows + 2, 2 * cfg.k - 1, 2 * cfg.n_tile - 1), tb.random_shape()]
     tb.submit([tb.random_job(*shape) for shape in shapes])
     got = await tb.finish()
     tb.check_model(got)
@@ -96,7 +96,7 @@ async def relu_requant_extremes(dut):
     jobs = []
     shifts = range(cfg.acc_bits) if cfg.out_bits is not None else [0]
     for i, shift in enumerate(list(shifts)[::max(1, cfg.acc_bits // 6)] + [cfg.acc_bits - 1 if cfg.out_bits else 0]):
-        A, W, _ = tb.random_job(3, cfg.max_k, cfg.cols + 1, density=1.0)
+        A, W, _ = tb.random_job(3, cfg.max_k, cfg.n_tile + 1, density=1.0)
         W[W != 0] = w_lo if i % 2 else -w_lo - 1
         A[:] = a_lo if cfg.act_signed else a_hi
         A[1] = a_hi
@@ -118,7 +118,7 @@ async def bad_descriptors(dut):
     # the error bits are the last rejected descriptor's: bad M, K and N at once
     bad.append(plan_descriptor(cfg, cfg.max_m + 1, 0, cfg.max_n + 1, check=False))
     last = 0b0111
-    tb.submit([tb.random_job(2, cfg.k + 1, cfg.cols + 1)], bad_descs=bad)
+    tb.submit([tb.random_job(2, cfg.k + 1, cfg.n_tile + 1)], bad_descs=bad)
     got = await tb.finish()
     assert got["jobs_rejected"] == len(bad) and got["error"] == last
     tb.check_model(got)
@@ -136,8 +136,8 @@ async def weights_first_host(dut):
     # rows pause while weight beats are queued or on the bus (submit queues the weights before the rows)
     acts.set_pause_generator(not weights.idle for _ in itertools.count())
     before = {}                                  # counters after the previous job
-    for shape in [(int(tb.rng.integers(1, cfg.max_m + 1)), min(3 * cfg.k - 1, cfg.max_k), cfg.cols),
-                  (int(tb.rng.integers(1, cfg.max_m + 1)), cfg.k, 2 * cfg.cols + 1)]:
+    for shape in [(int(tb.rng.integers(1, cfg.max_m + 1)), min(3 * cfg.k - 1, cfg.max_k), cfg.n_tile),
+                  (int(tb.rng.integers(1, cfg.max_m + 1)), cfg.k, 2 * cfg.n_tile + 1)]:
         kt, nt = perf.tiles(cfg, *shape[1:])
         assert kt * nt == 3, f"{shape} is not a 3-tile job on {cfg.top}"
         tb.submit([tb.random_job(*shape)])

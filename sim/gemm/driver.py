@@ -30,7 +30,7 @@ import numpy as np
 from hw.gemm import beats as gemm_beats
 from hw.systolic import beats as array_beats
 from hw.gemm import os_beats
-from sim.gemm.golden import padded_weights, tiles
+from sim.gemm.golden import n_axis, n_tile, padded_weights, tiles
 from gen.gemm.config import check_dims, check_job
 from gen.compiler.pe_prune import skip_jobs, tile_map
 
@@ -90,12 +90,13 @@ def plan_gemm(cfg, A, W, shift=0) -> GemmJob:
         return _plan_os(cfg, A, N, values, indices, shift)
     kt, nt = tiles(cfg, K, N)
     arr = cfg.systolic
-    group = getattr(cfg, "group", 1)
+    # rows of `values` one PE holds: `group` K-blocks (weights along K), or the `block` K rows of its K-block (weights
+    # along N: each row's entries for the PE's N-block); its beat entries are theirs, row-major (docs/gemm-actsparse.md)
+    group = cfg.block if n_axis(cfg) else getattr(cfg, "group", 1)
     if group > 1:
-        # a PE covers `group` K-blocks: its beat entries are those blocks' slots, block-major (docs/gemm-actsparse.md)
         arr = SimpleNamespace(**{f: getattr(cfg, f) for f in ("rows", "cols", "act_bits", "act_signed",
                                                               "weight_bits", "acc_bits", "index_bits")},
-                              block=group * cfg.block, keep=group * cfg.keep)
+                              block=cfg.k // cfg.rows, keep=group * cfg.keep)
         R, Np, keep = values.shape
         values = values.reshape(R // group, group, Np, keep).transpose(0, 2, 1, 3).reshape(R // group, Np, -1)
         indices = indices.reshape(R // group, group, Np, keep).transpose(0, 2, 1, 3).reshape(R // group, Np, -1)
@@ -139,8 +140,8 @@ def gemm_result(cfg, job: GemmJob, words) -> np.ndarray:
     """The job's result beats (``job.result_beats`` of them, in order) → ``C[M × N]`` (int64)."""
     if len(words) != job.result_beats:
         raise ValueError(f"expected {job.result_beats} result beats for M = {job.m}, N = {job.n}, got {len(words)}")
-    rows = gemm_beats.results_from_beats(cfg, words).reshape(job.n_tiles, job.m, cfg.cols)
-    return rows.transpose(1, 0, 2).reshape(job.m, job.n_tiles * cfg.cols)[:, :job.n]
+    rows = gemm_beats.results_from_beats(cfg, words).reshape(job.n_tiles, job.m, n_tile(cfg))
+    return rows.transpose(1, 0, 2).reshape(job.m, job.n_tiles * n_tile(cfg))[:, :job.n]
 
 
 def result_words(cfg, job: GemmJob, C) -> list:
@@ -148,9 +149,9 @@ def result_words(cfg, job: GemmJob, C) -> list:
     from hw import bits
 
     C = np.asarray(C, dtype=np.int64)
-    padded = np.zeros((job.m, job.n_tiles * cfg.cols), np.int64)
+    padded = np.zeros((job.m, job.n_tiles * n_tile(cfg)), np.int64)
     padded[:, :job.n] = C
-    rows = padded.reshape(job.m, job.n_tiles, cfg.cols).transpose(1, 0, 2).reshape(-1, cfg.cols)
+    rows = padded.reshape(job.m, job.n_tiles, n_tile(cfg)).transpose(1, 0, 2).reshape(-1, n_tile(cfg))
     return bits.pack(gemm_beats.result_layout(cfg), rows)
 
 

@@ -20,29 +20,45 @@ from hw import checks
 from hw.formats.ints import hw_overflow, wrap
 from hw.formats.actsparse import adbb_prune, row_steps
 from hw.formats.nm import compress_nm
+from hw.formats.nm_n import compress_n
 from gen.gemm.config import check_config, check_dims, check_job
 from sim.systolic.golden import gemm_nm
 
-__all__ = ["tiles", "padded_weights", "gemm_engine", "requantize", "mac_counts", "effective_acts", "act_steps",
+__all__ = ["tiles", "n_tile", "n_axis", "padded_weights", "gemm_engine", "requantize", "mac_counts", "effective_acts", "act_steps",
            "act_stimulus"]
 
 
 def tiles(cfg, k, n):
-    """``(kt, nt)``: K-tiles of ``rows·block`` and N-tiles of ``cols`` a (K, N) job takes (ceil division)."""
+    """``(kt, nt)``: K-tiles of ``k`` and N-tiles of ``n_tile`` (``cols``; ``cols·block`` with weights along N) a
+    (K, N) job takes (ceil division)."""
     _, k, n, _ = check_dims(cfg, 1, k, n)
-    return -(-k // cfg.k), -(-n // cfg.cols)
+    return -(-k // cfg.k), -(-n // n_tile(cfg))
+
+
+def n_tile(cfg):
+    """Output columns of one tile: ``cfg.n_tile`` (``cols`` for configs without it)."""
+    return getattr(cfg, "n_tile", cfg.cols)
+
+
+def n_axis(cfg):
+    """Whether the weights are ``keep:block`` along N (``weight_axis = "n"``, :mod:`hw.formats.nm_n`)."""
+    return getattr(cfg, "weight_axis", "k") == "n"
 
 
 def padded_weights(cfg, W):
-    """W zero-padded to whole tiles and compressed: ``(values, indices)`` of shape ``(kt·rows, nt·cols, keep)``.
+    """W zero-padded to whole tiles and compressed: ``(values, indices)`` of shape ``(kt·rows, nt·cols, keep)``;
+    with weights along N (:func:`hw.formats.nm_n.compress_n`) ``(kt·k, nt·cols, keep)``: per K row, per N-block.
 
-    Raises ``ValueError`` naming the column and K-block (rows of W) of a block with too many non-zeros.
+    Raises ``ValueError`` naming the column and K-block (rows of W) of a block with too many non-zeros (along N:
+    the K row and N-block).
     """
     check_config(cfg)
     W = checks.check_int_array("W", W, ndim=2, bits=cfg.weight_bits, signed=True, whole_floats=False)
-    kt, nt = -(-W.shape[0] // cfg.k), -(-W.shape[1] // cfg.cols)     # any size: a packing helper
-    Wp = np.zeros((kt * cfg.k, nt * cfg.cols), np.int64)
+    kt, nt = -(-W.shape[0] // cfg.k), -(-W.shape[1] // n_tile(cfg))     # any size: a packing helper
+    Wp = np.zeros((kt * cfg.k, nt * n_tile(cfg)), np.int64)
     Wp[:W.shape[0], :W.shape[1]] = W
+    if n_axis(cfg):
+        return compress_n(Wp, keep=cfg.keep, block=cfg.block)
     return compress_nm(Wp, keep=cfg.keep, block=cfg.block)
 
 
@@ -142,6 +158,11 @@ def mac_counts(cfg, A, W):
     A, W, _ = check_job(cfg, A, W)
     M, K = A.shape
     N = W.shape[1]
+    if n_axis(cfg):
+        # outer-product PEs: keep products per activation slot, over the PE columns whose N-block is real
+        per_slot = cfg.keep * -(-N // cfg.block)
+        macs = int(np.count_nonzero(effective_acts(cfg, A))) * per_slot
+        return macs, int(act_steps(cfg, A).sum()) * cfg.rows * cfg.act_keep * per_slot - macs
     if getattr(cfg, "act_keep", 0):
         # activation slots: per step every PE row offers keep slots per column; a slot holding a non-zero
         # activation is a performed multiplication, an empty one a skip (docs/gemm-actsparse.md "Counters")

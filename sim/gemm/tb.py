@@ -77,11 +77,17 @@ class GemmEngineTB(Testbench):
             await RisingEdge(dut.clk)
 
     def random_job(self, m, k, n, *, density=0.8, shift=None):
-        """Random (A, W, shift) of the given shape: keep:block weights, extremes and zeros included."""
+        """Random (A, W, shift) of the given shape: keep:block weights (along N with ``weight_axis = "n"``),
+        extremes and zeros included."""
         cfg = self.cfg
-        kp = -(-k // cfg.block) * cfg.block
-        W = random_nm_weights(self.rng, k=kp, n=n, keep=cfg.keep, block=cfg.block, weight_bits=cfg.weight_bits,
-                              density=density)[:k]
+        if golden.n_axis(cfg):
+            npad = -(-n // cfg.block) * cfg.block
+            W = random_nm_weights(self.rng, k=npad, n=k, keep=cfg.keep, block=cfg.block,
+                                  weight_bits=cfg.weight_bits, density=density)[:n].T.copy()
+        else:
+            kp = -(-k // cfg.block) * cfg.block
+            W = random_nm_weights(self.rng, k=kp, n=n, keep=cfg.keep, block=cfg.block, weight_bits=cfg.weight_bits,
+                                  density=density)[:k]
         A = random_acts(self.rng, m=m, k=k, act_bits=cfg.act_bits, act_signed=cfg.act_signed)
         if cfg.act_keep:
             A = golden.act_stimulus(self.rng, A, act_bits=cfg.act_bits, act_signed=cfg.act_signed, block=cfg.block)

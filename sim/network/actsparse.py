@@ -26,7 +26,7 @@ import numpy as np
 
 from hw import checks
 from hw.formats.actsparse import adbb_prune
-from gen.compiler.prune import parse_prune, prune
+from gen.compiler.prune import as_matrix, from_matrix, nm, parse_prune, prune
 from gen.network.data import digits
 from gen.network.spec import SHIPPED, Network, load
 from gen.network.train import ActPrune, finetune, forward, softmax_cross_entropy
@@ -40,6 +40,8 @@ ACT_KEEPS = (3, 2, 1)
 BLOCK = 4
 EPOCHS, LR, DISTILL = 30, 0.005, 0.5      # the A-DBB fine-tuning recipe (docs/gemm-actsparse.md)
 WEIGHTS = ("int8", "2:4")                  # the study's starts: the shipped weights, and them pruned 2:4
+# also available: "2:4N", the weights pruned 2:4 along the output axis N (the gemm_8x8_2of4_act2of4 engine's)
+STARTS = WEIGHTS + ("2:4N",)
 SEEDS = (0, 1, 2)                          # its seeds: 450 test images, the seed-to-seed spread is 1-2 points
 
 
@@ -166,6 +168,15 @@ def adbb_channel_order(fnet: Network, act_keep: int, *, block: int = BLOCK, roun
     return perms
 
 
+def nm_n_mask(w, keep: int = 2, block: int = BLOCK) -> np.ndarray:
+    """The pruning mask of a conv or linear weight with ``keep:block`` along the output axis N of its GEMM matrix
+    (:func:`gen.compiler.prune.as_matrix`, K × N): per im2col row, of every ``block`` consecutive output channels
+    the ``keep`` largest ``|w|`` are kept, ties to the lower channel (:func:`hw.formats.nm_n.prune_n`'s rule; a
+    short last block keeps at most ``keep``)."""
+    M = as_matrix(w)                             # K × N; nm() prunes a [out, in] weight along `in`: pass M itself
+    return from_matrix(nm(M, keep, block)[0], np.shape(w))
+
+
 def adbb_finetune(fnet: Network, act_keep: int | None, *, block: int = BLOCK, mask: dict | None = None,
                   teacher: Network | None = None, distill: float = DISTILL, epochs: int = EPOCHS, lr: float = LR,
                   seed: int = 0, straight_through: bool = False, layers=None, adbb_calibration: bool = False,
@@ -268,12 +279,15 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     xt, yt = digits("test")
     name, params = parse_prune("nm:2:4")
     mask = {k: prune(w, name, params)[0] for k, w in fnet.weights().items()}
-    weights = tuple(checks.check_choice("weights", w, WEIGHTS) for w in weights)
-    if reorder and "2:4" in weights:
+    weights = tuple(checks.check_choice("weights", w, STARTS) for w in weights)
+    if reorder and ("2:4" in weights or "2:4N" in weights):
         raise ValueError("reorder = True with weights 2:4: allowed with the int8 start only (weights=('int8',))")
     starts = {"int8": (fnet, None)} if "int8" in weights else {}
     if "2:4" in weights:
         starts["2:4"] = (finetune(fnet, mask, x, y, seed=0, epochs=15), mask)
+    if "2:4N" in weights:
+        mask_n = {k: nm_n_mask(w) for k, w in fnet.weights().items()}
+        starts["2:4N"] = (finetune(fnet, mask_n, x, y, seed=0, epochs=15), mask_n)
     jobs = [(key, a, s) for key in starts for a in acts + ((None,) if control else ()) for s in seeds]
     bar = None
     if not quiet:
@@ -338,13 +352,13 @@ def _cell(runs):
 def study_table(study: dict) -> list:
     """Lines of the table of :func:`adbb_study` (accuracy in %, without A-DBB fine-tuning / with it: the mean over
     the seeds and their min-max; ``FT dense`` with ``control``: the same fine-tuning without A-DBB)."""
-    keys = [k for k in WEIGHTS if k in study]
+    keys = [k for k in STARTS if k in study]
     acts = [k for k in study[keys[0]]["no_finetune"] if k != "dense"]
     control = "dense" in study[keys[0]]["runs"]
     head = ["weights", "dense acts"] + (["FT dense"] if control else [])
     head += [f"A-DBB {a}:{study['block']} (no FT / A-DBB FT)" for a in acts]
     lines = [" | ".join(head)]
-    for key, label in (("int8", "int8 (shipped)"), ("2:4", "2:4 + masked FT")):
+    for key, label in (("int8", "int8 (shipped)"), ("2:4", "2:4 + masked FT"), ("2:4N", "2:4 along N + masked FT")):
         if key not in study:
             continue
         row = study[key]
@@ -377,7 +391,7 @@ def main(argv=None) -> int:
     parser.add_argument("--adbb-calibration", action="store_true",
                         help="calibrate the requantization shifts with the A-DBB GEMM in the loop")
     parser.add_argument("--weights", default=",".join(WEIGHTS),
-                        help=f"comma-separated starts to study (default {','.join(WEIGHTS)})")
+                        help=f"comma-separated starts to study, of {','.join(STARTS)} (default {','.join(WEIGHTS)})")
     parser.add_argument("--reorder", action="store_true", help="fine-tune from the channel order that lowers "
                         "A-DBB's training loss (adbb_channel_order; with --weights int8)")
     parser.add_argument("--control", action="store_true",

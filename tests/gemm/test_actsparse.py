@@ -1,18 +1,22 @@
 """Activation sparsity (docs/gemm-actsparse.md): the A-DBB rule and lossless steps against loop references, the
-golden model and counters, the cycle model with steps, config rules and `perf --act-density --json`."""
+golden model and counters, the cycle model with steps, config rules and `perf --act-density --json`; weights
+along N: their format (hw.formats.nm_n), config, golden and the headline speedup."""
 
 import dataclasses
 import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
 
 from gen.cli import main
 from gen.config import load_config
 from gen.gemm import perf
-from gen.gemm.cli import act_perf, dense_twin
+from gen.gemm.cli import act_perf, dense_twin, weight_only_twin
 from gen.gemm.config import GemmConfig
 from hw.formats.actsparse import adbb_prune, row_steps, step_slots
+from hw.formats.nm_n import check_n, compress_n, decompress_n, prune_n
 from sim.gemm import golden
 from sim.systolic.golden import random_acts, random_nm_weights
 
@@ -151,3 +155,105 @@ def test_perf_act_errors_are_one_line(capsys, argv, text):
     assert main(["perf", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sparsegen: error: ") and text in err and len(err.strip().splitlines()) == 1, err
+
+
+# weights keep:block along N (weight_axis = "n", docs/gemm-actsparse.md "Weights along N"): hw.formats.nm_n against
+# the loop reference of the rule (A-DBB's, along the rows of W), hypothesis round trips; the engine's config,
+# golden and counts
+def test_prune_n_hand_examples():
+    W = np.array([[3, -3, 0, 2, 7, 7, 7, 7], [-128, 127, -127, 5, 0, 0, 0, 1]])
+    assert prune_n(W, keep=2, block=4).tolist() == [[3, -3, 0, 0, 7, 7, 0, 0], [-128, 127, 0, 0, 0, 0, 0, 1]]
+    assert prune_n(W, keep=1, block=4).tolist() == [[3, 0, 0, 0, 7, 0, 0, 0], [-128, 0, 0, 0, 0, 0, 0, 1]]
+    # ragged N: the last block is short
+    assert prune_n(np.array([[1, 2, 3, 4, 9, -9]]), keep=1, block=4).tolist() == [[0, 0, 0, 4, 9, 0]]
+
+
+def test_check_n_names_row_and_block():
+    W = np.zeros((3, 8), np.int64)
+    W[2, 5:8] = 1
+    with pytest.raises(ValueError, match=r"^W row 2, N-block 1 \(columns 4\.\.7\) has 3 non-zeros: allowed at most 2"):
+        check_n(W, keep=2, block=4)
+    with pytest.raises(ValueError, match="W row 2, N-block 1"):
+        compress_n(W, keep=2, block=4)
+    assert check_n(W, keep=3, block=4).dtype == np.int64
+
+
+def test_compress_n_layout():
+    W = np.array([[0, 5, 0, -2, 0, 0, 0, 0]])
+    values, indices = compress_n(W, keep=2, block=4)
+    assert values.tolist() == [[[5, -2], [0, 0]]]
+    assert indices.tolist() == [[[1, 3], [0, 1]]]         # padding: value 0 at the lowest free columns
+
+
+@settings(max_examples=60, deadline=None)
+@given(W=hnp.arrays(np.int64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=13),
+                    elements=st.integers(-128, 127)),
+       keep_block=st.sampled_from([(1, 2), (1, 4), (2, 4), (3, 4), (4, 4), (2, 8), (5, 8)]))
+def test_prune_compress_round_trip(W, keep_block):
+    keep, block = keep_block
+    P = prune_n(W, keep=keep, block=block)
+    assert np.array_equal(P, adbb_loop(W, keep, block))     # the same rule along the rows of W
+    values, indices = compress_n(P, keep=keep, block=block)
+    assert values.shape == (W.shape[0], -(-W.shape[1] // block), keep)
+    assert ((indices >= 0) & (indices < block)).all()
+    assert all(len(set(row)) == keep for row in indices.reshape(-1, keep).tolist())
+    back = decompress_n(values, indices, block=block)
+    assert np.array_equal(back[:, :W.shape[1]], P) and not back[:, W.shape[1]:].any()
+    # a pruned matrix is its own prune
+    assert np.array_equal(prune_n(P, keep=keep, block=block), P)
+
+
+OUTER = GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=16, max_k=40, max_n=30, act_keep=2,
+                   weight_axis="n")
+
+
+def test_outer_config_rules():
+    with pytest.raises(ValueError, match=r"^GemmConfig.weight_axis = 'n' needs act_keep > 0"):
+        GemmConfig(keep=2, block=4, weight_axis="n")
+    with pytest.raises(ValueError, match="weight_axis"):
+        GemmConfig(keep=2, block=4, act_keep=2, weight_axis="m")
+    # no divisor rule along N: 3 slots on 2:4 weights (6 multipliers per PE)
+    cfg = GemmConfig(keep=2, block=4, act_keep=3, weight_axis="n")
+    assert (cfg.multipliers, cfg.n_tile, cfg.k, cfg.group) == (4 * 4 * 6, 16, 16, 1)
+    assert cfg.top.endswith("_a3_wn")
+    assert dataclasses.replace(cfg, pe_pipeline=1).latency == 4 + 4 + 1
+    with pytest.raises(ValueError, match="needs pe_pipeline = 0 or 1"):
+        dataclasses.replace(cfg, pe_pipeline=2)
+    with pytest.raises(ValueError, match=r"needs pe_pipeline = 0: allowed"):
+        GemmConfig(keep=2, block=4, act_keep=2, pe_pipeline=1)
+    head = load_config("gemm_8x8_2of4_act2of4")
+    assert (head.weight_axis, head.rows, head.cols, head.multipliers, head.k, head.n_tile) == ("n", 8, 4, 128, 32, 16)
+    assert dense_twin(head).multipliers == weight_only_twin(head).multipliers == load_config("gemm_8x8_2of4").multipliers
+    assert load_config("gemm_8x8_2of4_act2of4_k").weight_axis == "k"
+
+
+def test_outer_golden_and_counts(seed):
+    rng = np.random.default_rng(seed)
+    A = golden.act_stimulus(rng, random_acts(rng, m=9, k=37, act_bits=8, act_signed=True), act_bits=8,
+                            act_signed=True, block=4)
+    W = prune_n(rng.integers(-128, 128, size=(37, 23)), keep=2, block=4)
+    for mode in ("adbb", "lossless"):
+        cfg = dataclasses.replace(OUTER, act_mode=mode)
+        Ae = adbb_loop(A, 2, 4) if mode == "adbb" else A
+        assert np.array_equal(golden.gemm_engine(cfg, A, W), Ae @ W)
+        macs, skips = golden.mac_counts(cfg, A, W)
+        # keep products per activation slot over the 6 N-blocks of N = 23
+        assert macs == np.count_nonzero(Ae) * 2 * 6
+        assert macs + skips == int(golden.act_steps(cfg, A).sum()) * cfg.rows * 2 * 2 * 6
+    # weights must be keep:block along N: a K-axis 2:4 matrix is rejected naming the row and N-block
+    Wk = random_nm_weights(rng, k=40, n=23, keep=2, block=4, weight_bits=8, density=1.0)[:37]
+    bad = np.argwhere(np.count_nonzero(np.pad(Wk, ((0, 0), (0, 1))).reshape(37, 6, 4), axis=2) > 2)[0]
+    with pytest.raises(ValueError, match=rf"^W row {bad[0]}, N-block {bad[1]} "):
+        golden.gemm_engine(OUTER, A, Wk)
+
+
+def test_outer_headline_speedup():
+    """2:4 along N × A-DBB 2:4 (gemm_8x8_2of4_act2of4): ≥ 1.9× weight-only 2:4 and ≥ 3.8× dense, 128 multipliers."""
+    o = act_perf(load_config("gemm_8x8_2of4_act2of4"), (256, 256, 64), 0.5)
+    print(o)
+    assert o["multipliers"] == 128
+    assert o["speedup"] >= 3.8 and o["speedup_vs_weight_only"] >= 1.9
+    assert o["weight_only_cycles"] == perf.job_cycles(load_config("gemm_8x8_2of4", {"pe_pipeline": 0}), 256, 256, 64)
+    # the K-axis design of the same sparsities is no faster than weight-only (docs/gemm-actsparse.md)
+    k_axis = act_perf(load_config("gemm_8x8_2of4_act2of4_k"), (256, 256, 64), 0.5)
+    assert k_axis["cycles"] == k_axis["weight_only_cycles"]

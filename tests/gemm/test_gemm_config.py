@@ -31,8 +31,8 @@ def test_invalid_fields(field, value, match):
 def test_fields_in_manifest_order_with_the_array_fields_shared():
     assert [field.name for field in dataclasses.fields(GemmConfig)] == [
         "rows", "cols", "act_bits", "act_signed", "weight_bits", "acc_bits", "keep", "block", "overflow",
-        "counter_bits", "max_m", "max_k", "max_n", "dataflow", "relu", "out_bits", "act_keep", "act_mode", "pe_pipeline",
-            "name"]
+        "counter_bits", "max_m", "max_k", "max_n", "dataflow", "relu", "out_bits", "act_keep", "act_mode",
+        "weight_axis", "pe_pipeline", "name"]
     def specs(cls):
         return {field.name: (field.type, field.default, field.metadata["allowed"]) for field in dataclasses.fields(cls)}
 

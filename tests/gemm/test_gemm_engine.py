@@ -11,6 +11,7 @@ from gen.gemm.verilog import build
 from hw.gemm.front import COUNTERS
 from sim.gemm.driver import gemm_result, plan_descriptor, plan_gemm
 from sim.gemm import golden
+from hw.formats.nm_n import prune_n
 from sim.systolic.golden import random_acts, random_nm_weights
 from gen.gemm import perf
 from sim.common.amaranth_bench import Bench, bound
@@ -42,6 +43,13 @@ CONFIGS = {
                                            max_n=10, act_keep=2, act_mode="lossless"),
     "act_2x2_4of4_a1_lossless_u8": GemmConfig(rows=2, cols=2, keep=4, block=4, act_signed=False, acc_bits=24,
                                               max_m=6, max_k=70, max_n=5, act_keep=1, act_mode="lossless"),
+    # weights 2:4 / 1:4 along N (outer-product PEs, N-tile cols·block): A-DBB 2:4 with ReLU/int8 out, lossless 1:4
+    # with unsigned activations and registered products (pe_pipeline = 1)
+    "outer_2x3_2of4_a2_relu_o8": GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=8, max_k=40,
+                                            max_n=30, relu=True, out_bits=8, act_keep=2, weight_axis="n"),
+    "outer_2x2_1of4_a1_lossless_u8_p1": GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=24,
+                                                   max_m=6, max_k=30, max_n=19, act_keep=1, act_mode="lossless",
+                                                   weight_axis="n", pe_pipeline=1),
 }
 
 
@@ -50,8 +58,11 @@ def random_job(cfg, rng, m=None, k=None, n=None):
     k = k or int(rng.integers(1, cfg.max_k + 1))
     n = n or int(rng.integers(1, cfg.max_n + 1))
     kp = -(-k // cfg.block) * cfg.block
-    W = random_nm_weights(rng, k=kp, n=n, keep=cfg.keep, block=cfg.block, weight_bits=cfg.weight_bits,
-                          density=0.8)[:k]
+    if cfg.weight_axis == "n":      # keep:block along N, magnitude ties in the pruned rows
+        W = prune_n(random_acts(rng, m=k, k=n, act_bits=3, act_signed=True), keep=cfg.keep, block=cfg.block)
+    else:
+        W = random_nm_weights(rng, k=kp, n=n, keep=cfg.keep, block=cfg.block, weight_bits=cfg.weight_bits,
+                              density=0.8)[:k]
     A = random_acts(rng, m=m, k=k, act_bits=cfg.act_bits, act_signed=cfg.act_signed)
     if cfg.act_keep:       # zeros, blocks A-DBB truncates and ties in magnitude
         A = golden.act_stimulus(rng, A, act_bits=cfg.act_bits, act_signed=cfg.act_signed, block=cfg.block)
@@ -175,8 +186,8 @@ def test_engine_back_to_back_matches_model(name, seed):
     """Ideal host: results bit-exact, every weight, row and result cycle and every counter equal to the model."""
     cfg = CONFIGS[name]
     rng = np.random.default_rng(seed)
-    shapes = [(cfg.max_m, cfg.max_k, cfg.max_n), (1, 1, 1), (2, cfg.k + 1, cfg.cols + 1),
-              (cfg.rows + 1, 2 * cfg.k, cfg.cols), (int(rng.integers(1, cfg.max_m + 1)), 3, cfg.max_n)]
+    shapes = [(cfg.max_m, cfg.max_k, cfg.max_n), (1, 1, 1), (2, cfg.k + 1, cfg.n_tile + 1),
+              (cfg.rows + 1, 2 * cfg.k, cfg.n_tile), (int(rng.integers(1, cfg.max_m + 1)), 3, cfg.max_n)]
     jobs = [random_job(cfg, rng, *shape) for shape in shapes]
     plans, log = simulate(cfg, jobs, seed=seed)
     check_results(cfg, jobs, plans, log)
@@ -198,7 +209,7 @@ def test_engine_weights_first_host(name, split, seed):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(seed)
     m = int(rng.integers(1, cfg.max_m + 1))
-    shape = (m, min(3 * cfg.k - 1, cfg.max_k), cfg.cols) if split == "k3" else (m, cfg.k, 2 * cfg.cols + 1)
+    shape = (m, min(3 * cfg.k - 1, cfg.max_k), cfg.n_tile) if split == "k3" else (m, cfg.k, 2 * cfg.n_tile + 1)
     assert perf.tiles(cfg, *shape[1:]) == ((3, 1) if split == "k3" else (1, 3))
     jobs = [random_job(cfg, rng, *shape)]
     plans, log = simulate(cfg, jobs, seed=seed, weights_first=True)

@@ -28,6 +28,9 @@ CONFIGS = {
     "gemm_4x4_2of4_act1of4_small": load_config("gemm_4x4_2of4_act1of4", {"max_m": 12, "max_k": 70, "max_n": 10}),
     "act_3x2_1of4_a1_lossless_u8": GemmConfig(rows=3, cols=2, keep=1, block=4, act_signed=False, acc_bits=24,
                                               max_m=8, max_k=40, max_n=5, act_keep=1, act_mode="lossless"),
+    # weights 2:4 along N × A-DBB 2:4 (outer-product PEs, N-tile cols·block = 8), ReLU and int8 out
+    "outer_3x2_2of4_a2_relu_o8": GemmConfig(rows=3, cols=2, keep=2, block=4, acc_bits=24, max_m=8, max_k=40,
+                                            max_n=20, relu=True, out_bits=8, act_keep=2, weight_axis="n"),
 }
 if os.environ.get("SPARSEGEN_FULL"):
     # the other weight × activation combinations: 1:4, 2:4 and dense 4:4 weights × act_keep 1 and 2, A-DBB and
@@ -37,15 +40,25 @@ if os.environ.get("SPARSEGEN_FULL"):
         CONFIGS[f"act_2x3_{keep}of4_a{act_keep}_{mode}"] = GemmConfig(
             rows=2, cols=3, keep=keep, block=4, acc_bits=24, max_m=8, max_k=80, max_n=8, act_keep=act_keep,
             act_mode=mode)
+    # weights along N: 2:4 and 1:4 × act_keep 1, 2 and 4 (dense activations), A-DBB and lossless
+    for keep in (1, 2):
+        for act_keep in (1, 2, 4):
+            for mode in ("adbb", "lossless"):
+                CONFIGS[f"outer_2x3_{keep}of4_a{act_keep}_{mode}"] = GemmConfig(
+                    rows=2, cols=3, keep=keep, block=4, acc_bits=24, max_m=8, max_k=40, max_n=26,
+                    act_keep=act_keep, act_mode=mode, weight_axis="n")
     CONFIGS["sparse_2x2_1of4_u8_sat14_relu"] = GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=14,
                                                           overflow="saturate", max_m=10, max_k=40, max_n=6, relu=True)
-    CONFIGS.update({f"preset_{name}": load_config(name, {"max_m": 48, "max_k": 96, "max_n": 24})
+    # max_n: at least three N-tiles (the weights-first host's 2·n_tile + 1; weights along N: n_tile = cols·block)
+    CONFIGS.update({f"preset_{name}": load_config(name, {"max_m": 48, "max_k": 96,
+                                                         "max_n": max(24, 2 * load_config(name).n_tile + 1)})
                     for name in list_presets("gemm")})
 
 
 # `make test` runs the lossless config on Icarus only (a Verilator build costs minutes on 2 busy cores); both in
 # `make test-full`
-ICARUS_ONLY = set() if os.environ.get("SPARSEGEN_FULL") else {"act_3x2_1of4_a1_lossless_u8"}
+ICARUS_ONLY = set() if os.environ.get("SPARSEGEN_FULL") else {"act_3x2_1of4_a1_lossless_u8",
+                                                               "outer_3x2_2of4_a2_relu_o8"}
 RUNS = [(sim, name) for name in CONFIGS for sim in SIMULATORS if not (name in ICARUS_ONLY and sim == "verilator")]
 
 

@@ -245,3 +245,20 @@ def test_permute_channels_keeps_the_dense_function_and_moves_the_blocks(seed):
         assert name in str(err.value) and "\n" not in str(err.value), err.value
     identity = adbb_channel_order(f, 2, rounds=0)
     assert {k: p.tolist() for k, p in identity.items()} == {"conv1": list(range(8)), "conv2": list(range(16))}
+
+
+def test_nm_n_mask_is_prune_n_on_the_gemm_matrix(seed):
+    """The network's 2:4-along-N mask (conv OIHW and linear weights, ties and a short last N-block included) keeps
+    exactly what hw.formats.nm_n.prune_n keeps of the layer's K × N GEMM matrix."""
+    from gen.compiler.prune import as_matrix
+    from hw.formats.nm_n import prune_n
+    from sim.network.actsparse import nm_n_mask
+
+    rng = np.random.default_rng(seed)
+    for shape in [(10, 16), (16, 8, 3, 3), (6, 1, 3, 3)]:
+        w = rng.integers(-3, 4, size=shape)            # few values: many magnitude ties
+        mask = nm_n_mask(w)
+        assert mask.shape == w.shape and mask.dtype == bool
+        assert np.array_equal(as_matrix(np.where(mask, w, 0)), prune_n(as_matrix(w), keep=2, block=4))
+        counts = np.count_nonzero(np.pad(as_matrix(mask), ((0, 0), (0, -shape[0] % 4))).reshape(-1, 4), axis=1)
+        assert counts.max() <= 2

@@ -1,0 +1,145 @@
+"""The outer-product PE of the activation-sparse GEMM engine with weights sparse along N (docs/gemm-actsparse.md)."""
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+
+from hw.checks import check_int
+from hw.gemm.act_pe import ActPE, act_slot_layout
+from hw.systolic.beats import index_bits, weight_entry_layout
+from hw.systolic.mac import gated_product
+
+__all__ = ["OuterPE"]
+
+
+class OuterPE(ActPE):
+    """Weight-stationary PE for one K-block × one N-block, weights ``keep:block`` along N, activations in slots.
+
+    The PE holds, for each of its ``block`` K rows, that row's ``keep`` compressed weights of its N-block
+    (:func:`hw.formats.nm_n.compress_n`: value and column inside the N-block); entry ``kr·keep + e`` is entry e of
+    K row kr, ``block·keep`` entries in an active and a shadow bank. Each enabled cycle it takes ``act_keep``
+    activation slots (value, K position inside the block, :mod:`hw.formats.actsparse`), reads for each slot the
+    weight row at the slot's position, forms the ``act_keep·keep`` products and adds each one into the partial sum
+    of its column: ``psum_out[c] = psum_in[c] + Σ_{j,e: index(row pos_j, e) = c} value_j · weight(pos_j, e)``
+    (``acc_bits`` two's complement, wrapping). Every product is useful when both operands are non-zero: there is
+    no index intersection, so a step does the ``block × block`` dense MACs of the block pair with ``act_keep·keep``
+    multipliers. A product with a non-zero activation counts 1 on ``macs_out``, one with a zero activation (an
+    empty slot) 1 on ``zeros_out``: ``keep`` per slot.
+
+    Timing: 1 cycle from ``slots_in`` to ``slots_out``; ``1 + pipeline`` cycles to the ``psum_out`` (and
+    ``macs_out``/``zeros_out``) that include its products: ``pipeline = 1`` registers each column's sum of the
+    step's products and the step's counts and adds them to ``psum_in``/``macs_in``/``zeros_in`` one enabled cycle
+    later, cutting the path weight-row mux → multiplier → column select → ``acc_bits`` adder (in a mesh every PE
+    adds the same cycle, so the array's latency grows by 1). A row's entries have distinct columns, so each column
+    takes at most one product per slot: ``act_keep`` products per column, summed narrow, then one ``acc_bits`` add
+    per column.
+    ``w_we`` writes the shadow bank; a step whose ``swap_in`` is high computes with the shadow bank and makes it the
+    active one. Registers only update while ``en`` is high.
+
+    Parameters
+    ----------
+    act_bits, act_signed, weight_bits, acc_bits : int, bool, int, int
+        Operand and partial-sum widths in bits (two's complement; activations unsigned when ``act_signed`` is
+        False).
+    keep, block : int
+        Weight sparsity ``keep:block`` along N, ``block`` 2 … 16, ``keep`` 1 … ``block``.
+    act_keep : int
+        Activation slots per step, 1 … ``block``.
+    count_bits : int
+        Width of the ``macs``/``zeros`` count chains, 1 … 32.
+    pipeline : int
+        0 or 1: product registers (see Timing).
+
+    Members
+    -------
+    en : In(1)
+    slots_in, slots_out : In/Out(ArrayLayout(act_slot_layout, act_keep))
+    swap_in, swap_out : In/Out(1)
+    psum_in, psum_out : In/Out(ArrayLayout(signed(acc_bits), block))
+        Element c is the partial sum of column c of the N-block.
+    macs_in, macs_out, zeros_in, zeros_out : In/Out(count_bits)
+    w_we : In(1)
+    w_data : In(ArrayLayout(weight entry, block·keep))
+        Entry ``{value: signed(weight_bits), index: unsigned(log2 block)}`` (no ``index`` when ``keep = block``:
+        entry e of a row is column e).
+    """
+
+    def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep, count_bits,
+                 pipeline=0):
+        check_int("block", block, 2, 16)
+        self._pipeline = check_int("pipeline", pipeline, 0, 1)
+        check_int("keep", keep, 1, block)
+        check_int("act_keep", act_keep, 1, block)
+        check_int("acc_bits", acc_bits, 2, 128)
+        check_int("count_bits", count_bits, 1, 32)
+        self._keep, self._block, self._act_keep = keep, block, act_keep
+        self._acc_bits = acc_bits
+        self._index_bits = index_bits(keep=keep, block=block)
+        slots = data.ArrayLayout(act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block), act_keep)
+        entries = data.ArrayLayout(weight_entry_layout(weight_bits=weight_bits, index_bits=self._index_bits),
+                                   block * keep)
+        wiring.Component.__init__(self, self._members(slots=slots, entries=entries, count_bits=count_bits,
+                                                      psum=data.ArrayLayout(signed(acc_bits), block)))
+
+    def elaborate(self, platform):
+        m = Module()
+        weights = self._weight_registers(m)
+        columns = [[] for _ in range(self._block)]     # per column: the product each slot sends it (or 0)
+        macs = zeros = 0
+        for j in range(self._act_keep):
+            hits = [[] for _ in range(self._block)]
+            for e, entry in enumerate(self._row(m, weights, j)):
+                product, is_zero = gated_product(m, self.slots_in[j].value, entry.value, f"{j}_{e}")
+                macs, zeros = macs + ~is_zero, zeros + is_zero
+                for c in range(self._block):
+                    # dense along N (no index): entry e is column e
+                    if not self._index_bits:
+                        hits[c] += [product.as_unsigned()] if c == e else []
+                    else:
+                        hits[c].append(Mux(entry.index == c, product.as_unsigned(), 0))
+            # a row's entries have distinct columns: at most one product of slot j per column, so an OR selects it
+            for c, column in enumerate(hits):
+                if column:
+                    picked = Signal(signed(len(column[0])), name=f"pick{j}_c{c}")
+                    m.d.comb += picked.eq(_any(column))
+                    columns[c].append(picked)
+        # narrow per-column sums of the slots' products first, then one acc_bits add per column
+        sums = [sum(column[1:], column[0]) if column else Const(0, 1) for column in columns]
+        sums, macs, zeros = self._staged(m, sums, macs, zeros)
+        totals = [self.psum_in[c] + s for c, s in enumerate(sums)]
+        self._outputs(m, [(self.psum_out[c], total) for c, total in enumerate(totals)], self.macs_in + macs,
+                      self.zeros_in + zeros)
+        return m
+
+    def _staged(self, m, sums, macs, zeros):
+        """The per-column product sums and the step's counts as the partial-sum adders see them: as they are, or
+        (``pipeline = 1``) registered while ``en``. 0 or 1 cycle."""
+        if not self._pipeline:
+            return sums, macs, zeros
+        count = range(self._act_keep * self._keep + 1)
+        regs = [Signal(signed(len(s) + 1), name=f"sum_c{c}_p") for c, s in enumerate(sums)]
+        r_macs = Signal(count, name="macs_p")
+        r_zeros = Signal(count, name="zeros_p", init=self._act_keep * self._keep)    # after reset: empty slots
+        with m.If(self.en):
+            m.d.sync += [reg.eq(s) for reg, s in zip(regs, sums)]
+            m.d.sync += [r_macs.eq(macs), r_zeros.eq(zeros)]
+        return regs, r_macs, r_zeros
+
+    def _row(self, m, weights, j):
+        """The ``keep`` entries of the K row at slot ``j``'s position (a ``block``-way mux). Combinational."""
+        pos = self.slots_in[j].pos
+        row = Signal(data.ArrayLayout(weights.shape().elem_shape, self._keep), name=f"row{j}")
+        flat = weights.as_value()
+        width = len(flat) // self._block
+        m.d.comb += row.eq(flat[:width])
+        for kr in range(1, self._block):
+            with m.If(pos == kr):
+                m.d.comb += row.eq(flat[kr * width:(kr + 1) * width])
+        return [row[e] for e in range(self._keep)]
+
+
+def _any(values):
+    """Bitwise OR of ``values`` (unsigned, at most one non-zero: a one-hot select)."""
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out
