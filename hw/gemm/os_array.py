@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.checks import check_int
+from hw.checks import check_bool, check_int
 from hw.systolic.beats import index_bits, result_layout
 from hw.systolic.mac import tree_sum
 from hw.gemm.os_beats import os_act_layout, os_weight_layout
@@ -36,7 +36,10 @@ class SparseOSArray(wiring.Component):
       two tiles' result rows never meet at the output: tiles of ``T ≥ rows`` K-blocks stream with no bubble,
       shorter ones cost ``rows`` cycles each (one result beat per row is the output's bandwidth).
     - The whole core advances only when ``results`` can move (``advance = ~valid | ready``): backpressure
-      freezes every register, so no beat is lost or duplicated.
+      freezes every register, so no beat is lost or duplicated. With ``advance_on_ready`` the core advances
+      exactly when ``results.ready`` is high (``advance = ready``), valid or not: for a consumer whose ready does
+      not depend on ``valid`` (a registered skid buffer's "empty"), every register's enable is then the
+      consumer's register alone, not a function of the PEs' ``done`` flags.
 
     Latency: a tile whose last step transfers in cycle a offers result row i in cycle
     ``a + cols + 1 + pe_pipeline + i``.
@@ -58,6 +61,9 @@ class SparseOSArray(wiring.Component):
     pe_pipeline : int
         Pipeline registers in every PE, 0 (default) … 4 (:class:`SparseOSPE` ``pipeline``); each adds a cycle of
         latency.
+    advance_on_ready : bool
+        ``advance = results.ready`` instead of ``~results.valid | results.ready`` (default False). Same cycles
+        while ``results.ready`` is high; a low ready then also holds a core with no valid row.
 
     Members
     -------
@@ -69,7 +75,7 @@ class SparseOSArray(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
-                 overflow="wrap", counter_bits=32, pe_pipeline=0):
+                 overflow="wrap", counter_bits=32, pe_pipeline=0, advance_on_ready=False):
         check_int("rows", rows, 1, 256)
         check_int("cols", cols, 1, 256)
         check_int("counter_bits", counter_bits, 1, 64)
@@ -77,7 +83,8 @@ class SparseOSArray(wiring.Component):
                              acc_bits=acc_bits, keep=keep, block=block,
                              zero_bits=(rows * keep).bit_length(), overflow=overflow, pipeline=pe_pipeline)
         SparseOSPE.check_parameters(**self._pe_args)
-        self._rows, self._cols = rows, cols
+        check_bool("advance_on_ready", advance_on_ready)
+        self._rows, self._cols, self._advance_on_ready = rows, cols, advance_on_ready
         super().__init__({
             "acts": In(stream.Signature(os_act_layout(rows=rows, block=block, act_bits=act_bits,
                                                       act_signed=act_signed))),
@@ -108,7 +115,10 @@ class SparseOSArray(wiring.Component):
         m = Module()
         s = SimpleNamespace()       # what the parts share: advance, the step handshake, tile state, input stage
         advance = Signal()          # the whole core moves: results can move
-        m.d.comb += advance.eq(~self.results.valid | self.results.ready)
+        if self._advance_on_ready:
+            m.d.comb += advance.eq(self.results.ready)
+        else:
+            m.d.comb += advance.eq(~self.results.valid | self.results.ready)
         s.advance = advance
         self._step_join(m, s)
         self._tile_tracking(m, s)

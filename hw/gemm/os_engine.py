@@ -85,7 +85,8 @@ class GemmOSEngine(GemmFrontEnd):
         m.submodules.core = core = SparseOSArray(
             rows=rows, cols=cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits,
             acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-            overflow=hw_overflow(cfg.overflow), counter_bits=cfg.counter_bits, pe_pipeline=cfg.pe_pipeline)
+            overflow=hw_overflow(cfg.overflow), counter_bits=cfg.counter_bits, pe_pipeline=cfg.pe_pipeline,
+            advance_on_ready=True)
         # Tiles whose last step has entered the core and whose last result row has not left it. Last steps are
         # >= rows pipeline cycles apart and a tile's rows have left cfg.latency cycles after its last step, so at
         # most latency // rows + 1 are in flight; the extra entry is margin (a full FIFO would hold steps).
@@ -237,7 +238,8 @@ class GemmOSEngine(GemmFrontEnd):
         r_info = data.View(self._info_layout, info.r_data)
         o_row = Signal(range(rows), name="o_row")
         # The skid register decouples the core's enable (which gates every PE register) from the output: the core
-        # advances unless the skid register is full, a register; a row the output cannot take waits there.
+        # advances exactly when the skid register is empty (advance_on_ready), so the enable is that register alone,
+        # not the PEs' done flags; a row the output cannot take waits there.
         skid_full = Signal(name="skid_full")
         skid = Signal.like(core.results.payload, name="skid")
         m.d.comb += core.results.ready.eq(~skid_full)
