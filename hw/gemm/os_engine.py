@@ -273,10 +273,13 @@ class GemmOSEngine(GemmFrontEnd):
     def _mac_counters(self, m, s, fire):
         """``macs``/``zero_skips``: a step's MAC slots on real positions (row < M, column < N, K position < K),
         split by whether the selected activation is zero. Three registered stages (the per-K-block counts over
-        rows with the step's indices, the per-step sums, the counters), so a step counts 3 cycles after it
-        enters."""
+        rows with the step's indices, the per-step sums, the counters), four with ``pe_pipeline >= 2`` (the
+        slots' picks registered before the per-step sums), so a step counts 3 (4) cycles after it enters."""
         cfg = self._cfg
         rows, cols, block, keep = cfg.rows, cfg.cols, cfg.block, cfg.keep
+        # with pe_pipeline >= 2 (first result row cols + 3 or more cycles after the last step) the slots' picks get
+        # a register of their own, so the `rows·cols·keep`-slot sum is not behind the index mux
+        picks_registered = cfg.pe_pipeline >= 2
         acts = self.acts.payload
         nz_a = [Signal(range(rows + 1), name=f"nz_b{b}") for b in range(block)]
         z_a = [Signal(range(rows + 1), name=f"z_b{b}") for b in range(block)]
@@ -297,8 +300,11 @@ class GemmOSEngine(GemmFrontEnd):
                 b = idx_a[j][k].index if cfg.sparse else k
                 pick_nz = Signal(range(rows + 1), name=f"nz_c{j}_s{k}")
                 pick_z = Signal(range(rows + 1), name=f"z_c{j}_s{k}")
-                m.d.comb += [pick_nz.eq(Mux(cols_a[j], Array(nz_a)[b], 0)),
-                             pick_z.eq(Mux(cols_a[j], Array(z_a)[b], 0))]
+                picks = [pick_nz.eq(Mux(cols_a[j], Array(nz_a)[b], 0)), pick_z.eq(Mux(cols_a[j], Array(z_a)[b], 0))]
+                if picks_registered:
+                    m.d.sync += picks
+                else:
+                    m.d.comb += picks
                 slot_nz.append(pick_nz)
                 slot_z.append(pick_z)
         step_macs = Signal(range(rows * cols * keep + 1), name="step_macs")
