@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Mux, Signal
 from amaranth.lib import data
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFOBuffered
 
 from hw.formats.ints import hw_overflow
 from hw.systolic.beats import weight_layout
@@ -89,8 +89,11 @@ class GemmOSEngine(GemmFrontEnd):
             advance_on_ready=True)
         # Tiles whose last step has entered the core and whose last result row has not left it. Last steps are
         # >= rows pipeline cycles apart and a tile's rows have left cfg.latency cycles after its last step, so at
-        # most latency // rows + 1 are in flight; the extra entry is margin (a full FIFO would hold steps).
-        m.submodules.info = info = SyncFIFO(width=self._info_layout.size, depth=cfg.latency // rows + 2)
+        # most latency // rows + 1 are in flight; the extra entries are margin (a full FIFO would hold steps),
+        # one of them for the buffered FIFO's output register. Buffered: the row drop reads a register, not the
+        # FIFO's memory; an entry is readable 2 cycles after its last step, its first row leaves cols + 1 +
+        # pe_pipeline >= 2 cycles after it.
+        m.submodules.info = info = SyncFIFOBuffered(width=self._info_layout.size, depth=cfg.latency // rows + 3)
 
         s = self._sequencer_registers(m)
         step_ok, fire = self._joined_streams(m, core, info, s)
@@ -253,8 +256,12 @@ class GemmOSEngine(GemmFrontEnd):
         with m.If(skid_full):
             with m.If(consumed):
                 m.d.sync += skid_full.eq(0)
-        with m.Elif(core.results.valid & ~consumed):
-            m.d.sync += [skid_full.eq(1), skid.eq(core.results.payload)]
+        with m.Else():
+            # an empty register copies the core's row in every cycle (its enable is the one register skid_full,
+            # not the output's drop/ready logic); it is kept when the row is not consumed
+            m.d.sync += skid.eq(core.results.payload)
+            with m.If(core.results.valid & ~consumed):
+                m.d.sync += skid_full.eq(1)
         with m.If(consumed):
             m.d.sync += o_row.eq(Mux(o_row == rows - 1, 0, o_row + 1))
         m.d.comb += info.r_en.eq(consumed & (o_row == rows - 1))
