@@ -243,25 +243,26 @@ class GemmOSEngine(GemmFrontEnd):
         # The skid register decouples the core's enable (which gates every PE register) from the output: the core
         # advances exactly when the skid register is empty (advance_on_ready), so the enable is that register alone,
         # not the PEs' done flags; a row the output cannot take waits there.
-        skid_full = Signal(name="skid_full")
+        # (kept as "empty", not "full": an inverted enable would keep the DSP packer from moving the PEs' registers
+        # into the DSP blocks, gen/synth/ecp5_dsp.py)
+        skid_empty = Signal(name="skid_empty", init=1)
         skid = Signal.like(core.results.payload, name="skid")
-        m.d.comb += core.results.ready.eq(~skid_full)
-        head_valid = skid_full | core.results.valid
-        head = Mux(skid_full, skid, core.results.payload)
+        m.d.comb += core.results.ready.eq(skid_empty)
+        head_valid = ~skid_empty | core.results.valid
+        head = Mux(skid_empty, core.results.payload, skid)
         drop = ~r_info.rows_real.bit_select(o_row, 1)
         m.d.comb += self.results.valid.eq(head_valid & ~drop)
         out_row = Signal.like(core.results.payload, name="out_row")
         m.d.comb += out_row.eq(head)
         consumed = head_valid & (drop | self.results.ready)
-        with m.If(skid_full):
-            with m.If(consumed):
-                m.d.sync += skid_full.eq(0)
-        with m.Else():
-            # an empty register copies the core's row in every cycle (its enable is the one register skid_full,
+        with m.If(skid_empty):
+            # an empty register copies the core's row in every cycle (its enable is the one register skid_empty,
             # not the output's drop/ready logic); it is kept when the row is not consumed
             m.d.sync += skid.eq(core.results.payload)
             with m.If(core.results.valid & ~consumed):
-                m.d.sync += skid_full.eq(1)
+                m.d.sync += skid_empty.eq(0)
+        with m.Elif(consumed):
+            m.d.sync += skid_empty.eq(1)
         with m.If(consumed):
             m.d.sync += o_row.eq(Mux(o_row == rows - 1, 0, o_row + 1))
         m.d.comb += info.r_en.eq(consumed & (o_row == rows - 1))
