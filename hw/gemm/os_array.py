@@ -134,13 +134,14 @@ class SparseOSArray(wiring.Component):
         # Output spacing: a tile's rows leave in `rows` consecutive pipeline cycles starting cols + 1 after its
         # last step, so the next last step must come at least `rows` pipeline cycles later.
         hold = Signal(range(self._rows), name="last_hold")     # pipeline cycles until a last step may enter
-        blocked = self.weights.payload.last & (hold != 0)
+        holding = Signal(name="last_holding")                   # hold != 0, registered with it
+        blocked = self.weights.payload.last & holding
         step_ok = s.advance & ~blocked
         m.d.comb += [
             self.acts.ready.eq(step_ok & self.weights.valid),
             self.weights.ready.eq(step_ok & self.acts.valid),
         ]
-        s.hold = hold
+        s.hold, s.holding = hold, holding
         s.fire = self.acts.valid & self.weights.valid & step_ok
         s.last = self.weights.payload.last
 
@@ -154,23 +155,25 @@ class SparseOSArray(wiring.Component):
         in_flight = Signal(rows + cols + self._pe_args["pipeline"], name="in_flight")
         with m.If(s.advance):
             with m.If(fire & last):
-                m.d.sync += hold.eq(rows - 1)
-            with m.Elif(hold != 0):
-                m.d.sync += hold.eq(hold - 1)
+                m.d.sync += [hold.eq(rows - 1), s.holding.eq(rows > 1)]
+            with m.Elif(s.holding):
+                m.d.sync += [hold.eq(hold - 1), s.holding.eq(hold != 1)]
             with m.If(fire):
                 m.d.sync += tile_open.eq(~last)
             m.d.sync += in_flight.eq(Cat(fire, in_flight[:-1]))
         s.tile_open, s.in_flight = tile_open, in_flight
 
     def _input_stage(self, m, s):
-        """The input stage: the step's activations, weights and step flags. Bubbles carry zero activations so idle
-        multipliers stay gated. Registers: 1 cycle."""
+        """The input stage: the step's activations, weights and step flags. Cycles with no step offered carry zero
+        activations so idle multipliers stay gated (gated by ``acts.valid``, not by the transfer: a refused step's
+        activations enter as a bubble, ignored like any bubble, and the transfer's fan-out stays small). Registers:
+        1 cycle."""
         acts_in = Signal(len(self.acts.payload.as_value()), name="acts_in")
         w_in = Signal(self.weights.payload.entries.shape(), name="w_in")
         step_in = Signal(SparseOSPE.STEP, name="step_in")
         with m.If(s.advance):
             m.d.sync += [
-                acts_in.eq(Mux(s.fire, self.acts.payload.as_value(), 0)),
+                acts_in.eq(Mux(self.acts.valid, self.acts.payload.as_value(), 0)),
                 w_in.eq(self.weights.payload.entries),
                 step_in.valid.eq(s.fire),
                 step_in.first.eq(~s.tile_open),

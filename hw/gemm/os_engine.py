@@ -89,11 +89,12 @@ class GemmOSEngine(GemmFrontEnd):
             advance_on_ready=True)
         # Tiles whose last step has entered the core and whose last result row has not left it. Last steps are
         # >= rows pipeline cycles apart and a tile's rows have left cfg.latency cycles after its last step, so at
-        # most latency // rows + 1 are in flight; the extra entries are margin (a full FIFO would hold steps),
-        # one of them for the buffered FIFO's output register. Buffered: the row drop reads a register, not the
-        # FIFO's memory; an entry is readable 2 cycles after its last step, its first row leaves cols + 1 +
-        # pe_pipeline >= 2 cycles after it.
-        m.submodules.info = info = SyncFIFOBuffered(width=self._info_layout.size, depth=cfg.latency // rows + 3)
+        # most latency // rows + 1 are in flight; the three extra entries let the last-step hold look at the
+        # level one cycle late (:meth:`_joined_streams`) and cover the buffered FIFO's output register. Buffered:
+        # the row drop reads a register, not the FIFO's memory; an entry is readable 2 cycles after its last step,
+        # its first row leaves cols + 1 + pipeline >= 2 cycles after it.
+        self._info_in_flight = cfg.latency // rows + 1
+        m.submodules.info = info = SyncFIFOBuffered(width=self._info_layout.size, depth=self._info_in_flight + 3)
 
         s = self._sequencer_registers(m)
         step_ok, fire = self._joined_streams(m, core, info, s)
@@ -142,7 +143,13 @@ class GemmOSEngine(GemmFrontEnd):
         Latency 0 (combinational into the core)."""
         # The core's acts.ready, with its weights stream always offered while busy, is "a step can enter now"
         # (pipeline advancing, a last step not held for the output spacing), independent of the host's valids.
-        hold_for_info = s.step_last & ~info.w_rdy
+        # A last step waits for room in the info FIFO (never happens: see dataflow()). The level is looked at one
+        # cycle late, so the hold is not behind the FIFO's level logic: with at most `in_flight` entries a cycle
+        # ago there are at most in_flight + 1 now, and the FIFO (in_flight + 3, its inner memory one fewer) has
+        # room for one more.
+        info_tight = Signal(name="info_tight")
+        m.d.sync += info_tight.eq(info.level > self._info_in_flight)
+        hold_for_info = s.step_last & info_tight
         m.d.comb += [
             core.weights.valid.eq(s.busy & ~hold_for_info),
             core.acts.valid.eq(s.busy & ~hold_for_info & self.acts.valid & self.weights.valid),
@@ -293,13 +300,15 @@ class GemmOSEngine(GemmFrontEnd):
         z_a = [Signal(range(rows + 1), name=f"z_b{b}") for b in range(block)]
         idx_a = Signal.like(self.weights.payload, name="w_step")
         cols_a = Signal(cols, name="cols_real")
+        # indices and columns are taken in every cycle (they only matter beside non-zero counts), so the step's
+        # transfer enables only the counts
+        m.d.sync += [idx_a.eq(self.weights.payload), cols_a.eq(s.col_real)]
         with m.If(fire):
             # a step's counts by K position; the multiplier slots pick theirs in the next stage
             for b in range(block):
                 real = [s.row_real[i] & s.lane_real[b] for i in range(rows)]
                 m.d.sync += [nz_a[b].eq(tree_sum(real[i] & (acts[i][b] != 0) for i in range(rows))),
                              z_a[b].eq(tree_sum(real[i] & (acts[i][b] == 0) for i in range(rows)))]
-            m.d.sync += [idx_a.eq(self.weights.payload), cols_a.eq(s.col_real)]
         with m.Else():
             m.d.sync += [nz.eq(0) for nz in nz_a] + [z.eq(0) for z in z_a]
         slot_nz, slot_z = [], []
