@@ -160,17 +160,10 @@ class GemmEngine(GemmFrontEnd):
         # it is written, so the loader takes a beat in exactly the cycles it would take it from the port: the
         # ideal-host timing is that of a direct connection (gen.gemm.perf).
         m.submodules.wbuf = wbuf = SyncFIFO(width=self.weights.payload.shape().size, depth=2 * self._cfg.rows)
-        # a register equal to wbuf.r_rdy (level != 0), kept from the buffer's transfers, so that the loader's
-        # weight handshake (and the descriptor's ready behind it) does not wait for the level compare
-        nonempty = Signal(name="wbuf_nonempty")
-        with m.If(wbuf.w_en & wbuf.w_rdy):
-            m.d.sync += nonempty.eq(1)
-        with m.Elif(wbuf.r_en & nonempty):
-            m.d.sync += nonempty.eq(wbuf.level != 1)
         load_ok = core.weights.ready & s.l_busy & s.shadow_free
-        bypass = ~nonempty
+        bypass = ~wbuf.r_rdy
         m.d.comb += [
-            core.weights.valid.eq(Mux(bypass, self.weights.valid, 1) & s.l_busy & s.shadow_free),
+            core.weights.valid.eq(Mux(bypass, self.weights.valid, wbuf.r_rdy) & s.l_busy & s.shadow_free),
             core.weights.payload.eq(Mux(bypass, self.weights.payload.as_value(), wbuf.r_data)),
             wbuf.r_en.eq(load_ok),
             wbuf.w_data.eq(self.weights.payload),
