@@ -300,9 +300,10 @@ class GemmOSEngine(GemmFrontEnd):
         z_a = [Signal(range(rows + 1), name=f"z_b{b}") for b in range(block)]
         idx_a = Signal.like(self.weights.payload, name="w_step")
         cols_a = Signal(cols, name="cols_real")
-        # indices and columns are taken in every cycle (they only matter beside non-zero counts), so the step's
-        # transfer enables only the counts
-        m.d.sync += [idx_a.eq(self.weights.payload), cols_a.eq(s.col_real)]
+        # indices and columns are taken whenever a weight beat is offered (they only matter beside non-zero counts),
+        # so the step's transfer enables only the counts; an idle port's payload (X in simulation) never enters
+        with m.If(self.weights.valid):
+            m.d.sync += [idx_a.eq(self.weights.payload), cols_a.eq(s.col_real)]
         with m.If(fire):
             # a step's counts by K position; the multiplier slots pick theirs in the next stage
             for b in range(block):
