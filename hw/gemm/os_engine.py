@@ -289,7 +289,8 @@ class GemmOSEngine(GemmFrontEnd):
         """``macs``/``zero_skips``: a step's MAC slots on real positions (row < M, column < N, K position < K),
         split by whether the selected activation is zero. Three registered stages (the per-K-block counts over
         rows with the step's indices, the per-step sums, the counters), four with ``pe_pipeline >= 2`` (the
-        slots' picks registered before the per-step sums), so a step counts 3 (4) cycles after it enters."""
+        slots' picks registered before the per-step sums), five with ``pe_pipeline >= 3`` (the sum in groups of 4
+        slots first), so a step counts 3 (4, 5) cycles after it enters."""
         cfg = self._cfg
         rows, cols, block, keep = cfg.rows, cfg.cols, cfg.block, cfg.keep
         # with pe_pipeline >= 2 (first result row cols + 3 or more cycles after the last step) the slots' picks get
@@ -325,7 +326,22 @@ class GemmOSEngine(GemmFrontEnd):
                     m.d.comb += picks
                 slot_nz.append(pick_nz)
                 slot_z.append(pick_z)
+        if cfg.pe_pipeline >= 3:
+            # first result row >= cols + 4 cycles after the last step: the slots' sum in two registered stages
+            # (groups of 4 slots, then the groups), a step counts 5 cycles after it enters
+            slot_nz, slot_z = (self._group_sums(m, slots, name) for slots, name in ((slot_nz, "nz"), (slot_z, "z")))
         step_macs = Signal(range(rows * cols * keep + 1), name="step_macs")
         step_zeros = Signal.like(step_macs, name="step_zeros")
         m.d.sync += [step_macs.eq(tree_sum(slot_nz)), step_zeros.eq(tree_sum(slot_z)),
                      self.macs.eq(self.macs + step_macs), self.zero_skips.eq(self.zero_skips + step_zeros)]
+
+    @staticmethod
+    def _group_sums(m, values, name):
+        """The sums of ``values`` in groups of 4, each in a register (1 cycle)."""
+        sums = []
+        for g in range(0, len(values), 4):
+            group = values[g:g + 4]
+            total = Signal(range(sum((1 << len(v)) - 1 for v in group) + 1), name=f"{name}_g{g // 4}")
+            m.d.sync += total.eq(tree_sum(group))
+            sums.append(total)
+        return sums
