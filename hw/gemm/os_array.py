@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.checks import check_int
+from hw.checks import check_bool, check_int
 from hw.systolic.beats import index_bits, result_layout
 from hw.systolic.mac import tree_sum
 from hw.gemm.os_beats import os_act_layout, os_weight_layout
@@ -36,7 +36,10 @@ class SparseOSArray(wiring.Component):
       two tiles' result rows never meet at the output: tiles of ``T ≥ rows`` K-blocks stream with no bubble,
       shorter ones cost ``rows`` cycles each (one result beat per row is the output's bandwidth).
     - The whole core advances only when ``results`` can move (``advance = ~valid | ready``): backpressure
-      freezes every register, so no beat is lost or duplicated.
+      freezes every register, so no beat is lost or duplicated. With ``advance_on_ready`` the core advances
+      exactly when ``results.ready`` is high (``advance = ready``), valid or not: for a consumer whose ready does
+      not depend on ``valid`` (a registered skid buffer's "empty"), every register's enable is then the
+      consumer's register alone, not a function of the PEs' ``done`` flags.
 
     Latency: a tile whose last step transfers in cycle a offers result row i in cycle
     ``a + cols + 1 + pe_pipeline + i``.
@@ -58,6 +61,9 @@ class SparseOSArray(wiring.Component):
     pe_pipeline : int
         Pipeline registers in every PE, 0 (default) … 4 (:class:`SparseOSPE` ``pipeline``); each adds a cycle of
         latency.
+    advance_on_ready : bool
+        ``advance = results.ready`` instead of ``~results.valid | results.ready`` (default False). Same cycles
+        while ``results.ready`` is high; a low ready then also holds a core with no valid row.
 
     Members
     -------
@@ -69,7 +75,7 @@ class SparseOSArray(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
-                 overflow="wrap", counter_bits=32, pe_pipeline=0):
+                 overflow="wrap", counter_bits=32, pe_pipeline=0, advance_on_ready=False):
         check_int("rows", rows, 1, 256)
         check_int("cols", cols, 1, 256)
         check_int("counter_bits", counter_bits, 1, 64)
@@ -77,7 +83,8 @@ class SparseOSArray(wiring.Component):
                              acc_bits=acc_bits, keep=keep, block=block,
                              zero_bits=(rows * keep).bit_length(), overflow=overflow, pipeline=pe_pipeline)
         SparseOSPE.check_parameters(**self._pe_args)
-        self._rows, self._cols = rows, cols
+        check_bool("advance_on_ready", advance_on_ready)
+        self._rows, self._cols, self._advance_on_ready = rows, cols, advance_on_ready
         super().__init__({
             "acts": In(stream.Signature(os_act_layout(rows=rows, block=block, act_bits=act_bits,
                                                       act_signed=act_signed))),
@@ -108,7 +115,10 @@ class SparseOSArray(wiring.Component):
         m = Module()
         s = SimpleNamespace()       # what the parts share: advance, the step handshake, tile state, input stage
         advance = Signal()          # the whole core moves: results can move
-        m.d.comb += advance.eq(~self.results.valid | self.results.ready)
+        if self._advance_on_ready:
+            m.d.comb += advance.eq(self.results.ready)
+        else:
+            m.d.comb += advance.eq(~self.results.valid | self.results.ready)
         s.advance = advance
         self._step_join(m, s)
         self._tile_tracking(m, s)
@@ -124,13 +134,14 @@ class SparseOSArray(wiring.Component):
         # Output spacing: a tile's rows leave in `rows` consecutive pipeline cycles starting cols + 1 after its
         # last step, so the next last step must come at least `rows` pipeline cycles later.
         hold = Signal(range(self._rows), name="last_hold")     # pipeline cycles until a last step may enter
-        blocked = self.weights.payload.last & (hold != 0)
+        holding = Signal(name="last_holding")                   # hold != 0, registered with it
+        blocked = self.weights.payload.last & holding
         step_ok = s.advance & ~blocked
         m.d.comb += [
             self.acts.ready.eq(step_ok & self.weights.valid),
             self.weights.ready.eq(step_ok & self.acts.valid),
         ]
-        s.hold = hold
+        s.hold, s.holding = hold, holding
         s.fire = self.acts.valid & self.weights.valid & step_ok
         s.last = self.weights.payload.last
 
@@ -144,23 +155,25 @@ class SparseOSArray(wiring.Component):
         in_flight = Signal(rows + cols + self._pe_args["pipeline"], name="in_flight")
         with m.If(s.advance):
             with m.If(fire & last):
-                m.d.sync += hold.eq(rows - 1)
-            with m.Elif(hold != 0):
-                m.d.sync += hold.eq(hold - 1)
+                m.d.sync += [hold.eq(rows - 1), s.holding.eq(rows > 1)]
+            with m.Elif(s.holding):
+                m.d.sync += [hold.eq(hold - 1), s.holding.eq(hold != 1)]
             with m.If(fire):
                 m.d.sync += tile_open.eq(~last)
             m.d.sync += in_flight.eq(Cat(fire, in_flight[:-1]))
         s.tile_open, s.in_flight = tile_open, in_flight
 
     def _input_stage(self, m, s):
-        """The input stage: the step's activations, weights and step flags. Bubbles carry zero activations so idle
-        multipliers stay gated. Registers: 1 cycle."""
+        """The input stage: the step's activations, weights and step flags. Cycles with no step offered carry zero
+        activations so idle multipliers stay gated (gated by ``acts.valid``, not by the transfer: a refused step's
+        activations enter as a bubble, ignored like any bubble, and the transfer's fan-out stays small). Registers:
+        1 cycle."""
         acts_in = Signal(len(self.acts.payload.as_value()), name="acts_in")
         w_in = Signal(self.weights.payload.entries.shape(), name="w_in")
         step_in = Signal(SparseOSPE.STEP, name="step_in")
         with m.If(s.advance):
             m.d.sync += [
-                acts_in.eq(Mux(s.fire, self.acts.payload.as_value(), 0)),
+                acts_in.eq(Mux(self.acts.valid, self.acts.payload.as_value(), 0)),
                 w_in.eq(self.weights.payload.entries),
                 step_in.valid.eq(s.fire),
                 step_in.first.eq(~s.tile_open),

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Mux, Signal
 from amaranth.lib import data
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFOBuffered
 
 from hw.formats.ints import hw_overflow
 from hw.systolic.beats import weight_layout
@@ -85,11 +85,16 @@ class GemmOSEngine(GemmFrontEnd):
         m.submodules.core = core = SparseOSArray(
             rows=rows, cols=cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed, weight_bits=cfg.weight_bits,
             acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-            overflow=hw_overflow(cfg.overflow), counter_bits=cfg.counter_bits, pe_pipeline=cfg.pe_pipeline)
+            overflow=hw_overflow(cfg.overflow), counter_bits=cfg.counter_bits, pe_pipeline=cfg.pe_pipeline,
+            advance_on_ready=True)
         # Tiles whose last step has entered the core and whose last result row has not left it. Last steps are
         # >= rows pipeline cycles apart and a tile's rows have left cfg.latency cycles after its last step, so at
-        # most latency // rows + 1 are in flight; the extra entry is margin (a full FIFO would hold steps).
-        m.submodules.info = info = SyncFIFO(width=self._info_layout.size, depth=cfg.latency // rows + 2)
+        # most latency // rows + 1 are in flight; the three extra entries let the last-step hold look at the
+        # level one cycle late (:meth:`_joined_streams`) and cover the buffered FIFO's output register. Buffered:
+        # the row drop reads a register, not the FIFO's memory; an entry is readable 2 cycles after its last step,
+        # its first row leaves cols + 1 + pipeline >= 2 cycles after it.
+        self._info_in_flight = cfg.latency // rows + 1
+        m.submodules.info = info = SyncFIFOBuffered(width=self._info_layout.size, depth=self._info_in_flight + 3)
 
         s = self._sequencer_registers(m)
         step_ok, fire = self._joined_streams(m, core, info, s)
@@ -138,7 +143,13 @@ class GemmOSEngine(GemmFrontEnd):
         Latency 0 (combinational into the core)."""
         # The core's acts.ready, with its weights stream always offered while busy, is "a step can enter now"
         # (pipeline advancing, a last step not held for the output spacing), independent of the host's valids.
-        hold_for_info = s.step_last & ~info.w_rdy
+        # A last step waits for room in the info FIFO (never happens: see dataflow()). The level is looked at one
+        # cycle late, so the hold is not behind the FIFO's level logic: with at most `in_flight` entries a cycle
+        # ago there are at most in_flight + 1 now, and the FIFO (in_flight + 3, its inner memory one fewer) has
+        # room for one more.
+        info_tight = Signal(name="info_tight")
+        m.d.sync += info_tight.eq(info.level > self._info_in_flight)
+        hold_for_info = s.step_last & info_tight
         m.d.comb += [
             core.weights.valid.eq(s.busy & ~hold_for_info),
             core.acts.valid.eq(s.busy & ~hold_for_info & self.acts.valid & self.weights.valid),
@@ -237,22 +248,28 @@ class GemmOSEngine(GemmFrontEnd):
         r_info = data.View(self._info_layout, info.r_data)
         o_row = Signal(range(rows), name="o_row")
         # The skid register decouples the core's enable (which gates every PE register) from the output: the core
-        # advances unless the skid register is full, a register; a row the output cannot take waits there.
-        skid_full = Signal(name="skid_full")
+        # advances exactly when the skid register is empty (advance_on_ready), so the enable is that register alone,
+        # not the PEs' done flags; a row the output cannot take waits there.
+        # (kept as "empty", not "full": an inverted enable would keep the DSP packer from moving the PEs' registers
+        # into the DSP blocks, gen/synth/ecp5_dsp.py)
+        skid_empty = Signal(name="skid_empty", init=1)
         skid = Signal.like(core.results.payload, name="skid")
-        m.d.comb += core.results.ready.eq(~skid_full)
-        head_valid = skid_full | core.results.valid
-        head = Mux(skid_full, skid, core.results.payload)
+        m.d.comb += core.results.ready.eq(skid_empty)
+        head_valid = ~skid_empty | core.results.valid
+        head = Mux(skid_empty, core.results.payload, skid)
         drop = ~r_info.rows_real.bit_select(o_row, 1)
         m.d.comb += self.results.valid.eq(head_valid & ~drop)
         out_row = Signal.like(core.results.payload, name="out_row")
         m.d.comb += out_row.eq(head)
         consumed = head_valid & (drop | self.results.ready)
-        with m.If(skid_full):
-            with m.If(consumed):
-                m.d.sync += skid_full.eq(0)
-        with m.Elif(core.results.valid & ~consumed):
-            m.d.sync += [skid_full.eq(1), skid.eq(core.results.payload)]
+        with m.If(skid_empty):
+            # an empty register copies the core's row in every cycle (its enable is the one register skid_empty,
+            # not the output's drop/ready logic); it is kept when the row is not consumed
+            m.d.sync += skid.eq(core.results.payload)
+            with m.If(core.results.valid & ~consumed):
+                m.d.sync += skid_empty.eq(0)
+        with m.Elif(consumed):
+            m.d.sync += skid_empty.eq(1)
         with m.If(consumed):
             m.d.sync += o_row.eq(Mux(o_row == rows - 1, 0, o_row + 1))
         m.d.comb += info.r_en.eq(consumed & (o_row == rows - 1))
@@ -271,22 +288,29 @@ class GemmOSEngine(GemmFrontEnd):
     def _mac_counters(self, m, s, fire):
         """``macs``/``zero_skips``: a step's MAC slots on real positions (row < M, column < N, K position < K),
         split by whether the selected activation is zero. Three registered stages (the per-K-block counts over
-        rows with the step's indices, the per-step sums, the counters), so a step counts 3 cycles after it
-        enters."""
+        rows with the step's indices, the per-step sums, the counters), four with ``pe_pipeline >= 2`` (the
+        slots' picks registered before the per-step sums), five with ``pe_pipeline >= 3`` (the sum in groups of 4
+        slots first), so a step counts 3 (4, 5) cycles after it enters."""
         cfg = self._cfg
         rows, cols, block, keep = cfg.rows, cfg.cols, cfg.block, cfg.keep
+        # with pe_pipeline >= 2 (first result row cols + 3 or more cycles after the last step) the slots' picks get
+        # a register of their own, so the `rows·cols·keep`-slot sum is not behind the index mux
+        picks_registered = cfg.pe_pipeline >= 2
         acts = self.acts.payload
         nz_a = [Signal(range(rows + 1), name=f"nz_b{b}") for b in range(block)]
         z_a = [Signal(range(rows + 1), name=f"z_b{b}") for b in range(block)]
         idx_a = Signal.like(self.weights.payload, name="w_step")
         cols_a = Signal(cols, name="cols_real")
+        # indices and columns are taken whenever a weight beat is offered (they only matter beside non-zero counts),
+        # so the step's transfer enables only the counts; an idle port's payload (X in simulation) never enters
+        with m.If(self.weights.valid):
+            m.d.sync += [idx_a.eq(self.weights.payload), cols_a.eq(s.col_real)]
         with m.If(fire):
             # a step's counts by K position; the multiplier slots pick theirs in the next stage
             for b in range(block):
                 real = [s.row_real[i] & s.lane_real[b] for i in range(rows)]
                 m.d.sync += [nz_a[b].eq(tree_sum(real[i] & (acts[i][b] != 0) for i in range(rows))),
                              z_a[b].eq(tree_sum(real[i] & (acts[i][b] == 0) for i in range(rows)))]
-            m.d.sync += [idx_a.eq(self.weights.payload), cols_a.eq(s.col_real)]
         with m.Else():
             m.d.sync += [nz.eq(0) for nz in nz_a] + [z.eq(0) for z in z_a]
         slot_nz, slot_z = [], []
@@ -295,11 +319,29 @@ class GemmOSEngine(GemmFrontEnd):
                 b = idx_a[j][k].index if cfg.sparse else k
                 pick_nz = Signal(range(rows + 1), name=f"nz_c{j}_s{k}")
                 pick_z = Signal(range(rows + 1), name=f"z_c{j}_s{k}")
-                m.d.comb += [pick_nz.eq(Mux(cols_a[j], Array(nz_a)[b], 0)),
-                             pick_z.eq(Mux(cols_a[j], Array(z_a)[b], 0))]
+                picks = [pick_nz.eq(Mux(cols_a[j], Array(nz_a)[b], 0)), pick_z.eq(Mux(cols_a[j], Array(z_a)[b], 0))]
+                if picks_registered:
+                    m.d.sync += picks
+                else:
+                    m.d.comb += picks
                 slot_nz.append(pick_nz)
                 slot_z.append(pick_z)
+        if cfg.pe_pipeline >= 3:
+            # first result row >= cols + 4 cycles after the last step: the slots' sum in two registered stages
+            # (groups of 4 slots, then the groups), a step counts 5 cycles after it enters
+            slot_nz, slot_z = (self._group_sums(m, slots, name) for slots, name in ((slot_nz, "nz"), (slot_z, "z")))
         step_macs = Signal(range(rows * cols * keep + 1), name="step_macs")
         step_zeros = Signal.like(step_macs, name="step_zeros")
         m.d.sync += [step_macs.eq(tree_sum(slot_nz)), step_zeros.eq(tree_sum(slot_z)),
                      self.macs.eq(self.macs + step_macs), self.zero_skips.eq(self.zero_skips + step_zeros)]
+
+    @staticmethod
+    def _group_sums(m, values, name):
+        """The sums of ``values`` in groups of 4, each in a register (1 cycle)."""
+        sums = []
+        for g in range(0, len(values), 4):
+            group = values[g:g + 4]
+            total = Signal(range(sum((1 << len(v)) - 1 for v in group) + 1), name=f"{name}_g{g // 4}")
+            m.d.sync += total.eq(tree_sum(group))
+            sums.append(total)
+        return sums

@@ -152,3 +152,12 @@ def test_os_array_rejects_bad_parameters(kwargs, message):
         with pytest.raises(ValueError, match=message):
             SparseOSArray(**(args | kwargs))
         gc.collect()
+
+
+def test_os_array_rejects_non_bool_advance_on_ready():
+    args = dict(rows=2, cols=2, act_bits=8, act_signed=True, weight_bits=8, acc_bits=32, keep=2, block=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        with pytest.raises(TypeError, match="advance_on_ready = 1"):
+            SparseOSArray(**args, advance_on_ready=1)
+        gc.collect()
