@@ -44,8 +44,13 @@ DESIGNS = {"rram": (_rram_config, ["rram_compiled_layer", "rram_digits_pattern_l
            "gemm": (_gemm_config, ["gemm_nm_conv_cycle_model", "gemm_nm_conv_gaps_backpressure"])}
 
 
-@pytest.mark.parametrize("design", DESIGNS)
-@pytest.mark.parametrize("sim", SIMULATORS)
+# the RRAM build on Icarus (80 s) runs in `make test-full` only: `make test` is at its ~15 min budget, and the tile's
+# Icarus runs in make test keep the second simulator on the same RTL (tests/rram/test_rram_tile_cocotb.py)
+RUNS = [pytest.param(sim, design, marks=[pytest.mark.slow] if (sim, design) == ("icarus", "rram") else [],
+                     id=f"{sim}-{design}") for design in DESIGNS for sim in SIMULATORS]
+
+
+@pytest.mark.parametrize("sim, design", RUNS)
 def test_compiled_layer(sim, design, seed):
     make, tests = DESIGNS[design]
     run_design(make(), "sim.compiler.cocotb_compiled_layer", sim, seed=seed, testcase=tests)
