@@ -36,15 +36,14 @@ class ActArrayCore(WSArrayCore):
     tag_bits : int
         Width of the opaque per-step tag, 1 … 256.
     pipeline : int
-        PE pipeline registers, 0 … ``MAX_PIPELINE`` (0 here); latency ``rows + cols + pipeline``.
+        PE pipeline registers, 0 … 4 (:class:`hw.gemm.act_pe.ActPE` ``pipeline``); latency
+        ``rows + cols + pipeline``.
     """
-
-    MAX_PIPELINE = 0      # ActPE has no pipeline
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep,
                  tag_bits=1, pipeline=0):
         check_int("rows", rows, 1, 256)
-        check_int("pipeline", pipeline, 0, self.MAX_PIPELINE)
+        check_int("pipeline", pipeline, 0, 4)
         check_int("cols", cols, 1, 256)
         check_int("tag_bits", tag_bits, 1, 256)
         shape = self._pe_shape(keep=keep, block=block, act_keep=act_keep)
@@ -108,8 +107,8 @@ class ActArrayCore(WSArrayCore):
         return st
 
     def _mesh_pe(self):
-        """The mesh's PE: :class:`hw.gemm.act_pe.ActPE` (no PE pipeline)."""
-        return ActPE, {k: v for k, v in self._pe_args.items() if k != "pipeline"}
+        """The mesh's PE: :class:`hw.gemm.act_pe.ActPE`."""
+        return ActPE, self._pe_args
 
     def _west(self, st):
         """The mesh's west feeds: per PE row, its ``keep`` slots of the step and the swap flag."""

@@ -17,6 +17,11 @@ PES = {
                           pipeline=1),
     "4of4_a3_s6_p1": dict(act_bits=6, act_signed=True, weight_bits=5, acc_bits=12, keep=4, block=4, act_keep=3,
                           pipeline=1),
+    # operands, products (twice) and column sums registered: 4 enabled cycles later
+    "2of4_a2_s8_p4": dict(act_bits=8, act_signed=True, weight_bits=8, acc_bits=12, keep=2, block=4, act_keep=2,
+                          pipeline=4),
+    "4of4_a3_s6_p2": dict(act_bits=6, act_signed=True, weight_bits=5, acc_bits=12, keep=4, block=4, act_keep=3,
+                          pipeline=2),
 }
 
 
@@ -41,8 +46,8 @@ def test_outer_pe_random_steps(name, seed):
     async def bench(ctx):
         active = shadow = np.zeros((block, block), np.int64)
         psum_out, counts, swapped = np.zeros(block, np.int64), (0, 0), 0
-        # pipeline 1: the previous enabled step's products and counts (after reset: empty slots)
-        staged = (np.zeros(block, np.int64), 0, act_keep * keep)
+        # pipeline p: the products and counts of the enabled step p steps ago (after reset: empty slots)
+        staged = [(np.zeros(block, np.int64), 0, act_keep * keep)] * pipeline
         for _ in range(steps):
             en, we, swap = rng.random() < 0.8, rng.random() < 0.2, rng.random() < 0.15
             W = random_weights()
@@ -72,7 +77,8 @@ def test_outer_pe_random_steps(name, seed):
                 filled = sum(v != 0 for v in vals)
                 step = (sum(vals[j] * used[pos[j]] for j in range(act_keep)), filled * keep, (act_keep - filled) * keep)
                 if pipeline:
-                    step, staged = staged, step
+                    staged.append(step)
+                    step = staged.pop(0)
                 psum_out = ((psum_in + step[0] + half) % (2 * half)) - half
                 counts = ((macs_in + step[1]) % 64, (zeros_in + step[2]) % 64)
                 if swap:
