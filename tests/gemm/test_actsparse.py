@@ -251,7 +251,8 @@ def test_outer_headline_speedup():
     print(o)
     assert o["multipliers"] == 128
     assert o["speedup"] >= 3.8 and o["speedup_vs_weight_only"] >= 1.9
-    assert o["weight_only_cycles"] == perf.job_cycles(load_config("gemm_8x8_2of4", {"pe_pipeline": 0}), 256, 256, 64)
+    # at equal pe_pipeline: the shipped weight-only preset
+    assert o["weight_only_cycles"] == perf.job_cycles(load_config("gemm_8x8_2of4"), 256, 256, 64)
     # the K-axis design of the same sparsities is no faster than weight-only (docs/gemm-actsparse.md)
     k_axis = act_perf(load_config("gemm_8x8_2of4_act2of4_k"), (256, 256, 64), 0.5)
     assert k_axis["cycles"] == k_axis["weight_only_cycles"]
