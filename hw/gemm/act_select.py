@@ -27,25 +27,28 @@ def rank_lanes(m, *, lanes, lane_ok, step, act_bits, act_signed, block, act_keep
     dense_enough = []
     vals, sel_all = [], []
     for b in range(len(lanes) // block):
-        block_vals, nz, mags = [], [], []
+        block_vals, nz, mags, oks = [], [], [], []
         for i in range(block):
             lane = b * block + i
             ok = lane_ok[lane]
+            oks.append(ok)
             v = Signal.like(lanes[lane], name=f"lane{lane}")
             m.d.comb += v.eq(Mux(ok, lanes[lane], 0))
             block_vals.append(v)
-            # from the raw lane, gated by its valid bit: the negation does not wait for the valid mux
             nz.append(ok & (lanes[lane] != 0))
             if mode == "adbb":
-                raw = _magnitude(m, lanes[lane], act_bits, act_signed, f"mag{lane}")
-                mag = Signal.like(raw, name=f"mag_ok{lane}")
-                m.d.comb += mag.eq(Mux(ok, raw, 0))
-                mags.append(mag)
+                mags.append(_magnitude(m, lanes[lane], act_bits, act_signed, f"mag{lane}"))
         if mode == "adbb":
+            # The comparisons use the raw lanes and the valid bits enter after them, so the registered valid bits
+            # reach the selection through a few LUTs, not through the comparators. This equals ranking the zeroed
+            # lanes: invalid lanes are the block's last, so they never beat a valid one (|0| ties go to the lower
+            # lane), and an invalid lane is never taken (taken, it would fill a slot with value 0: the same
+            # products and counts as an unused slot).
             sel = []
             for i in range(block):
-                beaten = [(mags[j] > mags[i]) | ((mags[j] == mags[i]) & Const(j < i)) for j in range(block) if j != i]
-                sel.append(sum(x.as_unsigned() for x in beaten) < act_keep if beaten else Const(1))
+                beaten = [oks[j] & ((mags[j] > mags[i]) | ((mags[j] == mags[i]) & Const(j < i)))
+                          for j in range(block) if j != i]
+                sel.append(oks[i] & (sum(x.as_unsigned() for x in beaten) < act_keep) if beaten else oks[i])
         else:
             sel = []
             for i in range(block):
