@@ -1,6 +1,8 @@
 """`make bench` section "actsparse": cycles, speedup and an energy proxy of activation sparsity on the WS engine.
 
-Engines (all with 128 multipliers): dense ``gemm_8x8_dense``; weight-only 2:4 ``gemm_8x8_2of4`` (today's
+Engines (all with 128 multipliers): dense ``gemm_8x8_dense`` (the reference of every speedup) and the same dense
+PEs' multipliers in the headline engine's geometry (``dense 4:4, 8x4 PEs``: K-tile 32, N-tile 4); weight-only 2:4
+``gemm_8x8_2of4`` (today's
 baseline, zero activations only gated); weights 2:4 along N (``2:4N``, the 8×4 outer-product PEs) × A-DBB 2:4
 ``gemm_8x8_2of4_act2of4`` and × lossless 2:4; weights 2:4 along K (``2:4K``, activation-indexed PEs) × A-DBB 2:4
 ``gemm_8x8_2of4_act2of4_k``, × A-DBB 1:4 ``gemm_8x8_2of4_act1of4`` and × lossless 2:4 and 1:4
@@ -65,6 +67,9 @@ def engines():
     flat = {"pe_pipeline": n2.pe_pipeline}
     return {
         "dense 2:2": load_config("gemm_8x8_dense", flat),
+        # the headline engine's geometry (8 x 4 PEs, K-tile 32) with dense 4:4 PEs: separates the sparsity gain
+        # from the tile shape on small layers (the reference stays the dense preset, the faster of the two there)
+        "dense 4:4, 8x4 PEs": load_config("gemm_8x8_dense", flat | {"cols": n2.cols, "block": 4, "keep": 4}),
         "weight-only 2:4": load_config("gemm_8x8_2of4", flat),
         HEADLINE: n2,
         "2:4N x lossless 2:4": dataclasses.replace(n2, act_mode="lossless", name=None),
@@ -252,7 +257,8 @@ def main(argv=None):
                     # the layer's own K and N are a few tiles: the tile bound itself is below the target
                     print(f"MISSED (reported, not a bench failure): {name} below 1.9x weight-only / 3.8x dense "
                           f"({head['speedup_vs_dense'] / head['tile_bound']:.1%} of its tile bound "
-                          f"{head['tile_bound']:.3f}x)")
+                          f"{head['tile_bound']:.3f}x; {rows['dense 4:4, 8x4 PEs']['cycles'] / head['cycles']:.3f}x "
+                          f"the dense 4:4 PEs in 8x4)")
                 else:
                     ok = False
                     print(f"FAILED: {name} below 1.9x weight-only / 3.8x dense")

@@ -50,14 +50,15 @@ def test_systolic_view_carries_every_array_field():
     assert GemmConfig(overflow="saturate", acc_bits=8).systolic.overflow == "saturate"
 
 
-def test_pe_pipeline_in_both_dataflows_but_not_with_activation_sparsity():
+def test_pe_pipeline_in_both_dataflows_and_with_activation_sparsity():
     assert GemmConfig(pe_pipeline=4).latency == 4 + 4 + 4
     assert GemmConfig(pe_pipeline=2).top.endswith("_p2")
     assert GemmConfig(pe_pipeline=3, dataflow="os").latency == 4 + 4 + 3
+    assert GemmConfig(pe_pipeline=4, keep=2, block=4, act_keep=1).top.endswith("_p4_a1")
     with pytest.raises(ValueError, match=r"GemmConfig.pe_pipeline = 5 is out of range: allowed 0 … 4"):
         GemmConfig(pe_pipeline=5)
-    with pytest.raises(ValueError, match=r"GemmConfig.act_keep = 1 needs pe_pipeline = 0: allowed 0 \(off\)"):
-        GemmConfig(pe_pipeline=1, act_keep=1)
+    with pytest.raises(ValueError, match=r"GemmConfig.pe_pipeline = 5 is out of range: allowed 0 … 4"):
+        GemmConfig(pe_pipeline=5, keep=2, block=4, act_keep=1)
 
 
 def test_presets_are_gemm_kind_and_the_dense_one_has_the_same_multipliers():
@@ -126,3 +127,33 @@ def test_perf_cli_layers_and_errors(tmp_path, capsys):
     assert "needs a \"gemm\" config" in capsys.readouterr().err
     assert main(["perf", "--config", "gemm_4x4_2of4", "--gemm", "65,1,1"]) == 2
     assert "M = 65 is out of range" in capsys.readouterr().err
+
+
+def test_one_engine_with_a_dataflow_strategy():
+    """GemmEngine is one class for both dataflows: the config picks the strategy, which gives the beat layouts;
+    another Dataflow can be passed; a wrong one or a wrong config is a one-line TypeError naming the argument."""
+    from hw.gemm.engine import DATAFLOWS, GemmEngine
+    from hw.gemm.front import Dataflow
+    from hw.gemm.os_dataflow import OutputStationary
+    from hw.gemm.ws_dataflow import WeightStationary
+
+    ws = GemmConfig(rows=2, cols=3, keep=2, block=4, max_m=5, max_k=9, max_n=4)
+    os_ = GemmConfig(**{**ws.to_dict(), "dataflow": "os"})
+    assert DATAFLOWS == {"ws": WeightStationary, "os": OutputStationary}
+    for cfg, kind in ((ws, WeightStationary), (os_, OutputStationary)):
+        engine = GemmEngine(cfg)
+        assert type(engine.dataflow) is kind and isinstance(engine.dataflow, Dataflow)
+        assert engine.acts.payload.shape() == engine.dataflow.acts_layout
+        assert engine.weights.payload.shape() == engine.dataflow.weights_layout
+        assert engine.latency == cfg.latency == cfg.rows + cfg.cols + cfg.pe_pipeline
+    explicit = GemmEngine(ws, dataflow=WeightStationary(ws))
+    assert type(explicit.dataflow) is WeightStationary
+    with pytest.raises(TypeError, match=r"^dataflow = 'ws' is not a Dataflow: allowed WeightStationary, "
+                                        r"OutputStationary"):
+        GemmEngine(ws, dataflow="ws")
+    with pytest.raises(TypeError, match=r"^config = \{'rows': 2\} is not a GemmConfig"):
+        GemmEngine({"rows": 2})
+    with pytest.raises(TypeError, match=r'dataflow = "os"'):
+        OutputStationary(ws)
+    with pytest.raises(NotImplementedError):
+        Dataflow(ws, acts=None, weights=None).build(None, None)
