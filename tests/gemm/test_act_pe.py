@@ -10,6 +10,7 @@ from amaranth.hdl import UnusedElaboratable
 from hw.formats.nm import compress_nm
 from hw.gemm.act_pe import ActPE
 from sim.common.amaranth_bench import Bench
+from sim.gemm.pe_model import SlotPEModel, random_steps
 from sim.systolic.golden import random_nm_weights
 
 PES = {
@@ -25,62 +26,35 @@ PES = {
 @pytest.mark.parametrize("name", PES)
 def test_act_pe_random_steps(name, seed):
     args = PES[name]
-    keep, block, act_keep, acc_bits, pipeline = (args[k] for k in ("keep", "block", "act_keep", "acc_bits",
-                                                                   "pipeline"))
+    keep, block, act_keep = args["keep"], args["block"], args["act_keep"]
     group = keep // act_keep
     dut = ActPE(**args, count_bits=6)
     rng = np.random.default_rng(seed)
-    a_lo, a_hi = ((-(1 << (args["act_bits"] - 1)), (1 << (args["act_bits"] - 1)) - 1) if args["act_signed"]
-                  else (0, (1 << args["act_bits"]) - 1))
-    half = 1 << (acc_bits - 1)
     steps = 300
 
+    def random_weights():
+        """The PE's ``group`` K-blocks, dense K positions."""
+        return random_nm_weights(rng, k=group * block, n=1, keep=keep, block=block, weight_bits=args["weight_bits"],
+                                 density=0.8)[:, 0]
+
+    def set_weights(ctx, W):
+        values, indices = compress_nm(W[:, None], keep=keep, block=block)
+        for e in range(group * keep):
+            ctx.set(dut.w_data[e].value, int(values[e // keep, 0, e % keep]))
+            if keep < block:
+                ctx.set(dut.w_data[e].index, int(indices[e // keep, 0, e % keep]))
+
+    # slot j belongs to K-block j // act_keep and reads the weight at its position there
+    model = SlotPEModel(weights=np.zeros(group * block, np.int64), per_slot=1, slots=keep,
+                        products=lambda W, vals, pos: sum(v * int(W[(j // act_keep) * block + p])
+                                                          for j, (v, p) in enumerate(zip(vals, pos))),
+                        pipeline=args["pipeline"], acc_bits=args["acc_bits"], count_bits=6)
+
     async def bench(ctx):
-        # weights: (group·block,) dense K positions of the PE's blocks
-        active = shadow = np.zeros(group * block, np.int64)
-        psum_out, counts, swapped = 0, (0, 0), 0
-        # the products and counts of the enabled step `pipeline` steps ago (after reset: empty slots)
-        staged = [(0, 0, keep)] * pipeline
-        for _ in range(steps):
-            en, we, swap = rng.random() < 0.8, rng.random() < 0.2, rng.random() < 0.15
-            W = random_nm_weights(rng, k=group * block, n=1, keep=keep, block=block, weight_bits=args["weight_bits"],
-                                  density=0.8)[:, 0]
-            values, indices = compress_nm(W[:, None], keep=keep, block=block)
-            for e in range(group * keep):
-                ctx.set(dut.w_data[e].value, int(values[e // keep, 0, e % keep]))
-                if keep < block:
-                    ctx.set(dut.w_data[e].index, int(indices[e // keep, 0, e % keep]))
-            vals = [int(v) if rng.random() > 0.3 else 0 for v in rng.integers(a_lo, a_hi, size=keep, endpoint=True)]
-            pos = rng.integers(0, block, size=keep).tolist()
-            psum_in = int(rng.integers(-half, half))
-            macs_in, zeros_in = int(rng.integers(0, 20)), int(rng.integers(0, 20))
-            for j in range(keep):
-                ctx.set(dut.slots_in[j], {"value": vals[j], "pos": pos[j]})
-            ctx.set(dut.psum_in, psum_in)
-            ctx.set(dut.macs_in, macs_in)
-            ctx.set(dut.zeros_in, zeros_in)
-            ctx.set(dut.en, en)
-            ctx.set(dut.w_we, we)
-            ctx.set(dut.swap_in, swap)
-            await ctx.tick()
-            if en:
-                used = shadow if swap else active
-                filled = sum(v != 0 for v in vals)
-                # slot j belongs to block j // act_keep and reads the weight at its position there
-                step = (sum(vals[j] * int(used[(j // act_keep) * block + pos[j]]) for j in range(keep)),
-                        filled, keep - filled)
-                if pipeline:
-                    staged.append(step)
-                    step = staged.pop(0)
-                psum_out = ((psum_in + step[0] + half) % (2 * half)) - half
-                counts = ((macs_in + step[1]) % 64, (zeros_in + step[2]) % 64)
-                if swap:
-                    active, swapped = shadow, swapped + 1
-                if we:
-                    shadow = W
-            assert ctx.get(dut.psum_out) == psum_out
-            assert (ctx.get(dut.macs_out), ctx.get(dut.zeros_out)) == counts
-        assert swapped > 10
+        await random_steps(ctx, dut, rng, model, steps=steps, act_bits=args["act_bits"],
+                           act_signed=args["act_signed"], block=block, acc_bits=args["acc_bits"],
+                           random_weights=random_weights, set_weights=set_weights)
+        assert model.swaps > 10
 
     tb = Bench(dut, within=steps + 1, why="1 tick per step, nothing awaits the PE")
     tb.add(bench)
