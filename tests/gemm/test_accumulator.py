@@ -89,6 +89,7 @@ def test_accumulator_rmw(name, stall, seed):
     (dict(cols=0, acc_bits=8, depth=4), ValueError, "cols = 0"),
     (dict(cols=2, acc_bits=8, depth=4, overflow="clip"), ValueError, "overflow = 'clip'"),
     (dict(cols=2, acc_bits="8", depth=4), TypeError, "acc_bits = '8'"),
+    (dict(cols=2, acc_bits=8, depth=4, forward_ahead=1), TypeError, "forward_ahead = 1 is not a bool"),
 ])
 def test_accumulator_bad_parameters(kwargs, exc, message):
     with warnings.catch_warnings():
