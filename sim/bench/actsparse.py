@@ -154,7 +154,7 @@ def accuracy_section(results) -> dict:
     study = {**parts[0], **{w: p[w] for w, p in zip(ACCURACY_ACT_KEEPS, parts)},
              "seconds": sum(p["seconds"] for p in parts)}
     print(f"\nAccuracy on the trained digits CNN (int8 golden, {study['images']} test images; A-DBB of every "
-          f"weighted layer's im2col input, block {study['block']}; no FT / A-DBB fine-tuning {study['epochs']} "
+          f"weighted layer's im2col input, block {study['block']}, K order {study['k_order']}; no FT / A-DBB fine-tuning {study['epochs']} "
           f"epochs, lr {study['lr']}, distill {study['distill']}: mean (min-max) over seeds "
           f"{','.join(map(str, study['seeds']))}; {study['seconds']:.0f} s):")
     for part in parts:
