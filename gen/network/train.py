@@ -51,7 +51,7 @@ class ActPrune:
         The weighted layers whose input is pruned (default ``None``: all of them); the others see dense inputs.
     k_order : str
         The K order of the im2col rows the blocks are cut from (:data:`hw.formats.conv.K_ORDERS`; default
-        :data:`hw.formats.conv.ADBB_K_ORDER`, channel-inner: a block is ``block`` channels of one tap; an fc
+        :data:`hw.formats.conv.ADBB_K_ORDER`; ``"ijc"``: a block is ``block`` channels of one tap; an fc
         layer's ``(C, H, W)`` input is ordered like a ``C × H × W`` kernel).
     rank_noise : float
         Training only (a regularizer, off by default): every magnitude is multiplied by ``exp(rank_noise · ε)``,

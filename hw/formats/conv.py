@@ -24,7 +24,9 @@ __all__ = ["K_ORDERS", "ADBB_K_ORDER", "k_permutation", "conv_output_size", "con
            "gemm_matrix", "weights_to_gemm", "conv2d"]
 
 K_ORDERS = ("cij", "ijc")
-ADBB_K_ORDER = "ijc"     # where A-DBB cuts activation blocks: 4 channels of one tap (docs/gemm-actsparse.md)
+# the K order the A-DBB studies and drivers lay activations out in: channel-inner ("ijc", S2TA's) was measured
+# no better on the trained network after A-DBB fine-tuning (docs/gemm-actsparse.md), so the one order stays
+ADBB_K_ORDER = "cij"
 
 
 def k_permutation(c, kh, kw, k_order="cij"):

@@ -6,7 +6,9 @@ activation-sparse engine computes in A-DBB mode (:func:`sim.gemm.golden.effectiv
 GEMM operand A (its im2col rows; the first layer's are the int8 image's, since the whole network runs on the
 engine) pruned by :func:`hw.formats.actsparse.adbb_prune`, K-blocks of ``block`` cut from K position 0 of each
 row (the engine's K-tiles start on block boundaries, so a job's blocks are the row's), the last block
-zero-padded. The logits layer runs as ``[W, −W]`` on the same A, so its A-DBB is the same.
+zero-padded, the row laid out in the K order ``k_order`` (:data:`hw.formats.conv.K_ORDERS`: ``"cij"`` blocks of a
+channel's taps, ``"ijc"`` blocks of the channels at one tap; a host choice, the engine computes the same ``A @ W``).
+The logits layer runs as ``[W, −W]`` on the same A, so its A-DBB is the same.
 
 Fine-tuning (:func:`adbb_finetune`) is :func:`gen.network.train.finetune` with :class:`gen.network.train.ActPrune`
 in the forward pass (gradient through the kept activations only); magnitudes are compared in the int8 network's
@@ -14,8 +16,8 @@ units (:func:`int8_units`, re-derived from the current float weights every epoch
 distilled from; the result is quantized per channel as shipped (:func:`sim.network.golden.quantize` with the
 training labels). Every seed of ``--seeds`` (default :data:`SEEDS`) is fine-tuned and reported (mean and min-max:
 the seed-to-seed spread on 450 test images is 1-2 points; no seed is selected). ``python -m sim.network.actsparse
-[--epochs E] [--lr R] [--distill D] [--seeds S,...] [--act-keeps A,...] [--control] [--layers L,...] [--json]``
-prints the study.
+[--epochs E] [--lr R] [--distill D] [--rank-noise S] [--seeds S,...] [--act-keeps A,...] [--weights W,...]
+[--k-order O] [--reorder [search|balance]] [--control] [--layers L,...] [--json]`` prints the study.
 """
 
 import argparse
@@ -33,14 +35,15 @@ from gen.network.spec import SHIPPED, Network, load
 from gen.network.train import ActPrune, finetune, forward, softmax_cross_entropy
 from sim.network.golden import classes_of, int8_forward, quantize
 
-__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "SEEDS", "REORDERS", "WEIGHTS", "adbb_gemm",
+__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "RANK_NOISE", "SEEDS", "REORDERS", "WEIGHTS", "adbb_gemm",
            "adbb_predict", "int8_units", "permute_channels", "adbb_channel_order", "balanced_channel_order",
            "nm_k_mask", "nm_n_mask", "adbb_finetune", "measure", "finetune_run",
            "spread", "adbb_study", "rtl_check", "study_table", "main"]
 
 ACT_KEEPS = (3, 2, 1)
 BLOCK = 4
-EPOCHS, LR, DISTILL = 30, 0.005, 0.5      # the A-DBB fine-tuning recipe (docs/gemm-actsparse.md)
+# the A-DBB fine-tuning recipe (docs/gemm-actsparse.md); RANK_NOISE: the training's noise on A-DBB's ranking
+EPOCHS, LR, DISTILL, RANK_NOISE = 30, 0.005, 0.5, 0.15
 WEIGHTS = ("int8", "2:4")                  # the study's starts: the shipped weights, and them pruned 2:4
 # also available: "2:4N", the weights pruned 2:4 along the output axis N (the gemm_8x8_2of4_act2of4 engine's)
 STARTS = WEIGHTS + ("2:4N",)
@@ -221,7 +224,7 @@ def nm_n_mask(w, keep: int = 2, block: int = BLOCK) -> np.ndarray:
 def adbb_finetune(fnet: Network, act_keep: int | None, *, block: int = BLOCK, mask: dict | None = None,
                   teacher: Network | None = None, distill: float = DISTILL, epochs: int = EPOCHS, lr: float = LR,
                   seed: int = 0, straight_through: bool = False, layers=None, adbb_calibration: bool = False,
-                  k_order: str = ADBB_K_ORDER, rank_noise: float = 0.0, progress=None) -> tuple:
+                  k_order: str = ADBB_K_ORDER, rank_noise: float = RANK_NOISE, progress=None) -> tuple:
     """``(float network, int8 network)``: ``fnet`` fine-tuned with A-DBB ``act_keep`` of ``block`` in the forward
     pass, then quantized per channel as shipped (:func:`sim.network.golden.quantize` with the training labels).
 
@@ -231,7 +234,9 @@ def adbb_finetune(fnet: Network, act_keep: int | None, *, block: int = BLOCK, ma
     of the target; default ``fnet`` itself; ``distill = 0`` turns it off). ``layers``: the weighted layers pruned
     (default all). ``adbb_calibration``: the shifts' label search measures accuracy with the A-DBB GEMM in the
     loop (``quantize(..., gemm=adbb_gemm(act_keep))``) instead of exact sums. ``k_order``: the K order A-DBB's
-    blocks are cut in, ``rank_noise`` the training's noise on the ranking (:class:`gen.network.train.ActPrune`). Seeded (``seed``); about 30 s for
+    blocks are cut in, ``rank_noise`` the training's noise on the ranking (:class:`gen.network.train.ActPrune`:
+    the top-k is taken on ``|a| · exp(rank_noise · ε)``, a fresh ``ε ~ N(0, 1)`` per entry and step; 0: off). Seeded
+    (``seed``); about 30 s for
     30 epochs on one core.
     """
     x, y = digits("train")
@@ -297,7 +302,8 @@ def _seeds(seeds):
 
 
 def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
-               lr: float = LR, distill: float = DISTILL, seeds=SEEDS, layers=None, control: bool = False,
+               lr: float = LR, distill: float = DISTILL, rank_noise: float = RANK_NOISE, seeds=SEEDS, layers=None,
+               control: bool = False,
                weights=WEIGHTS, reorder=False, k_order: str = ADBB_K_ORDER, quiet: bool = True,
                **recipe) -> dict:
     """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
@@ -306,7 +312,7 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     Returns ``{"int8": row, "2:4": row, "block", "epochs", "lr", "distill", "seeds", "images", "layers",
     "seconds"}`` with ``row = {"no_finetune": {"dense": acc, act_keep: acc, …}, "finetune": {act_keep: mean acc,
     …}, "runs": {act_keep: [run, …]}}`` (a run per seed: :func:`finetune_run`; :func:`spread` summarizes them).
-    ``recipe``: more :func:`adbb_finetune` options (``straight_through``, ``adbb_calibration``, ``rank_noise``).
+    ``recipe``: more :func:`adbb_finetune` options (``straight_through``, ``adbb_calibration``).
     ``int8``: the shipped network (``fnet``, default the shipped float one, quantized as shipped); ``2:4``: its
     weights pruned 2:4 along K in ``k_order`` (:func:`nm_k_mask`) and fine-tuned with the mask (15 epochs, seed 0, as in
     :func:`sim.network.accuracy.pruning_study`). ``runs[a]``: that start fine-tuned by :func:`adbb_finetune` with
@@ -323,7 +329,7 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     t0 = time.perf_counter()
     k_order = checks.check_choice("k_order", k_order, K_ORDERS)
     acts = tuple(_check(a, block)[0] for a in act_keeps)
-    ActPrune(1, block, rank_noise=recipe.get("rank_noise", 0.0))          # the recipe's noise, checked up front
+    ActPrune(1, block, rank_noise=rank_noise)                             # the recipe's noise, checked up front
     seeds = _seeds(seeds)
     fnet = load(SHIPPED["digits-float"]) if fnet is None else checks.check_instance("fnet", fnet, Network)
     _check_layers(fnet, layers)
@@ -349,7 +355,7 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
         bar = tqdm(total=len(jobs), desc="A-DBB fine-tuning", leave=False)
     out = {key: {"no_finetune": _accuracies(quantize(start, x, labels=y), xt, yt, acts, block, layers, k_order),
                  "finetune": {}, "runs": {}} for key, (start, _) in starts.items()}
-    recipe = {"epochs": epochs, "lr": lr, "distill": distill, **recipe}
+    recipe = {"epochs": epochs, "lr": lr, "distill": distill, "rank_noise": rank_noise, **recipe}
     ordered = {}
     for key, a, s in jobs:
         start, m = starts[key]
@@ -376,7 +382,7 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
 
 
 def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", seed: int = 0,
-              k_order: str = ADBB_K_ORDER) -> dict:
+              k_order: str = ADBB_K_ORDER, rank_noise: float = RANK_NOISE) -> dict:
     """The 2:4 network fine-tuned with A-DBB ``act_keep`` (as in :func:`adbb_study`) on the first ``images`` test
     images through the RTL of the 4×4 2:4 × A-DBB ``act_keep``:4 engine (``gemm_4x4_2of4_act1of4`` for 1;
     :func:`sim.network.rtl.run_rtl`, every layer checked against the A-DBB int8 golden inside the simulation),
@@ -393,8 +399,11 @@ def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", se
     xt, yt = digits("test")
     mask = {k: nm_k_mask(w, k_order=k_order) for k, w in fnet.weights().items()}
     start = finetune(fnet, mask, x, y, seed=seed, epochs=15)
-    _, qnet = adbb_finetune(start, act_keep, mask=mask, teacher=fnet, seed=seed, k_order=k_order)
-    cfg = dataclasses.replace(gemm_config(qnet, k_order=k_order), act_keep=act_keep, act_mode="adbb", name=None)
+    _, qnet = adbb_finetune(start, act_keep, mask=mask, teacher=fnet, seed=seed, k_order=k_order,
+                            rank_noise=rank_noise)
+    # the activation-sparse PEs have no pipeline (docs/gemm-actsparse.md); the base preset's is 4
+    cfg = dataclasses.replace(gemm_config(qnet, k_order=k_order), act_keep=act_keep, act_mode="adbb", pe_pipeline=0,
+                              name=None)
     r = run_rtl(qnet, xt[:images], sim=sim, seed=seed, config=cfg, k_order=k_order)
     golden = adbb_predict(qnet, xt[:images], act_keep, k_order=k_order)
     return {"top": r.top, "k_order": k_order, "images": images, "bit_exact": bool(r.bit_exact and np.array_equal(r.predictions, golden)),
@@ -446,8 +455,8 @@ def main(argv=None) -> int:
                         help=f"comma-separated act_keep values (default {','.join(map(str, ACT_KEEPS))})")
     parser.add_argument("--straight-through", action="store_true",
                         help="the gradient also reaches the activations A-DBB drops (straight-through estimator)")
-    parser.add_argument("--rank-noise", type=float, default=0.0, help="training only: A-DBB ranks magnitudes "
-                        "times exp(noise * N(0, 1)) (a regularizer; default 0: off)")
+    parser.add_argument("--rank-noise", type=float, default=RANK_NOISE, help="training only: A-DBB ranks "
+                        f"magnitudes times exp(noise * N(0, 1)) (a regularizer; default {RANK_NOISE}; 0: off)")
     parser.add_argument("--adbb-calibration", action="store_true",
                         help="calibrate the requantization shifts with the A-DBB GEMM in the loop")
     parser.add_argument("--weights", default=",".join(WEIGHTS),
@@ -460,14 +469,15 @@ def main(argv=None) -> int:
                         help="also fine-tune without A-DBB (same recipe and seeds): what fine-tuning alone does")
     parser.add_argument("--layers", help="comma-separated weighted layers A-DBB prunes (default all)")
     parser.add_argument("--k-order", default=ADBB_K_ORDER, help=f"K order of the im2col rows A-DBB cuts blocks "
-                        f"from, of {','.join(K_ORDERS)} (default {ADBB_K_ORDER}: the channels of one tap)")
+                        f"from, of {','.join(K_ORDERS)} (default {ADBB_K_ORDER}; ijc: the channels of one tap)")
     parser.add_argument("--rtl", type=int, metavar="N", help="instead: the fine-tuned 2:4 × A-DBB 1:4 network on N "
                         "test images through the gemm_4x4_2of4_act1of4 engine's RTL (Verilator)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     if args.rtl is not None:
         try:
-            result = rtl_check(1, args.rtl, seed=_ints(args.seeds, "seeds")[0], k_order=args.k_order)
+            result = rtl_check(1, args.rtl, seed=_ints(args.seeds, "seeds")[0], k_order=args.k_order,
+                               rank_noise=args.rank_noise)
         except (TypeError, ValueError) as exc:
             parser.exit(2, f"{parser.prog}: error: {exc}\n")
         print(json.dumps(result, indent=2))
@@ -489,7 +499,7 @@ def main(argv=None) -> int:
               f"fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill {study['distill']}"
               f"{', straight-through' if study.get('straight_through') else ''}"
               f"{', A-DBB calibration' if study.get('adbb_calibration') else ''}"
-              f"{', rank noise ' + str(study['rank_noise']) if study.get('rank_noise') else ''}"
+              f", rank noise {study['rank_noise']}"
               f"{', channels reordered (' + study['reorder'] + ')' if study['reorder'] else ''}, K order {study['k_order']}, mean (min-max) "
               f"over seeds {','.join(map(str, study['seeds']))}; {study['seconds']:.0f} s)")
     return 0
