@@ -317,11 +317,12 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     weights pruned 2:4 along K in ``k_order`` (:func:`nm_k_mask`) and fine-tuned with the mask (15 epochs, seed 0, as in
     :func:`sim.network.accuracy.pruning_study`). ``runs[a]``: that start fine-tuned by :func:`adbb_finetune` with
     A-DBB ``a`` (mask kept, ``fnet`` the teacher), measured at ``a``. No seed is selected: the mean is over all.
-    ``weights``: which of the two starts (default both). ``reorder`` (``"search"`` or ``True``; ``"balance"``;
-    ``False``): the ``int8`` start's channels are first put in :func:`adbb_channel_order` for each ``act_keep``
-    (``"balance"``: in :func:`balanced_channel_order`; :func:`permute_channels`; the permuted network is also
-    the teacher; ``no_finetune`` stays the shipped order's); not with ``2:4`` (its pruning would have to follow the
-    order). ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense.
+    ``weights``: which of the two starts (default both). ``reorder``: ``"balance"``: ``fnet``'s channels are first
+    put in :func:`balanced_channel_order` (:func:`permute_channels`: the same dense function), and everything
+    follows (the starts, their pruning, the teacher, ``no_finetune``); ``"search"`` (or ``True``): the ``int8``
+    start's channels are put in :func:`adbb_channel_order` for each ``act_keep`` (the permuted network is also
+    the teacher; ``no_finetune`` stays the shipped order's; not with ``2:4``, whose pruning would have to follow
+    the order); ``False`` (default): the shipped order. ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense.
     ``layers``: the weighted layers whose input A-DBB prunes (default all: one engine runs the whole network).
     ``k_order``: the K order of the im2col rows A-DBB cuts its blocks from (:data:`hw.formats.conv.K_ORDERS`,
     default :data:`hw.formats.conv.ADBB_K_ORDER`), in the fine-tuning and the int8 golden alike.
@@ -335,13 +336,16 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     _check_layers(fnet, layers)
     x, y = digits("train")
     xt, yt = digits("test")
-    mask = {k: nm_k_mask(w, k_order=k_order) for k, w in fnet.weights().items()}
     weights = tuple(checks.check_choice("weights", w, STARTS) for w in weights)
     reorder = "search" if reorder is True else reorder
     if reorder is not False:
         reorder = checks.check_choice("reorder", reorder, REORDERS)
-    if reorder and ("2:4" in weights or "2:4N" in weights):
-        raise ValueError("reorder = True with weights 2:4: allowed with the int8 start only (weights=('int8',))")
+    if reorder == "search" and ("2:4" in weights or "2:4N" in weights):
+        raise ValueError("reorder = 'search' with weights 2:4: allowed with the int8 start only (weights=('int8',))")
+    if reorder == "balance":
+        # the same dense function: every start (its pruning too), teacher and control follow the order
+        fnet = permute_channels(fnet, balanced_channel_order(fnet, block=block))
+    mask = {k: nm_k_mask(w, k_order=k_order) for k, w in fnet.weights().items()}
     starts = {"int8": (fnet, None)} if "int8" in weights else {}
     if "2:4" in weights:
         starts["2:4"] = (finetune(fnet, mask, x, y, seed=0, epochs=15), mask)
@@ -360,10 +364,9 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     for key, a, s in jobs:
         start, m = starts[key]
         teacher = fnet
-        if reorder and a is not None:
+        if reorder == "search" and a is not None:
             if a not in ordered:
-                perms = (balanced_channel_order(fnet, block=block) if reorder == "balance" else
-                         adbb_channel_order(fnet, a, block=block, layers=layers, k_order=k_order))
+                perms = adbb_channel_order(fnet, a, block=block, layers=layers, k_order=k_order)
                 ordered[a] = permute_channels(fnet, perms)
             start = teacher = ordered[a]
         run = finetune_run(start, a, seed=s, block=block, mask=m, teacher=teacher, layers=layers, k_order=k_order,
