@@ -17,7 +17,7 @@ distilled from; the result is quantized per channel as shipped (:func:`sim.netwo
 training labels). Every seed of ``--seeds`` (default :data:`SEEDS`) is fine-tuned and reported (mean and min-max:
 the seed-to-seed spread on 450 test images is 1-2 points; no seed is selected). ``python -m sim.network.actsparse
 [--epochs E] [--lr R] [--distill D] [--rank-noise S] [--seeds S,...] [--act-keeps A,...] [--weights W,...]
-[--k-order O] [--reorder [search|balance]] [--control] [--layers L,...] [--json]`` prints the study.
+[--k-order O] [--reorder [none|balance|search]] [--control] [--layers L,...] [--json]`` prints the study.
 """
 
 import argparse
@@ -35,7 +35,7 @@ from gen.network.spec import SHIPPED, Network, load
 from gen.network.train import ActPrune, finetune, forward, softmax_cross_entropy
 from sim.network.golden import classes_of, int8_forward, quantize
 
-__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "RANK_NOISE", "SEEDS", "REORDERS", "WEIGHTS", "adbb_gemm",
+__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "RANK_NOISE", "SEEDS", "REORDERS", "REORDER", "WEIGHTS", "adbb_gemm",
            "adbb_predict", "int8_units", "permute_channels", "adbb_channel_order", "balanced_channel_order",
            "nm_k_mask", "nm_n_mask", "adbb_finetune", "measure", "finetune_run",
            "spread", "adbb_study", "rtl_check", "study_table", "main"]
@@ -47,8 +47,10 @@ EPOCHS, LR, DISTILL, RANK_NOISE = 30, 0.005, 0.5, 0.15
 WEIGHTS = ("int8", "2:4")                  # the study's starts: the shipped weights, and them pruned 2:4
 # also available: "2:4N", the weights pruned 2:4 along the output axis N (the gemm_8x8_2of4_act2of4 engine's)
 STARTS = WEIGHTS + ("2:4N",)
-SEEDS = (0, 1, 2)
-REORDERS = ("search", "balance")           # adbb_study's channel orders: adbb_channel_order, balanced_channel_order                          # its seeds: 450 test images, the seed-to-seed spread is 1-2 points
+SEEDS = (0, 1, 2)                          # its seeds: 450 test images, the seed-to-seed spread is 1-2 points
+# the channel orders of adbb_study: the shipped one, balanced_channel_order (the recipe's), adbb_channel_order
+REORDERS = ("none", "balance", "search")
+REORDER = "balance"
 
 
 def _check(act_keep, block):
@@ -304,7 +306,7 @@ def _seeds(seeds):
 def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
                lr: float = LR, distill: float = DISTILL, rank_noise: float = RANK_NOISE, seeds=SEEDS, layers=None,
                control: bool = False,
-               weights=WEIGHTS, reorder=False, k_order: str = ADBB_K_ORDER, quiet: bool = True,
+               weights=WEIGHTS, reorder=REORDER, k_order: str = ADBB_K_ORDER, quiet: bool = True,
                **recipe) -> dict:
     """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
     without and with A-DBB-aware fine-tuning, the fine-tuning repeated for every seed of ``seeds``.
@@ -317,12 +319,12 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     weights pruned 2:4 along K in ``k_order`` (:func:`nm_k_mask`) and fine-tuned with the mask (15 epochs, seed 0, as in
     :func:`sim.network.accuracy.pruning_study`). ``runs[a]``: that start fine-tuned by :func:`adbb_finetune` with
     A-DBB ``a`` (mask kept, ``fnet`` the teacher), measured at ``a``. No seed is selected: the mean is over all.
-    ``weights``: which of the two starts (default both). ``reorder``: ``"balance"``: ``fnet``'s channels are first
-    put in :func:`balanced_channel_order` (:func:`permute_channels`: the same dense function), and everything
-    follows (the starts, their pruning, the teacher, ``no_finetune``); ``"search"`` (or ``True``): the ``int8``
-    start's channels are put in :func:`adbb_channel_order` for each ``act_keep`` (the permuted network is also
-    the teacher; ``no_finetune`` stays the shipped order's; not with ``2:4``, whose pruning would have to follow
-    the order); ``False`` (default): the shipped order. ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense.
+    ``weights``: which of the two starts (default both). ``reorder``: ``"balance"`` (the default, the recipe's):
+    ``fnet``'s channels are first put in :func:`balanced_channel_order` (:func:`permute_channels`: the same dense
+    function), and everything follows (the starts, their pruning, the teacher, ``no_finetune``); ``"search"`` (or
+    ``True``): the ``int8`` start's channels are put in :func:`adbb_channel_order` for each ``act_keep`` (the
+    permuted network is also the teacher; ``no_finetune`` stays the shipped order's; not with ``2:4``, whose pruning
+    would have to follow the order); ``"none"`` (or ``False``): the shipped order. ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense.
     ``layers``: the weighted layers whose input A-DBB prunes (default all: one engine runs the whole network).
     ``k_order``: the K order of the im2col rows A-DBB cuts its blocks from (:data:`hw.formats.conv.K_ORDERS`,
     default :data:`hw.formats.conv.ADBB_K_ORDER`), in the fine-tuning and the int8 golden alike.
@@ -337,9 +339,9 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     x, y = digits("train")
     xt, yt = digits("test")
     weights = tuple(checks.check_choice("weights", w, STARTS) for w in weights)
-    reorder = "search" if reorder is True else reorder
-    if reorder is not False:
-        reorder = checks.check_choice("reorder", reorder, REORDERS)
+    if isinstance(reorder, bool):
+        reorder = "search" if reorder else "none"
+    reorder = checks.check_choice("reorder", reorder, REORDERS)
     if reorder == "search" and ("2:4" in weights or "2:4N" in weights):
         raise ValueError("reorder = 'search' with weights 2:4: allowed with the int8 start only (weights=('int8',))")
     if reorder == "balance":
@@ -385,11 +387,12 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
 
 
 def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", seed: int = 0,
-              k_order: str = ADBB_K_ORDER, rank_noise: float = RANK_NOISE) -> dict:
+              k_order: str = ADBB_K_ORDER, rank_noise: float = RANK_NOISE, reorder: str = REORDER) -> dict:
     """The 2:4 network fine-tuned with A-DBB ``act_keep`` (as in :func:`adbb_study`) on the first ``images`` test
     images through the RTL of the 4×4 2:4 × A-DBB ``act_keep``:4 engine (``gemm_4x4_2of4_act1of4`` for 1;
     :func:`sim.network.rtl.run_rtl`, every layer checked against the A-DBB int8 golden inside the simulation),
-    the host laying every layer out in ``k_order`` (the 2:4 mask along K in it too, :func:`nm_k_mask`).
+    the host laying every layer out in ``k_order`` (the 2:4 mask along K in it too, :func:`nm_k_mask`), the
+    channels in the study's order ``reorder`` (``"balance"`` or ``"none"``).
     Returns ``{"top", "images", "bit_exact", "rtl_accuracy", "golden_accuracy", "cycles"}``."""
     import dataclasses
 
@@ -397,7 +400,10 @@ def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", se
 
     act_keep, _ = _check(act_keep, BLOCK)
     checks.check_int("images", images, 1, 450)
+    reorder = checks.check_choice("reorder", reorder, ("none", "balance"))
     fnet = load(SHIPPED["digits-float"])
+    if reorder == "balance":
+        fnet = permute_channels(fnet, balanced_channel_order(fnet))
     x, y = digits("train")
     xt, yt = digits("test")
     mask = {k: nm_k_mask(w, k_order=k_order) for k, w in fnet.weights().items()}
@@ -409,7 +415,7 @@ def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", se
                               name=None)
     r = run_rtl(qnet, xt[:images], sim=sim, seed=seed, config=cfg, k_order=k_order)
     golden = adbb_predict(qnet, xt[:images], act_keep, k_order=k_order)
-    return {"top": r.top, "k_order": k_order, "images": images, "bit_exact": bool(r.bit_exact and np.array_equal(r.predictions, golden)),
+    return {"top": r.top, "k_order": k_order, "reorder": reorder, "images": images, "bit_exact": bool(r.bit_exact and np.array_equal(r.predictions, golden)),
             "rtl_accuracy": float(np.mean(r.predictions == yt[:images])),
             "golden_accuracy": float(np.mean(golden == yt[:images])), "cycles": r.cycles["total"]}
 
@@ -464,10 +470,11 @@ def main(argv=None) -> int:
                         help="calibrate the requantization shifts with the A-DBB GEMM in the loop")
     parser.add_argument("--weights", default=",".join(WEIGHTS),
                         help=f"comma-separated starts to study, of {','.join(STARTS)} (default {','.join(WEIGHTS)})")
-    parser.add_argument("--reorder", nargs="?", const="search", default=False,
-                        help="fine-tune from a channel order: 'search' (the default) lowers A-DBB's training loss "
-                        "(adbb_channel_order), 'balance' mixes dense and sparse channels in every block "
-                        "(balanced_channel_order); with --weights int8")
+    parser.add_argument("--reorder", nargs="?", const="search", default=REORDER,
+                        help=f"the channel order fine-tuned from, of {','.join(REORDERS)} (default {REORDER}: "
+                        "balanced_channel_order mixes dense and sparse channels in every block; 'none': the shipped "
+                        "order; 'search' (alone: --reorder) lowers A-DBB's training loss, adbb_channel_order, "
+                        "with --weights int8 only)")
     parser.add_argument("--control", action="store_true",
                         help="also fine-tune without A-DBB (same recipe and seeds): what fine-tuning alone does")
     parser.add_argument("--layers", help="comma-separated weighted layers A-DBB prunes (default all)")
@@ -480,7 +487,7 @@ def main(argv=None) -> int:
     if args.rtl is not None:
         try:
             result = rtl_check(1, args.rtl, seed=_ints(args.seeds, "seeds")[0], k_order=args.k_order,
-                               rank_noise=args.rank_noise)
+                               rank_noise=args.rank_noise, reorder=args.reorder)
         except (TypeError, ValueError) as exc:
             parser.exit(2, f"{parser.prog}: error: {exc}\n")
         print(json.dumps(result, indent=2))
@@ -503,7 +510,7 @@ def main(argv=None) -> int:
               f"{', straight-through' if study.get('straight_through') else ''}"
               f"{', A-DBB calibration' if study.get('adbb_calibration') else ''}"
               f", rank noise {study['rank_noise']}"
-              f"{', channels reordered (' + study['reorder'] + ')' if study['reorder'] else ''}, K order {study['k_order']}, mean (min-max) "
+              f", channel order {study['reorder']}, K order {study['k_order']}, mean (min-max) "
               f"over seeds {','.join(map(str, study['seeds']))}; {study['seconds']:.0f} s)")
     return 0
 
