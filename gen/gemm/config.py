@@ -34,10 +34,11 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
     max_k, max_n : int
         Largest K and N of a job, 1 … 2**20 and 1 … 65536.
     dataflow : str
-        ``"ws"``: weight-stationary array core (:class:`hw.gemm.engine.GemmEngine`: weight tiles preloaded into
-        shadow registers, K-tiles summed in an accumulator buffer). ``"os"``: output-stationary core
-        (:class:`hw.gemm.os_engine.GemmOSEngine`: each ``rows × cols`` tile of C accumulates over the whole K inside
-        the PEs while activations and weights stream in together, one K-block per step; no accumulator buffer).
+        The strategy :class:`hw.gemm.engine.GemmEngine` is built with. ``"ws"``: weight-stationary array core
+        (:class:`hw.gemm.ws_dataflow.WeightStationary`: weight tiles preloaded into shadow registers, K-tiles summed
+        in an accumulator buffer). ``"os"``: output-stationary core (:class:`hw.gemm.os_dataflow.OutputStationary`:
+        each ``rows × cols`` tile of C accumulates over the whole K inside the PEs while activations and weights
+        stream in together, one K-block per step; no accumulator buffer).
         With ``overflow = "saturate"`` the OS core clamps after every K-block of the whole K (one chain), the WS
         engine also at each K-tile boundary; :func:`sim.gemm.golden.gemm_engine` follows ``dataflow``.
     relu : bool

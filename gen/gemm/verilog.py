@@ -3,7 +3,6 @@
 from hw.bits import describe
 from hw.gemm.engine import GemmEngine
 from hw.gemm.front import COUNTERS
-from hw.gemm.os_engine import GemmOSEngine
 
 from gen.gemm.config import GemmConfig
 from gen.verilog import CLOCK, manifest_header, stream_ports, streams
@@ -47,11 +46,11 @@ OS_PORT_MEANINGS = PORT_MEANINGS | {
 }
 
 
-def build(config: GemmConfig) -> GemmEngine | GemmOSEngine:
-    """The engine component for a validated :class:`GemmConfig`: ``dataflow`` picks WS or OS."""
+def build(config: GemmConfig) -> GemmEngine:
+    """The engine component for a validated :class:`GemmConfig`, built with its ``dataflow`` (WS or OS)."""
     if not isinstance(config, GemmConfig):
         raise TypeError(f"expected a GemmConfig, not {config!r}")
-    return GemmOSEngine(config) if config.dataflow == "os" else GemmEngine(config)
+    return GemmEngine(config)
 
 
 def manifest(config: GemmConfig, top: GemmEngine) -> dict:

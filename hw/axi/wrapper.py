@@ -58,7 +58,7 @@ class AxiWrapper(wiring.Component):
     Parameters
     ----------
     inner : wiring.Component
-        The design (a ``GemmEngine``, ``GemmOSEngine``, ``RramTile``, ``SparseSystolicArray`` …), instantiated as
+        The design (a ``GemmEngine``, ``RramTile``, ``SparseSystolicArray`` …), instantiated as
         submodule ``inner``.
     regmap : hw.axi.regmap.RegisterMap
         The register map; ``("field", s, f)``/``("ctrl", s)`` registers drive stream ``s`` of ``inner`` from the bus.

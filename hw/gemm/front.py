@@ -1,14 +1,12 @@
-"""The GEMM engines' one front end: ports, descriptor accept/reject, output stage and the counters both dataflows
-count alike. The dataflow (weight-stationary :class:`hw.gemm.engine.GemmEngine`, output-stationary
-:class:`hw.gemm.os_engine.GemmOSEngine`) is what each engine supplies (:meth:`GemmFrontEnd.dataflow`)."""
+"""What the GEMM engine's front end shares between dataflows (the descriptor check, the output stage, the counter
+list) and the interface of a dataflow, the strategy :class:`hw.gemm.engine.GemmEngine` is built with
+(:class:`Dataflow`: weight-stationary :class:`hw.gemm.ws_dataflow.WeightStationary`, output-stationary
+:class:`hw.gemm.os_dataflow.OutputStationary`)."""
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from hw.gemm.beats import ERROR_FIELDS
 
-from hw.gemm.beats import ERROR_FIELDS, desc_layout, result_layout
-
-__all__ = ["GemmFrontEnd", "COUNTERS", "descriptor_errors", "output_stage"]
+__all__ = ["COUNTERS", "Dataflow", "descriptor_errors", "output_stage"]
 
 # performance counters, in port order (docs/gemm.md "Counters")
 COUNTERS = ("cycles", "busy_cycles", "stall_input", "stall_output", "stall_weight", "macs", "zero_skips",
@@ -61,24 +59,23 @@ def output_stage(m, cfg, sums, *, shift, n_valid, out):
         m.d.comb += out[c].eq(Mux(c < n_valid, x, 0))
 
 
-class GemmFrontEnd(wiring.Component):
-    """The part of a GEMM engine that does not depend on its dataflow; the engines derive from it.
+class Dataflow:
+    """A GEMM dataflow: the strategy :class:`hw.gemm.engine.GemmEngine` is built with.
 
-    - Ports: ``desc``, ``weights``, ``acts``, ``results``, the counters :data:`COUNTERS` and ``error``
-      (docs/gemm.md "Interface"); the dataflow gives the ``weights`` and ``acts`` beat layouts.
-    - Descriptor accept/reject: ``desc.ready`` is the dataflow's ``desc_ready``; a descriptor transfers when it is
-      high with ``desc.valid``; a bad one (:func:`descriptor_errors`) counts in ``jobs_rejected`` and sets ``error``,
-      a good one calls the dataflow's ``start``. 1 cycle.
-    - Output stage: :func:`output_stage` on the dataflow's finished row (``sums``, ``shift``, ``n_valid``) into
-      ``results.payload``; the dataflow drives ``results.valid`` and consumes ``results.ready``.
-    - Counters: ``cycles`` (every cycle), ``busy_cycles`` (the dataflow's ``busy``: an activation row or step
-      enters the array), ``stall_output`` (``results`` valid and not ready), ``jobs_done`` (a result transfers
-      with the dataflow's ``job_end``); the dataflow counts ``stall_input``, ``stall_weight``, ``macs`` and
-      ``zero_skips``, whose meaning is its own. Registered: 1 cycle.
+    The engine owns the ports, the descriptor check, the output stage and the counters both dataflows count alike;
+    the dataflow owns everything else (array core, sequencing, accumulation) and the ``weights``/``acts`` beat
+    layouts. :meth:`build` builds it into the engine's module and returns the hooks the engine connects:
 
-    A dataflow overrides :meth:`dataflow`, which builds everything else (array core, sequencing, accumulation) and
-    returns the hooks above. Its synchronous assignments come before the front end's, so a descriptor taken in the
-    cycle a job ends starts the next job.
+    - ``desc_ready``: a descriptor may transfer this cycle (the engine's ``desc.ready``);
+    - ``start(m, desc)``: adds the synchronous assignments that start the good descriptor ``desc``;
+    - ``busy``: an activation row or step enters the array this cycle (``busy_cycles``);
+    - ``job_end``: the result beat on offer is the job's last (``jobs_done`` counts it when it transfers);
+    - ``sums``, ``shift``, ``n_valid``: the finished row on offer, its requantization shift (a value or 0) and its
+      number of real columns, for the output stage; the dataflow drives ``results.valid`` and reads
+      ``results.ready`` itself, and counts ``stall_input``, ``stall_weight``, ``macs`` and ``zero_skips``.
+
+    Its synchronous assignments come before the engine's, so a descriptor taken in the cycle a job ends starts the
+    next job.
 
     Parameters
     ----------
@@ -86,55 +83,36 @@ class GemmFrontEnd(wiring.Component):
         The validated configuration.
     weights, acts : Layout
         The dataflow's weight and activation beat layouts.
+
+    Attributes
+    ----------
+    config : GemmConfig
+    weights_layout, acts_layout : Layout
+        The beat layouts (the engine's ``weights`` and ``acts`` stream payloads).
+    latency : int
+        ``GemmConfig.latency``, ``rows + cols + pe_pipeline`` cycles (each dataflow says from which event).
     """
 
     def __init__(self, config, *, weights, acts):
-        self._cfg = cfg = config
-        super().__init__({
-            "desc": In(stream.Signature(desc_layout(cfg))),
-            "weights": In(stream.Signature(weights)),
-            "acts": In(stream.Signature(acts)),
-            "results": Out(stream.Signature(result_layout(cfg))),
-            **{name: Out(cfg.counter_bits) for name in COUNTERS},
-            "error": Out(len(ERROR_FIELDS)),
-        })
+        self._cfg, self._weights, self._acts = config, weights, acts
+
+    @property
+    def config(self):
+        return self._cfg
+
+    @property
+    def weights_layout(self):
+        return self._weights
+
+    @property
+    def acts_layout(self):
+        return self._acts
 
     @property
     def latency(self):
-        """``GemmConfig.latency``: ``rows + cols + pe_pipeline`` (each engine says from which event)."""
         return self._cfg.latency
 
-    def dataflow(self, m):
-        """Build the dataflow into ``m``; return a namespace with ``desc_ready``, ``start(m, desc)``, ``busy``,
-        ``job_end``, ``sums``, ``shift`` (a value or 0) and ``n_valid`` (see the class docstring)."""
+    def build(self, m, ports):
+        """Build the dataflow into ``m``, driving the engine ``ports`` (its streams and counters); return the hooks
+        (a namespace, see the class docstring)."""
         raise NotImplementedError
-
-    def elaborate(self, platform):
-        m = Module()
-        hooks = self.dataflow(m)
-        self._accept(m, hooks)
-        output_stage(m, self._cfg, hooks.sums, shift=hooks.shift, n_valid=hooks.n_valid, out=self.results.payload)
-        self._front_counters(m, hooks)
-        return m
-
-    def _accept(self, m, hooks):
-        """``desc.ready`` and the check: a bad descriptor counts in ``jobs_rejected`` and sets ``error``, a good one
-        starts the dataflow. 1 cycle."""
-        m.d.comb += self.desc.ready.eq(hooks.desc_ready)
-        bad = descriptor_errors(m, self._cfg, self.desc.payload)
-        # the transfer condition is the dataflow's ready and the port's valid (not through desc.ready)
-        with m.If(hooks.desc_ready & self.desc.valid):
-            with m.If(bad.any()):
-                m.d.sync += [self.jobs_rejected.eq(self.jobs_rejected + 1), self.error.eq(bad)]
-            with m.Else():
-                hooks.start(m, self.desc.payload)
-
-    def _front_counters(self, m, hooks):
-        """``cycles``, ``busy_cycles``, ``stall_output``, ``jobs_done``. 1 cycle (registered)."""
-        m.d.sync += self.cycles.eq(self.cycles + 1)
-        with m.If(hooks.busy):
-            m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
-        with m.If(self.results.valid & ~self.results.ready):
-            m.d.sync += self.stall_output.eq(self.stall_output + 1)
-        with m.If(self.results.valid & self.results.ready & hooks.job_end):
-            m.d.sync += self.jobs_done.eq(self.jobs_done + 1)

@@ -24,7 +24,7 @@ class WSArrayCore(wiring.Component):
 
     This is the engine's array seam: the engine's control and accumulator talk to it only through the
     members below, so another core with the same members can replace it (the output-stationary core does not fit
-    it and has its own top, :class:`hw.gemm.os_engine.GemmOSEngine`).
+    it and has its own top, :class:`hw.gemm.os_dataflow.OutputStationary`).
 
     - ``weights``: beats of the *next* tile, PE row 0 first, ``rows`` per tile, written into the PEs' shadow
       registers (a beat reaches PE column c ``c + 1`` cycles after its transfer). The controller must finish a

@@ -26,7 +26,7 @@ REJECT_CYCLES = 4
 
 
 class GemmEngineTB(Testbench):
-    """Drives one ``GemmEngine`` or ``GemmOSEngine`` DUT (``cfg.dataflow``) and checks it.
+    """Drives one ``GemmEngine`` DUT (either ``cfg.dataflow``) and checks it.
 
     Parameters
     ----------

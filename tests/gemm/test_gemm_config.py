@@ -126,3 +126,33 @@ def test_perf_cli_layers_and_errors(tmp_path, capsys):
     assert "needs a \"gemm\" config" in capsys.readouterr().err
     assert main(["perf", "--config", "gemm_4x4_2of4", "--gemm", "65,1,1"]) == 2
     assert "M = 65 is out of range" in capsys.readouterr().err
+
+
+def test_one_engine_with_a_dataflow_strategy():
+    """GemmEngine is one class for both dataflows: the config picks the strategy, which gives the beat layouts;
+    another Dataflow can be passed; a wrong one or a wrong config is a one-line TypeError naming the argument."""
+    from hw.gemm.engine import DATAFLOWS, GemmEngine
+    from hw.gemm.front import Dataflow
+    from hw.gemm.os_dataflow import OutputStationary
+    from hw.gemm.ws_dataflow import WeightStationary
+
+    ws = GemmConfig(rows=2, cols=3, keep=2, block=4, max_m=5, max_k=9, max_n=4)
+    os_ = GemmConfig(**{**ws.to_dict(), "dataflow": "os"})
+    assert DATAFLOWS == {"ws": WeightStationary, "os": OutputStationary}
+    for cfg, kind in ((ws, WeightStationary), (os_, OutputStationary)):
+        engine = GemmEngine(cfg)
+        assert type(engine.dataflow) is kind and isinstance(engine.dataflow, Dataflow)
+        assert engine.acts.payload.shape() == engine.dataflow.acts_layout
+        assert engine.weights.payload.shape() == engine.dataflow.weights_layout
+        assert engine.latency == cfg.latency == cfg.rows + cfg.cols + cfg.pe_pipeline
+    explicit = GemmEngine(ws, dataflow=WeightStationary(ws))
+    assert type(explicit.dataflow) is WeightStationary
+    with pytest.raises(TypeError, match=r"^dataflow = 'ws' is not a Dataflow: allowed WeightStationary, "
+                                        r"OutputStationary"):
+        GemmEngine(ws, dataflow="ws")
+    with pytest.raises(TypeError, match=r"^config = \{'rows': 2\} is not a GemmConfig"):
+        GemmEngine({"rows": 2})
+    with pytest.raises(TypeError, match=r'dataflow = "os"'):
+        OutputStationary(ws)
+    with pytest.raises(NotImplementedError):
+        Dataflow(ws, acts=None, weights=None).build(None, None)

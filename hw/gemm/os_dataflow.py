@@ -1,4 +1,4 @@
-"""The sparse GEMM engine on the output-stationary core: job descriptors, joined K-block streams, ReLU/requant."""
+"""The GEMM engine's output-stationary dataflow: sequencer, joined K-block streams, core, row drop."""
 
 from types import SimpleNamespace
 
@@ -11,13 +11,14 @@ from hw.systolic.beats import weight_layout
 from hw.systolic.mac import tree_sum
 from hw.gemm.os_array import SparseOSArray
 from hw.gemm.os_beats import os_act_layout
-from hw.gemm.front import GemmFrontEnd
+from hw.gemm.front import Dataflow
 
-__all__ = ["GemmOSEngine"]
+__all__ = ["OutputStationary"]
 
 
-class GemmOSEngine(GemmFrontEnd):
-    """``C[M × N] = A[M × K] · W[K × N]`` on an output-stationary keep:block array (:class:`SparseOSArray`).
+class OutputStationary(Dataflow):
+    """``C[M × N] = A[M × K] · W[K × N]`` on an output-stationary keep:block array (:class:`SparseOSArray`,
+    ``dataflow = "os"``).
 
     A job is one descriptor (M, K, N[, shift]); its work is the output tiles (n-tile ``nn``, m-tile ``mm``) in the
     order ``for nn: for mm:``, each ``rows × cols`` of C, ragged at the end of M and N. A tile takes
@@ -29,7 +30,7 @@ class GemmOSEngine(GemmFrontEnd):
     rows ``m = 0 … M−1``. docs/gemm.md ("Output-stationary dataflow") specifies ports, timing and counters;
     :mod:`gen.gemm.perf` is the exact cycle model.
 
-    The ports are those of :class:`hw.gemm.engine.GemmEngine` with the same widths (an OS activation beat,
+    The engine's ports (:class:`hw.gemm.engine.GemmEngine`) have the WS widths (an OS activation beat,
     ``rows × block`` activations, has the WS beat's ``k = rows·block`` elements; the weight beat is the WS one,
     the core's ``last`` flag is generated here). ``acts`` and ``weights`` are joined: a beat of either
     transfers only together with one of the other; each stream's ``ready`` is high while the engine can take a
@@ -37,7 +38,7 @@ class GemmOSEngine(GemmFrontEnd):
     stream offers a beat.
 
     The ports, descriptor check, output stage and the dataflow-independent counters are
-    :class:`hw.gemm.front.GemmFrontEnd`'s; this class is the output-stationary dataflow.
+    :class:`hw.gemm.engine.GemmEngine`'s; this is its output-stationary strategy (:class:`hw.gemm.front.Dataflow`).
 
     Latency: a tile whose last step transfers in cycle a offers result row i in cycle
     ``a + cols + 1 + pe_pipeline + i``.
@@ -45,18 +46,7 @@ class GemmOSEngine(GemmFrontEnd):
     Parameters
     ----------
     config : gen.gemm.config.GemmConfig
-        The validated configuration with ``dataflow = "os"`` (this is the generator's top component).
-
-    Members
-    -------
-    desc : In(stream.Signature(desc_layout))
-    weights : In(stream.Signature(weight beat))
-    acts : In(stream.Signature(ArrayLayout(ArrayLayout(act, block), rows)))
-    results : Out(stream.Signature(ArrayLayout(signed(result_bits), cols)))
-    cycles, busy_cycles, stall_input, stall_output, stall_weight, macs, zero_skips, jobs_done, jobs_rejected
-        Out(counter_bits): wrapping counters since reset.
-    error : Out(4)
-        Cause bits (m, k, n, shift) of the most recently rejected descriptor; 0 until one is rejected.
+        The validated configuration with ``dataflow = "os"``.
     """
 
     def __init__(self, config):
@@ -77,9 +67,10 @@ class GemmOSEngine(GemmFrontEnd):
         ``rows + cols + pe_pipeline`` (``GemmConfig.latency``)."""
         return self._cfg.latency
 
-    def dataflow(self, m):
-        """The output-stationary dataflow (:meth:`hw.gemm.front.GemmFrontEnd.dataflow`): sequencer, joined K-block
+    def build(self, m, ports):
+        """Build the output-stationary dataflow (:meth:`hw.gemm.front.Dataflow.build`): sequencer, joined K-block
         streams, core, row drop, and the counters whose meaning is its own."""
+        self.ports = ports
         cfg = self._cfg
         rows, cols = cfg.rows, cfg.cols
         m.submodules.core = core = SparseOSArray(
@@ -152,13 +143,13 @@ class GemmOSEngine(GemmFrontEnd):
         hold_for_info = s.step_last & info_tight
         m.d.comb += [
             core.weights.valid.eq(s.busy & ~hold_for_info),
-            core.acts.valid.eq(s.busy & ~hold_for_info & self.acts.valid & self.weights.valid),
+            core.acts.valid.eq(s.busy & ~hold_for_info & self.ports.acts.valid & self.ports.weights.valid),
         ]
         step_ok = Signal(name="step_ok")
         m.d.comb += step_ok.eq(core.acts.ready)
         m.d.comb += [
-            self.acts.ready.eq(step_ok & (self.weights.valid | ~self.acts.valid)),
-            self.weights.ready.eq(step_ok & (self.acts.valid | ~self.weights.valid)),
+            self.ports.acts.ready.eq(step_ok & (self.ports.weights.valid | ~self.ports.acts.valid)),
+            self.ports.weights.ready.eq(step_ok & (self.ports.acts.valid | ~self.ports.weights.valid)),
         ]
         fire = Signal(name="fire")
         m.d.comb += fire.eq(core.acts.valid & core.acts.ready)
@@ -174,10 +165,10 @@ class GemmOSEngine(GemmFrontEnd):
             for b in range(block):
                 m.d.comb += [
                     real[i][b].eq(s.row_real[i] & s.lane_real[b]),
-                    core.acts.payload[i][b].eq(Mux(real[i][b], self.acts.payload[i][b], 0)),
+                    core.acts.payload[i][b].eq(Mux(real[i][b], self.ports.acts.payload[i][b], 0)),
                 ]
         m.d.comb += [
-            core.weights.payload.entries.eq(self.weights.payload),
+            core.weights.payload.entries.eq(self.ports.weights.payload),
             core.weights.payload.last.eq(s.step_last),
         ]
         return real
@@ -258,10 +249,10 @@ class GemmOSEngine(GemmFrontEnd):
         head_valid = ~skid_empty | core.results.valid
         head = Mux(skid_empty, core.results.payload, skid)
         drop = ~r_info.rows_real.bit_select(o_row, 1)
-        m.d.comb += self.results.valid.eq(head_valid & ~drop)
+        m.d.comb += self.ports.results.valid.eq(head_valid & ~drop)
         out_row = Signal.like(core.results.payload, name="out_row")
         m.d.comb += out_row.eq(head)
-        consumed = head_valid & (drop | self.results.ready)
+        consumed = head_valid & (drop | self.ports.results.ready)
         with m.If(skid_empty):
             # an empty register copies the core's row in every cycle (its enable is the one register skid_empty,
             # not the output's drop/ready logic); it is kept when the row is not consumed
@@ -278,12 +269,12 @@ class GemmOSEngine(GemmFrontEnd):
     def _counters(self, m, s, step_ok):
         """The output-stationary ``stall_input`` and ``stall_weight`` (docs/gemm.md "Output-stationary dataflow").
         1 cycle (registered)."""
-        with m.If(step_ok & ~(self.acts.valid & self.weights.valid)):
-            m.d.sync += self.stall_input.eq(self.stall_input + 1)
+        with m.If(step_ok & ~(self.ports.acts.valid & self.ports.weights.valid)):
+            m.d.sync += self.ports.stall_input.eq(self.ports.stall_input + 1)
         # the analogue of WS's weight stall: a job cannot take a step in a cycle not stalled on output (a short
         # tile's last step held for the output spacing, or the core held by a full skid register)
-        with m.If(s.busy & ~step_ok & ~(self.results.valid & ~self.results.ready)):
-            m.d.sync += self.stall_weight.eq(self.stall_weight + 1)
+        with m.If(s.busy & ~step_ok & ~(self.ports.results.valid & ~self.ports.results.ready)):
+            m.d.sync += self.ports.stall_weight.eq(self.ports.stall_weight + 1)
 
     def _mac_counters(self, m, s, fire):
         """``macs``/``zero_skips``: a step's MAC slots on real positions (row < M, column < N, K position < K),
@@ -296,15 +287,15 @@ class GemmOSEngine(GemmFrontEnd):
         # with pe_pipeline >= 2 (first result row cols + 3 or more cycles after the last step) the slots' picks get
         # a register of their own, so the `rows·cols·keep`-slot sum is not behind the index mux
         picks_registered = cfg.pe_pipeline >= 2
-        acts = self.acts.payload
+        acts = self.ports.acts.payload
         nz_a = [Signal(range(rows + 1), name=f"nz_b{b}") for b in range(block)]
         z_a = [Signal(range(rows + 1), name=f"z_b{b}") for b in range(block)]
-        idx_a = Signal.like(self.weights.payload, name="w_step")
+        idx_a = Signal.like(self.ports.weights.payload, name="w_step")
         cols_a = Signal(cols, name="cols_real")
         # indices and columns are taken whenever a weight beat is offered (they only matter beside non-zero counts),
         # so the step's transfer enables only the counts; an idle port's payload (X in simulation) never enters
-        with m.If(self.weights.valid):
-            m.d.sync += [idx_a.eq(self.weights.payload), cols_a.eq(s.col_real)]
+        with m.If(self.ports.weights.valid):
+            m.d.sync += [idx_a.eq(self.ports.weights.payload), cols_a.eq(s.col_real)]
         with m.If(fire):
             # a step's counts by K position; the multiplier slots pick theirs in the next stage
             for b in range(block):
@@ -332,8 +323,9 @@ class GemmOSEngine(GemmFrontEnd):
             slot_nz, slot_z = (self._group_sums(m, slots, name) for slots, name in ((slot_nz, "nz"), (slot_z, "z")))
         step_macs = Signal(range(rows * cols * keep + 1), name="step_macs")
         step_zeros = Signal.like(step_macs, name="step_zeros")
+        ports = self.ports
         m.d.sync += [step_macs.eq(tree_sum(slot_nz)), step_zeros.eq(tree_sum(slot_z)),
-                     self.macs.eq(self.macs + step_macs), self.zero_skips.eq(self.zero_skips + step_zeros)]
+                     ports.macs.eq(ports.macs + step_macs), ports.zero_skips.eq(ports.zero_skips + step_zeros)]
 
     @staticmethod
     def _group_sums(m, values, name):
