@@ -32,8 +32,10 @@ dense engine, N = 16 to 1 N-tile of 16 against 2 of 8: 10/3 = 3.33×).
 After the cycle tables: the accuracy of the trained digits CNN (int8 golden, 450 test images) with the A-DBB
 engines' activation pruning on every weighted layer, int8 weights × act_keep {dense, 2}, 2:4 weights (along K) ×
 act_keep {dense, 2, 1} and 2:4 weights along N × act_keep {dense, 2}, without and with A-DBB-aware fine-tuning
-(:func:`sim.network.actsparse.adbb_study`, every seed of :data:`sim.network.actsparse.SEEDS`: mean and min-max, no
-seed selected; 12 fine-tunings of 30 epochs on the 1,347 training images), and each engine's accuracy beside its speedup (``--no-accuracy`` skips it).
+(:func:`sim.network.actsparse.adbb_study` with its recipe: the balanced channel order, rank noise, K order
+:data:`hw.formats.conv.ADBB_K_ORDER`; every seed of :data:`sim.network.actsparse.SEEDS`: mean and min-max, no
+seed selected; 12 fine-tunings of 30 epochs on the 1,347 training images), and each engine's accuracy beside its
+speedup (``--no-accuracy`` skips it).
 """
 
 import argparse
