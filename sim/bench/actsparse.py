@@ -193,8 +193,9 @@ def accuracy_section(results) -> dict:
     study = {**parts[0], **{w: p[w] for w, p in zip(ACCURACY_ACT_KEEPS, parts)},
              "seconds": sum(p["seconds"] for p in parts)}
     print(f"\nAccuracy on the trained digits CNN (int8 golden, {study['images']} test images; A-DBB of every "
-          f"weighted layer's im2col input, block {study['block']}, K order {study['k_order']}; no FT / A-DBB fine-tuning {study['epochs']} "
-          f"epochs, lr {study['lr']}, distill {study['distill']}, rank noise {study['rank_noise']}: mean (min-max) over seeds "
+          f"weighted layer's im2col input, block {study['block']}, K order {study['k_order']}, channel order "
+          f"{study['reorder']}; no FT / A-DBB fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill "
+          f"{study['distill']}, rank noise {study['rank_noise']}: mean (min-max) over seeds "
           f"{','.join(map(str, study['seeds']))}; {study['seconds']:.0f} s):")
     for part in parts:
         for line in study_table(part):

@@ -35,10 +35,10 @@ from gen.network.spec import SHIPPED, Network, load
 from gen.network.train import ActPrune, finetune, forward, softmax_cross_entropy
 from sim.network.golden import classes_of, int8_forward, quantize
 
-__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "RANK_NOISE", "SEEDS", "REORDERS", "REORDER", "WEIGHTS", "adbb_gemm",
-           "adbb_predict", "int8_units", "permute_channels", "adbb_channel_order", "balanced_channel_order",
-           "nm_k_mask", "nm_n_mask", "adbb_finetune", "measure", "finetune_run",
-           "spread", "adbb_study", "rtl_check", "study_table", "main"]
+__all__ = ["ACT_KEEPS", "BLOCK", "EPOCHS", "LR", "DISTILL", "RANK_NOISE", "SEEDS", "REORDERS", "REORDER", "WEIGHTS",
+           "adbb_gemm", "adbb_predict", "int8_units", "permute_channels", "adbb_channel_order",
+           "balanced_channel_order", "nm_k_mask", "nm_n_mask", "adbb_finetune", "measure", "finetune_run", "spread",
+           "adbb_study", "rtl_check", "study_table", "main"]
 
 ACT_KEEPS = (3, 2, 1)
 BLOCK = 4
@@ -184,7 +184,7 @@ def balanced_channel_order(fnet: Network, *, block: int = BLOCK) -> dict:
     """``{hidden weighted layer: permutation}`` of the output channels (for :func:`permute_channels`) that deals
     them to the next layer's K-blocks by how often they are non-zero, dense and sparse ones mixed in every block
     (:func:`sim.gemm.driver.balance_channels`, Sense's channel rearrangement; counts over the 1,347 training
-    images in the int8 network, shifts uncalibrated): fewer blocks then hold more than ``act_keep`` non-zeros. A
+    images in the int8 network, shifts uncalibrated): every block gets busy and rarely active channels alike. A
     channel's blocks are its channel group at each tap in the ``"ijc"`` K order (the fc layer's 16 pooled
     channels: 4 groups of 4); in ``"cij"`` blocks run along a channel's taps, and the order only moves where they
     straddle channels. Data-driven, no search: fast."""
@@ -237,9 +237,8 @@ def adbb_finetune(fnet: Network, act_keep: int | None, *, block: int = BLOCK, ma
     (default all). ``adbb_calibration``: the shifts' label search measures accuracy with the A-DBB GEMM in the
     loop (``quantize(..., gemm=adbb_gemm(act_keep))``) instead of exact sums. ``k_order``: the K order A-DBB's
     blocks are cut in, ``rank_noise`` the training's noise on the ranking (:class:`gen.network.train.ActPrune`:
-    the top-k is taken on ``|a| · exp(rank_noise · ε)``, a fresh ``ε ~ N(0, 1)`` per entry and step; 0: off). Seeded
-    (``seed``); about 30 s for
-    30 epochs on one core.
+    the top-k is taken on ``|a| · exp(rank_noise · ε)``, a fresh ``ε ~ N(0, 1)`` per entry and step; 0: off).
+    Seeded (``seed``); about 30 s for 30 epochs on one core.
     """
     x, y = digits("train")
     rule = None
@@ -305,9 +304,8 @@ def _seeds(seeds):
 
 def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int = BLOCK, epochs: int = EPOCHS,
                lr: float = LR, distill: float = DISTILL, rank_noise: float = RANK_NOISE, seeds=SEEDS, layers=None,
-               control: bool = False,
-               weights=WEIGHTS, reorder=REORDER, k_order: str = ADBB_K_ORDER, quiet: bool = True,
-               **recipe) -> dict:
+               control: bool = False, weights=WEIGHTS, reorder=REORDER, k_order: str = ADBB_K_ORDER,
+               quiet: bool = True, **recipe) -> dict:
     """Test accuracy (int8 golden, the 450 test images) of int8 and 2:4-pruned weights × A-DBB ``act_keeps``,
     without and with A-DBB-aware fine-tuning, the fine-tuning repeated for every seed of ``seeds``.
 
@@ -316,15 +314,16 @@ def adbb_study(fnet: Network | None = None, *, act_keeps=ACT_KEEPS, block: int =
     …}, "runs": {act_keep: [run, …]}}`` (a run per seed: :func:`finetune_run`; :func:`spread` summarizes them).
     ``recipe``: more :func:`adbb_finetune` options (``straight_through``, ``adbb_calibration``).
     ``int8``: the shipped network (``fnet``, default the shipped float one, quantized as shipped); ``2:4``: its
-    weights pruned 2:4 along K in ``k_order`` (:func:`nm_k_mask`) and fine-tuned with the mask (15 epochs, seed 0, as in
-    :func:`sim.network.accuracy.pruning_study`). ``runs[a]``: that start fine-tuned by :func:`adbb_finetune` with
+    weights pruned 2:4 along K in ``k_order`` (:func:`nm_k_mask`) and fine-tuned with the mask (15 epochs, seed 0,
+    as in :func:`sim.network.accuracy.pruning_study`). ``runs[a]``: that start fine-tuned by :func:`adbb_finetune` with
     A-DBB ``a`` (mask kept, ``fnet`` the teacher), measured at ``a``. No seed is selected: the mean is over all.
     ``weights``: which of the two starts (default both). ``reorder``: ``"balance"`` (the default, the recipe's):
     ``fnet``'s channels are first put in :func:`balanced_channel_order` (:func:`permute_channels`: the same dense
     function), and everything follows (the starts, their pruning, the teacher, ``no_finetune``); ``"search"`` (or
     ``True``): the ``int8`` start's channels are put in :func:`adbb_channel_order` for each ``act_keep`` (the
     permuted network is also the teacher; ``no_finetune`` stays the shipped order's; not with ``2:4``, whose pruning
-    would have to follow the order); ``"none"`` (or ``False``): the shipped order. ``control``: also ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense.
+    would have to follow the order); ``"none"`` (or ``False``): the shipped order. ``control``: also
+    ``runs["dense"]``, the same recipe and seeds without A-DBB, measured dense.
     ``layers``: the weighted layers whose input A-DBB prunes (default all: one engine runs the whole network).
     ``k_order``: the K order of the im2col rows A-DBB cuts its blocks from (:data:`hw.formats.conv.K_ORDERS`,
     default :data:`hw.formats.conv.ADBB_K_ORDER`), in the fine-tuning and the int8 golden alike.
@@ -393,7 +392,7 @@ def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", se
     :func:`sim.network.rtl.run_rtl`, every layer checked against the A-DBB int8 golden inside the simulation),
     the host laying every layer out in ``k_order`` (the 2:4 mask along K in it too, :func:`nm_k_mask`), the
     channels in the study's order ``reorder`` (``"balance"`` or ``"none"``).
-    Returns ``{"top", "images", "bit_exact", "rtl_accuracy", "golden_accuracy", "cycles"}``."""
+    Returns ``{"top", "k_order", "reorder", "images", "bit_exact", "rtl_accuracy", "golden_accuracy", "cycles"}``."""
     import dataclasses
 
     from sim.network.rtl import gemm_config, run_rtl
@@ -415,7 +414,8 @@ def rtl_check(act_keep: int = 1, images: int = 10, *, sim: str = "verilator", se
                               name=None)
     r = run_rtl(qnet, xt[:images], sim=sim, seed=seed, config=cfg, k_order=k_order)
     golden = adbb_predict(qnet, xt[:images], act_keep, k_order=k_order)
-    return {"top": r.top, "k_order": k_order, "reorder": reorder, "images": images, "bit_exact": bool(r.bit_exact and np.array_equal(r.predictions, golden)),
+    return {"top": r.top, "k_order": k_order, "reorder": reorder, "images": images,
+            "bit_exact": bool(r.bit_exact and np.array_equal(r.predictions, golden)),
             "rtl_accuracy": float(np.mean(r.predictions == yt[:images])),
             "golden_accuracy": float(np.mean(golden == yt[:images])), "cycles": r.cycles["total"]}
 

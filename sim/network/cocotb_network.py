@@ -3,8 +3,8 @@
 
 Settings (:func:`sim.common.tbenv.settings`): the DUT's config, the seed and the knob ``job``, a directory
 holding ``network.npz`` (:func:`gen.network.spec.save`) and ``job.npz`` (the int8 ``inputs``, the RRAM
-``strategy``, ``progress``, the GEMM engine's ``k_order``); the result (every layer's output as the RTL produced it, the cycles per layer,
-``bit_exact``) goes to ``result.npz`` there. Each layer's output is asserted equal to
+``strategy``, ``progress``, the GEMM engine's ``k_order``); the result (every layer's output as the RTL produced
+it, the cycles per layer, ``bit_exact``) goes to ``result.npz`` there. Each layer's output is asserted equal to
 :func:`sim.network.golden.int8_forward` before the next layer starts; on an A-DBB engine (``act_keep > 0``,
 ``act_mode = "adbb"``) with the engine's activation pruning in its GEMMs
 (:func:`sim.gemm.golden.effective_acts`, as :func:`sim.network.actsparse.adbb_gemm`).

@@ -187,9 +187,9 @@ def quantize(network: Network, calib_images, *, mode: str = "int8", granularity:
     layer's shift is then lowered by up to 3 where that raises the calibration accuracy (a few outliers
     saturate, the rest gain resolution), layer by layer. ``gemm`` (the hook of :func:`int8_forward`, e.g. the
     A-DBB engine's, :func:`sim.network.actsparse.adbb_gemm`) is what that accuracy is measured with (default the
-    exact sums), given its operands in ``k_order``. The returned layers' ``scale`` is the float value of one unit of their integer sum, per output
-    channel. ``quantizer`` (a callable ``w -> (q, scale)`` on the folded float weights, e.g. an SME quantizer,
-    :func:`gen.compiler.sme.sme_quantize`) replaces ``mode`` and ``granularity``.
+    exact sums), given its operands in ``k_order``. The returned layers' ``scale`` is the float value of one unit of
+    their integer sum, per output channel. ``quantizer`` (a callable ``w -> (q, scale)`` on the folded float
+    weights, e.g. an SME quantizer, :func:`gen.compiler.sme.sme_quantize`) replaces ``mode`` and ``granularity``.
     """
     checks.check_instance("network", network, Network)
     quantizer = _quantizer(mode, granularity) if quantizer is None else quantizer

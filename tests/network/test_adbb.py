@@ -359,7 +359,8 @@ def test_rank_noise_is_seeded_training_only_and_checked():
     assert not all(np.array_equal(a.weights()[k], c.weights()[k]) for k in a.weights())
     for bad, exc in ((lambda: ActPrune(2, 4, rank_noise=-0.1), ValueError),
                      (lambda: forward(f, x[:2], act_prune=rule), ValueError),
-                     (lambda: ActPrune(2, 4, k_order="cji"), ValueError), (lambda: ActPrune(2, 4, k_order=1), TypeError)):
+                     (lambda: ActPrune(2, 4, k_order="cji"), ValueError),
+                     (lambda: ActPrune(2, 4, k_order=1), TypeError)):
         with pytest.raises(exc) as err:
             bad()
         assert "\n" not in str(err.value) and ("rank_noise" in str(err.value) or "k_order" in str(err.value))
