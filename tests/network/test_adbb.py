@@ -267,9 +267,10 @@ def test_nm_n_mask_is_prune_n_on_the_gemm_matrix(seed):
 
 
 def test_k_order_decides_the_blocks_on_a_hand_made_case():
-    """conv2-like input where channel 0 holds 4 equal non-zero taps in a row and every other channel is 0: in the
-    ``"cij"`` order they are one K-block and A-DBB 2:4 drops two of them; in ``"ijc"`` each is alone among the 8
-    channels of its tap, so nothing is dropped and the result is the dense one. Both orders: the same dense sums."""
+    """conv2-like input where only channel 0 is non-zero, one value everywhere (spatially correlated, equal
+    magnitudes): in the ``"cij"`` order a K-block holds 4 of its taps and A-DBB 2:4 drops two; in ``"ijc"`` each tap
+    is alone among the 4 channels of its block, so nothing is dropped and the result is the dense one. Both orders:
+    the same dense sums."""
     from gen.network.spec import Layer
 
     x = np.zeros((1, 8, 4, 4), np.int64)
