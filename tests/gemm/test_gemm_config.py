@@ -127,7 +127,7 @@ def test_perf_cli_layers_and_errors(tmp_path, capsys):
     assert main(["perf", "--config", "gemm_4x4_2of4", "--gemm", "65,1,1"]) == 2
     assert "M = 65 is out of range" in capsys.readouterr().err
 
-\[email protected]("ignore::amaranth.hdl.UnusedElaboratable")   # the engines a bad argument refuses
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")   # the engines refused
 def test_one_engine_with_a_dataflow_strategy():
     """GemmEngine is one class for both dataflows: the config picks the strategy, which gives the beat layouts;
     another Dataflow can be passed; a wrong one or a wrong config is a one-line TypeError naming the argument."""
