@@ -6,7 +6,7 @@ from amaranth.hdl import Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.checks import check_int
+from hw.checks import check_bool, check_int
 from hw.gemm.act_pe import ActPE, act_slot_layout
 from hw.gemm.ws_core import WSArrayCore
 from hw.systolic.beats import index_bits, result_layout, weight_layout
@@ -37,13 +37,17 @@ class ActArrayCore(WSArrayCore):
         Width of the opaque per-step tag, 1 … 256.
     pipeline : int
         PE pipeline registers, 0 … ``MAX_PIPELINE`` (0 here); latency ``rows + cols + pipeline``.
+    advance_on_ready : bool
+        As in :class:`hw.gemm.ws_core.WSArrayCore`.
     """
 
     MAX_PIPELINE = 0      # ActPE has no pipeline
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep,
-                 tag_bits=1, pipeline=0):
+                 tag_bits=1, pipeline=0, advance_on_ready=False):
         check_int("rows", rows, 1, 256)
+        check_bool("advance_on_ready", advance_on_ready)
+        self._advance_on_ready = advance_on_ready
         check_int("pipeline", pipeline, 0, self.MAX_PIPELINE)
         check_int("cols", cols, 1, 256)
         check_int("tag_bits", tag_bits, 1, 256)
