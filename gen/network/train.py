@@ -11,12 +11,12 @@ pass: each weighted layer's im2col input keeps, in every K-block of every row, i
 magnitude (ties to the lower position); :func:`finetune` with ``act_prune=`` trains with it in the loop (S2TA).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hw import checks
-from hw.formats.conv import im2col
+from hw.formats.conv import ADBB_K_ORDER, K_ORDERS, im2col, k_permutation
 from gen.network.spec import Layer, Network
 
 __all__ = ["ActPrune", "adbb_keep", "softmax_cross_entropy", "forward", "logits", "predict", "accuracy", "gradients", "train", "finetune", "digits_cnn", "apply_mask"]
@@ -38,7 +38,7 @@ class ActPrune:
         Activations kept per K-block, ``1 … block``.
     block : int
         K-block size (the engine's ``block``, one of :data:`hw.formats.nm.BLOCKS` ≥ 2). Blocks are cut from K
-        position 0 of each im2col row (the one K order of :mod:`hw.formats.conv`); the last is zero-padded.
+        position 0 of each im2col row laid out in ``k_order``; the last is zero-padded.
     units : dict or callable, optional
         ``{layer name: (C_in,) float}``: the float value of one integer unit of each input channel, so that the
         magnitudes compared are the int8 network's (with per-channel scales an int8 unit differs per channel), or
@@ -49,6 +49,16 @@ class ActPrune:
         constants 0); ``True`` passes it to every entry as if nothing were pruned (straight-through estimator).
     layers : tuple of str, optional
         The weighted layers whose input is pruned (default ``None``: all of them); the others see dense inputs.
+    k_order : str
+        The K order of the im2col rows the blocks are cut from (:data:`hw.formats.conv.K_ORDERS`; default
+        :data:`hw.formats.conv.ADBB_K_ORDER`; ``"ijc"``: a block is ``block`` channels of one tap; an fc
+        layer's ``(C, H, W)`` input is ordered like a ``C × H × W`` kernel).
+    rank_noise : float
+        Training only (a regularizer, off by default): every magnitude is multiplied by ``exp(rank_noise · ε)``,
+        ``ε ~ N(0, 1)`` drawn per entry and step from ``rng``, before the top-``act_keep`` is taken, so that the
+        network does not fit one data-dependent mask. :func:`finetune` seeds ``rng`` from its ``seed``.
+    rng : numpy.random.Generator, optional
+        The noise's generator (required when ``rank_noise > 0``).
     """
 
     act_keep: int
@@ -56,6 +66,9 @@ class ActPrune:
     units: object = None
     straight_through: bool = False
     layers: tuple | None = None
+    k_order: str = ADBB_K_ORDER
+    rank_noise: float = 0.0
+    rng: object = None
 
     def __post_init__(self):
         block = checks.check_int("block", self.block, 2, 16, allowed="a power of two 2 … 16 (the engine's block)")
@@ -63,6 +76,8 @@ class ActPrune:
             checks.fail("block", block, "is not a power of two", "a power of two 2 … 16 (the engine's block)")
         checks.check_int("act_keep", self.act_keep, 1, block, allowed=f"1 … {block} (block)")
         checks.check_bool("straight_through", self.straight_through)
+        checks.check_choice("k_order", self.k_order, K_ORDERS)
+        checks.check_float("rank_noise", self.rank_noise, 0.0, 10.0)
         if self.units is not None and not (callable(self.units) or isinstance(self.units, dict)):
             raise TypeError(f"units = {type(self.units).__name__} is not a dict or callable: allowed "
                             "{layer name: (C_in,) array}, units(network) -> dict or None")
@@ -84,7 +99,7 @@ class ActPrune:
                 raise ValueError(f"units layer {name!r} is not a weighted layer: allowed {', '.join(names)}")
             checks.check_float_array(f"units {name!r}", u, ndim=1)
         units = None if units is None else {k: np.asarray(u, np.float64) for k, u in units.items()}
-        return ActPrune(self.act_keep, self.block, units, self.straight_through, self.layers)
+        return replace(self, units=units)
 
 
 def adbb_keep(x, *, act_keep, block, units=None) -> np.ndarray:
@@ -110,12 +125,19 @@ def _input_units(layer, prune, per_channel):
     return np.repeat(prune.units[layer.name], per_channel)
 
 
-def _prune_cols(layer, cols, prune, per_channel):
-    """``(cols kept, mask)``: A-DBB of the im2col rows ``cols`` (mask None without ``prune``)."""
+def _prune_cols(layer, cols, prune, shape):
+    """``(cols kept, mask)``: A-DBB of the ``"cij"`` im2col rows ``cols`` of a ``shape = (C, kh, kw)`` input
+    window, its blocks cut in ``prune.k_order`` (mask None without ``prune``)."""
     if prune is None or (prune.layers is not None and layer.name not in prune.layers):
         return cols, None
-    keep = adbb_keep(cols, act_keep=prune.act_keep, block=prune.block,
-                     units=_input_units(layer, prune, per_channel))
+    perm = k_permutation(*shape, prune.k_order)
+    units = _input_units(layer, prune, shape[1] * shape[2])
+    units = None if units is None else units[perm]
+    if prune.rank_noise:
+        units = (1.0 if units is None else units) * np.exp(-prune.rank_noise * prune.rng.standard_normal(cols.shape))
+    kept = adbb_keep(cols[..., perm], act_keep=prune.act_keep, block=prune.block, units=units)
+    keep = np.empty_like(kept)
+    keep[..., perm] = kept
     return cols * keep, keep
 
 
@@ -129,7 +151,7 @@ def _layer_forward(layer, x, prune=None):
         y = blocks.max(axis=(3, 5))
         return y, (x.shape, blocks, y)
     if layer.kind == "fc":
-        flat, keep = _prune_cols(layer, x.reshape(b, -1), prune, h * w)
+        flat, keep = _prune_cols(layer, x.reshape(b, -1), prune, (c, h, w))
         return (flat @ layer.weight.T)[:, :, None, None], (x.shape, flat, keep)
     wt = layer.weight
     kh, kw = wt.shape[2:]
@@ -138,7 +160,7 @@ def _layer_forward(layer, x, prune=None):
     ho = (h + 2 * p - kh) // layer.stride + 1
     wo = (w + 2 * p - kw) // layer.stride + 1
     cols = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))).reshape(b, -1)[:, idx]             # (b, P, c·kh·kw)
-    cols, keep = _prune_cols(layer, cols, prune, kh * kw)
+    cols, keep = _prune_cols(layer, cols, prune, (c, kh, kw))
     if layer.kind == "conv":
         y = cols @ wt.reshape(wt.shape[0], -1).T                                          # (b, P, o)
     else:
@@ -202,6 +224,9 @@ def forward(network: Network, images, *, keep: bool = False, act_prune: ActPrune
     if act_prune is not None:
         checks.check_instance("act_prune", act_prune, ActPrune)
         act_prune = act_prune.resolve(net)
+        if act_prune.rank_noise and act_prune.rng is None:
+            raise ValueError(f"act_prune.rank_noise = {act_prune.rank_noise} has no rng: allowed with an rng "
+                             "(finetune seeds one) or rank_noise = 0")
     outs, caches = [], []
     for layer in net.layers:
         y, cache = _layer_forward(layer, x, act_prune)
@@ -290,6 +315,7 @@ def _adam(network, images, labels, *, seed, epochs, batch, lr, mask=None, progre
     if network.quantized:
         raise ValueError(f"network {network.name!r} has integer weights: allowed a float network")
     rng = np.random.default_rng(seed)
+    noise_rng = np.random.default_rng([seed, 1])        # A-DBB's rank noise: its own stream, the batches unchanged
     if mask is not None:
         network = apply_mask(network, mask)
     params = {k: v.astype(np.float64).copy() for k, v in network.weights().items()}
@@ -300,6 +326,8 @@ def _adam(network, images, labels, *, seed, epochs, batch, lr, mask=None, progre
         order = rng.permutation(len(x))
         # callable units follow the weights: re-evaluated once per epoch on the current network
         act = None if act_prune is None else act_prune.resolve(network.with_weights(params))
+        if act is not None and act.rank_noise and act.rng is None:
+            act = replace(act, rng=noise_rng)
         for start in range(0, len(x), batch):
             sel = order[start:start + batch]
             # straight-through estimator: the forward pass sees the projected weights, the update the float ones
@@ -373,6 +401,7 @@ def digits_cnn(seed: int = 0) -> Network:
     cycles on the RRAM tile (``sim.network.rtl.model_cycles``).
     """
     rng = np.random.default_rng(seed)
+    noise_rng = np.random.default_rng([seed, 1])        # A-DBB's rank noise: its own stream, the batches unchanged
 
     def he(*shape):
         return rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[1:])), shape)

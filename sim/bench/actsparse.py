@@ -32,8 +32,10 @@ dense engine, N = 16 to 1 N-tile of 16 against 2 of 8: 10/3 = 3.33×).
 After the cycle tables: the accuracy of the trained digits CNN (int8 golden, 450 test images) with the A-DBB
 engines' activation pruning on every weighted layer, int8 weights × act_keep {dense, 2}, 2:4 weights (along K) ×
 act_keep {dense, 2, 1} and 2:4 weights along N × act_keep {dense, 2}, without and with A-DBB-aware fine-tuning
-(:func:`sim.network.actsparse.adbb_study`, every seed of :data:`sim.network.actsparse.SEEDS`: mean and min-max, no
-seed selected; 12 fine-tunings of 30 epochs on the 1,347 training images), and each engine's accuracy beside its speedup (``--no-accuracy`` skips it).
+(:func:`sim.network.actsparse.adbb_study` with its recipe: the balanced channel order, rank noise, K order
+:data:`hw.formats.conv.ADBB_K_ORDER`; every seed of :data:`sim.network.actsparse.SEEDS`: mean and min-max, no
+seed selected; 12 fine-tunings of 30 epochs on the 1,347 training images), and each engine's accuracy beside its
+speedup (``--no-accuracy`` skips it).
 """
 
 import argparse
@@ -191,8 +193,9 @@ def accuracy_section(results) -> dict:
     study = {**parts[0], **{w: p[w] for w, p in zip(ACCURACY_ACT_KEEPS, parts)},
              "seconds": sum(p["seconds"] for p in parts)}
     print(f"\nAccuracy on the trained digits CNN (int8 golden, {study['images']} test images; A-DBB of every "
-          f"weighted layer's im2col input, block {study['block']}; no FT / A-DBB fine-tuning {study['epochs']} "
-          f"epochs, lr {study['lr']}, distill {study['distill']}: mean (min-max) over seeds "
+          f"weighted layer's im2col input, block {study['block']}, K order {study['k_order']}, channel order "
+          f"{study['reorder']}; no FT / A-DBB fine-tuning {study['epochs']} epochs, lr {study['lr']}, distill "
+          f"{study['distill']}, rank noise {study['rank_noise']}: mean (min-max) over seeds "
           f"{','.join(map(str, study['seeds']))}; {study['seconds']:.0f} s):")
     for part in parts:
         for line in study_table(part):

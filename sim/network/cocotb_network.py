@@ -3,8 +3,8 @@
 
 Settings (:func:`sim.common.tbenv.settings`): the DUT's config, the seed and the knob ``job``, a directory
 holding ``network.npz`` (:func:`gen.network.spec.save`) and ``job.npz`` (the int8 ``inputs``, the RRAM
-``strategy``, ``progress``); the result (every layer's output as the RTL produced it, the cycles per layer,
-``bit_exact``) goes to ``result.npz`` there. Each layer's output is asserted equal to
+``strategy``, ``progress``, the GEMM engine's ``k_order``); the result (every layer's output as the RTL produced
+it, the cycles per layer, ``bit_exact``) goes to ``result.npz`` there. Each layer's output is asserted equal to
 :func:`sim.network.golden.int8_forward` before the next layer starts; on an A-DBB engine (``act_keep > 0``,
 ``act_mode = "adbb"``) with the engine's activation pruning in its GEMMs
 (:func:`sim.gemm.golden.effective_acts`, as :func:`sim.network.actsparse.adbb_gemm`).
@@ -33,7 +33,8 @@ from sim.rram.tb import RramTileTB
 def _job():
     net_path, job_path, out_path = job_paths(knob("job", ""))
     with np.load(job_path) as j:
-        return load(net_path), j["inputs"].astype(np.int64), str(j["strategy"]), bool(j["progress"]), out_path
+        return (load(net_path), j["inputs"].astype(np.int64), str(j["strategy"]), bool(j["progress"]), out_path,
+                str(j["k_order"]))
 
 
 def _pool(layer, x):
@@ -71,14 +72,15 @@ async def gemm_network(dut):
     """Every weighted layer as im2col GEMM jobs on the engine, its ReLU/requantization between layers."""
     s = settings(GemmConfig)
     cfg = s.config
-    network, inputs, _, progress, out_path = _job()
-    golden = int8_forward(network, inputs=inputs, gemm=lambda layer, A, W: effective_acts(cfg, A) @ W)
+    network, inputs, _, progress, out_path, k_order = _job()
+    golden = int8_forward(network, inputs=inputs, gemm=lambda layer, A, W: effective_acts(cfg, A) @ W,
+                          k_order=k_order)
     tb = GemmEngineTB(dut, cfg, seed=s.seed)
     await tb.start()
 
     async def layer_fn(layer, x):
-        A, _ = layer_gemm(layer, x)
-        W = gemm_matrix_of(layer)
+        A, _ = layer_gemm(layer, x, k_order=k_order)
+        W = gemm_matrix_of(layer, k_order)
         first = len(tb.jobs)
         tb.submit([(A[r:r + cfg.max_m], W, layer.shift) for r in range(0, len(A), cfg.max_m)])
         await tb.finish()                 # every beat scored against the GEMM golden; counters checked
@@ -102,7 +104,7 @@ async def rram_network(dut):
     the tile; the host applies the output stage."""
     s = settings(RramTileConfig)
     cfg = s.config
-    network, inputs, strategy, progress, out_path = _job()
+    network, inputs, strategy, progress, out_path, _ = _job()
     golden = int8_forward(network, inputs=inputs)
     tb = RramTileTB(dut, cfg, seed=s.seed)
     await tb.start()

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from hw import checks
-from hw.formats.conv import im2col, weights_to_gemm
+from hw.formats.conv import im2col, k_permutation, weights_to_gemm
 from gen.compiler.quantize import quantize_symmetric, ternarize
 from gen.network.spec import ACT_BITS, MAX_SHIFT, Network
 from sim.gemm.golden import requantize
@@ -50,21 +50,24 @@ def _check_quantized(network):
                          ".quantize)")
 
 
-def layer_gemm(layer, x) -> tuple:
+def layer_gemm(layer, x, *, k_order: str = "cij") -> tuple:
     """``(A, W)`` of one weighted layer on int inputs ``x`` ``(n, C, H, W)``: ``A`` ``[n·positions, K]``,
-    ``W`` ``[K, N]`` (int64), rows ordered image by image, then output position ``(y, z)``."""
+    ``W`` ``[K, N]`` (int64), rows ordered image by image, then output position ``(y, z)``; K in ``k_order``
+    (:data:`hw.formats.conv.K_ORDERS`; an fc layer's input ``(C, H, W)`` is ordered like a ``C × H × W``
+    kernel's taps: ``"ijc"`` puts the channels of one pixel together)."""
     n = len(x)
     w = np.asarray(layer.weight, np.int64)
     if layer.kind == "fc":
-        return x.reshape(n, -1), w.T.copy()
+        perm = k_permutation(*x.shape[1:], k_order)
+        return x.reshape(n, -1)[:, perm], w.T[perm]
     kh, kw = w.shape[2:]
     if layer.kind == "depthwise":
         c = w.shape[0]
         full = np.zeros((c, c, kh, kw), np.int64)
         full[np.arange(c), np.arange(c)] = w[:, 0]
         w = full
-    A = np.concatenate([im2col(img, kh, kw, layer.stride, layer.padding) for img in x])
-    return A, weights_to_gemm(w)
+    A = np.concatenate([im2col(img, kh, kw, layer.stride, layer.padding, k_order=k_order) for img in x])
+    return A, weights_to_gemm(w, k_order=k_order)
 
 
 def output_stage(acc, layer) -> np.ndarray:
@@ -87,11 +90,12 @@ def _to_maps(layer, out, n, shape):
     return out.reshape(n, h * w, c).transpose(0, 2, 1).reshape(n, c, h, w)
 
 
-def int8_forward(network: Network, images=None, *, inputs=None, gemm=None) -> list:
+def int8_forward(network: Network, images=None, *, inputs=None, gemm=None, k_order: str = "cij") -> list:
     """Integer outputs of every layer, ``[(n, C, H, W) int64, ...]`` (after the output stage or the pool).
 
     ``images`` (float) are converted by :func:`input_ints`, or pass the int8 ``inputs`` directly. ``gemm(layer,
-    A, W) -> sums`` replaces the exact numpy sums (the analog model does); default ``A @ W``.
+    A, W) -> sums`` replaces the exact numpy sums (the analog model does); default ``A @ W``. ``k_order``: the K
+    order of the ``A``, ``W`` it is given (:func:`layer_gemm`; the exact sums do not depend on it).
     """
     _check_quantized(network)
     x = input_ints(network, images) if inputs is None else checks.check_int_array("inputs", inputs, ndim=4,
@@ -102,7 +106,7 @@ def int8_forward(network: Network, images=None, *, inputs=None, gemm=None) -> li
         if layer.kind == "maxpool":
             x = _pool(layer, x)
         else:
-            A, W = layer_gemm(layer, x)
+            A, W = layer_gemm(layer, x, k_order=k_order)
             acc = A @ W if gemm is None else gemm(layer, A, W)
             x = _to_maps(layer, output_stage(acc, layer), n, shape)
         outs.append(x)
@@ -169,7 +173,7 @@ def _quantizer(mode, granularity):
 
 
 def quantize(network: Network, calib_images, *, mode: str = "int8", granularity: str = "channel",
-             labels=None, gemm=None, quantizer=None) -> Network:
+             labels=None, gemm=None, quantizer=None, k_order: str = "cij") -> Network:
     """The int8 network of a float ``network``, shifts calibrated on ``calib_images`` (float, image units).
 
     Weights: each layer's float weights times its input channels' scales (the image scale
@@ -183,9 +187,9 @@ def quantize(network: Network, calib_images, *, mode: str = "int8", granularity:
     layer's shift is then lowered by up to 3 where that raises the calibration accuracy (a few outliers
     saturate, the rest gain resolution), layer by layer. ``gemm`` (the hook of :func:`int8_forward`, e.g. the
     A-DBB engine's, :func:`sim.network.actsparse.adbb_gemm`) is what that accuracy is measured with (default the
-    exact sums). The returned layers' ``scale`` is the float value of one unit of their integer sum, per output
-    channel. ``quantizer`` (a callable ``w -> (q, scale)`` on the folded float weights, e.g. an SME quantizer,
-    :func:`gen.compiler.sme.sme_quantize`) replaces ``mode`` and ``granularity``.
+    exact sums), given its operands in ``k_order``. The returned layers' ``scale`` is the float value of one unit of
+    their integer sum, per output channel. ``quantizer`` (a callable ``w -> (q, scale)`` on the folded float
+    weights, e.g. an SME quantizer, :func:`gen.compiler.sme.sme_quantize`) replaces ``mode`` and ``granularity``.
     """
     checks.check_instance("network", network, Network)
     quantizer = _quantizer(mode, granularity) if quantizer is None else quantizer
@@ -216,7 +220,7 @@ def quantize(network: Network, calib_images, *, mode: str = "int8", granularity:
     labels = np.asarray(labels)
 
     def acc_of(net):
-        return float((classes_of(net, int8_forward(net, images, gemm=gemm)[-1]) == labels).mean())
+        return float((classes_of(net, int8_forward(net, images, gemm=gemm, k_order=k_order)[-1]) == labels).mean())
     best = acc_of(qnet)
     shifts = [l.shift for l in qnet.weighted]
     for i in range(len(shifts)):                    # coordinate search, layer by layer, lower shifts only

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from hw import checks
+from hw.formats.conv import K_ORDERS
 from hw.formats.mapping import CrossbarGeometry
 from hw.formats.mvm import lossless_adc_bits
 from gen.compiler.sparse_map import map_layer
@@ -49,9 +50,10 @@ RRAM_DAC_BITS = 2
 _COUNTER = itertools.count()
 
 
-def gemm_matrix_of(layer) -> np.ndarray:
-    """The ``K × N`` weight matrix a layer runs as on the GEMM engine: ``[W, −W]`` for a layer without ReLU."""
-    W = layer_gemm(layer, _zeros_input(layer))[1]
+def gemm_matrix_of(layer, k_order: str = "cij") -> np.ndarray:
+    """The ``K × N`` weight matrix a layer runs as on the GEMM engine: ``[W, −W]`` for a layer without ReLU; K in
+    ``k_order`` (:data:`hw.formats.conv.K_ORDERS`, :func:`sim.network.golden.layer_gemm`)."""
+    W = layer_gemm(layer, _zeros_input(layer), k_order=k_order)[1]
     return W if layer.relu else np.concatenate([W, -W], axis=1)
 
 
@@ -62,10 +64,11 @@ def _nm_ok(W, keep, block):
     return bool((np.count_nonzero(padded.reshape(-1, block, W.shape[1]), axis=1) <= keep).all())
 
 
-def gemm_config(network: Network, *, max_m: int = 256, rows: int = 4, cols: int = 4):
+def gemm_config(network: Network, *, max_m: int = 256, rows: int = 4, cols: int = 4, k_order: str = "cij"):
     """The GEMM engine for ``network``: the ``gemm_4x4_2of4`` preset (ReLU, int8 output, 24-bit sums) with 2:4
-    sparsity when every layer's matrix is 2:4, else dense 4:4, and maxima set to the network's largest layer."""
-    mats = [gemm_matrix_of(l) for l in network.weighted]
+    sparsity when every layer's matrix (in ``k_order``) is 2:4, else dense 4:4, and maxima set to the network's
+    largest layer."""
+    mats = [gemm_matrix_of(l, k_order) for l in network.weighted]
     keep = 2 if all(_nm_ok(W, 2, 4) for W in mats) else 4
     return load_config("gemm_4x4_2of4", {"rows": rows, "cols": cols, "keep": keep, "max_m": max_m,
                                          "max_k": max(W.shape[0] for W in mats),
@@ -132,10 +135,10 @@ class RtlResult:
     waveform: str | None = None
 
 
-def check_gemm_config(network: Network, cfg):
+def check_gemm_config(network: Network, cfg, k_order: str = "cij"):
     """``cfg`` (a :class:`~gen.gemm.config.GemmConfig`) must run every layer of the int8 ``network`` as
     :func:`run_rtl` runs it: ReLU and requantization to signed int8, every layer's matrix
-    (:func:`gemm_matrix_of`) within ``max_k`` × ``max_n`` with the shifts in range
+    (:func:`gemm_matrix_of` in ``k_order``) within ``max_k`` × ``max_n`` with the shifts in range
     (:func:`gen.gemm.config.check_job` on one row of each layer) and in keep:block
     (:func:`sim.gemm.golden.padded_weights`); ``ValueError`` naming the layer and what does not fit."""
     from gen.gemm.config import GemmConfig, check_job
@@ -147,7 +150,7 @@ def check_gemm_config(network: Network, cfg):
                          f"{cfg.act_bits}, act_signed = {cfg.act_signed}: allowed relu, out_bits = act_bits = 8, "
                          "signed activations (a layer's int8 output is the next layer's input)")
     for layer in network.weighted:
-        W = gemm_matrix_of(layer)
+        W = gemm_matrix_of(layer, k_order)
         try:
             check_job(cfg, np.zeros((1, W.shape[0]), np.int64), W, layer.shift)
             padded_weights(cfg, W)
@@ -157,7 +160,8 @@ def check_gemm_config(network: Network, cfg):
 
 
 def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "verilator", strategy: str = "dense",
-            seed: int = 0, progress: bool = False, config=None, waves: bool = False) -> RtlResult:
+            seed: int = 0, progress: bool = False, config=None, waves: bool = False,
+            k_order: str = "cij") -> RtlResult:
     """Run ``images`` (float ``(n, C, H, W)``) through ``network`` on the RTL of ``engine``.
 
     Parameters
@@ -176,6 +180,9 @@ def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "veril
         ``engine="gemm"``: the engine to run on (checked by :func:`check_gemm_config`); None: :func:`gemm_config`.
     waves : bool
         Dump a waveform (its path is in ``RtlResult.waveform``).
+    k_order : ``"cij"`` or ``"ijc"``
+        ``engine="gemm"``: the K order the host lays every layer's im2col rows and weights out in
+        (:data:`hw.formats.conv.K_ORDERS`; it decides an A-DBB engine's activation blocks, nothing else).
 
     Raises
     ------
@@ -186,19 +193,23 @@ def run_rtl(network: Network, images, *, engine: str = "gemm", sim: str = "veril
 
     checks.check_instance("network", network, Network)
     checks.check_choice("engine", engine, ENGINES)
+    k_order = checks.check_choice("k_order", k_order, K_ORDERS)
+    if engine != "gemm" and k_order != "cij":
+        raise ValueError(f"k_order = {k_order!r} applies to engine 'gemm' only: allowed 'cij' for {engine!r}")
     if not network.quantized:
         raise ValueError(f"network {network.name!r} has float weights: allowed an int8 network")
     inputs = input_ints(network, images)
     if config is not None and engine != "gemm":
         raise ValueError(f"config = {config!r} applies to engine 'gemm' only: allowed None for {engine!r}")
     if engine == "gemm":
-        cfg = gemm_config(network) if config is None else check_gemm_config(network, config)
+        cfg = gemm_config(network, k_order=k_order) if config is None else check_gemm_config(network, config, k_order)
     else:
         cfg = rram_config(network, (strategy,))
     job_dir = build_dir() / "network" / "jobs" / f"{os.getpid()}-{next(_COUNTER)}"
     job_dir.mkdir(parents=True, exist_ok=True)
     save(network, job_dir / "network.npz")
-    np.savez(job_dir / "job.npz", inputs=inputs, strategy=np.array(strategy), progress=np.array(int(progress)))
+    np.savez(job_dir / "job.npz", inputs=inputs, strategy=np.array(strategy), progress=np.array(int(progress)),
+             k_order=np.array(k_order))
     out = job_dir / "result.npz"
     out.unlink(missing_ok=True)
     start = time.monotonic()

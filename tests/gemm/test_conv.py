@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from hw.formats.conv import conv2d, conv_gemm_shape, conv_output_size, im2col, weights_to_gemm
+from hw.formats.conv import (conv2d, conv_gemm_shape, conv_output_size, gemm_matrix, im2col, k_permutation,
+                              weights_to_gemm)
 from sim.gemm.conv import conv2d_direct
 
 seeds = st.integers(0, 2**32 - 1)
@@ -131,3 +132,52 @@ def test_kernel_fits_exactly_with_padding():
     w = np.ones((1, 1, 4, 4), np.int64)
     assert conv2d(x, w, 1, 1).tolist() == [[[6]]]
     assert conv2d_direct(x, w, 1, 1).tolist() == [[[6]]]
+
+
+@given(conv_cases())
+def test_both_k_orders_compute_the_same_convolution(case):
+    """The K order is a layout choice: ``"ijc"`` is the ``"cij"`` lowering with both operands' K permuted alike
+    (:func:`k_permutation`), so ``A @ W`` and the convolution are the same."""
+    x, w, stride, padding = case
+    kh, kw = w.shape[2:]
+    a, wm = im2col(x, kh, kw, stride, padding), weights_to_gemm(w)
+    a2, wm2 = im2col(x, kh, kw, stride, padding, k_order="ijc"), weights_to_gemm(w, k_order="ijc")
+    perm = k_permutation(w.shape[1], kh, kw, "ijc")
+    np.testing.assert_array_equal(a2, a[:, perm])
+    np.testing.assert_array_equal(wm2, wm[perm])
+    np.testing.assert_array_equal(gemm_matrix(w, k_order="ijc"), wm2)
+    np.testing.assert_array_equal(a2 @ wm2, a @ wm)
+    np.testing.assert_array_equal(conv2d(x, w, stride, padding, k_order="ijc"), conv2d_direct(x, w, stride, padding))
+    np.testing.assert_array_equal(k_permutation(w.shape[1], kh, kw), np.arange(a.shape[1]))
+
+
+def test_channel_inner_order_element_by_element(seed):
+    """``"ijc"``: column ``(i·kw + j)·C_in + c`` of the patch matrix and row of the weight matrix."""
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    b, c, h, w, kh, kw, (sh, sw), (ph, pw) = 2, 3, 5, 6, 3, 2, (2, 1), (1, 0)
+    x = rng.integers(-100, 100, (b, c, h, w))
+    a = im2col(x, kh, kw, (sh, sw), (ph, pw), k_order="ijc")
+    h_out, w_out = conv_output_size(h, w, kh, kw, (sh, sw), (ph, pw))
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    wt = rng.integers(-100, 100, (4, c, kh, kw))
+    wm = weights_to_gemm(wt, k_order="ijc")
+    for bi, y, z, ci, i, j in np.ndindex(b, h_out, w_out, c, kh, kw):
+        assert a[(bi * h_out + y) * w_out + z, (i * kw + j) * c + ci] == xp[bi, ci, y * sh + i, z * sw + j]
+    for o, ci, i, j in np.ndindex(4, c, kh, kw):
+        assert wm[(i * kw + j) * c + ci, o] == wt[o, ci, i, j]
+
+
+@pytest.mark.parametrize("call", [lambda: im2col(X, 3, 3, k_order="hwc"), lambda: weights_to_gemm(W, k_order="ji"),
+                                  lambda: gemm_matrix(W, k_order="IJC"), lambda: k_permutation(2, 3, 3, "cji"),
+                                  lambda: conv2d(X, W, k_order="")])
+def test_bad_k_order_is_a_one_line_error(call):
+    with pytest.raises(ValueError) as err:
+        call()
+    message = str(err.value)
+    assert message.startswith("k_order = ") and "allowed" in message and "'cij'" in message and "\n" not in message
+
+
+def test_k_order_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="k_order = None"):
+        im2col(X, 3, 3, k_order=None)

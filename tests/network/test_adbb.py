@@ -55,11 +55,11 @@ def test_adbb_predict_is_the_layer_by_layer_reference():
             n, c, h, w = x.shape
             x = x.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
             continue
-        A, W = layer_gemm(layer, x)
+        A, W = layer_gemm(layer, x, k_order="cij")
         out = output_stage(ref_adbb(A, 2, 4) @ W, layer)
         c, h, w = shape
         x = out.reshape(len(x), h * w, c).transpose(0, 2, 1).reshape(len(x), c, h, w)
-    assert np.array_equal(adbb_predict(q, xt[:4], 2), classes_of(q, x))
+    assert np.array_equal(adbb_predict(q, xt[:4], 2, k_order="cij"), classes_of(q, x))
 
 
 def test_float_mask_equals_adbb_prune(seed):
@@ -212,7 +212,9 @@ def test_spread_over_seeds():
 
 @pytest.mark.parametrize("argv, name", [(["--seeds", "0,x"], "seeds"), (["--seeds", ""], "seeds"),
                                         (["--act-keeps", "2,5"], "act_keep"), (["--seeds", "-1"], "seed"),
-                                        (["--reorder"], "reorder"), (["--weights", "int4"], "weights")])
+                                        (["--reorder"], "reorder"), (["--weights", "int4"], "weights"),
+                                        (["--k-order", "cji"], "k_order"), (["--reorder", "sort"], "reorder"),
+                                        (["--rank-noise", "-1"], "rank_noise")])
 def test_study_cli_bad_seeds_and_act_keeps_are_one_line(capsys, argv, name):
     from sim.network.actsparse import main
     with pytest.raises(SystemExit) as exc:
@@ -262,3 +264,104 @@ def test_nm_n_mask_is_prune_n_on_the_gemm_matrix(seed):
         assert np.array_equal(as_matrix(np.where(mask, w, 0)), prune_n(as_matrix(w), keep=2, block=4))
         counts = np.count_nonzero(np.pad(as_matrix(mask), ((0, 0), (0, -shape[0] % 4))).reshape(-1, 4), axis=1)
         assert counts.max() <= 2
+
+
+def test_k_order_decides_the_blocks_on_a_hand_made_case():
+    """conv2-like input where only channel 0 is non-zero, one value everywhere (spatially correlated, equal
+    magnitudes): in the ``"cij"`` order a K-block holds 4 of its taps and A-DBB 2:4 drops two; in ``"ijc"`` each tap
+    is alone among the 4 channels of its block, so nothing is dropped and the result is the dense one. Both orders:
+    the same dense sums."""
+    from gen.network.spec import Layer
+
+    x = np.zeros((1, 8, 4, 4), np.int64)
+    x[0, 0] = 5                                          # one channel, similar magnitudes everywhere (ReLU'd)
+    w = np.arange(1, 16 * 8 * 9 + 1).reshape(16, 8, 3, 3) % 7 - 3
+    layer = Layer("conv", "conv2", w, stride=2, padding=1)
+    dense = {o: np.matmul(*layer_gemm(layer, x, k_order=o)) for o in ("cij", "ijc")}
+    assert np.array_equal(dense["cij"], dense["ijc"])
+    A, W = layer_gemm(layer, x, k_order="ijc")
+    assert np.array_equal(adbb_gemm(2)(layer, A, W), dense["ijc"])
+    A, W = layer_gemm(layer, x, k_order="cij")
+    kept = adbb_prune(A, act_keep=2, block=4)
+    assert np.count_nonzero(kept) < np.count_nonzero(A) and not np.array_equal(kept @ W, dense["cij"])
+
+
+def test_float_forward_cuts_blocks_in_its_k_order(seed):
+    """The training's A-DBB on conv2 (float, magnitudes in the int8 network's units) in either K order equals
+    ``adbb_keep`` on that order's im2col rows of conv1's float output, then ``@ gemm_matrix(w, k_order)``."""
+    from hw.formats.conv import gemm_matrix, im2col
+
+    rng = np.random.default_rng(seed + 5)
+    print(f"seed {seed}")
+    f = load("digits-float")
+    x = digits("train")[0][rng.choice(1347, 6, replace=False)]
+    h1 = forward(f, x)[0]                                            # (6, 8, 4, 4) after ReLU
+    units = {"conv2": rng.choice([0.5, 1.0, 2.0], 8)}
+    w2 = f.weights()["conv2"]
+    outs = {}
+    for o in ("cij", "ijc"):
+        got = forward(f, x, act_prune=ActPrune(2, 4, units=units, layers=("conv2",), k_order=o))[1]
+        pad = np.pad(h1, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        idx = im2col(np.arange(pad[0].size).reshape(pad.shape[1:]), 3, 3, 2, 0, k_order=o)
+        A = pad.reshape(6, -1)[:, idx]                                  # (6, 4, 72) in order o
+        u = units["conv2"][idx[0] // 36]                                 # the channel of each K column
+        kept = A * adbb_keep(A, act_keep=2, block=4, units=u)
+        want = np.maximum(kept @ gemm_matrix(w2, k_order=o), 0).transpose(0, 2, 1).reshape(got.shape)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+        outs[o] = got
+    assert not np.allclose(outs["cij"], outs["ijc"])
+
+
+def test_nm_k_mask_is_24_along_k_in_its_order(seed):
+    from gen.compiler.prune import as_matrix
+    from hw.formats.conv import gemm_matrix
+    from sim.network.actsparse import nm_k_mask
+
+    rng = np.random.default_rng(seed)
+    print(f"seed {seed}")
+    w = rng.normal(size=(16, 8, 3, 3))
+    assert np.array_equal(nm_k_mask(w), prune(w, "nm", {"keep": 2, "block": 4})[0])
+    m = nm_k_mask(w, k_order="ijc")
+    assert np.count_nonzero(gemm_matrix(m, k_order="ijc").reshape(-1, 4, 16), axis=1).max() <= 2
+    assert m.sum() == w.size // 2 and not np.array_equal(m, nm_k_mask(w))
+    assert np.array_equal(nm_k_mask(w[:, :1]), nm_k_mask(w[:, :1], k_order="ijc"))    # one channel: one order
+    lin = rng.normal(size=(10, 16))
+    assert np.array_equal(as_matrix(nm_k_mask(lin, k_order="ijc")), as_matrix(nm_k_mask(lin)))
+
+
+def test_balanced_channel_order_mixes_dense_and_sparse_channels():
+    """The channels dealt by non-zero count on the training images (snake order): a permutation per hidden layer
+    that keeps the dense function, and the fc layer's 4 blocks of 4 pooled channels then hold about equal non-zero
+    counts (the shipped order: from 3 % to 90 % of their slots)."""
+    from sim.network.actsparse import balanced_channel_order, permute_channels
+    from sim.network.golden import int8_forward, quantize
+
+    f = load("digits-float")
+    x, _ = digits("train")
+    perms = balanced_channel_order(f)
+    assert sorted(perms) == ["conv1", "conv2"]
+    assert sorted(perms["conv1"].tolist()) == list(range(8)) and sorted(perms["conv2"].tolist()) == list(range(16))
+    g = permute_channels(f, perms)
+    assert np.allclose(forward(g, x[:40])[-1], forward(f, x[:40])[-1], rtol=0, atol=1e-9)
+    counts = np.count_nonzero(int8_forward(quantize(f, x), x)[2], axis=(0, 2, 3))
+    shipped, balanced = counts.reshape(4, 4).sum(axis=1), counts[perms["conv2"]].reshape(4, 4).sum(axis=1)
+    assert balanced.max() - balanced.min() <= counts.max() < shipped.max() - shipped.min(), (shipped, balanced)
+
+
+def test_rank_noise_is_seeded_training_only_and_checked():
+    f = load("digits-float")
+    x, y = digits("train")
+    q = load("digits-int8")
+    rule = ActPrune(2, 4, units=int8_units(q), rank_noise=0.5)
+    a = finetune(f, {}, x[:64], y[:64], epochs=1, seed=3, act_prune=rule)
+    b = finetune(f, {}, x[:64], y[:64], epochs=1, seed=3, act_prune=rule)
+    c = finetune(f, {}, x[:64], y[:64], epochs=1, seed=3, act_prune=ActPrune(2, 4, units=int8_units(q)))
+    assert all(np.array_equal(a.weights()[k], b.weights()[k]) for k in a.weights())
+    assert not all(np.array_equal(a.weights()[k], c.weights()[k]) for k in a.weights())
+    for bad, exc in ((lambda: ActPrune(2, 4, rank_noise=-0.1), ValueError),
+                     (lambda: forward(f, x[:2], act_prune=rule), ValueError),
+                     (lambda: ActPrune(2, 4, k_order="cji"), ValueError),
+                     (lambda: ActPrune(2, 4, k_order=1), TypeError)):
+        with pytest.raises(exc) as err:
+            bad()
+        assert "\n" not in str(err.value) and ("rank_noise" in str(err.value) or "k_order" in str(err.value))
