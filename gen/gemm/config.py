@@ -46,15 +46,15 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
     pe_pipeline : int
         Pipeline registers in every PE, 0 … 4, as in :class:`gen.systolic.config.SystolicConfig` (each adds a cycle
         to :attr:`latency`); WS: :class:`hw.systolic.pe.SparsePE`, OS: :class:`hw.gemm.os_pe.SparseOSPE` (the same
-        stages in front of the output-stationary accumulator); with ``act_keep > 0``: 0 (weights along K) or 0 … 1
-        (weights along N: :class:`hw.gemm.outer_pe.OuterPE`'s product registers).
+        stages in front of the output-stationary accumulator); with ``act_keep > 0`` the same stages in
+        :class:`hw.gemm.act_pe.ActPE` (weights along K) or :class:`hw.gemm.outer_pe.OuterPE` (weights along N).
     out_bits : int or None
         ``None``: results are the ``acc_bits`` sums. Otherwise 2 … ``acc_bits``: each job's descriptor carries a
         right shift ``s`` (0 … ``acc_bits − 1``) and results are ``clamp((x + 2**(s−1)) >> s)`` (round half up,
         no rounding term for ``s = 0``) saturated to signed ``out_bits``.
     act_keep : int
         Dynamic activation sparsity (docs/gemm-actsparse.md): 0 (default) off; otherwise 1 … ``keep``, a divisor of
-        ``keep`` (weights along N: 1 … ``block``), WS only, ``pe_pipeline`` as stated there, ``overflow`` not
+        ``keep`` (weights along N: 1 … ``block``), WS only, ``overflow`` not
         ``"saturate"``, ``block ≥ 2``. With weights along K every PE then covers
         ``group = keep / act_keep`` K-blocks (``k = rows·group·block``) and its ``keep`` multipliers take
         ``act_keep`` (value, position) activation slots of each of its blocks, looking the weight up by position.
@@ -92,9 +92,8 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
     DERIVED: ClassVar[tuple[str, ...]] = ("k", "sparse", "index_bits", "multipliers", "weight_entry_bits",
                                           "acc_depth", "result_bits", "latency", "load_beats", "group", "n_tile")
     FIELD_RULES: ClassVar[dict[str, str]] = {
-        "pe_pipeline": 'with act_keep > 0: 0 (weight_axis = "k") or 0 … 1 (weight_axis = "n")',
-        "act_keep": ('0 (off), or (weight_axis = "k") a divisor of keep; > 0 needs dataflow = "ws", pe_pipeline as '
-                     'stated there, overflow other than "saturate" and block ≥ 2'),
+        "act_keep": ('0 (off), or (weight_axis = "k") a divisor of keep; > 0 needs dataflow = "ws", '
+                     'overflow other than "saturate" and block ≥ 2'),
         "weight_axis": '"n" needs act_keep > 0'}
 
     def __post_init__(self):
@@ -105,8 +104,6 @@ class GemmConfig(ArrayConfig, fields_after="counter_bits"):
             if self.weight_axis == "k" and self.keep % self.act_keep:
                 self._fail("act_keep", f"does not divide keep = {self.keep}", "0 or a divisor of keep")
             for bad, why in ((self.dataflow != "ws", 'needs dataflow = "ws"'),
-                             (self.pe_pipeline > (self.weight_axis == "n"),
-                              "needs pe_pipeline = 0" + (" or 1" if self.weight_axis == "n" else "")),
                              (self.overflow == "saturate", 'is not allowed with overflow = "saturate"'),
                              (self.block < 2, "needs block ≥ 2")):
                 if bad:

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_bool, check_int
 from hw.gemm.act_pe import ActPE, act_slot_layout
+from hw.gemm.act_select import fill_slots
 from hw.gemm.ws_core import WSArrayCore
 from hw.systolic.beats import index_bits, result_layout, weight_layout
 
@@ -21,9 +22,11 @@ class ActArrayCore(WSArrayCore):
 
     - ``weights``: beats of the next tile, PE row 0 first, ``rows`` per tile; a beat holds ``group·keep`` entries
       (block-major) for each PE column.
-    - ``acts``: one step per beat: ``slots`` (``keep`` activation slots per PE row, PE row 0 first: the compressed
-      activations of the step, see :mod:`hw.formats.actsparse`), ``swap`` (first step of a tile), ``n_valid``
-      (real columns) and the opaque ``tag``.
+    - ``acts``: one step per beat: ``lanes`` (the row's ``k`` activations, invalid lanes zeroed) and ``sel`` (one
+      bit per lane: the lanes this step takes, :func:`hw.gemm.act_select.rank_lanes`), ``swap`` (first step of a
+      tile), ``n_valid`` (real columns) and the opaque ``tag``. The input registers hold them; the slots of each PE
+      row (``keep`` per PE row, PE row 0 first, :func:`hw.gemm.act_select.fill_slots`) are formed behind them, so
+      the selection's compare network and its slot compaction take separate cycles at no added latency.
     - ``results``: one row of partial sums per step, with the step's counts of filled (``macs``) and empty
       (``zeros``) slots over real columns.
 
@@ -36,19 +39,18 @@ class ActArrayCore(WSArrayCore):
     tag_bits : int
         Width of the opaque per-step tag, 1 … 256.
     pipeline : int
-        PE pipeline registers, 0 … ``MAX_PIPELINE`` (0 here); latency ``rows + cols + pipeline``.
+        PE pipeline registers, 0 … 4 (:class:`hw.gemm.act_pe.ActPE` ``pipeline``); latency
+        ``rows + cols + pipeline``.
     advance_on_ready : bool
         As in :class:`hw.gemm.ws_core.WSArrayCore`.
     """
-
-    MAX_PIPELINE = 0      # ActPE has no pipeline
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep,
                  tag_bits=1, pipeline=0, advance_on_ready=False):
         check_int("rows", rows, 1, 256)
         check_bool("advance_on_ready", advance_on_ready)
         self._advance_on_ready = advance_on_ready
-        check_int("pipeline", pipeline, 0, self.MAX_PIPELINE)
+        check_int("pipeline", pipeline, 0, 4)
         check_int("cols", cols, 1, 256)
         check_int("tag_bits", tag_bits, 1, 256)
         shape = self._pe_shape(keep=keep, block=block, act_keep=act_keep)
@@ -57,12 +59,14 @@ class ActArrayCore(WSArrayCore):
                              keep=keep, block=block, act_keep=act_keep, count_bits=len(Signal(count)),
                              pipeline=pipeline)
         self._rows, self._cols, self._block, self._keep = rows, cols, block, keep
+        self._act_keep = act_keep
         self._n_tile = cols * shape.columns
-        slot = act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block)
+        self._slot = act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block)
+        k = rows * shape.slots // act_keep * block
         wiring.Component.__init__(self, {
             "acts": In(stream.Signature(data.StructLayout({
-                "slots": data.ArrayLayout(slot, rows * shape.slots), "swap": 1, "n_valid": range(self._n_tile + 1),
-                "tag": tag_bits}))),
+                "lanes": data.ArrayLayout(self._slot["value"].shape, k), "sel": k, "swap": 1,
+                "n_valid": range(self._n_tile + 1), "tag": tag_bits}))),
             "weights": In(stream.Signature(weight_layout(cols=cols, keep=shape.entries, weight_bits=weight_bits,
                                                          index_bits=index_bits(keep=keep, block=block)))),
             "results": Out(stream.Signature(data.StructLayout({
@@ -81,8 +85,9 @@ class ActArrayCore(WSArrayCore):
         return SimpleNamespace(slots=keep, entries=keep // act_keep * keep, multipliers=keep, columns=1)
 
     def _input_stage(self, m, w_fire, a_fire):
-        """Input registers: the step's slots (emptied when no step transfers), swap, the weight beat with its PE
-        row, and the valid/tag shift register beside the array. 1 cycle."""
+        """Input registers: the step's lanes and selection (emptied when no step transfers: empty slots), swap, the
+        weight beat with its PE row, and the valid/tag shift register beside the array; then the slots formed from
+        the registered lanes (combinational). 1 cycle."""
         rows, cols = self._rows, self._cols
         lat = self.latency
         load_row = Signal(range(rows), name="load_row")
@@ -90,7 +95,12 @@ class ActArrayCore(WSArrayCore):
             m.d.sync += load_row.eq(0 if rows == 1 else Mux(load_row == rows - 1, 0, load_row + 1))
         step = self.acts.payload
         st = SimpleNamespace()
-        st.slots_in = Signal.like(step.slots, name="slots_in")
+        lanes_in = Signal.like(step.lanes, name="lanes_in")
+        sel_in = Signal.like(step.sel, name="sel_in")
+        st.slots_in = Signal(data.ArrayLayout(self._slot, len(step.sel) // self._block * self._act_keep),
+                             name="slots_in")
+        fill_slots(m, vals=[lanes_in[i] for i in range(len(step.sel))], sel=list(sel_in), block=self._block,
+                   act_keep=self._act_keep, slots=st.slots_in)
         st.swap_in = Signal(name="swap_in")
         st.w_valid = Signal(name="w_valid")
         st.w_row = Signal.like(load_row, name="w_row")
@@ -102,7 +112,7 @@ class ActArrayCore(WSArrayCore):
         with m.If(self.advance):
             m.d.sync += [
                 # no step: empty slots (gated multipliers, nothing counted as performed)
-                st.slots_in.eq(Mux(a_fire, step.slots.as_value(), 0)),
+                lanes_in.eq(Mux(a_fire, step.lanes.as_value(), 0)), sel_in.eq(Mux(a_fire, step.sel, 0)),
                 st.swap_in.eq(a_fire & step.swap),
                 st.w_valid.eq(w_fire), st.w_row.eq(load_row), st.w_data.eq(self.weights.payload),
                 st.in_flight[0].eq(a_fire), st.tags[0].n_valid.eq(step.n_valid), st.tags[0].tag.eq(step.tag),
@@ -112,8 +122,8 @@ class ActArrayCore(WSArrayCore):
         return st
 
     def _mesh_pe(self):
-        """The mesh's PE: :class:`hw.gemm.act_pe.ActPE` (no PE pipeline)."""
-        return ActPE, {k: v for k, v in self._pe_args.items() if k != "pipeline"}
+        """The mesh's PE: :class:`hw.gemm.act_pe.ActPE`."""
+        return ActPE, self._pe_args
 
     def _west(self, st):
         """The mesh's west feeds: per PE row, its ``keep`` slots of the step and the swap flag."""

@@ -1,12 +1,12 @@
 """The activation-indexed PE of the activation-sparse GEMM engine (docs/gemm-actsparse.md)."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_int
 from hw.systolic.beats import index_bits, weight_entry_layout
-from hw.systolic.mac import gated_product
+from hw.systolic.mac import gated_product, tree_sum
 
 __all__ = ["ActPE", "act_slot_layout"]
 
@@ -28,9 +28,16 @@ class ActPE(wiring.Component):
     sum on ``psum_out``. The slots are registered on ``slots_out`` for the PE to the right. A slot holding a
     non-zero activation counts on ``macs_out``, an empty one (value 0) on ``zeros_out``. Overflow wraps.
 
-    Timing: 1 cycle from ``slots_in`` to ``slots_out`` and to the ``psum_out`` that includes its products.
+    Timing: 1 cycle from ``slots_in`` to ``slots_out``; ``1 + pipeline`` cycles to the ``psum_out`` (and
+    ``macs_out``/``zeros_out``) that include its products. The ``pipeline`` stages are
+    :class:`hw.systolic.pe.SparsePE`'s: 1 registers the products (a DSP's output register), 2 also the multipliers'
+    operands (the slot's value and the weight looked up at its position: the multiplier then sits between
+    registers a DSP absorbs), 3 registers the products a second time (next to the adder), 4 also the sum of the
+    ``keep`` products and the step's counts (the ``acc_bits`` adder then adds one operand to ``psum_in``). In a
+    mesh every PE delays its products alike, so the array's latency grows by ``pipeline``.
     ``w_we`` writes the shadow bank; a step whose ``swap_in`` is high computes with the shadow bank and makes it
-    the active one. Every register only updates while ``en`` is high.
+    the active one (the looked-up weights travel with their slots, so a later write or swap does not reach a step
+    in flight). Every register only updates while ``en`` is high.
 
     Parameters
     ----------
@@ -42,6 +49,8 @@ class ActPE(wiring.Component):
         Activation slots per block per step, a divisor of ``keep``; ``group = keep // act_keep``.
     count_bits : int
         Width of the ``macs``/``zeros`` count chains.
+    pipeline : int
+        0 … 4: pipeline registers (see Timing).
 
     Members
     -------
@@ -54,8 +63,10 @@ class ActPE(wiring.Component):
     w_data : In(ArrayLayout(weight entry, group·keep))
     """
 
-    def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep, count_bits):
+    def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep, count_bits,
+                 pipeline=0):
         check_int("block", block, 2, 16)
+        self._pipeline = check_int("pipeline", pipeline, 0, 4)
         check_int("keep", keep, 1, block)
         check_int("act_keep", act_keep, 1, keep)
         if keep % act_keep:
@@ -89,12 +100,56 @@ class ActPE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         weights = self._weight_registers(m)
-        total, macs, zeros = self.psum_in, self.macs_in, self.zeros_in
+        products, flags = [], []
         for j in range(self._keep):
-            product, is_zero = gated_product(m, self.slots_in[j].value, self._lookup(m, weights, j), j)
-            total, macs, zeros = total + product, macs + ~is_zero, zeros + is_zero
-        self._outputs(m, [(self.psum_out, total)], macs, zeros)
+            weight = self._lookup(m, weights, j)
+            product, (is_zero,) = self._multiply(m, self.slots_in[j].value, weight, [], j)
+            products.append(product)
+            flags.append(is_zero)
+        total, macs, zeros = self._step_sums(m, [tree_sum(products)], flags, 1)
+        self._outputs(m, [(self.psum_out, self.psum_in + total[0])], self.macs_in + macs, self.zeros_in + zeros)
         return m
+
+    def _stage(self, m, value, name, level, init=0):
+        """``value`` as the stage of pipeline level ``level`` sees it: as it is (``pipeline < level``) or in a
+        register named ``name`` updated while ``en``. 0 or 1 cycle."""
+        if self._pipeline < level:
+            return value
+        reg = Signal(Value.cast(value).shape(), name=name, init=init)
+        with m.If(self.en):
+            m.d.sync += reg.eq(value)
+        return reg
+
+    def _multiply(self, m, act, weight, extra, name):
+        """``act · weight`` through pipeline levels 2 (operands), 1 and 3 (product); ``extra`` (values used after
+        the product, e.g. the weight's column) travel with it. Returns ``(product, [is_zero, *extra])``; an empty
+        slot after reset (``is_zero`` 1). ``min(pipeline, 3)`` cycles."""
+        act = self._stage(m, act, f"act_q{name}", 2)
+        weight = self._stage(m, weight, f"weight_q{name}", 2)
+        extra = [self._stage(m, x, f"extra{i}_q{name}", 2) for i, x in enumerate(extra)]
+        product, is_zero = gated_product(m, act, weight, name)
+        flags = [is_zero, *extra]
+        for level, suffix in ((1, "_p"), (3, "_p2")):
+            # a DSP block absorbs the first product register (no logic between it and the multiplier)
+            product = self._stage(m, product, f"product{name}{suffix}", level)
+            flags = [self._stage(m, f, f"flag{i}_{name}{suffix}", level, init=int(i == 0)) for i, f in enumerate(flags)]
+        return product, flags
+
+    def _step_sums(self, m, sums, zero_flags, per_flag):
+        """The step's ``sums`` (one per output column) and its counts (``per_flag`` products per zero flag): as they
+        are, or (``pipeline = 4``) registered while ``en``. Returns ``(sums, macs, zeros)``. 0 or 1 cycle."""
+        zeros = tree_sum(f.as_unsigned() for f in zero_flags)
+        macs = len(zero_flags) - zeros
+        if per_flag > 1:
+            zeros, macs = zeros * per_flag, macs * per_flag
+        count = range(len(zero_flags) * per_flag + 1)
+        sums = [self._stage(m, s, f"sum_c{c}_p", 4) for c, s in enumerate(sums)]
+        zeros_c = Signal(count, name="zeros_step")
+        macs_c = Signal(count, name="macs_step")
+        m.d.comb += [zeros_c.eq(zeros), macs_c.eq(macs)]
+        # after reset the staged step is all empty slots
+        return (sums, self._stage(m, macs_c, "macs_p", 4),
+                self._stage(m, zeros_c, "zeros_p", 4, init=len(zero_flags) * per_flag))
 
     def _outputs(self, m, psums, macs, zeros):
         """Register the step while ``en``: slots and swap east, each ``(psum output, sum)`` of ``psums`` (truncated

@@ -30,10 +30,8 @@ class OuterArrayCore(ActArrayCore):
     tag_bits : int
         Width of the opaque per-step tag, 1 … 256.
     pipeline : int
-        0 or 1, :class:`hw.gemm.outer_pe.OuterPE`'s product registers; latency ``rows + cols + pipeline``.
+        0 … 4, :class:`hw.gemm.outer_pe.OuterPE`'s pipeline registers; latency ``rows + cols + pipeline``.
     """
-
-    MAX_PIPELINE = 1
 
     @staticmethod
     def _pe_shape(*, keep, block, act_keep):

@@ -6,7 +6,7 @@ from amaranth.lib import data, wiring
 from hw.checks import check_int
 from hw.gemm.act_pe import ActPE, act_slot_layout
 from hw.systolic.beats import index_bits, weight_entry_layout
-from hw.systolic.mac import gated_product
+from hw.systolic.mac import tree_sum
 
 __all__ = ["OuterPE"]
 
@@ -26,12 +26,13 @@ class OuterPE(ActPE):
     empty slot) 1 on ``zeros_out``: ``keep`` per slot.
 
     Timing: 1 cycle from ``slots_in`` to ``slots_out``; ``1 + pipeline`` cycles to the ``psum_out`` (and
-    ``macs_out``/``zeros_out``) that include its products: ``pipeline = 1`` registers each column's sum of the
-    step's products and the step's counts and adds them to ``psum_in``/``macs_in``/``zeros_in`` one enabled cycle
-    later, cutting the path weight-row mux → multiplier → column select → ``acc_bits`` adder (in a mesh every PE
-    adds the same cycle, so the array's latency grows by 1). A row's entries have distinct columns, so each column
-    takes at most one product per slot: ``act_keep`` products per column, summed narrow, then one ``acc_bits`` add
-    per column.
+    ``macs_out``/``zeros_out``) that include its products, with :class:`hw.gemm.act_pe.ActPE`'s stages: 1
+    registers the ``act_keep·keep`` products (with their columns), 2 also the multipliers' operands (each slot's
+    value and the weight row at its position), 3 the products a second time, 4 also each column's sum of the
+    step's products and the step's counts, which the ``acc_bits`` adders add to ``psum_in`` one enabled cycle
+    later (in a mesh every PE delays alike, so the array's latency grows by ``pipeline``). A row's entries have
+    distinct columns, so each column takes at most one product per slot: ``act_keep`` products per column, summed
+    narrow, then one ``acc_bits`` add per column.
     ``w_we`` writes the shadow bank; a step whose ``swap_in`` is high computes with the shadow bank and makes it the
     active one. Registers only update while ``en`` is high.
 
@@ -47,7 +48,7 @@ class OuterPE(ActPE):
     count_bits : int
         Width of the ``macs``/``zeros`` count chains, 1 … 32.
     pipeline : int
-        0 or 1: product registers (see Timing).
+        0 … 4: pipeline registers (see Timing).
 
     Members
     -------
@@ -66,7 +67,7 @@ class OuterPE(ActPE):
     def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep, count_bits,
                  pipeline=0):
         check_int("block", block, 2, 16)
-        self._pipeline = check_int("pipeline", pipeline, 0, 1)
+        self._pipeline = check_int("pipeline", pipeline, 0, 4)
         check_int("keep", keep, 1, block)
         check_int("act_keep", act_keep, 1, block)
         check_int("acc_bits", acc_bits, 2, 128)
@@ -84,18 +85,19 @@ class OuterPE(ActPE):
         m = Module()
         weights = self._weight_registers(m)
         columns = [[] for _ in range(self._block)]     # per column: the product each slot sends it (or 0)
-        macs = zeros = 0
+        flags = []
         for j in range(self._act_keep):
             hits = [[] for _ in range(self._block)]
             for e, entry in enumerate(self._row(m, weights, j)):
-                product, is_zero = gated_product(m, self.slots_in[j].value, entry.value, f"{j}_{e}")
-                macs, zeros = macs + ~is_zero, zeros + is_zero
+                extra = [entry.index] if self._index_bits else []
+                product, (is_zero, *index) = self._multiply(m, self.slots_in[j].value, entry.value, extra, f"{j}_{e}")
+                flags.append(is_zero)
                 for c in range(self._block):
                     # dense along N (no index): entry e is column e
                     if not self._index_bits:
                         hits[c] += [product.as_unsigned()] if c == e else []
                     else:
-                        hits[c].append(Mux(entry.index == c, product.as_unsigned(), 0))
+                        hits[c].append(Mux(index[0] == c, product.as_unsigned(), 0))
             # a row's entries have distinct columns: at most one product of slot j per column, so an OR selects it
             for c, column in enumerate(hits):
                 if column:
@@ -103,26 +105,12 @@ class OuterPE(ActPE):
                     m.d.comb += picked.eq(_any(column))
                     columns[c].append(picked)
         # narrow per-column sums of the slots' products first, then one acc_bits add per column
-        sums = [sum(column[1:], column[0]) if column else Const(0, 1) for column in columns]
-        sums, macs, zeros = self._staged(m, sums, macs, zeros)
+        sums = [tree_sum(column) if column else Const(0, 1) for column in columns]
+        sums, macs, zeros = self._step_sums(m, sums, flags, 1)
         totals = [self.psum_in[c] + s for c, s in enumerate(sums)]
         self._outputs(m, [(self.psum_out[c], total) for c, total in enumerate(totals)], self.macs_in + macs,
                       self.zeros_in + zeros)
         return m
-
-    def _staged(self, m, sums, macs, zeros):
-        """The per-column product sums and the step's counts as the partial-sum adders see them: as they are, or
-        (``pipeline = 1``) registered while ``en``. 0 or 1 cycle."""
-        if not self._pipeline:
-            return sums, macs, zeros
-        count = range(self._act_keep * self._keep + 1)
-        regs = [Signal(signed(len(s) + 1), name=f"sum_c{c}_p") for c, s in enumerate(sums)]
-        r_macs = Signal(count, name="macs_p")
-        r_zeros = Signal(count, name="zeros_p", init=self._act_keep * self._keep)    # after reset: empty slots
-        with m.If(self.en):
-            m.d.sync += [reg.eq(s) for reg, s in zip(regs, sums)]
-            m.d.sync += [r_macs.eq(macs), r_zeros.eq(zeros)]
-        return regs, r_macs, r_zeros
 
     def _row(self, m, weights, j):
         """The ``keep`` entries of the K row at slot ``j``'s position (a ``block``-way mux). Combinational."""

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Cat, Mux, Signal
 from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFO
 
@@ -12,7 +12,7 @@ from hw.gemm.front import Dataflow
 from hw.gemm.ws_core import WSArrayCore
 from hw.gemm.act_core import ActArrayCore
 from hw.gemm.outer_core import OuterArrayCore
-from hw.gemm.act_select import select_step
+from hw.gemm.act_select import rank_lanes
 from hw.gemm.accumulator import AccumulatorBuffer
 
 __all__ = ["WeightStationary"]
@@ -116,6 +116,8 @@ class WeightStationary(Dataflow):
         s.t_nvalid = Signal(range(cols + 1), name="t_nvalid")
         s.t_first, s.t_last, s.t_job_last = Signal(name="t_first"), Signal(name="t_last"), Signal(name="t_job_last")
         s.t_shift = Signal.like(s.l_shift, name="t_shift")
+        # t_kvalid as one bit per lane (lane < t_kvalid): the activation selector's masks need no compare
+        s.t_lane_ok = Signal(kdim, name="t_lane_ok")
 
         # issuer: the rows of the active tile
         s.i_left = Signal(range(cfg.max_m + 1), name="i_left")       # rows of the active tile still to send
@@ -123,6 +125,7 @@ class WeightStationary(Dataflow):
         s.i_kvalid, s.i_nvalid = Signal.like(s.t_kvalid, name="i_kvalid"), Signal.like(s.t_nvalid, name="i_nvalid")
         s.i_first, s.i_last, s.i_job_last = Signal(name="i_first"), Signal(name="i_last"), Signal(name="i_job_last")
         s.i_shift = Signal.like(s.l_shift, name="i_shift")
+        s.i_lane_ok = Signal.like(s.t_lane_ok, name="i_lane_ok")
         s.i_idle = Signal(name="i_idle", init=1)                      # i_left == 0
 
         # Taking the token needs only the first row's valid; it fires together with that row (on `advance`).
@@ -188,6 +191,8 @@ class WeightStationary(Dataflow):
                     s.t_first.eq(s.l_krem == s.l_k), s.t_last.eq(s.k_last), s.t_job_last.eq(s.k_last & s.n_last),
                     s.t_shift.eq(s.l_shift),
                 ]
+                if cfg.act_keep:
+                    m.d.sync += s.t_lane_ok.eq(Cat(~s.k_last | (i < s.l_krem) for i in range(kdim)))
                 with m.If(s.k_last):
                     self._load(m, s, l_krem=s.l_k, l_nrem=s.l_nrem - cols)
                     with m.If(s.n_last):
@@ -250,9 +255,12 @@ class WeightStationary(Dataflow):
         n_steps = -(-cfg.block // cfg.act_keep)
         step = Signal(range(max(n_steps, 2)), name="act_step")
         lanes = [self.ports.acts.payload[i] for i in range(cfg.k)]
-        last = select_step(m, lanes=lanes, k_valid=Mux(take, s.t_kvalid, s.i_kvalid), step=step,
-                           act_bits=cfg.act_bits, act_signed=cfg.act_signed, block=cfg.block,
-                           act_keep=cfg.act_keep, mode=cfg.act_mode, slots=core.acts.payload.slots)
+        lane_ok = Mux(take, s.t_lane_ok, s.i_lane_ok)
+        vals, sel, last = rank_lanes(m, lanes=lanes, lane_ok=lane_ok, step=step, act_bits=cfg.act_bits,
+                                     act_signed=cfg.act_signed, block=cfg.block, act_keep=cfg.act_keep,
+                                     mode=cfg.act_mode)
+        m.d.comb += [core.acts.payload.lanes[i].eq(v) for i, v in enumerate(vals)]
+        m.d.comb += core.acts.payload.sel.eq(Cat(*sel))
         wanted = ~s.i_idle | s.t_valid
         m.d.comb += [
             core.acts.valid.eq(self.ports.acts.valid & wanted),
@@ -274,7 +282,7 @@ class WeightStationary(Dataflow):
             with m.If(take):
                 # the token is taken by the first step; later steps of that row run from the issuer's copy
                 m.d.sync += [
-                    s.i_row.eq(Mux(last, 1, 0)),
+                    s.i_row.eq(Mux(last, 1, 0)), s.i_lane_ok.eq(s.t_lane_ok),
                     s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid), s.i_first.eq(s.t_first),
                     s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last), s.i_shift.eq(s.t_shift),
                     s.t_valid.eq(0),

@@ -50,14 +50,15 @@ def test_systolic_view_carries_every_array_field():
     assert GemmConfig(overflow="saturate", acc_bits=8).systolic.overflow == "saturate"
 
 
-def test_pe_pipeline_in_both_dataflows_but_not_with_activation_sparsity():
+def test_pe_pipeline_in_both_dataflows_and_with_activation_sparsity():
     assert GemmConfig(pe_pipeline=4).latency == 4 + 4 + 4
     assert GemmConfig(pe_pipeline=2).top.endswith("_p2")
     assert GemmConfig(pe_pipeline=3, dataflow="os").latency == 4 + 4 + 3
+    assert GemmConfig(pe_pipeline=4, keep=2, block=4, act_keep=1).top.endswith("_p4_a1")
     with pytest.raises(ValueError, match=r"GemmConfig.pe_pipeline = 5 is out of range: allowed 0 … 4"):
         GemmConfig(pe_pipeline=5)
-    with pytest.raises(ValueError, match=r"GemmConfig.act_keep = 1 needs pe_pipeline = 0: allowed 0 \(off\)"):
-        GemmConfig(pe_pipeline=1, act_keep=1)
+    with pytest.raises(ValueError, match=r"GemmConfig.pe_pipeline = 5 is out of range: allowed 0 … 4"):
+        GemmConfig(pe_pipeline=5, keep=2, block=4, act_keep=1)
 
 
 def test_presets_are_gemm_kind_and_the_dense_one_has_the_same_multipliers():

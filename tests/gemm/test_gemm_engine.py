@@ -35,18 +35,19 @@ CONFIGS = {
                                  dataflow="os", pe_pipeline=4),
     "os_2x2_1of2_sat12_u8": GemmConfig(rows=2, cols=2, keep=1, block=2, act_signed=False, acc_bits=12,
                                        overflow="saturate", max_m=5, max_k=20, max_n=5, dataflow="os"),
-    # activation sparsity (docs/gemm-actsparse.md): A-DBB 1:4 on 2:4 weights (two K-blocks per PE), lossless with
-    # two slots per block, lossless 1:4 on dense 4:4 weights with unsigned activations
+    # activation sparsity (docs/gemm-actsparse.md): A-DBB 1:4 on 2:4 weights (two K-blocks per PE, every PE stage),
+    # lossless with two slots per block (PE stages 1-3), lossless 1:4 on dense 4:4 weights with unsigned activations
     "act_2x3_2of4_a1_relu_o8": GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=8, max_k=40,
-                                          max_n=10, relu=True, out_bits=8, act_keep=1),
+                                          max_n=10, relu=True, out_bits=8, act_keep=1, pe_pipeline=4),
     "act_2x3_2of4_a2_lossless": GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=8, max_k=40,
-                                           max_n=10, act_keep=2, act_mode="lossless"),
+                                           max_n=10, act_keep=2, act_mode="lossless", pe_pipeline=3),
     "act_2x2_4of4_a1_lossless_u8": GemmConfig(rows=2, cols=2, keep=4, block=4, act_signed=False, acc_bits=24,
                                               max_m=6, max_k=70, max_n=5, act_keep=1, act_mode="lossless"),
-    # weights 2:4 / 1:4 along N (outer-product PEs, N-tile cols·block): A-DBB 2:4 with ReLU/int8 out, lossless 1:4
-    # with unsigned activations and registered products (pe_pipeline = 1)
+    # weights 2:4 / 1:4 along N (outer-product PEs, N-tile cols·block): A-DBB 2:4 with ReLU/int8 out and every PE
+    # stage, lossless 1:4 with unsigned activations and registered products (pe_pipeline = 1)
     "outer_2x3_2of4_a2_relu_o8": GemmConfig(rows=2, cols=3, keep=2, block=4, acc_bits=24, max_m=8, max_k=40,
-                                            max_n=30, relu=True, out_bits=8, act_keep=2, weight_axis="n"),
+                                            max_n=30, relu=True, out_bits=8, act_keep=2, weight_axis="n",
+                                            pe_pipeline=4),
     "outer_2x2_1of4_a1_lossless_u8_p1": GemmConfig(rows=2, cols=2, keep=1, block=4, act_signed=False, acc_bits=24,
                                                    max_m=6, max_k=30, max_n=19, act_keep=1, act_mode="lossless",
                                                    weight_axis="n", pe_pipeline=1),

@@ -24,13 +24,16 @@ CONFIGS = {
     "os_dense_3x2_2of2_u8_sat14": GemmConfig(rows=3, cols=2, keep=2, block=2, act_signed=False, acc_bits=14,
                                              overflow="saturate", max_m=8, max_k=20, max_n=5, dataflow="os"),
     # activation sparsity (docs/gemm-actsparse.md): the small A-DBB 1:4 preset (2:4 weights, two K-blocks per PE,
-    # ReLU, int8 out), and lossless 1:4 on 1:4 weights with unsigned activations
+    # ReLU, int8 out; pe_pipeline = 4 as shipped), and lossless 1:4 on 1:4 weights with unsigned activations and the
+    # operand and product registers only (pe_pipeline = 2)
     "gemm_4x4_2of4_act1of4_small": load_config("gemm_4x4_2of4_act1of4", {"max_m": 12, "max_k": 70, "max_n": 10}),
     "act_3x2_1of4_a1_lossless_u8": GemmConfig(rows=3, cols=2, keep=1, block=4, act_signed=False, acc_bits=24,
-                                              max_m=8, max_k=40, max_n=5, act_keep=1, act_mode="lossless"),
-    # weights 2:4 along N × A-DBB 2:4 (outer-product PEs, N-tile cols·block = 8), ReLU and int8 out
+                                              max_m=8, max_k=40, max_n=5, act_keep=1, act_mode="lossless",
+                                              pe_pipeline=2),
+    # weights 2:4 along N × A-DBB 2:4 (outer-product PEs, N-tile cols·block = 8), ReLU and int8 out, every PE stage
     "outer_3x2_2of4_a2_relu_o8": GemmConfig(rows=3, cols=2, keep=2, block=4, acc_bits=24, max_m=8, max_k=40,
-                                            max_n=20, relu=True, out_bits=8, act_keep=2, weight_axis="n"),
+                                            max_n=20, relu=True, out_bits=8, act_keep=2, weight_axis="n",
+                                            pe_pipeline=4),
 }
 if os.environ.get("SPARSEGEN_FULL"):
     # the other weight × activation combinations: 1:4, 2:4 and dense 4:4 weights × act_keep 1 and 2, A-DBB and

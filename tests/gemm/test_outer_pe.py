@@ -6,6 +6,7 @@ import pytest
 from hw.formats.nm_n import compress_n, prune_n
 from hw.gemm.outer_pe import OuterPE
 from sim.common.amaranth_bench import Bench
+from sim.gemm.pe_model import SlotPEModel, random_steps
 
 
 PES = {
@@ -17,71 +18,45 @@ PES = {
                           pipeline=1),
     "4of4_a3_s6_p1": dict(act_bits=6, act_signed=True, weight_bits=5, acc_bits=12, keep=4, block=4, act_keep=3,
                           pipeline=1),
+    # operands, products (twice) and column sums registered: 4 enabled cycles later
+    "2of4_a2_s8_p4": dict(act_bits=8, act_signed=True, weight_bits=8, acc_bits=12, keep=2, block=4, act_keep=2,
+                          pipeline=4),
+    "4of4_a3_s6_p2": dict(act_bits=6, act_signed=True, weight_bits=5, acc_bits=12, keep=4, block=4, act_keep=3,
+                          pipeline=2),
 }
 
 
 @pytest.mark.parametrize("name", PES)
 def test_outer_pe_random_steps(name, seed):
     args = PES[name]
-    keep, block, act_keep, acc_bits = args["keep"], args["block"], args["act_keep"], args["acc_bits"]
+    keep, block, act_keep = args["keep"], args["block"], args["act_keep"]
     dut = OuterPE(**args, count_bits=6)
     rng = np.random.default_rng(seed)
-    a_lo, a_hi = ((-(1 << (args["act_bits"] - 1)), (1 << (args["act_bits"] - 1)) - 1) if args["act_signed"]
-                  else (0, (1 << args["act_bits"]) - 1))
     w_lo, w_hi = -(1 << (args["weight_bits"] - 1)), (1 << (args["weight_bits"] - 1)) - 1
-    half = 1 << (acc_bits - 1)
     steps = 300
 
     def random_weights():
         W = rng.integers(w_lo, w_hi, size=(block, block), endpoint=True)
         return prune_n(np.where(rng.random(W.shape) < 0.2, 0, W), keep=keep, block=block)
 
-    pipeline = args.get("pipeline", 0)
+    def set_weights(ctx, W):
+        values, indices = compress_n(W, keep=keep, block=block)
+        for kr in range(block):
+            for e in range(keep):
+                ctx.set(dut.w_data[kr * keep + e].value, int(values[kr, 0, e]))
+                if keep < block:
+                    ctx.set(dut.w_data[kr * keep + e].index, int(indices[kr, 0, e]))
+
+    # slot j adds value_j times K row pos_j of the block's weights into every column
+    model = SlotPEModel(weights=np.zeros((block, block), np.int64), per_slot=keep, slots=act_keep,
+                        products=lambda W, vals, pos: sum(v * W[p] for v, p in zip(vals, pos)),
+                        pipeline=args.get("pipeline", 0), acc_bits=args["acc_bits"], count_bits=6)
 
     async def bench(ctx):
-        active = shadow = np.zeros((block, block), np.int64)
-        psum_out, counts, swapped = np.zeros(block, np.int64), (0, 0), 0
-        # pipeline 1: the previous enabled step's products and counts (after reset: empty slots)
-        staged = (np.zeros(block, np.int64), 0, act_keep * keep)
-        for _ in range(steps):
-            en, we, swap = rng.random() < 0.8, rng.random() < 0.2, rng.random() < 0.15
-            W = random_weights()
-            values, indices = compress_n(W, keep=keep, block=block)
-            for kr in range(block):
-                for e in range(keep):
-                    ctx.set(dut.w_data[kr * keep + e].value, int(values[kr, 0, e]))
-                    if keep < block:
-                        ctx.set(dut.w_data[kr * keep + e].index, int(indices[kr, 0, e]))
-            vals = [int(v) if rng.random() > 0.3 else 0 for v in rng.integers(a_lo, a_hi, size=act_keep,
-                                                                               endpoint=True)]
-            pos = rng.integers(0, block, size=act_keep).tolist()
-            psum_in = rng.integers(-half, half, size=block)
-            macs_in, zeros_in = int(rng.integers(0, 20)), int(rng.integers(0, 20))
-            for j in range(act_keep):
-                ctx.set(dut.slots_in[j], {"value": vals[j], "pos": pos[j]})
-            for c in range(block):
-                ctx.set(dut.psum_in[c], int(psum_in[c]))
-            ctx.set(dut.macs_in, macs_in)
-            ctx.set(dut.zeros_in, zeros_in)
-            ctx.set(dut.en, en)
-            ctx.set(dut.w_we, we)
-            ctx.set(dut.swap_in, swap)
-            await ctx.tick()
-            if en:
-                used = shadow if swap else active
-                filled = sum(v != 0 for v in vals)
-                step = (sum(vals[j] * used[pos[j]] for j in range(act_keep)), filled * keep, (act_keep - filled) * keep)
-                if pipeline:
-                    step, staged = staged, step
-                psum_out = ((psum_in + step[0] + half) % (2 * half)) - half
-                counts = ((macs_in + step[1]) % 64, (zeros_in + step[2]) % 64)
-                if swap:
-                    active, swapped = shadow, swapped + 1
-                if we:
-                    shadow = W
-            assert [ctx.get(dut.psum_out[c]) for c in range(block)] == psum_out.tolist()
-            assert (ctx.get(dut.macs_out), ctx.get(dut.zeros_out)) == counts
-        assert swapped > 10
+        await random_steps(ctx, dut, rng, model, steps=steps, act_bits=args["act_bits"],
+                           act_signed=args["act_signed"], block=block, acc_bits=args["acc_bits"],
+                           random_weights=random_weights, set_weights=set_weights)
+        assert model.swaps > 10
 
     tb = Bench(dut, within=steps + 1, why="1 tick per step, nothing awaits the PE")
     tb.add(bench)
