@@ -31,6 +31,12 @@ class AccumulatorBuffer(wiring.Component):
     accumulate correctly. No latency of its own: ``sums`` is combinational from ``row.psums`` and ``rd``. Writes
     happen only on advances, and ``sums`` is stable while ``advance`` is low.
 
+    With ``forward_ahead`` the forwarding decision is itself registered one advance early, from ``next`` (the row
+    one advance ahead writes) and the addresses: that row's address is the one read on the previous advance, so
+    "it will write the address this advance reads" is known a cycle before ``rd`` loads. The select of the
+    ``cols``-wide forwarding mux is then a register instead of the row's handshake and an address compare (for a
+    wide row, the fan-out of that select spans every block RAM of the buffer). Same values, same timing.
+
     Parameters
     ----------
     cols : int
@@ -41,6 +47,8 @@ class AccumulatorBuffer(wiring.Component):
         Rows in the buffer (block RAM words), 1 … 65536.
     overflow : ``"wrap"`` or ``"saturate"``
         What the adder does on overflow.
+    forward_ahead : bool
+        Register the forwarding decision one advance early (adds the member ``next``).
 
     Members
     -------
@@ -50,21 +58,28 @@ class AccumulatorBuffer(wiring.Component):
         Address of the row that arrives two advances from now (a bubble's address is read and ignored).
     row : In(StructLayout({"valid", "m", "first", "write", "psums": ArrayLayout(signed(acc_bits), cols)}))
         The row present this cycle.
+    next : In(StructLayout({"write": 1}))
+        Only with ``forward_ahead``: the row one advance ahead is valid and writes (``valid & write`` of the row
+        that ``row`` will be after the next advance).
     sums : Out(ArrayLayout(signed(acc_bits), cols))
     """
 
-    def __init__(self, *, cols, acc_bits, depth, overflow="wrap"):
+    def __init__(self, *, cols, acc_bits, depth, overflow="wrap", forward_ahead=False):
         check_int("cols", cols, 1, 256)
         check_int("acc_bits", acc_bits, 2, 64)
         check_int("depth", depth, 1, 65536)
         check_choice("overflow", overflow, HW_OVERFLOW_MODES)
+        if not isinstance(forward_ahead, bool):
+            raise TypeError(f"forward_ahead = {forward_ahead!r} is not a bool: allowed True or False")
         self._cols, self._acc_bits, self._depth, self._overflow = cols, acc_bits, depth, overflow
+        self._forward_ahead = forward_ahead
         self._sums = data.ArrayLayout(signed(acc_bits), cols)
         addr = range(max(depth, 2))
         super().__init__({
             "advance": In(1),
             "ahead": In(data.StructLayout({"m": addr})),
             "row": In(data.StructLayout({"valid": 1, "m": addr, "first": 1, "write": 1, "psums": self._sums})),
+            **({"next": In(data.StructLayout({"write": 1}))} if forward_ahead else {}),
             "sums": Out(self._sums),
         })
 
@@ -81,9 +96,14 @@ class AccumulatorBuffer(wiring.Component):
         # the address rp.data belongs to, and its data with the present row's write forwarded
         rd_m = Signal.like(row.m, name="rd_m")
         rd = Signal(self._sums, name="rd")
+        forward = writes & (row.m == rd_m)
+        if self._forward_ahead:
+            # rd_m is the next row's address (read one advance ago): decide now for the next advance
+            forward = Signal(name="forward")
+            with m.If(self.advance):
+                m.d.sync += forward.eq(self.next.write & (rd_m == self.ahead.m))
         with m.If(self.advance):
-            m.d.sync += [rd_m.eq(self.ahead.m),
-                         rd.eq(Mux(writes & (row.m == rd_m), self.sums, rp.data))]
+            m.d.sync += [rd_m.eq(self.ahead.m), rd.eq(Mux(forward, self.sums, rp.data))]
 
         for c in range(self._cols):
             total = Mux(row.first, row.psums[c], row.psums[c] + rd[c])

@@ -38,9 +38,8 @@ class WeightStationary(Dataflow):
     (:class:`WSArrayCore`, latency ``rows + cols + pe_pipeline``), accumulator stage (:class:`AccumulatorBuffer` of
     ``max_m × cols`` sums in block RAM, read two cycles ahead through the core's ``peek2`` and added through a
     registered read with a forwarding path; K-tiles add in place; the last K-tile's rows go through
-    ReLU/requantization to ``results``), output skid register (:meth:`_skid`: no added latency; the core's enable is
-    its "empty" flag, so backpressure on ``results`` freezes the core and the accumulator stage the cycle after a
-    row is refused).
+    ReLU/requantization to ``results``). Backpressure on ``results`` freezes the core
+    and the accumulator stage.
 
     Parameters
     ----------
@@ -75,14 +74,13 @@ class WeightStationary(Dataflow):
             m.submodules.core = core = (OuterArrayCore if cfg.weight_axis == "n" else ActArrayCore)(
                 rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
                 weight_bits=cfg.weight_bits, acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-                act_keep=cfg.act_keep, tag_bits=self._tag_layout.size, pipeline=cfg.pe_pipeline,
-                advance_on_ready=True)
+                act_keep=cfg.act_keep, tag_bits=self._tag_layout.size, pipeline=cfg.pe_pipeline)
         else:
             m.submodules.core = core = WSArrayCore(
                 rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
                 weight_bits=cfg.weight_bits, acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
                 overflow=hw_overflow(cfg.overflow), tag_bits=self._tag_layout.size,
-                pe_pipeline=cfg.pe_pipeline, advance_on_ready=True)
+                pe_pipeline=cfg.pe_pipeline)
         s = self._job_registers(m)
         w_fire = self._weight_buffer(m, core, s)
         desc_ready = self._loader(m, s, w_fire)
@@ -173,14 +171,13 @@ class WeightStationary(Dataflow):
 
     def _loader(self, m, s, w_fire):
         """The loader: the tile walk, ``rows`` weight beats per tile, that fills the token. Returns when a descriptor
-        may transfer: while idle, from the cycle after the job's last weight beat (so the next job's first beat
-        comes 2 cycles after it). One beat per cycle; the token is valid the cycle after a tile's last beat."""
+        may transfer (idle, or the job's last weight beat now). One beat per cycle; the token is valid the cycle
+        after a tile's last beat."""
         cfg = self._cfg
         rows, cols, kdim = cfg.rows, cfg.n_tile, cfg.k
-        # ready only while idle (a register), not with the job's last weight beat: the weight handshake hangs on the
-        # core's enable, and through the descriptor check it was the 8x8 engines' critical path (docs/synthesis.md)
+        job_loaded = w_fire & s.tile_last_beat & s.k_last & s.n_last
         desc_ready = Signal(name="desc_ready")
-        m.d.comb += desc_ready.eq(~s.l_busy)
+        m.d.comb += desc_ready.eq(~s.l_busy | job_loaded)
 
         with m.If(w_fire):
             self._load(m, s, l_beat=0 if rows == 1 else Mux(s.tile_last_beat, 0, s.l_beat + 1))
@@ -298,43 +295,24 @@ class WeightStationary(Dataflow):
     def _accumulator(self, m, core):
         """The accumulator (:class:`AccumulatorBuffer`, ``max_m × cols`` sums, read two advances ahead through
         ``peek2``): a first K-tile row writes, a middle one adds in place, the last one adds and goes to
-        ``results`` through :meth:`_skid`. Returns the tag and the sums of the row on offer. Latency 0."""
+        ``results``. Returns the row's tag and its sums. Latency 0."""
         cfg = self._cfg
+        # weights along N: a row of cols·block sums, whose forwarding select would fan out over twice the block RAMs
+        wide = cfg.weight_axis == "n"
         m.submodules.acc = acc = AccumulatorBuffer(cols=cfg.n_tile, acc_bits=cfg.acc_bits, depth=cfg.acc_depth,
-                                                   overflow=hw_overflow(cfg.overflow))
+                                                   overflow=hw_overflow(cfg.overflow), forward_ahead=wide)
+        if wide:
+            m.d.comb += acc.next.write.eq(core.peek.valid & ~data.View(self._tag_layout, core.peek.tag).last)
         ahead = data.View(self._tag_layout, core.peek2.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)
         m.d.comb += [
             acc.advance.eq(core.advance), acc.ahead.m.eq(ahead.m),
             acc.row.valid.eq(core.results.valid), acc.row.m.eq(out_tag.m), acc.row.first.eq(out_tag.first),
             acc.row.write.eq(~out_tag.last), acc.row.psums.eq(core.results.payload.psums),
+            self.ports.results.valid.eq(core.results.valid & out_tag.last),
+            core.results.ready.eq(~out_tag.last | self.ports.results.ready),
         ]
-        return self._skid(m, core, core.results.valid & out_tag.last, out_tag, acc.sums)
-
-    def _skid(self, m, core, valid, tag, sums):
-        """The skid register between the accumulator and ``results``: a finished row (``valid``) passes it
-        combinationally while it is empty; one ``results`` cannot take waits in it, and the core (built with
-        ``advance_on_ready``) advances exactly while it is empty. Returns the tag and sums on offer. Latency 0."""
-        # The core's enable gates every PE register; with the skid register it is that one register, not a
-        # function of the row's tag and the port's ready (the 8x8 engines' critical path, docs/synthesis.md).
-        # Kept as "empty", not "full": an inverted enable keeps the DSP packer (gen/synth/ecp5_dsp.py) from
-        # moving the PEs' registers into the DSP blocks.
-        results = self.ports.results
-        empty = Signal(name="skid_empty", init=1)
-        held_tag = Signal.like(tag, name="skid_tag")
-        held_sums = Signal.like(sums, name="skid_sums")
-        m.d.comb += [core.results.ready.eq(empty), results.valid.eq(valid | ~empty)]
-        with m.If(empty):
-            # an empty register copies the row on offer every cycle (its enable is the one register `empty`)
-            m.d.sync += [held_tag.eq(tag), held_sums.eq(sums)]
-            with m.If(valid & ~results.ready):
-                m.d.sync += empty.eq(0)
-        with m.Elif(results.ready):
-            m.d.sync += empty.eq(1)
-        head_tag = data.View(self._tag_layout, Mux(empty, tag.as_value(), held_tag.as_value()))
-        head_sums = Signal.like(sums, name="head_sums")
-        m.d.comb += head_sums.eq(Mux(empty, sums.as_value(), held_sums.as_value()))
-        return head_tag, head_sums
+        return out_tag, acc.sums
 
     def _counters(self, m, core, s, a_fire):
         """The weight-stationary counters (docs/gemm.md "Counters"): ``stall_input``, ``stall_weight``, ``macs``,
@@ -342,11 +320,9 @@ class WeightStationary(Dataflow):
         advance = core.advance
         c_fire = core.results.valid & core.results.ready
         acts_wanted = ~s.i_idle | s.t_valid
-        # not a weight stall: a cycle stalled on output (results offered and not taken)
-        on_output = self.ports.results.valid & ~self.ports.results.ready
         with m.If(advance & ~a_fire & acts_wanted):
             m.d.sync += self.ports.stall_input.eq(self.ports.stall_input + 1)
-        with m.If(advance & ~on_output & ~acts_wanted & s.l_busy):
+        with m.If(advance & ~acts_wanted & s.l_busy):
             m.d.sync += self.ports.stall_weight.eq(self.ports.stall_weight + 1)
         with m.If(c_fire):
             m.d.sync += [self.ports.macs.eq(self.ports.macs + core.results.payload.macs),

@@ -15,6 +15,9 @@ CASES = {
     "c3_acc12_d1_wrap": dict(cols=3, acc_bits=12, depth=1, overflow="wrap"),
     "c2_acc10_d2_sat": dict(cols=2, acc_bits=10, depth=2, overflow="saturate"),
     "c4_acc16_d5_wrap": dict(cols=4, acc_bits=16, depth=5, overflow="wrap"),
+    # the forwarding decision registered one advance early (the next row's write flag on `next`)
+    "c3_acc12_d1_wrap_ahead": dict(cols=3, acc_bits=12, depth=1, overflow="wrap", forward_ahead=True),
+    "c4_acc16_d2_sat_ahead": dict(cols=4, acc_bits=16, depth=2, overflow="saturate", forward_ahead=True),
 }
 CYCLES = 500
 
@@ -53,6 +56,8 @@ def test_accumulator_rmw(name, stall, seed):
             row = pipe[0]
             ctx.set(dut.advance, advance)
             ctx.set(dut.ahead.m, pipe[2]["m"])
+            if p.get("forward_ahead"):
+                ctx.set(dut.next.write, pipe[1]["valid"] and pipe[1]["write"])
             for field in ("valid", "m", "first", "write"):
                 ctx.set(getattr(dut.row, field), row[field])
             for c in range(cols):
@@ -84,6 +89,7 @@ def test_accumulator_rmw(name, stall, seed):
     (dict(cols=0, acc_bits=8, depth=4), ValueError, "cols = 0"),
     (dict(cols=2, acc_bits=8, depth=4, overflow="clip"), ValueError, "overflow = 'clip'"),
     (dict(cols=2, acc_bits="8", depth=4), TypeError, "acc_bits = '8'"),
+    (dict(cols=2, acc_bits=8, depth=4, forward_ahead=1), TypeError, "forward_ahead = 1 is not a bool"),
 ])
 def test_accumulator_bad_parameters(kwargs, exc, message):
     with warnings.catch_warnings():
