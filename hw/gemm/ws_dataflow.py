@@ -171,13 +171,14 @@ class WeightStationary(Dataflow):
 
     def _loader(self, m, s, w_fire):
         """The loader: the tile walk, ``rows`` weight beats per tile, that fills the token. Returns when a descriptor
-        may transfer (idle, or the job's last weight beat now). One beat per cycle; the token is valid the cycle
-        after a tile's last beat."""
+        may transfer: while idle, from the cycle after the job's last weight beat (so the next job's first beat
+        comes 2 cycles after it). One beat per cycle; the token is valid the cycle after a tile's last beat."""
         cfg = self._cfg
         rows, cols, kdim = cfg.rows, cfg.n_tile, cfg.k
-        job_loaded = w_fire & s.tile_last_beat & s.k_last & s.n_last
+        # ready only while idle (a register), not with the job's last weight beat: the weight handshake hangs on the
+        # core's enable, and through the descriptor check it was the 8x8 engines' critical path (docs/synthesis.md)
         desc_ready = Signal(name="desc_ready")
-        m.d.comb += desc_ready.eq(~s.l_busy | job_loaded)
+        m.d.comb += desc_ready.eq(~s.l_busy)
 
         with m.If(w_fire):
             self._load(m, s, l_beat=0 if rows == 1 else Mux(s.tile_last_beat, 0, s.l_beat + 1))
