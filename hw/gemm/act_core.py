@@ -105,13 +105,15 @@ class ActArrayCore(WSArrayCore):
         st.tags = [Signal(data.StructLayout({"n_valid": range(self._n_tile + 1), "tag": len(step.tag)}),
                           name=f"tag{i}")
                    for i in range(lat)]
+        # under the enable `advance` a transfer is just `valid` (as in WSArrayCore._input_stage)
+        a_valid, w_valid = self.acts.valid, self.weights.valid
         with m.If(self.advance):
             m.d.sync += [
                 # no step: empty slots (gated multipliers, nothing counted as performed)
-                lanes_in.eq(Mux(a_fire, step.lanes.as_value(), 0)), sel_in.eq(Mux(a_fire, step.sel, 0)),
-                st.swap_in.eq(a_fire & step.swap),
-                st.w_valid.eq(w_fire), st.w_row.eq(load_row), st.w_data.eq(self.weights.payload),
-                st.in_flight[0].eq(a_fire), st.tags[0].n_valid.eq(step.n_valid), st.tags[0].tag.eq(step.tag),
+                lanes_in.eq(Mux(a_valid, step.lanes.as_value(), 0)), sel_in.eq(Mux(a_valid, step.sel, 0)),
+                st.swap_in.eq(a_valid & step.swap),
+                st.w_valid.eq(w_valid), st.w_row.eq(load_row), st.w_data.eq(self.weights.payload),
+                st.in_flight[0].eq(a_valid), st.tags[0].n_valid.eq(step.n_valid), st.tags[0].tag.eq(step.tag),
             ]
             for i in range(1, lat):
                 m.d.sync += [st.in_flight[i].eq(st.in_flight[i - 1]), st.tags[i].eq(st.tags[i - 1])]

@@ -128,7 +128,11 @@ class WSArrayCore(wiring.Component):
         row = self.acts.payload
         lane_width = self._pe_args["act_bits"]
         flat = row.data.as_value()
-        masked = Cat(Mux(a_fire & (i < row.k_valid), flat[i * lane_width:(i + 1) * lane_width], Const(0, lane_width))
+        # The input registers load only on `advance`, where a transfer is just `valid`: the data and flags take the
+        # valid bits, not the handshake, so the core's enable is no input of their D logic (the enable's fan-in
+        # from the output handshake into 500 data registers was the 8x8 engines' critical path, docs/synthesis.md)
+        a_valid, w_valid = self.acts.valid, self.weights.valid
+        masked = Cat(Mux(a_valid & (i < row.k_valid), flat[i * lane_width:(i + 1) * lane_width], Const(0, lane_width))
                      for i in range(rows * block))
         st = SimpleNamespace()
         st.acts_in = Signal(len(masked), name="acts_in")
@@ -145,11 +149,11 @@ class WSArrayCore(wiring.Component):
         with m.If(advance):
             m.d.sync += [
                 st.acts_in.eq(masked),
-                st.swap_in.eq(a_fire & row.swap),
-                st.w_valid.eq(w_fire),
+                st.swap_in.eq(a_valid & row.swap),
+                st.w_valid.eq(w_valid),
                 st.w_row.eq(load_row),
                 st.w_data.eq(self.weights.payload),
-                st.in_flight[0].eq(a_fire),
+                st.in_flight[0].eq(a_valid),
                 st.tags[0].n_valid.eq(row.n_valid),
                 st.tags[0].tag.eq(row.tag),
             ]

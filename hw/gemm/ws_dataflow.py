@@ -298,12 +298,11 @@ class WeightStationary(Dataflow):
         ``peek2``): a first K-tile row writes, a middle one adds in place, the last one adds and goes to
         ``results``. Returns the row's tag and its sums. Latency 0."""
         cfg = self._cfg
-        # weights along N: a row of cols·block sums, whose forwarding select would fan out over twice the block RAMs
-        wide = cfg.weight_axis == "n"
+        # the forwarding decision registered one advance early: its select fans out over every block RAM of the
+        # buffer, and decided from the row's handshake it was the act engines' critical path (docs/synthesis.md)
         m.submodules.acc = acc = AccumulatorBuffer(cols=cfg.n_tile, acc_bits=cfg.acc_bits, depth=cfg.acc_depth,
-                                                   overflow=hw_overflow(cfg.overflow), forward_ahead=wide)
-        if wide:
-            m.d.comb += acc.next.write.eq(core.peek.valid & ~data.View(self._tag_layout, core.peek.tag).last)
+                                                   overflow=hw_overflow(cfg.overflow), forward_ahead=True)
+        m.d.comb += acc.next.write.eq(core.peek.valid & ~data.View(self._tag_layout, core.peek.tag).last)
         ahead = data.View(self._tag_layout, core.peek2.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)
         m.d.comb += [
