@@ -6,7 +6,7 @@ from amaranth.hdl import Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.checks import check_int
+from hw.checks import check_bool, check_int
 from hw.gemm.act_pe import ActPE, act_slot_layout
 from hw.gemm.act_select import fill_slots
 from hw.gemm.ws_core import WSArrayCore
@@ -41,11 +41,15 @@ class ActArrayCore(WSArrayCore):
     pipeline : int
         PE pipeline registers, 0 … 4 (:class:`hw.gemm.act_pe.ActPE` ``pipeline``); latency
         ``rows + cols + pipeline``.
+    advance_on_ready : bool
+        As in :class:`hw.gemm.ws_core.WSArrayCore`.
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep,
-                 tag_bits=1, pipeline=0):
+                 tag_bits=1, pipeline=0, advance_on_ready=False):
         check_int("rows", rows, 1, 256)
+        check_bool("advance_on_ready", advance_on_ready)
+        self._advance_on_ready = advance_on_ready
         check_int("pipeline", pipeline, 0, 4)
         check_int("cols", cols, 1, 256)
         check_int("tag_bits", tag_bits, 1, 256)

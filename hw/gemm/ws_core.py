@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.checks import check_int
+from hw.checks import check_bool, check_int
 from hw.systolic.beats import act_layout, index_bits, result_layout, weight_layout
 from hw.systolic.mac import tree_sum
 from hw.systolic.mesh import build_mesh
@@ -36,7 +36,9 @@ class WSArrayCore(wiring.Component):
     - ``results``: one row of partial sums per activation row, in order, with the row's counts of performed
       (``macs``) and zero-skipped (``zeros``) multiplications over real lanes and columns.
 
-    The core is one pipeline with one enable, ``advance = ~results.valid | results.ready``. Latency:
+    The core is one pipeline with one enable, ``advance = ~results.valid | results.ready`` (with
+    ``advance_on_ready``: ``advance = results.ready``, valid or not, so that a consumer whose ready is one register,
+    a skid register's "empty", is the whole enable; same cycles while ``results.ready`` is high). Latency:
     ``rows + cols + pe_pipeline`` cycles from an ``acts`` transfer to the result's first possible transfer.
     ``peek`` shows the valid bit and tag of the row that reaches ``results`` at the next advance (for a
     synchronous accumulator read one cycle ahead), ``peek2`` the same two advances ahead (for the accumulator's
@@ -50,6 +52,8 @@ class WSArrayCore(wiring.Component):
         Width of the opaque per-row tag, 1 … 256.
     pe_pipeline : int
         Pipeline registers in every PE, 0 … 4 (:class:`hw.systolic.pe.SparsePE` ``pipeline``).
+    advance_on_ready : bool
+        ``advance = results.ready`` (default False: ``~results.valid | results.ready``).
 
     Members
     -------
@@ -61,8 +65,10 @@ class WSArrayCore(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
-                 overflow="wrap", tag_bits=1, pe_pipeline=0):
+                 overflow="wrap", tag_bits=1, pe_pipeline=0, advance_on_ready=False):
         check_int("rows", rows, 1, 256)
+        check_bool("advance_on_ready", advance_on_ready)
+        self._advance_on_ready = advance_on_ready
         check_int("cols", cols, 1, 256)
         check_int("tag_bits", tag_bits, 1, 256)
         self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
@@ -102,11 +108,11 @@ class WSArrayCore(wiring.Component):
         return m
 
     def _handshake(self, m):
-        """The one pipeline enable ``advance = ~results.valid | results.ready``, which is also both inputs' ready.
+        """The one pipeline enable ``advance`` (class docstring), which is also both inputs' ready.
         Returns the weight and activation transfers. Latency 0."""
         advance = self.advance
         m.d.comb += [
-            advance.eq(~self.results.valid | self.results.ready),
+            advance.eq(self.results.ready if self._advance_on_ready else ~self.results.valid | self.results.ready),
             self.weights.ready.eq(advance),
             self.acts.ready.eq(advance),
         ]
@@ -129,8 +135,7 @@ class WSArrayCore(wiring.Component):
         lane_width = self._pe_args["act_bits"]
         flat = row.data.as_value()
         # The input registers load only on `advance`, where a transfer is just `valid`: the data and flags take the
-        # valid bits, not the handshake, so the core's enable is no input of their D logic (the enable's fan-in
-        # from the output handshake into 500 data registers was the 8x8 engines' critical path, docs/synthesis.md)
+        # valid bits, not the handshake, so the core's enable is no input of their D logic (docs/synthesis.md)
         a_valid, w_valid = self.acts.valid, self.weights.valid
         masked = Cat(Mux(a_valid & (i < row.k_valid), flat[i * lane_width:(i + 1) * lane_width], Const(0, lane_width))
                      for i in range(rows * block))
