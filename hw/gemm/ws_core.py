@@ -15,10 +15,6 @@ from hw.systolic.pe import SparsePE
 __all__ = ["WSArrayCore"]
 
 
-def _min(a, b):
-    return Mux(a < b, a, b)
-
-
 class WSArrayCore(wiring.Component):
     """``rows × cols`` array of tiled :class:`SparsePE` (shadow weights, tile tags) for one tile of a GEMM.
 
@@ -31,8 +27,9 @@ class WSArrayCore(wiring.Component):
       load before the row tagged ``swap`` that uses it, and start the next load no earlier than the cycle that
       row transfers (the shadow is then free); the core does not check this.
     - ``acts``: one row of A per beat; ``swap`` marks the first row of a tile (it activates the shadow weights
-      as it passes each PE); lanes at or above ``k_valid`` are forced to zero (ragged-K padding) and not
-      counted; ``n_valid`` columns are real; ``tag`` is carried to the result unchanged.
+      as it passes each PE); lanes whose ``lane_ok`` bit is 0 are forced to zero (ragged-K padding) and not
+      counted (a prefix mask: lane i is real iff i < the tile's real K); ``n_valid`` columns are real; ``tag`` is
+      carried to the result unchanged.
     - ``results``: one row of partial sums per activation row, in order, with the row's counts of performed
       (``macs``) and zero-skipped (``zeros``) multiplications over real lanes and columns.
 
@@ -57,7 +54,7 @@ class WSArrayCore(wiring.Component):
 
     Members
     -------
-    acts : In(stream.Signature(StructLayout({"data", "swap", "k_valid", "n_valid", "tag"})))
+    acts : In(stream.Signature(StructLayout({"data", "swap", "lane_ok", "n_valid", "tag"})))
     weights : In(stream.Signature(ArrayLayout(ArrayLayout(entry, keep), cols)))
     results : Out(stream.Signature(StructLayout({"psums", "macs", "zeros", "tag"})))
     advance : Out(1)
@@ -83,7 +80,7 @@ class WSArrayCore(wiring.Component):
         super().__init__({
             "acts": In(stream.Signature(data.StructLayout({
                 "data": act_layout(k=k, act_bits=act_bits, act_signed=act_signed),
-                "swap": 1, "k_valid": range(k + 1), "n_valid": range(cols + 1), "tag": tag_bits}))),
+                "swap": 1, "lane_ok": k, "n_valid": range(cols + 1), "tag": tag_bits}))),
             "weights": In(stream.Signature(weight_layout(cols=cols, keep=keep, weight_bits=weight_bits,
                                                          index_bits=index_bits(keep=keep, block=block)))),
             "results": Out(stream.Signature(data.StructLayout({
@@ -137,7 +134,7 @@ class WSArrayCore(wiring.Component):
         # The input registers load only on `advance`, where a transfer is just `valid`: the data and flags take the
         # valid bits, not the handshake, so the core's enable is no input of their D logic (docs/synthesis.md)
         a_valid, w_valid = self.acts.valid, self.weights.valid
-        masked = Cat(Mux(a_valid & (i < row.k_valid), flat[i * lane_width:(i + 1) * lane_width], Const(0, lane_width))
+        masked = Cat(Mux(a_valid & row.lane_ok[i], flat[i * lane_width:(i + 1) * lane_width], Const(0, lane_width))
                      for i in range(rows * block))
         st = SimpleNamespace()
         st.acts_in = Signal(len(masked), name="acts_in")
@@ -163,8 +160,8 @@ class WSArrayCore(wiring.Component):
                 st.tags[0].tag.eq(row.tag),
             ]
             for r in range(rows):
-                left = row.k_valid - r * block
-                m.d.sync += st.lanes_in[r].eq(Mux(row.k_valid <= r * block, 0, _min(left, block)))
+                # a prefix mask: the real lanes of PE row r are its ones (no compare of a count: one LUT level)
+                m.d.sync += st.lanes_in[r].eq(sum(row.lane_ok[r * block + i] for i in range(block)))
             for i in range(1, lat):
                 m.d.sync += [st.in_flight[i].eq(st.in_flight[i - 1]), st.tags[i].eq(st.tags[i - 1])]
         return st

@@ -111,17 +111,17 @@ class WeightStationary(Dataflow):
         # the shadow tile ("token"): loaded, waiting for its first activation row
         s.t_valid = Signal(name="t_valid")
         s.t_m = Signal.like(s.l_m, name="t_m")
-        s.t_kvalid = Signal(range(kdim + 1), name="t_kvalid")
         s.t_nvalid = Signal(range(cols + 1), name="t_nvalid")
         s.t_first, s.t_last, s.t_job_last = Signal(name="t_first"), Signal(name="t_last"), Signal(name="t_job_last")
         s.t_shift = Signal.like(s.l_shift, name="t_shift")
-        # t_kvalid as one bit per lane (lane < t_kvalid): the activation selector's masks need no compare
+        # the tile's real K as one bit per lane (lane < real K): the core's and the selector's lane masks need no
+        # compare of a count, only the issuer's tile select (i_idle) in front of them
         s.t_lane_ok = Signal(kdim, name="t_lane_ok")
 
         # issuer: the rows of the active tile
         s.i_left = Signal(range(cfg.max_m + 1), name="i_left")       # rows of the active tile still to send
         s.i_row = Signal(range(max(cfg.max_m, 2)), name="i_row")
-        s.i_kvalid, s.i_nvalid = Signal.like(s.t_kvalid, name="i_kvalid"), Signal.like(s.t_nvalid, name="i_nvalid")
+        s.i_nvalid = Signal.like(s.t_nvalid, name="i_nvalid")
         s.i_first, s.i_last, s.i_job_last = Signal(name="i_first"), Signal(name="i_last"), Signal(name="i_job_last")
         s.i_shift = Signal.like(s.l_shift, name="i_shift")
         s.i_lane_ok = Signal.like(s.t_lane_ok, name="i_lane_ok")
@@ -189,13 +189,11 @@ class WeightStationary(Dataflow):
             self._load(m, s, l_beat=0 if rows == 1 else Mux(s.tile_last_beat, 0, s.l_beat + 1))
             with m.If(s.tile_last_beat):
                 m.d.sync += [
-                    s.t_m.eq(s.l_m), s.t_kvalid.eq(Mux(s.k_last, s.l_krem, kdim)),
+                    s.t_m.eq(s.l_m),
                     s.t_nvalid.eq(Mux(s.n_last, s.l_nrem, cols)),
                     s.t_first.eq(s.l_krem == s.l_k), s.t_last.eq(s.k_last), s.t_job_last.eq(s.k_last & s.n_last),
-                    s.t_shift.eq(s.l_shift),
+                    s.t_shift.eq(s.l_shift), s.t_lane_ok.eq(Cat(~s.k_last | (i < s.l_krem) for i in range(kdim))),
                 ]
-                if cfg.act_keep:
-                    m.d.sync += s.t_lane_ok.eq(Cat(~s.k_last | (i < s.l_krem) for i in range(kdim)))
                 with m.If(s.k_last):
                     self._load(m, s, l_krem=s.l_k, l_nrem=s.l_nrem - cols)
                     with m.If(s.n_last):
@@ -222,7 +220,7 @@ class WeightStationary(Dataflow):
             self.ports.acts.ready.eq(core.acts.ready & (~s.i_idle | s.t_valid)),
             core.acts.payload.data.eq(self.ports.acts.payload),
             core.acts.payload.swap.eq(take),
-            core.acts.payload.k_valid.eq(Mux(take, s.t_kvalid, s.i_kvalid)),
+            core.acts.payload.lane_ok.eq(Mux(take, s.t_lane_ok, s.i_lane_ok)),
             core.acts.payload.n_valid.eq(Mux(take, s.t_nvalid, s.i_nvalid)),
             tag.m.eq(Mux(take, 0, s.i_row)),
             tag.first.eq(Mux(take, s.t_first, s.i_first)),
@@ -236,7 +234,7 @@ class WeightStationary(Dataflow):
         with m.If(a_fire):
             with m.If(take):
                 m.d.sync += [
-                    s.i_row.eq(1), s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid),
+                    s.i_row.eq(1), s.i_lane_ok.eq(s.t_lane_ok), s.i_nvalid.eq(s.t_nvalid),
                     s.i_first.eq(s.t_first), s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last),
                     s.i_shift.eq(s.t_shift), s.t_valid.eq(0),
                 ]
@@ -286,7 +284,7 @@ class WeightStationary(Dataflow):
                 # the token is taken by the first step; later steps of that row run from the issuer's copy
                 m.d.sync += [
                     s.i_row.eq(Mux(last, 1, 0)), s.i_lane_ok.eq(s.t_lane_ok),
-                    s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid), s.i_first.eq(s.t_first),
+                    s.i_nvalid.eq(s.t_nvalid), s.i_first.eq(s.t_first),
                     s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last), s.i_shift.eq(s.t_shift),
                     s.t_valid.eq(0),
                 ]
