@@ -123,6 +123,10 @@ class ActArrayCore(WSArrayCore):
                 m.d.sync += [st.in_flight[i].eq(st.in_flight[i - 1]), st.tags[i].eq(st.tags[i - 1])]
         return st
 
+    def _west_next(self, st):
+        """No lookahead: :class:`hw.gemm.act_pe.ActPE` selects from its own inputs."""
+        return None
+
     def _mesh_pe(self):
         """The mesh's PE: :class:`hw.gemm.act_pe.ActPE`."""
         return ActPE, self._pe_args

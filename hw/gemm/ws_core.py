@@ -148,6 +148,9 @@ class WSArrayCore(wiring.Component):
         st.tags = [Signal(data.StructLayout({"n_valid": range(self._n_tile + 1), "tag": len(row.tag)}),
                           name=f"tag{i}")
                    for i in range(lat)]
+        lanes = [sum(row.lane_ok[r * block + i] for i in range(block)) for r in range(rows)]
+        # what the west feeds of PE row 0 take at the next advance (the PEs' lookahead, hw.systolic.mesh)
+        st.next = {"act": masked[:len(masked) // rows], "swap": a_valid & row.swap, "lanes": lanes[0]}
         with m.If(advance):
             m.d.sync += [
                 st.acts_in.eq(masked),
@@ -161,7 +164,7 @@ class WSArrayCore(wiring.Component):
             ]
             for r in range(rows):
                 # a prefix mask: the real lanes of PE row r are its ones (no compare of a count: one LUT level)
-                m.d.sync += st.lanes_in[r].eq(sum(row.lane_ok[r * block + i] for i in range(block)))
+                m.d.sync += st.lanes_in[r].eq(lanes[r])
             for i in range(1, lat):
                 m.d.sync += [st.in_flight[i].eq(st.in_flight[i - 1]), st.tags[i].eq(st.tags[i - 1])]
         return st
@@ -185,7 +188,12 @@ class WSArrayCore(wiring.Component):
         pe_class, pe_params = self._mesh_pe()
         return build_mesh(m, rows=self._rows, cols=self._cols, pe_class=pe_class, pe_params=pe_params,
                           en=self.advance, west=self._west(st), south=("psum", "zeros", "macs"),
-                          load=(st.w_valid, st.w_row, st.w_data))
+                          load=(st.w_valid, st.w_row, st.w_data), west_next=self._west_next(st))
+
+    def _west_next(self, st):
+        """The PEs' lookahead (:class:`hw.systolic.pe.SparsePE` ``lookahead``): row 0's west feeds at the next
+        advance. The multipliers' operands then leave registers, not the index mux (docs/synthesis.md)."""
+        return st.next
 
     def _columns(self, psum):
         """The output columns of one PE column's partial sum (here: the one sum)."""
