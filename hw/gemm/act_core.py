@@ -124,8 +124,9 @@ class ActArrayCore(WSArrayCore):
         return st
 
     def _west_next(self, st):
-        """No lookahead: :class:`hw.gemm.act_pe.ActPE` selects from its own inputs."""
-        return None
+        """The PEs' lookahead (:class:`hw.gemm.act_pe.ActPE` ``lookahead``) everywhere but in PE (0, 0): row 0's
+        slots are formed from the input registers combinationally, so their next value is not at hand."""
+        return {}
 
     def _mesh_pe(self):
         """The mesh's PE: :class:`hw.gemm.act_pe.ActPE`."""
