@@ -45,8 +45,10 @@ class SparsePE(wiring.Component):
     ``lookahead=True`` (``tiled`` only) takes the values ``act_in``, ``swap_in`` and ``lanes_in`` will have at the
     next enabled cycle (``act_next``, ``swap_next``, ``lanes_next``: in a mesh, the western neighbour's inputs)
     and selects the next step's activations, weights and real flags one cycle early into registers, with the
-    weights the banks will hold then. Same values in the same cycles; the multipliers' operands then come from
-    registers (in an FPGA, the routing from the fabric to the DSP column no longer follows the index mux).
+    weights the banks will hold then. Same values in the same cycles, provided the inputs of the first enabled cycle
+    are zero (the registers' reset stands for that row; in a mesh every input is a register); the
+    multipliers' operands then come from registers (in an FPGA, the routing from the fabric to the DSP column no
+    longer follows the index mux).
 
     Parameters
     ----------
