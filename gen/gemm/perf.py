@@ -6,11 +6,13 @@ which the first descriptor transfers. With ``R = rows``, ``L = rows + cols + pe_
 numbered ``t = 0, 1, …`` in order (each job's tiles are its N-tiles × K-tiles, ``M_t`` rows each):
 
 - ``s_t``: first weight beat of tile t; the loader takes its ``R`` beats into the shadow registers in cycles
-  ``s_t … s_t + R − 1`` (from the weight buffer, which the host fills ahead of time up to ``2·R`` beats, or
-  straight from the port when the buffer is empty: the same cycles as without a buffer).
-  ``s_0 = 1``; ``s_t = max(s_{t−1} + R, a_{t−1})``: the loader is free after the previous load (the next job's
-  descriptor transfers together with its last beat) and the shadow registers are free from the cycle the
-  previous tile's first row transfers.
+  ``s_t … s_t + R − 1`` (from the weight buffer, which the host fills ahead of time up to ``2·R`` beats; a beat written in cycle c is
+  readable from c + 1, and an ideal host's beats are always there in time: the first is written with the
+  descriptor).
+  ``s_0 = 1``; ``s_t = max(s_{t−1} + R + d_t, a_{t−1} + 1)``: the loader is free after the previous load and the
+  shadow registers are free from the cycle after the previous tile's first row transfers; ``d_t = 1`` when tile t is
+  the first of a job (its descriptor transfers the cycle after the previous job's last weight beat, when the
+  loader is idle, and its first beat the cycle after that), else 0.
 - ``a_t``: first activation row of tile t: ``a_0 = max(s_0 + R, acts_from)``;
   ``a_t = max(s_t + R, a_{t−1} + M_{t−1})``. Rows transfer back to back, ``a_t … a_t + M_t − 1``; a row's result
   (last K-tile only) transfers ``L`` cycles after it. ``acts_from`` (default 0) is the cycle from which the host
@@ -31,7 +33,7 @@ jobs. ``macs`` and ``zero_skips`` depend on the data (:func:`sim.gemm.golden.mac
 on the activations.
 
 For one job of ``T = kt·nt`` tiles the recurrence has the closed form (:func:`job_cycles`):
-``P = max(M, R)``, ``cycles = R + 1 + (T − 1)·P + M + L``, ``stall_weight = R + (T − 1)·(P − M)``.
+``P = max(M, R + 1)``, ``cycles = R + 1 + (T − 1)·P + M + L``, ``stall_weight = R + (T − 1)·(P − M)``.
 
 Output-stationary engine (``cfg.dataflow == "os"``; every function dispatches on it). A job's tiles are its
 N-tiles × M-tiles (``rows × cols`` of C), each ``S = ⌈K/block⌉`` steps (one activation and one weight beat each),
@@ -175,11 +177,12 @@ def predict(cfg, jobs, *, acts_from=0, steps=None) -> Prediction:
             raise ValueError(f"acts_from = {acts_from}: the output-stationary engine joins activations and weights")
         return _predict_os(cfg, jobs)
     rows, lat = cfg.rows, cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
-    tile_rows, tile_last_k, tile_ends = [], [], []
+    tile_rows, tile_last_k, tile_ends, job_first = [], [], [], []
     for j, (m, k, n) in enumerate(jobs):
         kt, nt = tiles(cfg, k, n)
-        for _ in range(nt):
+        for nn in range(nt):
             for kk in range(kt):
+                job_first.append(nn == 0 and kk == 0)
                 # ends: issue offset of each row's last step inside its tile
                 ends = list(range(m)) if steps is None else [int(e) - 1 for e in steps[j][kk].cumsum()]
                 tile_rows.append(ends[-1] + 1)
@@ -194,7 +197,7 @@ def predict(cfg, jobs, *, acts_from=0, steps=None) -> Prediction:
             stall_weight += rows
             stall_input = a - (s + rows)
         else:
-            s = max(loads[-1] + rows, starts[-1])
+            s = max(loads[-1] + rows + job_first[t], starts[-1] + 1)
             free = starts[-1] + tile_rows[t - 1]          # first cycle the issuer has no rows left
             a = max(s + rows, free)
             stall_weight += a - free
@@ -216,7 +219,7 @@ def job_cycles(cfg, m, k, n):
         return (steps + (mt * nt - 1) * max(steps, cfg.rows) + cfg.cols + getattr(cfg, "pe_pipeline", 0)
                 + m - (mt - 1) * cfg.rows + 1)
     kt, nt = tiles(cfg, k, n)
-    period = max(m, cfg.rows)
+    period = max(m, cfg.rows + 1)
     return cfg.rows + 1 + (kt * nt - 1) * period + m + cfg.rows + cfg.cols + getattr(cfg, "pe_pipeline", 0)
 
 

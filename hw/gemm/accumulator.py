@@ -24,8 +24,9 @@ class AccumulatorBuffer(wiring.Component):
     - and on the advance that consumes the row, ``buffer[row.m] = sums`` if ``row.write``.
 
     Timing: the read of ``buffer[ahead.m]`` is issued on the advance two before the row (synchronous block-RAM
-    read); on the next advance its data is registered (``rd``), with the sums of the row present in that cycle
-    forwarded in its place when it writes the same address (a block RAM read issued in the same cycle as a write
+    read); on the next advance its data is registered (``rd``: the block RAM's data and the sums of the row present
+    in that cycle in two registers, the latter chosen behind them), the sums forwarded in its place when it writes
+    the same address (a block RAM read issued in the same cycle as a write
     returns the new data). So the path block RAM → adder → block RAM of a one-cycle read–add–write becomes block
     RAM → register and register → adder → block RAM, and back-to-back rows on one address (an M = 1 job's K-tiles)
     accumulate correctly. No latency of its own: ``sums`` is combinational from ``row.psums`` and ``rd``. Writes
@@ -93,9 +94,13 @@ class AccumulatorBuffer(wiring.Component):
         m.d.comb += [rp.addr.eq(self.ahead.m), rp.en.eq(self.advance),
                      wp.addr.eq(row.m), wp.data.eq(self.sums), wp.en.eq(writes)]
 
-        # the address rp.data belongs to, and its data with the present row's write forwarded
+        # the address rp.data belongs to, and its data with the present row's write forwarded: the block RAM's data
+        # and the forwarded sums are registered apart (rd_ram, rd_fwd) and chosen behind the registers, so the block
+        # RAM's output reaches a register through routing only (its clock-to-output is 6 ns of an ECP5 cycle)
         rd_m = Signal.like(row.m, name="rd_m")
-        rd = Signal(self._sums, name="rd")
+        rd_ram = Signal(self._sums, name="rd_ram")
+        rd_fwd = Signal(self._sums, name="rd_fwd")
+        use_fwd = Signal(name="rd_use_fwd")
         forward = writes & (row.m == rd_m)
         if self._forward_ahead:
             # rd_m is the next row's address (read one advance ago): decide now for the next advance
@@ -103,7 +108,9 @@ class AccumulatorBuffer(wiring.Component):
             with m.If(self.advance):
                 m.d.sync += forward.eq(self.next.write & (rd_m == self.ahead.m))
         with m.If(self.advance):
-            m.d.sync += [rd_m.eq(self.ahead.m), rd.eq(Mux(forward, self.sums, rp.data))]
+            m.d.sync += [rd_m.eq(self.ahead.m), rd_ram.eq(rp.data), rd_fwd.eq(self.sums), use_fwd.eq(forward)]
+        rd = Signal(self._sums, name="rd")
+        m.d.comb += rd.eq(Mux(use_fwd, rd_fwd.as_value(), rd_ram.as_value()))
 
         for c in range(self._cols):
             total = Mux(row.first, row.psums[c], row.psums[c] + rd[c])

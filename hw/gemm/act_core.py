@@ -6,7 +6,7 @@ from amaranth.hdl import Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.checks import check_int
+from hw.checks import check_bool, check_int
 from hw.gemm.act_pe import ActPE, act_slot_layout
 from hw.gemm.act_select import fill_slots
 from hw.gemm.ws_core import WSArrayCore
@@ -41,11 +41,15 @@ class ActArrayCore(WSArrayCore):
     pipeline : int
         PE pipeline registers, 0 … 4 (:class:`hw.gemm.act_pe.ActPE` ``pipeline``); latency
         ``rows + cols + pipeline``.
+    advance_on_ready : bool
+        As in :class:`hw.gemm.ws_core.WSArrayCore`.
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep,
-                 tag_bits=1, pipeline=0):
+                 tag_bits=1, pipeline=0, advance_on_ready=False):
         check_int("rows", rows, 1, 256)
+        check_bool("advance_on_ready", advance_on_ready)
+        self._advance_on_ready = advance_on_ready
         check_int("pipeline", pipeline, 0, 4)
         check_int("cols", cols, 1, 256)
         check_int("tag_bits", tag_bits, 1, 256)
@@ -105,17 +109,24 @@ class ActArrayCore(WSArrayCore):
         st.tags = [Signal(data.StructLayout({"n_valid": range(self._n_tile + 1), "tag": len(step.tag)}),
                           name=f"tag{i}")
                    for i in range(lat)]
+        # under the enable `advance` a transfer is just `valid` (as in WSArrayCore._input_stage)
+        a_valid, w_valid = self.acts.valid, self.weights.valid
         with m.If(self.advance):
             m.d.sync += [
                 # no step: empty slots (gated multipliers, nothing counted as performed)
-                lanes_in.eq(Mux(a_fire, step.lanes.as_value(), 0)), sel_in.eq(Mux(a_fire, step.sel, 0)),
-                st.swap_in.eq(a_fire & step.swap),
-                st.w_valid.eq(w_fire), st.w_row.eq(load_row), st.w_data.eq(self.weights.payload),
-                st.in_flight[0].eq(a_fire), st.tags[0].n_valid.eq(step.n_valid), st.tags[0].tag.eq(step.tag),
+                lanes_in.eq(Mux(a_valid, step.lanes.as_value(), 0)), sel_in.eq(Mux(a_valid, step.sel, 0)),
+                st.swap_in.eq(a_valid & step.swap),
+                st.w_valid.eq(w_valid), st.w_row.eq(load_row), st.w_data.eq(self.weights.payload),
+                st.in_flight[0].eq(a_valid), st.tags[0].n_valid.eq(step.n_valid), st.tags[0].tag.eq(step.tag),
             ]
             for i in range(1, lat):
                 m.d.sync += [st.in_flight[i].eq(st.in_flight[i - 1]), st.tags[i].eq(st.tags[i - 1])]
         return st
+
+    def _west_next(self, st):
+        """The PEs' lookahead (:class:`hw.gemm.act_pe.ActPE` ``lookahead``) everywhere but in PE (0, 0): row 0's
+        slots are formed from the input registers combinationally, so their next value is not at hand."""
+        return {}
 
     def _mesh_pe(self):
         """The mesh's PE: :class:`hw.gemm.act_pe.ActPE`."""

@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.checks import check_int
+from hw.checks import check_bool, check_int
 from hw.systolic.beats import index_bits, weight_entry_layout
 from hw.systolic.mac import gated_product, tree_sum
 
@@ -39,6 +39,12 @@ class ActPE(wiring.Component):
     the active one (the looked-up weights travel with their slots, so a later write or swap does not reach a step
     in flight). Every register only updates while ``en`` is high.
 
+    ``lookahead=True`` takes the values ``slots_in`` and ``swap_in`` will have at the next enabled cycle
+    (``slots_next``, ``swap_next``: in a mesh, the western neighbour's inputs) and looks the next step's weights
+    up one cycle early into registers, in the banks as they will be then (as
+    :class:`hw.systolic.pe.SparsePE` ``lookahead``): same values in the same cycles, the multipliers' weight
+    operands from registers instead of the position mux.
+
     Parameters
     ----------
     act_bits, act_signed, weight_bits, acc_bits : int, bool, int, int
@@ -51,11 +57,15 @@ class ActPE(wiring.Component):
         Width of the ``macs``/``zeros`` count chains.
     pipeline : int
         0 … 4: pipeline registers (see Timing).
+    lookahead : bool
+        Look the weights up one cycle early from ``slots_next``/``swap_next`` (default False).
 
     Members
     -------
     en : In(1)
     slots_in, slots_out : In/Out(ArrayLayout(act_slot_layout, group·act_keep))
+    slots_next, swap_next : In
+        Only with ``lookahead``: ``slots_in`` and ``swap_in`` of the next enabled cycle.
     swap_in, swap_out : In/Out(1)
     psum_in, psum_out : In/Out(signed(acc_bits))
     macs_in, macs_out, zeros_in, zeros_out : In/Out(count_bits)
@@ -64,9 +74,10 @@ class ActPE(wiring.Component):
     """
 
     def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep, count_bits,
-                 pipeline=0):
+                 pipeline=0, lookahead=False):
         check_int("block", block, 2, 16)
         self._pipeline = check_int("pipeline", pipeline, 0, 4)
+        self._lookahead = check_bool("lookahead", lookahead)
         check_int("keep", keep, 1, block)
         check_int("act_keep", act_keep, 1, keep)
         if keep % act_keep:
@@ -80,10 +91,11 @@ class ActPE(wiring.Component):
         slots = data.ArrayLayout(act_slot_layout(act_bits=act_bits, act_signed=act_signed, block=block), keep)
         entries = data.ArrayLayout(weight_entry_layout(weight_bits=weight_bits, index_bits=self._index_bits),
                                    self._group * keep)
-        super().__init__(self._members(slots=slots, entries=entries, psum=signed(acc_bits), count_bits=count_bits))
+        super().__init__(self._members(slots=slots, entries=entries, psum=signed(acc_bits), count_bits=count_bits,
+                                       lookahead=lookahead))
 
     @staticmethod
-    def _members(*, slots, entries, psum, count_bits):
+    def _members(*, slots, entries, psum, count_bits, lookahead):
         """The signature members: ``slots``/``swap`` east, ``psum`` (its shape), ``macs``/``zeros`` south, the
         weight write port of ``entries``."""
         return {
@@ -95,6 +107,7 @@ class ActPE(wiring.Component):
             "zeros_in": In(count_bits), "zeros_out": Out(count_bits),
             "w_we": In(1),
             "w_data": In(entries),
+            **({"slots_next": In(slots), "swap_next": In(1)} if lookahead else {}),
         }
 
     def elaborate(self, platform):
@@ -102,7 +115,7 @@ class ActPE(wiring.Component):
         weights = self._weight_registers(m)
         products, flags = [], []
         for j in range(self._keep):
-            weight = self._lookup(m, weights, j)
+            weight = self._ahead(m, lambda w, slots: self._lookup(m, w, j, slots), weights, f"w_ahead{j}")
             product, (is_zero,) = self._multiply(m, self.slots_in[j].value, weight, [], j)
             products.append(product)
             flags.append(is_zero)
@@ -163,8 +176,8 @@ class ActPE(wiring.Component):
 
     def _weight_registers(self, m):
         """Active and shadow banks; returns the weights this cycle uses (the shadow on a swap). 1 cycle to write."""
-        active = Signal.like(self.w_data, name="weights")
-        shadow = Signal.like(self.w_data, name="shadow")
+        active = self._active = Signal.like(self.w_data, name="weights")
+        shadow = self._shadow = Signal.like(self.w_data, name="shadow")
         used = Signal.like(self.w_data, name="weights_used")
         m.d.comb += used.eq(Mux(self.swap_in, shadow, active))
         with m.If(self.en & self.w_we):
@@ -173,11 +186,27 @@ class ActPE(wiring.Component):
             m.d.sync += active.eq(shadow)
         return used
 
-    def _lookup(self, m, weights, j):
+    def _ahead(self, m, lookup, weights, name):
+        """``lookup(weights, slots)`` for this cycle's slots: as it is, or with ``lookahead`` from a register
+        loaded on the previous enabled cycle with ``lookup`` of ``slots_next`` in the banks as they will be (a
+        shadow write and this step's swap applied). 0 or 1 cycle, the same values."""
+        if not self._lookahead:
+            return lookup(weights, self.slots_in)
+        shadow_next = Mux(self.w_we, self.w_data, self._shadow)
+        active_next = Mux(self.swap_in, self._shadow, self._active)
+        weights_next = Signal.like(self.w_data, name=f"{name}_weights")
+        m.d.comb += weights_next.eq(Mux(self.swap_next, shadow_next, active_next))
+        value = lookup(weights_next, self.slots_next)
+        reg = Signal.like(value, name=name)
+        with m.If(self.en):
+            m.d.sync += reg.eq(value)
+        return reg
+
+    def _lookup(self, m, weights, j, slots):
         """The weight at slot ``j``'s position in its block: the entry whose index matches, else 0 (entries of one
         block have distinct indices, so at most one matches). Combinational."""
         b = j // self._act_keep
-        pos = self.slots_in[j].pos
+        pos = slots[j].pos
         entries = [weights[b * self._keep + e] for e in range(self._keep)]
         weight = Signal.like(entries[0].value, name=f"w_at{j}")
         if not self._index_bits:         # dense weights: entry e sits at position e

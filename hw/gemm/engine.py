@@ -60,6 +60,7 @@ class GemmEngine(wiring.Component):
     """
 
     def __init__(self, config, *, dataflow=None):
+        self._MustUse__silence = True          # until it is built: a refused argument leaves no unused design
         if getattr(config, "kind", None) != "gemm":
             raise TypeError(f"config = {config!r} is not a GemmConfig: allowed gen.gemm.config.GemmConfig")
         if dataflow is None:
@@ -77,6 +78,7 @@ class GemmEngine(wiring.Component):
             **{name: Out(config.counter_bits) for name in COUNTERS},
             "error": Out(len(ERROR_FIELDS)),
         })
+        self._MustUse__silence = False
 
     @property
     def dataflow(self):

@@ -3,7 +3,7 @@
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 
-from hw.checks import check_int
+from hw.checks import check_bool, check_int
 from hw.gemm.act_pe import ActPE, act_slot_layout
 from hw.systolic.beats import index_bits, weight_entry_layout
 from hw.systolic.mac import tree_sum
@@ -49,6 +49,9 @@ class OuterPE(ActPE):
         Width of the ``macs``/``zeros`` count chains, 1 … 32.
     pipeline : int
         0 … 4: pipeline registers (see Timing).
+    lookahead : bool
+        Read each slot's weight row one cycle early from ``slots_next``/``swap_next`` into a register
+        (:class:`hw.gemm.act_pe.ActPE` ``lookahead``; default False).
 
     Members
     -------
@@ -65,9 +68,10 @@ class OuterPE(ActPE):
     """
 
     def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, act_keep, count_bits,
-                 pipeline=0):
+                 pipeline=0, lookahead=False):
         check_int("block", block, 2, 16)
         self._pipeline = check_int("pipeline", pipeline, 0, 4)
+        self._lookahead = check_bool("lookahead", lookahead)
         check_int("keep", keep, 1, block)
         check_int("act_keep", act_keep, 1, block)
         check_int("acc_bits", acc_bits, 2, 128)
@@ -79,7 +83,8 @@ class OuterPE(ActPE):
         entries = data.ArrayLayout(weight_entry_layout(weight_bits=weight_bits, index_bits=self._index_bits),
                                    block * keep)
         wiring.Component.__init__(self, self._members(slots=slots, entries=entries, count_bits=count_bits,
-                                                      psum=data.ArrayLayout(signed(acc_bits), block)))
+                                                      psum=data.ArrayLayout(signed(acc_bits), block),
+                                                      lookahead=lookahead))
 
     def elaborate(self, platform):
         m = Module()
@@ -88,7 +93,9 @@ class OuterPE(ActPE):
         flags = []
         for j in range(self._act_keep):
             hits = [[] for _ in range(self._block)]
-            for e, entry in enumerate(self._row(m, weights, j)):
+            row = self._ahead(m, lambda w, slots: self._row(m, w, j, slots), weights, f"row_ahead{j}")
+            for e in range(self._keep):
+                entry = row[e]
                 extra = [entry.index] if self._index_bits else []
                 product, (is_zero, *index) = self._multiply(m, self.slots_in[j].value, entry.value, extra, f"{j}_{e}")
                 flags.append(is_zero)
@@ -112,9 +119,9 @@ class OuterPE(ActPE):
                       self.zeros_in + zeros)
         return m
 
-    def _row(self, m, weights, j):
-        """The ``keep`` entries of the K row at slot ``j``'s position (a ``block``-way mux). Combinational."""
-        pos = self.slots_in[j].pos
+    def _row(self, m, weights, j, slots):
+        """The ``keep`` entries of the K row at the position of ``slots[j]`` (a ``block``-way mux). Combinational."""
+        pos = slots[j].pos
         row = Signal(data.ArrayLayout(weights.shape().elem_shape, self._keep), name=f"row{j}")
         flat = weights.as_value()
         width = len(flat) // self._block
@@ -122,7 +129,7 @@ class OuterPE(ActPE):
         for kr in range(1, self._block):
             with m.If(pos == kr):
                 m.d.comb += row.eq(flat[kr * width:(kr + 1) * width])
-        return [row[e] for e in range(self._keep)]
+        return row
 
 
 def _any(values):

@@ -6,17 +6,13 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.checks import check_int
+from hw.checks import check_bool, check_int
 from hw.systolic.beats import act_layout, index_bits, result_layout, weight_layout
 from hw.systolic.mac import tree_sum
 from hw.systolic.mesh import build_mesh
 from hw.systolic.pe import SparsePE
 
 __all__ = ["WSArrayCore"]
-
-
-def _min(a, b):
-    return Mux(a < b, a, b)
 
 
 class WSArrayCore(wiring.Component):
@@ -31,12 +27,15 @@ class WSArrayCore(wiring.Component):
       load before the row tagged ``swap`` that uses it, and start the next load no earlier than the cycle that
       row transfers (the shadow is then free); the core does not check this.
     - ``acts``: one row of A per beat; ``swap`` marks the first row of a tile (it activates the shadow weights
-      as it passes each PE); lanes at or above ``k_valid`` are forced to zero (ragged-K padding) and not
-      counted; ``n_valid`` columns are real; ``tag`` is carried to the result unchanged.
+      as it passes each PE); lanes whose ``lane_ok`` bit is 0 are forced to zero (ragged-K padding) and not
+      counted (a prefix mask: lane i is real iff i < the tile's real K); ``n_valid`` columns are real; ``tag`` is
+      carried to the result unchanged.
     - ``results``: one row of partial sums per activation row, in order, with the row's counts of performed
       (``macs``) and zero-skipped (``zeros``) multiplications over real lanes and columns.
 
-    The core is one pipeline with one enable, ``advance = ~results.valid | results.ready``. Latency:
+    The core is one pipeline with one enable, ``advance = ~results.valid | results.ready`` (with
+    ``advance_on_ready``: ``advance = results.ready``, valid or not, so that a consumer whose ready is one register,
+    a skid register's "empty", is the whole enable; same cycles while ``results.ready`` is high). Latency:
     ``rows + cols + pe_pipeline`` cycles from an ``acts`` transfer to the result's first possible transfer.
     ``peek`` shows the valid bit and tag of the row that reaches ``results`` at the next advance (for a
     synchronous accumulator read one cycle ahead), ``peek2`` the same two advances ahead (for the accumulator's
@@ -50,10 +49,12 @@ class WSArrayCore(wiring.Component):
         Width of the opaque per-row tag, 1 … 256.
     pe_pipeline : int
         Pipeline registers in every PE, 0 … 4 (:class:`hw.systolic.pe.SparsePE` ``pipeline``).
+    advance_on_ready : bool
+        ``advance = results.ready`` (default False: ``~results.valid | results.ready``).
 
     Members
     -------
-    acts : In(stream.Signature(StructLayout({"data", "swap", "k_valid", "n_valid", "tag"})))
+    acts : In(stream.Signature(StructLayout({"data", "swap", "lane_ok", "n_valid", "tag"})))
     weights : In(stream.Signature(ArrayLayout(ArrayLayout(entry, keep), cols)))
     results : Out(stream.Signature(StructLayout({"psums", "macs", "zeros", "tag"})))
     advance : Out(1)
@@ -61,8 +62,10 @@ class WSArrayCore(wiring.Component):
     """
 
     def __init__(self, *, rows, cols, act_bits, act_signed, weight_bits, acc_bits, keep, block,
-                 overflow="wrap", tag_bits=1, pe_pipeline=0):
+                 overflow="wrap", tag_bits=1, pe_pipeline=0, advance_on_ready=False):
         check_int("rows", rows, 1, 256)
+        check_bool("advance_on_ready", advance_on_ready)
+        self._advance_on_ready = advance_on_ready
         check_int("cols", cols, 1, 256)
         check_int("tag_bits", tag_bits, 1, 256)
         self._pe_args = dict(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
@@ -77,7 +80,7 @@ class WSArrayCore(wiring.Component):
         super().__init__({
             "acts": In(stream.Signature(data.StructLayout({
                 "data": act_layout(k=k, act_bits=act_bits, act_signed=act_signed),
-                "swap": 1, "k_valid": range(k + 1), "n_valid": range(cols + 1), "tag": tag_bits}))),
+                "swap": 1, "lane_ok": k, "n_valid": range(cols + 1), "tag": tag_bits}))),
             "weights": In(stream.Signature(weight_layout(cols=cols, keep=keep, weight_bits=weight_bits,
                                                          index_bits=index_bits(keep=keep, block=block)))),
             "results": Out(stream.Signature(data.StructLayout({
@@ -102,11 +105,11 @@ class WSArrayCore(wiring.Component):
         return m
 
     def _handshake(self, m):
-        """The one pipeline enable ``advance = ~results.valid | results.ready``, which is also both inputs' ready.
+        """The one pipeline enable ``advance`` (class docstring), which is also both inputs' ready.
         Returns the weight and activation transfers. Latency 0."""
         advance = self.advance
         m.d.comb += [
-            advance.eq(~self.results.valid | self.results.ready),
+            advance.eq(self.results.ready if self._advance_on_ready else ~self.results.valid | self.results.ready),
             self.weights.ready.eq(advance),
             self.acts.ready.eq(advance),
         ]
@@ -128,7 +131,10 @@ class WSArrayCore(wiring.Component):
         row = self.acts.payload
         lane_width = self._pe_args["act_bits"]
         flat = row.data.as_value()
-        masked = Cat(Mux(a_fire & (i < row.k_valid), flat[i * lane_width:(i + 1) * lane_width], Const(0, lane_width))
+        # The input registers load only on `advance`, where a transfer is just `valid`: the data and flags take the
+        # valid bits, not the handshake, so the core's enable is no input of their D logic (docs/synthesis.md)
+        a_valid, w_valid = self.acts.valid, self.weights.valid
+        masked = Cat(Mux(a_valid & row.lane_ok[i], flat[i * lane_width:(i + 1) * lane_width], Const(0, lane_width))
                      for i in range(rows * block))
         st = SimpleNamespace()
         st.acts_in = Signal(len(masked), name="acts_in")
@@ -142,20 +148,23 @@ class WSArrayCore(wiring.Component):
         st.tags = [Signal(data.StructLayout({"n_valid": range(self._n_tile + 1), "tag": len(row.tag)}),
                           name=f"tag{i}")
                    for i in range(lat)]
+        lanes = [sum(row.lane_ok[r * block + i] for i in range(block)) for r in range(rows)]
+        # what the west feeds of PE row 0 take at the next advance (the PEs' lookahead, hw.systolic.mesh)
+        st.next = {"act": masked[:len(masked) // rows], "swap": a_valid & row.swap, "lanes": lanes[0]}
         with m.If(advance):
             m.d.sync += [
                 st.acts_in.eq(masked),
-                st.swap_in.eq(a_fire & row.swap),
-                st.w_valid.eq(w_fire),
+                st.swap_in.eq(a_valid & row.swap),
+                st.w_valid.eq(w_valid),
                 st.w_row.eq(load_row),
                 st.w_data.eq(self.weights.payload),
-                st.in_flight[0].eq(a_fire),
+                st.in_flight[0].eq(a_valid),
                 st.tags[0].n_valid.eq(row.n_valid),
                 st.tags[0].tag.eq(row.tag),
             ]
             for r in range(rows):
-                left = row.k_valid - r * block
-                m.d.sync += st.lanes_in[r].eq(Mux(row.k_valid <= r * block, 0, _min(left, block)))
+                # a prefix mask: the real lanes of PE row r are its ones (no compare of a count: one LUT level)
+                m.d.sync += st.lanes_in[r].eq(lanes[r])
             for i in range(1, lat):
                 m.d.sync += [st.in_flight[i].eq(st.in_flight[i - 1]), st.tags[i].eq(st.tags[i - 1])]
         return st
@@ -179,7 +188,12 @@ class WSArrayCore(wiring.Component):
         pe_class, pe_params = self._mesh_pe()
         return build_mesh(m, rows=self._rows, cols=self._cols, pe_class=pe_class, pe_params=pe_params,
                           en=self.advance, west=self._west(st), south=("psum", "zeros", "macs"),
-                          load=(st.w_valid, st.w_row, st.w_data))
+                          load=(st.w_valid, st.w_row, st.w_data), west_next=self._west_next(st))
+
+    def _west_next(self, st):
+        """The PEs' lookahead (:class:`hw.systolic.pe.SparsePE` ``lookahead``): row 0's west feeds at the next
+        advance. The multipliers' operands then leave registers, not the index mux (docs/synthesis.md)."""
+        return st.next
 
     def _columns(self, psum):
         """The output columns of one PE column's partial sum (here: the one sum)."""

@@ -32,14 +32,15 @@ class WeightStationary(Dataflow):
     The ports, descriptor check, output stage and the dataflow-independent counters are
     :class:`hw.gemm.engine.GemmEngine`'s; this is its weight-stationary strategy (:class:`hw.gemm.front.Dataflow`).
 
-    Pipeline stages: weight buffer (``SyncFIFO`` of ``2·rows`` beats, bypassed when empty: no added latency; with
+    Pipeline stages: weight buffer (``SyncFIFO`` of ``2·rows`` beats, a beat readable the cycle after it is written; with
     the shadow registers it holds the three tiles a host may send before any activation row), loader
     (descriptor, weight beats → shadow tile token), issuer (activation rows, tagged with their tile), array core
     (:class:`WSArrayCore`, latency ``rows + cols + pe_pipeline``), accumulator stage (:class:`AccumulatorBuffer` of
     ``max_m × cols`` sums in block RAM, read two cycles ahead through the core's ``peek2`` and added through a
     registered read with a forwarding path; K-tiles add in place; the last K-tile's rows go through
-    ReLU/requantization to ``results``). Backpressure on ``results`` freezes the core
-    and the accumulator stage.
+    ReLU/requantization to ``results``), output skid register (:meth:`_skid`: no added latency; the core's enable is
+    its "empty" flag, so backpressure on ``results`` freezes the core and the accumulator stage the cycle after a
+    row is refused).
 
     Parameters
     ----------
@@ -74,13 +75,14 @@ class WeightStationary(Dataflow):
             m.submodules.core = core = (OuterArrayCore if cfg.weight_axis == "n" else ActArrayCore)(
                 rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
                 weight_bits=cfg.weight_bits, acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
-                act_keep=cfg.act_keep, tag_bits=self._tag_layout.size, pipeline=cfg.pe_pipeline)
+                act_keep=cfg.act_keep, tag_bits=self._tag_layout.size, pipeline=cfg.pe_pipeline,
+                advance_on_ready=True)
         else:
             m.submodules.core = core = WSArrayCore(
                 rows=cfg.rows, cols=cfg.cols, act_bits=cfg.act_bits, act_signed=cfg.act_signed,
                 weight_bits=cfg.weight_bits, acc_bits=cfg.acc_bits, keep=cfg.keep, block=cfg.block,
                 overflow=hw_overflow(cfg.overflow), tag_bits=self._tag_layout.size,
-                pe_pipeline=cfg.pe_pipeline)
+                pe_pipeline=cfg.pe_pipeline, advance_on_ready=True)
         s = self._job_registers(m)
         w_fire = self._weight_buffer(m, core, s)
         desc_ready = self._loader(m, s, w_fire)
@@ -93,8 +95,7 @@ class WeightStationary(Dataflow):
 
     def _job_registers(self, m):
         """The job state shared by the stages: the loader's counters, the shadow tile ("token", loaded and waiting
-        for its first activation row) and the issuer's active tile. Registers; ``i_idle``/``take_ok`` are
-        combinational (0 cycles)."""
+        for its first activation row) and the issuer's active tile. Registers."""
         cfg = self._cfg
         rows, cols, kdim = cfg.rows, cfg.n_tile, cfg.k       # cols: output columns of a tile
         s = SimpleNamespace(cfg=cfg)
@@ -110,26 +111,26 @@ class WeightStationary(Dataflow):
         # the shadow tile ("token"): loaded, waiting for its first activation row
         s.t_valid = Signal(name="t_valid")
         s.t_m = Signal.like(s.l_m, name="t_m")
-        s.t_kvalid = Signal(range(kdim + 1), name="t_kvalid")
         s.t_nvalid = Signal(range(cols + 1), name="t_nvalid")
         s.t_first, s.t_last, s.t_job_last = Signal(name="t_first"), Signal(name="t_last"), Signal(name="t_job_last")
         s.t_shift = Signal.like(s.l_shift, name="t_shift")
-        # t_kvalid as one bit per lane (lane < t_kvalid): the activation selector's masks need no compare
+        # the tile's real K as one bit per lane (lane < real K): the core's and the selector's lane masks need no
+        # compare of a count, only the issuer's tile select (i_idle) in front of them
         s.t_lane_ok = Signal(kdim, name="t_lane_ok")
 
         # issuer: the rows of the active tile
         s.i_left = Signal(range(cfg.max_m + 1), name="i_left")       # rows of the active tile still to send
         s.i_row = Signal(range(max(cfg.max_m, 2)), name="i_row")
-        s.i_kvalid, s.i_nvalid = Signal.like(s.t_kvalid, name="i_kvalid"), Signal.like(s.t_nvalid, name="i_nvalid")
+        s.i_nvalid = Signal.like(s.t_nvalid, name="i_nvalid")
         s.i_first, s.i_last, s.i_job_last = Signal(name="i_first"), Signal(name="i_last"), Signal(name="i_job_last")
         s.i_shift = Signal.like(s.l_shift, name="i_shift")
         s.i_lane_ok = Signal.like(s.t_lane_ok, name="i_lane_ok")
         s.i_idle = Signal(name="i_idle", init=1)                      # i_left == 0
 
-        # Taking the token needs only the first row's valid; it fires together with that row (on `advance`).
-        s.take_ok = Signal(name="take_ok")
-        m.d.comb += s.take_ok.eq(s.i_idle & s.t_valid & self.ports.acts.valid)
-        s.shadow_free = ~s.t_valid | s.take_ok
+        # The shadow registers are free once the token has been taken: from the cycle after its first row, so that
+        # the loader's weight handshake depends on registers only, not on the issuer's row handshake (that path
+        # across the die was the 8x8 engines' critical path, docs/synthesis.md)
+        s.shadow_free = ~s.t_valid
 
         # registered copies of l_beat == rows − 1, l_krem <= k, l_nrem <= cols (and i_idle above), loaded with their
         # counters (:meth:`_load`): the handshakes and the descriptor's ready depend on them
@@ -150,46 +151,49 @@ class WeightStationary(Dataflow):
             m.d.sync += [getattr(s, name).eq(value), getattr(s, flag).eq(test(value, s.cfg))]
 
     def _weight_buffer(self, m, core, s):
-        """The weight buffer: a ``SyncFIFO`` of two tiles (``2·rows`` beats) between ``weights`` and the loader,
-        bypassed when empty. Returns the loader's weight-beat transfer. Latency 0 (a buffered beat: 1)."""
+        """The weight buffer: a ``SyncFIFO`` of two tiles (``2·rows`` beats) between ``weights`` and the loader.
+        Returns the loader's weight-beat transfer. A beat is readable the cycle after it is written."""
         # The buffer takes the host's beats ahead of time (the next tiles' weights while a tile computes and the
-        # shadow holds the one after). An empty buffer is bypassed and a buffered beat is readable the cycle after
-        # it is written, so the loader takes a beat in exactly the cycles it would take it from the port: the
-        # ideal-host timing is that of a direct connection (gen.gemm.perf).
+        # shadow holds the one after). An ideal host's beat is in the buffer before the loader wants it (the first
+        # one is written with the descriptor, the loader starts the cycle after), so the loader takes beats in the
+        # cycles of gen.gemm.perf. The transfer is a function of four registers (a registered copy of the buffer's
+        # "not empty", l_busy, the token flag, the core's enable), so the loader's counters hang on one LUT, not on
+        # the buffer's and the issuer's logic across the die (docs/synthesis.md).
         m.submodules.wbuf = wbuf = SyncFIFO(width=self.ports.weights.payload.shape().size, depth=2 * self._cfg.rows)
-        load_ok = core.weights.ready & s.l_busy & s.shadow_free
-        bypass = ~wbuf.r_rdy
+        avail = Signal(name="wbuf_avail")              # == wbuf.r_rdy, one cycle ahead
+        w_fire = Signal(name="w_fire")
         m.d.comb += [
-            core.weights.valid.eq(Mux(bypass, self.ports.weights.valid, wbuf.r_rdy) & s.l_busy & s.shadow_free),
-            core.weights.payload.eq(Mux(bypass, self.ports.weights.payload.as_value(), wbuf.r_data)),
-            wbuf.r_en.eq(load_ok),
+            core.weights.valid.eq(avail & s.l_busy & s.shadow_free),
+            core.weights.payload.eq(wbuf.r_data),
+            w_fire.eq(core.weights.valid & core.weights.ready),
+            wbuf.r_en.eq(w_fire),
             wbuf.w_data.eq(self.ports.weights.payload),
-            wbuf.w_en.eq(self.ports.weights.valid & ~(bypass & load_ok)),
-            self.ports.weights.ready.eq(wbuf.w_rdy | (bypass & load_ok)),
+            wbuf.w_en.eq(self.ports.weights.valid),
+            self.ports.weights.ready.eq(wbuf.w_rdy),
         ]
-        return core.weights.valid & core.weights.ready
+        m.d.sync += avail.eq(wbuf.level + (wbuf.w_en & wbuf.w_rdy) - w_fire != 0)
+        return w_fire
 
     def _loader(self, m, s, w_fire):
         """The loader: the tile walk, ``rows`` weight beats per tile, that fills the token. Returns when a descriptor
-        may transfer (idle, or the job's last weight beat now). One beat per cycle; the token is valid the cycle
-        after a tile's last beat."""
+        may transfer: while idle, from the cycle after the job's last weight beat (so the next job's first beat
+        comes 2 cycles after it). One beat per cycle; the token is valid the cycle after a tile's last beat."""
         cfg = self._cfg
         rows, cols, kdim = cfg.rows, cfg.n_tile, cfg.k
-        job_loaded = w_fire & s.tile_last_beat & s.k_last & s.n_last
+        # ready only while idle (a register), not with the job's last weight beat: the weight handshake hangs on the
+        # core's enable, and through the descriptor check it was the 8x8 engines' critical path (docs/synthesis.md)
         desc_ready = Signal(name="desc_ready")
-        m.d.comb += desc_ready.eq(~s.l_busy | job_loaded)
+        m.d.comb += desc_ready.eq(~s.l_busy)
 
         with m.If(w_fire):
             self._load(m, s, l_beat=0 if rows == 1 else Mux(s.tile_last_beat, 0, s.l_beat + 1))
             with m.If(s.tile_last_beat):
                 m.d.sync += [
-                    s.t_m.eq(s.l_m), s.t_kvalid.eq(Mux(s.k_last, s.l_krem, kdim)),
+                    s.t_m.eq(s.l_m),
                     s.t_nvalid.eq(Mux(s.n_last, s.l_nrem, cols)),
                     s.t_first.eq(s.l_krem == s.l_k), s.t_last.eq(s.k_last), s.t_job_last.eq(s.k_last & s.n_last),
-                    s.t_shift.eq(s.l_shift),
+                    s.t_shift.eq(s.l_shift), s.t_lane_ok.eq(Cat(~s.k_last | (i < s.l_krem) for i in range(kdim))),
                 ]
-                if cfg.act_keep:
-                    m.d.sync += s.t_lane_ok.eq(Cat(~s.k_last | (i < s.l_krem) for i in range(kdim)))
                 with m.If(s.k_last):
                     self._load(m, s, l_krem=s.l_k, l_nrem=s.l_nrem - cols)
                     with m.If(s.n_last):
@@ -216,7 +220,7 @@ class WeightStationary(Dataflow):
             self.ports.acts.ready.eq(core.acts.ready & (~s.i_idle | s.t_valid)),
             core.acts.payload.data.eq(self.ports.acts.payload),
             core.acts.payload.swap.eq(take),
-            core.acts.payload.k_valid.eq(Mux(take, s.t_kvalid, s.i_kvalid)),
+            core.acts.payload.lane_ok.eq(Mux(take, s.t_lane_ok, s.i_lane_ok)),
             core.acts.payload.n_valid.eq(Mux(take, s.t_nvalid, s.i_nvalid)),
             tag.m.eq(Mux(take, 0, s.i_row)),
             tag.first.eq(Mux(take, s.t_first, s.i_first)),
@@ -230,7 +234,7 @@ class WeightStationary(Dataflow):
         with m.If(a_fire):
             with m.If(take):
                 m.d.sync += [
-                    s.i_row.eq(1), s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid),
+                    s.i_row.eq(1), s.i_lane_ok.eq(s.t_lane_ok), s.i_nvalid.eq(s.t_nvalid),
                     s.i_first.eq(s.t_first), s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last),
                     s.i_shift.eq(s.t_shift), s.t_valid.eq(0),
                 ]
@@ -280,7 +284,7 @@ class WeightStationary(Dataflow):
                 # the token is taken by the first step; later steps of that row run from the issuer's copy
                 m.d.sync += [
                     s.i_row.eq(Mux(last, 1, 0)), s.i_lane_ok.eq(s.t_lane_ok),
-                    s.i_kvalid.eq(s.t_kvalid), s.i_nvalid.eq(s.t_nvalid), s.i_first.eq(s.t_first),
+                    s.i_nvalid.eq(s.t_nvalid), s.i_first.eq(s.t_first),
                     s.i_last.eq(s.t_last), s.i_job_last.eq(s.t_job_last), s.i_shift.eq(s.t_shift),
                     s.t_valid.eq(0),
                 ]
@@ -295,24 +299,46 @@ class WeightStationary(Dataflow):
     def _accumulator(self, m, core):
         """The accumulator (:class:`AccumulatorBuffer`, ``max_m × cols`` sums, read two advances ahead through
         ``peek2``): a first K-tile row writes, a middle one adds in place, the last one adds and goes to
-        ``results``. Returns the row's tag and its sums. Latency 0."""
+        ``results`` through :meth:`_skid`. Returns the tag and the sums of the row on offer. Latency 0."""
         cfg = self._cfg
-        # weights along N: a row of cols·block sums, whose forwarding select would fan out over twice the block RAMs
-        wide = cfg.weight_axis == "n"
+        # the forwarding decision registered one advance early: its select fans out over every block RAM of the
+        # buffer, and decided from the row's handshake it was the act engines' critical path (docs/synthesis.md)
         m.submodules.acc = acc = AccumulatorBuffer(cols=cfg.n_tile, acc_bits=cfg.acc_bits, depth=cfg.acc_depth,
-                                                   overflow=hw_overflow(cfg.overflow), forward_ahead=wide)
-        if wide:
-            m.d.comb += acc.next.write.eq(core.peek.valid & ~data.View(self._tag_layout, core.peek.tag).last)
+                                                   overflow=hw_overflow(cfg.overflow), forward_ahead=True)
+        m.d.comb += acc.next.write.eq(core.peek.valid & ~data.View(self._tag_layout, core.peek.tag).last)
         ahead = data.View(self._tag_layout, core.peek2.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)
         m.d.comb += [
             acc.advance.eq(core.advance), acc.ahead.m.eq(ahead.m),
             acc.row.valid.eq(core.results.valid), acc.row.m.eq(out_tag.m), acc.row.first.eq(out_tag.first),
             acc.row.write.eq(~out_tag.last), acc.row.psums.eq(core.results.payload.psums),
-            self.ports.results.valid.eq(core.results.valid & out_tag.last),
-            core.results.ready.eq(~out_tag.last | self.ports.results.ready),
         ]
-        return out_tag, acc.sums
+        return self._skid(m, core, core.results.valid & out_tag.last, out_tag, acc.sums)
+
+    def _skid(self, m, core, valid, tag, sums):
+        """The skid register between the accumulator and ``results``: a finished row (``valid``) passes it
+        combinationally while it is empty; one ``results`` cannot take waits in it, and the core (built with
+        ``advance_on_ready``) advances exactly while it is empty. Returns the tag and sums on offer. Latency 0."""
+        # The core's enable gates every PE register; with the skid register it is that one register, not a
+        # function of the row's tag and the port's ready (the 8x8 engines' critical path, docs/synthesis.md).
+        # Kept as "empty", not "full": an inverted enable keeps the DSP packer (gen/synth/ecp5_dsp.py) from
+        # moving the PEs' registers into the DSP blocks.
+        results = self.ports.results
+        empty = Signal(name="skid_empty", init=1)
+        held_tag = Signal.like(tag, name="skid_tag")
+        held_sums = Signal.like(sums, name="skid_sums")
+        m.d.comb += [core.results.ready.eq(empty), results.valid.eq(valid | ~empty)]
+        with m.If(empty):
+            # an empty register copies the row on offer every cycle (its enable is the one register `empty`)
+            m.d.sync += [held_tag.eq(tag), held_sums.eq(sums)]
+            with m.If(valid & ~results.ready):
+                m.d.sync += empty.eq(0)
+        with m.Elif(results.ready):
+            m.d.sync += empty.eq(1)
+        head_tag = data.View(self._tag_layout, Mux(empty, tag.as_value(), held_tag.as_value()))
+        head_sums = Signal.like(sums, name="head_sums")
+        m.d.comb += head_sums.eq(Mux(empty, sums.as_value(), held_sums.as_value()))
+        return head_tag, head_sums
 
     def _counters(self, m, core, s, a_fire):
         """The weight-stationary counters (docs/gemm.md "Counters"): ``stall_input``, ``stall_weight``, ``macs``,
@@ -320,9 +346,11 @@ class WeightStationary(Dataflow):
         advance = core.advance
         c_fire = core.results.valid & core.results.ready
         acts_wanted = ~s.i_idle | s.t_valid
+        # not a weight stall: a cycle stalled on output (results offered and not taken)
+        on_output = self.ports.results.valid & ~self.ports.results.ready
         with m.If(advance & ~a_fire & acts_wanted):
             m.d.sync += self.ports.stall_input.eq(self.ports.stall_input + 1)
-        with m.If(advance & ~acts_wanted & s.l_busy):
+        with m.If(advance & ~on_output & ~acts_wanted & s.l_busy):
             m.d.sync += self.ports.stall_weight.eq(self.ports.stall_weight + 1)
         with m.If(c_fire):
             m.d.sync += [self.ports.macs.eq(self.ports.macs + core.results.payload.macs),

@@ -65,7 +65,8 @@ class Mesh:
                 for c, value in enumerate(values)]
 
 
-def build_mesh(m, *, rows, cols, pe_class, pe_params, en, west=None, north=None, south=(), load=None):
+def build_mesh(m, *, rows, cols, pe_class, pe_params, en, west=None, north=None, south=(), load=None,
+               west_next=None):
     """Add a ``rows × cols`` grid of ``pe_class(**pe_params)`` (submodules ``pe_<r>_<c>``) to ``m`` and wire it.
 
     Parameters
@@ -89,6 +90,13 @@ def build_mesh(m, *, rows, cols, pe_class, pe_params, en, west=None, north=None,
         A weight beat: ``columns[c]`` with ``valid`` and its PE ``row`` reach column c after ``c`` enabled cycles
         (registers ``w_valid_c<c>``, ``w_row_c<c>``, ``w_data_c<c>``); PE ``(r, c)`` gets ``w_data`` and
         ``w_we = valid & (row == r)``.
+    west_next : dict of str to Value or None
+        Lookahead (:class:`hw.systolic.pe.SparsePE` ``lookahead``): port ``x`` of ``west`` → the value row 0's
+        feed takes at the next enabled cycle (the D input of the register that drives it), or None. Every PE then
+        gets ``x_next``, the value its ``x_in`` takes at the next enabled cycle (PE ``(r, c − 1)``'s ``x_in``; in
+        column 0 the skew line's previous register, or ``west_next`` for row 0) and is built with
+        ``lookahead=True``; PE ``(0, 0)`` only if ``west_next`` gives a value for every port (else it is built
+        without, a second PE module).
 
     Returns
     -------
@@ -100,6 +108,18 @@ def build_mesh(m, *, rows, cols, pe_class, pe_params, en, west=None, north=None,
     def delay(value, n, name):
         return delayed(m, value, n, en=en, name=name)
 
+    # column 0's west feeds: the skew line of row r, and (lookahead) the value it takes next: its previous register
+    skew_next = {port: [None] * rows for port in west}
+    skew = {port: [None] * rows for port in west}
+    for port, values in west.items():
+        for r in range(rows):
+            if west_next is None or r == 0:
+                skew[port][r] = delay(values[r], r, f"{port}_skew_r{r}")
+                skew_next[port][r] = (west_next or {}).get(port)
+            else:
+                skew_next[port][r] = delay(values[r], r - 1, f"{port}_skew_r{r}")
+                skew[port][r] = delay(skew_next[port][r], 1, f"{port}_skew_r{r}_last")
+
     pes = [[None] * cols for _ in range(rows)]
     for c in range(cols):
         if load is not None:
@@ -107,14 +127,18 @@ def build_mesh(m, *, rows, cols, pe_class, pe_params, en, west=None, north=None,
             w_valid, w_row = delay(valid, c, f"w_valid_c{c}"), delay(row, c, f"w_row_c{c}")
             w_data = delay(columns[c], c, f"w_data_c{c}")
         for r in range(rows):
-            pe = pes[r][c] = add_shared(m, f"pe_{r}_{c}", pe_class, **pe_params)
+            ahead = west_next is not None and (c > 0 or all(skew_next[port][r] is not None for port in west))
+            params = pe_params | {"lookahead": True} if ahead else pe_params
+            pe = pes[r][c] = add_shared(m, f"pe_{r}_{c}", pe_class, **params)
             m.d.comb += pe.en.eq(en)
             if load is not None:
                 m.d.comb += [pe.w_we.eq(w_valid & (w_row == r)), pe.w_data.eq(w_data)]
-            for port, values in west.items():
-                source = (delay(values[r], r, f"{port}_skew_r{r}") if c == 0
-                          else getattr(pes[r][c - 1], f"{port}_out"))
+            for port in west:
+                source = skew[port][r] if c == 0 else getattr(pes[r][c - 1], f"{port}_out")
                 m.d.comb += getattr(pe, f"{port}_in").eq(source)
+                if ahead:
+                    upcoming = skew_next[port][r] if c == 0 else getattr(pes[r][c - 1], f"{port}_in")
+                    m.d.comb += getattr(pe, f"{port}_next").eq(upcoming)
             for port, values in north.items():
                 source = (delay(values[c], c, f"{port}_skew_c{c}") if r == 0
                           else getattr(pes[r - 1][c], f"{port}_out"))

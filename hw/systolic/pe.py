@@ -42,6 +42,14 @@ class SparsePE(wiring.Component):
     block's positions are real (the rest is ragged-K padding): only slots whose position is below it are
     counted, zero activations on ``zeros_out``, the others on ``macs_out``.
 
+    ``lookahead=True`` (``tiled`` only) takes the values ``act_in``, ``swap_in`` and ``lanes_in`` will have at the
+    next enabled cycle (``act_next``, ``swap_next``, ``lanes_next``: in a mesh, the western neighbour's inputs)
+    and selects the next step's activations, weights and real flags one cycle early into registers, with the
+    weights the banks will hold then. Same values in the same cycles, provided the inputs of the first enabled cycle
+    are zero (the registers' reset stands for that row; in a mesh every input is a register); the
+    multipliers' operands then come from registers (in an FPGA, the routing from the fabric to the DSP column no
+    longer follows the index mux).
+
     Parameters
     ----------
     act_bits, act_signed : int, bool
@@ -58,6 +66,8 @@ class SparsePE(wiring.Component):
         What the partial-sum adder does on overflow (``"check"`` configs never overflow and use ``"wrap"``).
     pipeline : int
         Pipeline registers between the activation input and the partial-sum adder: 0 (default) … 4.
+    lookahead : bool
+        Select one cycle early from the ``*_next`` inputs (requires ``tiled``; default False).
 
     Members
     -------
@@ -76,15 +86,21 @@ class SparsePE(wiring.Component):
         Only when ``tiled``: real positions of this activation block.
     macs_in, macs_out : In/Out(zero_bits)
         Only when ``tiled``: count of performed (real, non-zero) multiplications accumulated down the column.
+    act_next, swap_next, lanes_next : In
+        Only with ``lookahead``: ``act_in``, ``swap_in``, ``lanes_in`` of the next enabled cycle.
     """
 
     def __init__(self, *, act_bits, act_signed, weight_bits, acc_bits, keep, block, zero_bits,
-                 overflow="wrap", tiled=False, pipeline=0):
+                 overflow="wrap", tiled=False, pipeline=0, lookahead=False):
         self.check_parameters(act_bits=act_bits, act_signed=act_signed, weight_bits=weight_bits,
                               acc_bits=acc_bits, keep=keep, block=block, zero_bits=zero_bits, overflow=overflow,
                               pipeline=pipeline)
         check_bool("tiled", tiled)
+        check_bool("lookahead", lookahead)
+        if lookahead and not tiled:
+            raise ValueError("lookahead = True needs tiled = True: allowed lookahead only on a tiled PE")
         self._tiled = tiled
+        self._lookahead = lookahead
         self._pipeline = pipeline
         self._act_shape = signed(act_bits) if act_signed else unsigned(act_bits)
         self._acc_bits = acc_bits
@@ -99,6 +115,8 @@ class SparsePE(wiring.Component):
             "lanes_in": In(range(block + 1)), "lanes_out": Out(range(block + 1)),
             "macs_in": In(zero_bits), "macs_out": Out(zero_bits),
         } if tiled else {}
+        if lookahead:
+            tiled_ports |= {"act_next": In(act_block), "swap_next": In(1), "lanes_next": In(range(block + 1))}
         super().__init__({
             "en": In(1),
             "act_in": In(act_block),
@@ -144,6 +162,8 @@ class SparsePE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         weights = self._weight_registers(m)
+        if self._lookahead:
+            weights = self._lookahead_operands(m)
         slots = [self._slot(m, weights, j) for j in range(self._keep)]
         products, zero_flags, mac_flags = ([slot[k] for slot in slots] for k in range(3))
         total, zeros, macs = self._column_sums(m, products, zero_flags, mac_flags)
@@ -161,9 +181,9 @@ class SparsePE(wiring.Component):
     def _weight_registers(self, m):
         """The weight registers (with ``tiled``, also the shadow bank and the swap). Returns the weights this
         cycle's products use. Written on ``w_we``: 1 cycle; read combinationally."""
-        active = Signal.like(self.w_data, name="weights")
+        active = self._active = Signal.like(self.w_data, name="weights")
         if self._tiled:
-            shadow = Signal.like(self.w_data, name="shadow")
+            shadow = self._shadow = Signal.like(self.w_data, name="shadow")
             weights = Signal.like(self.w_data, name="weights_used")
             m.d.comb += weights.eq(Mux(self.swap_in, shadow, active))
             with m.If(self.en & self.w_we):
@@ -176,17 +196,36 @@ class SparsePE(wiring.Component):
                 m.d.sync += active.eq(self.w_data)
         return weights
 
+    def _select(self, weights, j, acts, lanes):
+        """Slot ``j``'s activation (the one its weight's index names), weight value and (``tiled``) real flag:
+        only positions below ``lanes`` are real (the rest is ragged-K padding) and counted. Combinational."""
+        index = weights[j].index if self._index_bits else j
+        act = acts[index] if self._index_bits else acts[j]
+        return act, weights[j].value, (index < lanes) if lanes is not None else None
+
+    def _lookahead_operands(self, m):
+        """``lookahead``: every slot's ``(act, weight, real)`` of this cycle from registers loaded one enabled
+        cycle early from the ``*_next`` inputs and the banks as they will be (a shadow write and this step's swap
+        applied). 1 cycle, so the values are those :meth:`_select` would give now."""
+        shadow_next = Mux(self.w_we, self.w_data, self._shadow)
+        active_next = Mux(self.swap_in, self._shadow, self._active)
+        weights_next = Signal.like(self.w_data, name="weights_next")
+        m.d.comb += weights_next.eq(Mux(self.swap_next, shadow_next, active_next))
+        slots = []
+        for j in range(self._keep):
+            act, weight, real = self._select(weights_next, j, self.act_next, self.lanes_next)
+            slots.append((self._stage(m, act, f"act_ahead{j}"), self._stage(m, weight, f"weight_ahead{j}"),
+                          self._stage(m, real, f"real_ahead{j}")))
+        return slots
+
     def _slot(self, m, weights, j):
         """Multiplier slot ``j``: the selected activation times weight ``j``, with its zero flag (and, with
         ``tiled``, its performed-multiplication flag). Returns ``(product, zero, mac)``. ``min(pipeline, 3)``
         cycles (the fourth register is the sums')."""
-        act = self.act_in[weights[j].index] if self._index_bits else self.act_in[j]
-        weight = weights[j].value
-        real = None
-        if self._tiled:
-            # only positions below lanes_in are real (the rest is ragged-K padding) and counted
-            real = Signal(name=f"real{j}")
-            m.d.comb += real.eq((weights[j].index if self._index_bits else j) < self.lanes_in)
+        if self._lookahead:
+            act, weight, real = weights[j]
+        else:
+            act, weight, real = self._select(weights, j, self.act_in, self.lanes_in if self._tiled else None)
         if self._pipeline >= 2:
             # the weight travels with its activation: a weight write may land between the two stages
             act, weight = self._stage(m, act, f"act_sel{j}"), self._stage(m, weight, f"weight_sel{j}")

@@ -55,32 +55,43 @@ async def random_steps(ctx, dut, rng, model, *, steps, act_bits, act_signed, blo
     """Drive ``dut`` (an ``ActPE`` or ``OuterPE``) for ``steps`` ticks of random enables, weight writes, swaps,
     slots (30 % zero values), partial sums and counts, and check every ``psum_out``, ``macs_out`` and ``zeros_out``
     against ``model`` (:class:`SlotPEModel`) after each tick. ``random_weights()`` draws a weight set in the
-    model's shape and ``set_weights(ctx, W)`` puts it on ``w_data``."""
+    model's shape and ``set_weights(ctx, W)`` puts it on ``w_data``. A PE built with ``lookahead`` also gets, on
+    ``slots_next``/``swap_next``, the slots and swap of the next enabled tick (as its western neighbour's inputs
+    in a mesh; random after the last one)."""
     a_lo, a_hi = ((-(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1) if act_signed else (0, (1 << act_bits) - 1))
     half = 1 << (acc_bits - 1)
     slots = len(dut.slots_in)
     columns = len(dut.psum_in) if isinstance(dut.psum_in, data.View) else None      # OuterPE: one sum per column
-    for _ in range(steps):
+    ticks = []
+    for _ in range(steps + 1):
         en, we, swap = rng.random() < 0.8, rng.random() < 0.2, rng.random() < 0.15
-        W = random_weights()
-        set_weights(ctx, W)
-        values = [int(v) if rng.random() > 0.3 else 0 for v in rng.integers(a_lo, a_hi, size=slots, endpoint=True)]
-        positions = rng.integers(0, block, size=slots).tolist()
-        psum_in = rng.integers(-half, half, size=columns) if columns else int(rng.integers(-half, half))
-        macs_in, zeros_in = int(rng.integers(0, 20)), int(rng.integers(0, 20))
+        ticks.append(dict(
+            en=en, we=we, swap=swap, weights=random_weights(),
+            values=[int(v) if rng.random() > 0.3 else 0 for v in rng.integers(a_lo, a_hi, size=slots, endpoint=True)],
+            positions=rng.integers(0, block, size=slots).tolist(),
+            psum_in=rng.integers(-half, half, size=columns) if columns else int(rng.integers(-half, half)),
+            macs_in=int(rng.integers(0, 20)), zeros_in=int(rng.integers(0, 20))))
+    lookahead = hasattr(dut, "slots_next")
+    for t in range(steps):
+        tick = ticks[t]
+        set_weights(ctx, tick["weights"])
         for j in range(slots):
-            ctx.set(dut.slots_in[j], {"value": values[j], "pos": positions[j]})
+            ctx.set(dut.slots_in[j], {"value": tick["values"][j], "pos": tick["positions"][j]})
+        if lookahead:
+            upcoming = next((u for u in ticks[t + 1:] if u["en"]), ticks[-1])
+            for j in range(slots):
+                ctx.set(dut.slots_next[j], {"value": upcoming["values"][j], "pos": upcoming["positions"][j]})
+            ctx.set(dut.swap_next, upcoming["swap"])
         if columns:
             for c in range(columns):
-                ctx.set(dut.psum_in[c], int(psum_in[c]))
+                ctx.set(dut.psum_in[c], int(tick["psum_in"][c]))
         else:
-            ctx.set(dut.psum_in, psum_in)
-        for port, value in ((dut.macs_in, macs_in), (dut.zeros_in, zeros_in), (dut.en, en), (dut.w_we, we),
-                            (dut.swap_in, swap)):
-            ctx.set(port, value)
+            ctx.set(dut.psum_in, tick["psum_in"])
+        for port, key in ((dut.macs_in, "macs_in"), (dut.zeros_in, "zeros_in"), (dut.en, "en"), (dut.w_we, "we"),
+                          (dut.swap_in, "swap")):
+            ctx.set(port, tick[key])
         await ctx.tick()
-        model.tick(en=en, we=we, swap=swap, weights=W, values=values, positions=positions, psum_in=psum_in,
-                   macs_in=macs_in, zeros_in=zeros_in)
+        model.tick(**tick)
         got = [ctx.get(dut.psum_out[c]) for c in range(columns)] if columns else ctx.get(dut.psum_out)
         assert got == np.asarray(model.psum_out).tolist()
         assert (ctx.get(dut.macs_out), ctx.get(dut.zeros_out)) == model.counts

@@ -59,6 +59,7 @@ class GemmEngineTB(Testbench):
 
     async def _watch_inputs(self):
         dut = self.dut
+        was_frozen = False
         while True:
             await ReadOnly()
             ready = int(dut.acts__ready.value)
@@ -71,7 +72,11 @@ class GemmEngineTB(Testbench):
                 ready = ready or w_ready
             if stalled:
                 self._input_stalls.append(self.counter.cycle + 1)
-            frozen = int(dut.results__valid.value) and not int(dut.results__ready.value)
+            output_stall = bool(int(dut.results__valid.value) and not int(dut.results__ready.value))
+            # WS: a result the port does not take waits in the skid register, and the core stands still the cycle
+            # after (docs/gemm.md "Backpressure"), so that cycle is frozen by backpressure too
+            frozen = output_stall or (was_frozen and self.cfg.dataflow == "ws")
+            was_frozen = output_stall
             if not ready and not frozen:
                 self._no_rows.append(self.counter.cycle + 1)
             await RisingEdge(dut.clk)

@@ -20,6 +20,11 @@ PES = {
     # dense 4:4 weights (no index: entry e at position e), unsigned activations, act_keep 2
     "4of4_a2_u6_p3": dict(act_bits=6, act_signed=False, weight_bits=5, acc_bits=11, keep=4, block=4, act_keep=2,
                           pipeline=3),
+    # the weights looked up one enabled cycle early (slots_next/swap_next): the same outputs
+    **{f"2of4_a1_s8_p{p}_ahead": dict(act_bits=8, act_signed=True, weight_bits=8, acc_bits=12, keep=2, block=4,
+                                      act_keep=1, pipeline=p, lookahead=True) for p in (0, 4)},
+    "4of4_a2_u6_p2_ahead": dict(act_bits=6, act_signed=False, weight_bits=5, acc_bits=11, keep=4, block=4,
+                                act_keep=2, pipeline=2, lookahead=True),
 }
 
 

@@ -150,7 +150,7 @@ def test_cycle_model_closed_form_equals_recurrence(seed):
         assert perf.job_cycles(CFG, m, k, n) == p.cycles
         assert p.busy_cycles == perf.ideal_cycles(CFG, m, k, n)
         kt, nt = perf.tiles(CFG, k, n)
-        assert p.stall_weight == CFG.rows + (kt * nt - 1) * max(0, CFG.rows - m)
+        assert p.stall_weight == CFG.rows + (kt * nt - 1) * max(0, CFG.rows + 1 - m)
         assert len(p.result_cycles) == m * nt
 
 
@@ -166,12 +166,13 @@ def test_cycle_model_back_to_back_jobs_have_no_bubbles():
 
 def test_cycle_model_weight_port_hand_derived():
     """rows = 2, so the weight buffer holds D = 4 beats. M = 5, K = 48: six K-tiles of 2 beats; the loader takes
-    them from s = 1, 3, 8, 13, 18, 23 (s_t = max(s_{t-1} + 2, a_{t-1}), a_t = max(s_t + 2, a_{t-1} + 5)), i.e.
-    beats in w = 1 2 3 4 8 9 13 14 18 19 23 24. The port takes beats 0-3 in cycles 0-3, then beat j in
-    max(p_{j-1} + 1, w_{j-4} + 1): 4, 5, 6, 7, max(8, 9) = 9, max(10, 10) = 10, max(11, 14) = 14, 15."""
+    them from s = 1, 4, 9, 14, 19, 24 (s_t = max(s_{t-1} + 2, a_{t-1} + 1), a_t = max(s_t + 2, a_{t-1} + 5):
+    a = 3, 8, 13, ...), i.e. beats in w = 1 2 4 5 9 10 14 15 19 20 24 25. The port takes beats 0-3 in cycles 0-3,
+    then beat j in max(p_{j-1} + 1, w_{j-4} + 1): 4, 5, 6, 7, max(8, 10) = 10, max(11, 11) = 11, max(12, 15) = 15,
+    max(16, 16) = 16."""
     p = perf.predict(CFG, [(5, 48, 3)])
-    assert p.loads == [1, 3, 8, 13, 18, 23]
-    assert p.weight_accepts == [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 14, 15]
+    assert p.loads == [1, 4, 9, 14, 19, 24]
+    assert p.weight_accepts == [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 15, 16]
 
 
 def test_cycle_model_rows_offered_late():

@@ -23,6 +23,11 @@ PES = {
                           pipeline=4),
     "4of4_a3_s6_p2": dict(act_bits=6, act_signed=True, weight_bits=5, acc_bits=12, keep=4, block=4, act_keep=3,
                           pipeline=2),
+    # each slot's weight row read one enabled cycle early (slots_next/swap_next): the same outputs
+    "2of4_a2_s8_p4_ahead": dict(act_bits=8, act_signed=True, weight_bits=8, acc_bits=12, keep=2, block=4,
+                                act_keep=2, pipeline=4, lookahead=True),
+    "1of4_a1_u8_ahead": dict(act_bits=8, act_signed=False, weight_bits=8, acc_bits=10, keep=1, block=4, act_keep=1,
+                             lookahead=True),
 }
 
 

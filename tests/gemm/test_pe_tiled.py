@@ -8,14 +8,16 @@ from hw.systolic.pe import SparsePE
 from sim.common.amaranth_bench import Bench
 
 
-@pytest.mark.parametrize("pipeline", [0, 1, 2, 4])
-def test_tiled_pe_shadow_swap_and_lane_counts(seed, pipeline):
+@pytest.mark.parametrize("pipeline, lookahead", [(0, False), (1, False), (2, False), (4, False), (0, True),
+                                                 (4, True)])
+def test_tiled_pe_shadow_swap_and_lane_counts(seed, pipeline, lookahead):
     """psum/zeros/macs out = this cycle's inputs plus the products and counts of the row ``pipeline`` cycles ago,
-    computed with the weights that row met (shadow or active) and its lane count."""
+    computed with the weights that row met (shadow or active) and its lane count; random enables (a disabled cycle
+    changes nothing). With ``lookahead`` the PE also gets the next enabled cycle's row on ``*_next``."""
     rng = np.random.default_rng(seed)
     keep, block = 2, 4
     pe = SparsePE(act_bits=8, act_signed=True, weight_bits=8, acc_bits=24, keep=keep, block=block, zero_bits=4,
-                  tiled=True, pipeline=pipeline)
+                  tiled=True, pipeline=pipeline, lookahead=lookahead)
 
     def weights():
         idx = np.sort(rng.choice(block, keep, replace=False))
@@ -23,43 +25,57 @@ def test_tiled_pe_shadow_swap_and_lane_counts(seed, pipeline):
         return val, idx, bits.pack(pe.w_data.shape(), {"value": val[None], "index": idx[None]})[0]
 
     steps = 300
+    rows, written = [], False
+    for _ in range(steps + 1):
+        en = rng.random() < 0.8
+        write = rng.random() < 0.4
+        rows.append(dict(en=en, write=write, swap=written and rng.random() < 0.5, new=weights() if write else None,
+                         act=rng.integers(-128, 128, block) * (rng.random(block) < 0.7),
+                         lanes=int(rng.integers(0, block + 1)), psum=int(rng.integers(-1000, 1000))))
+        written = written or (en and write)
+    # the first row is the reset state of the inputs (in a mesh every PE input is a register), which the lookahead
+    # registers' reset values stand for
+    rows[0].update(swap=False, act=np.zeros(block, int), lanes=0)
+
+    def put_row(ctx, row, suffix):
+        ctx.set(getattr(pe, f"swap_{suffix}"), row["swap"])
+        ctx.set(getattr(pe, f"lanes_{suffix}"), row["lanes"])
+        ctx.set(getattr(pe, f"act_{suffix}").as_value(), bits.pack(pe.act_in.shape(), row["act"][None])[0])
 
     async def bench(ctx):
-        ctx.set(pe.en, 1)
         active = (np.zeros(keep, int), np.zeros(keep, int))     # reset: every entry (value and index) is 0
         shadow = None
         history = [(0, 0, 0)] * pipeline                          # the pipeline registers reset to 0
+        out = (0, 0, 0, 0, 0)
         for step in range(steps):
-            write = rng.random() < 0.4
-            swap = shadow is not None and rng.random() < 0.5
-            new = weights() if write else None
-            act = rng.integers(-128, 128, block) * (rng.random(block) < 0.7)
-            lanes = int(rng.integers(0, block + 1))
-            psum = int(rng.integers(-1000, 1000))
-            ctx.set(pe.w_we, write)
-            if write:
-                ctx.set(pe.w_data.as_value(), new[2])
-            ctx.set(pe.swap_in, swap)
-            ctx.set(pe.lanes_in, lanes)
-            ctx.set(pe.act_in.as_value(), bits.pack(pe.act_in.shape(), act[None])[0])
-            ctx.set(pe.psum_in, psum)
+            row = rows[step]
+            ctx.set(pe.en, row["en"])
+            ctx.set(pe.w_we, row["write"])
+            if row["write"]:
+                ctx.set(pe.w_data.as_value(), row["new"][2])
+            put_row(ctx, row, "in")
+            if lookahead:
+                put_row(ctx, next((r for r in rows[step + 1:] if r["en"]), rows[-1]), "next")
+            ctx.set(pe.psum_in, row["psum"])
             ctx.set(pe.zeros_in, 1)
             ctx.set(pe.macs_in, 2)
             await ctx.tick()
-            used = shadow if swap else active        # a swapping row computes with the shadow bank
-            if swap:
-                active = shadow
-            if write:
-                shadow = new[:2]                      # the write lands after the swap read it
-            val, idx = used
-            sel = act[idx]
-            real = idx < lanes
-            history.append((int((sel * val).sum()), int(((sel == 0) & real).sum()), int(((sel != 0) & real).sum())))
-            products, zeros, macs = history.pop(0)
-            assert ctx.get(pe.psum_out) == psum + products, f"step {step}"
-            assert ctx.get(pe.zeros_out) == 1 + zeros
-            assert ctx.get(pe.macs_out) == 2 + macs
-            assert ctx.get(pe.swap_out) == swap and ctx.get(pe.lanes_out) == lanes
+            if row["en"]:
+                swap, write, act, lanes = row["swap"], row["write"], row["act"], row["lanes"]
+                used = shadow if swap else active        # a swapping row computes with the shadow bank
+                if swap:
+                    active = shadow
+                if write:
+                    shadow = row["new"][:2]               # the write lands after the swap read it
+                val, idx = used
+                sel = act[idx]
+                real = idx < lanes
+                history.append((int((sel * val).sum()), int(((sel == 0) & real).sum()),
+                                int(((sel != 0) & real).sum())))
+                products, zeros, macs = history.pop(0)
+                out = (row["psum"] + products, 1 + zeros, 2 + macs, swap, lanes)
+            got = tuple(ctx.get(x) for x in (pe.psum_out, pe.zeros_out, pe.macs_out, pe.swap_out, pe.lanes_out))
+            assert got == out, f"step {step}"
 
     tb = Bench(pe, within=steps + 1, why="1 tick per step, nothing awaits the PE")
     tb.add(bench)

@@ -71,7 +71,7 @@ def test_core_tiles(name, gap, seed):
                 word = bits.pack(act_layout.members["data"], row[None])[0]
                 ctx.set(core.acts.payload.data.as_value(), word)
                 ctx.set(core.acts.payload.swap, m == 0)
-                ctx.set(core.acts.payload.k_valid, tile["k_valid"])
+                ctx.set(core.acts.payload.lane_ok, (1 << tile["k_valid"]) - 1)
                 ctx.set(core.acts.payload.n_valid, tile["n_valid"])
                 ctx.set(core.acts.payload.tag, (t << 4) | m)
                 ctx.set(core.acts.valid, 1)
