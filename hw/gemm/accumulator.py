@@ -48,6 +48,9 @@ class AccumulatorBuffer(wiring.Component):
         Rows in the buffer (block RAM words), 1 … 65536.
     overflow : ``"wrap"`` or ``"saturate"``
         What the adder does on overflow.
+    write_register : bool
+        Register the write: ``buffer[row.m] = sums`` lands on the next advance (then the last two rows' writes
+        are forwarded). For wide rows, whose adders would otherwise feed block RAMs spread over the die.
     forward_ahead : bool
         Register the forwarding decision one advance early (adds the member ``next``).
 
@@ -65,7 +68,7 @@ class AccumulatorBuffer(wiring.Component):
     sums : Out(ArrayLayout(signed(acc_bits), cols))
     """
 
-    def __init__(self, *, cols, acc_bits, depth, overflow="wrap", forward_ahead=False):
+    def __init__(self, *, cols, acc_bits, depth, overflow="wrap", forward_ahead=False, write_register=False):
         check_int("cols", cols, 1, 256)
         check_int("acc_bits", acc_bits, 2, 64)
         check_int("depth", depth, 1, 65536)
@@ -74,6 +77,9 @@ class AccumulatorBuffer(wiring.Component):
             raise TypeError(f"forward_ahead = {forward_ahead!r} is not a bool: allowed True or False")
         self._cols, self._acc_bits, self._depth, self._overflow = cols, acc_bits, depth, overflow
         self._forward_ahead = forward_ahead
+        if not isinstance(write_register, bool):
+            raise TypeError(f"write_register = {write_register!r} is not a bool: allowed True or False")
+        self._write_register = write_register
         self._sums = data.ArrayLayout(signed(acc_bits), cols)
         addr = range(max(depth, 2))
         super().__init__({
@@ -91,16 +97,29 @@ class AccumulatorBuffer(wiring.Component):
         rp = mem.read_port(transparent_for=(wp,))
         row = self.row
         writes = row.valid & row.write & self.advance
-        m.d.comb += [rp.addr.eq(self.ahead.m), rp.en.eq(self.advance),
-                     wp.addr.eq(row.m), wp.data.eq(self.sums), wp.en.eq(writes)]
+        m.d.comb += [rp.addr.eq(self.ahead.m), rp.en.eq(self.advance)]
 
-        # the address rp.data belongs to, and its data with the present row's write forwarded: the block RAM's data
-        # and the forwarded sums are registered apart (rd_ram, rd_fwd) and chosen behind the registers, so the block
-        # RAM's output reaches a register through routing only (its clock-to-output is 6 ns of an ECP5 cycle)
+        # With write_register the write lands in the block RAM on the next advance (w_*: the previous row's), so the
+        # adders feed a register, not the block RAMs' data inputs across the die (gemm_8x8_2of4_act2of4's path,
+        # docs/synthesis.md); a read then misses the last two rows' writes, and both are forwarded below.
+        if self._write_register:
+            w_en = Signal(name="w_en")
+            w_m = Signal.like(row.m, name="w_m")
+            w_data = Signal(self._sums, name="w_data")
+            with m.If(self.advance):
+                m.d.sync += [w_en.eq(writes), w_m.eq(row.m), w_data.eq(self.sums)]
+            m.d.comb += [wp.addr.eq(w_m), wp.data.eq(w_data), wp.en.eq(w_en & self.advance)]
+        else:
+            m.d.comb += [wp.addr.eq(row.m), wp.data.eq(self.sums), wp.en.eq(writes)]
+
+        # the address rp.data belongs to, and its data with a newer write forwarded: the block RAM's data and the
+        # forwarded sums are registered apart (rd_ram, rd_fwd) and chosen behind the registers, so the block RAM's
+        # output reaches a register through routing only (its clock-to-output is 6 ns of an ECP5 cycle)
         rd_m = Signal.like(row.m, name="rd_m")
         rd_ram = Signal(self._sums, name="rd_ram")
         rd_fwd = Signal(self._sums, name="rd_fwd")
         use_fwd = Signal(name="rd_use_fwd")
+        # the present row's write (newest); with write_register also the previous row's, still in w_*
         forward = writes & (row.m == rd_m)
         if self._forward_ahead:
             # rd_m is the next row's address (read one advance ago): decide now for the next advance
@@ -108,7 +127,12 @@ class AccumulatorBuffer(wiring.Component):
             with m.If(self.advance):
                 m.d.sync += forward.eq(self.next.write & (rd_m == self.ahead.m))
         with m.If(self.advance):
-            m.d.sync += [rd_m.eq(self.ahead.m), rd_ram.eq(rp.data), rd_fwd.eq(self.sums), use_fwd.eq(forward)]
+            m.d.sync += [rd_m.eq(self.ahead.m), rd_ram.eq(rp.data)]
+            if self._write_register:
+                m.d.sync += [rd_fwd.eq(Mux(forward, self.sums.as_value(), w_data.as_value())),
+                             use_fwd.eq(forward | (w_en & (w_m == rd_m)))]
+            else:
+                m.d.sync += [rd_fwd.eq(self.sums), use_fwd.eq(forward)]
         rd = Signal(self._sums, name="rd")
         m.d.comb += rd.eq(Mux(use_fwd, rd_fwd.as_value(), rd_ram.as_value()))
 

@@ -304,7 +304,10 @@ class WeightStationary(Dataflow):
         # the forwarding decision registered one advance early: its select fans out over every block RAM of the
         # buffer, and decided from the row's handshake it was the act engines' critical path (docs/synthesis.md)
         m.submodules.acc = acc = AccumulatorBuffer(cols=cfg.n_tile, acc_bits=cfg.acc_bits, depth=cfg.acc_depth,
-                                                   overflow=hw_overflow(cfg.overflow), forward_ahead=True)
+                                                   overflow=hw_overflow(cfg.overflow), forward_ahead=True,
+                                                   # weights along N: rows of cols·block sums over twice the block
+                                                   # RAMs, whose write data would come straight from the adders
+                                                   write_register=cfg.weight_axis == "n")
         m.d.comb += acc.next.write.eq(core.peek.valid & ~data.View(self._tag_layout, core.peek.tag).last)
         ahead = data.View(self._tag_layout, core.peek2.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)

@@ -18,6 +18,12 @@ CASES = {
     # the forwarding decision registered one advance early (the next row's write flag on `next`)
     "c3_acc12_d1_wrap_ahead": dict(cols=3, acc_bits=12, depth=1, overflow="wrap", forward_ahead=True),
     "c4_acc16_d2_sat_ahead": dict(cols=4, acc_bits=16, depth=2, overflow="saturate", forward_ahead=True),
+    # the write registered (lands on the next advance): the last two rows' writes forwarded
+    "c3_acc12_d1_wrap_wreg": dict(cols=3, acc_bits=12, depth=1, overflow="wrap", write_register=True),
+    "c4_acc16_d2_sat_ahead_wreg": dict(cols=4, acc_bits=16, depth=2, overflow="saturate", forward_ahead=True,
+                                       write_register=True),
+    "c2_acc10_d3_wrap_ahead_wreg": dict(cols=2, acc_bits=10, depth=3, overflow="wrap", forward_ahead=True,
+                                        write_register=True),
 }
 CYCLES = 500
 
@@ -90,6 +96,7 @@ def test_accumulator_rmw(name, stall, seed):
     (dict(cols=2, acc_bits=8, depth=4, overflow="clip"), ValueError, "overflow = 'clip'"),
     (dict(cols=2, acc_bits="8", depth=4), TypeError, "acc_bits = '8'"),
     (dict(cols=2, acc_bits=8, depth=4, forward_ahead=1), TypeError, "forward_ahead = 1 is not a bool"),
+    (dict(cols=2, acc_bits=8, depth=4, write_register=1), TypeError, "write_register = 1 is not a bool"),
 ])
 def test_accumulator_bad_parameters(kwargs, exc, message):
     with warnings.catch_warnings():
