@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.checks import check_bool, check_int
 from hw.systolic.beats import index_bits, weight_entry_layout
+from hw.systolic.pe import next_weights
 from hw.systolic.mac import gated_product, tree_sum
 
 __all__ = ["ActPE", "act_slot_layout"]
@@ -192,11 +193,7 @@ class ActPE(wiring.Component):
         shadow write and this step's swap applied). 0 or 1 cycle, the same values."""
         if not self._lookahead:
             return lookup(weights, self.slots_in)
-        shadow_next = Mux(self.w_we, self.w_data, self._shadow)
-        active_next = Mux(self.swap_in, self._shadow, self._active)
-        weights_next = Signal.like(self.w_data, name=f"{name}_weights")
-        m.d.comb += weights_next.eq(Mux(self.swap_next, shadow_next, active_next))
-        value = lookup(weights_next, self.slots_next)
+        value = lookup(next_weights(m, self, f"{name}_weights"), self.slots_next)
         reg = Signal.like(value, name=name)
         with m.If(self.en):
             m.d.sync += reg.eq(value)

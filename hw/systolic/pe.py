@@ -10,7 +10,19 @@ from hw.formats.nm import BLOCKS
 from hw.systolic.beats import index_bits, weight_entry_layout
 from hw.systolic.mac import gated_product, wrap_or_saturate
 
-__all__ = ["SparsePE"]
+__all__ = ["SparsePE", "next_weights"]
+
+
+def next_weights(m, pe, name):
+    """The weights a tiled PE's next enabled step uses (the lookahead's one rule): its ``swap_next`` picks the
+    shadow bank as this cycle's write leaves it, else the active bank as this cycle's swap leaves it. ``pe`` has
+    ``w_we``, ``w_data``, ``swap_in``, ``swap_next`` and the banks ``_shadow``, ``_active``. Combinational, a
+    signal named ``name``."""
+    shadow_next = Mux(pe.w_we, pe.w_data, pe._shadow)
+    active_next = Mux(pe.swap_in, pe._shadow, pe._active)
+    weights = Signal.like(pe.w_data, name=name)
+    m.d.comb += weights.eq(Mux(pe.swap_next, shadow_next, active_next))
+    return weights
 
 
 class SparsePE(wiring.Component):
@@ -207,10 +219,7 @@ class SparsePE(wiring.Component):
         """``lookahead``: every slot's ``(act, weight, real)`` of this cycle from registers loaded one enabled
         cycle early from the ``*_next`` inputs and the banks as they will be (a shadow write and this step's swap
         applied). 1 cycle, so the values are those :meth:`_select` would give now."""
-        shadow_next = Mux(self.w_we, self.w_data, self._shadow)
-        active_next = Mux(self.swap_in, self._shadow, self._active)
-        weights_next = Signal.like(self.w_data, name="weights_next")
-        m.d.comb += weights_next.eq(Mux(self.swap_next, shadow_next, active_next))
+        weights_next = next_weights(m, self, "weights_next")
         slots = []
         for j in range(self._keep):
             act, weight, real = self._select(weights_next, j, self.act_next, self.lanes_next)
