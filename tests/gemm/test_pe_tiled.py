@@ -33,9 +33,9 @@ def test_tiled_pe_shadow_swap_and_lane_counts(seed, pipeline, lookahead):
                          act=rng.integers(-128, 128, block) * (rng.random(block) < 0.7),
                          lanes=int(rng.integers(0, block + 1)), psum=int(rng.integers(-1000, 1000))))
         written = written or (en and write)
-    # the first row is the reset state of the inputs (in a mesh every PE input is a register), which the lookahead
-    # registers' reset values stand for
-    rows[0].update(swap=False, act=np.zeros(block, int), lanes=0)
+    # the first enabled row is the reset state of the inputs (in a mesh every PE input is a register, loaded only
+    # while enabled), which the lookahead registers' reset values stand for
+    rows[0].update(en=True, swap=False, act=np.zeros(block, int), lanes=0)
 
     def put_row(ctx, row, suffix):
         ctx.set(getattr(pe, f"swap_{suffix}"), row["swap"])
