@@ -19,15 +19,16 @@ class AccumulatorBuffer(wiring.Component):
     every advance. The buffer sees each row twice: its address two advances before it arrives (``ahead``), and
     the row itself (``row``). For every valid ``row`` in the cycle it is present, ``sums`` is
 
-    - ``row.psums`` if ``row.first``, else ``row.psums + buffer[row.m]`` (wrapping, or saturating at ``acc_bits``
+    - ``row.psums`` if the row is a first one (``ahead.first`` two advances before), else
+      ``row.psums + buffer[row.m]`` (wrapping, or saturating at ``acc_bits``
       when ``overflow = "saturate"``), where ``buffer[row.m]`` includes every earlier row's write;
     - and on the advance that consumes the row, ``buffer[row.m] = sums`` if ``row.write``.
 
     Timing: the read of ``buffer[ahead.m]`` is issued on the advance two before the row (synchronous block-RAM
-    read); on the next advance its data is registered (``rd``: the block RAM's data and the sums of the row present
-    in that cycle in two registers, the latter chosen behind them), the sums forwarded in its place when it writes
-    the same address (a block RAM read issued in the same cycle as a write
-    returns the new data). So the path block RAM → adder → block RAM of a one-cycle read–add–write becomes block
+    read); on the next advance its data is registered, the sums of the row present in that cycle forwarded in its
+    place when it writes the same address (a block RAM read issued in the same cycle as a write returns the new
+    data). The block RAM's data and the forwarded sums load two registers, the one not chosen (both for a first
+    row) cleared by its synchronous reset, and the adders take their OR: no wide mux with one select before them. So the path block RAM → adder → block RAM of a one-cycle read–add–write becomes block
     RAM → register and register → adder → block RAM, and back-to-back rows on one address (an M = 1 job's K-tiles)
     accumulate correctly. No latency of its own: ``sums`` is combinational from ``row.psums`` and ``rd``. Writes
     happen only on advances, and ``sums`` is stable while ``advance`` is low.
@@ -58,9 +59,10 @@ class AccumulatorBuffer(wiring.Component):
     -------
     advance : In(1)
         The pipeline moves one place.
-    ahead : In(StructLayout({"m": range(depth)}))
-        Address of the row that arrives two advances from now (a bubble's address is read and ignored).
-    row : In(StructLayout({"valid", "m", "first", "write", "psums": ArrayLayout(signed(acc_bits), cols)}))
+    ahead : In(StructLayout({"m": range(depth), "first": 1}))
+        Address of the row that arrives two advances from now, and whether it is a first row (its sums are its
+        ``psums``); a bubble's are read and ignored.
+    row : In(StructLayout({"valid", "m", "write", "psums": ArrayLayout(signed(acc_bits), cols)}))
         The row present this cycle.
     next : In(StructLayout({"write": 1}))
         Only with ``forward_ahead``: the row one advance ahead is valid and writes (``valid & write`` of the row
@@ -84,8 +86,8 @@ class AccumulatorBuffer(wiring.Component):
         addr = range(max(depth, 2))
         super().__init__({
             "advance": In(1),
-            "ahead": In(data.StructLayout({"m": addr})),
-            "row": In(data.StructLayout({"valid": 1, "m": addr, "first": 1, "write": 1, "psums": self._sums})),
+            "ahead": In(data.StructLayout({"m": addr, "first": 1})),
+            "row": In(data.StructLayout({"valid": 1, "m": addr, "write": 1, "psums": self._sums})),
             **({"next": In(data.StructLayout({"write": 1}))} if forward_ahead else {}),
             "sums": Out(self._sums),
         })
@@ -98,45 +100,49 @@ class AccumulatorBuffer(wiring.Component):
         row = self.row
         writes = row.valid & row.write & self.advance
         m.d.comb += [rp.addr.eq(self.ahead.m), rp.en.eq(self.advance)]
+        rd_m = Signal.like(row.m, name="rd_m")      # the address rp.data belongs to
+        rd_first = Signal(name="rd_first")          # ... and whether its row is a first one (adds nothing)
+        with m.If(self.advance):
+            m.d.sync += [rd_m.eq(self.ahead.m), rd_first.eq(self.ahead.first)]
 
-        # With write_register the write lands in the block RAM on the next advance (w_*: the previous row's), so the
-        # adders feed a register, not the block RAMs' data inputs across the die (gemm_8x8_2of4_act2of4's path,
-        # docs/synthesis.md); a read then misses the last two rows' writes, and both are forwarded below.
-        if self._write_register:
-            w_en = Signal(name="w_en")
-            w_m = Signal.like(row.m, name="w_m")
-            w_data = Signal(self._sums, name="w_data")
-            with m.If(self.advance):
-                m.d.sync += [w_en.eq(writes), w_m.eq(row.m), w_data.eq(self.sums)]
-            m.d.comb += [wp.addr.eq(w_m), wp.data.eq(w_data), wp.en.eq(w_en & self.advance)]
-        else:
-            m.d.comb += [wp.addr.eq(row.m), wp.data.eq(self.sums), wp.en.eq(writes)]
-
-        # the address rp.data belongs to, and its data with a newer write forwarded: the block RAM's data and the
-        # forwarded sums are registered apart (rd_ram, rd_fwd) and chosen behind the registers, so the block RAM's
-        # output reaches a register through routing only (its clock-to-output is 6 ns of an ECP5 cycle)
-        rd_m = Signal.like(row.m, name="rd_m")
-        rd_ram = Signal(self._sums, name="rd_ram")
-        rd_fwd = Signal(self._sums, name="rd_fwd")
-        use_fwd = Signal(name="rd_use_fwd")
-        # the present row's write (newest); with write_register also the previous row's, still in w_*
-        forward = writes & (row.m == rd_m)
+        # the present row's write is newer than the word read one advance ago
         if self._forward_ahead:
             # rd_m is the next row's address (read one advance ago): decide now for the next advance
             forward = Signal(name="forward")
             with m.If(self.advance):
                 m.d.sync += forward.eq(self.next.write & (rd_m == self.ahead.m))
-        with m.If(self.advance):
-            m.d.sync += [rd_m.eq(self.ahead.m), rd_ram.eq(rp.data)]
-            if self._write_register:
-                m.d.sync += [rd_fwd.eq(Mux(forward, self.sums.as_value(), w_data.as_value())),
-                             use_fwd.eq(forward | (w_en & (w_m == rd_m)))]
-            else:
-                m.d.sync += [rd_fwd.eq(self.sums), use_fwd.eq(forward)]
-        rd = Signal(self._sums, name="rd")
-        m.d.comb += rd.eq(Mux(use_fwd, rd_fwd.as_value(), rd_ram.as_value()))
+        else:
+            forward = writes & (row.m == rd_m)
+        newest, use_fwd = self.sums.as_value(), forward
 
+        # With write_register the write lands in the block RAM on the next advance (w_*: the previous row's), so the
+        # adders feed a register, not the block RAMs' data inputs across the die (gemm_8x8_2of4_act2of4's path,
+        # docs/synthesis.md); a read then also misses the previous row's write, forwarded from w_data.
+        if self._write_register:
+            w_m = Signal.like(row.m, name="w_m")
+            w_data = Signal(self._sums, name="w_data")
+            w_en = Signal(name="w_en")
+            w_hit = Signal(name="w_hit")            # decided as the row passes: its address is read this advance
+            with m.If(self.advance):
+                m.d.sync += [w_en.eq(writes), w_m.eq(row.m), w_data.eq(self.sums),
+                             w_hit.eq(writes & (row.m == self.ahead.m))]
+            m.d.comb += [wp.addr.eq(w_m), wp.data.eq(w_data), wp.en.eq(w_en & self.advance)]
+            newest, use_fwd = Mux(forward, newest, w_data.as_value()), forward | w_hit
+        else:
+            m.d.comb += [wp.addr.eq(row.m), wp.data.eq(self.sums), wp.en.eq(writes)]
+
+        # The block RAM's word and the forwarded sums are registered apart (rd_ram, rd_fwd), so the block RAM's output
+        # reaches a register through routing only (its clock-to-output is 6 ns of an ECP5 cycle). The unused one
+        # (and both for a first row) is cleared as it loads, so the adders take rd_ram | rd_fwd: the select is the
+        # registers' synchronous reset, and no cols·acc_bits-wide mux with one select sits before the adders
+        # (gemm_8x8_2of4_act2of4's critical path, docs/synthesis.md).
+        rd_ram = Signal(self._sums, name="rd_ram")
+        rd_fwd = Signal(self._sums, name="rd_fwd")
+        with m.If(self.advance):
+            m.d.sync += [rd_ram.eq(Mux(use_fwd | rd_first, 0, rp.data.as_value())),
+                         rd_fwd.eq(Mux(use_fwd & ~rd_first, newest, 0))]
+        rd = data.View(self._sums, rd_ram.as_value() | rd_fwd.as_value())
         for c in range(self._cols):
-            total = Mux(row.first, row.psums[c], row.psums[c] + rd[c])
-            m.d.comb += self.sums[c].eq(wrap_or_saturate(m, total, self._acc_bits, self._overflow, f"sum_c{c}"))
+            m.d.comb += self.sums[c].eq(wrap_or_saturate(m, row.psums[c] + rd[c], self._acc_bits, self._overflow,
+                                                         f"sum_c{c}"))
         return m

@@ -312,8 +312,8 @@ class WeightStationary(Dataflow):
         ahead = data.View(self._tag_layout, core.peek2.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)
         m.d.comb += [
-            acc.advance.eq(core.advance), acc.ahead.m.eq(ahead.m),
-            acc.row.valid.eq(core.results.valid), acc.row.m.eq(out_tag.m), acc.row.first.eq(out_tag.first),
+            acc.advance.eq(core.advance), acc.ahead.m.eq(ahead.m), acc.ahead.first.eq(ahead.first),
+            acc.row.valid.eq(core.results.valid), acc.row.m.eq(out_tag.m),
             acc.row.write.eq(~out_tag.last), acc.row.psums.eq(core.results.payload.psums),
         ]
         return self._skid(m, core, core.results.valid & out_tag.last, out_tag, acc.sums)

@@ -62,9 +62,10 @@ def test_accumulator_rmw(name, stall, seed):
             row = pipe[0]
             ctx.set(dut.advance, advance)
             ctx.set(dut.ahead.m, pipe[2]["m"])
+            ctx.set(dut.ahead.first, pipe[2]["first"])
             if p.get("forward_ahead"):
                 ctx.set(dut.next.write, pipe[1]["valid"] and pipe[1]["write"])
-            for field in ("valid", "m", "first", "write"):
+            for field in ("valid", "m", "write"):
                 ctx.set(getattr(dut.row, field), row[field])
             for c in range(cols):
                 ctx.set(dut.row.psums[c], row["psums"][c])
