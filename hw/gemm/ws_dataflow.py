@@ -307,13 +307,18 @@ class WeightStationary(Dataflow):
                                                    overflow=hw_overflow(cfg.overflow), forward_ahead=True,
                                                    # weights along N: rows of cols·block sums over twice the block
                                                    # RAMs, whose write data would come straight from the adders
-                                                   write_register=cfg.weight_axis == "n")
+                                                   write_register=cfg.weight_axis == "n",
+                                                   # and the forwarding select off the adders' path
+                                                   clear_unused=cfg.weight_axis == "n")
         m.d.comb += acc.next.write.eq(core.peek.valid & ~data.View(self._tag_layout, core.peek.tag).last)
         ahead = data.View(self._tag_layout, core.peek2.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)
+        wide = cfg.weight_axis == "n"       # clear_unused: a first row is flagged with its address
         m.d.comb += [
             acc.advance.eq(core.advance), acc.ahead.m.eq(ahead.m),
-            acc.row.valid.eq(core.results.valid), acc.row.m.eq(out_tag.m), acc.row.first.eq(out_tag.first),
+            *([acc.ahead.first.eq(ahead.first)] if wide else []),
+            acc.row.valid.eq(core.results.valid), acc.row.m.eq(out_tag.m),
+            *([] if wide else [acc.row.first.eq(out_tag.first)]),
             acc.row.write.eq(~out_tag.last), acc.row.psums.eq(core.results.payload.psums),
         ]
         return self._skid(m, core, core.results.valid & out_tag.last, out_tag, acc.sums)

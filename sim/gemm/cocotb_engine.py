@@ -176,17 +176,22 @@ async def conv_layers(dut):
     for c_in, h, w_, c_out, stride, padding in CONV_LAYERS:
         m, k, n = conv_gemm_shape(h, w_, c_in, c_out, 3, 3, stride, padding)
         assert k <= cfg.max_k and n <= cfg.max_n, f"layer {(c_in, h, w_, c_out)} does not fit {cfg.top}"
-        x = random_acts(rng, m=c_in, k=h * w_, act_bits=cfg.act_bits, act_signed=cfg.act_signed).reshape(c_in, h, w_)
-        # N:M along the im2col K order (c_in, i, j): sparse K×N matrix, back to OIHW
-        kp = -(-k // cfg.block) * cfg.block
-        wg = random_nm_weights(rng, k=kp, n=n, keep=cfg.keep, block=cfg.block, weight_bits=cfg.weight_bits,
-                               density=0.9)[:k]
-        w = wg.T.reshape(c_out, c_in, 3, 3)
-        assert np.array_equal(weights_to_gemm(w), wg)
-        shift = 0
-        if cfg.out_bits is not None:        # scale the layer's range to about out_bits, some outputs saturating
-            top = int(np.abs(conv2d_direct(x, w, stride, padding)).max()).bit_length()
-            shift = max(0, top - cfg.out_bits + int(rng.integers(0, 2)))
+        for _ in range(20):                 # a small layer after ReLU can come out nearly all zero: draw again
+            x = random_acts(rng, m=c_in, k=h * w_, act_bits=cfg.act_bits,
+                            act_signed=cfg.act_signed).reshape(c_in, h, w_)
+            # N:M along the im2col K order (c_in, i, j): sparse K×N matrix, back to OIHW
+            kp = -(-k // cfg.block) * cfg.block
+            wg = random_nm_weights(rng, k=kp, n=n, keep=cfg.keep, block=cfg.block, weight_bits=cfg.weight_bits,
+                                   density=0.9)[:k]
+            w = wg.T.reshape(c_out, c_in, 3, 3)
+            assert np.array_equal(weights_to_gemm(w), wg)
+            shift = 0
+            if cfg.out_bits is not None:    # scale the layer's range to about out_bits, some outputs saturating
+                top = int(np.abs(conv2d_direct(x, w, stride, padding)).max()).bit_length()
+                shift = max(0, top - cfg.out_bits + int(rng.integers(0, 2)))
+            want = requantize(conv2d_direct(x, w, stride, padding), relu=cfg.relu, out_bits=cfg.out_bits, shift=shift)
+            if len(np.unique(want)) > 3:
+                break
         a = im2col(x, 3, 3, stride, padding)
         assert a.shape == (m, k)
         chunks = [(a[r:r + cfg.max_m], wg, shift) for r in range(0, m, cfg.max_m)]

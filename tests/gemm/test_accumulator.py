@@ -24,6 +24,14 @@ CASES = {
                                        write_register=True),
     "c2_acc10_d3_wrap_ahead_wreg": dict(cols=2, acc_bits=10, depth=3, overflow="wrap", forward_ahead=True,
                                         write_register=True),
+    # the unused read register cleared (a first row flagged on `ahead`), in every forwarding arrangement
+    "c3_acc12_d1_wrap_clear": dict(cols=3, acc_bits=12, depth=1, overflow="wrap", clear_unused=True),
+    "c4_acc16_d2_sat_ahead_clear": dict(cols=4, acc_bits=16, depth=2, overflow="saturate", forward_ahead=True,
+                                        clear_unused=True),
+    "c3_acc12_d1_wrap_wreg_clear": dict(cols=3, acc_bits=12, depth=1, overflow="wrap", write_register=True,
+                                        clear_unused=True),
+    "c2_acc10_d3_sat_ahead_wreg_clear": dict(cols=2, acc_bits=10, depth=3, overflow="saturate", forward_ahead=True,
+                                             write_register=True, clear_unused=True),
 }
 CYCLES = 500
 
@@ -62,9 +70,13 @@ def test_accumulator_rmw(name, stall, seed):
             row = pipe[0]
             ctx.set(dut.advance, advance)
             ctx.set(dut.ahead.m, pipe[2]["m"])
+            if p.get("clear_unused"):
+                ctx.set(dut.ahead.first, pipe[2]["first"])
+            else:
+                ctx.set(dut.row.first, row["first"])
             if p.get("forward_ahead"):
                 ctx.set(dut.next.write, pipe[1]["valid"] and pipe[1]["write"])
-            for field in ("valid", "m", "first", "write"):
+            for field in ("valid", "m", "write"):
                 ctx.set(getattr(dut.row, field), row[field])
             for c in range(cols):
                 ctx.set(dut.row.psums[c], row["psums"][c])
@@ -97,6 +109,7 @@ def test_accumulator_rmw(name, stall, seed):
     (dict(cols=2, acc_bits="8", depth=4), TypeError, "acc_bits = '8'"),
     (dict(cols=2, acc_bits=8, depth=4, forward_ahead=1), TypeError, "forward_ahead = 1 is not a bool"),
     (dict(cols=2, acc_bits=8, depth=4, write_register=1), TypeError, "write_register = 1 is not a bool"),
+    (dict(cols=2, acc_bits=8, depth=4, clear_unused="yes"), TypeError, "clear_unused = 'yes' is not a bool"),
 ])
 def test_accumulator_bad_parameters(kwargs, exc, message):
     with warnings.catch_warnings():
