@@ -1,5 +1,7 @@
 """The WS GEMM engines' accumulator buffer: a read-modify-write pipeline with a forwarding path."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
@@ -134,23 +136,27 @@ class AccumulatorBuffer(wiring.Component):
             m.d.sync += forward.eq(self.next.write & (rd_m == self.ahead.m))
         return forward
 
+    def _write_port(self, m, wp, writes):
+        """The write: the present row's, or with ``write_register`` the previous row's from registers (returned as
+        ``w.en``, ``w.m``, ``w.data``; else None)."""
+        row = self.row
+        if not self._write_register:
+            m.d.comb += [wp.addr.eq(row.m), wp.data.eq(self.sums), wp.en.eq(writes)]
+            return None
+        # The write lands in the block RAM on the next advance, so the adders feed a register, not the block RAMs'
+        # data inputs across the die; a read then misses the last two rows' writes, and both are forwarded.
+        w = SimpleNamespace(en=Signal(name="w_en"), m=Signal.like(row.m, name="w_m"),
+                            data=Signal(self._sums, name="w_data"))
+        with m.If(self.advance):
+            m.d.sync += [w.en.eq(writes), w.m.eq(row.m), w.data.eq(self.sums)]
+        m.d.comb += [wp.addr.eq(w.m), wp.data.eq(w.data), wp.en.eq(w.en & self.advance)]
+        return w
+
     def _read_muxed(self, m, rp, wp, writes):
         """The read register as the block RAM's word and the forwarded sums, chosen behind the registers by one
         select. Returns ``rd``, the word with every earlier write."""
         row = self.row
-        # With write_register the write lands in the block RAM on the next advance (w_*: the previous row's), so the
-        # adders feed a register, not the block RAMs' data inputs across the die; a read then misses the last two
-        # rows' writes, and both are forwarded below.
-        if self._write_register:
-            w_en = Signal(name="w_en")
-            w_m = Signal.like(row.m, name="w_m")
-            w_data = Signal(self._sums, name="w_data")
-            with m.If(self.advance):
-                m.d.sync += [w_en.eq(writes), w_m.eq(row.m), w_data.eq(self.sums)]
-            m.d.comb += [wp.addr.eq(w_m), wp.data.eq(w_data), wp.en.eq(w_en & self.advance)]
-        else:
-            m.d.comb += [wp.addr.eq(row.m), wp.data.eq(self.sums), wp.en.eq(writes)]
-
+        w = self._write_port(m, wp, writes)
         # the address rp.data belongs to, and its data with a newer write forwarded: the block RAM's data and the
         # forwarded sums are registered apart (rd_ram, rd_fwd) and chosen behind the registers, so the block RAM's
         # output reaches a register through routing only (its clock-to-output is 6 ns of an ECP5 cycle)
@@ -163,8 +169,8 @@ class AccumulatorBuffer(wiring.Component):
         with m.If(self.advance):
             m.d.sync += [rd_m.eq(self.ahead.m), rd_ram.eq(rp.data)]
             if self._write_register:
-                m.d.sync += [rd_fwd.eq(Mux(forward, self.sums.as_value(), w_data.as_value())),
-                             use_fwd.eq(forward | (w_en & (w_m == rd_m)))]
+                m.d.sync += [rd_fwd.eq(Mux(forward, self.sums.as_value(), w.data.as_value())),
+                             use_fwd.eq(forward | (w.en & (w.m == rd_m)))]
             else:
                 m.d.sync += [rd_fwd.eq(self.sums), use_fwd.eq(forward)]
         rd = Signal(self._sums, name="rd")
@@ -183,19 +189,14 @@ class AccumulatorBuffer(wiring.Component):
         forward = self._forward_now(m, writes, rd_m)
         newest, use_fwd = self.sums.as_value(), forward
 
-        # the write registered as in _read_muxed; the previous row's write, still in w_*, is forwarded too
-        if self._write_register:
-            w_m = Signal.like(row.m, name="w_m")
-            w_data = Signal(self._sums, name="w_data")
-            w_en = Signal(name="w_en")
-            w_hit = Signal(name="w_hit")            # decided as the row passes: its address is read this advance
+        w = self._write_port(m, wp, writes)
+        if w is not None:
+            # the previous row's write, still in w_*, is forwarded too; decided as the row passes (its address is
+            # read this advance)
+            w_hit = Signal(name="w_hit")
             with m.If(self.advance):
-                m.d.sync += [w_en.eq(writes), w_m.eq(row.m), w_data.eq(self.sums),
-                             w_hit.eq(writes & (row.m == self.ahead.m))]
-            m.d.comb += [wp.addr.eq(w_m), wp.data.eq(w_data), wp.en.eq(w_en & self.advance)]
-            newest, use_fwd = Mux(forward, newest, w_data.as_value()), forward | w_hit
-        else:
-            m.d.comb += [wp.addr.eq(row.m), wp.data.eq(self.sums), wp.en.eq(writes)]
+                m.d.sync += w_hit.eq(writes & (row.m == self.ahead.m))
+            newest, use_fwd = Mux(forward, newest, w.data.as_value()), forward | w_hit
 
         # the select is the registers' synchronous reset, not a row-wide mux in front of the adders
         rd_ram = Signal(self._sums, name="rd_ram")
