@@ -301,20 +301,18 @@ class WeightStationary(Dataflow):
         ``peek2``): a first K-tile row writes, a middle one adds in place, the last one adds and goes to
         ``results`` through :meth:`_skid`. Returns the tag and the sums of the row on offer. Latency 0."""
         cfg = self._cfg
+        # weights along N: rows of cols·block sums over twice the block RAMs, whose write data would come straight
+        # from the adders (write_register) and whose forwarding select would sit in front of them (clear_unused)
+        wide = cfg.weight_axis == "n"
         # the forwarding decision registered one advance early: its select fans out over every block RAM of the
         # buffer, and decided from the row's handshake it was the act engines' critical path (docs/synthesis.md)
         m.submodules.acc = acc = AccumulatorBuffer(cols=cfg.n_tile, acc_bits=cfg.acc_bits, depth=cfg.acc_depth,
                                                    overflow=hw_overflow(cfg.overflow), forward_ahead=True,
-                                                   # weights along N: rows of cols·block sums over twice the block
-                                                   # RAMs, whose write data would come straight from the adders
-                                                   write_register=cfg.weight_axis == "n",
-                                                   # and the forwarding select off the adders' path
-                                                   clear_unused=cfg.weight_axis == "n")
+                                                   write_register=wide, clear_unused=wide)
         m.d.comb += acc.next.write.eq(core.peek.valid & ~data.View(self._tag_layout, core.peek.tag).last)
         ahead = data.View(self._tag_layout, core.peek2.tag)
         out_tag = data.View(self._tag_layout, core.results.payload.tag)
-        wide = cfg.weight_axis == "n"       # clear_unused: a first row is flagged with its address
-        m.d.comb += [
+        m.d.comb += [                       # with clear_unused a first row is flagged with its address
             acc.advance.eq(core.advance), acc.ahead.m.eq(ahead.m),
             *([acc.ahead.first.eq(ahead.first)] if wide else []),
             acc.row.valid.eq(core.results.valid), acc.row.m.eq(out_tag.m),
